@@ -1,0 +1,47 @@
+// An I_T nexus (SAM-5): one initiator port talking to one target port. In iSCSI it is a
+// session; its initiator port name is "<InitiatorName>,i,0x<ISID>".
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace stmf {
+
+class LocalPort;
+struct LunMap;
+
+class ItNexus {
+ public:
+  ItNexus(uint64_t id, LocalPort& port, std::string initiator_name, std::string isid_hex)
+      : id_(id), port_(port), initiator_name_(std::move(initiator_name)), isid_hex_(std::move(isid_hex)) {}
+
+  uint64_t id() const { return id_; }
+  LocalPort& port() const { return port_; }
+  const std::string& initiator_name() const { return initiator_name_; }
+  const std::string& isid_hex() const { return isid_hex_; }  // 12 hex digits, lowercase
+  // "iqn...,i,0x<isid>": the initiator port name (SPC-4 iSCSI initiator port identifier).
+  std::string initiator_port_name() const { return initiator_name_ + ",i,0x" + isid_hex_; }
+  // Key naming the nexus across reconnects (initiator port + target port), used for
+  // per-nexus state that outlives the session object (unit attentions, reservations).
+  std::string key() const;
+
+  // iSCSI TransportID (SPC-4 7.6.4.6), format 01b (with ISID), padded to a multiple of 4.
+  std::vector<uint8_t> transport_id() const;
+
+  // The LUN map this nexus currently sees (swapped atomically by the framework).
+  std::shared_ptr<const LunMap> lun_map() const { return std::atomic_load(&lun_map_); }
+  void set_lun_map(std::shared_ptr<const LunMap> m) { std::atomic_store(&lun_map_, std::move(m)); }
+
+ private:
+  const uint64_t id_;
+  LocalPort& port_;
+  const std::string initiator_name_;
+  const std::string isid_hex_;
+  std::shared_ptr<const LunMap> lun_map_;
+};
+
+using ItNexusPtr = std::shared_ptr<ItNexus>;
+
+}  // namespace stmf

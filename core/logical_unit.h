@@ -1,0 +1,109 @@
+// Logical unit provider interface (COMSTAR lpif) and the per-LU state the framework keeps
+// for every provider: unit attentions and the task set.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "core/scsi/sense.h"
+#include "core/task.h"
+
+namespace stmf {
+
+// How a command interacts with reservations (SPC-4 5.13.1 table 65 and SPC-2 RESERVE):
+// one value per opcode row of the command table; the reservation checks read only this.
+enum class ReservationClass : uint8_t {
+  allowed,        // allowed under any reservation (INQUIRY, REPORT LUNS, REQUEST SENSE...)
+  read,           // reads medium: allowed for non-registrants under Write Exclusive types
+  write,          // modifies medium: conflicts for non-registrants under any type
+  conflict,       // conflicts whenever another nexus holds a reservation (e.g. MODE SELECT)
+  reserve,        // RESERVE/RELEASE(6/10): SCSI-2 rules
+  persistent,     // PERSISTENT RESERVE IN/OUT: own rules
+};
+
+// One row of an LU's command table (keyed by opcode and, where used, service action).
+// The same table drives dispatch, the framework's checks and REPORT SUPPORTED OPERATION
+// CODES.
+struct CommandInfo {
+  uint8_t opcode = 0;
+  uint16_t service_action = 0;
+  bool has_service_action = false;
+  const char* name = "";
+  DataDirection direction = DataDirection::none;
+  uint8_t cdb_length = 0;
+  // CDB usage bitmap (SPC-4 6.35.3): bit set = the field may be non-zero.
+  std::array<uint8_t, 16> usage{};
+  ReservationClass reservation = ReservationClass::allowed;
+  bool allowed_in_standby = false;  // ALUA standby state (SPC-4 5.16.2.4.4)
+  bool allowed_with_ua = false;     // executed without reporting a pending unit attention
+};
+
+// Unit attention conditions per I_T nexus key (SAM-5 5.14, SPC-4 5.14.8).
+// A nexus this LU has never seen gets POWER ON, RESET first.
+class UnitAttentions {
+ public:
+  // Next condition for the nexus, removed from the queue (when take = true).
+  std::optional<scsi::SenseCode> next(const std::string& nexus_key, bool take);
+  // Queue a condition for every known nexus (except `except`, if not empty); nexuses this LU
+  // has not seen yet will see POWER ON, RESET instead, which supersedes it.
+  void raise_all(const scsi::SenseCode& s, const std::string& except = {});
+  void raise(const std::string& nexus_key, const scsi::SenseCode& s);
+  // Replace the nexus's queue with one condition (used for resets and nexus loss).
+  void reset_to(const std::string& nexus_key, const scsi::SenseCode& s);
+  // Remove a specific condition (REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED).
+  void clear(const std::string& nexus_key, const scsi::SenseCode& s);
+
+ private:
+  std::deque<scsi::SenseCode>& queue_locked(const std::string& key);
+  std::mutex mu_;
+  std::unordered_map<std::string, std::deque<scsi::SenseCode>> queues_;
+};
+
+// Done callback for LogicalUnit::execute: status/sense/data_in are set on the task.
+using TaskDone = std::function<void(const TaskPtr&)>;
+
+enum class ResetKind : uint8_t { logical_unit, target_warm, target_cold };
+
+class LogicalUnit {
+ public:
+  virtual ~LogicalUnit() = default;
+
+  // 16-byte NAA IEEE Registered Extended identifier (NAA 6): the LU's GUID.
+  virtual const std::array<uint8_t, 16>& guid() const = 0;
+  virtual const std::string& name() const = 0;  // for logs and management
+
+  // The command table row for a CDB, or nullptr when the LU does not support it.
+  virtual const CommandInfo* command_info(const uint8_t* cdb, size_t len) const = 0;
+  // Executes a task that passed the framework checks; calls done exactly once, from any
+  // thread, after setting the task's status, sense and data_in.
+  virtual void execute(const TaskPtr& task, TaskDone done) = 0;
+  // Effects of a reset on LU-provider state (SPC-4: e.g. SCSI-2 reservation released).
+  virtual void on_reset(ResetKind kind) {}
+  // An I_T nexus ended (logout, connection loss): release what it held.
+  virtual void on_nexus_loss(const std::string& nexus_key) {}
+  // True when sense data for this LU is built in descriptor format (control mode page D_SENSE).
+  virtual bool descriptor_sense() const { return false; }
+
+  UnitAttentions& unit_attentions() { return uas_; }
+
+  // Task set: the framework tracks every task in execution on this LU.
+  struct TaskSet {
+    std::mutex mu;
+    std::list<TaskPtr> tasks;
+  };
+  TaskSet& task_set() { return task_set_; }
+
+ private:
+  UnitAttentions uas_;
+  TaskSet task_set_;
+};
+
+using LogicalUnitPtr = std::shared_ptr<LogicalUnit>;
+
+}  // namespace stmf

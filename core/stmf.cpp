@@ -1,0 +1,323 @@
+#include "core/stmf.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace stmf {
+
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = [] {
+    auto existing = spdlog::get("stmf");
+    return existing ? existing : spdlog::default_logger()->clone("stmf");
+  }();
+  return l;
+}
+
+constexpr uint8_t kInquiry = 0x12;
+constexpr uint8_t kRequestSense = 0x03;
+constexpr uint8_t kReportLuns = 0xa0;
+
+uint32_t alloc_len32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+
+// SAM-5 4.7: single-level LUN encoding (peripheral for < 256, flat space otherwise).
+void encode_lun(uint64_t lun, uint8_t* out) {
+  std::memset(out, 0, 8);
+  if (lun < 256) {
+    out[1] = uint8_t(lun);
+  } else {
+    out[0] = uint8_t(0x40 | ((lun >> 8) & 0x3f));
+    out[1] = uint8_t(lun);
+  }
+}
+
+void truncate_to(std::vector<uint8_t>& v, size_t alloc) {
+  if (v.size() > alloc) v.resize(alloc);
+}
+
+}  // namespace
+
+void TmfBarrier::release() {
+  std::function<void()> fire;
+  {
+    std::lock_guard lk(mu);
+    if (--pending == 0) fire = std::move(done);
+  }
+  if (fire) fire();
+}
+
+Stmf::Stmf() = default;
+
+void Stmf::add_lu(LogicalUnitPtr lu) {
+  std::lock_guard lk(mu_);
+  lus_.push_back(std::move(lu));
+}
+
+std::vector<LogicalUnitPtr> Stmf::lus() const {
+  std::lock_guard lk(mu_);
+  return lus_;
+}
+
+void Stmf::set_target_luns(const std::string& target_name, std::shared_ptr<const LunMap> map) {
+  std::vector<ItNexusPtr> affected;
+  {
+    std::lock_guard lk(mu_);
+    auto& slot = target_luns_[target_name];
+    bool changed = slot != nullptr;
+    slot = map;
+    std::erase_if(nexuses_, [](auto& w) { return w.expired(); });
+    for (auto& w : nexuses_)
+      if (auto n = w.lock(); n && n->port().target_name() == target_name) affected.push_back(n);
+    if (!changed) affected.clear();
+  }
+  for (auto& n : affected) {
+    n->set_lun_map(map);
+    for (auto& [lun, lu] : map->luns) lu->unit_attentions().raise(n->key(), scsi::sense::reported_luns_data_has_changed);
+  }
+}
+
+ItNexusPtr Stmf::create_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex) {
+  std::lock_guard lk(mu_);
+  auto n = std::make_shared<ItNexus>(next_nexus_id_++, port, std::move(initiator_name), std::move(isid_hex));
+  auto it = target_luns_.find(port.target_name());
+  n->set_lun_map(it == target_luns_.end() ? std::make_shared<const LunMap>() : it->second);
+  std::erase_if(nexuses_, [](auto& w) { return w.expired(); });
+  nexuses_.push_back(n);
+  log()->info("I_T nexus {} created: {} -> {}", n->id(), n->initiator_port_name(), port.port_name());
+  return n;
+}
+
+void Stmf::nexus_lost(const ItNexusPtr& nexus) {
+  auto map = nexus->lun_map();
+  const std::string key = nexus->key();
+  int aborted = 0;
+  if (map) {
+    for (auto& [lun, lu] : map->luns) {
+      aborted += abort_tasks(*lu, [&](const ScsiTask& t) { return t.nexus == nexus; }, nullptr);
+      lu->unit_attentions().reset_to(key, scsi::sense::i_t_nexus_loss);
+      lu->on_nexus_loss(key);
+    }
+  }
+  log()->info("I_T nexus {} lost ({}), {} task(s) aborted", nexus->id(), nexus->initiator_port_name(), aborted);
+  std::lock_guard lk(mu_);
+  std::erase_if(nexuses_, [&](auto& w) { auto n = w.lock(); return !n || n == nexus; });
+}
+
+size_t Stmf::tasks_in_flight() const { return in_flight_.load(); }
+
+void Stmf::submit(TaskPtr task) {
+  auto map = task->nexus->lun_map();
+  LogicalUnitPtr lu = map ? map->find(task->lun) : nullptr;
+  const uint8_t op = task->opcode();
+
+  // 1. LUN mapped?
+  if (!lu) {
+    answer_unmapped(task, map.get());
+    return;
+  }
+  const bool desc = lu->descriptor_sense();
+  // 2. Commands the framework answers for every LU.
+  if (op == kReportLuns) {
+    report_luns(task, map.get());
+    lu->unit_attentions().clear(task->nexus->key(), scsi::sense::reported_luns_data_has_changed);
+    finish_without_lu(task);
+    return;
+  }
+  if (op == kRequestSense) {
+    request_sense(task, lu.get());
+    finish_without_lu(task);
+    return;
+  }
+  const CommandInfo* ci = lu->command_info(task->cdb.data(), task->cdb_length);
+  // 3. Unit attention.
+  if (!(ci && ci->allowed_with_ua) && op != kInquiry) {
+    if (auto ua = lu->unit_attentions().next(task->nexus->key(), true)) {
+      task->check_condition(*ua, desc);
+      finish_without_lu(task);
+      return;
+    }
+  }
+  // 4. Opcode support.
+  if (!ci) {
+    task->check_condition(scsi::sense::invalid_command_operation_code.with_field(true, 0), desc);
+    finish_without_lu(task);
+    return;
+  }
+  // 5. Control byte: NACA (bit 2) is not supported (SAM-5 5.3, SPC-4 4.3.4.4).
+  if (ci->cdb_length > 0 && ci->cdb_length <= task->cdb.size() && (task->cdb[ci->cdb_length - 1] & 0x04)) {
+    task->check_condition(scsi::sense::invalid_field_in_cdb.with_field(true, uint16_t(ci->cdb_length - 1), 2), desc);
+    finish_without_lu(task);
+    return;
+  }
+  // 6. (ALUA access state and reservation checks plug in here.)
+  // 7. Execute, tracked in the LU's task set.
+  {
+    auto& ts = lu->task_set();
+    std::lock_guard lk(ts.mu);
+    ts.tasks.push_front(task);
+    task->task_set_pos = ts.tasks.begin();
+  }
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
+  lu->execute(task, [this, lu](const TaskPtr& t) { complete(lu, t); });
+}
+
+void Stmf::complete(const LogicalUnitPtr& lu, const TaskPtr& task) {
+  {
+    auto& ts = lu->task_set();
+    std::lock_guard lk(ts.mu);
+    ts.tasks.erase(task->task_set_pos);
+  }
+  in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  if (task->aborted.load()) {
+    auto barrier = std::move(task->abort_barrier);
+    task->nexus->port().task_aborted(task);
+    if (barrier) barrier->release();
+    return;
+  }
+  task->nexus->port().task_complete(task);
+}
+
+void Stmf::finish_without_lu(const TaskPtr& task) { task->nexus->port().task_complete(task); }
+
+void Stmf::answer_unmapped(const TaskPtr& task, const LunMap* map) {
+  const uint8_t op = task->opcode();
+  const auto& cdb = task->cdb;
+  if (op == kReportLuns) {
+    report_luns(task, map);
+  } else if (op == kInquiry && !(cdb[1] & 0x01)) {
+    // SPC-4 6.6.2: peripheral qualifier 011b, device type 1Fh for an unsupported LUN.
+    std::vector<uint8_t> d(36, 0);
+    d[0] = 0x7f;
+    d[2] = 0x06;
+    d[3] = 0x02;
+    d[4] = 31;
+    std::memcpy(&d[8], "STMF    ", 8);
+    std::memcpy(&d[16], "NO LUN          ", 16);
+    std::memcpy(&d[32], "0001", 4);
+    task->data_in = std::move(d);
+    truncate_to(task->data_in, size_t(cdb[3]) << 8 | cdb[4]);
+  } else if (op == kRequestSense) {
+    // SPC-4 6.39: REQUEST SENSE to an unsupported LUN returns GOOD with this sense data.
+    task->data_in = scsi::build_sense(scsi::sense::logical_unit_not_supported, cdb[1] & 0x01);
+    truncate_to(task->data_in, cdb[4]);
+  } else {
+    task->check_condition(scsi::sense::logical_unit_not_supported, false);
+  }
+  finish_without_lu(task);
+}
+
+void Stmf::report_luns(const TaskPtr& task, const LunMap* map) {
+  const auto& cdb = task->cdb;
+  const uint8_t select = cdb[2];
+  const uint32_t alloc = alloc_len32(&cdb[6]);
+  if (select != 0x00 && select != 0x01 && select != 0x02) {
+    task->check_condition(scsi::sense::invalid_field_in_cdb.with_field(true, 2), false);
+    return;
+  }
+  std::vector<uint8_t> d(8, 0);
+  if (select != 0x01 && map) {  // no well-known LUNs are implemented
+    for (auto& [lun, lu] : map->luns) {
+      uint8_t e[8];
+      encode_lun(lun, e);
+      d.insert(d.end(), e, e + 8);
+    }
+  }
+  const uint32_t list_len = uint32_t(d.size() - 8);
+  d[0] = uint8_t(list_len >> 24); d[1] = uint8_t(list_len >> 16); d[2] = uint8_t(list_len >> 8); d[3] = uint8_t(list_len);
+  task->data_in = std::move(d);
+  truncate_to(task->data_in, alloc);
+}
+
+void Stmf::request_sense(const TaskPtr& task, LogicalUnit* lu) {
+  const auto& cdb = task->cdb;
+  const bool desc = cdb[1] & 0x01;
+  if (cdb[1] & 0xfe) {
+    task->check_condition(scsi::sense::invalid_field_in_cdb.with_field(true, 1), lu->descriptor_sense());
+    return;
+  }
+  // SPC-4 6.39: a pending unit attention is returned (and cleared) as parameter data.
+  auto ua = lu->unit_attentions().next(task->nexus->key(), true);
+  task->data_in = scsi::build_sense(ua ? *ua : scsi::SenseCode{}, desc);
+  truncate_to(task->data_in, cdb[4]);
+}
+
+int Stmf::abort_tasks(LogicalUnit& lu, const std::function<bool(const ScsiTask&)>& match,
+                      const std::shared_ptr<TmfBarrier>& barrier) {
+  int n = 0;
+  auto& ts = lu.task_set();
+  std::lock_guard lk(ts.mu);
+  for (auto& t : ts.tasks) {
+    if (t->aborted.load() || !match(*t)) continue;
+    if (barrier) {
+      std::lock_guard bl(barrier->mu);
+      ++barrier->pending;
+      t->abort_barrier = barrier;
+    }
+    t->aborted.store(true);
+    ++n;
+  }
+  return n;
+}
+
+void Stmf::reset_lu(LogicalUnit& lu, ResetKind kind, const std::shared_ptr<TmfBarrier>& barrier) {
+  abort_tasks(lu, [](const ScsiTask&) { return true; }, barrier);
+  lu.on_reset(kind);
+  lu.unit_attentions().raise_all(kind == ResetKind::logical_unit ? scsi::sense::bus_device_reset
+                                                                  : scsi::sense::power_on_reset);
+}
+
+void Stmf::task_management(const ItNexusPtr& nexus, const TmfRequest& req, std::function<void(TmfResponse)> done) {
+  auto map = nexus->lun_map();
+  LogicalUnitPtr lu = map ? map->find(req.lun) : nullptr;
+  auto barrier = std::make_shared<TmfBarrier>();
+  auto result = std::make_shared<TmfResponse>(TmfResponse::function_complete);
+  barrier->done = [done, result] { done(*result); };
+  switch (req.function) {
+    case TmfFunction::abort_task:
+      if (!lu) { *result = TmfResponse::lun_does_not_exist; break; }
+      if (abort_tasks(*lu, [&](const ScsiTask& t) { return t.nexus == nexus && t.tag == req.referenced_tag; }, barrier) == 0)
+        *result = TmfResponse::task_does_not_exist;
+      break;
+    case TmfFunction::abort_task_set:
+      if (!lu) { *result = TmfResponse::lun_does_not_exist; break; }
+      abort_tasks(*lu, [&](const ScsiTask& t) { return t.nexus == nexus; }, barrier);
+      break;
+    case TmfFunction::clear_task_set: {
+      if (!lu) { *result = TmfResponse::lun_does_not_exist; break; }
+      std::vector<std::string> others;
+      abort_tasks(*lu, [&](const ScsiTask& t) {
+        if (t.nexus != nexus) others.push_back(t.nexus->key());
+        return true;
+      }, barrier);
+      // SPC-4 7.5.8 (TAS = 0): other nexuses whose tasks were cleared are told so.
+      for (auto& k : others) lu->unit_attentions().raise(k, scsi::sense::commands_cleared_by_another_initiator);
+      break;
+    }
+    case TmfFunction::logical_unit_reset:
+      if (!lu) { *result = TmfResponse::lun_does_not_exist; break; }
+      reset_lu(*lu, ResetKind::logical_unit, barrier);
+      break;
+    case TmfFunction::target_warm_reset:
+    case TmfFunction::target_cold_reset:
+      if (map)
+        for (auto& [n, l] : map->luns)
+          reset_lu(*l, req.function == TmfFunction::target_warm_reset ? ResetKind::target_warm : ResetKind::target_cold, barrier);
+      break;
+    case TmfFunction::clear_aca:
+      *result = lu ? TmfResponse::function_not_supported : TmfResponse::lun_does_not_exist;
+      break;
+    case TmfFunction::task_reassign:
+      *result = TmfResponse::reassignment_not_supported;
+      break;
+    default:
+      *result = TmfResponse::function_not_supported;
+  }
+  log()->info("TMF {} lun {} ref 0x{:08x} from {}: response {}", int(req.function), req.lun, req.referenced_tag,
+              nexus->initiator_port_name(), int(*result));
+  barrier->release();
+}
+
+}  // namespace stmf

@@ -1,0 +1,67 @@
+// Backing store interface (the STMF "lpif backend" role): where an LU's blocks live.
+// A backing store never sees a CDB; the block LU translates commands into these calls.
+//
+// Ownership and threading:
+//  - The caller owns the buffers and keeps them alive until the completion runs.
+//  - Every call completes exactly once through its Completion, possibly inline (RAM/null
+//    stores), possibly on a store-owned thread (file store). The completion must be cheap and
+//    must not block; callers re-post to their own executor if they need to.
+//  - All methods are thread-safe: many tasks on many connections call them concurrently.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <system_error>
+
+namespace stmf::store {
+
+using Completion = std::function<void(std::error_code)>;
+
+// Result of a provisioning query (SBC-3 GET LBA STATUS): whether [offset, offset+length)
+// starts with mapped or deallocated bytes, and how many bytes share that state.
+struct Extent {
+  bool mapped = true;
+  uint64_t length = 0;
+};
+
+class BackingStore {
+ public:
+  virtual ~BackingStore() = default;
+
+  // Size in bytes.
+  virtual uint64_t size() const = 0;
+  // True when unmap() really deallocates (thin provisioning): sparse files, RAM.
+  virtual bool thin() const = 0;
+  // A short name for logs: "file:/path", "ram", "null".
+  virtual std::string describe() const = 0;
+
+  // Reads buf.size() bytes at offset. Reading a deallocated range yields zeroes.
+  virtual void read(uint64_t offset, std::span<uint8_t> buf, Completion done) = 0;
+  // Writes buf at offset. With fua, the data is on stable storage when done runs.
+  virtual void write(uint64_t offset, std::span<const uint8_t> buf, bool fua, Completion done) = 0;
+  // Makes every completed write durable (SYNCHRONIZE CACHE).
+  virtual void flush(Completion done) = 0;
+  // Deallocates [offset, offset+length); afterwards the range reads as zeroes.
+  virtual void unmap(uint64_t offset, uint64_t length, Completion done) = 0;
+  // Provisioning status of the range starting at offset (synchronous, metadata only).
+  virtual std::error_code extent(uint64_t offset, uint64_t max_length, Extent& out) = 0;
+};
+
+struct StoreOptions {
+  std::string path;          // file store: backing file; created sparse if missing
+  uint64_t size = 0;         // bytes; 0 = use the existing file's size
+  bool read_only = false;
+  bool direct = false;       // O_DIRECT
+  unsigned queue_depth = 128;  // file store: io_uring entries / in-flight limit
+};
+
+// Factories. Errors (cannot open/create, size mismatch) come back as error codes with a
+// message in `why`; no exceptions.
+std::unique_ptr<BackingStore> make_file_store(const StoreOptions& o, std::error_code& ec, std::string& why);
+std::unique_ptr<BackingStore> make_ram_store(uint64_t size);
+// A store that holds nothing: reads return zeroes without touching memory, writes are dropped.
+std::unique_ptr<BackingStore> make_null_store(uint64_t size);
+
+}  // namespace stmf::store

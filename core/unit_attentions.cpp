@@ -1,0 +1,59 @@
+#include "core/logical_unit.h"
+
+namespace stmf {
+
+namespace {
+constexpr size_t kMaxQueued = 16;  // SPC-4 allows dropping the oldest beyond a limit
+}
+
+std::deque<scsi::SenseCode>& UnitAttentions::queue_locked(const std::string& key) {
+  auto [it, inserted] = queues_.try_emplace(key);
+  if (inserted) it->second.push_back(scsi::sense::power_on_reset);
+  return it->second;
+}
+
+std::optional<scsi::SenseCode> UnitAttentions::next(const std::string& nexus_key, bool take) {
+  std::lock_guard lk(mu_);
+  auto& q = queue_locked(nexus_key);
+  if (q.empty()) return std::nullopt;
+  scsi::SenseCode s = q.front();
+  if (take) q.pop_front();
+  return s;
+}
+
+void UnitAttentions::raise(const std::string& nexus_key, const scsi::SenseCode& s) {
+  std::lock_guard lk(mu_);
+  auto& q = queue_locked(nexus_key);
+  for (auto& e : q)
+    if (e == s) return;
+  if (q.size() >= kMaxQueued) q.pop_front();
+  q.push_back(s);
+}
+
+void UnitAttentions::raise_all(const scsi::SenseCode& s, const std::string& except) {
+  std::lock_guard lk(mu_);
+  for (auto& [key, q] : queues_) {
+    if (key == except) continue;
+    bool dup = false;
+    for (auto& e : q) dup = dup || e == s;
+    if (dup) continue;
+    if (q.size() >= kMaxQueued) q.pop_front();
+    q.push_back(s);
+  }
+}
+
+void UnitAttentions::reset_to(const std::string& nexus_key, const scsi::SenseCode& s) {
+  std::lock_guard lk(mu_);
+  auto& q = queues_[nexus_key];
+  q.clear();
+  q.push_back(s);
+}
+
+void UnitAttentions::clear(const std::string& nexus_key, const scsi::SenseCode& s) {
+  std::lock_guard lk(mu_);
+  auto it = queues_.find(nexus_key);
+  if (it == queues_.end()) return;
+  std::erase(it->second, s);
+}
+
+}  // namespace stmf
