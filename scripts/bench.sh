@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: stmfd vs tgt (the Linux userspace target) on the same machine, in
+# the same run, each serving a file-backed LU, driven by `qemu-img bench` over libiscsi.
+#
+#   scripts/bench.sh [--count N] [--rounds R] [--size 1G]
+#
+# For every workload it runs the two targets alternately R rounds and reports the median IOPS
+# of each and the ratio stmfd/tgt. Machines are shared and noisy: read the ratios.
+# Bounded: every qemu-img run does a fixed number of requests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=200000; rounds=3; size=1G
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --count) count=$2; shift 2;;
+    --rounds) rounds=$2; shift 2;;
+    --size) size=$2; shift 2;;
+    *) echo "usage: $0 [--count N] [--rounds R] [--size SIZE]" >&2; exit 2;;
+  esac
+done
+scripts/deps.sh --bench
+[ -x build/tools/stmfd ] || scripts/build.sh
+
+tgt_peer=${TGT_PEER:-$(cd .. && pwd)/shared/tools/tgt-peer}
+work=$(mktemp -d /var/tmp/stmf-bench-XXXXXX)
+sport=$((20000 + RANDOM % 10000)); tport=$((sport + 1))
+spid=""
+cleanup() {
+  [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
+  "$tgt_peer" stop "$tport" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+bytes=$(numfmt --from=iec "${size%iB}")
+truncate -s "$bytes" "$work/stmfd.img" "$work/tgt.img"
+# Fill both so reads hit allocated blocks, then drop nothing: both stay equally page-cached.
+dd if=/dev/urandom of="$work/stmfd.img" bs=1M count=$((bytes / 1048576)) conv=notrunc status=none
+cp "$work/stmfd.img" "$work/tgt.img"
+
+cat >"$work/stmfd.json" <<JSON
+{"portals": ["127.0.0.1:$sport"], "log_level": "warn",
+ "targets": [{"iqn": "iqn.2026-11.org.example:bench",
+   "luns": [{"lun": 0, "backing": "$work/stmfd.img", "block_size": 512}]}]}
+JSON
+build/tools/stmfd --config "$work/stmfd.json" >"$work/stmfd.log" 2>&1 &
+spid=$!
+turl=$("$tgt_peer" start "$tport" "$work/tgt.img" | tail -1)
+surl="iscsi://127.0.0.1:$sport/iqn.2026-11.org.example:bench/0"
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$sport) 2>/dev/null && break; sleep 0.1; done
+
+# iops URL BLOCKSIZE DEPTH RW COUNT
+iops() {
+  local url=$1 bs=$2 depth=$3 rw=$4 n=$5 out secs
+  local wflag=""; [ "$rw" = write ] && wflag="-w"
+  out=$(qemu-img bench -f raw -t none -n -c "$n" -d "$depth" -s "$bs" $wflag "$url" 2>&1) || { echo "qemu-img failed on $url: $out" >&2; echo 0; return; }
+  secs=$(sed -n 's/.*Run completed in \([0-9.]*\) seconds.*/\1/p' <<<"$out")
+  awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2))}'; }
+
+printf '%-28s %12s %12s %8s\n' workload stmfd tgt ratio
+run() {
+  local name=$1 bs=$2 depth=$3 rw=$4 n=$5 s=() t=()
+  for _ in $(seq "$rounds"); do
+    s+=("$(iops "$surl" "$bs" "$depth" "$rw" "$n")")
+    t+=("$(iops "$turl" "$bs" "$depth" "$rw" "$n")")
+  done
+  local sm tm
+  sm=$(printf '%s\n' "${s[@]}" | median); tm=$(printf '%s\n' "${t[@]}" | median)
+  printf '%-28s %12s %12s %8s\n' "$name" "$sm" "$tm" "$(awk -v a="$sm" -v b="$tm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+}
+run "4KiB read  QD32 (IOPS)"   4096 32 read  "$count"
+run "4KiB write QD32 (IOPS)"   4096 32 write "$count"
+run "128KiB read  QD16 (IOPS)" 131072 16 read  $((count / 8))
+run "128KiB write QD16 (IOPS)" 131072 16 write $((count / 8))
+run "4KiB read  QD1 (IOPS)"    4096 1 read  $((count / 4))

@@ -1,0 +1,87 @@
+#include <catch2/catch.hpp>
+
+#include "tools/stmfd/config.h"
+
+using namespace stmfd;
+
+namespace {
+std::string refused(const std::string& json) {
+  ConfigError e;
+  auto c = parse_config(json, e);
+  REQUIRE_FALSE(c);
+  return e.message();
+}
+const char* kLun = R"({"lun": 0, "backing": "/var/tmp/x.img", "size": "1GiB"})";
+std::string with_target(const std::string& target) { return std::string(R"({"portals": ["127.0.0.1:3260"], "targets": [)") + target + "]}"; }
+}  // namespace
+
+TEST_CASE("the embedded default configuration is valid") {
+  ConfigError e;
+  auto c = parse_config(kDefaultConfig, e);
+  REQUIRE(c);
+  REQUIRE(c->portals.size() == 1);
+  CHECK(c->portals[0].host == "127.0.0.1");
+  CHECK(c->portals[0].port == 3260);
+  REQUIRE(c->targets.size() == 1);
+  CHECK(c->targets[0].luns[0].size == (uint64_t(1) << 30));
+  CHECK(c->targets[0].luns[0].block_size == 512);
+}
+
+TEST_CASE("sizes parse with binary units") {
+  CHECK(parse_size("4096") == 4096u);
+  CHECK(parse_size("1GiB") == (uint64_t(1) << 30));
+  CHECK(parse_size("512MiB") == (uint64_t(512) << 20));
+  CHECK(parse_size("2T") == (uint64_t(2) << 40));
+  CHECK_FALSE(parse_size("1.5G"));
+  CHECK_FALSE(parse_size("GiB"));
+  CHECK_FALSE(parse_size("99999999999999999999"));
+  CHECK_FALSE(parse_size("20000000000T"));
+}
+
+TEST_CASE("bad configurations are refused naming the key") {
+  CHECK(refused("{") .find("not valid JSON") != std::string::npos);
+  CHECK(refused(R"({"targets": []})") == "portals: missing or empty (e.g. [\"127.0.0.1:3260\"])");
+  CHECK(refused(R"({"portals": ["127.0.0.1:99999"], "targets": []})") == "portals[0]: port out of range");
+  CHECK(refused(R"({"portals": ["127.0.0.1:3260"], "targets": [], "bogus": 1})") == "bogus: unknown key");
+  CHECK(refused(with_target(R"({"iqn": "IQN.bad", "luns": []})")).rfind("targets[0].iqn:", 0) == 0);
+  CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "luns": [{"lun": 0, "backing": "/x", "size": "1Gb"}]})")) ==
+        "targets[0].luns[0].size: malformed size '1Gb' (examples: 1GiB, 512MiB, 1048576)");
+  CHECK(refused(with_target(std::string(R"({"iqn": "iqn.2026-11.org.example:t", "luns": [)") + kLun + "," + kLun + "]}")) ==
+        "targets[0].luns[1].lun: LUN 0 used twice");
+  CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "luns": [{"lun": 0, "backing": "/x", "size": 1000}]})")) ==
+        "targets[0].luns[0].size: must be a multiple of block_size (512)");
+  CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "luns": [{"lun": 0, "backing": "/x", "size": 4096, "block_size": 1024}]})")) ==
+        "targets[0].luns[0].block_size: must be 512 or 4096");
+  CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "luns": [{"lun": 0, "size": 4096}]})")) ==
+        "targets[0].luns[0].backing: missing (a file store needs a path)");
+  CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "chap": {"user": "u", "secret": "short"}, "luns": []})")) ==
+        "targets[0].chap.secret: must be 12 to 16 characters (RFC 7143 12.1.3 / common initiator limits)");
+}
+
+TEST_CASE("targets, CHAP, RAM LUs and iSCSI limits are read") {
+  ConfigError e;
+  auto c = parse_config(R"({"portals": ["[::1]:3261", "127.0.0.2"],
+    "iscsi": {"max_burst_length": 262144, "first_burst_length": 65536, "header_digest": ["None"]},
+    "targets": [{"iqn": "iqn.2026-11.org.example:t", "tpgt": 2,
+                 "chap": {"user": "u", "secret": "0123456789ab", "mutual_user": "t", "mutual_secret": "ba9876543210"},
+                 "luns": [{"lun": 3, "store": "ram", "size": "64MiB", "block_size": 4096}]}]})", e);
+  INFO(e.message());
+  REQUIRE(c);
+  CHECK(c->portals[0].host == "::1");
+  CHECK(c->portals[0].port == 3261);
+  CHECK(c->portals[1].port == 3260);
+  CHECK(c->iscsi.max_burst_length == 262144);
+  CHECK(c->iscsi.header_digest == std::vector<std::string>{"None"});
+  CHECK(c->targets[0].tpgt == 2);
+  CHECK(c->targets[0].chap->mutual_user == "t");
+  CHECK(c->targets[0].luns[0].store == "ram");
+  CHECK(c->targets[0].luns[0].lun == 3);
+}
+
+TEST_CASE("derived GUIDs are NAA 6, stable, and distinct per seed") {
+  auto a = derive_guid(0x00144f, "t|0|/a");
+  auto b = derive_guid(0x00144f, "t|1|/a");
+  CHECK(a == derive_guid(0x00144f, "t|0|/a"));
+  CHECK(a != b);
+  CHECK(guid_hex(a).substr(0, 7) == "600144f");
+}

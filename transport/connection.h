@@ -1,0 +1,157 @@
+// One iSCSI connection (RFC 7143, ERL 0, one connection per session).
+//
+// Threading: everything runs on the connection's strand: one reader coroutine, one writer
+// (a queue drained by chained async_writes, never two writes at once). The framework
+// completes tasks from other threads; post_complete()/post_aborted() hop onto the strand.
+//
+// Ownership: the connection is owned by shared_ptrs held by its own coroutine and pending
+// handlers; the Server keeps weak_ptrs. Tasks are owned by the `tasks_` table from the
+// command PDU until the response is queued (or the task is aborted).
+#pragma once
+#include <boost/asio.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/it_nexus.h"
+#include "transport/iscsi/login.h"
+#include "transport/iscsi/params.h"
+#include "transport/target_port.h"
+
+namespace stmf::transport {
+
+namespace asio = boost::asio;
+class Server;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using Strand = asio::strand<asio::any_io_executor>;
+  Connection(Server& server, asio::ip::tcp::socket socket, uint16_t portal_tpgt_hint);
+  ~Connection();
+
+  void start();
+  // From any thread.
+  void post_complete(TaskPtr task);
+  void post_aborted(TaskPtr task);
+  // Ask the initiator to log out (Async Message event 1) — daemon shutdown.
+  void request_logout(uint16_t time2wait_s);
+  // Close now (session reinstatement, target cold reset, shutdown deadline).
+  void close(const std::string& why);
+
+  const std::string& peer() const { return peer_; }
+  bool full_feature() const { return phase_ == Phase::full_feature; }
+  // Session identity, valid after login.
+  const std::string& initiator_name() const { return params_.initiator_name; }
+  uint64_t isid() const { return isid_; }
+  uint16_t tsih() const { return tsih_; }
+  IscsiTargetPort* port() const { return port_; }
+
+ private:
+  enum class Phase { login, full_feature, logout, closed };
+
+  struct InPdu {
+    std::array<uint8_t, 48> bhs{};
+    std::vector<uint8_t> ahs;
+    std::vector<uint8_t> data;  // for PDUs whose data is not placed into a task buffer
+  };
+  struct OutPdu {
+    std::array<uint8_t, 52> hdr{};  // BHS + header digest
+    size_t hdr_len = 48;
+    const uint8_t* data = nullptr;
+    size_t data_len = 0;
+    std::array<uint8_t, 8> trailer{};  // padding + data digest
+    size_t trailer_len = 0;
+    std::shared_ptr<const void> owner;  // keeps `data` alive
+    bool close_after = false;
+  };
+  // Write task state: data collected before the task is submitted.
+  struct PendingWrite {
+    std::shared_ptr<IscsiTask> task;
+    iscsi::DataOutTracker tracker;
+    bool failed = false;  // digest error etc.: complete with CHECK CONDITION once data is in
+  };
+
+  asio::awaitable<void> reader();
+  asio::awaitable<bool> read_exact(void* p, size_t n);
+  asio::awaitable<bool> read_segment(uint8_t* dst, size_t len, bool& digest_ok);
+  asio::awaitable<bool> skip_segment(size_t len);
+
+  // PDU handlers (on the strand).
+  asio::awaitable<bool> on_login(InPdu& pdu);
+  asio::awaitable<bool> on_scsi_command(InPdu& pdu);
+  asio::awaitable<bool> on_data_out(InPdu& pdu);
+  void on_nop_out(InPdu& pdu);
+  void on_text(InPdu& pdu);
+  void on_logout(InPdu& pdu);
+  void on_task_mgmt(InPdu& pdu);
+  void reject(const InPdu& pdu, uint8_t reason);
+
+  // CmdSN window (RFC 7143 4.2.2.1). Returns false when the command must be dropped.
+  bool accept_cmd_sn(uint32_t cmd_sn, bool immediate);
+  void fill_sn(std::array<uint8_t, 52>& h, bool advance_stat_sn);
+
+  void start_write_task(const std::shared_ptr<IscsiTask>& t);
+  void send_r2ts(PendingWrite& w);
+  void submit(const std::shared_ptr<IscsiTask>& t);
+  void complete_on_strand(const TaskPtr& task);
+  void fail_task(const std::shared_ptr<IscsiTask>& t, const scsi::SenseCode& s);
+
+  void send(OutPdu pdu);
+  void write_next();
+  OutPdu make_pdu(const std::array<uint8_t, 48>& bhs, const uint8_t* data, size_t len, std::shared_ptr<const void> owner);
+
+  void start_nop_timer();
+  void finish_session();
+
+  Server& server_;
+  asio::ip::tcp::socket socket_;
+  Strand strand_;
+  asio::steady_timer nop_timer_;
+  asio::steady_timer login_timer_;
+  std::string peer_;
+  Phase phase_ = Phase::login;
+
+  // Login and negotiated parameters.
+  std::unique_ptr<iscsi::LoginStateMachine> login_;
+  iscsi::SessionParams params_;
+  uint64_t isid_ = 0;
+  uint16_t tsih_ = 0;
+  uint16_t cid_ = 0;
+  bool header_digest_ = false, data_digest_ = false;
+  IscsiTargetPort* port_ = nullptr;
+  ItNexusPtr nexus_;
+
+  // Sequence numbers.
+  uint32_t stat_sn_ = 0;
+  uint32_t exp_cmd_sn_ = 0;
+  uint32_t queue_depth_ = 128;
+  std::map<uint32_t, InPdu> held_;  // commands that arrived ahead of exp_cmd_sn (unused at ERL0 over TCP)
+
+  // Tasks by ITT (from command PDU to response).
+  std::unordered_map<uint32_t, std::shared_ptr<IscsiTask>> tasks_;
+  std::unordered_map<uint32_t, PendingWrite> writes_;  // by ITT, while collecting Data-Out
+  uint32_t next_ttt_ = 1;
+
+  // Writer.
+  std::deque<OutPdu> outq_;
+  bool writing_ = false;
+  std::vector<asio::const_buffer> wbufs_;
+  size_t inflight_pdus_ = 0;
+
+  // Keepalive.
+  uint32_t nop_ttt_ = 0;  // outstanding NOP-In ping (0 = none)
+  std::chrono::steady_clock::time_point nop_sent_;
+
+  // Text negotiation continuation (SendTargets responses larger than one PDU).
+  std::string text_pending_;
+  uint32_t text_ttt_ = 0xffffffff;
+};
+
+}  // namespace stmf::transport

@@ -1,0 +1,158 @@
+#include "transport/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include "transport/connection.h"
+#include "transport/log.h"
+
+namespace stmf::transport {
+
+Server::Server(asio::io_context& io, Stmf& stmf, IscsiSettings settings)
+    : io_(io), stmf_(stmf), settings_(std::move(settings)) {}
+
+Server::~Server() = default;
+
+IscsiTargetPort& Server::add_target(TargetSettings t, uint16_t rtpi, uint16_t tpg) {
+  ports_.push_back(std::make_unique<IscsiTargetPort>(std::move(t), rtpi, tpg));
+  return *ports_.back();
+}
+
+std::error_code Server::listen(const std::string& host, uint16_t port, std::string& why) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) {
+    why = "portal " + host + ": not an IP address";
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  asio::ip::tcp::endpoint ep(addr, port);
+  auto a = std::make_shared<asio::ip::tcp::acceptor>(io_);
+  a->open(ep.protocol(), ec);
+  if (!ec) a->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a->bind(ep, ec);
+  if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    why = "portal " + host + ":" + std::to_string(port) + ": " + ec.message();
+    return std::error_code(ec.value(), std::system_category());
+  }
+  acceptors_.push_back(a);
+  listen_addrs_.push_back((addr.is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(a->local_endpoint().port()));
+  log()->info("listening on {}", listen_addrs_.back());
+  accept_loop(a);
+  return {};
+}
+
+void Server::accept_loop(std::shared_ptr<asio::ip::tcp::acceptor> a) {
+  a->async_accept(asio::make_strand(io_), [this, a](boost::system::error_code ec, asio::ip::tcp::socket s) {
+    if (ec) {
+      if (ec != asio::error::operation_aborted) {
+        log()->warn("accept: {}", ec.message());
+        accept_loop(a);
+      }
+      return;
+    }
+    auto c = std::make_shared<Connection>(*this, std::move(s), 1);
+    track(c);
+    c->start();
+    accept_loop(a);
+  });
+}
+
+void Server::track(const std::shared_ptr<Connection>& c) {
+  std::lock_guard lk(mu_);
+  std::erase_if(conns_, [](auto& w) { return w.expired(); });
+  conns_.push_back(c);
+}
+
+void Server::stop_accepting() {
+  for (auto& a : acceptors_) {
+    boost::system::error_code ec;
+    a->close(ec);
+  }
+}
+
+void Server::request_logout_all(uint16_t time2wait_s) {
+  std::vector<std::shared_ptr<Connection>> cs;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& w : conns_)
+      if (auto c = w.lock()) cs.push_back(c);
+  }
+  for (auto& c : cs) c->request_logout(time2wait_s);
+}
+
+void Server::close_all(const std::string& why) {
+  std::vector<std::shared_ptr<Connection>> cs;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& w : conns_)
+      if (auto c = w.lock()) cs.push_back(c);
+  }
+  for (auto& c : cs) c->close(why);
+}
+
+size_t Server::connection_count() {
+  std::lock_guard lk(mu_);
+  std::erase_if(conns_, [](auto& w) { return w.expired(); });
+  return conns_.size();
+}
+
+IscsiTargetPort* Server::find_target(const std::string& iqn) {
+  for (auto& p : ports_)
+    if (p->target_name() == iqn) return p.get();
+  return nullptr;
+}
+
+std::vector<IscsiTargetPort*> Server::targets() {
+  std::vector<IscsiTargetPort*> v;
+  for (auto& p : ports_) v.push_back(p.get());
+  return v;
+}
+
+std::vector<std::string> Server::portal_addresses(const IscsiTargetPort& port) const {
+  std::vector<std::string> v;
+  for (auto& a : listen_addrs_) v.push_back(a + "," + std::to_string(port.settings().tpgt));
+  return v;
+}
+
+uint16_t Server::add_session(const std::shared_ptr<Connection>& c) {
+  std::vector<std::shared_ptr<Connection>> old;
+  uint16_t tsih;
+  {
+    std::lock_guard lk(mu_);
+    std::erase_if(conns_, [](auto& w) { return w.expired(); });
+    for (auto& w : conns_) {
+      auto o = w.lock();
+      if (!o || o == c || !o->full_feature()) continue;
+      if (o->port() == c->port() && o->isid() == c->isid() && o->initiator_name() == c->initiator_name())
+        old.push_back(o);
+    }
+    // TSIH: non-zero, unique among live sessions.
+    for (;;) {
+      tsih = next_tsih_++;
+      if (next_tsih_ == 0) next_tsih_ = 1;
+      bool used = false;
+      for (auto& w : conns_)
+        if (auto o = w.lock(); o && o->tsih() == tsih) used = true;
+      if (!used && tsih != 0) break;
+    }
+  }
+  for (auto& o : old) {
+    log()->info("session reinstatement: {} isid 0x{:012x} replaces TSIH {}", o->initiator_name(), o->isid(), o->tsih());
+    o->close("session reinstated by a new login");
+  }
+  return tsih;
+}
+
+bool Server::session_exists(uint16_t tsih) {
+  std::lock_guard lk(mu_);
+  for (auto& w : conns_)
+    if (auto o = w.lock(); o && o->full_feature() && o->tsih() == tsih) return true;
+  return false;
+}
+
+void Server::remove_connection(Connection* c) {
+  std::lock_guard lk(mu_);
+  std::erase_if(conns_, [c](auto& w) { auto o = w.lock(); return !o || o.get() == c; });
+}
+
+}  // namespace stmf::transport

@@ -1,0 +1,37 @@
+// What the iSCSI transport needs to know from the daemon's configuration.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace stmf::transport {
+
+struct ChapSettings {
+  std::string user, secret;                // the initiator proves it knows `secret`
+  std::string mutual_user, mutual_secret;  // the target proves it knows `mutual_secret`
+};
+
+struct TargetSettings {
+  std::string iqn, alias;
+  uint16_t tpgt = 1;
+  std::optional<ChapSettings> chap;
+  std::vector<std::string> initiators;  // empty: any initiator
+};
+
+struct IscsiSettings {
+  uint32_t max_recv_data_segment_length = 262144;
+  uint32_t max_burst_length = 1048576;
+  uint32_t first_burst_length = 65536;
+  bool immediate_data = true;
+  bool initial_r2t = false;
+  uint32_t max_outstanding_r2t = 1;
+  std::vector<std::string> header_digest = {"CRC32C", "None"};
+  std::vector<std::string> data_digest = {"CRC32C", "None"};
+  uint32_t queue_depth = 128;
+  uint32_t nop_in_interval_s = 30;
+  uint32_t nop_in_timeout_s = 30;
+  uint32_t login_timeout_s = 15;
+};
+
+}  // namespace stmf::transport
