@@ -20,26 +20,19 @@ using asio::awaitable;
 using asio::use_awaitable;
 namespace op = iscsi::opcode;
 
-inline uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
-inline uint32_t be24(const uint8_t* p) { return uint32_t(p[0]) << 16 | uint32_t(p[1]) << 8 | p[2]; }
-inline uint16_t be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-inline void put32(uint8_t* p, uint32_t v) { p[0] = uint8_t(v >> 24); p[1] = uint8_t(v >> 16); p[2] = uint8_t(v >> 8); p[3] = uint8_t(v); }
-inline void put24(uint8_t* p, uint32_t v) { p[0] = uint8_t(v >> 16); p[1] = uint8_t(v >> 8); p[2] = uint8_t(v); }
-inline size_t pad4(size_t n) { return (4 - (n & 3)) & 3; }
-// RFC 1982 serial number arithmetic on 32 bits.
-inline bool sn_lt(uint32_t a, uint32_t b) { return a != b && uint32_t(b - a) < 0x80000000u; }
+using iscsi::kReservedTag;
+using iscsi::pad4;
 
-// SAM-5 4.7 LUN decoding of the 8-byte LUN field: peripheral (00b) and flat (01b) address
-// methods; anything else maps to an impossible LUN so it is reported as not supported.
-uint64_t decode_lun(const uint8_t* p) {
-  switch (p[0] >> 6) {
-    case 0: return p[0] == 0 ? p[1] : UINT64_MAX;
-    case 1: return uint64_t(p[0] & 0x3f) << 8 | p[1];
+// SAM-5 4.7: the 8-byte LUN field, peripheral (00b) and flat (01b) address methods; any
+// other method maps to an impossible LUN, reported as LOGICAL UNIT NOT SUPPORTED.
+uint64_t decode_lun(uint64_t field) {
+  const uint8_t b0 = uint8_t(field >> 56), b1 = uint8_t(field >> 48);
+  switch (b0 >> 6) {
+    case 0: return b0 == 0 ? b1 : UINT64_MAX;
+    case 1: return uint64_t(b0 & 0x3f) << 8 | b1;
     default: return UINT64_MAX;
   }
 }
-
-constexpr uint32_t kReservedTag = 0xffffffff;
 
 }  // namespace
 
@@ -53,7 +46,6 @@ Connection::Connection(Server& server, asio::ip::tcp::socket socket, uint16_t)
   auto ep = socket_.remote_endpoint(ec);
   peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-  queue_depth_ = server_.settings().queue_depth;
 }
 
 Connection::~Connection() = default;
@@ -133,8 +125,7 @@ awaitable<void> Connection::reader() {
   while (phase_ != Phase::closed) {
     InPdu pdu;
     if (!co_await read_exact(pdu.bhs.data(), 48)) break;
-    const uint8_t* b = pdu.bhs.data();
-    const size_t ahs_len = size_t(b[4]) * 4;
+    const size_t ahs_len = iscsi::bhs_total_ahs_length(pdu.bhs);
     if (ahs_len) {
       pdu.ahs.resize(ahs_len);
       if (!co_await read_exact(pdu.ahs.data(), ahs_len)) break;
@@ -142,21 +133,22 @@ awaitable<void> Connection::reader() {
     if (header_digest_) {
       uint8_t d[4];
       if (!co_await read_exact(d, 4)) break;
-      uint32_t crc = iscsi::crc32c(b, 48);
+      uint32_t crc = iscsi::crc32c(pdu.bhs.data(), 48);
       if (ahs_len) crc = iscsi::crc32c_extend(crc, pdu.ahs.data(), ahs_len);
       if (!iscsi::digest_matches(crc, d)) {
         // RFC 7143 7.8: a header digest error cannot be recovered at ERL 0.
-        log()->warn("{}: header digest error, opcode 0x{:02x} itt 0x{:08x}", peer_, b[0] & 0x3f, be32(b + 16));
+        log()->warn("{}: header digest error, opcode 0x{:02x} itt 0x{:08x}", peer_, iscsi::bhs_opcode(pdu.bhs),
+                    iscsi::bhs_itt(pdu.bhs));
         close("header digest error");
         break;
       }
     }
-    const uint8_t opc = b[0] & 0x3f;
-    const uint32_t dlen = be24(b + 5);
+    const uint8_t opc = iscsi::bhs_opcode(pdu.bhs);
+    const uint32_t dlen = iscsi::bhs_data_segment_length(pdu.bhs);
     const uint32_t limit = phase_ == Phase::login ? 8192 : max_recv;
     if (dlen > limit) {
       log()->warn("{}: data segment {} exceeds MaxRecvDataSegmentLength {} (opcode 0x{:02x} itt 0x{:08x})", peer_, dlen,
-                  limit, opc, be32(b + 16));
+                  limit, opc, iscsi::bhs_itt(pdu.bhs));
       reject(pdu, iscsi::reject_reason::protocol_error);
       if (!co_await skip_segment(dlen)) break;
       continue;
@@ -191,7 +183,7 @@ awaitable<void> Connection::reader() {
           break;
         }
         if (!ok) {
-          log()->warn("{}: data digest error on opcode 0x{:02x} itt 0x{:08x}", peer_, opc, be32(b + 16));
+          log()->warn("{}: data digest error on opcode 0x{:02x} itt 0x{:08x}", peer_, opc, iscsi::bhs_itt(pdu.bhs));
           reject(pdu, iscsi::reject_reason::data_digest_error);
           break;
         }
@@ -201,7 +193,7 @@ awaitable<void> Connection::reader() {
           case op::logout_request: on_logout(pdu); break;
           case op::task_mgmt_request: on_task_mgmt(pdu); break;
           case op::snack_request:
-            log()->warn("{}: SNACK at ERL 0, itt 0x{:08x}", peer_, be32(b + 16));
+            log()->warn("{}: SNACK at ERL 0, itt 0x{:08x}", peer_, iscsi::bhs_itt(pdu.bhs));
             reject(pdu, iscsi::reject_reason::command_not_supported);
             break;
           case op::login_request:
@@ -209,7 +201,7 @@ awaitable<void> Connection::reader() {
             reject(pdu, iscsi::reject_reason::protocol_error);
             break;
           default:
-            log()->warn("{}: unknown opcode 0x{:02x} itt 0x{:08x}", peer_, opc, be32(b + 16));
+            log()->warn("{}: unknown opcode 0x{:02x} itt 0x{:08x}", peer_, opc, iscsi::bhs_itt(pdu.bhs));
             reject(pdu, iscsi::reject_reason::command_not_supported);
         }
       }
@@ -221,30 +213,25 @@ awaitable<void> Connection::reader() {
 
 // ---------------------------------------------------------------- writing
 
-Connection::OutPdu Connection::make_pdu(const std::array<uint8_t, 48>& bhs, const uint8_t* data, size_t len,
-                                        std::shared_ptr<const void> owner) {
+void Connection::send_pdu(const iscsi::Bhs& bhs, const uint8_t* data, size_t len, std::shared_ptr<const void> owner,
+                          bool close_after) {
+  if (phase_ == Phase::closed) return;
   OutPdu o;
-  std::memcpy(o.hdr.data(), bhs.data(), 48);
-  put24(&o.hdr[5], uint32_t(len));
+  o.bhs = bhs;
+  iscsi::set_data_segment_length(o.bhs, uint32_t(len));
   o.data = data;
   o.data_len = len;
   o.owner = std::move(owner);
-  return o;
-}
-
-void Connection::send(OutPdu o) {
-  if (phase_ == Phase::closed) return;
+  o.close_after = close_after;
   if (header_digest_) {
-    iscsi::put_digest(iscsi::crc32c(o.hdr.data(), 48), &o.hdr[48]);
-    o.hdr_len = 52;
+    iscsi::put_digest(iscsi::crc32c(o.bhs.data(), o.bhs.size()), o.header_digest.data());
+    o.with_header_digest = true;
   }
-  if (o.data_len) {
-    size_t p = pad4(o.data_len);
+  if (len) {
+    const size_t p = pad4(len);
     o.trailer_len = p;
     if (data_digest_) {
-      uint32_t crc = iscsi::crc32c(o.data, o.data_len);
-      crc = iscsi::crc32c_extend(crc, o.trailer.data(), p);
-      iscsi::put_digest(crc, &o.trailer[p]);
+      iscsi::put_digest(iscsi::data_digest(data, len), &o.trailer[p]);
       o.trailer_len += 4;
     }
   }
@@ -258,18 +245,19 @@ void Connection::write_next() {
     return;
   }
   writing_ = true;
-  // Gather up to 64 queued PDUs into one write.
+  // Gather up to 64 queued PDUs into one write (one syscall for many responses).
   wbufs_.clear();
-  inflight_pdus_ = std::min<size_t>(outq_.size(), 64);
+  inflight_pdus_ = 0;
   bool close_after = false;
-  for (size_t i = 0; i < inflight_pdus_; ++i) {
-    auto& o = outq_[i];
-    wbufs_.emplace_back(o.hdr.data(), o.hdr_len);
+  for (auto& o : outq_) {
+    if (inflight_pdus_ == 64) break;
+    ++inflight_pdus_;
+    wbufs_.emplace_back(o.bhs.data(), o.bhs.size());
+    if (o.with_header_digest) wbufs_.emplace_back(o.header_digest.data(), 4);
     if (o.data_len) wbufs_.emplace_back(o.data, o.data_len);
     if (o.trailer_len) wbufs_.emplace_back(o.trailer.data(), o.trailer_len);
     if (o.close_after) {
       close_after = true;
-      inflight_pdus_ = i + 1;
       break;
     }
   }
@@ -290,125 +278,112 @@ void Connection::write_next() {
   }));
 }
 
-// StatSN/ExpCmdSN/MaxCmdSN, bytes 24..35 of every target PDU that carries them.
-void Connection::fill_sn(std::array<uint8_t, 52>& h, bool advance_stat_sn) {
-  put32(&h[24], advance_stat_sn ? stat_sn_++ : stat_sn_);
-  put32(&h[28], exp_cmd_sn_);
-  put32(&h[32], exp_cmd_sn_ + queue_depth_ - 1);
+iscsi::SnFields Connection::next_sn(bool advance_stat_sn) {
+  iscsi::SnFields sn;
+  sn.stat_sn = advance_stat_sn ? stat_sn_++ : stat_sn_;
+  sn.exp_cmd_sn = window_.exp_cmd_sn();
+  sn.max_cmd_sn = window_.max_cmd_sn();
+  return sn;
 }
 
 void Connection::reject(const InPdu& pdu, uint8_t reason) {
-  std::array<uint8_t, 48> h{};
-  h[0] = op::reject;
-  h[1] = 0x80;
-  h[2] = reason;
-  put32(&h[16], kReservedTag);
-  auto hdr = std::make_shared<std::array<uint8_t, 48>>(pdu.bhs);
-  OutPdu o = make_pdu(h, hdr->data(), 48, hdr);
-  fill_sn(o.hdr, true);
-  send(std::move(o));
+  iscsi::RejectFields f;
+  f.reason = reason;
+  f.sn = next_sn(true);
+  iscsi::Bhs h{};
+  iscsi::build_reject(f, h);
+  auto offending = std::make_shared<iscsi::Bhs>(pdu.bhs);
+  send_pdu(h, offending->data(), offending->size(), offending);
 }
 
 // ---------------------------------------------------------------- CmdSN window
 
 bool Connection::accept_cmd_sn(uint32_t cmd_sn, bool immediate) {
-  const uint32_t max_cmd_sn = exp_cmd_sn_ + queue_depth_ - 1;
-  if (immediate) {
-    // Immediate commands carry the next CmdSN but do not advance it (RFC 7143 4.2.2.1).
-    return true;
+  switch (window_.accept(cmd_sn, immediate)) {
+    case iscsi::CmdSnClass::immediate:
+    case iscsi::CmdSnClass::in_order:
+      return true;
+    case iscsi::CmdSnClass::future:
+      // One connection over TCP delivers in order; a gap here means the initiator skipped
+      // a CmdSN, which at ERL 0 can never be filled. Treat it like an out-of-window command.
+    case iscsi::CmdSnClass::out_of_window:
+      break;
   }
-  if (cmd_sn == exp_cmd_sn_) {
-    ++exp_cmd_sn_;
-    return true;
-  }
-  // ERL 0 over one TCP connection: anything else is outside the window or a duplicate;
-  // RFC 7143 4.2.2.1 says to silently ignore it.
-  log()->warn("{}: CmdSN {} outside window [{}, {}], ignored", peer_, cmd_sn, exp_cmd_sn_, max_cmd_sn);
+  log()->warn("{}: CmdSN {} outside window [{}, {}], ignored (RFC 7143 4.2.2.1)", peer_, cmd_sn, window_.exp_cmd_sn(),
+              window_.max_cmd_sn());
   return false;
 }
 
 // ---------------------------------------------------------------- SCSI commands
 
 awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
-  const uint8_t* b = pdu.bhs.data();
-  const bool immediate = b[0] & 0x40;
-  const uint8_t flags = b[1];
-  const bool r = flags & 0x40, w = flags & 0x20;
-  const uint32_t dlen = be24(b + 5);
-  const uint32_t itt = be32(b + 16);
-  const uint32_t edtl = be32(b + 20);
-  const uint32_t cmd_sn = be32(b + 24);
-
+  iscsi::ScsiCommand cmd;
+  if (auto err = iscsi::parse_scsi_command(pdu.bhs, pdu.ahs, cmd)) {
+    log()->warn("{}: malformed SCSI Command itt 0x{:08x}: {}", peer_, iscsi::bhs_itt(pdu.bhs), err->what);
+    reject(pdu, err->reason);
+    co_return co_await skip_segment(iscsi::bhs_data_segment_length(pdu.bhs));
+  }
+  const uint32_t dlen = cmd.data_segment_length;
   auto t = std::make_shared<IscsiTask>();
   t->conn = weak_from_this();
   t->nexus = nexus_;
-  t->lun = decode_lun(b + 8);
-  t->tag = itt;
-  t->cmd_sn = cmd_sn;
-  t->attribute = TaskAttribute(flags & 0x07);
-  t->expected_transfer_length = edtl;
-  t->read_flag = r;
-  t->write_flag = w;
-  t->direction = r && w ? DataDirection::bidi : r ? DataDirection::in : w ? DataDirection::out : DataDirection::none;
-  std::memcpy(t->cdb.data(), b + 32, 16);
-  t->cdb_length = 16;
-  // Extended CDB AHS (type 1): CDB bytes 16.. (RFC 7143 11.3.5).
-  for (size_t off = 0; off + 4 <= pdu.ahs.size();) {
-    size_t alen = be16(&pdu.ahs[off]);
-    uint8_t type = pdu.ahs[off + 2];
-    if (type == 1 && alen >= 1 && off + 4 + alen - 1 <= pdu.ahs.size()) {
-      size_t extra = std::min<size_t>(alen - 1, t->cdb.size() - 16);
-      std::memcpy(t->cdb.data() + 16, &pdu.ahs[off + 4], extra);
-      t->cdb_length = uint8_t(16 + extra);
-    }
-    off += 4 + ((alen + 3) & ~size_t(3));
-  }
+  t->lun = decode_lun(cmd.lun);
+  t->tag = cmd.itt;
+  t->cmd_sn = cmd.cmd_sn;
+  t->immediate = cmd.immediate;
+  t->attribute = TaskAttribute(uint8_t(cmd.attr));
+  t->expected_transfer_length = cmd.edtl;
+  t->read_flag = cmd.read;
+  t->write_flag = cmd.write;
+  t->direction = cmd.read && cmd.write ? DataDirection::bidi
+                 : cmd.read           ? DataDirection::in
+                 : cmd.write          ? DataDirection::out
+                                      : DataDirection::none;
+  t->cdb_length = uint8_t(std::min<size_t>(cmd.cdb_length, t->cdb.size()));
+  std::memcpy(t->cdb.data(), cmd.cdb.data(), t->cdb_length);
 
   // Immediate data goes straight into the task's Data-Out buffer.
-  bool protocol_error = false;
   if (dlen > 0) {
-    if (!w || !params_.immediate_data || dlen > params_.first_burst_length || dlen > edtl) {
-      log()->warn("{}: itt 0x{:08x}: immediate data of {} bytes not allowed (W={}, ImmediateData={}, FirstBurst={}, EDTL={})",
-                  peer_, itt, dlen, w, params_.immediate_data, params_.first_burst_length, edtl);
-      protocol_error = true;
-      if (!co_await skip_segment(dlen)) co_return false;
-    } else {
-      t->data_out.resize(edtl);
-      bool ok;
-      if (!co_await read_segment(t->data_out.data(), dlen, ok)) co_return false;
-      if (!ok) {
-        log()->warn("{}: itt 0x{:08x}: data digest error on immediate data", peer_, itt);
-        reject(pdu, iscsi::reject_reason::data_digest_error);
-        // The data never arrived: the command cannot run (RFC 7143 7.8, ERL 0).
-        if (accept_cmd_sn(cmd_sn, immediate)) {
-          tasks_[itt] = t;
-          fail_task(t, scsi::sense::make(scsi::SenseKey::aborted_command, 0x47, 0x05));
-        }
-        co_return true;
+    auto bad = cmd.write ? iscsi::DataOutTracker::check_command(cmd.edtl, dlen, cmd.final, params_)
+                         : std::optional(iscsi::DataOutError::immediate_data_not_allowed);
+    if (bad) {
+      log()->warn("{}: itt 0x{:08x}: {} bytes of immediate data refused: {} (W={} EDTL={})", peer_, cmd.itt, dlen,
+                  iscsi::to_string(*bad), cmd.write, cmd.edtl);
+      reject(pdu, iscsi::reject_reason::protocol_error);
+      co_return co_await skip_segment(dlen);
+    }
+    t->data_out.resize(cmd.edtl);
+    bool ok;
+    if (!co_await read_segment(t->data_out.data(), dlen, ok)) co_return false;
+    if (!ok) {
+      log()->warn("{}: itt 0x{:08x}: data digest error on immediate data", peer_, cmd.itt);
+      reject(pdu, iscsi::reject_reason::data_digest_error);
+      // The data never arrived intact: the command cannot run (RFC 7143 7.8, ERL 0).
+      if (accept_cmd_sn(cmd.cmd_sn, cmd.immediate)) {
+        tasks_[cmd.itt] = t;
+        fail_task(t, scsi::sense::protocol_service_crc_error);
       }
+      co_return true;
     }
   }
-  if (protocol_error) {
-    reject(pdu, iscsi::reject_reason::protocol_error);
-    co_return true;
-  }
-  if (!accept_cmd_sn(cmd_sn, immediate)) co_return true;
-  if (tasks_.count(itt)) {
-    log()->warn("{}: itt 0x{:08x} already in use", peer_, itt);
+  if (!accept_cmd_sn(cmd.cmd_sn, cmd.immediate)) co_return true;
+  if (tasks_.count(cmd.itt)) {
+    log()->warn("{}: itt 0x{:08x} already in use", peer_, cmd.itt);
     reject(pdu, iscsi::reject_reason::invalid_pdu_field);
     co_return true;
   }
-  tasks_[itt] = t;
-  if (w && edtl > 0) {
-    if (t->data_out.empty()) t->data_out.resize(edtl);
-    auto& pw = writes_[itt];
+  tasks_[cmd.itt] = t;
+  if (cmd.write && cmd.edtl > 0) {
+    if (t->data_out.empty()) t->data_out.resize(cmd.edtl);
+    PendingWrite pw;
     pw.task = t;
-    pw.tracker = iscsi::DataOutTracker(edtl, dlen, params_, server_.settings().max_recv_data_segment_length);
+    pw.lun_field = cmd.lun;
+    pw.tracker = iscsi::DataOutTracker(cmd.edtl, dlen, cmd.final, params_);
     if (pw.tracker.complete()) {
-      writes_.erase(itt);
       submit(t);
     } else {
-      send_r2ts(pw);
+      auto& w = writes_[cmd.itt] = std::move(pw);
+      send_r2ts(w);
     }
     co_return true;
   }
@@ -417,62 +392,58 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
 }
 
 void Connection::send_r2ts(PendingWrite& w) {
-  while (auto r2t = w.tracker.next_r2t(next_ttt_)) {
+  while (auto r = w.tracker.next_r2t(next_ttt_)) {
     if (++next_ttt_ == kReservedTag) next_ttt_ = 1;
-    std::array<uint8_t, 48> h{};
-    h[0] = op::r2t;
-    h[1] = 0x80;
-    std::memcpy(&h[8], w.task->cdb.data() - w.task->cdb.data() + &h[8], 0);  // LUN copied below
-    put32(&h[16], w.task->tag);
-    put32(&h[20], r2t->ttt);
-    put32(&h[36], r2t->r2t_sn);
-    put32(&h[40], r2t->buffer_offset);
-    put32(&h[44], r2t->desired_length);
-    OutPdu o = make_pdu(h, nullptr, 0, nullptr);
-    fill_sn(o.hdr, false);
-    send(std::move(o));
+    iscsi::R2t f;
+    f.lun = w.lun_field;
+    f.itt = w.task->tag;
+    f.ttt = r->ttt;
+    f.sn = next_sn(false);
+    f.r2t_sn = r->r2t_sn;
+    f.buffer_offset = r->buffer_offset;
+    f.desired_length = r->desired_length;
+    iscsi::Bhs h{};
+    iscsi::build_r2t(f, h);
+    send_pdu(h);
   }
 }
 
 awaitable<bool> Connection::on_data_out(InPdu& pdu) {
-  const uint8_t* b = pdu.bhs.data();
-  const uint32_t dlen = be24(b + 5);
-  const uint32_t itt = be32(b + 16);
-  const uint32_t ttt = be32(b + 20);
-  const uint32_t data_sn = be32(b + 36);
-  const uint32_t offset = be32(b + 40);
-  const bool final = b[1] & 0x80;
-  auto it = writes_.find(itt);
+  iscsi::DataOut d;
+  if (auto err = iscsi::parse_data_out(pdu.bhs, d)) {
+    log()->warn("{}: malformed Data-Out itt 0x{:08x}: {}", peer_, iscsi::bhs_itt(pdu.bhs), err->what);
+    reject(pdu, err->reason);
+    co_return co_await skip_segment(iscsi::bhs_data_segment_length(pdu.bhs));
+  }
+  auto it = writes_.find(d.itt);
   if (it == writes_.end()) {
     // A task that was aborted or never existed: discard its data (RFC 7143 11.7).
-    log()->debug("{}: Data-Out for unknown itt 0x{:08x} discarded", peer_, itt);
-    co_return co_await skip_segment(dlen);
+    log()->debug("{}: Data-Out for unknown itt 0x{:08x} discarded", peer_, d.itt);
+    co_return co_await skip_segment(d.data_segment_length);
   }
-  auto& w = it->second;
-  auto err = w.tracker.on_data_out(ttt, offset, dlen, data_sn, final);
-  if (err) {
-    log()->warn("{}: itt 0x{:08x}: bad Data-Out (ttt 0x{:08x} offset {} len {} datasn {}): {}", peer_, itt, ttt, offset,
-                dlen, data_sn, iscsi::to_string(*err));
+  if (auto err = it->second.tracker.on_data_out(d.ttt, d.buffer_offset, d.data_segment_length, d.data_sn, d.final)) {
+    log()->warn("{}: itt 0x{:08x}: bad Data-Out (ttt 0x{:08x} offset {} length {} DataSN {}): {}", peer_, d.itt, d.ttt,
+                d.buffer_offset, d.data_segment_length, d.data_sn, iscsi::to_string(*err));
     reject(pdu, iscsi::reject_reason::protocol_error);
-    co_return co_await skip_segment(dlen);
+    co_return co_await skip_segment(d.data_segment_length);
   }
+  auto task = it->second.task;  // the map may change while we read
   bool ok;
-  if (!co_await read_segment(w.task->data_out.data() + offset, dlen, ok)) co_return false;
-  it = writes_.find(itt);  // the map may have changed while reading
-  if (it == writes_.end()) co_return true;
+  if (!co_await read_segment(task->data_out.data() + d.buffer_offset, d.data_segment_length, ok)) co_return false;
+  it = writes_.find(d.itt);
+  if (it == writes_.end() || it->second.task != task) co_return true;  // aborted meanwhile
   if (!ok) {
-    log()->warn("{}: itt 0x{:08x}: data digest error on Data-Out offset {}", peer_, itt, offset);
+    log()->warn("{}: itt 0x{:08x}: data digest error on Data-Out at offset {}", peer_, d.itt, d.buffer_offset);
     reject(pdu, iscsi::reject_reason::data_digest_error);
     it->second.failed = true;
   }
   if (it->second.tracker.complete()) {
-    auto t = it->second.task;
-    bool failed = it->second.failed;
+    const bool failed = it->second.failed;
     writes_.erase(it);
     if (failed)
-      fail_task(t, scsi::sense::make(scsi::SenseKey::aborted_command, 0x47, 0x05));
+      fail_task(task, scsi::sense::protocol_service_crc_error);
     else
-      submit(t);
+      submit(task);
   } else {
     send_r2ts(it->second);
   }
@@ -495,108 +466,118 @@ void Connection::post_aborted(TaskPtr task) {
   auto self = shared_from_this();
   asio::dispatch(strand_, [self, task = std::move(task)] {
     auto it = self->tasks_.find(task->tag);
-    if (it != self->tasks_.end() && it->second == task) self->tasks_.erase(it);
+    if (it != self->tasks_.end() && it->second == task) {
+      self->tasks_.erase(it);
+      self->command_done(static_cast<const IscsiTask&>(*task).immediate);
+    }
   });
 }
 
 void Connection::complete_on_strand(const TaskPtr& task) {
   auto it = tasks_.find(task->tag);
-  if (it == tasks_.end() || it->second != task) return;  // aborted or connection reset
+  if (it == tasks_.end() || it->second != task) return;  // aborted, or the connection reset
   auto t = it->second;
   tasks_.erase(it);
+  command_done(t->immediate);
   if (phase_ == Phase::closed) return;
 
+  // Residuals (RFC 7143 11.4.5.1): what the command moved (or wanted to) against the EDTL.
   const uint32_t edtl = t->expected_transfer_length;
-  // Residuals (RFC 7143 11.4.5): compare what the command wanted to move with EDTL.
-  uint64_t xfer;
+  const bool good = t->status == scsi::Status::good;
+  uint64_t xfer = 0;
   if (t->read_flag || !t->data_in.empty())
     xfer = t->data_in.size();
+  else if (t->transfer_length >= 0)
+    xfer = uint64_t(t->transfer_length);
   else
-    xfer = t->transfer_length >= 0 ? uint64_t(t->transfer_length) : t->data_out.size();
-  uint8_t res_flags = 0;
+    xfer = t->data_out.size();
+  bool overflow = false, underflow = false;
   uint32_t residual = 0;
-  if (t->status == scsi::Status::good || !t->data_in.empty()) {
+  if (good) {
     if (xfer > edtl) {
-      res_flags = 0x04;  // overflow
+      overflow = true;
       residual = uint32_t(std::min<uint64_t>(xfer - edtl, UINT32_MAX));
     } else if (xfer < edtl) {
-      res_flags = 0x02;  // underflow
+      underflow = true;
       residual = edtl - uint32_t(xfer);
     }
-  } else if (edtl > 0 && t->read_flag) {
-    res_flags = 0x02;  // CHECK CONDITION on a read: nothing was transferred
+  } else if (edtl > 0) {
+    underflow = true;  // CHECK CONDITION and friends: no data moved
     residual = edtl;
   }
 
   uint32_t data_sn = 0;
-  const size_t send_len = t->read_flag ? std::min<size_t>(t->data_in.size(), edtl) : 0;
+  const size_t send_len = t->read_flag && good ? std::min<size_t>(t->data_in.size(), edtl) : 0;
   if (send_len > 0) {
-    const bool collapse = t->status == scsi::Status::good;
     iscsi::DataInSegmenter seg(uint32_t(send_len), params_.max_recv_data_segment_length, params_.max_burst_length);
     while (auto s = seg.next()) {
-      std::array<uint8_t, 48> h{};
-      h[0] = op::data_in;
-      const bool last = s->last;
-      h[1] = s->final ? 0x80 : 0;
-      if (last && collapse) {
-        h[1] |= 0x80 | 0x01 | res_flags;
-        h[3] = uint8_t(t->status);
+      iscsi::DataIn f;
+      f.final = s->final;
+      f.itt = t->tag;
+      f.data_sn = data_sn++;
+      f.buffer_offset = s->buffer_offset;
+      if (s->last) {  // phase-collapsed status (RFC 7143 11.7.4)
+        f.final = f.status = true;
+        f.scsi_status = uint8_t(t->status);
+        f.overflow = overflow;
+        f.underflow = underflow;
+        f.residual_count = residual;
       }
-      put32(&h[16], t->tag);
-      put32(&h[20], kReservedTag);
-      put32(&h[36], data_sn++);
-      put32(&h[40], s->buffer_offset);
-      if (last && collapse) put32(&h[44], residual);
-      OutPdu o = make_pdu(h, t->data_in.data() + s->buffer_offset, s->length, t);
-      fill_sn(o.hdr, last && collapse);
-      if (!(last && collapse)) std::memset(&o.hdr[24], 0, 4);
-      send(std::move(o));
+      f.sn = next_sn(f.status);
+      f.data_segment_length = s->length;
+      iscsi::Bhs h{};
+      iscsi::build_data_in(f, h);
+      send_pdu(h, t->data_in.data() + s->buffer_offset, s->length, t);
     }
-    if (collapse) return;
+    return;
   }
-  std::array<uint8_t, 48> h{};
-  h[0] = op::scsi_response;
-  h[1] = 0x80 | res_flags;
-  h[2] = 0x00;  // command completed at target
-  h[3] = uint8_t(t->status);
-  put32(&h[16], t->tag);
-  put32(&h[36], data_sn);  // ExpDataSN: Data-In PDUs sent
-  put32(&h[44], residual);
-  std::shared_ptr<std::vector<uint8_t>> sense;
+  iscsi::ScsiResponse r;
+  r.itt = t->tag;
+  r.status = uint8_t(t->status);
+  r.overflow = overflow;
+  r.underflow = underflow;
+  r.residual_count = residual;
+  r.exp_data_sn = data_sn;
+  r.sn = next_sn(true);
+  std::shared_ptr<std::vector<uint8_t>> seg;
   if (!t->sense.empty()) {
-    sense = std::make_shared<std::vector<uint8_t>>(2 + t->sense.size());
-    (*sense)[0] = uint8_t(t->sense.size() >> 8);
-    (*sense)[1] = uint8_t(t->sense.size());
-    std::memcpy(sense->data() + 2, t->sense.data(), t->sense.size());
+    seg = std::make_shared<std::vector<uint8_t>>(iscsi::sense_segment_length(t->sense.size()));
+    iscsi::write_sense_segment(t->sense, seg->data());
+    r.data_segment_length = uint32_t(seg->size());
   }
-  OutPdu o = sense ? make_pdu(h, sense->data(), sense->size(), sense) : make_pdu(h, nullptr, 0, nullptr);
-  fill_sn(o.hdr, true);
-  send(std::move(o));
+  iscsi::Bhs h{};
+  iscsi::build_scsi_response(r, h);
+  if (seg)
+    send_pdu(h, seg->data(), seg->size(), seg);
+  else
+    send_pdu(h);
 }
 
 // ---------------------------------------------------------------- NOP, Text, Logout
 
 void Connection::on_nop_out(InPdu& pdu) {
-  const uint8_t* b = pdu.bhs.data();
-  const bool immediate = b[0] & 0x40;
-  const uint32_t itt = be32(b + 16), ttt = be32(b + 20), cmd_sn = be32(b + 24);
-  if (itt == kReservedTag) {
-    // Answer to our NOP-In ping (TTT echoes it).
-    if (ttt != kReservedTag && ttt == nop_ttt_) nop_ttt_ = 0;
+  iscsi::NopOut n;
+  if (auto err = iscsi::parse_nop_out(pdu.bhs, n)) {
+    log()->warn("{}: malformed NOP-Out: {}", peer_, err->what);
+    reject(pdu, err->reason);
     return;
   }
-  if (!accept_cmd_sn(cmd_sn, immediate)) return;
-  std::array<uint8_t, 48> h{};
-  h[0] = op::nop_in;
-  h[1] = 0x80;
-  std::memcpy(&h[8], b + 8, 8);
-  put32(&h[16], itt);
-  put32(&h[20], kReservedTag);
+  if (n.itt == kReservedTag) {
+    // The initiator's answer to our NOP-In ping (its TTT echoes ours).
+    if (n.ttt != kReservedTag && n.ttt == nop_ttt_) nop_ttt_ = 0;
+    return;
+  }
+  if (!accept_cmd_sn(n.cmd_sn, n.immediate)) return;
+  command_done(n.immediate);
+  iscsi::NopIn f;
+  f.lun = n.lun;
+  f.itt = n.itt;
+  f.sn = next_sn(true);
+  f.data_segment_length = uint32_t(pdu.data.size());
+  iscsi::Bhs h{};
+  iscsi::build_nop_in(f, h);
   auto data = std::make_shared<std::vector<uint8_t>>(std::move(pdu.data));
-  OutPdu o = make_pdu(h, data->data(), data->size(), data);
-  fill_sn(o.hdr, true);
-  send(std::move(o));
-  if (nop_ttt_ == 0) start_nop_timer();
+  send_pdu(h, data->data(), data->size(), data);
 }
 
 void Connection::start_nop_timer() {
@@ -611,46 +592,46 @@ void Connection::start_nop_timer() {
       self->close("keepalive timeout");
       return;
     }
-    // Target ping: NOP-In with a TTT, ITT reserved, StatSN not advanced (RFC 7143 11.19).
+    // Target ping: NOP-In with a TTT and the reserved ITT; StatSN does not advance.
     self->nop_ttt_ = self->next_ttt_++;
     if (self->next_ttt_ == kReservedTag) self->next_ttt_ = 1;
-    std::array<uint8_t, 48> h{};
-    h[0] = op::nop_in;
-    h[1] = 0x80;
-    put32(&h[16], kReservedTag);
-    put32(&h[20], self->nop_ttt_);
-    OutPdu o = self->make_pdu(h, nullptr, 0, nullptr);
-    self->fill_sn(o.hdr, false);
-    self->send(std::move(o));
+    iscsi::NopIn f;
+    f.ttt = self->nop_ttt_;
+    f.sn = self->next_sn(false);
+    iscsi::Bhs h{};
+    iscsi::build_nop_in(f, h);
+    self->send_pdu(h);
     self->start_nop_timer();
   });
 }
 
 void Connection::on_text(InPdu& pdu) {
-  const uint8_t* b = pdu.bhs.data();
-  const bool immediate = b[0] & 0x40;
-  const bool cont = b[1] & 0x40;
-  const uint32_t itt = be32(b + 16), ttt = be32(b + 20), cmd_sn = be32(b + 24);
-  if (!accept_cmd_sn(cmd_sn, immediate)) return;
+  iscsi::TextRequest req;
+  if (auto err = iscsi::parse_text_request(pdu.bhs, req)) {
+    log()->warn("{}: malformed Text Request: {}", peer_, err->what);
+    reject(pdu, err->reason);
+    return;
+  }
+  if (!accept_cmd_sn(req.cmd_sn, req.immediate)) return;
+  command_done(req.immediate);
   std::string response;
-  if (ttt != kReservedTag && ttt == text_ttt_) {
-    response = std::move(text_pending_);  // initiator asks for the rest of a long answer
-  } else if (cont) {
-    log()->warn("{}: multi-PDU Text Request not supported, itt 0x{:08x}", peer_, itt);
+  if (req.ttt != kReservedTag && req.ttt == text_ttt_) {
+    response = std::move(text_pending_);  // the initiator asks for the rest of a long answer
+  } else if (req.cont) {
+    log()->warn("{}: multi-PDU Text Request not supported, itt 0x{:08x}", peer_, req.itt);
     reject(pdu, iscsi::reject_reason::command_not_supported);
     return;
   } else {
     iscsi::TextKeys keys;
-    auto err = iscsi::parse_text(pdu.data, keys);
-    if (err) {
-      log()->warn("{}: malformed Text Request itt 0x{:08x}: {}", peer_, itt, iscsi::to_string(*err));
+    if (auto err = iscsi::parse_text(pdu.data, keys)) {
+      log()->warn("{}: malformed Text Request itt 0x{:08x}: {}", peer_, req.itt, iscsi::to_string(*err));
       reject(pdu, iscsi::reject_reason::protocol_error);
       return;
     }
     for (auto& [k, v] : keys) {
       if (k == "SendTargets") {
+        const bool discovery = params_.session_type == iscsi::SessionType::discovery;
         for (auto* p : server_.targets()) {
-          const bool discovery = params_.session_type == iscsi::SessionType::discovery;
           if (!discovery && p != port_) continue;
           if (v != "All" && !v.empty() && v != p->target_name()) continue;
           if (!p->initiator_allowed(params_.initiator_name)) continue;
@@ -663,59 +644,57 @@ void Connection::on_text(InPdu& pdu) {
     }
   }
   const size_t max = params_.max_recv_data_segment_length;
-  std::array<uint8_t, 48> h{};
-  h[0] = op::text_response;
-  put32(&h[16], itt);
+  iscsi::TextResponse f;
+  f.itt = req.itt;
+  f.lun = req.lun;
   std::shared_ptr<std::string> chunk;
   if (response.size() > max) {
     chunk = std::make_shared<std::string>(response.substr(0, max));
     text_pending_ = response.substr(max);
     text_ttt_ = next_ttt_++;
-    h[1] = 0x40;  // C: more to come
-    put32(&h[20], text_ttt_);
+    if (next_ttt_ == kReservedTag) next_ttt_ = 1;
+    f.final = false;
+    f.cont = true;
+    f.ttt = text_ttt_;
   } else {
     chunk = std::make_shared<std::string>(std::move(response));
     text_pending_.clear();
     text_ttt_ = kReservedTag;
-    h[1] = 0x80;
-    put32(&h[20], kReservedTag);
   }
-  OutPdu o = make_pdu(h, reinterpret_cast<const uint8_t*>(chunk->data()), chunk->size(), chunk);
-  fill_sn(o.hdr, true);
-  send(std::move(o));
+  f.sn = next_sn(true);
+  f.data_segment_length = uint32_t(chunk->size());
+  iscsi::Bhs h{};
+  iscsi::build_text_response(f, h);
+  send_pdu(h, reinterpret_cast<const uint8_t*>(chunk->data()), chunk->size(), chunk);
 }
 
 void Connection::on_logout(InPdu& pdu) {
-  const uint8_t* b = pdu.bhs.data();
-  const bool immediate = b[0] & 0x40;
-  const uint8_t reason = b[1] & 0x7f;
-  const uint32_t itt = be32(b + 16), cmd_sn = be32(b + 24);
-  const uint16_t cid = be16(b + 20);
-  accept_cmd_sn(cmd_sn, immediate);
-  std::array<uint8_t, 48> h{};
-  h[0] = op::logout_response;
-  h[1] = 0x80;
-  put32(&h[16], itt);
-  bool close_now = true;
-  if (reason == 2) {
-    h[2] = 2;  // connection recovery is not supported (ERL 0)
-    close_now = false;
-  } else if (reason == 1 && cid != cid_) {
-    h[2] = 1;  // CID not found
-    close_now = false;
-  } else if (reason > 2) {
-    reject(pdu, iscsi::reject_reason::invalid_pdu_field);
+  iscsi::LogoutRequest req;
+  if (auto err = iscsi::parse_logout_request(pdu.bhs, req)) {
+    log()->warn("{}: malformed Logout Request: {}", peer_, err->what);
+    reject(pdu, err->reason);
     return;
   }
-  log()->info("{}: logout (reason {}) from {} isid 0x{:012x}", peer_, reason, params_.initiator_name, isid_);
-  OutPdu o = make_pdu(h, nullptr, 0, nullptr);
-  fill_sn(o.hdr, true);
+  if (accept_cmd_sn(req.cmd_sn, req.immediate)) command_done(req.immediate);
+  iscsi::LogoutResponse f;
+  f.itt = req.itt;
+  bool close_now = true;
+  if (req.reason == iscsi::LogoutReason::remove_connection_for_recovery) {
+    f.response = 2;  // connection recovery is not supported (ERL 0)
+    close_now = false;
+  } else if (req.reason == iscsi::LogoutReason::close_connection && req.cid != cid_) {
+    f.response = 1;  // CID not found
+    close_now = false;
+  }
+  log()->info("{}: logout (reason {}) by {} isid 0x{:012x}", peer_, int(req.reason), params_.initiator_name, isid_);
+  f.sn = next_sn(true);
+  iscsi::Bhs h{};
+  iscsi::build_logout_response(f, h);
   if (close_now) {
     phase_ = Phase::logout;
-    o.close_after = true;
     nop_timer_.cancel();
   }
-  send(std::move(o));
+  send_pdu(h, nullptr, 0, nullptr, close_now);
 }
 
 void Connection::request_logout(uint16_t time2wait_s) {
@@ -725,80 +704,74 @@ void Connection::request_logout(uint16_t time2wait_s) {
       if (self->phase_ == Phase::login) self->close("shutting down");
       return;
     }
-    std::array<uint8_t, 48> h{};
-    h[0] = op::async_message;
-    h[1] = 0x80;
-    std::memset(&h[8], 0, 8);
-    put32(&h[16], kReservedTag);
-    h[36] = 1;  // AsyncEvent 1: target requests logout
-    h[40] = 0;
-    h[41] = 0;  // Parameter1, Parameter2
-    h[42] = uint8_t(time2wait_s >> 8);  // Parameter3: Time2Wait
-    h[43] = uint8_t(time2wait_s);
-    OutPdu o = self->make_pdu(h, nullptr, 0, nullptr);
-    self->fill_sn(o.hdr, true);
-    self->send(std::move(o));
+    iscsi::Bhs h{};
+    iscsi::build_async_logout_request(self->next_sn(true), time2wait_s, h);
+    self->send_pdu(h);
   });
 }
 
 // ---------------------------------------------------------------- task management
 
 void Connection::on_task_mgmt(InPdu& pdu) {
-  const uint8_t* b = pdu.bhs.data();
-  const bool immediate = b[0] & 0x40;
-  const uint8_t function = b[1] & 0x7f;
-  const uint32_t itt = be32(b + 16), ref_tag = be32(b + 20), cmd_sn = be32(b + 24), ref_cmd_sn = be32(b + 32);
-  const uint64_t lun = decode_lun(b + 8);
-  if (!accept_cmd_sn(cmd_sn, immediate)) return;
+  iscsi::TaskMgmtRequest req;
+  if (auto err = iscsi::parse_task_mgmt_request(pdu.bhs, req)) {
+    log()->warn("{}: malformed Task Management Request: {}", peer_, err->what);
+    reject(pdu, err->reason);
+    return;
+  }
+  if (!accept_cmd_sn(req.cmd_sn, req.immediate)) return;
+  const uint64_t lun = decode_lun(req.lun);
+  const uint8_t function = req.function;
 
-  auto respond = [self = shared_from_this(), itt, function](TmfResponse r) {
-    asio::dispatch(self->strand_, [self, itt, function, r] {
-      std::array<uint8_t, 48> h{};
-      h[0] = op::task_mgmt_response;
-      h[1] = 0x80;
-      h[2] = uint8_t(r);
-      put32(&h[16], itt);
-      OutPdu o = self->make_pdu(h, nullptr, 0, nullptr);
-      self->fill_sn(o.hdr, true);
-      // TARGET COLD RESET: respond, then drop every connection (RFC 7143 11.5.1).
-      o.close_after = function == uint8_t(TmfFunction::target_cold_reset) && r == TmfResponse::function_complete;
-      self->send(std::move(o));
+  auto respond = [self = shared_from_this(), itt = req.itt, function, immediate = req.immediate](TmfResponse r) {
+    asio::dispatch(self->strand_, [self, itt, function, r, immediate] {
+      self->command_done(immediate);
+      iscsi::TmfResponseFields f;
+      f.response = iscsi::TmfResponse(uint8_t(r));
+      f.itt = itt;
+      f.sn = self->next_sn(true);
+      iscsi::Bhs h{};
+      iscsi::build_tmf_response(f, h);
+      // TARGET COLD RESET: respond, then drop the connection (RFC 7143 11.5.1).
+      const bool cold = function == uint8_t(TmfFunction::target_cold_reset) && r == TmfResponse::function_complete;
+      self->send_pdu(h, nullptr, 0, nullptr, cold);
     });
   };
-
-  TmfRequest req;
-  req.function = TmfFunction(function);
-  req.lun = lun;
-  req.referenced_tag = ref_tag;
   if (function < 1 || function > 8) {
+    log()->warn("{}: TMF function {} unknown", peer_, function);
     respond(TmfResponse::function_rejected);
     return;
   }
+  TmfRequest core_req;
+  core_req.function = TmfFunction(function);
+  core_req.lun = lun;
+  core_req.referenced_tag = req.referenced_task_tag;
   // Tasks still collecting Data-Out never reached the framework: end them here.
   auto drop_local = [&](auto pred) {
     for (auto it = writes_.begin(); it != writes_.end();) {
       if (pred(*it->second.task)) {
         tasks_.erase(it->first);
+        command_done(it->second.task->immediate);
         it = writes_.erase(it);
       } else {
         ++it;
       }
     }
   };
-  switch (req.function) {
+  switch (core_req.function) {
     case TmfFunction::abort_task: {
-      auto w = writes_.find(ref_tag);
+      auto w = writes_.find(req.referenced_task_tag);
       if (w != writes_.end() && w->second.task->lun == lun) {
-        tasks_.erase(ref_tag);
+        tasks_.erase(w->first);
+        command_done(w->second.task->immediate);
         writes_.erase(w);
         respond(TmfResponse::function_complete);
         return;
       }
-      if (!tasks_.count(ref_tag)) {
-        // RFC 7143 11.5.1: the task is gone; if its CmdSN was already received, the
-        // abort is complete, else the task does not exist.
-        const bool received = sn_lt(ref_cmd_sn, exp_cmd_sn_);
-        respond(received ? TmfResponse::function_complete : TmfResponse::task_does_not_exist);
+      if (!tasks_.count(req.referenced_task_tag)) {
+        // RFC 7143 11.5.1: the task is not here. If its CmdSN was received (so it already
+        // completed) the abort is complete; otherwise the task does not exist.
+        respond(iscsi::sn_lt(req.ref_cmd_sn, window_.exp_cmd_sn()) ? TmfResponse::function_complete : TmfResponse::task_does_not_exist);
         return;
       }
       break;
@@ -815,5 +788,107 @@ void Connection::on_task_mgmt(InPdu& pdu) {
     default:
       break;
   }
-  server_.stmf().task_management(nexus_, req, respond);
+  server_.stmf().task_management(nexus_, core_req, respond);
 }
+
+// ---------------------------------------------------------------- login
+
+namespace {
+std::vector<iscsi::Digest> digests(const std::vector<std::string>& names) {
+  std::vector<iscsi::Digest> v;
+  for (auto& n : names)
+    if (auto d = iscsi::parse_digest(n)) v.push_back(*d);
+  return v;
+}
+}  // namespace
+
+awaitable<bool> Connection::on_login(InPdu& pdu) {
+  if (!login_) {
+    const auto& s = server_.settings();
+    login_config_.max_recv_data_segment_length = s.max_recv_data_segment_length;
+    login_config_.max_burst_length = s.max_burst_length;
+    login_config_.first_burst_length = s.first_burst_length;
+    login_config_.max_outstanding_r2t = uint16_t(s.max_outstanding_r2t);
+    login_config_.initial_r2t = s.initial_r2t;
+    login_config_.immediate_data = s.immediate_data;
+    login_config_.header_digests = digests(s.header_digest);
+    login_config_.data_digests = digests(s.data_digest);
+    login_config_.queue_depth = s.queue_depth;
+    login_ = std::make_unique<iscsi::LoginStateMachine>(login_config_, static_cast<iscsi::LoginContext&>(*this));
+  }
+  auto r = login_->on_request(pdu.bhs, pdu.data);
+  if (r.outcome == iscsi::LoginOutcome::failed) {
+    log()->warn("{}: login failed (status 0x{:04x} {}): {}", peer_, uint16_t(r.status), iscsi::to_string(r.status), r.reason);
+    auto data = std::make_shared<std::string>(std::move(r.data));
+    send_pdu(r.bhs, reinterpret_cast<const uint8_t*>(data->data()), data->size(), data, /*close_after=*/true);
+    co_return true;
+  }
+  if (r.outcome == iscsi::LoginOutcome::complete) {
+    params_ = login_->params();
+    isid_ = params_.isid;
+    cid_ = params_.cid;
+    stat_sn_ = login_->next_stat_sn();
+    window_ = iscsi::CmdWindow(login_->exp_cmd_sn(), server_.settings().queue_depth);
+    if (params_.session_type == iscsi::SessionType::normal) port_ = server_.find_target(params_.target_name);
+    tsih_ = server_.add_session(shared_from_this());
+    iscsi::set_login_tsih(r.bhs, tsih_);
+    if (port_) {
+      char isid_hex[13];
+      std::snprintf(isid_hex, sizeof isid_hex, "%012llx", (unsigned long long)isid_);
+      nexus_ = server_.stmf().create_nexus(*port_, params_.initiator_name, isid_hex);
+    }
+    phase_ = Phase::full_feature;
+    login_timer_.cancel();
+    log()->info("{}: {} session: {} isid 0x{:012x} tsih {} -> {} (HeaderDigest={} DataDigest={} MaxRecvDSL={} "
+                "MaxBurst={} FirstBurst={} ImmediateData={} InitialR2T={}{})",
+                peer_, params_.session_type == iscsi::SessionType::discovery ? "discovery" : "normal",
+                params_.initiator_name, isid_, tsih_, params_.target_name, params_.header_digest, params_.data_digest,
+                params_.max_recv_data_segment_length, params_.max_burst_length, params_.first_burst_length,
+                params_.immediate_data, params_.initial_r2t, login_->authenticated_with_chap() ? ", CHAP" : "");
+  }
+  auto data = std::make_shared<std::string>(std::move(r.data));
+  send_pdu(r.bhs, reinterpret_cast<const uint8_t*>(data->data()), data->size(), data);
+  if (phase_ == Phase::full_feature) {
+    // Digests start with the first PDU after the final Login Response (RFC 7143 13.1).
+    header_digest_ = params_.header_digest;
+    data_digest_ = params_.data_digest;
+    start_nop_timer();
+  }
+  co_return true;
+}
+
+bool Connection::target_exists(std::string_view target) { return server_.find_target(std::string(target)) != nullptr; }
+
+std::optional<iscsi::ChapSecret> Connection::chap_for_target(std::string_view target) {
+  auto* p = server_.find_target(std::string(target));
+  if (!p || !p->settings().chap) return std::nullopt;
+  const auto& c = *p->settings().chap;
+  return iscsi::ChapSecret{c.user, c.secret, c.mutual_user, c.mutual_secret};
+}
+
+bool Connection::initiator_allowed(std::string_view target, std::string_view initiator) {
+  auto* p = server_.find_target(std::string(target));
+  return p && p->initiator_allowed(std::string(initiator));
+}
+
+uint16_t Connection::tpgt(std::string_view target) {
+  auto* p = server_.find_target(std::string(target));
+  return p ? p->settings().tpgt : 1;
+}
+
+std::string Connection::target_alias(std::string_view target) {
+  auto* p = server_.find_target(std::string(target));
+  return p ? p->settings().alias : std::string();
+}
+
+iscsi::SessionDecision Connection::check_session(uint64_t, uint16_t tsih, std::string_view, std::string_view,
+                                                 iscsi::SessionType) {
+  // One connection per session (MaxConnections=1): a login naming a live TSIH would add a
+  // second connection; one naming an unknown TSIH has nothing to join. TSIH 0 is a new
+  // session; Server::add_session() reinstates an older one of the same initiator port.
+  if (tsih == 0) return iscsi::SessionDecision::ok;
+  return server_.session_exists(tsih) ? iscsi::SessionDecision::too_many_connections
+                                      : iscsi::SessionDecision::session_does_not_exist;
+}
+
+}  // namespace stmf::transport

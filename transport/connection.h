@@ -21,8 +21,11 @@
 #include <vector>
 
 #include "core/it_nexus.h"
+#include "transport/iscsi/cmd_window.h"
+#include "transport/iscsi/data_out.h"
 #include "transport/iscsi/login.h"
 #include "transport/iscsi/params.h"
+#include "transport/iscsi/pdu.h"
 #include "transport/target_port.h"
 
 namespace stmf::transport {
@@ -30,7 +33,7 @@ namespace stmf::transport {
 namespace asio = boost::asio;
 class Server;
 
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection : public std::enable_shared_from_this<Connection>, private iscsi::LoginContext {
  public:
   using Strand = asio::strand<asio::any_io_executor>;
   Connection(Server& server, asio::ip::tcp::socket socket, uint16_t portal_tpgt_hint);
@@ -57,13 +60,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   enum class Phase { login, full_feature, logout, closed };
 
   struct InPdu {
-    std::array<uint8_t, 48> bhs{};
+    iscsi::Bhs bhs{};
     std::vector<uint8_t> ahs;
     std::vector<uint8_t> data;  // for PDUs whose data is not placed into a task buffer
   };
   struct OutPdu {
-    std::array<uint8_t, 52> hdr{};  // BHS + header digest
-    size_t hdr_len = 48;
+    iscsi::Bhs bhs{};
+    std::array<uint8_t, 4> header_digest{};
+    bool with_header_digest = false;
     const uint8_t* data = nullptr;
     size_t data_len = 0;
     std::array<uint8_t, 8> trailer{};  // padding + data digest
@@ -74,6 +78,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Write task state: data collected before the task is submitted.
   struct PendingWrite {
     std::shared_ptr<IscsiTask> task;
+    uint64_t lun_field = 0;  // raw LUN field, echoed in R2Ts
     iscsi::DataOutTracker tracker;
     bool failed = false;  // digest error etc.: complete with CHECK CONDITION once data is in
   };
@@ -95,7 +100,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // CmdSN window (RFC 7143 4.2.2.1). Returns false when the command must be dropped.
   bool accept_cmd_sn(uint32_t cmd_sn, bool immediate);
-  void fill_sn(std::array<uint8_t, 52>& h, bool advance_stat_sn);
+  // A command accepted by accept_cmd_sn() finished: non-immediate ones reopen the window.
+  void command_done(bool immediate) {
+    if (!immediate) window_.on_completed();
+  }
+  // StatSN/ExpCmdSN/MaxCmdSN for a target PDU; advances StatSN when the PDU carries status.
+  iscsi::SnFields next_sn(bool advance_stat_sn);
 
   void start_write_task(const std::shared_ptr<IscsiTask>& t);
   void send_r2ts(PendingWrite& w);
@@ -105,7 +115,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void send(OutPdu pdu);
   void write_next();
-  OutPdu make_pdu(const std::array<uint8_t, 48>& bhs, const uint8_t* data, size_t len, std::shared_ptr<const void> owner);
+  void send_pdu(const iscsi::Bhs& bhs, const uint8_t* data = nullptr, size_t len = 0,
+                std::shared_ptr<const void> owner = nullptr, bool close_after = false);
+
+  // iscsi::LoginContext: what the login state machine asks of the server.
+  bool target_exists(std::string_view target) override;
+  std::optional<iscsi::ChapSecret> chap_for_target(std::string_view target) override;
+  bool initiator_allowed(std::string_view target, std::string_view initiator) override;
+  uint16_t tpgt(std::string_view target) override;
+  std::string target_alias(std::string_view target) override;
+  iscsi::SessionDecision check_session(uint64_t isid, uint16_t tsih, std::string_view initiator, std::string_view target,
+                                       iscsi::SessionType type) override;
 
   void start_nop_timer();
   void finish_session();
@@ -119,6 +139,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Phase phase_ = Phase::login;
 
   // Login and negotiated parameters.
+  iscsi::LoginConfig login_config_;
   std::unique_ptr<iscsi::LoginStateMachine> login_;
   iscsi::SessionParams params_;
   uint64_t isid_ = 0;
@@ -130,9 +151,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Sequence numbers.
   uint32_t stat_sn_ = 0;
-  uint32_t exp_cmd_sn_ = 0;
-  uint32_t queue_depth_ = 128;
-  std::map<uint32_t, InPdu> held_;  // commands that arrived ahead of exp_cmd_sn (unused at ERL0 over TCP)
+  iscsi::CmdWindow window_;
 
   // Tasks by ITT (from command PDU to response).
   std::unordered_map<uint32_t, std::shared_ptr<IscsiTask>> tasks_;

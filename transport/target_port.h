@@ -16,6 +16,7 @@ class Connection;
 struct IscsiTask : ScsiTask {
   std::weak_ptr<Connection> conn;
   uint32_t cmd_sn = 0;
+  bool immediate = false;
   bool read_flag = false, write_flag = false;
 };
 

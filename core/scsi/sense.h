@@ -83,6 +83,7 @@ inline const SenseCode saving_parameters_not_supported = make(SenseKey::illegal_
 inline const SenseCode invalid_release_of_persistent_reservation = make(SenseKey::illegal_request, 0x26, 0x04);
 inline const SenseCode insufficient_registration_resources = make(SenseKey::illegal_request, 0x55, 0x04);
 inline const SenseCode medium_removal_prevented = make(SenseKey::illegal_request, 0x53, 0x02);
+inline const SenseCode invalid_field_in_command_iu = make(SenseKey::illegal_request, 0x0e, 0x03);
 inline const SenseCode overlapped_commands = make(SenseKey::aborted_command, 0x4e, 0x00);
 // UNIT ATTENTION
 inline const SenseCode power_on_reset = make(SenseKey::unit_attention, 0x29, 0x00);
@@ -117,6 +118,7 @@ inline const SenseCode miscompare_during_verify = make(SenseKey::miscompare, 0x1
 inline const SenseCode command_phase_error = make(SenseKey::aborted_command, 0x4a, 0x00);
 inline const SenseCode data_phase_error = make(SenseKey::aborted_command, 0x4b, 0x00);
 inline const SenseCode initiator_response_timeout = make(SenseKey::aborted_command, 0x4b, 0x06);
+inline const SenseCode protocol_service_crc_error = make(SenseKey::aborted_command, 0x47, 0x05);
 }  // namespace sense
 
 }  // namespace stmf::scsi

@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
                      (unsigned long long)l.lun);
         return 2;
       }
-      stmf::scsi::BlockLuConfig bc;
+      stmf::sbd::BlockLuConfig bc;
       bc.name = l.name.empty() ? t.iqn + "/" + std::to_string(l.lun) : l.name;
       bc.guid = l.guid ? *l.guid : stmfd::derive_guid(cfg->company_id, t.iqn + "|" + std::to_string(l.lun) + "|" + l.backing);
       bc.block_size = l.block_size;
@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
       bc.serial = l.serial.empty() ? stmfd::guid_hex(bc.guid).substr(16) : l.serial;
       spdlog::info("LU {} guid {} on {} ({} bytes, {}-byte blocks)", bc.name, stmfd::guid_hex(bc.guid),
                    store->describe(), store->size(), l.block_size);
-      auto lu = stmf::scsi::make_block_lu(bc, std::move(store));
+      auto lu = stmf::sbd::make_block_lu(bc, std::move(store));
       framework.add_lu(lu);
       map->luns[l.lun] = lu;
     }

@@ -1,0 +1,163 @@
+// Bad input on the wire: the target answers with Reject / login failure / CHECK CONDITION or
+// drops only the offending connection, logs why, and keeps serving everyone else.
+#include <catch2/catch.hpp>
+
+extern "C" {
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+}
+
+#include <cstring>
+
+#include "test/integration/daemon.h"
+#include "test/integration/raw_initiator.h"
+
+using stmf::test::Daemon;
+using stmf::test::RawInitiator;
+
+namespace {
+
+// Proves the daemon still serves a well-behaved libiscsi session.
+bool healthy(const Daemon& d) {
+  iscsi_context* c = iscsi_create_context("iqn.2026-11.org.example:bystander");
+  iscsi_set_targetname(c, d.iqn().c_str());
+  iscsi_set_session_type(c, ISCSI_SESSION_NORMAL);
+  iscsi_set_timeout(c, 10);
+  bool ok = iscsi_full_connect_sync(c, d.portal().c_str(), 0) == 0;
+  for (int i = 0; ok && i < 3; ++i) {
+    scsi_task* t = iscsi_testunitready_sync(c, 0);
+    ok = t != nullptr;
+    bool good = ok && t->status == SCSI_STATUS_GOOD;
+    if (t) scsi_free_scsi_task(t);
+    if (good) break;
+  }
+  iscsi_destroy_context(c);
+  return ok;
+}
+
+std::optional<stmf::test::RawPdu> expect_opcode(RawInitiator& r, uint8_t opcode) {
+  for (int i = 0; i < 4; ++i) {
+    auto p = r.recv();
+    if (!p) return std::nullopt;
+    if (p->opcode() == opcode) return p;
+  }
+  return std::nullopt;
+}
+
+bool ping(RawInitiator& r, uint32_t tag) {
+  if (!r.send(r.nop_out(tag))) return false;
+  auto p = expect_opcode(r, 0x20);
+  return p && p->field32(16) == tag;
+}
+
+}  // namespace
+
+TEST_CASE("a non-login PDU before login closes only that connection", "[integration][malformed]") {
+  Daemon d;
+  RawInitiator r(d.port());
+  REQUIRE(r.connected());
+  REQUIRE(r.send(r.nop_out(7)));
+  CHECK(r.closed_by_target());
+  CHECK(healthy(d));
+  CHECK(d.log_text().find("before login") != std::string::npos);
+}
+
+TEST_CASE("login to an unknown target fails with 02/03 NOT FOUND", "[integration][malformed]") {
+  Daemon d;
+  RawInitiator r(d.port());
+  CHECK(r.login("iqn.2026-11.org.example:nosuch") == 0x0203);
+  CHECK(healthy(d));
+}
+
+TEST_CASE("an unknown opcode is rejected and the session goes on", "[integration][malformed]") {
+  Daemon d;
+  RawInitiator r(d.port());
+  REQUIRE(r.login(d.iqn()) == 0);
+  std::array<uint8_t, 48> h{};
+  h[0] = 0x1e;  // not an initiator opcode
+  h[1] = 0x80;
+  REQUIRE(r.send(h));
+  auto rej = expect_opcode(r, 0x3f);
+  REQUIRE(rej);
+  CHECK(rej->bhs[2] == 0x05);  // command not supported
+  REQUIRE(rej->data.size() == 48);
+  CHECK(rej->data[0] == 0x1e);  // the offending header comes back
+  CHECK(ping(r, 0x1234));
+  CHECK(healthy(d));
+}
+
+TEST_CASE("a data segment longer than MaxRecvDataSegmentLength is rejected", "[integration][malformed]") {
+  Daemon d;
+  RawInitiator r(d.port());
+  REQUIRE(r.login(d.iqn(), {"MaxRecvDataSegmentLength=65536"}) == 0);
+  std::vector<uint8_t> big(300 * 1024, 0xab);  // beyond the default 256 KiB
+  REQUIRE(r.send(r.nop_out(5), big));
+  auto rej = expect_opcode(r, 0x3f);
+  REQUIRE(rej);
+  CHECK(rej->bhs[2] == 0x04);  // protocol error
+  CHECK(ping(r, 6));
+  CHECK(healthy(d));
+}
+
+TEST_CASE("a data digest error on immediate data: Reject, then CHECK CONDITION, session survives", "[integration][malformed]") {
+  Daemon d;
+  RawInitiator r(d.port());
+  REQUIRE(r.login(d.iqn(), {"DataDigest=CRC32C", "ImmediateData=Yes"}) == 0);
+  REQUIRE(r.data_digest);
+  uint8_t cdb[10] = {0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0};  // WRITE(10) one block at LBA 0
+  std::vector<uint8_t> data(512, 0x5a);
+  REQUIRE(r.send(r.scsi_command(cdb, 10, 512, false, true, 512), data, false, /*corrupt data digest*/ true));
+  auto rej = expect_opcode(r, 0x3f);
+  REQUIRE(rej);
+  CHECK(rej->bhs[2] == 0x02);  // data digest error
+  auto rsp = expect_opcode(r, 0x21);
+  REQUIRE(rsp);
+  CHECK(rsp->bhs[3] == 0x02);  // CHECK CONDITION
+  REQUIRE(rsp->data.size() >= 2 + 14);
+  CHECK((rsp->data[2 + 2] & 0x0f) == 0x0b);  // ABORTED COMMAND
+  CHECK(rsp->data[2 + 12] == 0x47);           // PROTOCOL SERVICE CRC ERROR
+  // The same write with a good digest succeeds.
+  REQUIRE(r.send(r.scsi_command(cdb, 10, 512, false, true, 512), data));
+  auto ok = expect_opcode(r, 0x21);
+  REQUIRE(ok);
+  CHECK(ok->bhs[3] == 0x00);
+  CHECK(healthy(d));
+}
+
+TEST_CASE("a header digest error drops the connection, not the daemon", "[integration][malformed]") {
+  Daemon d;
+  RawInitiator r(d.port());
+  REQUIRE(r.login(d.iqn(), {"HeaderDigest=CRC32C"}) == 0);
+  REQUIRE(r.header_digest);
+  REQUIRE(ping(r, 1));
+  REQUIRE(r.send(r.nop_out(2), {}, /*corrupt header digest*/ true));
+  CHECK(r.closed_by_target());
+  CHECK(healthy(d));
+  CHECK(d.log_text().find("header digest error") != std::string::npos);
+}
+
+TEST_CASE("a command outside the CmdSN window is ignored; the next in-window one runs", "[integration][malformed]") {
+  Daemon d;
+  RawInitiator r(d.port());
+  REQUIRE(r.login(d.iqn()) == 0);
+  uint8_t tur[6] = {0};
+  auto h = r.scsi_command(tur, 6, 0, false, false, 0);
+  // CmdSN far beyond MaxCmdSN.
+  h[24] += 0x40;
+  REQUIRE(r.send(h));
+  CHECK_FALSE(r.recv(500));  // nothing comes back
+  r.cmd_sn--;                // the ignored command did not consume a CmdSN
+  REQUIRE(r.send(r.scsi_command(tur, 6, 0, false, false, 0)));
+  auto rsp = expect_opcode(r, 0x21);
+  REQUIRE(rsp);  // first command of the nexus: POWER ON unit attention, but a response
+  CHECK(healthy(d));
+}
+
+TEST_CASE("garbage instead of a login closes the connection", "[integration][malformed]") {
+  Daemon d;
+  RawInitiator r(d.port());
+  std::vector<uint8_t> junk(100, 0xff);
+  REQUIRE(r.send_raw(junk.data(), junk.size()));
+  CHECK(r.closed_by_target());
+  CHECK(healthy(d));
+}
