@@ -1,0 +1,1 @@
+#include "core/scsi/sbd_test_util.h"

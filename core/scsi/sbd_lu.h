@@ -1,0 +1,48 @@
+// Block logical unit provider ("sbd", SBC-3 / SPC-4 direct-access device).
+//
+// make_block_lu() builds an LU over a backing store. The LU parses CDBs itself, from one
+// opcode-keyed command table that drives dispatch, the framework's checks (command_info())
+// and REPORT SUPPORTED OPERATION CODES; the store only sees byte ranges.
+//
+// Ownership and threading: the LU owns its store. execute() may be called from any thread,
+// concurrently; it completes every task exactly once through `done`, inline or from a store
+// thread. The framework's done callback keeps the LU alive until the last completion.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/logical_unit.h"
+#include "core/store/backing_store.h"
+
+namespace stmf::sbd {
+
+struct BlockLuConfig {
+  std::string name;                 // for logs and management
+  std::array<uint8_t, 16> guid{};   // NAA 6 IEEE Registered Extended identifier
+  uint32_t block_size = 512;        // logical block length: 512 or 4096
+  uint32_t physical_block_exponent = 0;  // logical blocks per physical block = 2^exp
+  bool write_protect = false;       // every medium-modifying command -> DATA PROTECT
+  bool write_cache = true;          // caching mode page WCE default (volatile cache)
+  std::string vendor = "STMF    ";  // T10 vendor identification (8 chars, space padded)
+  std::string product = "COMSTAR         ";  // 16 chars
+  std::string revision = "0001";    // 4 chars
+  std::string serial;               // unit serial number (VPD 80h)
+};
+
+// Tunables reported in the Block Limits VPD page (B0h), in logical blocks.
+struct BlockLimits {
+  static constexpr uint32_t kMaxTransferBytes = 16u << 20;     // MAXIMUM TRANSFER LENGTH
+  static constexpr uint32_t kOptimalTransferBytes = 1u << 20;  // OPTIMAL TRANSFER LENGTH
+  static constexpr uint8_t kMaxCompareAndWrite = 255;          // blocks
+  static constexpr uint32_t kMaxUnmapLbaCount = 1u << 22;      // blocks
+  static constexpr uint32_t kMaxUnmapDescriptors = 256;
+  static constexpr uint32_t kMaxWriteSameBlocks = 1u << 22;    // blocks
+};
+
+// Builds the LU. Returns nullptr when the configuration is unusable (block size not 512 or
+// 4096, physical block exponent > 15, no store).
+std::shared_ptr<LogicalUnit> make_block_lu(BlockLuConfig config, std::unique_ptr<store::BackingStore> store);
+
+}  // namespace stmf::sbd

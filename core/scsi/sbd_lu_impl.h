@@ -1,0 +1,126 @@
+// Internal: the block LU class shared by the sbd_*.cpp files (dispatch and command table
+// in sbd_lu.cpp, medium access in sbd_io.cpp, inquiry/capacity/reporting in sbd_info.cpp,
+// mode pages in sbd_mode.cpp). Not part of the public API: include sbd_lu.h.
+#pragma once
+#include <atomic>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <system_error>
+
+#include "core/scsi/lba_range_lock.h"
+#include "core/scsi/mode_pages.h"
+#include "core/scsi/sbd_lu.h"
+
+namespace stmf::sbd {
+
+class BlockLu;
+using Handler = void (BlockLu::*)(const TaskPtr&, TaskDone&);
+
+// Row flags: checks execute() applies from the table before calling the handler.
+enum RowFlag : uint8_t {
+  kMedium = 1,     // needs an accessible medium: NOT READY while stopped
+  kModifies = 2,   // modifies the medium: DATA PROTECT when write-protected
+  kThinOnly = 4,   // listed only when the store is thin-provisioned (UNMAP)
+};
+
+struct CommandRow {
+  CommandInfo info;
+  Handler handler;  // nullptr: answered by the framework (REPORT LUNS, REQUEST SENSE)
+  uint8_t flags;
+  uint32_t nominal_timeout;      // seconds (RSOC command timeouts descriptor)
+  uint32_t recommended_timeout;  // seconds
+};
+
+// Decoded LBA / length fields of the READ/WRITE/VERIFY/... CDB families.
+struct LbaRange {
+  uint64_t lba = 0;
+  uint32_t blocks = 0;
+  uint8_t length_byte = 0;  // CDB byte of the length field (field pointers)
+};
+LbaRange decode_lba_range(const uint8_t* cdb);
+
+class BlockLu final : public LogicalUnit {
+ public:
+  BlockLu(BlockLuConfig cfg, std::unique_ptr<store::BackingStore> store);
+
+  const std::array<uint8_t, 16>& guid() const override { return cfg_.guid; }
+  const std::string& name() const override { return cfg_.name; }
+  const CommandInfo* command_info(const uint8_t* cdb, size_t len) const override;
+  void execute(const TaskPtr& task, TaskDone done) override;
+  void on_reset(ResetKind kind) override;
+  void on_nexus_loss(const std::string& nexus_key) override;
+  bool descriptor_sense() const override { return modes_.d_sense(); }
+
+  static std::span<const CommandRow> table();
+
+  // --- handlers (one per table row family) ---
+  void h_test_unit_ready(const TaskPtr&, TaskDone&);
+  void h_inquiry(const TaskPtr&, TaskDone&);
+  void h_mode_sense(const TaskPtr&, TaskDone&);
+  void h_mode_select(const TaskPtr&, TaskDone&);
+  void h_start_stop_unit(const TaskPtr&, TaskDone&);
+  void h_prevent_allow(const TaskPtr&, TaskDone&);
+  void h_read_capacity10(const TaskPtr&, TaskDone&);
+  void h_read_capacity16(const TaskPtr&, TaskDone&);
+  void h_get_lba_status(const TaskPtr&, TaskDone&);
+  void h_report_opcodes(const TaskPtr&, TaskDone&);
+  void h_report_tmfs(const TaskPtr&, TaskDone&);
+  void h_read(const TaskPtr&, TaskDone&);
+  void h_write(const TaskPtr&, TaskDone&);
+  void h_write_verify(const TaskPtr&, TaskDone&);
+  void h_verify(const TaskPtr&, TaskDone&);
+  void h_orwrite(const TaskPtr&, TaskDone&);
+  void h_compare_and_write(const TaskPtr&, TaskDone&);
+  void h_write_same(const TaskPtr&, TaskDone&);
+  void h_unmap(const TaskPtr&, TaskDone&);
+  void h_sync_cache(const TaskPtr&, TaskDone&);
+  void h_prefetch(const TaskPtr&, TaskDone&);
+
+ private:
+  const CommandRow* find_row(const uint8_t* cdb) const;
+  bool listed(const CommandRow& r) const { return !(r.flags & kThinOnly) || thin_; }
+
+  void fail(const TaskPtr& t, TaskDone& done, const scsi::SenseCode& s) {
+    t->check_condition(s, descriptor_sense());
+    done(t);
+  }
+  // Checks [lba, lba+blocks) against the capacity (64-bit overflow safe; with 0 blocks the
+  // LBA itself must exist) and, when max_blocks != 0, the length limit.
+  std::optional<scsi::SenseCode> check_range(const LbaRange& r, uint32_t max_blocks) const;
+  bool write_protected() const { return cfg_.write_protect || modes_.swp(); }
+  static scsi::SenseCode read_error(std::error_code ec);
+  static scsi::SenseCode write_error(std::error_code ec);
+
+  struct WriteSameOp;
+  struct UnmapOp;
+  void write_common(const TaskPtr& t, TaskDone& done, bool force_fua);
+  void write_same_step(const std::shared_ptr<WriteSameOp>& op);
+  void unmap_step(const std::shared_ptr<UnmapOp>& op);
+
+  // Writes `blocks` blocks from buf at lba under an exclusive range lock, then completes.
+  void locked_write(const TaskPtr& t, TaskDone& done, uint64_t lba, uint64_t blocks, const uint8_t* buf, bool fua);
+  // Read-modify-write under an exclusive range lock (COMPARE AND WRITE, ORWRITE).
+  void locked_rmw(const TaskPtr& t, TaskDone& done, uint64_t lba, uint32_t blocks, bool fua, bool compare);
+
+  void inquiry_standard(std::vector<uint8_t>& d) const;
+  bool inquiry_vpd(uint8_t page, const TaskPtr& t, std::vector<uint8_t>& d) const;
+
+  const BlockLuConfig cfg_;
+  const std::unique_ptr<store::BackingStore> store_;
+  const uint32_t bs_;
+  const uint32_t bs_shift_;
+  const uint64_t blocks_;  // capacity in logical blocks
+  const bool thin_;
+  const uint32_t max_transfer_blocks_;
+
+  ModePages modes_;
+  LbaRangeLock locks_;
+  std::atomic<bool> started_{true};
+  std::mutex prevent_mu_;
+  std::set<std::string> prevent_;  // I_T nexus keys holding PREVENT MEDIUM REMOVAL
+};
+
+}  // namespace stmf::sbd
