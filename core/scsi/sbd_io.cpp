@@ -114,8 +114,8 @@ void BlockLu::h_verify(const TaskPtr& t, TaskDone& done) {
   const LbaRange r = decode_lba_range(cdb);
   if (auto e = check_range(r, bytchk ? max_transfer_blocks_ : 0)) return fail(t, done, *e);
   if (r.blocks == 0 || bytchk == 0) {
-    // BYTCHK 00b: medium verification only; the store has no media defects to find.
-    if (bytchk) t->transfer_length = 0;
+    // BYTCHK 00b: medium verification only (no Data-Out); the store has no media defects to find.
+    t->transfer_length = 0;
     return done(t);
   }
   const size_t bytes = size_t(r.blocks) << bs_shift_;
