@@ -126,6 +126,15 @@ awaitable<void> Connection::reader() {
     InPdu pdu;
     if (!co_await read_exact(pdu.bhs.data(), 48)) break;
     const size_t ahs_len = iscsi::bhs_total_ahs_length(pdu.bhs);
+    const uint8_t opc = iscsi::bhs_opcode(pdu.bhs);
+    const uint32_t dlen = iscsi::bhs_data_segment_length(pdu.bhs);
+    if (phase_ == Phase::login && (opc != op::login_request || ahs_len != 0 || dlen > 8192)) {
+      // Nothing to recover before a session exists (RFC 7143 6.11): drop the connection.
+      log()->warn("{}: {} during login (opcode 0x{:02x}, AHS {} bytes, data {} bytes)", peer_,
+                  opc != op::login_request ? "non-login PDU" : "malformed Login Request", opc, ahs_len, dlen);
+      close("bad PDU during login");
+      break;
+    }
     if (ahs_len) {
       pdu.ahs.resize(ahs_len);
       if (!co_await read_exact(pdu.ahs.data(), ahs_len)) break;
@@ -143,8 +152,6 @@ awaitable<void> Connection::reader() {
         break;
       }
     }
-    const uint8_t opc = iscsi::bhs_opcode(pdu.bhs);
-    const uint32_t dlen = iscsi::bhs_data_segment_length(pdu.bhs);
     const uint32_t limit = phase_ == Phase::login ? 8192 : max_recv;
     if (dlen > limit) {
       log()->warn("{}: data segment {} exceeds MaxRecvDataSegmentLength {} (opcode 0x{:02x} itt 0x{:08x})", peer_, dlen,
@@ -155,11 +162,6 @@ awaitable<void> Connection::reader() {
     }
 
     if (phase_ == Phase::login) {
-      if (opc != op::login_request) {
-        log()->warn("{}: opcode 0x{:02x} before login completed", peer_, opc);
-        close("non-login PDU during login");
-        break;
-      }
       pdu.data.resize(dlen);
       bool ok;
       if (!co_await read_segment(pdu.data.data(), dlen, ok)) break;

@@ -70,7 +70,11 @@ void clear_ua(Ctx& ctx) {
 TEST_CASE("login, INQUIRY, READ CAPACITY, and a new nexus sees POWER ON first", "[integration]") {
   Daemon d;
   Ctx ctx;
-  REQUIRE(login(ctx, d));
+  // Plain connect + login: iscsi_full_connect_sync would consume the unit attention itself.
+  iscsi_set_targetname(ctx, d.iqn().c_str());
+  iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
+  REQUIRE(iscsi_connect_sync(ctx, d.portal().c_str()) == 0);
+  REQUIRE(iscsi_login_sync(ctx) == 0);
   {
     Task t(iscsi_testunitready_sync(ctx, 0));
     REQUIRE(t);

@@ -59,7 +59,7 @@ TEST_CASE("a non-login PDU before login closes only that connection", "[integrat
   REQUIRE(r.send(r.nop_out(7)));
   CHECK(r.closed_by_target());
   CHECK(healthy(d));
-  CHECK(d.log_text().find("before login") != std::string::npos);
+  CHECK(d.log_text().find("non-login PDU during login") != std::string::npos);
 }
 
 TEST_CASE("login to an unknown target fails with 02/03 NOT FOUND", "[integration][malformed]") {
@@ -104,6 +104,12 @@ TEST_CASE("a data digest error on immediate data: Reject, then CHECK CONDITION, 
   RawInitiator r(d.port());
   REQUIRE(r.login(d.iqn(), {"DataDigest=CRC32C", "ImmediateData=Yes"}) == 0);
   REQUIRE(r.data_digest);
+  // First command of a new nexus: the POWER ON unit attention.
+  uint8_t tur[6] = {0};
+  REQUIRE(r.send(r.scsi_command(tur, 6, 0, false, false, 0)));
+  auto ua = expect_opcode(r, 0x21);
+  REQUIRE(ua);
+  CHECK(ua->bhs[3] == 0x02);
   uint8_t cdb[10] = {0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0};  // WRITE(10) one block at LBA 0
   std::vector<uint8_t> data(512, 0x5a);
   REQUIRE(r.send(r.scsi_command(cdb, 10, 512, false, true, 512), data, false, /*corrupt data digest*/ true));
