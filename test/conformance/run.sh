@@ -20,7 +20,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 iqn=iqn.2026-11.org.example:conformance
 cat >"$work/config.json" <<JSON
 {"portals": ["127.0.0.1:$port"], "log_level": "info",
- "targets": [{"iqn": "$iqn", "luns": [{"lun": 0, "backing": "$work/lu0.img", "size": "128MiB"}]}]}
+ "targets": [{"iqn": "$iqn", "luns": [{"lun": 0, "backing": "$work/lu0.img", "size": "128MiB", "physical_block_size": 4096}]}]}
 JSON
 "$stmfd" --config "$work/config.json" >"$work/stmfd.log" 2>&1 &
 pid=$!

@@ -108,7 +108,7 @@ std::vector<std::string> digest_list(const json& j, const std::string& key) {
 
 LunConfig parse_lun(const json& j, const std::string& key) {
   if (!j.is_object()) fail(key, "must be an object");
-  only_keys(j, key, {"lun", "store", "backing", "size", "block_size", "write_protect", "write_cache", "direct", "name",
+  only_keys(j, key, {"lun", "store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache", "direct", "name",
                      "serial", "vendor", "product", "guid"});
   LunConfig l;
   auto* lun = opt(j, "lun");
@@ -134,6 +134,12 @@ LunConfig parse_lun(const json& j, const std::string& key) {
   if (auto* v = opt(j, "block_size")) {
     l.block_size = uint32_t(get_uint(*v, key + ".block_size", 512, 4096));
     if (l.block_size != 512 && l.block_size != 4096) fail(key + ".block_size", "must be 512 or 4096");
+  }
+  if (auto* v = opt(j, "physical_block_size")) {
+    l.physical_block_size = uint32_t(get_uint(*v, key + ".physical_block_size", 512, 1u << 24));
+    const uint32_t ratio = l.physical_block_size / l.block_size;
+    if (l.physical_block_size % l.block_size || (ratio & (ratio - 1)) || ratio > (1u << 15))
+      fail(key + ".physical_block_size", "must be block_size times a power of two (at most 2^15)");
   }
   if (l.size % l.block_size) fail(key + ".size", "must be a multiple of block_size (" + std::to_string(l.block_size) + ")");
   if (auto* v = opt(j, "write_protect")) l.write_protect = get_bool(*v, key + ".write_protect");

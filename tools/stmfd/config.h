@@ -26,6 +26,7 @@ struct LunConfig {
   std::string backing;         // file store path
   uint64_t size = 0;           // bytes (0 = existing file size)
   uint32_t block_size = 512;
+  uint32_t physical_block_size = 0;  // 0 = block_size; else a power-of-two multiple of it
   bool write_protect = false;
   bool write_cache = true;
   bool direct = false;  // O_DIRECT

@@ -52,6 +52,8 @@ TEST_CASE("bad configurations are refused naming the key") {
         "targets[0].luns[0].size: must be a multiple of block_size (512)");
   CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "luns": [{"lun": 0, "backing": "/x", "size": 4096, "block_size": 1024}]})")) ==
         "targets[0].luns[0].block_size: must be 512 or 4096");
+  CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "luns": [{"lun": 0, "backing": "/x", "size": 4096, "physical_block_size": 1536}]})")) ==
+        "targets[0].luns[0].physical_block_size: must be block_size times a power of two (at most 2^15)");
   CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "luns": [{"lun": 0, "size": 4096}]})")) ==
         "targets[0].luns[0].backing: missing (a file store needs a path)");
   CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "chap": {"user": "u", "secret": "short"}, "luns": []})")) ==

@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
       bc.name = l.name.empty() ? t.iqn + "/" + std::to_string(l.lun) : l.name;
       bc.guid = l.guid ? *l.guid : stmfd::derive_guid(cfg->company_id, t.iqn + "|" + std::to_string(l.lun) + "|" + l.backing);
       bc.block_size = l.block_size;
+      for (uint32_t r = l.physical_block_size / l.block_size; r > 1; r >>= 1) ++bc.physical_block_exponent;
       bc.write_protect = l.write_protect;
       bc.write_cache = l.write_cache;
       bc.vendor = l.vendor;
