@@ -7,6 +7,8 @@
 //    stores), possibly on a store-owned thread (file store). The completion must be cheap and
 //    must not block; callers re-post to their own executor if they need to.
 //  - All methods are thread-safe: many tasks on many connections call them concurrently.
+//  - Errors are std::system_category codes: a range outside [0, size()) is EINVAL, a write or
+//    unmap on a read-only store is EROFS, I/O failures carry the kernel's errno.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -49,19 +51,27 @@ class BackingStore {
   virtual std::error_code extent(uint64_t offset, uint64_t max_length, Extent& out) = 0;
 };
 
+// File store I/O engine. automatic: io_uring, falling back to the thread pool (logged) when the
+// kernel or a seccomp policy refuses io_uring. The explicit values fail instead of falling back.
+enum class IoEngine { automatic, io_uring, thread_pool };
+
 struct StoreOptions {
   std::string path;          // file store: backing file; created sparse if missing
   uint64_t size = 0;         // bytes; 0 = use the existing file's size
   bool read_only = false;
   bool direct = false;       // O_DIRECT
   unsigned queue_depth = 128;  // file store: io_uring entries / in-flight limit
+  IoEngine engine = IoEngine::automatic;  // file store only
 };
 
 // Factories. Errors (cannot open/create, size mismatch) come back as error codes with a
 // message in `why`; no exceptions.
+// File store sizes: a missing file is created sparse at `size` (size 0 is then an error); an
+// existing file with size 0 serves the file's size; a larger size grows it sparse (not when
+// read-only); a smaller size serves only the first `size` bytes and leaves the rest untouched.
 std::unique_ptr<BackingStore> make_file_store(const StoreOptions& o, std::error_code& ec, std::string& why);
 std::unique_ptr<BackingStore> make_ram_store(uint64_t size);
-// A store that holds nothing: reads return zeroes without touching memory, writes are dropped.
+// A store that holds nothing: reads return zeroes (the buffer is cleared), writes are dropped.
 std::unique_ptr<BackingStore> make_null_store(uint64_t size);
 
 }  // namespace stmf::store
