@@ -70,7 +70,7 @@ void BlockLu::h_inquiry(const TaskPtr& t, TaskDone& done) {
 void BlockLu::inquiry_standard(std::vector<uint8_t>& d) const {
   d.assign(74, 0);
   d[0] = 0x00;  // peripheral qualifier 000b, direct access block device
-  d[1] = 0x00;  // RMB = 0
+  d[1] = cfg_.removable ? 0x80 : 0x00;  // RMB
   d[2] = 0x06;  // SPC-4
   d[3] = 0x12;  // HISUP, RESPONSE DATA FORMAT 2
   d[4] = uint8_t(d.size() - 5);
@@ -131,7 +131,7 @@ bool BlockLu::inquiry_vpd(uint8_t page, const TaskPtr& t, std::vector<uint8_t>& 
     }
     case 0xb0: {  // Block limits
       d.resize(64, 0);
-      d[4] = 0x01;  // WSNZ: WRITE SAME with NUMBER OF LOGICAL BLOCKS = 0 is not supported
+      d[4] = 0x00;  // WSNZ = 0: WRITE SAME with NUMBER OF LOGICAL BLOCKS = 0 writes to the end
       d[5] = BlockLimits::kMaxCompareAndWrite;
       put_be16(&d[6], uint16_t(1u << cfg_.physical_block_exponent));  // optimal transfer granularity
       put_be32(&d[8], max_transfer_blocks_);
@@ -144,6 +144,10 @@ bool BlockLu::inquiry_vpd(uint8_t page, const TaskPtr& t, std::vector<uint8_t>& 
         put_be32(&d[32], 0x80000000u);                         // UGAVALID, alignment 0
       }
       put_be64(&d[36], BlockLimits::kMaxWriteSameBlocks);
+      // SBC-4 atomic fields: MAXIMUM ATOMIC TRANSFER LENGTH; ATOMIC ALIGNMENT, ATOMIC
+      // TRANSFER LENGTH GRANULARITY, MAXIMUM ATOMIC TRANSFER LENGTH WITH ATOMIC BOUNDARY and
+      // MAXIMUM ATOMIC BOUNDARY SIZE are 0 (no alignment/granularity rule, no boundaries).
+      put_be32(&d[44], max_atomic_blocks_);
       break;
     }
     case 0xb1: {  // Block device characteristics
@@ -233,6 +237,27 @@ void BlockLu::h_get_lba_status(const TaskPtr& t, TaskDone& done) {
   }
   put_be32(&d[0], uint32_t(d.size() - 4));
   truncate_to(d, alloc);
+  done(t);
+}
+
+// READ DEFECT DATA (10)/(12) (SBC-3 5.17/5.18): the medium has no defects, so both lists
+// exist and are empty; every defined format describes an empty list, and the header echoes
+// the requested one. REQ_PLIST/REQ_GLIST set PLISTV/GLISTV.
+
+void BlockLu::h_read_defect_data(const TaskPtr& t, TaskDone& done) {
+  const uint8_t* cdb = t->cdb.data();
+  const bool ten = cdb[0] == 0x37;
+  const uint8_t flags = ten ? cdb[2] : cdb[1];
+  const uint8_t format = flags & 0x07;
+  if (format == 0x07)  // reserved
+    return fail(t, done, sense::invalid_field_in_cdb.with_field(true, ten ? 2 : 1, 2));
+  auto& d = t->data_in;
+  // (10): 4-byte header, DEFECT LIST LENGTH in bytes 2-3. (12): 8-byte header, GENERATION
+  // CODE (0: not reported) in bytes 2-3, DEFECT LIST LENGTH in bytes 4-7. ADDRESS DESCRIPTOR
+  // INDEX (12) is past the end of the empty list for any value: the header alone is returned.
+  d.assign(ten ? 4 : 8, 0);
+  d[1] = uint8_t((flags & 0x18) | format);  // PLISTV, GLISTV, DEFECT LIST FORMAT
+  truncate_to(d, ten ? get_be16(&cdb[7]) : get_be32(&cdb[6]));
   done(t);
 }
 

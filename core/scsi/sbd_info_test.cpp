@@ -122,22 +122,34 @@ TEST_CASE("VPD B0h block limits and B2h provisioning, thin and full", "[sbd][inq
   auto d = thin.run(inquiry(true, 0xb0))->data_in;
   REQUIRE(d.size() == 64);
   CHECK(scsi::get_be16(&d[2]) == 0x3c);
-  CHECK(d[4] == 0x01);  // WSNZ
+  CHECK(d[4] == 0x00);  // WSNZ = 0
   CHECK(d[5] == 255);
   CHECK(scsi::get_be16(&d[6]) == 8);
-  CHECK(scsi::get_be32(&d[8]) == 32768);
+  CHECK(scsi::get_be32(&d[8]) == 65536);
   CHECK(scsi::get_be32(&d[12]) == 2048);
   CHECK(scsi::get_be32(&d[20]) == sbd::BlockLimits::kMaxUnmapLbaCount);
   CHECK(scsi::get_be32(&d[24]) == 256);
   CHECK(scsi::get_be32(&d[28]) == 8);
   CHECK(scsi::get_be64(&d[36]) == sbd::BlockLimits::kMaxWriteSameBlocks);
+  CHECK(scsi::get_be32(&d[20]) <= 1024 * 1024);  // MAXIMUM UNMAP LBA COUNT: sane, >= 2^LBPPBE
+  CHECK(scsi::get_be32(&d[20]) >= 8);
+  CHECK(scsi::get_be32(&d[32]) == 0x80000000u);  // UGAVALID, UNMAP GRANULARITY ALIGNMENT 0
+  // Atomic writes: MAXIMUM ATOMIC TRANSFER LENGTH <= MAXIMUM TRANSFER LENGTH (and fits the
+  // 16-bit CDB field); no alignment, granularity or boundary rules.
+  CHECK(scsi::get_be32(&d[44]) == 65535);
+  CHECK(scsi::get_be32(&d[44]) <= scsi::get_be32(&d[8]));
+  CHECK(scsi::get_be32(&d[48]) == 0);
+  CHECK(scsi::get_be32(&d[52]) == 0);
+  CHECK(scsi::get_be32(&d[56]) == 0);
+  CHECK(scsi::get_be32(&d[60]) == 0);
   d = thin.run(inquiry(true, 0xb2))->data_in;
   CHECK(d[5] == 0xe4);  // LBPU LBPWS LBPWS10 LBPRZ
   CHECK((d[6] & 7) == 2);
 
   Lu full(2048, 4096, false);
   d = full.run(inquiry(true, 0xb0))->data_in;
-  CHECK(scsi::get_be32(&d[8]) == 4096);  // 16 MiB / 4 KiB
+  CHECK(scsi::get_be32(&d[8]) == 8192);  // 32 MiB / 4 KiB
+  CHECK(scsi::get_be32(&d[44]) == 8192);
   CHECK(scsi::get_be32(&d[20]) == 0);
   CHECK(scsi::get_be32(&d[24]) == 0);
   d = full.run(inquiry(true, 0xb2))->data_in;

@@ -58,11 +58,28 @@ void BlockLu::h_read(const TaskPtr& t, TaskDone& done) {
   t->transfer_length = int64_t(bytes);
   if (bytes == 0) return done(t);
   t->data_in.resize(bytes);
+  const uint64_t gen = atomic_gen_.load();
+  if (atomic_active_.load() != 0) return locked_read(t, done, r.lba, r.blocks);
   store_->read(r.lba << bs_shift_, std::span<uint8_t>(t->data_in),
-               [this, t, done = std::move(done)](std::error_code ec) mutable {
+               [this, t, gen, lba = r.lba, n = r.blocks, done = std::move(done)](std::error_code ec) mutable {
                  if (ec) return fail(t, done, read_error(ec));
+                 // An atomic write ran while we read: the data may be torn; read it again.
+                 if (atomic_gen_.load() != gen) return locked_read(t, done, lba, n);
                  done(t);
                });
+}
+
+void BlockLu::locked_read(const TaskPtr& t, TaskDone& done, uint64_t lba, uint64_t blocks) {
+  auto io = [this, t, lba, done = std::move(done)](Ticket tk) mutable {
+    store_->read(lba << bs_shift_, std::span<uint8_t>(t->data_in),
+                 [this, t, tk, done = std::move(done)](std::error_code ec) mutable {
+                   locks_.release(tk);
+                   if (ec) return fail(t, done, read_error(ec));
+                   done(t);
+                 });
+  };
+  if (Ticket tk = locks_.try_acquire(lba, blocks)) return io(tk);
+  locks_.acquire(lba, blocks, std::move(io));
 }
 
 void BlockLu::write_common(const TaskPtr& t, TaskDone& done, bool force_fua) {
@@ -162,6 +179,11 @@ void BlockLu::h_compare_and_write(const TaskPtr& t, TaskDone& done) {
   if (auto e = check_range(r, 0)) return fail(t, done, *e);
   const uint64_t bytes = uint64_t(r.blocks) << bs_shift_;
   t->transfer_length = int64_t(2 * bytes);
+  // The Data-Out buffer is laid out by NUMBER OF LOGICAL BLOCKS (verify data, then write
+  // data), so it must be exactly 2 * NUMBER OF LOGICAL BLOCKS blocks: with less the
+  // operation cannot be performed; with more the CDB does not describe the buffer sent (e.g.
+  // an initiator that put 256 into the one-byte field and sent 512 blocks).
+  if (t->data_out.size() > 2 * bytes) return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 13));
   if (r.blocks == 0) return done(t);
   if (t->data_out.size() < 2 * bytes) return fail(t, done, sense::invalid_field_in_command_iu);
   const bool fua = (cdb[1] & 0x08) || !modes_.wce();
@@ -217,11 +239,17 @@ void BlockLu::h_write_same(const TaskPtr& t, TaskDone& done) {
   const bool ndob = cdb[0] == 0x93 && (cdb[1] & 0x01);
   const bool unmap = cdb[1] & 0x08;
   const LbaRange r = decode_lba_range(cdb);
-  if (auto e = check_range(r, 0)) return fail(t, done, *e);
-  // WSNZ = 1: NUMBER OF LOGICAL BLOCKS = 0 is not supported; the limit is MAXIMUM WRITE SAME LENGTH.
-  if (r.blocks == 0 || r.blocks > BlockLimits::kMaxWriteSameBlocks)
+  if (auto e = check_range(r, BlockLimits::kMaxWriteSameBlocks)) return fail(t, done, *e);
+  // WSNZ = 0: NUMBER OF LOGICAL BLOCKS = 0 means from LBA through the last LBA (SBC-4
+  // 5.50); either way the count is bounded by MAXIMUM WRITE SAME LENGTH.
+  const uint64_t blocks = r.blocks ? r.blocks : blocks_ - r.lba;
+  if (blocks > BlockLimits::kMaxWriteSameBlocks)
     return fail(t, done, sense::invalid_field_in_cdb.with_field(true, r.length_byte));
   t->transfer_length = ndob ? 0 : int64_t(bs_);
+  // Exactly one logical block of Data-Out (none with NDOB): less cannot be written; more
+  // means the initiator's idea of the block length is not ours.
+  if (t->data_out.size() > (ndob ? 0 : bs_))
+    return fail(t, done, sense::invalid_field_in_cdb.with_field(true, r.length_byte));
   if (!ndob && t->data_out.size() < bs_) return fail(t, done, sense::invalid_field_in_command_iu);
   const uint8_t* pattern = ndob ? nullptr : t->data_out.data();
   const bool zero = !pattern || std::all_of(pattern, pattern + bs_, [](uint8_t b) { return b == 0; });
@@ -230,25 +258,25 @@ void BlockLu::h_write_same(const TaskPtr& t, TaskDone& done) {
     auto op = std::make_shared<UnmapOp>();
     op->t = t;
     op->done = std::move(done);
-    op->ranges.emplace_back(r.lba, r.blocks);
+    op->ranges.emplace_back(r.lba, blocks);
     return unmap_step(op);
   }
   auto op = std::make_shared<WriteSameOp>();
   op->t = t;
   op->done = std::move(done);
-  op->chunk_blocks = std::min<uint64_t>(r.blocks, std::max<uint64_t>(1, kWriteSameChunkBytes >> bs_shift_));
+  op->chunk_blocks = std::min<uint64_t>(blocks, std::max<uint64_t>(1, kWriteSameChunkBytes >> bs_shift_));
   op->buf.resize(size_t(op->chunk_blocks << bs_shift_));
   if (pattern)
     for (uint64_t k = 0; k < op->chunk_blocks; ++k) std::memcpy(op->buf.data() + (k << bs_shift_), pattern, bs_);
   op->next = r.lba;
-  op->end = r.lba + r.blocks;
+  op->end = r.lba + blocks;
   op->fua = !modes_.wce();
   auto start = [this, op](Ticket tk) {
     op->ticket = tk;
     write_same_step(op);
   };
-  if (Ticket tk = locks_.try_acquire(r.lba, r.blocks)) return start(tk);
-  locks_.acquire(r.lba, r.blocks, std::move(start));
+  if (Ticket tk = locks_.try_acquire(r.lba, blocks)) return start(tk);
+  locks_.acquire(r.lba, blocks, std::move(start));
 }
 
 // Writes the chunks one after another. Completions may run inline: a trampoline (whoever of
@@ -339,6 +367,7 @@ void BlockLu::h_prefetch(const TaskPtr& t, TaskDone& done) {
 }
 
 void BlockLu::h_start_stop_unit(const TaskPtr& t, TaskDone& done) {
+  // IMMED (byte 1 bit 0) is accepted: every state change below completes before status.
   const uint8_t b4 = t->cdb[4];
   const uint8_t pc = b4 >> 4;
   if (pc != 0) {
@@ -347,15 +376,32 @@ void BlockLu::h_start_stop_unit(const TaskPtr& t, TaskDone& done) {
     if (pc == 1 || pc == 2 || pc == 3 || pc == 7 || pc == 0xa || pc == 0xb) return done(t);
     return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 4, 7));
   }
+  const bool start = b4 & 0x01;
   if (b4 & 0x02) {  // LOEJ
-    {
-      std::lock_guard lk(prevent_mu_);
-      if (!prevent_.empty()) return fail(t, done, sense::medium_removal_prevented);
-    }
+    // SBC-3 5.20 / SPC-4 6.13: while any I_T nexus prevents medium removal the medium can
+    // be neither ejected nor loaded.
+    if (removal_prevented()) return fail(t, done, sense::medium_removal_prevented);
     // RMB = 0: the medium cannot be loaded or ejected.
-    return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 4, 1));
+    if (!cfg_.removable) return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 4, 1));
+    if (start) {  // load, then the unit is ready
+      loaded_.store(true);
+      started_.store(true);
+      return done(t);
+    }
+    if (!loaded_.load()) return done(t);  // already ejected
+    auto eject = [this](const TaskPtr& t, TaskDone& done) {
+      started_.store(false);
+      loaded_.store(false);
+      done(t);
+    };
+    if (b4 & 0x04) return eject(t, done);  // NO_FLUSH
+    return store_->flush([this, t, eject, done = std::move(done)](std::error_code ec) mutable {
+      if (ec) return fail(t, done, write_error(ec));
+      eject(t, done);
+    });
   }
-  if (b4 & 0x01) {  // START
+  if (start) {
+    if (!loaded_.load()) return fail(t, done, sense::medium_not_present);
     started_.store(true);
     return done(t);
   }
@@ -383,6 +429,35 @@ void BlockLu::h_prevent_allow(const TaskPtr& t, TaskDone& done) {
       prevent_.erase(key);
   }
   done(t);
+}
+
+// WRITE ATOMIC (16) (SBC-4 5.48): the whole range is written by one store write under an
+// exclusive range lock, so no other medium-modifying command interleaves with it, and
+// READs that overlap it in time are repeated under the lock (atomic_gen_), so no READ
+// returns a mix of old and new data. A short Data-Out buffer writes nothing.
+void BlockLu::h_write_atomic(const TaskPtr& t, TaskDone& done) {
+  const uint8_t* cdb = t->cdb.data();
+  if (cdb[1] & 0xe0) return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 1, 7));  // WRPROTECT
+  // ATOMIC BOUNDARY: MAXIMUM ATOMIC BOUNDARY SIZE is 0, so only one atomic operation.
+  if (scsi::get_be16(&cdb[10])) return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 10));
+  LbaRange r;
+  r.lba = scsi::get_be64(&cdb[2]);
+  r.blocks = scsi::get_be16(&cdb[12]);
+  r.length_byte = 12;
+  if (auto e = check_range(r, max_atomic_blocks_)) return fail(t, done, *e);
+  const uint64_t bytes = uint64_t(r.blocks) << bs_shift_;
+  t->transfer_length = int64_t(bytes);
+  if (r.blocks == 0) return done(t);
+  if (t->data_out.size() < bytes) return fail(t, done, sense::invalid_field_in_command_iu);
+  const bool fua = (cdb[1] & 0x08) || !modes_.wce();
+  atomic_active_.fetch_add(1);
+  atomic_gen_.fetch_add(1);
+  TaskDone finish = [this, done = std::move(done)](const TaskPtr& t) {
+    atomic_gen_.fetch_add(1);
+    atomic_active_.fetch_sub(1);
+    done(t);
+  };
+  locked_write(t, finish, r.lba, r.blocks, t->data_out.data(), fua);
 }
 
 }  // namespace stmf::sbd

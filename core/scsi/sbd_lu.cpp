@@ -74,6 +74,7 @@ const std::vector<CommandRow>& rows() {
         {0x2f, -1, "VERIFY(10)", D::out, {0x2f, 0xf6, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0x04}, 10, R::read, false, false, &B::h_verify, M, 1, 30},
         {0x34, -1, "PRE-FETCH(10)", D::none, {0x34, 0x02, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0x04}, 10, R::read, false, false, &B::h_prefetch, M, 0, 30},
         {0x35, -1, "SYNCHRONIZE CACHE(10)", D::none, {0x35, 0x06, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0x04}, 10, R::write, false, false, &B::h_sync_cache, M, 1, 60},
+        {0x37, -1, "READ DEFECT DATA(10)", D::in, {0x37, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::read, false, false, &B::h_read_defect_data, M, 0, 5},
         {0x41, -1, "WRITE SAME(10)", D::out, {0x41, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0x04}, 10, R::write, false, false, &B::h_write_same, W, 1, 60},
         {0x42, -1, "UNMAP", D::out, {0x42, 0x01, 0, 0, 0, 0, 0x3f, 0xff, 0xff, 0x04}, 10, R::write, false, false, &B::h_unmap, W | T, 1, 60},
         {0x55, -1, "MODE SELECT(10)", D::out, {0x55, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::conflict, true, false, &B::h_mode_select, 0, 0, 5},
@@ -87,6 +88,7 @@ const std::vector<CommandRow>& rows() {
         {0x90, -1, "PRE-FETCH(16)", D::none, {0x90, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::read, false, false, &B::h_prefetch, M, 0, 30},
         {0x91, -1, "SYNCHRONIZE CACHE(16)", D::none, {0x91, 0x06, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::write, false, false, &B::h_sync_cache, M, 1, 60},
         {0x93, -1, "WRITE SAME(16)", D::out, {0x93, 0xf9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::write, false, false, &B::h_write_same, W, 1, 60},
+        {0x9c, -1, "WRITE ATOMIC(16)", D::out, {0x9c, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::write, false, false, &B::h_write_atomic, W, 1, 30},
         {0x9e, 0x10, "READ CAPACITY(16)", D::in, {0x9e, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x04}, 16, R::allowed, false, false, &B::h_read_capacity16, M, 0, 5},
         {0x9e, 0x12, "GET LBA STATUS", D::in, {0x9e, 0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 16, R::read, false, false, &B::h_get_lba_status, M, 0, 5},
         {0xa0, -1, "REPORT LUNS", D::in, {0xa0, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 12, R::allowed, true, true, nullptr, 0, 0, 5},
@@ -96,6 +98,7 @@ const std::vector<CommandRow>& rows() {
         {0xaa, -1, "WRITE(12)", D::out, {0xaa, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 12, R::write, false, false, &B::h_write, W, 1, 30},
         {0xae, -1, "WRITE AND VERIFY(12)", D::out, {0xae, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 12, R::write, false, false, &B::h_write_verify, W, 1, 30},
         {0xaf, -1, "VERIFY(12)", D::out, {0xaf, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 12, R::read, false, false, &B::h_verify, M, 1, 30},
+        {0xb7, -1, "READ DEFECT DATA(12)", D::in, {0xb7, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 12, R::read, false, false, &B::h_read_defect_data, M, 0, 5},
     };
     std::vector<CommandRow> v;
     for (const auto& s : specs) v.push_back(make_row(s));
@@ -159,6 +162,8 @@ BlockLu::BlockLu(BlockLuConfig cfg, std::unique_ptr<store::BackingStore> store)
       blocks_(store_->size() >> bs_shift_),
       thin_(store_->thin()),
       max_transfer_blocks_(BlockLimits::kMaxTransferBytes >> bs_shift_),
+      // the WRITE ATOMIC(16) TRANSFER LENGTH field has 16 bits
+      max_atomic_blocks_(std::min<uint32_t>(BlockLimits::kMaxAtomicTransferBytes >> bs_shift_, 0xffff)),
       modes_(cfg_.write_cache) {}
 
 const CommandRow* BlockLu::find_row(const uint8_t* cdb) const {
@@ -196,7 +201,9 @@ void BlockLu::execute(const TaskPtr& task, TaskDone done) {
     }
   }
   if ((row->flags & kMedium) && !started_.load(std::memory_order_relaxed)) {
-    fail(task, done, scsi::sense::not_ready_initializing_required);
+    // Ejected (removable LU): MEDIUM NOT PRESENT; stopped: INITIALIZING COMMAND REQUIRED.
+    fail(task, done, loaded_.load(std::memory_order_relaxed) ? scsi::sense::not_ready_initializing_required
+                                                               : scsi::sense::medium_not_present);
     return;
   }
   if ((row->flags & kModifies) && write_protected()) {

@@ -25,6 +25,8 @@ struct BlockLuConfig {
   uint32_t physical_block_exponent = 0;  // logical blocks per physical block = 2^exp
   bool write_protect = false;       // every medium-modifying command -> DATA PROTECT
   bool write_cache = true;          // caching mode page WCE default (volatile cache)
+  bool removable = false;           // removable medium (INQUIRY RMB = 1): START STOP UNIT LOEJ
+                                    // ejects/loads; PREVENT ALLOW MEDIUM REMOVAL locks it
   std::string vendor = "STMF    ";  // T10 vendor identification (8 chars, space padded)
   std::string product = "COMSTAR         ";  // 16 chars
   std::string revision = "0001";    // 4 chars
@@ -33,12 +35,20 @@ struct BlockLuConfig {
 
 // Tunables reported in the Block Limits VPD page (B0h), in logical blocks.
 struct BlockLimits {
-  static constexpr uint32_t kMaxTransferBytes = 16u << 20;     // MAXIMUM TRANSFER LENGTH
+  // MAXIMUM TRANSFER LENGTH: 32 MiB per command (65536 blocks of 512 bytes, 8192 of 4096).
+  // This is also the memory bound of one command: READ sizes data_in and the port sizes
+  // data_out to the transfer, so N outstanding commands can pin up to N * 32 MiB.
+  static constexpr uint32_t kMaxTransferBytes = 32u << 20;
   static constexpr uint32_t kOptimalTransferBytes = 1u << 20;  // OPTIMAL TRANSFER LENGTH
-  static constexpr uint8_t kMaxCompareAndWrite = 255;          // blocks
-  static constexpr uint32_t kMaxUnmapLbaCount = 1u << 22;      // blocks
+  static constexpr uint8_t kMaxCompareAndWrite = 255;          // blocks (one-byte CDB field)
+  static constexpr uint32_t kMaxUnmapLbaCount = 1u << 20;      // blocks, per UNMAP command
   static constexpr uint32_t kMaxUnmapDescriptors = 256;
-  static constexpr uint32_t kMaxWriteSameBlocks = 1u << 22;    // blocks
+  // WRITE SAME is written in 1 MiB chunks from one pattern buffer, so its length costs time,
+  // not memory. Also bounds NUMBER OF LOGICAL BLOCKS = 0 (to the end of the medium).
+  static constexpr uint32_t kMaxWriteSameBlocks = 1u << 22;
+  // WRITE ATOMIC(16): up to MAXIMUM TRANSFER LENGTH, no alignment or granularity rule, no
+  // atomic boundaries (MAXIMUM ATOMIC BOUNDARY SIZE = 0).
+  static constexpr uint32_t kMaxAtomicTransferBytes = kMaxTransferBytes;
 };
 
 // Builds the LU. Returns nullptr when the configuration is unusable (block size not 512 or

@@ -78,6 +78,8 @@ class BlockLu final : public LogicalUnit {
   void h_unmap(const TaskPtr&, TaskDone&);
   void h_sync_cache(const TaskPtr&, TaskDone&);
   void h_prefetch(const TaskPtr&, TaskDone&);
+  void h_read_defect_data(const TaskPtr&, TaskDone&);
+  void h_write_atomic(const TaskPtr&, TaskDone&);
 
  private:
   const CommandRow* find_row(const uint8_t* cdb) const;
@@ -102,6 +104,8 @@ class BlockLu final : public LogicalUnit {
 
   // Writes `blocks` blocks from buf at lba under an exclusive range lock, then completes.
   void locked_write(const TaskPtr& t, TaskDone& done, uint64_t lba, uint64_t blocks, const uint8_t* buf, bool fua);
+  // Reads under an exclusive range lock: the READ path when an atomic write may overlap.
+  void locked_read(const TaskPtr& t, TaskDone& done, uint64_t lba, uint64_t blocks);
   // Read-modify-write under an exclusive range lock (COMPARE AND WRITE, ORWRITE).
   void locked_rmw(const TaskPtr& t, TaskDone& done, uint64_t lba, uint32_t blocks, bool fua, bool compare);
 
@@ -115,12 +119,24 @@ class BlockLu final : public LogicalUnit {
   const uint64_t blocks_;  // capacity in logical blocks
   const bool thin_;
   const uint32_t max_transfer_blocks_;
+  const uint32_t max_atomic_blocks_;
 
   ModePages modes_;
   LbaRangeLock locks_;
   std::atomic<bool> started_{true};
+  std::atomic<bool> loaded_{true};  // medium present (only a removable LU can eject it)
+  // Atomic writes against unlocked reads (a seqlock over all LBAs): a WRITE ATOMIC bumps
+  // atomic_gen_ and atomic_active_ before it writes and both again after; a READ that saw
+  // atomic_active_ != 0 reads under the range lock, and one whose read overlapped an atomic
+  // write (atomic_gen_ moved) reads again under the lock. Two relaxed-cost loads per READ.
+  std::atomic<uint64_t> atomic_gen_{0};
+  std::atomic<uint32_t> atomic_active_{0};
   std::mutex prevent_mu_;
   std::set<std::string> prevent_;  // I_T nexus keys holding PREVENT MEDIUM REMOVAL
+  bool removal_prevented() {
+    std::lock_guard lk(prevent_mu_);
+    return !prevent_.empty();
+  }
 };
 
 }  // namespace stmf::sbd
