@@ -21,6 +21,10 @@ using asio::use_awaitable;
 namespace op = iscsi::opcode;
 
 using iscsi::kReservedTag;
+
+// Largest Data-Out buffer one command may make the target allocate: the LU's maximum transfer
+// length (32 MiB) plus room for the largest block size.
+constexpr uint32_t kMaxWriteBuffer = (32u << 20) + 4096;
 using iscsi::pad4;
 
 // SAM-5 4.7: the 8-byte LUN field, peripheral (00b) and flat (01b) address methods; any
@@ -354,7 +358,7 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
       reject(pdu, iscsi::reject_reason::protocol_error);
       co_return co_await skip_segment(dlen);
     }
-    t->data_out.resize(cmd.edtl);
+    t->data_out.resize(std::min(cmd.edtl, kMaxWriteBuffer));
     bool ok;
     if (!co_await read_segment(t->data_out.data(), dlen, ok)) co_return false;
     if (!ok) {
@@ -369,6 +373,16 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
     }
   }
   if (!accept_cmd_sn(cmd.cmd_sn, cmd.immediate)) co_return true;
+  if (cmd.write && cmd.edtl > kMaxWriteBuffer) {
+    // No LU accepts a transfer this large (VPD B0 MAXIMUM TRANSFER LENGTH is 32 MiB), and the
+    // buffer would be allocated before the CDB is checked: refuse it without allocating.
+    // Unsolicited Data-Out for this ITT is discarded as for any unknown task.
+    log()->warn("{}: itt 0x{:08x}: EDTL {} above the {}-byte write limit", peer_, cmd.itt, cmd.edtl, kMaxWriteBuffer);
+    t->data_out.clear();
+    tasks_[cmd.itt] = t;
+    fail_task(t, scsi::sense::invalid_field_in_cdb);
+    co_return true;
+  }
   if (tasks_.count(cmd.itt)) {
     log()->warn("{}: itt 0x{:08x} already in use", peer_, cmd.itt);
     reject(pdu, iscsi::reject_reason::invalid_pdu_field);
@@ -771,9 +785,14 @@ void Connection::on_task_mgmt(InPdu& pdu) {
         return;
       }
       if (!tasks_.count(req.referenced_task_tag)) {
-        // RFC 7143 11.5.1: the task is not here. If its CmdSN was received (so it already
-        // completed) the abort is complete; otherwise the task does not exist.
-        respond(iscsi::sn_lt(req.ref_cmd_sn, window_.exp_cmd_sn()) ? TmfResponse::function_complete : TmfResponse::task_does_not_exist);
+        // RFC 7143 11.5.1: the task is not here. If RefCmdSN is still inside the CmdSN window
+        // and precedes the TMF (the command was never received), the abort is complete and
+        // the CmdSN counts as received; otherwise (e.g. the task already completed) the task
+        // does not exist.
+        const bool in_window = iscsi::sn_ge(req.ref_cmd_sn, window_.exp_cmd_sn()) &&
+                               iscsi::sn_le(req.ref_cmd_sn, window_.max_cmd_sn()) &&
+                               iscsi::sn_lt(req.ref_cmd_sn, req.cmd_sn);
+        respond(in_window ? TmfResponse::function_complete : TmfResponse::task_does_not_exist);
         return;
       }
       break;

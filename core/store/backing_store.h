@@ -62,6 +62,9 @@ struct StoreOptions {
   bool direct = false;       // O_DIRECT
   unsigned queue_depth = 128;  // file store: io_uring entries / in-flight limit
   IoEngine engine = IoEngine::automatic;  // file store only
+  // File store: serve page-cache hits (reads) and buffered writes on the caller's thread
+  // instead of through the engine (see file_store.cpp for the measurements and the guard).
+  bool inline_page_cache = true;
 };
 
 // Factories. Errors (cannot open/create, size mismatch) come back as error codes with a

@@ -8,6 +8,7 @@
 // With StoreOptions::direct (O_DIRECT) the caller aligns buffers, offsets and lengths to the
 // device's logical block size; misaligned requests complete with EINVAL from the kernel.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -57,6 +58,10 @@ class FileStore final : public BackingStore {
   bool thin_ = false;       // hole punching works on this file
   bool read_only_ = false;
   bool block_device_ = false;
+  // Page-cache fast path (see file_store.cpp): off for O_DIRECT and block devices.
+  bool inline_io_ = false;
+  // Inline buffered writes pause until this steady_clock time (ns) after one was slow.
+  std::atomic<int64_t> inline_writes_paused_until_{0};
   std::unique_ptr<Engine> engine_;
 };
 

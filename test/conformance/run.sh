@@ -2,13 +2,16 @@
 # Conformance gate: libiscsi's iscsi-test-cu against a real stmfd with a file-backed LU,
 # scored by ../shared/tools/iscsi-conformance (a printed [SKIPPED] counts as a skip).
 #
-#   run.sh STMFD_BINARY [FAMILY]
+#   run.sh STMFD_BINARY [FAMILY] [LU_JSON_KEYS]
+#
+# LU_JSON_KEYS are extra keys for the LU, e.g. '"removable": true' to run the removable-
+# medium families, '"write_protect": true' for ReadOnly.
 #
 # Fails when any test fails outside the families owned by later work (reservations:
 # Prin*, Prout*, Reserve6; ALUA pair: MultipathIO), or when a skip appears that is not
 # listed in docs/conformance.md.
 set -euo pipefail
-stmfd=${1:?stmfd binary}; family=${2:-ALL}
+stmfd=${1:?stmfd binary}; family=${2:-ALL}; lu_extra=${3:-}
 here=$(cd "$(dirname "$0")" && pwd); src=$(cd "$here/../.." && pwd)
 tool=${STMF_CONFORMANCE:-$src/../shared/tools/iscsi-conformance}
 [ -x "$tool" ] || { echo "conformance scorer not found at $tool (set STMF_CONFORMANCE)"; exit 1; }
@@ -20,13 +23,16 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 iqn=iqn.2026-11.org.example:conformance
 cat >"$work/config.json" <<JSON
 {"portals": ["127.0.0.1:$port"], "log_level": "info",
- "targets": [{"iqn": "$iqn", "luns": [{"lun": 0, "backing": "$work/lu0.img", "size": "128MiB", "physical_block_size": 4096}]}]}
+ "targets": [{"iqn": "$iqn", "luns": [{"lun": 0, "backing": "$work/lu0.img", "size": "128MiB", "physical_block_size": 4096${lu_extra:+, $lu_extra}}]}]}
 JSON
+# A write-protected LU needs an existing backing file.
+truncate -s 128M "$work/lu0.img"
 "$stmfd" --config "$work/config.json" >"$work/stmfd.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 set +e
 python3 "$tool" "iscsi://127.0.0.1:$port/$iqn/0" --family "$family" --json "$work/result.json" --log "$work/test.log"
+[ -n "${STMF_CONFORMANCE_LOG:-}" ] && cp "$work/test.log" "$STMF_CONFORMANCE_LOG"
 set -e
 kill -0 "$pid" 2>/dev/null || { echo "stmfd died during the run:"; tail -50 "$work/stmfd.log"; exit 1; }
 python3 - "$work/result.json" "$src/docs/conformance.md" <<'PY'

@@ -108,7 +108,7 @@ std::vector<std::string> digest_list(const json& j, const std::string& key) {
 
 LunConfig parse_lun(const json& j, const std::string& key) {
   if (!j.is_object()) fail(key, "must be an object");
-  only_keys(j, key, {"lun", "store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache", "direct", "name",
+  only_keys(j, key, {"lun", "store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache", "removable", "direct", "name",
                      "serial", "vendor", "product", "guid"});
   LunConfig l;
   auto* lun = opt(j, "lun");
@@ -144,6 +144,7 @@ LunConfig parse_lun(const json& j, const std::string& key) {
   if (l.size % l.block_size) fail(key + ".size", "must be a multiple of block_size (" + std::to_string(l.block_size) + ")");
   if (auto* v = opt(j, "write_protect")) l.write_protect = get_bool(*v, key + ".write_protect");
   if (auto* v = opt(j, "write_cache")) l.write_cache = get_bool(*v, key + ".write_cache");
+  if (auto* v = opt(j, "removable")) l.removable = get_bool(*v, key + ".removable");
   if (auto* v = opt(j, "direct")) l.direct = get_bool(*v, key + ".direct");
   if (auto* v = opt(j, "name")) l.name = get_string(*v, key + ".name");
   if (auto* v = opt(j, "serial")) {

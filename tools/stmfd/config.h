@@ -29,6 +29,7 @@ struct LunConfig {
   uint32_t physical_block_size = 0;  // 0 = block_size; else a power-of-two multiple of it
   bool write_protect = false;
   bool write_cache = true;
+  bool removable = false;  // removable medium (RMB): START STOP UNIT can eject and load
   bool direct = false;  // O_DIRECT
   std::string name, serial, vendor = "STMF", product = "COMSTAR";
   std::optional<std::array<uint8_t, 16>> guid;

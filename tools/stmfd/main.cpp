@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
       for (uint32_t r = l.physical_block_size / l.block_size; r > 1; r >>= 1) ++bc.physical_block_exponent;
       bc.write_protect = l.write_protect;
       bc.write_cache = l.write_cache;
+      bc.removable = l.removable;
       bc.vendor = l.vendor;
       bc.product = l.product;
       bc.serial = l.serial.empty() ? stmfd::guid_hex(bc.guid).substr(16) : l.serial;
