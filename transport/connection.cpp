@@ -173,6 +173,14 @@ awaitable<void> Connection::reader() {
       continue;
     }
 
+    if (phase_ == Phase::closed) break;  // closed while this PDU's header was read
+    if (!nexus_ && (opc == op::scsi_command || opc == op::data_out || opc == op::task_mgmt_request)) {
+      // A discovery session has no I_T nexus: only Text, NOP and Logout (RFC 7143 4.3).
+      log()->warn("{}: opcode 0x{:02x} in a discovery session, itt 0x{:08x}", peer_, opc, iscsi::bhs_itt(pdu.bhs));
+      reject(pdu, iscsi::reject_reason::protocol_error);
+      if (!co_await skip_segment(dlen)) break;
+      continue;
+    }
     bool keep = true;
     switch (opc) {
       case op::scsi_command:
@@ -212,7 +220,7 @@ awaitable<void> Connection::reader() {
         }
       }
     }
-    if (!keep) break;
+    if (!keep || phase_ == Phase::closed) break;
   }
   close(phase_ == Phase::logout ? "logged out" : "connection ended");
 }
@@ -466,7 +474,15 @@ awaitable<bool> Connection::on_data_out(InPdu& pdu) {
   co_return true;
 }
 
-void Connection::submit(const std::shared_ptr<IscsiTask>& t) { server_.stmf().submit(t); }
+void Connection::submit(const std::shared_ptr<IscsiTask>& t) {
+  // A command whose data was still arriving when the connection closed (reset, session
+  // reinstatement, shutdown) belongs to a nexus that is gone: it is dropped, never run.
+  if (phase_ == Phase::closed || !nexus_) {
+    tasks_.erase(t->tag);
+    return;
+  }
+  server_.stmf().submit(t);
+}
 
 void Connection::fail_task(const std::shared_ptr<IscsiTask>& t, const scsi::SenseCode& s) {
   t->check_condition(s, false);

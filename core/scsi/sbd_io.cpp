@@ -252,9 +252,9 @@ void BlockLu::h_write_same(const TaskPtr& t, TaskDone& done) {
     return fail(t, done, sense::invalid_field_in_cdb.with_field(true, r.length_byte));
   if (!ndob && t->data_out.size() < bs_) return fail(t, done, sense::invalid_field_in_command_iu);
   const uint8_t* pattern = ndob ? nullptr : t->data_out.data();
-  const bool zero = !pattern || std::all_of(pattern, pattern + bs_, [](uint8_t b) { return b == 0; });
-  if (unmap && thin_ && zero) {
-    // LBPRZ = 1: deallocated blocks read as zeroes, so unmapping stores exactly the zero block.
+  if (unmap && thin_) {
+    // SBC-4 table 237 (UNMAP = 1, ANCHOR = 0): a thin provisioned LU deallocates each LBA;
+    // the Data-Out block is not written. LBPRZ = 1: the range then reads as zeroes.
     auto op = std::make_shared<UnmapOp>();
     op->t = t;
     op->done = std::move(done);

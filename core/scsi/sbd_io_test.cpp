@@ -384,10 +384,12 @@ TEST_CASE("WRITE SAME UNMAP and UNMAP deallocate, GET LBA STATUS reports it", "[
   // WRITE SAME(10) UNMAP with a zero block deallocates.
   REQUIRE(good(l.run(cdb10(kWs10, 4, 4, 0x08), pattern(512, 0))));
   CHECK(l.store->unmaps == 1);
-  // WRITE SAME UNMAP with a non-zero block writes instead.
-  REQUIRE(good(l.run(cdb10(kWs10, 20, 1, 0x08), pattern(512, 7))));
-  CHECK(l.store->unmaps == 1);
-  CHECK(l.store->bytes()[20 * 512] == 7);
+  // WRITE SAME UNMAP with a non-zero block deallocates too (SBC-4 table 237): the block is
+  // not written, the range reads as zeroes (LBPRZ).
+  REQUIRE(good(l.run(cdb10(kWs10, 4, 4, 0x08), pattern(512, 7))));
+  CHECK(l.store->unmaps == 2);
+  CHECK(l.store->bytes()[4 * 512] == 0);
+  CHECK(l.store->bytes()[7 * 512 + 511] == 0);
 
   // UNMAP two descriptors.
   auto u = l.run(unmap_cdb(40), unmap_list({{10, 2}, {30, 2}}));
