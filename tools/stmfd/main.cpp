@@ -172,7 +172,10 @@ int main(int argc, char** argv) {
     poll();
   });
 
-  unsigned nthreads = cfg->threads ? cfg->threads : std::max(2u, std::thread::hardware_concurrency());
+  // Default: half the CPUs. The other half runs the store's completion thread, io-wq
+  // workers and (on a shared box) the initiators; on 2 cores one I/O thread measured ~25%
+  // more 4 KiB IOPS than two (docs/benchmark.md).
+  unsigned nthreads = cfg->threads ? cfg->threads : std::max(1u, std::thread::hardware_concurrency() / 2);
   spdlog::info("stmfd ready: {} target(s), {} I/O thread(s)", cfg->targets.size(), nthreads);
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < nthreads; ++i) pool.emplace_back([&] { io.run(); });
