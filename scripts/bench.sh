@@ -22,6 +22,7 @@ scripts/deps.sh --bench
 [ -x build/tools/stmfd ] || scripts/build.sh
 
 tgt_peer=${TGT_PEER:-$(cd .. && pwd)/shared/tools/tgt-peer}
+[ -x "$tgt_peer" ] || tgt_peer=/work/shared/tools/tgt-peer
 work=$(mktemp -d /var/tmp/stmf-bench-XXXXXX)
 sport=$((20000 + RANDOM % 10000)); tport=$((sport + 1))
 spid=""

@@ -13,8 +13,13 @@
 set -euo pipefail
 stmfd=${1:?stmfd binary}; family=${2:-ALL}; lu_extra=${3:-}
 here=$(cd "$(dirname "$0")" && pwd); src=$(cd "$here/../.." && pwd)
-tool=${STMF_CONFORMANCE:-$src/../shared/tools/iscsi-conformance}
-[ -x "$tool" ] || { echo "conformance scorer not found at $tool (set STMF_CONFORMANCE)"; exit 1; }
+# The shared scorer sits beside the checkout (../shared/tools); a clone elsewhere finds it at
+# the workplace's shared folder, or through STMF_CONFORMANCE.
+tool=${STMF_CONFORMANCE:-}
+for t in "$src/../shared/tools/iscsi-conformance" /work/shared/tools/iscsi-conformance; do
+  [ -z "$tool" ] && [ -x "$t" ] && tool=$t
+done
+[ -n "$tool" ] || { echo "conformance scorer iscsi-conformance not found (set STMF_CONFORMANCE)"; exit 1; }
 work=$(mktemp -d /tmp/stmf-conformance-XXXXXX)
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
