@@ -167,3 +167,31 @@ TEST_CASE("garbage instead of a login closes the connection", "[integration][mal
   CHECK(r.closed_by_target());
   CHECK(healthy(d));
 }
+
+TEST_CASE("a new login with the same InitiatorName and ISID reinstates the session", "[integration][session]") {
+  Daemon d;
+  RawInitiator first(d.port()), second(d.port());  // same initiator name, same ISID
+  REQUIRE(first.login(d.iqn()) == 0);
+  REQUIRE(ping(first, 1));
+  REQUIRE(second.login(d.iqn()) == 0);
+  // RFC 7143 6.3.5: the old session is closed, the new one serves.
+  CHECK(first.closed_by_target());
+  CHECK(ping(second, 2));
+  CHECK(d.log_text().find("session reinstatement") != std::string::npos);
+}
+
+TEST_CASE("an initiator that never answers the target's NOP-In ping is disconnected", "[integration][session]") {
+  stmf::test::DaemonOptions o;
+  o.iscsi_json = "\"nop_in_interval_s\": 1, \"nop_in_timeout_s\": 1";
+  Daemon d(o);
+  RawInitiator r(d.port());
+  REQUIRE(r.login(d.iqn()) == 0);
+  // The ping arrives: NOP-In with a TTT and the reserved ITT. We ignore it.
+  auto nop = expect_opcode(r, 0x20);
+  REQUIRE(nop);
+  CHECK(nop->field32(16) == 0xffffffff);
+  CHECK(nop->field32(20) != 0xffffffff);
+  CHECK(r.closed_by_target(10000));  // generous bound: interval + timeout is 2 s
+  CHECK(d.log_text().find("keepalive timeout") != std::string::npos);
+  CHECK(healthy(d));
+}
