@@ -31,6 +31,13 @@ class LbaRangeLock {
   Ticket acquire(uint64_t lba, uint64_t count, Granted granted);
   // Releases a held range and grants the waiters it was blocking.
   void release(Ticket t);
+  // Runs fn(ticket) once [lba, lba + count) is held: inline when try_acquire() succeeds (no
+  // allocation: fn is only wrapped in a Granted when it has to wait), else when granted.
+  template <typename F>
+  void with_range(uint64_t lba, uint64_t count, F&& fn) {
+    if (Ticket tk = try_acquire(lba, count)) return fn(tk);
+    acquire(lba, count, Granted(std::forward<F>(fn)));
+  }
 
   // For tests and diagnostics.
   size_t held() const;

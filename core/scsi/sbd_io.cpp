@@ -78,8 +78,7 @@ void BlockLu::locked_read(const TaskPtr& t, TaskDone& done, uint64_t lba, uint64
                    done(t);
                  });
   };
-  if (Ticket tk = locks_.try_acquire(lba, blocks)) return io(tk);
-  locks_.acquire(lba, blocks, std::move(io));
+  locks_.with_range(lba, blocks, std::move(io));
 }
 
 void BlockLu::write_common(const TaskPtr& t, TaskDone& done, bool force_fua) {
@@ -116,11 +115,7 @@ void BlockLu::locked_write(const TaskPtr& t, TaskDone& done, uint64_t lba, uint6
                     done(t);
                   });
   };
-  if (Ticket tk = locks_.try_acquire(lba, blocks)) {
-    io(tk);
-    return;
-  }
-  locks_.acquire(lba, blocks, std::move(io));
+  locks_.with_range(lba, blocks, std::move(io));
 }
 
 void BlockLu::h_verify(const TaskPtr& t, TaskDone& done) {
@@ -225,11 +220,7 @@ void BlockLu::locked_rmw(const TaskPtr& t, TaskDone& done, uint64_t lba, uint32_
                         });
         });
   };
-  if (Ticket tk = locks_.try_acquire(lba, blocks)) {
-    io(tk);
-    return;
-  }
-  locks_.acquire(lba, blocks, std::move(io));
+  locks_.with_range(lba, blocks, std::move(io));
 }
 
 void BlockLu::h_write_same(const TaskPtr& t, TaskDone& done) {
@@ -275,8 +266,7 @@ void BlockLu::h_write_same(const TaskPtr& t, TaskDone& done) {
     op->ticket = tk;
     write_same_step(op);
   };
-  if (Ticket tk = locks_.try_acquire(r.lba, blocks)) return start(tk);
-  locks_.acquire(r.lba, blocks, std::move(start));
+  locks_.with_range(r.lba, blocks, std::move(start));
 }
 
 // Writes the chunks one after another. Completions may run inline: a trampoline (whoever of
@@ -343,8 +333,7 @@ void BlockLu::unmap_step(const std::shared_ptr<UnmapOp>& op) {
       unmap_step(op);
     });
   };
-  if (Ticket tk = locks_.try_acquire(lba, n)) return io(tk);
-  locks_.acquire(lba, n, std::move(io));
+  locks_.with_range(lba, n, std::move(io));
 }
 
 void BlockLu::h_sync_cache(const TaskPtr& t, TaskDone& done) {
