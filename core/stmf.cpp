@@ -61,29 +61,60 @@ std::vector<LogicalUnitPtr> Stmf::lus() const {
   return lus_;
 }
 
-void Stmf::set_target_luns(const std::string& target_name, std::shared_ptr<const LunMap> map) {
-  std::vector<ItNexusPtr> affected;
+void Stmf::remove_lu(const LogicalUnitPtr& lu) {
+  std::lock_guard lk(mu_);
+  std::erase(lus_, lu);
+}
+
+std::vector<ItNexusPtr> Stmf::nexuses() const {
+  std::lock_guard lk(mu_);
+  std::vector<ItNexusPtr> out;
+  for (auto& w : nexuses_)
+    if (auto n = w.lock()) out.push_back(n);
+  return out;
+}
+
+void Stmf::set_views(std::shared_ptr<const ViewTable> views) {
+  std::vector<ItNexusPtr> all;
   {
     std::lock_guard lk(mu_);
-    auto& slot = target_luns_[target_name];
-    bool changed = slot != nullptr;
-    slot = map;
+    views_ = views;
     std::erase_if(nexuses_, [](auto& w) { return w.expired(); });
     for (auto& w : nexuses_)
-      if (auto n = w.lock(); n && n->port().target_name() == target_name) affected.push_back(n);
-    if (!changed) affected.clear();
+      if (auto n = w.lock()) all.push_back(n);
   }
-  for (auto& n : affected) {
-    n->set_lun_map(map);
-    for (auto& [lun, lu] : map->luns) lu->unit_attentions().raise(n->key(), scsi::sense::reported_luns_data_has_changed);
+  // Nexuses created from here on read views_ under mu_; the ones collected above get their
+  // new map here. (A nexus created between the two steps already saw the new table.)
+  for (auto& n : all) {
+    auto old_map = n->lun_map();
+    auto new_map = views->map_for(n->initiator_name(), n->port().target_name());
+    const bool changed = !old_map || old_map->luns != new_map->luns;
+    n->set_lun_map(new_map);
+    if (!changed) continue;
+    log()->info("I_T nexus {} ({}): LUN inventory changed, {} LUN(s) now", n->id(), n->initiator_port_name(),
+                new_map->luns.size());
+    if (old_map)
+      for (auto& [lun, lu] : old_map->luns) lu->unit_attentions().raise(n->key(), scsi::sense::reported_luns_data_has_changed);
+    for (auto& [lun, lu] : new_map->luns) lu->unit_attentions().raise(n->key(), scsi::sense::reported_luns_data_has_changed);
+  }
+}
+
+void Stmf::raise_for_lu(const LogicalUnitPtr& lu, const scsi::SenseCode& ua) {
+  for (auto& n : nexuses()) {
+    auto m = n->lun_map();
+    if (!m) continue;
+    for (auto& [lun, x] : m->luns)
+      if (x == lu) {
+        lu->unit_attentions().raise(n->key(), ua);
+        break;
+      }
   }
 }
 
 ItNexusPtr Stmf::create_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex) {
   std::lock_guard lk(mu_);
   auto n = std::make_shared<ItNexus>(next_nexus_id_++, port, std::move(initiator_name), std::move(isid_hex));
-  auto it = target_luns_.find(port.target_name());
-  n->set_lun_map(it == target_luns_.end() ? std::make_shared<const LunMap>() : it->second);
+  n->set_lun_map(views_->map_for(n->initiator_name(), port.target_name()));
   std::erase_if(nexuses_, [](auto& w) { return w.expired(); });
   nexuses_.push_back(n);
   log()->info("I_T nexus {} created: {} -> {}", n->id(), n->initiator_port_name(), port.port_name());

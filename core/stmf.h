@@ -24,6 +24,7 @@
 #include "core/local_port.h"
 #include "core/logical_unit.h"
 #include "core/task.h"
+#include "core/views.h"
 
 namespace stmf {
 
@@ -69,11 +70,19 @@ class Stmf {
 
   // --- LU registry ---
   void add_lu(LogicalUnitPtr lu);
+  // Unregisters the LU (it must already be out of the views). Tasks still executing on it
+  // finish normally; they hold their own reference.
+  void remove_lu(const LogicalUnitPtr& lu);
   std::vector<LogicalUnitPtr> lus() const;
 
-  // --- LUN maps (config-driven per target; views refine this later) ---
-  // Publishes the LUN map for every nexus on ports of `target_name`, now and later.
-  void set_target_luns(const std::string& target_name, std::shared_ptr<const LunMap> map);
+  // --- views ---
+  // Publishes a new view table: every nexus's LUN map is recomputed, and each nexus whose
+  // map changed gets REPORTED LUNS DATA HAS CHANGED on every LU of its old and new map.
+  void set_views(std::shared_ptr<const ViewTable> views);
+  // Queues `ua` for every nexus that currently maps `lu` (e.g. CAPACITY DATA HAS CHANGED).
+  void raise_for_lu(const LogicalUnitPtr& lu, const scsi::SenseCode& ua);
+  // Live nexuses (for listing sessions and for the tests).
+  std::vector<ItNexusPtr> nexuses() const;
 
   // --- I_T nexuses ---
   ItNexusPtr create_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex);
@@ -102,7 +111,7 @@ class Stmf {
 
   mutable std::mutex mu_;
   std::vector<LogicalUnitPtr> lus_;
-  std::unordered_map<std::string, std::shared_ptr<const LunMap>> target_luns_;
+  std::shared_ptr<const ViewTable> views_ = std::make_shared<ViewTable>();
   std::vector<std::weak_ptr<ItNexus>> nexuses_;
   uint64_t next_nexus_id_ = 1;
   std::atomic<size_t> in_flight_{0};

@@ -665,6 +665,7 @@ void Connection::on_text(InPdu& pdu) {
         const bool discovery = params_.session_type == iscsi::SessionType::discovery;
         for (auto* p : server_.targets()) {
           if (!discovery && p != port_) continue;
+          if (!p->online() || !server_.service_online()) continue;
           if (v != "All" && !v.empty() && v != p->target_name()) continue;
           if (!p->initiator_allowed(params_.initiator_name)) continue;
           response += "TargetName=" + p->target_name() + '\0';
@@ -868,6 +869,7 @@ awaitable<bool> Connection::on_login(InPdu& pdu) {
     window_ = iscsi::CmdWindow(login_->exp_cmd_sn(), server_.settings().queue_depth);
     if (params_.session_type == iscsi::SessionType::normal) port_ = server_.find_target(params_.target_name);
     tsih_ = server_.add_session(shared_from_this());
+    login_time_ = std::chrono::system_clock::now();
     iscsi::set_login_tsih(r.bhs, tsih_);
     if (port_) {
       char isid_hex[13];
@@ -896,10 +898,16 @@ awaitable<bool> Connection::on_login(InPdu& pdu) {
 
 bool Connection::target_exists(std::string_view target) { return server_.find_target(std::string(target)) != nullptr; }
 
+bool Connection::target_online(std::string_view target) {
+  auto* p = server_.find_target(std::string(target));
+  return p && p->online() && server_.service_online();
+}
+
 std::optional<iscsi::ChapSecret> Connection::chap_for_target(std::string_view target) {
   auto* p = server_.find_target(std::string(target));
-  if (!p || !p->settings().chap) return std::nullopt;
-  const auto& c = *p->settings().chap;
+  auto st = p ? p->settings() : nullptr;
+  if (!st || !st->chap) return std::nullopt;
+  const auto& c = *st->chap;
   return iscsi::ChapSecret{c.user, c.secret, c.mutual_user, c.mutual_secret};
 }
 
@@ -910,12 +918,12 @@ bool Connection::initiator_allowed(std::string_view target, std::string_view ini
 
 uint16_t Connection::tpgt(std::string_view target) {
   auto* p = server_.find_target(std::string(target));
-  return p ? p->settings().tpgt : 1;
+  return p ? p->settings()->tpgt : 1;
 }
 
 std::string Connection::target_alias(std::string_view target) {
   auto* p = server_.find_target(std::string(target));
-  return p ? p->settings().alias : std::string();
+  return p ? p->settings()->alias : std::string();
 }
 
 iscsi::SessionDecision Connection::check_session(uint64_t, uint16_t tsih, std::string_view, std::string_view,

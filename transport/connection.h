@@ -55,6 +55,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   uint64_t isid() const { return isid_; }
   uint16_t tsih() const { return tsih_; }
   IscsiTargetPort* port() const { return port_; }
+  const std::string& initiator_alias() const { return params_.initiator_alias; }
+  std::chrono::system_clock::time_point login_time() const { return login_time_; }
 
  private:
   enum class Phase { login, full_feature, logout, closed };
@@ -120,6 +122,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
 
   // iscsi::LoginContext: what the login state machine asks of the server.
   bool target_exists(std::string_view target) override;
+  bool target_online(std::string_view target) override;
   std::optional<iscsi::ChapSecret> chap_for_target(std::string_view target) override;
   bool initiator_allowed(std::string_view target, std::string_view initiator) override;
   uint16_t tpgt(std::string_view target) override;
@@ -135,6 +138,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   Strand strand_;
   asio::steady_timer nop_timer_;
   asio::steady_timer login_timer_;
+  std::chrono::system_clock::time_point login_time_{};
   std::string peer_;
   Phase phase_ = Phase::login;
 

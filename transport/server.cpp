@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "transport/connection.h"
 #include "transport/log.h"
 
@@ -13,8 +15,49 @@ Server::Server(asio::io_context& io, Stmf& stmf, IscsiSettings settings)
 Server::~Server() = default;
 
 IscsiTargetPort& Server::add_target(TargetSettings t, uint16_t rtpi, uint16_t tpg) {
+  std::lock_guard lk(ports_mu_);
   ports_.push_back(std::make_unique<IscsiTargetPort>(std::move(t), rtpi, tpg));
   return *ports_.back();
+}
+
+void Server::remove_target(const std::string& iqn) {
+  IscsiTargetPort* p = find_target(iqn);
+  if (!p) return;
+  p->mark_removed();
+  close_sessions(*p, "target deleted");
+  log()->info("target {} deleted", iqn);
+}
+
+std::vector<std::shared_ptr<Connection>> Server::connections_of(const IscsiTargetPort* port) {
+  std::vector<std::shared_ptr<Connection>> cs;
+  std::lock_guard lk(mu_);
+  for (auto& w : conns_)
+    if (auto c = w.lock(); c && (!port || c->port() == port)) cs.push_back(c);
+  return cs;
+}
+
+void Server::set_target_online(IscsiTargetPort& port, bool online, uint16_t time2wait_s) {
+  port.set_online(online);
+  log()->info("target {} {}", port.target_name(), online ? "online" : "offline");
+  if (!online)
+    for (auto& c : connections_of(&port)) c->request_logout(time2wait_s);
+}
+
+void Server::close_sessions(const IscsiTargetPort& port, const std::string& why) {
+  for (auto& c : connections_of(&port)) c->close(why);
+}
+
+size_t Server::session_count(const IscsiTargetPort& port) {
+  size_t n = 0;
+  for (auto& c : connections_of(&port)) n += c->full_feature();
+  return n;
+}
+
+std::vector<Server::SessionInfo> Server::sessions(const IscsiTargetPort& port) {
+  std::vector<SessionInfo> v;
+  for (auto& c : connections_of(&port))
+    if (c->full_feature()) v.push_back({c->initiator_name(), c->initiator_alias(), c->isid(), c->tsih(), c->login_time()});
+  return v;
 }
 
 std::error_code Server::listen(const std::string& host, uint16_t port, std::string& why) {
@@ -34,11 +77,31 @@ std::error_code Server::listen(const std::string& host, uint16_t port, std::stri
     why = "portal " + host + ":" + std::to_string(port) + ": " + ec.message();
     return std::error_code(ec.value(), std::system_category());
   }
-  acceptors_.push_back(a);
-  listen_addrs_.push_back((addr.is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(a->local_endpoint().port()));
-  log()->info("listening on {}", listen_addrs_.back());
+  auto address = (addr.is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(a->local_endpoint().port());
+  {
+    std::lock_guard lk(ports_mu_);
+    portals_.push_back({host, port, address, a});
+  }
+  log()->info("listening on {}", address);
   accept_loop(a);
   return {};
+}
+
+bool Server::close_portal(const std::string& host, uint16_t port) {
+  std::shared_ptr<asio::ip::tcp::acceptor> a;
+  {
+    std::lock_guard lk(ports_mu_);
+    auto it = std::find_if(portals_.begin(), portals_.end(), [&](auto& p) { return p.host == host && p.port == port; });
+    if (it == portals_.end()) return false;
+    a = it->acceptor;
+    log()->info("portal {} closed", it->address);
+    portals_.erase(it);
+  }
+  asio::post(a->get_executor(), [a] {
+    boost::system::error_code ec;
+    a->close(ec);
+  });
+  return true;
 }
 
 void Server::accept_loop(std::shared_ptr<asio::ip::tcp::acceptor> a) {
@@ -64,9 +127,10 @@ void Server::track(const std::shared_ptr<Connection>& c) {
 }
 
 void Server::stop_accepting() {
-  for (auto& a : acceptors_) {
+  std::lock_guard lk(ports_mu_);
+  for (auto& p : portals_) {
     boost::system::error_code ec;
-    a->close(ec);
+    p.acceptor->close(ec);
   }
 }
 
@@ -97,20 +161,24 @@ size_t Server::connection_count() {
 }
 
 IscsiTargetPort* Server::find_target(const std::string& iqn) {
+  std::lock_guard lk(ports_mu_);
   for (auto& p : ports_)
-    if (p->target_name() == iqn) return p.get();
+    if (!p->removed() && p->target_name() == iqn) return p.get();
   return nullptr;
 }
 
 std::vector<IscsiTargetPort*> Server::targets() {
+  std::lock_guard lk(ports_mu_);
   std::vector<IscsiTargetPort*> v;
-  for (auto& p : ports_) v.push_back(p.get());
+  for (auto& p : ports_)
+    if (!p->removed()) v.push_back(p.get());
   return v;
 }
 
 std::vector<std::string> Server::portal_addresses(const IscsiTargetPort& port) const {
+  std::lock_guard lk(ports_mu_);
   std::vector<std::string> v;
-  for (auto& a : listen_addrs_) v.push_back(a + "," + std::to_string(port.settings().tpgt));
+  for (auto& p : portals_) v.push_back(p.address + "," + std::to_string(port.settings()->tpgt));
   return v;
 }
 

@@ -3,6 +3,8 @@
 #pragma once
 #include <boost/asio.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,8 +25,29 @@ class Server {
   ~Server();
 
   IscsiTargetPort& add_target(TargetSettings t, uint16_t rtpi, uint16_t tpg);
+  // Deletes a target: it disappears from discovery and logins at once, its sessions are closed.
+  void remove_target(const std::string& iqn);
   // Binds and starts accepting. Errors (address in use...) come back as values.
   std::error_code listen(const std::string& host, uint16_t port, std::string& why);
+  // Stops accepting on a portal (existing connections stay). False when not listening there.
+  bool close_portal(const std::string& host, uint16_t port);
+
+  // Target port state (stmfOnlineTarget/stmfOfflineTarget): offline refuses logins and asks
+  // the port's sessions to log out (Async Message); close_sessions() ends the stragglers.
+  void set_target_online(IscsiTargetPort& port, bool online, uint16_t time2wait_s);
+  void close_sessions(const IscsiTargetPort& port, const std::string& why);
+  size_t session_count(const IscsiTargetPort& port);
+  // The whole service (stmfOnline/stmfOffline): offline acts like every target offline.
+  bool service_online() const { return service_online_.load(); }
+  void set_service_online(bool on) { service_online_.store(on); }
+
+  struct SessionInfo {
+    std::string initiator, alias;
+    uint64_t isid = 0;
+    uint16_t tsih = 0;
+    std::chrono::system_clock::time_point login_time;
+  };
+  std::vector<SessionInfo> sessions(const IscsiTargetPort& port);
 
   void stop_accepting();
   // Async Message "logout requested" to every full-feature connection.
@@ -50,13 +73,23 @@ class Server {
 
  private:
   void accept_loop(std::shared_ptr<asio::ip::tcp::acceptor> a);
+  std::vector<std::shared_ptr<Connection>> connections_of(const IscsiTargetPort* port);
 
   asio::io_context& io_;
   Stmf& stmf_;
   IscsiSettings settings_;
+  // Ports are never destroyed while the server lives (nexuses refer to them); deleted ones
+  // are marked removed. ports_mu_ guards the vector, the portal lists below and nothing else.
+  mutable std::mutex ports_mu_;
   std::vector<std::unique_ptr<IscsiTargetPort>> ports_;
-  std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> acceptors_;
-  std::vector<std::string> listen_addrs_;
+  struct Portal {
+    std::string host;
+    uint16_t port;
+    std::string address;  // "addr:port" as SendTargets reports it
+    std::shared_ptr<asio::ip::tcp::acceptor> acceptor;
+  };
+  std::vector<Portal> portals_;
+  std::atomic<bool> service_online_{true};
   std::mutex mu_;
   std::vector<std::weak_ptr<Connection>> conns_;
   uint16_t next_tsih_ = 1;

@@ -8,10 +8,16 @@
 namespace stmf::transport {
 
 IscsiTargetPort::IscsiTargetPort(TargetSettings settings, uint16_t rtpi, uint16_t tpg)
-    : settings_(std::move(settings)), rtpi_(rtpi), tpg_(tpg) {
+    : settings_(std::make_shared<const TargetSettings>(std::move(settings))), iqn_(settings_->iqn), rtpi_(rtpi), tpg_(tpg) {
   char buf[16];
-  std::snprintf(buf, sizeof buf, ",t,0x%04x", settings_.tpgt);
-  port_name_ = settings_.iqn + buf;
+  std::snprintf(buf, sizeof buf, ",t,0x%04x", settings_->tpgt);
+  port_name_ = iqn_ + buf;
+}
+
+void IscsiTargetPort::set_settings(TargetSettings s) {
+  s.iqn = iqn_;
+  s.tpgt = settings_->tpgt;
+  std::atomic_store(&settings_, std::make_shared<const TargetSettings>(std::move(s)));
 }
 
 void IscsiTargetPort::task_complete(TaskPtr task) {
@@ -25,8 +31,8 @@ void IscsiTargetPort::task_aborted(TaskPtr task) {
 }
 
 bool IscsiTargetPort::initiator_allowed(const std::string& initiator) const {
-  return settings_.initiators.empty() ||
-         std::find(settings_.initiators.begin(), settings_.initiators.end(), initiator) != settings_.initiators.end();
+  auto s = settings();
+  return s->initiators.empty() || std::find(s->initiators.begin(), s->initiators.end(), initiator) != s->initiators.end();
 }
 
 }  // namespace stmf::transport

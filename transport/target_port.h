@@ -1,6 +1,7 @@
 // The iSCSI local port: one per (target IQN, target portal group tag). It is the object the
 // framework hands finished tasks back to; it routes each one to the connection that owns it.
 #pragma once
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -25,18 +26,31 @@ class IscsiTargetPort final : public LocalPort {
   IscsiTargetPort(TargetSettings settings, uint16_t rtpi, uint16_t tpg);
 
   const std::string& port_name() const override { return port_name_; }
-  const std::string& target_name() const override { return settings_.iqn; }
+  const std::string& target_name() const override { return iqn_; }
   uint16_t rtpi() const override { return rtpi_; }
   uint16_t tpg() const override { return tpg_; }
   void task_complete(TaskPtr task) override;
   void task_aborted(TaskPtr task) override;
 
-  const TargetSettings& settings() const { return settings_; }
+  // Current settings (alias, CHAP, initiator ACL may change at run time; IQN and TPGT do not).
+  std::shared_ptr<const TargetSettings> settings() const { return std::atomic_load(&settings_); }
+  void set_settings(TargetSettings s);
   bool initiator_allowed(const std::string& initiator) const;
 
+  // Online: serves logins and SendTargets. Offline: refuses logins with Service Unavailable
+  // (stmfOfflineTarget); its sessions are logged out by the server.
+  bool online() const { return online_.load(); }
+  void set_online(bool on) { online_.store(on); }
+  // Deleted by the admin: invisible, never online again (the object lives on while
+  // nexuses of closed sessions may still point at it).
+  bool removed() const { return removed_.load(); }
+  void mark_removed() { removed_.store(true); online_.store(false); }
+
  private:
-  TargetSettings settings_;
+  std::shared_ptr<const TargetSettings> settings_;
+  const std::string iqn_;
   std::string port_name_;
+  std::atomic<bool> online_{true}, removed_{false};
   uint16_t rtpi_, tpg_;
 };
 

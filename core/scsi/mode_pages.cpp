@@ -47,6 +47,12 @@ bool ModePages::has_page(uint8_t page) const {
   return false;
 }
 
+void ModePages::set_default_wce(bool on) {
+  std::lock_guard lk(mu_);
+  for (auto* page : {&defaults_[kCaching], &current_[kCaching]}) (*page)[2] = uint8_t(on ? ((*page)[2] | 0x04) : ((*page)[2] & ~0x04));
+  publish_locked();
+}
+
 void ModePages::reset() {
   std::lock_guard lk(mu_);
   current_ = defaults_;

@@ -39,6 +39,9 @@ class ModePages {
   // value changed.
   std::optional<scsi::SenseCode> select(const uint8_t* pages, size_t len, size_t base, bool& changed);
 
+  // Management changed the write cache setting: default and current WCE follow.
+  void set_default_wce(bool on);
+
   // Current values the LU acts on (lock-free reads for the I/O path).
   bool wce() const { return wce_.load(std::memory_order_relaxed); }
   bool d_sense() const { return d_sense_.load(std::memory_order_relaxed); }

@@ -164,7 +164,28 @@ BlockLu::BlockLu(BlockLuConfig cfg, std::unique_ptr<store::BackingStore> store)
       max_transfer_blocks_(BlockLimits::kMaxTransferBytes >> bs_shift_),
       // the WRITE ATOMIC(16) TRANSFER LENGTH field has 16 bits
       max_atomic_blocks_(std::min<uint32_t>(BlockLimits::kMaxAtomicTransferBytes >> bs_shift_, 0xffff)),
-      modes_(cfg_.write_cache) {}
+      modes_(cfg_.write_cache),
+      write_protect_(cfg_.write_protect) {}
+
+std::error_code BlockLu::grow(uint64_t bytes) {
+  if (bytes % bs_) return std::make_error_code(std::errc::invalid_argument);
+  if (auto ec = store_->grow(bytes)) return ec;
+  blocks_ = store_->size() >> bs_shift_;
+  return {};
+}
+
+std::error_code grow_block_lu(LogicalUnit& lu, uint64_t bytes) {
+  auto* b = dynamic_cast<BlockLu*>(&lu);
+  return b ? b->grow(bytes) : std::make_error_code(std::errc::operation_not_supported);
+}
+
+void set_block_lu_write_protect(LogicalUnit& lu, bool on) {
+  if (auto* b = dynamic_cast<BlockLu*>(&lu)) b->set_write_protect(on);
+}
+
+void set_block_lu_write_cache(LogicalUnit& lu, bool on) {
+  if (auto* b = dynamic_cast<BlockLu*>(&lu)) b->set_write_cache(on);
+}
 
 const CommandRow* BlockLu::find_row(const uint8_t* cdb) const {
   const int16_t i = row_index()[cdb[0]];

@@ -55,4 +55,11 @@ struct BlockLimits {
 // 4096, physical block exponent > 15, no store).
 std::shared_ptr<LogicalUnit> make_block_lu(BlockLuConfig config, std::unique_ptr<store::BackingStore> store);
 
+// Management-time changes of a block LU (modify-lu), safe while I/O runs. The caller raises
+// CAPACITY DATA HAS CHANGED after a successful grow. On an LU of another kind: ENOTSUP/no-op.
+std::error_code grow_block_lu(LogicalUnit& lu, uint64_t bytes);
+void set_block_lu_write_protect(LogicalUnit& lu, bool on);
+// The caching mode page's default and current WCE (COMSTAR wcd = !on).
+void set_block_lu_write_cache(LogicalUnit& lu, bool on);
+
 }  // namespace stmf::sbd

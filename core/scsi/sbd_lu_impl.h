@@ -54,6 +54,11 @@ class BlockLu final : public LogicalUnit {
   void on_nexus_loss(const std::string& nexus_key) override;
   bool descriptor_sense() const override { return modes_.d_sense(); }
 
+  // Management (modify-lu), safe while I/O runs.
+  std::error_code grow(uint64_t bytes);
+  void set_write_protect(bool on) { write_protect_.store(on); }
+  void set_write_cache(bool on) { modes_.set_default_wce(on); }
+
   static std::span<const CommandRow> table();
 
   // --- handlers (one per table row family) ---
@@ -92,7 +97,7 @@ class BlockLu final : public LogicalUnit {
   // Checks [lba, lba+blocks) against the capacity (64-bit overflow safe; with 0 blocks the
   // LBA itself must exist) and, when max_blocks != 0, the length limit.
   std::optional<scsi::SenseCode> check_range(const LbaRange& r, uint32_t max_blocks) const;
-  bool write_protected() const { return cfg_.write_protect || modes_.swp(); }
+  bool write_protected() const { return write_protect_.load(std::memory_order_relaxed) || modes_.swp(); }
   static scsi::SenseCode read_error(std::error_code ec);
   static scsi::SenseCode write_error(std::error_code ec);
 
@@ -116,12 +121,13 @@ class BlockLu final : public LogicalUnit {
   const std::unique_ptr<store::BackingStore> store_;
   const uint32_t bs_;
   const uint32_t bs_shift_;
-  const uint64_t blocks_;  // capacity in logical blocks
+  std::atomic<uint64_t> blocks_;  // capacity in logical blocks (grows with modify-lu -s)
   const bool thin_;
   const uint32_t max_transfer_blocks_;
   const uint32_t max_atomic_blocks_;
 
   ModePages modes_;
+  std::atomic<bool> write_protect_;  // management may change it (modify-lu -p wp)
   LbaRangeLock locks_;
   std::atomic<bool> started_{true};
   std::atomic<bool> loaded_{true};  // medium present (only a removable LU can eject it)

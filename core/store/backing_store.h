@@ -34,6 +34,13 @@ class BackingStore {
 
   // Size in bytes.
   virtual uint64_t size() const = 0;
+  // Grows the store to `new_size` bytes (modify-lu -s). Shrinking is refused (EINVAL); stores
+  // that cannot grow say ENOTSUP. Safe while I/O runs: ranges beyond the old size become
+  // valid once this returns.
+  virtual std::error_code grow(uint64_t new_size) {
+    (void)new_size;
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
   // True when unmap() really deallocates (thin provisioning): sparse files, RAM.
   virtual bool thin() const = 0;
   // A short name for logs: "file:/path", "ram", "null".

@@ -585,6 +585,19 @@ void FileStore::unmap(uint64_t offset, uint64_t length, Completion done) {
   engine_->submit(std::move(r));
 }
 
+std::error_code FileStore::grow(uint64_t new_size) {
+  if (new_size < size_) return sys_error(EINVAL);
+  if (read_only_) return sys_error(EROFS);
+  if (block_device_) return sys_error(ENOTSUP);  // a device's size is the device's
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) return sys_error(errno);
+  if (uint64_t(st.st_size) < new_size && ::ftruncate(fd_, off_t(new_size)) != 0) return sys_error(errno);
+  // Make the new length durable before anyone is told about it.
+  if (::fsync(fd_) != 0) return sys_error(errno);
+  size_ = new_size;
+  return {};
+}
+
 std::error_code FileStore::extent(uint64_t offset, uint64_t max_length, Extent& out) {
   if (offset >= size_ || max_length == 0) return sys_error(EINVAL);
   uint64_t end = offset + std::min(max_length, size_ - offset);

@@ -35,6 +35,7 @@ class FileStore final : public BackingStore {
   ~FileStore() override;
 
   uint64_t size() const override { return size_; }
+  std::error_code grow(uint64_t new_size) override;
   bool thin() const override { return thin_; }
   std::string describe() const override { return "file:" + path_; }
 
@@ -54,7 +55,7 @@ class FileStore final : public BackingStore {
 
   std::string path_;
   int fd_ = -1;             // owned; closed after the engine has stopped
-  uint64_t size_ = 0;       // bytes served (may be less than the file's size)
+  std::atomic<uint64_t> size_{0};  // bytes served (may be less than the file's size)
   bool thin_ = false;       // hole punching works on this file
   bool read_only_ = false;
   bool block_device_ = false;

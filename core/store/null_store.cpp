@@ -1,3 +1,4 @@
+#include <atomic>
 // Null store: holds nothing. Reads return zeroes (the buffer is cleared), writes and unmaps are
 // dropped, flush succeeds; everything completes inline on the caller's thread. Not thin: there
 // is nothing to deallocate, and every range reports as mapped.
@@ -15,6 +16,11 @@ class NullStore final : public BackingStore {
   explicit NullStore(uint64_t size) : size_(size) {}
 
   uint64_t size() const override { return size_; }
+  std::error_code grow(uint64_t n) override {
+    if (n < size_) return std::make_error_code(std::errc::invalid_argument);
+    size_ = n;
+    return {};
+  }
   bool thin() const override { return false; }
   std::string describe() const override { return "null"; }
 
@@ -39,7 +45,7 @@ class NullStore final : public BackingStore {
  private:
   static std::error_code einval() { return {EINVAL, std::system_category()}; }
   bool in_range(uint64_t offset, uint64_t length) const { return offset <= size_ && length <= size_ - offset; }
-  const uint64_t size_;
+  std::atomic<uint64_t> size_;
 };
 
 }  // namespace

@@ -13,6 +13,7 @@ struct DaemonOptions {
   std::string size = "64MiB";
   int luns = 1;
   std::string top_json_extra;     // extra top-level keys
+  bool state = true;              // --state-dir DIR/state (the SQLite database lives there)
 };
 
 class Daemon {
@@ -28,6 +29,17 @@ class Daemon {
   const std::string& dir() const { return dir_; }
   const std::string& log_path() const { return log_; }
   pid_t pid() const { return pid_; }
+  // The management socket (--socket DIR/stmfd.sock) and state directory (DIR/state).
+  std::string socket_path() const { return dir_ + "/stmfd.sock"; }
+  std::string state_dir() const { return dir_ + "/state"; }
+  // SIGKILL (no cleanup at all) and reap.
+  void kill9();
+  // Starts the daemon again on the same port, directory, configuration file and state
+  // (after terminate() or kill9()). Throws when it does not come up.
+  void restart();
+  // Starts the daemon expecting it to refuse: returns its exit status (-1 if it started,
+  // in which case it is killed again).
+  int start_expect_exit();
   std::string log_text() const;
   // Sends SIGTERM and waits up to `seconds`; returns the exit status (or -1 on timeout).
   int terminate(int seconds);
@@ -35,7 +47,10 @@ class Daemon {
   static std::string binary();  // path of the stmfd under test ($STMFD or next to the test)
 
  private:
+  bool launch();  // fork/exec, wait for portal + socket; false when it exited
   std::string dir_, log_;
+  bool state_ = true;
+  int last_exit_ = -1;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
 };

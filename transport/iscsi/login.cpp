@@ -240,6 +240,7 @@ std::optional<LoginResult> LoginStateMachine::first_request_checks(const TextKey
     const std::string* tname = find_key(keys, "TargetName");
     if (!tname || tname->empty()) return fail(LoginStatus::missing_parameter, "TargetName missing");
     if (!ctx_.target_exists(*tname)) return fail(LoginStatus::not_found, "no target " + *tname);
+    if (!ctx_.target_online(*tname)) return fail(LoginStatus::service_unavailable, "target " + *tname + " is offline");
     if (!ctx_.initiator_allowed(*tname, *iname))
       return fail(LoginStatus::authorization_failure, *iname + " may not log in to " + *tname);
     target = *tname;

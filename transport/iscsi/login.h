@@ -73,6 +73,8 @@ class LoginContext {
  public:
   virtual ~LoginContext() = default;
   virtual bool target_exists(std::string_view target) = 0;
+  // False while the target is offline (stmfOfflineTarget): logins get Service Unavailable.
+  virtual bool target_online(std::string_view) { return true; }
   // CHAP credentials required for `target` ("" for discovery sessions); nullopt = no CHAP,
   // AuthMethod=None is accepted. When present, CHAP is required.
   virtual std::optional<ChapSecret> chap_for_target(std::string_view target) = 0;

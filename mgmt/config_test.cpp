@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 
-#include "tools/stmfd/config.h"
+#include "mgmt/config.h"
 
-using namespace stmfd;
+using namespace stmf::mgmt;
 
 namespace {
 std::string refused(const std::string& json) {
@@ -23,8 +23,9 @@ TEST_CASE("the embedded default configuration is valid") {
   CHECK(c->portals[0].host == "127.0.0.1");
   CHECK(c->portals[0].port == 3260);
   REQUIRE(c->targets.size() == 1);
-  CHECK(c->targets[0].luns[0].size == (uint64_t(1) << 30));
-  CHECK(c->targets[0].luns[0].block_size == 512);
+  REQUIRE(c->lus.size() == 1);
+  CHECK(c->lus[0].size == (uint64_t(1) << 30));
+  CHECK(c->lus[0].block_size == 512);
 }
 
 TEST_CASE("sizes parse with binary units") {
@@ -40,7 +41,7 @@ TEST_CASE("sizes parse with binary units") {
 
 TEST_CASE("bad configurations are refused naming the key") {
   CHECK(refused("{") .find("not valid JSON") != std::string::npos);
-  CHECK(refused(R"({"targets": []})") == "portals: missing or empty (e.g. [\"127.0.0.1:3260\"])");
+  CHECK(refused(R"({"targets": []})") == "portals: missing or not a list (e.g. [\"127.0.0.1:3260\"])");
   CHECK(refused(R"({"portals": ["127.0.0.1:99999"], "targets": []})") == "portals[0]: port out of range");
   CHECK(refused(R"({"portals": ["127.0.0.1:3260"], "targets": [], "bogus": 1})") == "bogus: unknown key");
   CHECK(refused(with_target(R"({"iqn": "IQN.bad", "luns": []})")).rfind("targets[0].iqn:", 0) == 0);
@@ -76,8 +77,63 @@ TEST_CASE("targets, CHAP, RAM LUs and iSCSI limits are read") {
   CHECK(c->iscsi.header_digest == std::vector<std::string>{"None"});
   CHECK(c->targets[0].tpgt == 2);
   CHECK(c->targets[0].chap->mutual_user == "t");
-  CHECK(c->targets[0].luns[0].store == "ram");
-  CHECK(c->targets[0].luns[0].lun == 3);
+  REQUIRE(c->lus.size() == 1);
+  CHECK(c->lus[0].store == "ram");
+  // The shorthand LUN becomes a view entry through the target's own target group.
+  REQUIRE(c->views.size() == 1);
+  CHECK(c->views[0].lun == 3);
+  CHECK(c->views[0].guid == c->lus[0].guid);
+  CHECK(!c->views[0].host_group);
+  CHECK(c->views[0].target_group == "iqn.2026-11.org.example:t");
+  REQUIRE(c->target_groups.size() == 1);
+  CHECK(c->target_groups[0].members == std::vector<std::string>{"iqn.2026-11.org.example:t"});
+}
+
+TEST_CASE("export form round-trips and validates") {
+  ConfigError e;
+  auto c = parse_config(R"({"portals": ["127.0.0.1:3260"],
+    "lus": [{"guid": "600144f0aabbccddeeff001122334455", "store": "ram", "size": 1048576, "state": "offline"}],
+    "host_groups": [{"name": "a", "members": ["IQN.2026-11.org.example:I1"]}],
+    "target_groups": [], "targets": [],
+    "views": [{"guid": "600144F0AABBCCDDEEFF001122334455", "host_group": "a", "lun": 7}]})", e);
+  INFO(e.message());
+  REQUIRE(c);
+  CHECK(c->lus[0].guid == "600144F0AABBCCDDEEFF001122334455");
+  CHECK(!c->lus[0].online);
+  CHECK(c->host_groups[0].members == std::vector<std::string>{"iqn.2026-11.org.example:i1"});
+  CHECK(c->views[0].index == 0);
+  auto again = parse_config_json(to_json(*c), e);
+  REQUIRE(again);
+  CHECK(*again == *c);
+  CHECK(validate(*c, e));
+}
+
+TEST_CASE("whole-configuration rules: groups, members, view conflicts") {
+  auto refused_cfg = [](const std::string& extra) {
+    ConfigError e;
+    auto c = parse_config(R"({"portals": [], "host_groups": [{"name": "a", "members": ["iqn.2026-11.org.example:i1"]},
+                                                           {"name": "b"}], )" + extra + "}", e);
+    return c ? std::string() : e.message();
+  };
+  const std::string g1 = R"("600144F0AABBCCDDEEFF001122334455")", g2 = R"("600144F0AABBCCDDEEFF001122334466")";
+  CHECK(refused_cfg(R"("views": [{"guid": )" + g1 + R"(, "host_group": "zz", "lun": 1}])") == "views[0].host_group: no host group zz");
+  CHECK(refused_cfg(R"("views": [{"guid": )" + g1 + R"(, "lun": 1}, {"guid": )" + g1 + R"(, "host_group": "a", "lun": 2}])") ==
+        "views[1]: conflicts with views[0] of the same LU");
+  CHECK(refused_cfg(R"("views": [{"guid": )" + g1 + R"(, "lun": 1}, {"guid": )" + g2 + R"(, "host_group": "a", "lun": 1}])") ==
+        "views[1].lun: LUN 1 is already used by views[0]");
+  // Different host groups do not overlap: same LUN is fine.
+  CHECK(refused_cfg(R"("views": [{"guid": )" + g1 + R"(, "host_group": "a", "lun": 1}, {"guid": )" + g2 + R"(, "host_group": "b", "lun": 1}])").empty());
+  CHECK(refused_cfg(R"("target_groups": [{"name": "t", "members": ["bogus"]}])").rfind("target_groups[0].members[0]", 0) == 0);
+  CHECK(refused_cfg(R"("host_groups": [{"name": "x", "members": ["iqn.2026-11.org.example:i1"]}, {"name": "y", "members": ["iqn.2026-11.org.example:i1"]}])") ==
+        "host_groups[1].members: iqn.2026-11.org.example:i1 is a member of two groups");
+}
+
+TEST_CASE("device ids normalize") {
+  CHECK(normalize_devid("IQN.2026-11.Org.Example:X") == "iqn.2026-11.org.example:x");
+  CHECK(normalize_devid("eui.0123456789ABCDEF") == "eui.0123456789abcdef");
+  CHECK(!normalize_devid("eui.0123"));
+  CHECK(!normalize_devid("wwn.xyz"));
+  CHECK(!normalize_devid("foo"));
 }
 
 TEST_CASE("derived GUIDs are NAA 6, stable, and distinct per seed") {
@@ -85,5 +141,6 @@ TEST_CASE("derived GUIDs are NAA 6, stable, and distinct per seed") {
   auto b = derive_guid(0x00144f, "t|1|/a");
   CHECK(a == derive_guid(0x00144f, "t|0|/a"));
   CHECK(a != b);
-  CHECK(guid_hex(a).substr(0, 7) == "600144f");
+  CHECK(a.substr(0, 7) == "600144F");
+  CHECK(guid_bytes(a).has_value());
 }

@@ -1,0 +1,682 @@
+#include "mgmt/config.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace stmf::mgmt {
+
+using nlohmann::json;
+
+const char* const kDefaultConfig = R"({
+  "portals": ["127.0.0.1:3260"],
+  "targets": [{
+    "iqn": "iqn.2026-11.org.example:target0",
+    "luns": [{"lun": 0, "backing": "/var/tmp/stmfd-lu0.img", "size": "1GiB", "block_size": 512}]
+  }]
+})";
+
+namespace {
+
+struct Fail {
+  ConfigError e;
+};
+[[noreturn]] void fail(const std::string& key, const std::string& why) { throw Fail{{key, why}}; }
+
+void only_keys(const json& j, const std::string& where, std::initializer_list<const char*> allowed) {
+  for (auto& [k, v] : j.items()) {
+    if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; }) == allowed.end())
+      fail(where.empty() ? k : where + "." + k, "unknown key");
+  }
+}
+
+const json* opt(const json& j, const char* k) {
+  auto it = j.find(k);
+  return it == j.end() ? nullptr : &*it;
+}
+
+std::string get_string(const json& j, const std::string& key) {
+  if (!j.is_string()) fail(key, "must be a string");
+  return j.get<std::string>();
+}
+bool get_bool(const json& j, const std::string& key) {
+  if (!j.is_boolean()) fail(key, "must be true or false");
+  return j.get<bool>();
+}
+uint64_t get_uint(const json& j, const std::string& key, uint64_t lo, uint64_t hi) {
+  if (!j.is_number_unsigned() && !(j.is_number_integer() && j.get<int64_t>() >= 0)) fail(key, "must be a non-negative integer");
+  uint64_t v = j.get<uint64_t>();
+  if (v < lo || v > hi) fail(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  return v;
+}
+
+bool valid_iqn(const std::string& s) {
+  if (s.size() > 223 || s.empty()) return false;
+  if (s.rfind("iqn.", 0) == 0) {
+    // iqn.yyyy-mm.reversed.domain[:anything]
+    if (s.size() < 12 || !std::isdigit((unsigned char)s[4]) || s[8] != '-') return false;
+  } else if (s.rfind("eui.", 0) == 0) {
+    if (s.size() != 20) return false;
+  } else if (s.rfind("naa.", 0) != 0) {
+    return false;
+  }
+  for (char c : s)
+    if (std::isupper((unsigned char)c) || std::isspace((unsigned char)c)) return false;
+  return true;
+}
+
+Portal parse_portal(const std::string& s, const std::string& key) {
+  Portal p;
+  std::string host = s, port;
+  if (!s.empty() && s[0] == '[') {
+    auto close = s.find(']');
+    if (close == std::string::npos) fail(key, "bad IPv6 portal, expected [addr]:port");
+    host = s.substr(1, close - 1);
+    if (close + 1 < s.size()) {
+      if (s[close + 1] != ':') fail(key, "expected ':' after ']'");
+      port = s.substr(close + 2);
+    }
+  } else if (auto c = s.rfind(':'); c != std::string::npos && s.find(':') == c) {
+    host = s.substr(0, c);
+    port = s.substr(c + 1);
+  }
+  if (host.empty()) fail(key, "missing host");
+  p.host = host;
+  if (!port.empty()) {
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit)) fail(key, "bad port '" + port + "'");
+    unsigned v = std::stoul(port);
+    if (v == 0 || v > 65535) fail(key, "port out of range");
+    p.port = uint16_t(v);
+  }
+  return p;
+}
+
+std::vector<std::string> digest_list(const json& j, const std::string& key) {
+  if (!j.is_array() || j.empty()) fail(key, "must be a non-empty list of \"CRC32C\"/\"None\"");
+  std::vector<std::string> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    auto v = get_string(j[i], key + "[" + std::to_string(i) + "]");
+    if (v != "CRC32C" && v != "None") fail(key + "[" + std::to_string(i) + "]", "must be CRC32C or None");
+    out.push_back(v);
+  }
+  return out;
+}
+
+
+std::string get_name(const json& j, const std::string& key, size_t max) {
+  auto v = get_string(j, key);
+  if (v.empty() || v.size() > max) fail(key, "must be 1 to " + std::to_string(max) + " characters");
+  return v;
+}
+
+bool get_state(const json& j, const std::string& key) {
+  auto v = get_string(j, key);
+  if (v != "online" && v != "offline") fail(key, "must be online or offline");
+  return v == "online";
+}
+
+// Accepts both the file's keys and the shorthand's "lun" (returned through *lun).
+LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company_id, uint64_t* lun,
+                         const std::string& guid_seed_prefix) {
+  if (!j.is_object()) fail(key, "must be an object");
+  if (lun)
+    only_keys(j, key, {"lun", "store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache",
+                       "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state"});
+  else
+    only_keys(j, key, {"store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache",
+                       "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state"});
+  LuConfig l;
+  if (lun) {
+    auto* v = opt(j, "lun");
+    if (!v) fail(key + ".lun", "missing");
+    *lun = get_uint(*v, key + ".lun", 0, 16383);
+  }
+  if (auto* v = opt(j, "store")) {
+    l.store = get_string(*v, key + ".store");
+    if (l.store != "file" && l.store != "ram" && l.store != "null") fail(key + ".store", "must be file, ram or null");
+  }
+  if (auto* v = opt(j, "backing")) l.backing = get_string(*v, key + ".backing");
+  if (l.store == "file" && l.backing.empty()) fail(key + ".backing", "missing (a file store needs a path)");
+  if (l.store == "file" && l.backing[0] != '/') fail(key + ".backing", "must be an absolute path");
+  if (l.store != "file") l.backing.clear();
+  if (auto* v = opt(j, "size")) {
+    if (v->is_string()) {
+      auto sz = parse_size(v->get<std::string>());
+      if (!sz) fail(key + ".size", "malformed size '" + v->get<std::string>() + "' (examples: 1GiB, 512MiB, 1048576)");
+      l.size = *sz;
+    } else {
+      l.size = get_uint(*v, key + ".size", 0, uint64_t(1) << 60);
+    }
+  }
+  if (l.store != "file" && l.size == 0) fail(key + ".size", "required for a " + l.store + " store");
+  if (l.size > (uint64_t(1) << 60)) fail(key + ".size", "too large");
+  if (auto* v = opt(j, "block_size")) {
+    l.block_size = uint32_t(get_uint(*v, key + ".block_size", 512, 4096));
+    if (l.block_size != 512 && l.block_size != 4096) fail(key + ".block_size", "must be 512 or 4096");
+  }
+  if (auto* v = opt(j, "physical_block_size")) {
+    l.physical_block_size = uint32_t(get_uint(*v, key + ".physical_block_size", 0, 1u << 24));
+    if (l.physical_block_size) {
+      const uint32_t ratio = l.physical_block_size / l.block_size;
+      if (l.physical_block_size % l.block_size || ratio == 0 || (ratio & (ratio - 1)) || ratio > (1u << 15))
+        fail(key + ".physical_block_size", "must be block_size times a power of two (at most 2^15)");
+    }
+  }
+  if (l.size % l.block_size) fail(key + ".size", "must be a multiple of block_size (" + std::to_string(l.block_size) + ")");
+  if (auto* v = opt(j, "write_protect")) l.write_protect = get_bool(*v, key + ".write_protect");
+  if (auto* v = opt(j, "write_cache")) l.write_cache = get_bool(*v, key + ".write_cache");
+  if (auto* v = opt(j, "removable")) l.removable = get_bool(*v, key + ".removable");
+  if (auto* v = opt(j, "direct")) l.direct = get_bool(*v, key + ".direct");
+  if (auto* v = opt(j, "name")) {
+    l.name = get_string(*v, key + ".name");
+    if (l.name.size() > 255) fail(key + ".name", "at most 255 characters");
+  }
+  if (auto* v = opt(j, "serial")) {
+    l.serial = get_string(*v, key + ".serial");
+    if (l.serial.size() > 32) fail(key + ".serial", "at most 32 characters");
+  }
+  if (auto* v = opt(j, "vendor")) {
+    l.vendor = get_string(*v, key + ".vendor");
+    if (l.vendor.size() > 8) fail(key + ".vendor", "at most 8 characters");
+  }
+  if (auto* v = opt(j, "product")) {
+    l.product = get_string(*v, key + ".product");
+    if (l.product.size() > 16) fail(key + ".product", "at most 16 characters");
+  }
+  if (auto* v = opt(j, "mgmt_url")) {
+    l.mgmt_url = get_string(*v, key + ".mgmt_url");
+    if (l.mgmt_url.size() > 1024) fail(key + ".mgmt_url", "at most 1024 characters");
+  }
+  if (auto* v = opt(j, "state")) l.online = get_state(*v, key + ".state");
+  if (auto* v = opt(j, "guid")) {
+    auto g = guid_bytes(get_string(*v, key + ".guid"));
+    if (!g) fail(key + ".guid", "must be 32 hex digits");
+    if (((*g)[0] >> 4) != 6) fail(key + ".guid", "must be an NAA 6 identifier (first digit 6)");
+    l.guid = guid_hex(*g);
+  } else {
+    l.guid = derive_guid(company_id, guid_seed_prefix + (l.store == "file" ? l.backing : l.store + ":" + l.name));
+  }
+  return l;
+}
+
+ChapConfig parse_chap_object(const json& v, const std::string& key) {
+  if (!v.is_object()) fail(key, "must be an object");
+  only_keys(v, key, {"user", "secret", "mutual_user", "mutual_secret"});
+  ChapConfig c;
+  if (auto* u = opt(v, "user")) c.user = get_string(*u, key + ".user");
+  if (auto* u = opt(v, "secret")) c.secret = get_string(*u, key + ".secret");
+  if (auto* u = opt(v, "mutual_user")) c.mutual_user = get_string(*u, key + ".mutual_user");
+  if (auto* u = opt(v, "mutual_secret")) c.mutual_secret = get_string(*u, key + ".mutual_secret");
+  if (c.user.empty()) fail(key + ".user", "missing");
+  if (c.secret.size() < 12 || c.secret.size() > 16)
+    fail(key + ".secret", "must be 12 to 16 characters (RFC 7143 12.1.3 / common initiator limits)");
+  if (!c.mutual_user.empty() != !c.mutual_secret.empty()) fail(key + ".mutual_secret", "mutual_user and mutual_secret go together");
+  if (!c.mutual_secret.empty() && (c.mutual_secret.size() < 12 || c.mutual_secret.size() > 16))
+    fail(key + ".mutual_secret", "must be 12 to 16 characters");
+  if (!c.mutual_secret.empty() && c.mutual_secret == c.secret) fail(key + ".mutual_secret", "must differ from secret");
+  return c;
+}
+
+// `luns` (the shorthand) is only accepted when `luns_out` is given.
+TargetConfig parse_target_object(const json& j, const std::string& key, std::vector<std::pair<uint64_t, LuConfig>>* luns_out,
+                                 uint32_t company_id) {
+  if (!j.is_object()) fail(key, "must be an object");
+  if (luns_out)
+    only_keys(j, key, {"iqn", "alias", "tpgt", "chap", "initiators", "luns", "state"});
+  else
+    only_keys(j, key, {"iqn", "alias", "tpgt", "chap", "initiators", "state"});
+  TargetConfig t;
+  auto* iqn = opt(j, "iqn");
+  if (!iqn) fail(key + ".iqn", "missing");
+  t.iqn = get_string(*iqn, key + ".iqn");
+  if (!valid_iqn(t.iqn)) fail(key + ".iqn", "'" + t.iqn + "' is not a valid iSCSI name (iqn.yyyy-mm.domain:name, lowercase)");
+  if (auto* v = opt(j, "alias")) {
+    t.alias = get_string(*v, key + ".alias");
+    if (t.alias.size() > 255) fail(key + ".alias", "at most 255 characters");
+  }
+  if (auto* v = opt(j, "tpgt")) t.tpgt = uint16_t(get_uint(*v, key + ".tpgt", 1, 65535));
+  if (auto* v = opt(j, "chap"); v && !v->is_null()) t.chap = parse_chap_object(*v, key + ".chap");
+  if (auto* v = opt(j, "initiators")) {
+    if (!v->is_array()) fail(key + ".initiators", "must be a list of initiator names");
+    for (size_t i = 0; i < v->size(); ++i) {
+      auto n = get_string((*v)[i], key + ".initiators[" + std::to_string(i) + "]");
+      if (!valid_iqn(n)) fail(key + ".initiators[" + std::to_string(i) + "]", "'" + n + "' is not a valid iSCSI name");
+      t.initiators.push_back(n);
+    }
+  }
+  if (auto* v = opt(j, "state")) t.online = get_state(*v, key + ".state");
+  if (luns_out) {
+    if (auto* luns = opt(j, "luns")) {
+      if (!luns->is_array()) fail(key + ".luns", "must be a list");
+      std::set<uint64_t> seen;
+      for (size_t i = 0; i < luns->size(); ++i) {
+        auto lk = key + ".luns[" + std::to_string(i) + "]";
+        uint64_t lun = 0;
+        // Shorthand GUIDs derive from target, LUN and backing (as issue 2's daemon did).
+        auto l = parse_lu_object((*luns)[i], lk, company_id, &lun, t.iqn + "|" + std::to_string(lun) + "|");
+        if (!opt((*luns)[i], "guid")) l.guid = derive_guid(company_id, t.iqn + "|" + std::to_string(lun) + "|" + l.backing);
+        if (l.name.empty()) l.name = t.iqn + "/" + std::to_string(lun);
+        if (!seen.insert(lun).second) fail(lk + ".lun", "LUN " + std::to_string(lun) + " used twice");
+        luns_out->emplace_back(lun, std::move(l));
+      }
+    }
+  }
+  return t;
+}
+
+GroupConfig parse_group(const json& j, const std::string& key) {
+  if (!j.is_object()) fail(key, "must be an object");
+  only_keys(j, key, {"name", "members"});
+  GroupConfig g;
+  auto* n = opt(j, "name");
+  if (!n) fail(key + ".name", "missing");
+  g.name = get_name(*n, key + ".name", 255);
+  if (auto* m = opt(j, "members")) {
+    if (!m->is_array()) fail(key + ".members", "must be a list of device ids");
+    for (size_t i = 0; i < m->size(); ++i) {
+      auto mk = key + ".members[" + std::to_string(i) + "]";
+      auto d = normalize_devid(get_string((*m)[i], mk));
+      if (!d) fail(mk, "not a device id (iqn.…, eui.<16 hex>, naa.<16|32 hex>, wwn.<16 hex>)");
+      g.members.push_back(*d);
+    }
+  }
+  std::sort(g.members.begin(), g.members.end());
+  return g;
+}
+
+ViewEntryConfig parse_view(const json& j, const std::string& key) {
+  if (!j.is_object()) fail(key, "must be an object");
+  only_keys(j, key, {"guid", "index", "host_group", "target_group", "lun"});
+  ViewEntryConfig v;
+  auto* g = opt(j, "guid");
+  if (!g) fail(key + ".guid", "missing");
+  auto bytes = guid_bytes(get_string(*g, key + ".guid"));
+  if (!bytes) fail(key + ".guid", "must be 32 hex digits");
+  v.guid = guid_hex(*bytes);
+  if (auto* x = opt(j, "index")) v.index = uint32_t(get_uint(*x, key + ".index", 0, 0xffffffffu));
+  else v.index = UINT32_MAX;  // assigned after parsing
+  if (auto* x = opt(j, "host_group"); x && !x->is_null()) v.host_group = get_name(*x, key + ".host_group", 255);
+  if (auto* x = opt(j, "target_group"); x && !x->is_null()) v.target_group = get_name(*x, key + ".target_group", 255);
+  auto* l = opt(j, "lun");
+  if (!l) fail(key + ".lun", "missing");
+  v.lun = get_uint(*l, key + ".lun", 0, 16383);
+  return v;
+}
+
+template <class T>
+std::vector<T> parse_list(const json& j, const char* name, T (*one)(const json&, const std::string&)) {
+  std::vector<T> out;
+  auto* v = opt(j, name);
+  if (!v) return out;
+  if (!v->is_array()) fail(name, "must be a list");
+  for (size_t i = 0; i < v->size(); ++i) out.push_back(one((*v)[i], std::string(name) + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+IscsiConfig parse_iscsi(const json& v) {
+  if (!v.is_object()) fail("iscsi", "must be an object");
+  only_keys(v, "iscsi", {"max_recv_data_segment_length", "max_burst_length", "first_burst_length", "immediate_data",
+                         "initial_r2t", "max_outstanding_r2t", "header_digest", "data_digest", "queue_depth",
+                         "nop_in_interval_s", "nop_in_timeout_s", "login_timeout_s"});
+  IscsiConfig s;
+  constexpr uint64_t kMaxLen = (1u << 24) - 1;
+  if (auto* x = opt(v, "max_recv_data_segment_length")) s.max_recv_data_segment_length = uint32_t(get_uint(*x, "iscsi.max_recv_data_segment_length", 512, kMaxLen));
+  if (auto* x = opt(v, "max_burst_length")) s.max_burst_length = uint32_t(get_uint(*x, "iscsi.max_burst_length", 512, kMaxLen));
+  if (auto* x = opt(v, "first_burst_length")) s.first_burst_length = uint32_t(get_uint(*x, "iscsi.first_burst_length", 512, kMaxLen));
+  if (s.first_burst_length > s.max_burst_length) fail("iscsi.first_burst_length", "must not exceed max_burst_length");
+  if (auto* x = opt(v, "immediate_data")) s.immediate_data = get_bool(*x, "iscsi.immediate_data");
+  if (auto* x = opt(v, "initial_r2t")) s.initial_r2t = get_bool(*x, "iscsi.initial_r2t");
+  if (auto* x = opt(v, "max_outstanding_r2t")) s.max_outstanding_r2t = uint32_t(get_uint(*x, "iscsi.max_outstanding_r2t", 1, 65535));
+  if (auto* x = opt(v, "header_digest")) s.header_digest = digest_list(*x, "iscsi.header_digest");
+  if (auto* x = opt(v, "data_digest")) s.data_digest = digest_list(*x, "iscsi.data_digest");
+  if (auto* x = opt(v, "queue_depth")) s.queue_depth = uint32_t(get_uint(*x, "iscsi.queue_depth", 1, 4096));
+  if (auto* x = opt(v, "nop_in_interval_s")) s.nop_in_interval_s = uint32_t(get_uint(*x, "iscsi.nop_in_interval_s", 0, 3600));
+  if (auto* x = opt(v, "nop_in_timeout_s")) s.nop_in_timeout_s = uint32_t(get_uint(*x, "iscsi.nop_in_timeout_s", 1, 3600));
+  if (auto* x = opt(v, "login_timeout_s")) s.login_timeout_s = uint32_t(get_uint(*x, "iscsi.login_timeout_s", 1, 3600));
+  return s;
+}
+
+bool side_overlaps(const std::optional<std::string>& a, const std::optional<std::string>& b) {
+  return !a || !b || *a == *b;
+}
+
+// Cross-object rules of a whole configuration (throws Fail).
+void check(const Config& c) {
+  std::set<std::string> iqns, guids, files, portals;
+  for (size_t i = 0; i < c.portals.size(); ++i)
+    if (!portals.insert(c.portals[i].host + "|" + std::to_string(c.portals[i].port)).second)
+      fail("portals[" + std::to_string(i) + "]", "portal listed twice");
+  for (size_t i = 0; i < c.targets.size(); ++i)
+    if (!iqns.insert(c.targets[i].iqn).second) fail("targets[" + std::to_string(i) + "].iqn", "target " + c.targets[i].iqn + " defined twice");
+  for (size_t i = 0; i < c.lus.size(); ++i) {
+    auto k = "lus[" + std::to_string(i) + "]";
+    auto& l = c.lus[i];
+    if (!guid_bytes(l.guid) || l.guid != guid_hex(*guid_bytes(l.guid))) fail(k + ".guid", "must be 32 uppercase hex digits");
+    if (!guids.insert(l.guid).second) fail(k + ".guid", "GUID " + l.guid + " used by two LUs");
+    if (l.store == "file" && !files.insert(l.backing).second) fail(k + ".backing", l.backing + " is used by another LU");
+    if (l.store != "file" && l.store != "ram" && l.store != "null") fail(k + ".store", "must be file, ram or null");
+    if (l.block_size != 512 && l.block_size != 4096) fail(k + ".block_size", "must be 512 or 4096");
+    if (l.size % l.block_size) fail(k + ".size", "must be a multiple of block_size");
+  }
+  auto check_groups = [&](const std::vector<GroupConfig>& gs, const char* what) {
+    std::set<std::string> names, members;
+    for (size_t i = 0; i < gs.size(); ++i) {
+      auto k = std::string(what) + "[" + std::to_string(i) + "]";
+      if (gs[i].name.empty() || gs[i].name.size() > 255) fail(k + ".name", "must be 1 to 255 characters");
+      if (!names.insert(gs[i].name).second) fail(k + ".name", "group " + gs[i].name + " defined twice");
+      for (auto& m : gs[i].members) {
+        if (normalize_devid(m) != m) fail(k + ".members", "'" + m + "' is not a normalized device id");
+        if (!members.insert(m).second) fail(k + ".members", m + " is a member of two groups");
+      }
+    }
+    return names;
+  };
+  auto hgs = check_groups(c.host_groups, "host_groups");
+  auto tgs = check_groups(c.target_groups, "target_groups");
+  std::set<std::pair<std::string, uint32_t>> idx;
+  for (size_t i = 0; i < c.views.size(); ++i) {
+    auto k = "views[" + std::to_string(i) + "]";
+    auto& v = c.views[i];
+    if (!guid_bytes(v.guid)) fail(k + ".guid", "must be 32 hex digits");
+    if (v.host_group && !hgs.count(*v.host_group)) fail(k + ".host_group", "no host group " + *v.host_group);
+    if (v.target_group && !tgs.count(*v.target_group)) fail(k + ".target_group", "no target group " + *v.target_group);
+    if (v.lun > 16383) fail(k + ".lun", "must be between 0 and 16383");
+    if (!idx.insert({v.guid, v.index}).second) fail(k + ".index", "view entry index used twice for LU " + v.guid);
+    for (size_t j = 0; j < i; ++j) {
+      auto& w = c.views[j];
+      if (!views_overlap(v, w)) continue;
+      if (v.guid == w.guid) fail(k, "conflicts with views[" + std::to_string(j) + "] of the same LU");
+      if (v.lun == w.lun) fail(k + ".lun", "LUN " + std::to_string(v.lun) + " is already used by views[" + std::to_string(j) + "]");
+    }
+  }
+}
+
+Config parse(const json& j) {
+  if (!j.is_object()) fail("", "the configuration must be a JSON object");
+  only_keys(j, "", {"version", "portals", "targets", "lus", "host_groups", "target_groups", "views", "iscsi", "management",
+                    "company_id", "threads", "shutdown_timeout_s", "log_level", "service"});
+  Config c;
+  if (auto* v = opt(j, "version"); v && get_uint(*v, "version", 1, 1000) != 1) fail("version", "unsupported (this stmfd reads version 1)");
+  if (auto* v = opt(j, "company_id")) c.company_id = uint32_t(get_uint(*v, "company_id", 0, 0xffffff));
+  auto* portals = opt(j, "portals");
+  if (!portals || !portals->is_array()) fail("portals", "missing or not a list (e.g. [\"127.0.0.1:3260\"])");
+  for (size_t i = 0; i < portals->size(); ++i) {
+    auto k = "portals[" + std::to_string(i) + "]";
+    c.portals.push_back(parse_portal(get_string((*portals)[i], k), k));
+  }
+  c.lus = parse_list<LuConfig>(j, "lus", [](const json& x, const std::string& k) {
+    return parse_lu_object(x, k, 0, nullptr, "");  // company id applied below when derived
+  });
+  // GUIDs derived for canonical LUs use the configured company id: re-derive those.
+  if (auto* lus = opt(j, "lus"))
+    for (size_t i = 0; i < c.lus.size(); ++i)
+      if (!opt((*lus)[i], "guid")) c.lus[i].guid = derive_guid(c.company_id, c.lus[i].store == "file" ? c.lus[i].backing : c.lus[i].store + ":" + c.lus[i].name);
+  c.host_groups = parse_list<GroupConfig>(j, "host_groups", parse_group);
+  c.target_groups = parse_list<GroupConfig>(j, "target_groups", parse_group);
+  c.views = parse_list<ViewEntryConfig>(j, "views", parse_view);
+  auto* targets = opt(j, "targets");
+  if (targets && !targets->is_array()) fail("targets", "must be a list");
+  for (size_t i = 0; targets && i < targets->size(); ++i) {
+    auto k = "targets[" + std::to_string(i) + "]";
+    std::vector<std::pair<uint64_t, LuConfig>> luns;
+    auto t = parse_target_object((*targets)[i], k, &luns, c.company_id);
+    // Shorthand: each LUN becomes an LU and a view entry (all hosts, the target's own group).
+    if (!luns.empty()) {
+      auto tg = std::find_if(c.target_groups.begin(), c.target_groups.end(), [&](auto& g) { return g.name == t.iqn; });
+      if (tg == c.target_groups.end()) c.target_groups.push_back(GroupConfig{t.iqn, {t.iqn}});
+    }
+    for (auto& [lun, l] : luns) {
+      c.views.push_back(ViewEntryConfig{l.guid, UINT32_MAX, std::nullopt, t.iqn, lun});
+      c.lus.push_back(std::move(l));
+    }
+    c.targets.push_back(std::move(t));
+  }
+  // Assign missing view indexes: the lowest free per LU.
+  for (auto& v : c.views) {
+    if (v.index != UINT32_MAX) continue;
+    uint32_t n = 0;
+    while (std::any_of(c.views.begin(), c.views.end(), [&](auto& w) { return w.guid == v.guid && w.index == n; })) ++n;
+    v.index = n;
+  }
+  if (auto* v = opt(j, "iscsi")) c.iscsi = parse_iscsi(*v);
+  if (auto* v = opt(j, "management")) {
+    if (!v->is_object()) fail("management", "must be an object");
+    only_keys(*v, "management", {"socket", "admin_group"});
+    if (auto* x = opt(*v, "socket")) c.management.socket = get_string(*x, "management.socket");
+    if (auto* x = opt(*v, "admin_group")) c.management.admin_group = get_string(*x, "management.admin_group");
+  }
+  if (auto* v = opt(j, "threads")) c.threads = uint32_t(get_uint(*v, "threads", 0, 256));
+  if (auto* v = opt(j, "shutdown_timeout_s")) c.shutdown_timeout_s = uint32_t(get_uint(*v, "shutdown_timeout_s", 1, 3600));
+  if (auto* v = opt(j, "log_level")) {
+    c.log_level = get_string(*v, "log_level");
+    static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (!levels.count(c.log_level)) fail("log_level", "must be one of trace, debug, info, warn, error, critical, off");
+  }
+  if (auto* v = opt(j, "service")) c.service_online = get_state(*v, "service");
+  check(c);
+  return c;
+}
+
+std::string portal_string(const Portal& p) {
+  bool v6 = p.host.find(':') != std::string::npos;
+  return (v6 ? "[" + p.host + "]" : p.host) + ":" + std::to_string(p.port);
+}
+
+}  // namespace
+
+std::optional<uint64_t> parse_size(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size() && std::isdigit((unsigned char)s[i])) ++i;
+  if (i == 0 || i > 19) return std::nullopt;
+  uint64_t n = std::stoull(s.substr(0, i));
+  std::string unit = s.substr(i);
+  static const std::pair<const char*, int> units[] = {{"", 0},    {"B", 0},   {"K", 10},  {"KiB", 10}, {"M", 20},
+                                                      {"MiB", 20}, {"G", 30}, {"GiB", 30}, {"T", 40},  {"TiB", 40}};
+  for (auto& [u, shift] : units) {
+    if (unit == u) {
+      if (shift && n > (UINT64_MAX >> shift)) return std::nullopt;
+      return n << shift;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string derive_guid(uint32_t company_id, const std::string& seed) {
+  // Two 64-bit FNV-1a passes with different bases. Stable across releases.
+  auto fnv = [&](uint64_t h) {
+    for (unsigned char c : seed) { h ^= c; h *= 1099511628211ull; }
+    return h;
+  };
+  uint64_t a = fnv(14695981039346656037ull), b = fnv(0x6c62272e07bb0142ull);
+  std::array<uint8_t, 16> g{};
+  // NAA 6 (IEEE Registered Extended): 4-bit NAA, 24-bit OUI, 36-bit vendor id, 64-bit extension.
+  g[0] = uint8_t(0x60 | ((company_id >> 20) & 0x0f));
+  g[1] = uint8_t(company_id >> 12);
+  g[2] = uint8_t(company_id >> 4);
+  g[3] = uint8_t((company_id & 0x0f) << 4 | (a >> 60 & 0x0f));
+  for (int i = 0; i < 4; ++i) g[4 + i] = uint8_t(a >> (8 * (3 - i)));
+  for (int i = 0; i < 8; ++i) g[8 + i] = uint8_t(b >> (8 * (7 - i)));
+  return guid_hex(g);
+}
+
+std::string guid_hex(const std::array<uint8_t, 16>& g) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string s;
+  for (auto b : g) { s += hex[b >> 4]; s += hex[b & 15]; }
+  return s;
+}
+
+std::optional<std::array<uint8_t, 16>> guid_bytes(const std::string& s) {
+  if (s.size() != 32 || !std::all_of(s.begin(), s.end(), ::isxdigit)) return std::nullopt;
+  std::array<uint8_t, 16> g{};
+  for (int i = 0; i < 16; ++i) g[i] = uint8_t(std::stoul(s.substr(2 * i, 2), nullptr, 16));
+  return g;
+}
+
+bool valid_iscsi_name(const std::string& s) {
+  std::string lower = s;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  return valid_iqn(lower);
+}
+
+std::optional<std::string> normalize_devid(const std::string& s) {
+  auto hex_tail = [&](size_t prefix, std::initializer_list<size_t> lens) {
+    size_t n = s.size() - prefix;
+    return std::find(lens.begin(), lens.end(), n) != lens.end() && std::all_of(s.begin() + prefix, s.end(), ::isxdigit);
+  };
+  std::string lower = s;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  if (lower.rfind("iqn.", 0) == 0) return valid_iqn(lower) ? std::optional(lower) : std::nullopt;
+  if (lower.rfind("eui.", 0) == 0) return hex_tail(4, {16}) ? std::optional(lower) : std::nullopt;
+  if (lower.rfind("naa.", 0) == 0) return hex_tail(4, {16, 32}) ? std::optional(lower) : std::nullopt;
+  if (lower.rfind("wwn.", 0) == 0) return hex_tail(4, {16}) ? std::optional(lower) : std::nullopt;
+  return std::nullopt;
+}
+
+bool views_overlap(const ViewEntryConfig& a, const ViewEntryConfig& b) {
+  return side_overlaps(a.host_group, b.host_group) && side_overlaps(a.target_group, b.target_group);
+}
+
+LuConfig* Config::find_lu(const std::string& guid) {
+  for (auto& l : lus)
+    if (l.guid == guid) return &l;
+  return nullptr;
+}
+const LuConfig* Config::find_lu(const std::string& guid) const { return const_cast<Config*>(this)->find_lu(guid); }
+TargetConfig* Config::find_target(const std::string& iqn) {
+  for (auto& t : targets)
+    if (t.iqn == iqn) return &t;
+  return nullptr;
+}
+const TargetConfig* Config::find_target(const std::string& iqn) const { return const_cast<Config*>(this)->find_target(iqn); }
+
+json to_json(const LuConfig& l) {
+  json j = {{"guid", l.guid},   {"name", l.name},     {"store", l.store}, {"size", l.size}, {"block_size", l.block_size},
+            {"physical_block_size", l.physical_block_size}, {"write_protect", l.write_protect},
+            {"write_cache", l.write_cache}, {"removable", l.removable}, {"direct", l.direct}, {"serial", l.serial},
+            {"vendor", l.vendor}, {"product", l.product}, {"mgmt_url", l.mgmt_url}, {"state", l.online ? "online" : "offline"}};
+  if (l.store == "file") j["backing"] = l.backing;
+  return j;
+}
+
+json to_json(const TargetConfig& t, bool with_secrets) {
+  json j = {{"iqn", t.iqn}, {"alias", t.alias}, {"tpgt", t.tpgt}, {"initiators", t.initiators},
+            {"state", t.online ? "online" : "offline"}};
+  if (t.chap) {
+    json c = {{"user", t.chap->user}};
+    if (with_secrets) c["secret"] = t.chap->secret;
+    if (!t.chap->mutual_user.empty()) {
+      c["mutual_user"] = t.chap->mutual_user;
+      if (with_secrets) c["mutual_secret"] = t.chap->mutual_secret;
+    }
+    j["chap"] = c;
+  } else {
+    j["chap"] = nullptr;
+  }
+  return j;
+}
+
+json to_json(const ViewEntryConfig& v) {
+  return {{"guid", v.guid}, {"index", v.index}, {"host_group", v.host_group ? json(*v.host_group) : json(nullptr)},
+          {"target_group", v.target_group ? json(*v.target_group) : json(nullptr)}, {"lun", v.lun}};
+}
+
+json to_json(const Portal& p) { return {{"host", p.host}, {"port", p.port}}; }
+
+json to_json(const Config& c) {
+  json j;
+  j["version"] = 1;
+  j["portals"] = json::array();
+  for (auto& p : c.portals) j["portals"].push_back(portal_string(p));
+  j["targets"] = json::array();
+  for (auto& t : c.targets) j["targets"].push_back(to_json(t, true));
+  j["lus"] = json::array();
+  for (auto& l : c.lus) j["lus"].push_back(to_json(l));
+  auto groups = [](const std::vector<GroupConfig>& gs) {
+    json a = json::array();
+    for (auto& g : gs) a.push_back({{"name", g.name}, {"members", g.members}});
+    return a;
+  };
+  j["host_groups"] = groups(c.host_groups);
+  j["target_groups"] = groups(c.target_groups);
+  j["views"] = json::array();
+  for (auto& v : c.views) j["views"].push_back(to_json(v));
+  auto& s = c.iscsi;
+  j["iscsi"] = {{"max_recv_data_segment_length", s.max_recv_data_segment_length},
+                {"max_burst_length", s.max_burst_length},
+                {"first_burst_length", s.first_burst_length},
+                {"immediate_data", s.immediate_data},
+                {"initial_r2t", s.initial_r2t},
+                {"max_outstanding_r2t", s.max_outstanding_r2t},
+                {"header_digest", s.header_digest},
+                {"data_digest", s.data_digest},
+                {"queue_depth", s.queue_depth},
+                {"nop_in_interval_s", s.nop_in_interval_s},
+                {"nop_in_timeout_s", s.nop_in_timeout_s},
+                {"login_timeout_s", s.login_timeout_s}};
+  j["management"] = {{"socket", c.management.socket}, {"admin_group", c.management.admin_group}};
+  j["company_id"] = c.company_id;
+  j["threads"] = c.threads;
+  j["shutdown_timeout_s"] = c.shutdown_timeout_s;
+  j["log_level"] = c.log_level;
+  j["service"] = c.service_online ? "online" : "offline";
+  return j;
+}
+
+template <class F>
+auto guarded(ConfigError& err, F&& f) -> std::optional<decltype(f())> {
+  try {
+    return f();
+  } catch (const Fail& e) {
+    err = e.e;
+    return std::nullopt;
+  }
+}
+
+std::optional<LuConfig> parse_lu(const json& j, const std::string& key, uint32_t company_id, ConfigError& err) {
+  return guarded(err, [&] { return parse_lu_object(j, key, company_id, nullptr, ""); });
+}
+std::optional<TargetConfig> parse_target(const json& j, const std::string& key, ConfigError& err) {
+  return guarded(err, [&] { return parse_target_object(j, key, nullptr, 0); });
+}
+std::optional<ChapConfig> parse_chap(const json& j, const std::string& key, ConfigError& err) {
+  return guarded(err, [&] { return parse_chap_object(j, key); });
+}
+
+bool validate(const Config& c, ConfigError& err) {
+  // Round-trip through the file form: every per-object rule and every cross rule.
+  auto parsed = parse_config_json(to_json(c), err);
+  return parsed.has_value();
+}
+
+std::optional<Config> parse_config_json(const json& j, ConfigError& err) {
+  return guarded(err, [&] { return parse(j); });
+}
+
+std::optional<Config> parse_config(const std::string& text, ConfigError& err) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    err = {"", std::string("not valid JSON: ") + e.what()};
+    return std::nullopt;
+  }
+  return parse_config_json(j, err);
+}
+
+std::optional<Config> load_config(const std::string& path, ConfigError& err) {
+  std::ifstream in(path);
+  if (!in) {
+    err = {"", "cannot read " + path};
+    return std::nullopt;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), err);
+}
+
+}  // namespace stmf::mgmt

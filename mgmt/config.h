@@ -1,0 +1,168 @@
+// The configuration model: everything an admin configures (portals, iSCSI targets, LUs, host
+// and target groups, view entries, settings). One value type, used by
+//   - the JSON file (bootstrap/import/export format, docs/configuration.md),
+//   - the state database (mgmt/state_db.h stores exactly this),
+//   - the management operations (mgmt/ops.h transform it),
+//   - the daemon's runtime (tools/stmfd/runtime.h reconciles the running objects to it).
+// parse_config() validates everything up front; a bad file is refused with a message that
+// names the key ("targets[0].luns[1].size: ...") and the reason.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace stmf::mgmt {
+
+struct Portal {
+  std::string host;  // IPv4/IPv6 literal
+  uint16_t port = 3260;
+  bool operator==(const Portal&) const = default;
+};
+
+struct ChapConfig {
+  std::string user, secret;                // initiator authenticates with these
+  std::string mutual_user, mutual_secret;  // target answers mutual CHAP with these (optional)
+  bool operator==(const ChapConfig&) const = default;
+};
+
+// A logical unit (COMSTAR: an sbd LU and its properties).
+struct LuConfig {
+  std::string guid;            // 32 uppercase hex digits, NAA 6 (always set after parsing)
+  std::string name;            // alias
+  std::string store = "file";  // file | ram | null
+  std::string backing;         // file store path (absolute)
+  uint64_t size = 0;           // bytes (0 in a file = size of the existing file)
+  uint32_t block_size = 512;
+  uint32_t physical_block_size = 0;  // 0 = block_size; else a power-of-two multiple of it
+  bool write_protect = false;
+  bool write_cache = true;  // false = COMSTAR's wcd
+  bool removable = false;   // removable medium (RMB): START STOP UNIT can eject and load
+  bool direct = false;      // O_DIRECT
+  std::string serial, vendor = "STMF", product = "COMSTAR", mgmt_url;
+  bool online = true;
+  bool operator==(const LuConfig&) const = default;
+};
+
+// A host group or a target group: a name and device ids ("iqn...", "eui....", "naa....").
+struct GroupConfig {
+  std::string name;
+  std::vector<std::string> members;  // sorted, lowercase iSCSI names
+  bool operator==(const GroupConfig&) const = default;
+};
+
+// A view entry: LU `guid` is LUN `lun` for initiators in `host_group` (nullopt = all hosts)
+// on targets in `target_group` (nullopt = all targets). `index` is unique per guid.
+struct ViewEntryConfig {
+  std::string guid;
+  uint32_t index = 0;
+  std::optional<std::string> host_group, target_group;
+  uint64_t lun = 0;
+  bool operator==(const ViewEntryConfig&) const = default;
+};
+
+// An iSCSI target (one target port per target: IQN + TPGT).
+struct TargetConfig {
+  std::string iqn, alias;
+  uint16_t tpgt = 1;
+  std::optional<ChapConfig> chap;
+  std::vector<std::string> initiators;  // login ACL; empty = any initiator may log in
+  bool online = true;
+  bool operator==(const TargetConfig&) const = default;
+};
+
+struct IscsiConfig {
+  uint32_t max_recv_data_segment_length = 262144;  // what we accept per PDU
+  uint32_t max_burst_length = 1048576;
+  uint32_t first_burst_length = 65536;
+  bool immediate_data = true;
+  bool initial_r2t = false;
+  uint32_t max_outstanding_r2t = 1;
+  std::vector<std::string> header_digest = {"CRC32C", "None"};
+  std::vector<std::string> data_digest = {"CRC32C", "None"};
+  uint32_t queue_depth = 128;       // MaxCmdSN window per session
+  uint32_t nop_in_interval_s = 30;  // target NOP-In keepalive (0 = off)
+  uint32_t nop_in_timeout_s = 30;   // drop the connection if the ping is not answered
+  uint32_t login_timeout_s = 15;
+  bool operator==(const IscsiConfig&) const = default;
+};
+
+struct ManagementConfig {
+  std::string socket;       // "" = default path (docs/management.md)
+  std::string admin_group;  // members may change state; "" = only root and the daemon's user
+  bool operator==(const ManagementConfig&) const = default;
+};
+
+struct Config {
+  std::vector<Portal> portals;
+  std::vector<TargetConfig> targets;
+  std::vector<LuConfig> lus;
+  std::vector<GroupConfig> host_groups, target_groups;
+  std::vector<ViewEntryConfig> views;
+  IscsiConfig iscsi;
+  ManagementConfig management;
+  uint32_t company_id = 0x00144f;  // IEEE OUI for generated NAA 6 GUIDs (COMSTAR's)
+  uint32_t threads = 0;            // I/O threads (0 = half the CPUs)
+  uint32_t shutdown_timeout_s = 10;
+  std::string log_level = "info";
+  bool service_online = true;  // stmfOnline/stmfOffline
+  bool operator==(const Config&) const = default;
+
+  // Look-ups (nullptr when absent).
+  LuConfig* find_lu(const std::string& guid);
+  const LuConfig* find_lu(const std::string& guid) const;
+  TargetConfig* find_target(const std::string& iqn);
+  const TargetConfig* find_target(const std::string& iqn) const;
+};
+
+struct ConfigError {
+  std::string key, reason;
+  std::string message() const { return key.empty() ? reason : key + ": " + reason; }
+};
+
+// Parses and validates a configuration file. Accepts the canonical form (top-level "lus",
+// "host_groups", "target_groups", "views") and the shorthand of issue 2, where a target lists
+// "luns": each becomes an LU plus a view entry (all hosts, target group named after the
+// target's IQN with the target as its member). Returns the config, or sets `err`.
+std::optional<Config> parse_config(const std::string& json_text, ConfigError& err);
+std::optional<Config> parse_config_json(const nlohmann::json& j, ConfigError& err);
+std::optional<Config> load_config(const std::string& path, ConfigError& err);
+// The canonical file form (what `stmfadm export` prints). Secrets included (it is the
+// configuration); the management protocol strips them where the doc says so.
+nlohmann::json to_json(const Config& c);
+// One LU / target / view entry in the file's vocabulary (used by the protocol too).
+nlohmann::json to_json(const LuConfig& l);
+nlohmann::json to_json(const TargetConfig& t, bool with_secrets);
+nlohmann::json to_json(const ViewEntryConfig& v);
+nlohmann::json to_json(const Portal& p);
+// One object of the file/protocol vocabulary, validated on its own (`key` prefixes errors).
+// parse_lu fills a missing guid with derive_guid(company_id, backing or name).
+std::optional<LuConfig> parse_lu(const nlohmann::json& j, const std::string& key, uint32_t company_id, ConfigError& err);
+std::optional<TargetConfig> parse_target(const nlohmann::json& j, const std::string& key, ConfigError& err);
+std::optional<ChapConfig> parse_chap(const nlohmann::json& j, const std::string& key, ConfigError& err);
+// View entries overlap when both their host sides and their target sides overlap (a side
+// overlaps when either is "all" or both name the same group).
+bool views_overlap(const ViewEntryConfig& a, const ViewEntryConfig& b);
+// Re-validates a whole configuration (cross references: views name existing groups, unique
+// GUIDs/files/IQNs/LUNs...). Used after loading the database.
+bool validate(const Config& c, ConfigError& err);
+
+// "1GiB", "512MiB", "100G", "4096" -> bytes; nullopt when malformed.
+std::optional<uint64_t> parse_size(const std::string& s);
+// A GUID derived from stable inputs (NAA 6, IEEE registered extended), 32 uppercase hex.
+std::string derive_guid(uint32_t company_id, const std::string& seed);
+// 32 hex digits <-> 16 bytes (nullopt when malformed).
+std::optional<std::array<uint8_t, 16>> guid_bytes(const std::string& hex);
+std::string guid_hex(const std::array<uint8_t, 16>& g);
+// Device ids: iqn. (<=223, lowercase after normalization), eui.+16 hex, naa.+16/32 hex,
+// wwn.+16 hex. normalize_devid lowercases iSCSI names and checks the form (nullopt = bad).
+std::optional<std::string> normalize_devid(const std::string& s);
+bool valid_iscsi_name(const std::string& s);
+
+// The embedded default configuration (the quick start's LU).
+extern const char* const kDefaultConfig;
+
+}  // namespace stmf::mgmt

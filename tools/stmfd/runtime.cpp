@@ -1,0 +1,234 @@
+#include "tools/stmfd/runtime.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/xattr.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/scsi/sbd_lu.h"
+#include "core/scsi/sense.h"
+#include "core/store/backing_store.h"
+
+namespace stmfd {
+
+using namespace stmf::mgmt;
+
+namespace {
+
+constexpr const char* kMetaXattr = "user.stmf.lu";
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = [] {
+    auto existing = spdlog::get("mgmt");
+    return existing ? existing : spdlog::default_logger()->clone("mgmt");
+  }();
+  return l;
+}
+
+// Properties that need a new LU object when they change (the rest change in place).
+bool needs_rebuild(const LuConfig& a, const LuConfig& b) {
+  return a.store != b.store || a.backing != b.backing || a.block_size != b.block_size ||
+         a.physical_block_size != b.physical_block_size || a.removable != b.removable || a.direct != b.direct ||
+         a.vendor != b.vendor || a.product != b.product || a.serial != b.serial;
+}
+
+const LuConfig* find(const std::vector<LuConfig>& v, const std::string& guid) {
+  for (auto& l : v)
+    if (l.guid == guid) return &l;
+  return nullptr;
+}
+
+stmf::transport::TargetSettings target_settings(const TargetConfig& t) {
+  stmf::transport::TargetSettings ts;
+  ts.iqn = t.iqn;
+  ts.alias = t.alias;
+  ts.tpgt = t.tpgt;
+  ts.initiators = t.initiators;
+  if (t.chap) ts.chap = stmf::transport::ChapSettings{t.chap->user, t.chap->secret, t.chap->mutual_user, t.chap->mutual_secret};
+  return ts;
+}
+
+}  // namespace
+
+Status Runtime::build_lu(const LuConfig& l, uint64_t& size, stmf::LogicalUnitPtr& out) {
+  std::unique_ptr<stmf::store::BackingStore> store;
+  std::string why;
+  if (l.store == "ram") {
+    store = stmf::store::make_ram_store(l.size);
+  } else if (l.store == "null") {
+    store = stmf::store::make_null_store(l.size);
+  } else {
+    stmf::store::StoreOptions o;
+    o.path = l.backing;
+    o.size = l.size;
+    o.read_only = false;
+    o.direct = l.direct;
+    std::error_code ec;
+    store = stmf::store::make_file_store(o, ec, why);
+    if (!store && ec == std::errc::read_only_file_system) {
+      o.read_only = true;  // a read-only file can still back a write-protected LU
+      store = stmf::store::make_file_store(o, ec, why);
+    }
+    if (!store && why.empty()) why = ec.message();
+  }
+  if (!store) return error(STMF_ERROR_DATA_FILE_NAME, "cannot open backing store " + l.backing + ": " + why);
+  if (store->size() < l.block_size)
+    return error(STMF_ERROR_FILE_SIZE_INVALID, "backing store " + l.backing + " is smaller than one block");
+  size = store->size() - store->size() % l.block_size;
+  stmf::sbd::BlockLuConfig bc;
+  bc.name = l.name.empty() ? l.guid : l.name;
+  bc.guid = *guid_bytes(l.guid);
+  bc.block_size = l.block_size;
+  if (l.physical_block_size)
+    for (uint32_t r = l.physical_block_size / l.block_size; r > 1; r >>= 1) ++bc.physical_block_exponent;
+  bc.write_protect = l.write_protect;
+  bc.write_cache = l.write_cache;
+  bc.removable = l.removable;
+  bc.vendor = l.vendor;
+  bc.product = l.product;
+  bc.serial = l.serial.empty() ? l.guid.substr(16) : l.serial;
+  log()->info("LU {} guid {} on {} ({} bytes, {}-byte blocks)", bc.name, l.guid, store->describe(), store->size(), l.block_size);
+  out = stmf::sbd::make_block_lu(bc, std::move(store));
+  if (!out) return error(STMF_ERROR_INVALID_PROP, "LU " + l.guid + ": unusable block configuration");
+  return {};
+}
+
+Status Runtime::prepare(const Config& from, Config& to) {
+  abort();
+  auto fail = [&](Status s) {
+    abort();
+    return s;
+  };
+  for (auto& l : to.lus) {
+    const LuConfig* old = find(from.lus, l.guid);
+    if (!old || needs_rebuild(*old, l) || !lus_.count(l.guid)) {
+      uint64_t size = 0;
+      stmf::LogicalUnitPtr lu;
+      if (auto s = build_lu(l, size, lu); !s.ok()) return fail(s);
+      if (l.size == 0) l.size = size;
+      prepared_[l.guid] = lu;
+    } else if (l.size > old->size) {
+      if (auto ec = stmf::sbd::grow_block_lu(*lus_[l.guid], l.size))
+        return fail(error(STMF_ERROR_SIZE_OUT_OF_RANGE, "LU " + l.guid + ": cannot grow to " + std::to_string(l.size) +
+                                                            " bytes: " + ec.message()));
+    }
+  }
+  for (auto& p : to.portals) {
+    if (std::count(from.portals.begin(), from.portals.end(), p)) continue;
+    std::string why;
+    if (server_.listen(p.host, p.port, why)) return fail(error(STMF_ERROR_BUSY, why));
+    new_portals_.push_back(p);
+  }
+  return {};
+}
+
+void Runtime::abort() {
+  prepared_.clear();
+  for (auto& p : new_portals_) server_.close_portal(p.host, p.port);
+  new_portals_.clear();
+}
+
+void Runtime::commit(const Config& from, const Config& to) {
+  // LUs: unregister the deleted and the rebuilt, register the new, change the rest in place.
+  for (auto it = lus_.begin(); it != lus_.end();) {
+    if (!find(to.lus, it->first) || prepared_.count(it->first)) {
+      stmf_.remove_lu(it->second);
+      if (!find(to.lus, it->first)) log()->info("LU {} deleted", it->first);
+      it = lus_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& l : to.lus) {
+    if (auto p = prepared_.find(l.guid); p != prepared_.end()) {
+      stmf_.add_lu(p->second);
+      lus_[l.guid] = p->second;
+      if (l.store == "file") write_lu_metadata(l);
+      continue;
+    }
+    const LuConfig* old = find(from.lus, l.guid);
+    auto& lu = lus_[l.guid];
+    if (!old || !lu) continue;
+    if (old->write_protect != l.write_protect) stmf::sbd::set_block_lu_write_protect(*lu, l.write_protect);
+    if (old->write_cache != l.write_cache) stmf::sbd::set_block_lu_write_cache(*lu, l.write_cache);
+    if (old->size != l.size) {
+      log()->info("LU {} grown to {} bytes", l.guid, l.size);
+      stmf_.raise_for_lu(lu, stmf::scsi::sense::capacity_data_has_changed);
+    }
+    if (l.store == "file" && !(*old == l)) write_lu_metadata(l);
+  }
+  prepared_.clear();
+  new_portals_.clear();
+
+  // Portals that went away.
+  for (auto& p : from.portals)
+    if (!std::count(to.portals.begin(), to.portals.end(), p)) server_.close_portal(p.host, p.port);
+
+  // Targets.
+  for (auto& t : from.targets) {
+    auto* n = to.find_target(t.iqn);
+    if (!n || n->tpgt != t.tpgt) server_.remove_target(t.iqn);
+  }
+  server_.set_service_online(to.service_online);
+  for (auto& t : to.targets) {
+    auto* port = server_.find_target(t.iqn);
+    if (!port) {
+      // Relative target port ids count up from 1 in the order ports are created.
+      port = &server_.add_target(target_settings(t), next_rtpi_++, 1);
+      port->set_online(t.online);
+      log()->info("target {} rtpi {} ({})", t.iqn, port->rtpi(), t.online ? "online" : "offline");
+      continue;
+    }
+    const TargetConfig* old = from.find_target(t.iqn);
+    if (old && (old->alias != t.alias || old->chap != t.chap || old->initiators != t.initiators))
+      port->set_settings(target_settings(t));
+    if (port->online() != t.online) server_.set_target_online(*port, t.online, 0);
+  }
+  if (from.service_online && !to.service_online)
+    for (auto* p : server_.targets()) server_.close_sessions(*p, "STMF service offline");
+
+  publish_views(to);
+}
+
+void Runtime::publish_views(const Config& c) {
+  auto t = std::make_shared<stmf::ViewTable>();
+  for (auto& g : c.host_groups)
+    for (auto& m : g.members) t->host_group_of[m] = g.name;
+  for (auto& g : c.target_groups)
+    for (auto& m : g.members) t->target_group_of[m] = g.name;
+  for (auto& v : c.views) {
+    const LuConfig* l = c.find_lu(v.guid);
+    auto it = lus_.find(v.guid);
+    if (!l || !l->online || it == lus_.end()) continue;
+    t->entries.push_back({v.host_group, v.target_group, v.lun, it->second});
+  }
+  stmf_.set_views(t);
+}
+
+void Runtime::write_lu_metadata(const LuConfig& l) {
+  auto j = to_json(l);
+  j.erase("state");
+  const std::string text = j.dump();
+  if (::setxattr(l.backing.c_str(), kMetaXattr, text.data(), text.size(), 0) != 0)
+    log()->warn("LU {}: cannot record metadata on {} ({}): import-lu will not find it", l.guid, l.backing,
+                std::strerror(errno));
+}
+
+Status Runtime::read_lu_metadata(const std::string& backing, nlohmann::json& lu) {
+  std::string buf(65536, '\0');
+  ssize_t n = ::getxattr(backing.c_str(), kMetaXattr, buf.data(), buf.size());
+  if (n < 0) {
+    if (errno == ENOENT) return error(STMF_ERROR_DATA_FILE_NAME, backing + ": no such file");
+    return error(STMF_ERROR_META_FILE_NAME, backing + " holds no LU metadata (" + std::strerror(errno) + ")");
+  }
+  buf.resize(size_t(n));
+  lu = nlohmann::json::parse(buf, nullptr, false);
+  if (!lu.is_object()) return error(STMF_ERROR_META_FILE_NAME, backing + ": LU metadata is not readable");
+  lu["backing"] = backing;
+  lu["store"] = "file";
+  return {};
+}
+
+}  // namespace stmfd
