@@ -261,7 +261,14 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
     co_return respond({}, result);
   }
   if (op == "export") {
+    // The configuration includes CHAP secrets: only privileged callers get them.
     result["config"] = to_json(current_);
+    if (!privileged(peer))
+      for (auto& t : result["config"]["targets"])
+        if (t["chap"].is_object()) {
+          t["chap"].erase("secret");
+          t["chap"].erase("mutual_secret");
+        }
     co_return respond({}, result);
   }
   if (op == "import") {
