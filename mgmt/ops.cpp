@@ -14,6 +14,19 @@ namespace {
 
 Status invalid(std::string why) { return error(STMF_ERROR_INVALID_ARG, std::move(why)); }
 
+// A non-negative integer (JSON built in C++ carries signed ints; parsed JSON, unsigned).
+bool as_uint(const json& j, uint64_t& out) {
+  if (j.is_number_unsigned()) {
+    out = j.get<uint64_t>();
+    return true;
+  }
+  if (j.is_number_integer() && j.get<int64_t>() >= 0) {
+    out = uint64_t(j.get<int64_t>());
+    return true;
+  }
+  return false;
+}
+
 // Argument readers: Status on a missing or ill-typed argument.
 Status need_string(const json& a, const char* k, std::string& out) {
   auto it = a.find(k);
@@ -140,8 +153,7 @@ Status op_modify_lu(Config& c, const json& a, json&, const OpContext&) {
         auto p = parse_size(v.get<std::string>());
         if (!p) return error(STMF_ERROR_SIZE_OUT_OF_RANGE, "malformed size '" + v.get<std::string>() + "'");
         sz = *p;
-      } else if (v.is_number_unsigned()) {
-        sz = v.get<uint64_t>();
+      } else if (as_uint(v, sz)) {
       } else {
         return error(STMF_ERROR_INVALID_PROP, "size must be a number of bytes or a size string");
       }
@@ -262,8 +274,9 @@ Status op_add_view(Config& c, const json& a, json& r, const OpContext&) {
     return error(STMF_ERROR_INVALID_TG, "no target group " + *v.target_group);
   std::optional<uint64_t> lun;
   if (auto it = a.find("lun"); it != a.end() && !it->is_null()) {
-    if (!it->is_number_unsigned() || it->get<uint64_t>() > 16383) return invalid("LUN must be between 0 and 16383");
-    lun = it->get<uint64_t>();
+    uint64_t n = 0;
+    if (!as_uint(*it, n) || n > 16383) return invalid("LUN must be between 0 and 16383");
+    lun = n;
   }
   std::set<uint64_t> used;
   for (auto& w : c.views) {
@@ -299,8 +312,8 @@ Status op_remove_view(Config& c, const json& a, json&, const OpContext&) {
     return {};
   }
   auto it = a.find("index");
-  if (it == a.end() || !it->is_number_unsigned()) return invalid("argument 'index' (or 'all') missing");
-  auto idx = it->get<uint64_t>();
+  uint64_t idx = 0;
+  if (it == a.end() || !as_uint(*it, idx)) return invalid("argument 'index' (or 'all') missing");
   if (!std::erase_if(c.views, [&](auto& v) { return v.guid == guid && v.index == idx; }))
     return error(STMF_ERROR_NOT_FOUND, "LU " + guid + " has no view entry " + std::to_string(idx));
   return {};
@@ -380,8 +393,9 @@ Status need_portal(const json& a, Portal& p) {
   if (inet_pton(AF_INET, p.host.c_str(), buf.data()) != 1 && inet_pton(AF_INET6, p.host.c_str(), buf.data()) != 1)
     return invalid("'" + p.host + "' is not an IPv4 or IPv6 address");
   if (auto it = a.find("port"); it != a.end() && !it->is_null()) {
-    if (!it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > 65535) return invalid("port must be 1 to 65535");
-    p.port = uint16_t(it->get<uint64_t>());
+    uint64_t n = 0;
+    if (!as_uint(*it, n) || n == 0 || n > 65535) return invalid("port must be 1 to 65535");
+    p.port = uint16_t(n);
   }
   return {};
 }

@@ -1,0 +1,174 @@
+// The management operations as pure functions: arguments, error codes, and the model after.
+#include <catch2/catch.hpp>
+
+#include "mgmt/ops.h"
+
+using namespace stmf::mgmt;
+
+namespace {
+
+struct Fixture {
+  Config c;
+  OpContext ctx;
+  int guids = 0;
+  Fixture() {
+    ctx.new_guid = [this] { return derive_guid(0x00144f, "g" + std::to_string(guids++)); };
+    ctx.new_target_iqn = [] { return std::string("iqn.2026-11.org.stmf:generated"); };
+  }
+  Status run(const std::string& op, const json& args, json* out = nullptr) {
+    const OpInfo* info = find_op(op);
+    REQUIRE(info);
+    json r = json::object();
+    Config before = c;
+    Status s = info->fn(c, args, r, ctx);
+    if (!s.ok()) CHECK(c == before);  // a refused op leaves the model untouched
+    if (out) *out = r;
+    return s;
+  }
+  int code(const std::string& op, const json& args) { return run(op, args).code; }
+  std::string lu() {
+    json r;
+    REQUIRE(run("create-lu", {{"lu", {{"store", "ram"}, {"size", 1 << 20}}}}, &r).ok());
+    return r["guid"];
+  }
+};
+
+}  // namespace
+
+TEST_CASE("create-lu validates properties with COMSTAR's codes", "[mgmt][ops]") {
+  Fixture f;
+  CHECK(f.code("create-lu", {{"lu", {{"backing", "/x"}, {"block_size", 1024}}}}) == STMF_ERROR_INVALID_BLKSIZE);
+  CHECK(f.code("create-lu", {{"lu", {{"backing", "/x"}, {"physical_block_size", 1536}}}}) == STMF_ERROR_INVALID_PBLKSIZE);
+  CHECK(f.code("create-lu", {{"lu", {{"backing", "/x"}, {"size", "12 apples"}}}}) == STMF_ERROR_SIZE_OUT_OF_RANGE);
+  CHECK(f.code("create-lu", {{"lu", {{"backing", "relative"}}}}) == STMF_ERROR_INVALID_PROP);
+  CHECK(f.code("create-lu", {{"lu", {{"backing", "/x"}, {"colour", "red"}}}}) == STMF_ERROR_INVALID_PROP);
+  CHECK(f.code("create-lu", {}) == STMF_ERROR_INVALID_ARG);
+  REQUIRE(f.code("create-lu", {{"lu", {{"backing", "/x"}, {"guid", "600144f0000000000000000000000001"}}}}) == 0);
+  CHECK(f.c.lus[0].guid == "600144F0000000000000000000000001");
+  CHECK(f.code("create-lu", {{"lu", {{"backing", "/y"}, {"guid", "600144F0000000000000000000000001"}}}}) == STMF_ERROR_GUID_IN_USE);
+  CHECK(f.code("create-lu", {{"lu", {{"backing", "/x"}}}}) == STMF_ERROR_FILE_IN_USE);
+}
+
+TEST_CASE("add-view: conflicts, LUN collisions, automatic LUN and index", "[mgmt][ops]") {
+  Fixture f;
+  const auto a = f.lu(), b = f.lu();
+  REQUIRE(f.code("create-hg", {{"name", "h1"}}) == 0);
+  REQUIRE(f.code("create-hg", {{"name", "h2"}}) == 0);
+  REQUIRE(f.code("create-tg", {{"name", "t1"}}) == 0);
+  json r;
+  REQUIRE(f.run("add-view", {{"guid", a}, {"host_group", "h1"}}, &r).ok());
+  CHECK(r["lun"] == 0);
+  CHECK(r["index"] == 0);
+  // Same LU, overlapping sides: every combination with "all" overlaps.
+  CHECK(f.code("add-view", {{"guid", a}, {"host_group", "h1"}, {"target_group", "t1"}}) == STMF_ERROR_VE_CONFLICT);
+  CHECK(f.code("add-view", {{"guid", a}}) == STMF_ERROR_VE_CONFLICT);
+  REQUIRE(f.run("add-view", {{"guid", a}, {"host_group", "h2"}, {"lun", 7}}, &r).ok());
+  CHECK(r["index"] == 1);
+  // Another LU: the LUN is taken where the entries overlap, free where they do not.
+  CHECK(f.code("add-view", {{"guid", b}, {"host_group", "h1"}, {"lun", 0}}) == STMF_ERROR_LUN_IN_USE);
+  CHECK(f.code("add-view", {{"guid", b}, {"lun", 7}}) == STMF_ERROR_LUN_IN_USE);
+  REQUIRE(f.run("add-view", {{"guid", b}, {"target_group", "t1"}}, &r).ok());
+  CHECK(r["lun"] == 1);  // 0 (h1) and 7 (h2) overlap "all hosts"; 1 is the lowest free
+  CHECK(f.code("add-view", {{"guid", b}, {"host_group", "zz"}}) == STMF_ERROR_INVALID_HG);
+  CHECK(f.code("add-view", {{"guid", b}, {"target_group", "zz"}}) == STMF_ERROR_INVALID_TG);
+  CHECK(f.code("add-view", {{"guid", "nothex"}}) == STMF_ERROR_INVALID_ARG);
+  CHECK(f.code("add-view", {{"guid", b}, {"lun", 16384}}) == STMF_ERROR_INVALID_ARG);
+  // Groups named by views cannot go; remove-view frees them.
+  CHECK(f.code("delete-hg", {{"name", "h1"}}) == STMF_ERROR_GROUP_IN_USE);
+  CHECK(f.code("delete-tg", {{"name", "t1"}}) == STMF_ERROR_GROUP_IN_USE);
+  REQUIRE(f.code("remove-view", {{"guid", a}, {"index", 0}}) == 0);
+  CHECK(f.code("remove-view", {{"guid", a}, {"index", 0}}) == STMF_ERROR_NOT_FOUND);
+  CHECK(f.code("delete-hg", {{"name", "h1"}}) == 0);
+  REQUIRE(f.code("remove-view", {{"guid", b}, {"all", true}}) == 0);
+  CHECK(f.code("remove-view", {{"guid", b}, {"all", true}}) == STMF_ERROR_NOT_FOUND);
+}
+
+TEST_CASE("delete-lu removes or keeps the view entries", "[mgmt][ops]") {
+  Fixture f;
+  const auto a = f.lu(), b = f.lu();
+  REQUIRE(f.code("add-view", {{"guid", a}, {"lun", 1}}) == 0);
+  REQUIRE(f.code("add-view", {{"guid", b}, {"lun", 2}}) == 0);
+  REQUIRE(f.code("delete-lu", {{"guid", a}}) == 0);
+  CHECK(view_count(f.c, a) == 0);
+  CHECK(f.code("list-view", {{"guid", a}}) == STMF_ERROR_NOT_FOUND);
+  REQUIRE(f.code("delete-lu", {{"guid", b}, {"keep_views", true}}) == 0);
+  CHECK(view_count(f.c, b) == 1);
+  CHECK(f.code("list-view", {{"guid", b}}) == 0);  // kept entries are listed without the LU
+  CHECK(f.code("delete-lu", {{"guid", b}}) == STMF_ERROR_NOT_FOUND);
+}
+
+TEST_CASE("modify-lu changes what may change, grows but never shrinks", "[mgmt][ops]") {
+  Fixture f;
+  const auto a = f.lu();
+  CHECK(f.code("modify-lu", {{"guid", a}, {"props", {{"size", 1 << 19}}}}) == STMF_ERROR_SIZE_OUT_OF_RANGE);
+  CHECK(f.code("modify-lu", {{"guid", a}, {"props", {{"size", (1 << 20) + 1}}}}) == STMF_ERROR_SIZE_OUT_OF_RANGE);
+  CHECK(f.code("modify-lu", {{"guid", a}, {"props", {{"block_size", 4096}}}}) == STMF_ERROR_INVALID_PROP);
+  CHECK(f.code("modify-lu", {{"guid", a}, {"props", json::object()}}) == STMF_ERROR_INVALID_ARG);
+  CHECK(f.code("modify-lu", {{"backing", "/nope"}, {"props", {{"name", "x"}}}}) == STMF_ERROR_NOT_FOUND);
+  REQUIRE(f.code("modify-lu", {{"guid", a}, {"props", {{"size", "2MiB"}, {"write_cache", false}, {"name", "n"}}}}) == 0);
+  CHECK(f.c.lus[0].size == 2u << 20);
+  CHECK(!f.c.lus[0].write_cache);
+  CHECK(f.c.lus[0].name == "n");
+}
+
+TEST_CASE("group members: device ids, one group each", "[mgmt][ops]") {
+  Fixture f;
+  REQUIRE(f.code("create-hg", {{"name", "a"}}) == 0);
+  REQUIRE(f.code("create-hg", {{"name", "b"}}) == 0);
+  CHECK(f.code("create-hg", {{"name", "a"}}) == STMF_ERROR_EXISTS);
+  CHECK(f.code("create-hg", {{"name", ""}}) == STMF_ERROR_INVALID_ARG);
+  REQUIRE(f.code("add-hg-member", {{"group", "a"}, {"member", "IQN.2026-11.org.example:N1"}}) == 0);
+  CHECK(f.c.host_groups[0].members == std::vector<std::string>{"iqn.2026-11.org.example:n1"});
+  CHECK(f.code("add-hg-member", {{"group", "b"}, {"member", "iqn.2026-11.org.example:n1"}}) == STMF_ERROR_EXISTS);
+  CHECK(f.code("add-hg-member", {{"group", "c"}, {"member", "iqn.2026-11.org.example:n2"}}) == STMF_ERROR_GROUP_NOT_FOUND);
+  CHECK(f.code("add-hg-member", {{"group", "a"}, {"member", "node1"}}) == STMF_ERROR_INVALID_ARG);
+  CHECK(f.code("add-hg-member", {{"group", "a"}, {"member", "eui.0123456789abcdef"}}) == 0);
+  CHECK(f.code("remove-hg-member", {{"group", "b"}, {"member", "eui.0123456789abcdef"}}) == STMF_ERROR_MEMBER_NOT_FOUND);
+  CHECK(f.code("remove-hg-member", {{"group", "a"}, {"member", "EUI.0123456789ABCDEF"}}) == 0);
+  // Host and target groups are separate name spaces.
+  CHECK(f.code("create-tg", {{"name", "a"}}) == 0);
+}
+
+TEST_CASE("service, targets and portals", "[mgmt][ops]") {
+  Fixture f;
+  CHECK(f.code("online", {}) == STMF_ERROR_SERVICE_ONLINE);
+  REQUIRE(f.code("offline", {}) == 0);
+  CHECK(f.code("offline", {}) == STMF_ERROR_SERVICE_OFFLINE);
+  json r;
+  REQUIRE(f.run("create-target", {{"target", json::object()}}, &r).ok());
+  CHECK(r["name"] == "iqn.2026-11.org.stmf:generated");
+  CHECK(f.code("create-target", {{"target", json::object()}}) == STMF_ERROR_EXISTS);
+  CHECK(f.code("create-target", {{"target", {{"name", "bad name"}}}}) == STMF_ERROR_INVALID_ARG);
+  CHECK(f.code("create-target", {{"target", {{"name", "iqn.2026-11.org.example:c"}, {"chap", {{"user", "u"}, {"secret", "short"}}}}}}) ==
+        STMF_ERROR_INVALID_ARG);
+  REQUIRE(f.code("modify-target", {{"name", "iqn.2026-11.org.stmf:generated"}, {"alias", "x"},
+                                   {"chap", {{"user", "u"}, {"secret", "0123456789ab"}}}}) == 0);
+  CHECK(f.c.targets[0].alias == "x");
+  CHECK(f.c.targets[0].chap->user == "u");
+  REQUIRE(f.code("modify-target", {{"name", "iqn.2026-11.org.stmf:generated"}, {"chap", nullptr}}) == 0);
+  CHECK(!f.c.targets[0].chap);
+  REQUIRE(f.code("offline-target", {{"name", "IQN.2026-11.org.stmf:generated"}}) == 0);
+  CHECK(!f.c.targets[0].online);
+  CHECK(f.code("online-target", {{"name", "iqn.2026-11.org.stmf:none"}}) == STMF_ERROR_NOT_FOUND);
+  REQUIRE(f.code("create-portal", {{"host", "::1"}, {"port", 3261}}) == 0);
+  CHECK(f.code("create-portal", {{"host", "::1"}, {"port", 3261}}) == STMF_ERROR_EXISTS);
+  CHECK(f.code("create-portal", {{"host", "localhost"}}) == STMF_ERROR_INVALID_ARG);
+  CHECK(f.code("delete-portal", {{"host", "::1"}}) == STMF_ERROR_NOT_FOUND);  // port defaults to 3260
+  CHECK(f.code("delete-portal", {{"host", "::1"}, {"port", 3261}}) == 0);
+  CHECK(find_op("no-such-op") == nullptr);
+  CHECK(find_op("list-lu")->changes == false);
+  CHECK(find_op("add-view")->changes == true);
+}
+
+TEST_CASE("diff names what import would change", "[mgmt][ops]") {
+  Fixture f;
+  const auto a = f.lu();
+  Config before = f.c;
+  REQUIRE(f.code("create-hg", {{"name", "h"}}) == 0);
+  REQUIRE(f.code("modify-lu", {{"guid", a}, {"props", {{"name", "renamed"}}}}) == 0);
+  REQUIRE(f.code("add-view", {{"guid", a}, {"host_group", "h"}}) == 0);
+  auto d = diff(before, f.c);
+  CHECK(d == std::vector<std::string>{"~ lu " + a + ": name", "+ hg h", "+ view " + a + "/0"});
+  CHECK(diff(f.c, f.c).empty());
+  CHECK(diff(f.c, before) == std::vector<std::string>{"~ lu " + a + ": name", "- hg h", "- view " + a + "/0"});
+}
