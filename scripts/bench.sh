@@ -44,7 +44,7 @@ cat >"$work/stmfd.json" <<JSON
  "targets": [{"iqn": "iqn.2026-11.org.example:bench",
    "luns": [{"lun": 0, "backing": "$work/stmfd.img", "block_size": 512}]}]}
 JSON
-build/tools/stmfd --config "$work/stmfd.json" >"$work/stmfd.log" 2>&1 &
+build/tools/stmfd --config "$work/stmfd.json" --socket "$work/stmfd.sock" >"$work/stmfd.log" 2>&1 &
 spid=$!
 turl=$("$tgt_peer" start "$tport" "$work/tgt.img" | tail -1)
 surl="iscsi://127.0.0.1:$sport/iqn.2026-11.org.example:bench/0"

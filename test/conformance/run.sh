@@ -32,7 +32,7 @@ cat >"$work/config.json" <<JSON
 JSON
 # A write-protected LU needs an existing backing file.
 truncate -s 128M "$work/lu0.img"
-"$stmfd" --config "$work/config.json" >"$work/stmfd.log" 2>&1 &
+"$stmfd" --config "$work/config.json" --socket "$work/stmfd.sock" >"$work/stmfd.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 set +e

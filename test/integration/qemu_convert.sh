@@ -13,7 +13,7 @@ cat >"$work/config.json" <<JSON
 {"portals": ["127.0.0.1:$port"],
  "targets": [{"iqn": "$iqn", "luns": [{"lun": 0, "backing": "$work/lu0.img", "size": "64MiB"}]}]}
 JSON
-"$stmfd" --config "$work/config.json" >"$work/stmfd.log" 2>&1 &
+"$stmfd" --config "$work/config.json" --socket "$work/stmfd.sock" >"$work/stmfd.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 url="iscsi://127.0.0.1:$port/$iqn/0"

@@ -12,6 +12,8 @@ extern "C" {
 #include <signal.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <grp.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -390,4 +392,54 @@ TEST_CASE("portals and targets are created and deleted live", "[management]") {
   CHECK(code(c, "create-target", {{"target", {{"name", d.iqn()}}}}) == STMF_ERROR_EXISTS);
   Ctx n3(kI2);
   CHECK(login(n3, d));
+}
+
+namespace {
+// Runs `op` as uid/gid 65534 (nobody/nogroup) in a child; returns its status code.
+int call_as_nobody(const std::string& socket, const std::string& op, const json& args) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    int code = -1;
+    if (::setgroups(0, nullptr) == 0 && ::setgid(65534) == 0 && ::setuid(65534) == 0) {
+      Client c(socket);
+      code = c.call(op, args).code;
+    }
+    (void)!::write(fds[1], &code, sizeof code);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  int code = -2;
+  (void)!::read(fds[0], &code, sizeof code);
+  ::close(fds[0]);
+  ::waitpid(pid, nullptr, 0);
+  return code;
+}
+}  // namespace
+
+TEST_CASE("unprivileged users read; changes need root or the admin group", "[management]") {
+  if (::geteuid() != 0) {
+    WARN("not root: cannot switch users, skipped");
+    return;
+  }
+  {
+    Daemon d;
+    CHECK(call_as_nobody(d.socket_path(), "list-hg", json::object()) == STMF_STATUS_SUCCESS);
+    CHECK(call_as_nobody(d.socket_path(), "get-state", json::object()) == STMF_STATUS_SUCCESS);
+    CHECK(call_as_nobody(d.socket_path(), "create-hg", {{"name", "x"}}) == STMF_ERROR_PERM);
+    CHECK(call_as_nobody(d.socket_path(), "offline-target", {{"name", d.iqn()}}) == STMF_ERROR_PERM);
+    Client c(d.socket_path());
+    CHECK(ok(c, "list-hg")["groups"].empty());  // nothing changed
+    CHECK(ok(c, "get-target", {{"name", d.iqn()}})["target"]["state"] == "online");
+  }
+  {
+    DaemonOptions o;
+    o.top_json_extra = "\"management\": {\"admin_group\": \"nogroup\"}, ";
+    Daemon d(o);
+    CHECK(call_as_nobody(d.socket_path(), "create-hg", {{"name", "x"}}) == STMF_STATUS_SUCCESS);
+    Client c(d.socket_path());
+    CHECK(ok(c, "list-hg")["groups"].size() == 1);
+  }
 }
