@@ -107,11 +107,11 @@ Status op_create_lu(Config& c, const json& a, json& r, const OpContext& ctx) {
   ConfigError e;
   auto l = parse_lu(lj, "lu", c.company_id, e);
   if (!l) return error(lu_prop_error(e), e.message());
-  if (c.find_lu(l->guid)) return error(STMF_ERROR_GUID_IN_USE, "GUID " + l->guid + " is already in use");
   if (l->store == "file")
     for (auto& o : c.lus)
       if (o.store == "file" && o.backing == l->backing)
         return error(STMF_ERROR_FILE_IN_USE, l->backing + " already backs LU " + o.guid);
+  if (c.find_lu(l->guid)) return error(STMF_ERROR_GUID_IN_USE, "GUID " + l->guid + " is already in use");
   r["guid"] = l->guid;
   c.lus.push_back(std::move(*l));
   return {};

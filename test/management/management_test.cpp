@@ -276,7 +276,7 @@ TEST_CASE("the configuration survives a restart; a bad database stops the daemon
     CHECK(ok(c, "import-lu", {{"backing", d.dir() + "/extra.img"}})["guid"] == a);
     CHECK(ok(c, "get-lu", {{"guid", a}})["lu"]["name"] == "renamed");
     CHECK(ok(c, "list-view", {{"guid", a}})["views"].size() == 1);
-    CHECK(code(c, "import-lu", {{"backing", d.dir() + "/extra.img"}}) == STMF_ERROR_GUID_IN_USE);
+    CHECK(code(c, "import-lu", {{"backing", d.dir() + "/extra.img"}}) == STMF_ERROR_FILE_IN_USE);
     CHECK(code(c, "import-lu", {{"backing", d.dir() + "/config.json"}}) == STMF_ERROR_META_FILE_NAME);
   }
   SECTION("a corrupt database is refused") {
