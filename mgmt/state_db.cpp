@@ -242,9 +242,18 @@ CREATE TABLE portals (
 ) STRICT;
 )SQL";
 
+// Schema 2 adds the persistent-reservation state of LUs whose reservations were made with
+// APTPL=1 (SPC-4 5.13.4): one JSON document per LU, written before PR OUT returns GOOD.
+const char* const kSchemaV2 = R"SQL(
+CREATE TABLE pr_state (
+  guid TEXT PRIMARY KEY CHECK (length(guid) = 32),
+  state TEXT NOT NULL
+) STRICT;
+)SQL";
+
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
                                "hg_members",     "target_groups", "tg_members",   "view_entries",
-                               "targets",        "target_initiators", "portals"};
+                               "targets",        "target_initiators", "portals",   "pr_state"};
 
 std::string digests_json(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
 
@@ -622,10 +631,11 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
             return refuse("is a SQLite database but not an stmfd state database (it holds other tables)");
           }
           impl->exec(kSchema);
+          impl->exec(kSchemaV2);
           impl->st("INSERT INTO schema_version (id, version) VALUES (1, ?)").bind(1, int64_t(kSchemaVersion)).run();
           impl->write_settings(Config{}, false, 0);
-          static_assert(kSchemaVersion == 1, "creation writes schema 1; add migrations with the next version");
-          impl->exec("PRAGMA user_version = 1");
+          static_assert(kSchemaVersion == 2, "creation writes schema 2; add migrations with the next version");
+          impl->exec("PRAGMA user_version = 2");
           created = true;
         }
         impl->exec("COMMIT");
@@ -634,7 +644,20 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
         throw;
       }
     }
-    // Schema 1: every table must be there.
+    if (version == 1) {  // migration 1 -> 2: the persistent-reservation table
+      impl->exec("BEGIN IMMEDIATE");
+      try {
+        impl->exec(kSchemaV2);
+        impl->exec("UPDATE schema_version SET version = 2 WHERE id = 1");
+        impl->exec("PRAGMA user_version = 2");
+        impl->exec("COMMIT");
+        log()->info("state database {} upgraded to schema 2", path);
+      } catch (...) {
+        impl->rollback_quietly();
+        throw;
+      }
+    }
+    // Every table must be there.
     for (const char* t : kTables) {
       Stmt s(impl->db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?");
       s.bind(1, std::string(t));
@@ -657,6 +680,7 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
 }
 
 std::optional<Config> StateDb::load(std::string& why) {
+  std::lock_guard lk(mu_);
   if (!configured_) {
     why = path_ + ": holds no configuration yet";
     return std::nullopt;
@@ -693,6 +717,7 @@ std::optional<Config> StateDb::load(std::string& why) {
 }
 
 bool StateDb::save(const Config& c, std::string& why) {
+  std::lock_guard lk(mu_);
   ConfigError err;
   if (!validate(c, err)) {
     why = path_ + ": not saved, the configuration is invalid: " + err.message();
@@ -722,6 +747,58 @@ bool StateDb::save(const Config& c, std::string& why) {
   configured_ = true;
   log()->debug("saved configuration generation {}", next);
   return true;
+}
+
+}  // namespace stmf::mgmt
+
+namespace stmf::mgmt {
+
+bool StateDb::save_pr(const std::string& guid, const std::string& state_json, std::string& why) {
+  std::lock_guard lk(mu_);
+  try {
+    impl_->exec("BEGIN IMMEDIATE");
+    try {
+      impl_->st("INSERT INTO pr_state (guid, state) VALUES (?, ?) ON CONFLICT (guid) DO UPDATE SET state = excluded.state")
+          .bind(1, guid)
+          .bind(2, state_json)
+          .run();
+      impl_->exec("COMMIT");  // durable when this returns
+    } catch (...) {
+      impl_->rollback_quietly();
+      throw;
+    }
+  } catch (const DbError& e) {
+    why = path_ + ": reservation state of " + guid + " not saved: " + e.msg;
+    log()->error("{}", why);
+    return false;
+  }
+  return true;
+}
+
+bool StateDb::erase_pr(const std::string& guid, std::string& why) {
+  std::lock_guard lk(mu_);
+  try {
+    impl_->st("DELETE FROM pr_state WHERE guid = ?").bind(1, guid).run();
+  } catch (const DbError& e) {
+    why = path_ + ": reservation state of " + guid + " not erased: " + e.msg;
+    log()->error("{}", why);
+    return false;
+  }
+  return true;
+}
+
+std::optional<std::map<std::string, std::string>> StateDb::load_pr(std::string& why) {
+  std::lock_guard lk(mu_);
+  std::map<std::string, std::string> out;
+  try {
+    auto& s = impl_->st("SELECT guid, state FROM pr_state ORDER BY guid");
+    while (s.step()) out[s.text(0)] = s.text(1);
+    s.start();
+  } catch (const DbError& e) {
+    why = path_ + ": reservation state unreadable: " + e.msg;
+    return std::nullopt;
+  }
+  return out;
 }
 
 }  // namespace stmf::mgmt

@@ -3,7 +3,9 @@
 // concept; every save() is one transaction that replaces the stored Config.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -16,7 +18,7 @@ namespace stmf::mgmt {
 // Not thread-safe: one owner (the daemon's management thread) calls it.
 class StateDb {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens DIR/stmf.db, creating it (and the schema) when absent. Returns nullptr and sets
   // `why` (one line naming the file and the problem) when the file is not a SQLite database,
@@ -38,6 +40,12 @@ class StateDb {
   bool save(const Config& c, std::string& why);
   // Increments with each successful save (stored in the database, survives restarts).
   uint64_t generation() const { return generation_; }
+
+  // Persistent-reservation state (APTPL) per LU GUID, as an opaque JSON document. save_pr
+  // returns only when the row is durable; false + why leaves the previous row in place.
+  bool save_pr(const std::string& guid, const std::string& state_json, std::string& why);
+  bool erase_pr(const std::string& guid, std::string& why);
+  std::optional<std::map<std::string, std::string>> load_pr(std::string& why);
   const std::string& path() const { return path_; }
 
   struct Impl;
@@ -47,6 +55,7 @@ class StateDb {
   bool read_meta(std::string& why);
 
   std::string path_;
+  std::mutex mu_;  // the management thread and the I/O threads (PR OUT with APTPL) share it
   std::unique_ptr<Impl> impl_;
   bool configured_ = false;
   uint64_t generation_ = 0;

@@ -377,9 +377,42 @@ TEST_CASE("state db: a schema newer than this stmfd is refused", "[statedb]") {
     std::string why;
     REQUIRE(db->save(full_config(), why));
   }
-  raw_exec(d.db(), "PRAGMA user_version = 2");
+  raw_exec(d.db(), "PRAGMA user_version = 3");
   auto why = refused(d.path);
-  CHECK(why.find("newer stmfd (schema 2, this stmfd understands 1)") != std::string::npos);
+  CHECK(why.find("newer stmfd (schema 3, this stmfd understands 2)") != std::string::npos);
+}
+
+TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased; schema 1 is upgraded", "[statedb]") {
+  TempDir d;
+  const std::string g = "600144F0000000000000000000000001";
+  {
+    auto db = must_open(d.path);
+    std::string why;
+    REQUIRE(db->save(full_config(), why));
+    REQUIRE(db->save_pr(g, R"({"generation":1})", why));
+    REQUIRE(db->save_pr(g, R"({"generation":2})", why));
+    auto all = db->load_pr(why);
+    REQUIRE(all);
+    CHECK(*all == std::map<std::string, std::string>{{g, R"({"generation":2})"}});
+    CHECK_FALSE(db->save_pr("short", "{}", why));  // CHECK constraint: nothing stored
+    CHECK(why.find("not saved") != std::string::npos);
+  }
+  {
+    auto db = must_open(d.path);
+    std::string why;
+    CHECK(db->load_pr(why)->size() == 1);
+    REQUIRE(db->erase_pr(g, why));
+    CHECK(db->load_pr(why)->empty());
+  }
+  // A schema-1 database (no pr_state table) is upgraded in place, its configuration kept.
+  raw_exec(d.db(), "DROP TABLE pr_state; UPDATE schema_version SET version = 1; PRAGMA user_version = 1");
+  auto db = must_open(d.path);
+  std::string why;
+  auto c = db->load(why);
+  REQUIRE(c);
+  CHECK(*c == full_config());
+  CHECK(db->load_pr(why)->empty());
+  REQUIRE(db->save_pr(g, "{}", why));
 }
 
 TEST_CASE("state db: rows that do not form a valid configuration are refused by load", "[statedb]") {
