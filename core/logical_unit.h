@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -15,6 +16,8 @@
 #include "core/task.h"
 
 namespace stmf {
+
+struct LuReservations;  // core/reservations.h
 
 // How a command interacts with reservations (SPC-4 5.13.1 table 65 and SPC-2 RESERVE):
 // one value per opcode row of the command table; the reservation checks read only this.
@@ -43,6 +46,10 @@ struct CommandInfo {
   bool allowed_in_standby = false;  // ALUA standby state (SPC-4 5.16.2.4.4)
   bool allowed_with_ua = false;     // executed without reporting a pending unit attention
 };
+
+// Reserved bits and fields of a CDB: everything the row's usage bitmap does not allow
+// (SPC-4 4.3.5.1) -> INVALID FIELD IN CDB pointing at the first offending bit.
+std::optional<scsi::SenseCode> check_cdb_usage(const CommandInfo& ci, const uint8_t* cdb);
 
 // Unit attention conditions per I_T nexus key (SAM-5 5.14, SPC-4 5.14.8).
 // A nexus this LU has never seen gets POWER ON, RESET first.
@@ -80,6 +87,9 @@ class LogicalUnit {
 
   // The command table row for a CDB, or nullptr when the LU does not support it.
   virtual const CommandInfo* command_info(const uint8_t* cdb, size_t len) const = 0;
+  // True when the opcode has rows with service actions: an unknown service action is then
+  // INVALID FIELD IN CDB, not INVALID COMMAND OPERATION CODE (SPC-4 4.3.5.1).
+  virtual bool has_service_actions(uint8_t opcode) const { return false; }
   // Executes a task that passed the framework checks; calls done exactly once, from any
   // thread, after setting the task's status, sense and data_in.
   virtual void execute(const TaskPtr& task, TaskDone done) = 0;
@@ -91,6 +101,8 @@ class LogicalUnit {
   virtual bool descriptor_sense() const { return false; }
 
   UnitAttentions& unit_attentions() { return uas_; }
+  // SCSI-2 and persistent reservation state (core/reservations.h), created on first use.
+  LuReservations& reservations();
 
   // Task set: the framework tracks every task in execution on this LU.
   struct TaskSet {
@@ -102,6 +114,8 @@ class LogicalUnit {
  private:
   UnitAttentions uas_;
   TaskSet task_set_;
+  std::once_flag reservations_once_;
+  std::shared_ptr<LuReservations> reservations_;
 };
 
 using LogicalUnitPtr = std::shared_ptr<LogicalUnit>;

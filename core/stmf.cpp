@@ -130,6 +130,10 @@ void Stmf::nexus_lost(const ItNexusPtr& nexus) {
       aborted += abort_tasks(*lu, [&](const ScsiTask& t) { return t.nexus == nexus; }, nullptr);
       lu->unit_attentions().reset_to(key, scsi::sense::i_t_nexus_loss);
       lu->on_nexus_loss(key);
+      {
+        std::unique_lock lk(lu->reservations().mu);  // SCSI-2 reservation ends; PR stays
+        lu->reservations().engine.on_nexus_loss(pr_nexus(*nexus));
+      }
     }
   }
   log()->info("I_T nexus {} lost ({}), {} task(s) aborted", nexus->id(), nexus->initiator_port_name(), aborted);
@@ -173,7 +177,9 @@ void Stmf::submit(TaskPtr task) {
   }
   // 4. Opcode support.
   if (!ci) {
-    task->check_condition(scsi::sense::invalid_command_operation_code.with_field(true, 0), desc);
+    task->check_condition(lu->has_service_actions(op) ? scsi::sense::invalid_field_in_cdb.with_field(true, 1, 4)
+                                                      : scsi::sense::invalid_command_operation_code.with_field(true, 0),
+                          desc);
     finish_without_lu(task);
     return;
   }
@@ -183,7 +189,9 @@ void Stmf::submit(TaskPtr task) {
     finish_without_lu(task);
     return;
   }
-  // 6. (ALUA access state and reservation checks plug in here.)
+  // 6. Reservations (ALUA access state plugs in before this).
+  std::shared_lock<std::shared_mutex> admission;
+  if (reservations_step(lu, task, *ci, admission)) return;
   // 7. Execute, tracked in the LU's task set.
   {
     auto& ts = lu->task_set();
@@ -296,6 +304,10 @@ int Stmf::abort_tasks(LogicalUnit& lu, const std::function<bool(const ScsiTask&)
 void Stmf::reset_lu(LogicalUnit& lu, ResetKind kind, const std::shared_ptr<TmfBarrier>& barrier) {
   abort_tasks(lu, [](const ScsiTask&) { return true; }, barrier);
   lu.on_reset(kind);
+  {
+    std::unique_lock lk(lu.reservations().mu);  // SCSI-2 reservation ends; PR stays
+    lu.reservations().engine.on_reset();
+  }
   lu.unit_attentions().raise_all(kind == ResetKind::logical_unit ? scsi::sense::bus_device_reset
                                                                   : scsi::sense::power_on_reset);
 }

@@ -8,7 +8,8 @@
 //   3. unit attention pending for this nexus -> CHECK CONDITION with it
 //   4. opcode supported by the LU?  no -> INVALID COMMAND OPERATION CODE
 //   5. CDB control byte (NACA unsupported)
-//   6. ALUA access state, reservations: consulted here by later layers
+//   6. reservations (core/reservations.cpp): RESERVATION CONFLICT per SPC-4 tables 65/66;
+//      PR IN/OUT and RESERVE/RELEASE are answered there (ALUA plugs in before it)
 //   7. LU provider executes
 #pragma once
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include "core/it_nexus.h"
 #include "core/local_port.h"
 #include "core/logical_unit.h"
+#include "core/reservations.h"
 #include "core/task.h"
 #include "core/views.h"
 
@@ -81,6 +83,15 @@ class Stmf {
   void set_views(std::shared_ptr<const ViewTable> views);
   // Queues `ua` for every nexus that currently maps `lu` (e.g. CAPACITY DATA HAS CHANGED).
   void raise_for_lu(const LogicalUnitPtr& lu, const scsi::SenseCode& ua);
+  // --- reservations (core/reservations.cpp) ---
+  // Where APTPL state goes before a PR OUT returns GOOD (nullptr: nowhere; APTPL then only
+  // lasts until the daemon stops).
+  void set_pr_persistence(PrPersistence* p);
+  // Target ports of this SCSI target device (ALL_TG_PT, REGISTER AND MOVE, READ FULL STATUS).
+  void add_port(LocalPort& p);
+  void remove_port(LocalPort& p);
+  std::vector<pr::TargetPort> target_ports() const;
+
   // Live nexuses (for listing sessions and for the tests).
   std::vector<ItNexusPtr> nexuses() const;
 
@@ -108,6 +119,12 @@ class Stmf {
   int abort_tasks(LogicalUnit& lu, const std::function<bool(const ScsiTask&)>& match,
                   const std::shared_ptr<TmfBarrier>& barrier);
   void reset_lu(LogicalUnit& lu, ResetKind kind, const std::shared_ptr<TmfBarrier>& barrier);
+  // Step 6: true when the task was finished there (RESERVATION CONFLICT, or a reservation
+  // command answered); otherwise `admission` holds the LU's reservation lock shared until the
+  // task is issued.
+  bool reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, const CommandInfo& ci,
+                         std::shared_lock<std::shared_mutex>& admission);
+  void apply_reservation_effects(const LogicalUnitPtr& lu, const pr::Effects& e, const ItNexusPtr& issuer);
 
   mutable std::mutex mu_;
   std::vector<LogicalUnitPtr> lus_;
@@ -115,6 +132,8 @@ class Stmf {
   std::vector<std::weak_ptr<ItNexus>> nexuses_;
   uint64_t next_nexus_id_ = 1;
   std::atomic<size_t> in_flight_{0};
+  std::vector<LocalPort*> ports_;
+  PrPersistence* pr_persistence_ = nullptr;
 };
 
 }  // namespace stmf

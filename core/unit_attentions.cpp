@@ -1,4 +1,5 @@
 #include "core/logical_unit.h"
+#include "core/scsi/cdb.h"
 
 namespace stmf {
 
@@ -54,6 +55,16 @@ void UnitAttentions::clear(const std::string& nexus_key, const scsi::SenseCode& 
   auto it = queues_.find(nexus_key);
   if (it == queues_.end()) return;
   std::erase(it->second, s);
+}
+
+std::optional<scsi::SenseCode> check_cdb_usage(const CommandInfo& ci, const uint8_t* cdb) {
+  for (size_t i = 1; i + 1 < ci.cdb_length; ++i) {
+    uint8_t allowed = ci.usage[i];
+    if (i == 1 && ci.has_service_action) allowed = 0x1f;
+    if (const uint8_t bad = uint8_t(cdb[i] & ~allowed))
+      return scsi::sense::invalid_field_in_cdb.with_field(true, uint16_t(i), scsi::top_bit(bad));
+  }
+  return std::nullopt;
 }
 
 }  // namespace stmf

@@ -17,6 +17,7 @@ Server::~Server() = default;
 IscsiTargetPort& Server::add_target(TargetSettings t, uint16_t rtpi, uint16_t tpg) {
   std::lock_guard lk(ports_mu_);
   ports_.push_back(std::make_unique<IscsiTargetPort>(std::move(t), rtpi, tpg));
+  stmf_.add_port(*ports_.back());
   return *ports_.back();
 }
 
@@ -24,6 +25,7 @@ void Server::remove_target(const std::string& iqn) {
   IscsiTargetPort* p = find_target(iqn);
   if (!p) return;
   p->mark_removed();
+  stmf_.remove_port(*p);
   close_sessions(*p, "target deleted");
   log()->info("target {} deleted", iqn);
 }

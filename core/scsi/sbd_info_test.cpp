@@ -244,7 +244,9 @@ TEST_CASE("REPORT SUPPORTED OPERATION CODES: all commands", "[sbd][rsoc]") {
   CHECK(has(0xa0, 0));  // REPORT LUNS, answered by the framework
   CHECK(has(0x03, 0));  // REQUEST SENSE
   CHECK(has(0x42, 0));  // UNMAP on a thin LU
-  CHECK_FALSE(has(0x5e, 0));  // no PR yet
+  CHECK(has(0x5e, 0));  // PERSISTENT RESERVE IN, answered by the framework
+  CHECK(has(0x5f, 7));  // REGISTER AND MOVE
+  CHECK_FALSE(has(0x5f, 8));  // no REPLACE LOST RESERVATION
   // With RCTD every descriptor carries a 12-byte timeouts descriptor.
   auto r = l.run(rsoc(0, 0, 0, true));
   CHECK(r->data_in.size() - 4 == (d.size() - 4) / 8 * 20);
@@ -328,8 +330,20 @@ TEST_CASE("command table: lookup, reservation classes, UA and standby flags", "[
   CHECK(ci({0x9e, 0x11}) == nullptr);
   CHECK(ci({0xa0})->allowed_with_ua);
   CHECK(ci({0x03})->allowed_with_ua);
-  CHECK(ci({0x5e}) == nullptr);  // PERSISTENT RESERVE IN: later
-  CHECK(ci({0x16}) == nullptr);  // RESERVE(6): later
+  // Reservation commands: rows for their CDB layout and class, answered by the framework.
+  REQUIRE(ci({0x5e, 0x03}));
+  CHECK(ci({0x5e, 0x03})->reservation == ReservationClass::persistent);
+  CHECK(ci({0x5e, 0x04}) == nullptr);  // unknown service action
+  CHECK(l.lu->has_service_actions(0x5e));
+  CHECK_FALSE(l.lu->has_service_actions(0x28));
+  REQUIRE(ci({0x5f, 0x07}));
+  CHECK(ci({0x5f, 0x07})->direction == DataDirection::out);
+  CHECK(ci({0x5f, 0x08}) == nullptr);  // REPLACE LOST RESERVATION: not offered (RLR_C = 0)
+  CHECK(ci({0x16})->reservation == ReservationClass::reserve);
+  CHECK(ci({0x57})->reservation == ReservationClass::reserve);
+  // Allowed through Write Exclusive, conflicting under Exclusive Access (SPC-4 table 65).
+  CHECK(ci({0x1a})->reservation == ReservationClass::read);
+  CHECK(ci({0xa3, 0x0c})->reservation == ReservationClass::read);
   CHECK(ci({0xa3, 0x0a}) == nullptr);  // REPORT TARGET PORT GROUPS: later
   // Every row: usage[0] is the opcode, direction matches data movement.
   for (const auto& r : sbd::BlockLu::table()) {

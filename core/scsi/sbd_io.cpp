@@ -108,6 +108,12 @@ void BlockLu::h_write_verify(const TaskPtr& t, TaskDone& done) {
 void BlockLu::locked_write(const TaskPtr& t, TaskDone& done, uint64_t lba, uint64_t blocks, const uint8_t* buf,
                            bool fua) {
   auto io = [this, t, lba, blocks, buf, fua, done = std::move(done)](Ticket tk) mutable {
+    // Aborted while it waited for the range (task management, PREEMPT AND ABORT): the data
+    // must not reach the medium after the abort.
+    if (t->aborted.load()) {
+      locks_.release(tk);
+      return done(t);
+    }
     store_->write(lba << bs_shift_, std::span<const uint8_t>(buf, size_t(blocks << bs_shift_)), fua,
                   [this, t, tk, done = std::move(done)](std::error_code ec) mutable {
                     locks_.release(tk);
@@ -211,6 +217,10 @@ void BlockLu::locked_rmw(const TaskPtr& t, TaskDone& done, uint64_t lba, uint32_
           } else {
             for (size_t i = 0; i < bytes; ++i) (*buf)[i] |= src[i];
             out = buf->data();
+          }
+          if (t->aborted.load()) {  // aborted while reading: nothing reaches the medium
+            locks_.release(tk);
+            return done(t);
           }
           store_->write(lba << bs_shift_, std::span<const uint8_t>(out, bytes), fua,
                         [this, t, tk, buf, done = std::move(done)](std::error_code ec) mutable {

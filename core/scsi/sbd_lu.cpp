@@ -64,7 +64,11 @@ const std::vector<CommandRow>& rows() {
         {0x0a, -1, "WRITE(6)", D::out, {0x0a, 0x1f, 0xff, 0xff, 0xff, 0x04}, 6, R::write, false, false, &B::h_write, W, 1, 30},
         {0x12, -1, "INQUIRY", D::in, {0x12, 0x01, 0xff, 0xff, 0xff, 0x04}, 6, R::allowed, true, true, &B::h_inquiry, 0, 0, 5},
         {0x15, -1, "MODE SELECT(6)", D::out, {0x15, 0x11, 0, 0, 0xff, 0x04}, 6, R::conflict, true, false, &B::h_mode_select, 0, 0, 5},
-        {0x1a, -1, "MODE SENSE(6)", D::in, {0x1a, 0x08, 0xff, 0xff, 0xff, 0x04}, 6, R::conflict, true, false, &B::h_mode_sense, 0, 0, 5},
+        // RESERVE/RELEASE and PERSISTENT RESERVE IN/OUT: answered by the framework
+        // (core/reservations.cpp); the rows give their CDB layout and reservation class.
+        {0x16, -1, "RESERVE(6)", D::none, {0x16, 0, 0, 0, 0, 0x04}, 6, R::reserve, false, false, nullptr, 0, 0, 5},
+        {0x17, -1, "RELEASE(6)", D::none, {0x17, 0, 0, 0, 0, 0x04}, 6, R::reserve, false, false, nullptr, 0, 0, 5},
+        {0x1a, -1, "MODE SENSE(6)", D::in, {0x1a, 0x08, 0xff, 0xff, 0xff, 0x04}, 6, R::read, true, false, &B::h_mode_sense, 0, 0, 5},
         {0x1b, -1, "START STOP UNIT", D::none, {0x1b, 0x01, 0, 0x0f, 0xf7, 0x04}, 6, R::conflict, false, false, &B::h_start_stop_unit, 0, 0, 60},
         {0x1e, -1, "PREVENT ALLOW MEDIUM REMOVAL", D::none, {0x1e, 0, 0, 0, 0x03, 0x04}, 6, R::conflict, false, false, &B::h_prevent_allow, 0, 0, 5},
         {0x25, -1, "READ CAPACITY(10)", D::in, {0x25, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x01, 0x04}, 10, R::allowed, false, false, &B::h_read_capacity10, M, 0, 5},
@@ -78,7 +82,21 @@ const std::vector<CommandRow>& rows() {
         {0x41, -1, "WRITE SAME(10)", D::out, {0x41, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0x04}, 10, R::write, false, false, &B::h_write_same, W, 1, 60},
         {0x42, -1, "UNMAP", D::out, {0x42, 0x01, 0, 0, 0, 0, 0x3f, 0xff, 0xff, 0x04}, 10, R::write, false, false, &B::h_unmap, W | T, 1, 60},
         {0x55, -1, "MODE SELECT(10)", D::out, {0x55, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::conflict, true, false, &B::h_mode_select, 0, 0, 5},
-        {0x5a, -1, "MODE SENSE(10)", D::in, {0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::conflict, true, false, &B::h_mode_sense, 0, 0, 5},
+        {0x56, -1, "RESERVE(10)", D::none, {0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0x04}, 10, R::reserve, false, false, nullptr, 0, 0, 5},
+        {0x57, -1, "RELEASE(10)", D::none, {0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0x04}, 10, R::reserve, false, false, nullptr, 0, 0, 5},
+        {0x5a, -1, "MODE SENSE(10)", D::in, {0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::read, true, false, &B::h_mode_sense, 0, 0, 5},
+        {0x5e, 0x00, "PERSISTENT RESERVE IN", D::in, {0x5e, 0x00, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
+        {0x5e, 0x01, "PERSISTENT RESERVE IN", D::in, {0x5e, 0x01, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
+        {0x5e, 0x02, "PERSISTENT RESERVE IN", D::in, {0x5e, 0x02, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
+        {0x5e, 0x03, "PERSISTENT RESERVE IN", D::in, {0x5e, 0x03, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
+        {0x5f, 0x00, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x00, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
+        {0x5f, 0x01, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x01, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
+        {0x5f, 0x02, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x02, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
+        {0x5f, 0x03, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x03, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
+        {0x5f, 0x04, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x04, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
+        {0x5f, 0x05, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x05, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
+        {0x5f, 0x06, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x06, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
+        {0x5f, 0x07, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x07, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
         {0x88, -1, "READ(16)", D::in, {0x88, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::read, false, false, &B::h_read, M, 1, 30},
         {0x89, -1, "COMPARE AND WRITE", D::out, {0x89, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0x3f, 0x04}, 16, R::write, false, false, &B::h_compare_and_write, W, 1, 30},
         {0x8a, -1, "WRITE(16)", D::out, {0x8a, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::write, false, false, &B::h_write, W, 1, 30},
@@ -92,8 +110,8 @@ const std::vector<CommandRow>& rows() {
         {0x9e, 0x10, "READ CAPACITY(16)", D::in, {0x9e, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x04}, 16, R::allowed, false, false, &B::h_read_capacity16, M, 0, 5},
         {0x9e, 0x12, "GET LBA STATUS", D::in, {0x9e, 0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 16, R::read, false, false, &B::h_get_lba_status, M, 0, 5},
         {0xa0, -1, "REPORT LUNS", D::in, {0xa0, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 12, R::allowed, true, true, nullptr, 0, 0, 5},
-        {0xa3, 0x0c, "REPORT SUPPORTED OPERATION CODES", D::in, {0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 12, R::allowed, true, false, &B::h_report_opcodes, 0, 0, 5},
-        {0xa3, 0x0d, "REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS", D::in, {0xa3, 0x0d, 0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 12, R::allowed, true, false, &B::h_report_tmfs, 0, 0, 5},
+        {0xa3, 0x0c, "REPORT SUPPORTED OPERATION CODES", D::in, {0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 12, R::read, true, false, &B::h_report_opcodes, 0, 0, 5},
+        {0xa3, 0x0d, "REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS", D::in, {0xa3, 0x0d, 0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 12, R::read, true, false, &B::h_report_tmfs, 0, 0, 5},
         {0xa8, -1, "READ(12)", D::in, {0xa8, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 12, R::read, false, false, &B::h_read, M, 1, 30},
         {0xaa, -1, "WRITE(12)", D::out, {0xaa, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 12, R::write, false, false, &B::h_write, W, 1, 30},
         {0xae, -1, "WRITE AND VERIFY(12)", D::out, {0xae, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 12, R::write, false, false, &B::h_write_verify, W, 1, 30},
@@ -198,6 +216,11 @@ const CommandRow* BlockLu::find_row(const uint8_t* cdb) const {
   return nullptr;
 }
 
+bool BlockLu::has_service_actions(uint8_t opcode) const {
+  const int16_t i = row_index()[opcode];
+  return i >= 0 && rows()[size_t(i)].info.has_service_action;
+}
+
 const CommandInfo* BlockLu::command_info(const uint8_t* cdb, size_t len) const {
   if (len == 0) return nullptr;
   const CommandRow* r = find_row(cdb);
@@ -212,14 +235,9 @@ void BlockLu::execute(const TaskPtr& task, TaskDone done) {
     return;
   }
   // Reserved bits and fields: everything the usage bitmap does not allow (SPC-4 4.3.5.1).
-  const CommandInfo& ci = row->info;
-  for (size_t i = 1; i + 1 < ci.cdb_length; ++i) {
-    uint8_t allowed = ci.usage[i];
-    if (i == 1 && ci.has_service_action) allowed = 0x1f;
-    if (const uint8_t bad = uint8_t(cdb[i] & ~allowed)) {
-      fail(task, done, scsi::sense::invalid_field_in_cdb.with_field(true, uint16_t(i), scsi::top_bit(bad)));
-      return;
-    }
+  if (auto bad = check_cdb_usage(row->info, cdb)) {
+    fail(task, done, *bad);
+    return;
   }
   if ((row->flags & kMedium) && !started_.load(std::memory_order_relaxed)) {
     // Ejected (removable LU): MEDIUM NOT PRESENT; stopped: INITIALIZING COMMAND REQUIRED.

@@ -49,6 +49,7 @@ class BlockLu final : public LogicalUnit {
   const std::array<uint8_t, 16>& guid() const override { return cfg_.guid; }
   const std::string& name() const override { return cfg_.name; }
   const CommandInfo* command_info(const uint8_t* cdb, size_t len) const override;
+  bool has_service_actions(uint8_t opcode) const override;
   void execute(const TaskPtr& task, TaskDone done) override;
   void on_reset(ResetKind kind) override;
   void on_nexus_loss(const std::string& nexus_key) override;

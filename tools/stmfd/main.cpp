@@ -17,6 +17,7 @@
 #include "mgmt/protocol.h"
 #include "mgmt/state_db.h"
 #include "tools/stmfd/mgmt_server.h"
+#include "tools/stmfd/pr_persistence.h"
 #include "tools/stmfd/runtime.h"
 #include "transport/server.h"
 
@@ -113,7 +114,30 @@ int main(int argc, char** argv) {
   asio::io_context io;
   stmf::Stmf framework;
   stmf::transport::Server server(io, framework, iscsi_settings(cfg.iscsi));
-  stmfd::Runtime runtime(framework, server);
+  // Persistent reservations made with APTPL come back with their LUs.
+  std::map<std::string, stmf::pr::PrState> restored_pr;
+  std::unique_ptr<stmfd::DbPrPersistence> pr_persistence;
+  if (db) {
+    std::string why;
+    auto rows = db->load_pr(why);
+    if (!rows) {
+      std::fprintf(stderr, "stmfd: refusing to start: %s\n", why.c_str());
+      return 2;
+    }
+    for (auto& [guid, text] : *rows) {
+      auto j = nlohmann::json::parse(text, nullptr, false);
+      auto st = j.is_discarded() ? std::nullopt : stmfd::pr_state_from_json(j, why);
+      if (!st) {
+        std::fprintf(stderr, "stmfd: refusing to start: %s: reservation state of LU %s is invalid: %s\n",
+                     db->path().c_str(), guid.c_str(), j.is_discarded() ? "not JSON" : why.c_str());
+        return 2;
+      }
+      restored_pr[guid] = *st;
+    }
+    pr_persistence = std::make_unique<stmfd::DbPrPersistence>(*db);
+    framework.set_pr_persistence(pr_persistence.get());
+  }
+  stmfd::Runtime runtime(framework, server, std::move(restored_pr));
   {
     mgmt::Config empty;
     empty.portals.clear();

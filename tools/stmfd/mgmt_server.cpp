@@ -260,6 +260,16 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
     }
     co_return respond({}, result);
   }
+  if (op == "list-pr") {
+    if (!req.contains("guid") || !req["guid"].is_string())
+      co_return respond(error(STMF_ERROR_INVALID_ARG, "argument 'guid' missing or not a string"));
+    auto g = guid_bytes(req["guid"]);
+    if (!g) co_return respond(error(STMF_ERROR_INVALID_ARG, "'" + req["guid"].get<std::string>() + "' is not a GUID"));
+    auto j = runtime_.reservations_json(guid_hex(*g));
+    if (!j) co_return respond(error(STMF_ERROR_NOT_FOUND, "no logical unit " + guid_hex(*g)));
+    result["reservations"] = *j;
+    co_return respond({}, result);
+  }
   if (op == "export") {
     // The configuration includes CHAP secrets: only privileged callers get them.
     result["config"] = to_json(current_);

@@ -10,6 +10,7 @@
 #include "core/scsi/sbd_lu.h"
 #include "core/scsi/sense.h"
 #include "core/store/backing_store.h"
+#include "tools/stmfd/pr_persistence.h"
 
 namespace stmfd {
 
@@ -143,6 +144,12 @@ void Runtime::commit(const Config& from, const Config& to) {
   }
   for (auto& l : to.lus) {
     if (auto p = prepared_.find(l.guid); p != prepared_.end()) {
+      if (auto r = restored_pr_.find(l.guid); r != restored_pr_.end()) {
+        p->second->reservations().engine = stmf::pr::PrEngine(r->second);
+        log()->info("LU {}: persistent reservations restored (APTPL): {} registration(s), generation {}{}", l.guid,
+                    r->second.registrations.size(), r->second.generation, r->second.reservation ? ", reserved" : "");
+        restored_pr_.erase(r);
+      }
       stmf_.add_lu(p->second);
       lus_[l.guid] = p->second;
       if (l.store == "file") write_lu_metadata(l);
@@ -190,6 +197,19 @@ void Runtime::commit(const Config& from, const Config& to) {
     for (auto* p : server_.targets()) server_.close_sessions(*p, "STMF service offline");
 
   publish_views(to);
+}
+
+std::optional<nlohmann::json> Runtime::reservations_json(const std::string& guid) {
+  auto it = lus_.find(guid);
+  if (it == lus_.end()) return std::nullopt;
+  auto& rs = it->second->reservations();
+  std::shared_lock lk(rs.mu);
+  auto j = pr_state_to_json(rs.engine.state());
+  if (auto h = rs.engine.scsi2_holder())
+    j["scsi2_reservation"] = {{"initiator", h->initiator_name}, {"isid", h->isid}, {"target_port", h->target_port}};
+  else
+    j["scsi2_reservation"] = nullptr;
+  return j;
 }
 
 void Runtime::publish_views(const Config& c) {

@@ -23,7 +23,10 @@ namespace stmfd {
 
 class Runtime {
  public:
-  Runtime(stmf::Stmf& stmf, stmf::transport::Server& server) : stmf_(stmf), server_(server) {}
+  // `restored_pr`: APTPL reservation state by LU GUID (from the state database), applied to
+  // each LU when it is registered.
+  Runtime(stmf::Stmf& stmf, stmf::transport::Server& server, std::map<std::string, stmf::pr::PrState> restored_pr = {})
+      : stmf_(stmf), server_(server), restored_pr_(std::move(restored_pr)) {}
 
   // Fallible half. May complete `to` (the size of an LU created on an existing file).
   stmf::mgmt::Status prepare(const stmf::mgmt::Config& from, stmf::mgmt::Config& to);
@@ -38,6 +41,8 @@ class Runtime {
   // Target port view for list-target/get-target (nullptr when unknown).
   stmf::transport::IscsiTargetPort* port(const std::string& iqn) { return server_.find_target(iqn); }
   stmf::transport::Server& server() { return server_; }
+  // The reservation state of a registered LU (list-pr); nullopt when no such LU.
+  std::optional<nlohmann::json> reservations_json(const std::string& guid);
 
  private:
   struct PreparedLu {
@@ -53,6 +58,7 @@ class Runtime {
   std::map<std::string, stmf::LogicalUnitPtr> prepared_;  // built by prepare(), not yet live
   std::vector<stmf::mgmt::Portal> new_portals_;           // bound by prepare()
   uint16_t next_rtpi_ = 1;
+  std::map<std::string, stmf::pr::PrState> restored_pr_;
 };
 
 }  // namespace stmfd

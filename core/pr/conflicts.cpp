@@ -1,0 +1,73 @@
+// Reservation conflict check run before a command executes.
+//
+// SCSI-2 reservation (SPC-2 5.5.1, 7.21): every command from another nexus conflicts except
+// the `allowed` rows and RELEASE (which completes GOOD without effect); PR IN/OUT conflict
+// for every nexus, the holder included.
+//
+// Persistent reservation (SPC-4 5.13.1 table 65), for a nexus that is not a holder:
+//                     WE    EA    WE-RO/WE-AR        EA-RO/EA-AR
+//   allowed           ok    ok    ok                 ok
+//   read              ok    CONF  ok                 registrant ok, else CONF
+//   write / conflict  CONF  CONF  registrant ok, else CONF (both)
+// plus TEST UNIT READY always allowed (ALLOW COMMANDS 011b with the block LU's table), PR IN always allowed, PR OUT per
+// table 66, RESERVE/RELEASE per SPC-2 with the CRH=1 exceptions (SPC-4 5.13.3).
+#include "core/pr/pr_internal.h"
+
+namespace stmf::pr {
+
+namespace {
+constexpr uint8_t kTestUnitReady = 0x00;
+constexpr uint8_t kPrIn = 0x5e, kPrOut = 0x5f;
+constexpr uint8_t kRelease6 = 0x17, kRelease10 = 0x57;
+}  // namespace
+
+bool PrEngine::conflicts(const Nexus& n, ReservationClass cls, const uint8_t* cdb) const {
+  using RC = ReservationClass;
+  const uint8_t op = cdb[0];
+  const bool is_pr = cls == RC::persistent || op == kPrIn || op == kPrOut;
+
+  if (scsi2_) {
+    if (is_pr) return true;  // "regardless of initiator or service action"
+    if (detail::same_nexus(*scsi2_, n)) return false;
+    if (cls == RC::allowed) return false;
+    if (cls == RC::reserve) return !(op == kRelease6 || op == kRelease10);
+    return true;
+  }
+
+  if (cls == RC::reserve) {
+    // While any registration exists, RESERVE/RELEASE conflict unless CRH=1 makes them no-ops.
+    return !st_.registrations.empty() && !detail::crh_exception(*this, n);
+  }
+
+  if (is_pr) {
+    if (op == kPrIn) return false;
+    if (!st_.reservation || is_holder(n)) return false;
+    const bool registered = registration_of(n).has_value();
+    switch (cdb[1] & 0x1f) {  // SPC-4 table 66
+      case sa::register_key:
+      case sa::register_ignore:
+        return false;
+      case sa::clear:
+      case sa::preempt:
+      case sa::preempt_and_abort:
+      case sa::release:
+      case sa::replace_lost:
+        return !registered;
+      case sa::reserve:
+      case sa::register_and_move:
+        return true;
+      default:
+        return false;  // unknown service action: the command reports INVALID FIELD IN CDB
+    }
+  }
+
+  if (!st_.reservation) return false;
+  if (op == kTestUnitReady || cls == RC::allowed) return false;
+  if (is_holder(n)) return false;
+  const uint8_t type = st_.reservation->type;
+  if ((is_registrants_only(type) || is_all_registrants(type)) && registration_of(n)) return false;
+  if (cls == RC::read) return !is_write_exclusive_kind(type);
+  return true;  // write, conflict
+}
+
+}  // namespace stmf::pr

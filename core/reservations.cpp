@@ -1,0 +1,164 @@
+// Step 6 of the pipeline (reservations) and the effects of reservation commands.
+#include "core/reservations.h"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "core/local_port.h"
+#include "core/stmf.h"
+
+namespace stmf {
+
+namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = [] {
+    auto existing = spdlog::get("pr");
+    return existing ? existing : spdlog::default_logger()->clone("pr");
+  }();
+  return l;
+}
+
+std::string hex(const std::array<uint8_t, 16>& g) {
+  static const char* d = "0123456789ABCDEF";
+  std::string s;
+  for (auto b : g) {
+    s += d[b >> 4];
+    s += d[b & 15];
+  }
+  return s;
+}
+
+constexpr uint8_t kPrIn = 0x5e, kPrOut = 0x5f, kReserve6 = 0x16, kRelease6 = 0x17, kReserve10 = 0x56, kRelease10 = 0x57;
+
+}  // namespace
+
+LuReservations& LogicalUnit::reservations() {
+  std::call_once(reservations_once_, [this] { reservations_ = std::make_shared<LuReservations>(); });
+  return *reservations_;
+}
+
+pr::Nexus pr_nexus(const ItNexus& n) {
+  return pr::Nexus{n.initiator_name(), n.isid_hex(), n.port().port_name(), n.port().rtpi()};
+}
+
+void Stmf::set_pr_persistence(PrPersistence* p) { pr_persistence_ = p; }
+
+void Stmf::add_port(LocalPort& p) {
+  std::lock_guard lk(mu_);
+  ports_.push_back(&p);
+}
+
+void Stmf::remove_port(LocalPort& p) {
+  std::lock_guard lk(mu_);
+  std::erase(ports_, &p);
+}
+
+std::vector<pr::TargetPort> Stmf::target_ports() const {
+  std::lock_guard lk(mu_);
+  std::vector<pr::TargetPort> v;
+  for (auto* p : ports_) v.push_back({p->port_name(), p->rtpi()});
+  return v;
+}
+
+bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, const CommandInfo& ci,
+                             std::shared_lock<std::shared_mutex>& admission) {
+  auto& rs = lu->reservations();
+  const pr::Nexus me = pr_nexus(*task->nexus);
+  const uint8_t* cdb = task->cdb.data();
+  const uint8_t op = cdb[0];
+  const bool own = op == kPrIn || op == kPrOut || op == kReserve6 || op == kRelease6 || op == kReserve10 || op == kRelease10;
+  if (!own) {
+    admission = std::shared_lock(rs.mu);
+    if (!rs.engine.conflicts(me, ci.reservation, cdb)) return false;
+    admission.unlock();
+    task->status = scsi::Status::reservation_conflict;
+    finish_without_lu(task);
+    return true;
+  }
+  // Reservation commands run here, not in the LU provider: reserved CDB fields first.
+  if (auto bad = check_cdb_usage(ci, cdb)) {
+    task->check_condition(*bad, lu->descriptor_sense());
+    finish_without_lu(task);
+    return true;
+  }
+  const auto ports = target_ports();
+  pr::Result r;
+  {
+    std::unique_lock lk(rs.mu);
+    if (rs.engine.conflicts(me, ci.reservation, cdb)) {
+      r.status = pr::Result::Status::reservation_conflict;
+    } else {
+      // The command runs on a copy: it becomes the LU's state only once it is durable.
+      pr::PrEngine next = rs.engine;
+      switch (op) {
+        case kPrIn: r = next.persistent_reserve_in(me, cdb, ports); break;
+        case kPrOut: r = next.persistent_reserve_out(me, cdb, task->data_out, ports); break;
+        case kReserve6:
+        case kReserve10: r = next.reserve(me, cdb); break;
+        default: r = next.release(me, cdb); break;
+      }
+      bool durable = true;
+      // APTPL: durable before GOOD. A failed write leaves memory where the disk is.
+      if (r.status == pr::Result::Status::good && r.effects.persist && pr_persistence_) {
+        const auto& st = next.state();
+        std::string why;
+        if (!pr_persistence_->store(hex(lu->guid()), st.aptpl ? std::optional(st) : std::nullopt, why)) {
+          durable = false;
+          log()->error("LU {}: {} not applied: cannot persist reservation state: {}", hex(lu->guid()), r.effects.audit, why);
+          r = pr::Result{};
+          r.status = pr::Result::Status::check_condition;
+          r.sense = scsi::sense::internal_target_failure;
+        }
+      }
+      if (durable) rs.engine = std::move(next);
+    }
+  }
+  if (!r.effects.audit.empty()) log()->info("LU {}: {} (nexus {})", hex(lu->guid()), r.effects.audit, task->nexus->id());
+  apply_reservation_effects(lu, r.effects, task->nexus);
+  switch (r.status) {
+    case pr::Result::Status::good:
+      task->data_in = std::move(r.data_in);
+      break;
+    case pr::Result::Status::reservation_conflict:
+      task->status = scsi::Status::reservation_conflict;
+      break;
+    case pr::Result::Status::check_condition:
+      task->check_condition(r.sense.value_or(scsi::sense::internal_target_failure), lu->descriptor_sense());
+      break;
+  }
+  finish_without_lu(task);
+  return true;
+}
+
+void Stmf::apply_reservation_effects(const LogicalUnitPtr& lu, const pr::Effects& e, const ItNexusPtr& issuer) {
+  if (e.unit_attentions.empty() && e.abort_tasks_of.empty()) return;
+  const auto live = nexuses();
+  const auto ports = target_ports();
+  for (auto& ua : e.unit_attentions) {
+    std::set<std::string> keys;
+    for (auto& n : live)
+      if (n != issuer && pr::PrEngine::matches(ua.who, pr_nexus(*n))) keys.insert(n->key());
+    // Registrants that are not logged in now get it when they come back (keyed by name).
+    if (!ua.who.isid.empty()) {
+      const std::string ip = ua.who.initiator_name + ",i,0x" + ua.who.isid;
+      for (auto& p : ports)
+        if (ua.who.all_tg_pt || p.name == ua.who.target_port) keys.insert(ip + "|" + p.name);
+      keys.erase(issuer->key());
+    }
+    for (auto& k : keys) lu->unit_attentions().raise(k, ua.code);
+  }
+  if (!e.abort_tasks_of.empty()) {
+    int n = abort_tasks(*lu, [&](const ScsiTask& t) {
+      if (!t.nexus) return false;
+      const pr::Nexus tn = pr_nexus(*t.nexus);
+      for (auto& v : e.abort_tasks_of)
+        if (pr::PrEngine::matches(v, tn)) return true;
+      return false;
+    }, nullptr);
+    log()->info("LU {}: PREEMPT AND ABORT aborted {} task(s)", hex(lu->guid()), n);
+  }
+}
+
+}  // namespace stmf

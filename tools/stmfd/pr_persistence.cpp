@@ -1,0 +1,69 @@
+#include "tools/stmfd/pr_persistence.h"
+
+#include <cstdio>
+
+namespace stmfd {
+
+using nlohmann::json;
+
+namespace {
+std::string key_hex(uint64_t k) {
+  char b[19];
+  std::snprintf(b, sizeof b, "0x%016llx", (unsigned long long)k);
+  return b;
+}
+}  // namespace
+
+json pr_state_to_json(const stmf::pr::PrState& s) {
+  json j = {{"generation", s.generation}, {"aptpl", s.aptpl}, {"registrations", json::array()}};
+  for (auto& r : s.registrations)
+    j["registrations"].push_back({{"initiator", r.initiator_name},
+                                  {"isid", r.isid},
+                                  {"target_port", r.target_port},
+                                  {"rtpi", r.rtpi},
+                                  {"all_tg_pt", r.all_tg_pt},
+                                  {"key", key_hex(r.key)}});
+  if (s.reservation)
+    j["reservation"] = {{"holder", s.reservation->holder}, {"type", s.reservation->type}, {"scope", s.reservation->scope}};
+  else
+    j["reservation"] = nullptr;
+  return j;
+}
+
+std::optional<stmf::pr::PrState> pr_state_from_json(const json& j, std::string& why) {
+  try {
+    stmf::pr::PrState s;
+    s.generation = j.at("generation").get<uint32_t>();
+    s.aptpl = j.at("aptpl").get<bool>();
+    for (auto& r : j.at("registrations")) {
+      stmf::pr::Registration g;
+      g.initiator_name = r.at("initiator").get<std::string>();
+      g.isid = r.at("isid").get<std::string>();
+      g.target_port = r.at("target_port").get<std::string>();
+      g.rtpi = r.at("rtpi").get<uint16_t>();
+      g.all_tg_pt = r.at("all_tg_pt").get<bool>();
+      g.key = std::stoull(r.at("key").get<std::string>(), nullptr, 16);
+      s.registrations.push_back(std::move(g));
+    }
+    if (!j.at("reservation").is_null()) {
+      auto& v = j.at("reservation");
+      stmf::pr::Reservation res{v.at("holder").get<size_t>(), v.at("type").get<uint8_t>(), v.at("scope").get<uint8_t>()};
+      if (!stmf::pr::is_valid_type(res.type) || res.scope != 0 ||
+          (!stmf::pr::is_all_registrants(res.type) && res.holder >= s.registrations.size())) {
+        why = "reservation does not name a valid holder and type";
+        return std::nullopt;
+      }
+      s.reservation = res;
+    }
+    return s;
+  } catch (const std::exception& e) {
+    why = e.what();
+    return std::nullopt;
+  }
+}
+
+bool DbPrPersistence::store(const std::string& guid, const std::optional<stmf::pr::PrState>& state, std::string& why) {
+  return state ? db_.save_pr(guid, pr_state_to_json(*state).dump(), why) : db_.erase_pr(guid, why);
+}
+
+}  // namespace stmfd
