@@ -1,8 +1,10 @@
 // Reservation conflict check run before a command executes.
 //
 // SCSI-2 reservation (SPC-2 5.5.1, 7.21): every command from another nexus conflicts except
-// the `allowed` rows and RELEASE (which completes GOOD without effect); PR IN/OUT conflict
-// for every nexus, the holder included.
+// INQUIRY, REPORT LUNS, REQUEST SENSE, REPORT TARGET PORT GROUPS, PREVENT ALLOW MEDIUM REMOVAL
+// with PREVENT=0, and RELEASE (which completes GOOD without effect). TEST UNIT READY does
+// conflict: mhd(4I)'s MHIOCSTATUS probes a reservation with it. PR IN/OUT conflict for every
+// nexus, the holder included.
 //
 // Persistent reservation (SPC-4 5.13.1 table 65), for a nexus that is not a holder:
 //                     WE    EA    WE-RO/WE-AR        EA-RO/EA-AR
@@ -19,6 +21,8 @@ namespace {
 constexpr uint8_t kTestUnitReady = 0x00;
 constexpr uint8_t kPrIn = 0x5e, kPrOut = 0x5f;
 constexpr uint8_t kRelease6 = 0x17, kRelease10 = 0x57;
+constexpr uint8_t kInquiry = 0x12, kReportLuns = 0xa0, kRequestSense = 0x03, kMaintenanceIn = 0xa3,
+                  kReportTargetPortGroups = 0x0a, kPreventAllow = 0x1e;
 }  // namespace
 
 bool PrEngine::conflicts(const Nexus& n, ReservationClass cls, const uint8_t* cdb) const {
@@ -29,9 +33,10 @@ bool PrEngine::conflicts(const Nexus& n, ReservationClass cls, const uint8_t* cd
   if (scsi2_) {
     if (is_pr) return true;  // "regardless of initiator or service action"
     if (detail::same_nexus(*scsi2_, n)) return false;
-    if (cls == RC::allowed) return false;
-    if (cls == RC::reserve) return !(op == kRelease6 || op == kRelease10);
-    return true;
+    if (op == kInquiry || op == kReportLuns || op == kRequestSense) return false;
+    if (op == kMaintenanceIn && (cdb[1] & 0x1f) == kReportTargetPortGroups) return false;
+    if (op == kPreventAllow && (cdb[4] & 0x03) == 0) return false;
+    return !(op == kRelease6 || op == kRelease10);
   }
 
   if (cls == RC::reserve) {

@@ -150,8 +150,16 @@ TEST_CASE("SCSI-2 reservation held by another nexus or by the same", "[pr][confl
   CHECK(l.e.conflicts(a, RC::persistent, out_cdb(sa::register_key).data()));
   // Another nexus (other initiator, other session of the same initiator, other port).
   for (const Nexus* n : {&b, &a_isid2, &a2}) {
-    CHECK_FALSE(l.e.conflicts(*n, RC::allowed, cdb_for(RC::allowed).data()));
-    CHECK_FALSE(l.e.conflicts(*n, RC::allowed, tur.data()));
+    CHECK_FALSE(l.e.conflicts(*n, RC::allowed, cdb_for(RC::allowed).data()));  // INQUIRY
+    CHECK(l.e.conflicts(*n, RC::allowed, tur.data()));  // the mhd MHIOCSTATUS probe
+    const std::array<uint8_t, 16> rcap{0x25}, rl{0xa0}, rs{0x03}, rtpg{0xa3, 0x0a}, allow{0x1e, 0, 0, 0, 0x00},
+        prevent{0x1e, 0, 0, 0, 0x01};
+    CHECK(l.e.conflicts(*n, RC::allowed, rcap.data()));  // READ CAPACITY: not in SPC-2's list
+    CHECK_FALSE(l.e.conflicts(*n, RC::allowed, rl.data()));
+    CHECK_FALSE(l.e.conflicts(*n, RC::allowed, rs.data()));
+    CHECK_FALSE(l.e.conflicts(*n, RC::allowed, rtpg.data()));
+    CHECK_FALSE(l.e.conflicts(*n, RC::conflict, allow.data()));
+    CHECK(l.e.conflicts(*n, RC::conflict, prevent.data()));
     CHECK(l.e.conflicts(*n, RC::read, cdb_for(RC::read).data()));
     CHECK(l.e.conflicts(*n, RC::write, cdb_for(RC::write).data()));
     CHECK(l.e.conflicts(*n, RC::conflict, cdb_for(RC::conflict).data()));

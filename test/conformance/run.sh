@@ -7,8 +7,8 @@
 # LU_JSON_KEYS are extra keys for the LU, e.g. '"removable": true' to run the removable-
 # medium families, '"write_protect": true' for ReadOnly.
 #
-# Fails when any test fails outside the families owned by later work (reservations:
-# Prin*, Prout*, Reserve6; ALUA pair: MultipathIO), or when a skip appears that is not
+# Fails when any test fails outside the families owned by later work (ALUA pair:
+# MultipathIO), or when a skip appears that is not
 # listed in docs/conformance.md.
 set -euo pipefail
 stmfd=${1:?stmfd binary}; family=${2:-ALL}; lu_extra=${3:-}
@@ -43,7 +43,7 @@ kill -0 "$pid" 2>/dev/null || { echo "stmfd died during the run:"; tail -50 "$wo
 python3 - "$work/result.json" "$src/docs/conformance.md" <<'PY'
 import json, re, sys
 r = json.load(open(sys.argv[1]))
-owned_later = re.compile(r"^(Prin|Prout|Reserve6|MultipathIO)")
+owned_later = re.compile(r"^(MultipathIO)")
 doc = open(sys.argv[2]).read()
 listed = set(re.findall(r"`([A-Za-z0-9]+\.[A-Za-z0-9_]+)`", doc))
 # Tests whose expectation contradicts the standard (the standard wins): listed in the doc

@@ -1,5 +1,5 @@
 // Logical units and view entries: create-lu, modify-lu, delete-lu, import-lu, list-lu,
-// online-lu, offline-lu, add-view, remove-view, list-view.
+// online-lu, offline-lu, list-pr, add-view, remove-view, list-view.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -211,6 +211,48 @@ void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx) {
         if (o->verbose) print_lu(lu);
       }
       if (ctx.json_output) ctx.print_json({{"lus", out}});
+    });
+  }
+
+  // list-pr LU: registrations and reservation (SPC-4 persistent, SPC-2 RESERVE).
+  {
+    auto lu = std::make_shared<std::string>();
+    auto* c = r.add(app, "list-pr", "List the persistent reservation state of a logical unit");
+    c->add_option("LU", *lu, "LU name (GUID)")->required();
+    r.on(c, [lu, &ctx] {
+      json res = ctx.call("list-pr", {{"guid", guid_arg(*lu)}});
+      if (ctx.json_output) return ctx.print_json(res);
+      static const char* types[] = {"", "Write Exclusive", "", "Exclusive Access", "", "Write Exclusive, Registrants Only",
+                                    "Exclusive Access, Registrants Only", "Write Exclusive, All Registrants",
+                                    "Exclusive Access, All Registrants"};
+      const json& p = res["reservations"];
+      std::cout << "LU Name: " << guid_arg(*lu) << "\n"
+                << "    PR Generation     : 0x" << std::hex << p["generation"].get<uint32_t>() << std::dec << "\n"
+                << "    APTPL             : " << (p["aptpl"].get<bool>() ? "yes" : "no") << "\n"
+                << "    Registrations     : " << p["registrations"].size() << "\n";
+      size_t i = 0;
+      for (auto& g : p["registrations"]) {
+        std::cout << "        " << g["key"].get<std::string>() << "  " << g["initiator"].get<std::string>();
+        if (!g["isid"].get<std::string>().empty()) std::cout << ",i,0x" << g["isid"].get<std::string>();
+        std::cout << "  " << (g["all_tg_pt"].get<bool>() ? std::string("(all target ports)") : g["target_port"].get<std::string>())
+                  << "\n";
+        ++i;
+      }
+      if (p["reservation"].is_null()) {
+        std::cout << "    Reservation       : none\n";
+      } else {
+        const auto& v = p["reservation"];
+        const unsigned t = v["type"].get<unsigned>();
+        std::cout << "    Reservation       : " << (t < 9 ? types[t] : "?");
+        if (t == 7 || t == 8)
+          std::cout << " (held by every registrant)";
+        else if (v["holder"].get<size_t>() < p["registrations"].size())
+          std::cout << ", holder key " << p["registrations"][v["holder"].get<size_t>()]["key"].get<std::string>();
+        std::cout << "\n";
+      }
+      if (!p["scsi2_reservation"].is_null())
+        std::cout << "    SCSI-2 Reservation: " << p["scsi2_reservation"]["initiator"].get<std::string>() << ",i,0x"
+                  << p["scsi2_reservation"]["isid"].get<std::string>() << "\n";
     });
   }
 
