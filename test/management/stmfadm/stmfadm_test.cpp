@@ -3,6 +3,7 @@
 // status and its error cases (docs/stmfadm.md, docs/management.md).
 #include <arpa/inet.h>
 #include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -897,4 +898,48 @@ TEST_CASE("stmfadm as an unprivileged user: reads work, changes get STMF_ERROR_P
   CHECK(r.out.find(secret) == std::string::npos);
   CHECK(r.out.find("\"user\"") != std::string::npos);  // the CHAP user name is still there
   CHECK(adm({"export"}).out.find(secret) != std::string::npos);
+}
+
+TEST_CASE("stmfadm list-pr shows registrations and the reservation", "[stmfadm]") {
+  Daemon d;
+  Adm adm{d};
+  const std::string guid = adm.js({"list-lu"})["lus"][0];
+  auto r = adm({"list-pr", guid});
+  REQUIRE_OK(r);
+  CHECK(has_line(r.out, "    Registrations     : 0"));
+  CHECK(has_line(r.out, "    Reservation       : none"));
+  std::unique_ptr<iscsi_context, void (*)(iscsi_context*)> ctx(iscsi_create_context(kInitiator.c_str()),
+                                                              [](iscsi_context* c) { iscsi_destroy_context(c); });
+  iscsi_context* ic = ctx.get();
+  iscsi_set_targetname(ic, kTargetIqn.c_str());
+  iscsi_set_session_type(ic, ISCSI_SESSION_NORMAL);
+  REQUIRE(iscsi_full_connect_sync(ic, d.portal().c_str(), 0) == 0);
+  scsi_persistent_reserve_out_basic p{};
+  p.service_action_reservation_key = 0xA1;
+  p.aptpl = 1;
+  for (int i = 0; i < 3; ++i) {  // the first attempts may meet unit attentions
+    scsi_task* t = iscsi_persistent_reserve_out_sync(ic, 0, SCSI_PERSISTENT_RESERVE_REGISTER, 0, 0, &p);
+    const bool good = t && t->status == SCSI_STATUS_GOOD;
+    if (t) scsi_free_scsi_task(t);
+    if (good) break;
+  }
+  p.reservation_key = 0xA1;
+  p.service_action_reservation_key = 0;
+  p.aptpl = 0;
+  scsi_task* t = iscsi_persistent_reserve_out_sync(ic, 0, SCSI_PERSISTENT_RESERVE_RESERVE, 0,
+                                                   SCSI_PERSISTENT_RESERVE_TYPE_EXCLUSIVE_ACCESS, &p);
+  REQUIRE(t);
+  CHECK(t->status == SCSI_STATUS_GOOD);
+  scsi_free_scsi_task(t);
+  r = adm({"list-pr", guid});
+  REQUIRE_OK(r);
+  CHECK(has_line(r.out, "    APTPL             : yes"));
+  CHECK(has_line(r.out, "    Registrations     : 1"));
+  CHECK(has_line(r.out, "    Reservation       : Exclusive Access, holder key 0x00000000000000a1"));
+  CHECK_THAT(r.out, Catch::Contains("0x00000000000000a1  " + kInitiator + ",i,0x"));
+  json j = adm.js({"list-pr", guid});
+  CHECK(j["reservations"]["registrations"][0]["key"] == "0x00000000000000a1");
+  CHECK(j["reservations"]["reservation"]["type"] == 3);
+  REQUIRE_FAIL(adm({"list-pr", "600144F0000000000000000000000999"}), "STMF_ERROR_NOT_FOUND");
+  iscsi_logout_sync(ic);
 }
