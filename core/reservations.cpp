@@ -65,13 +65,13 @@ std::vector<pr::TargetPort> Stmf::target_ports() const {
 bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, const CommandInfo& ci,
                              std::shared_lock<std::shared_mutex>& admission) {
   auto& rs = lu->reservations();
-  const pr::Nexus me = pr_nexus(*task->nexus);
   const uint8_t* cdb = task->cdb.data();
   const uint8_t op = cdb[0];
   const bool own = op == kPrIn || op == kPrOut || op == kReserve6 || op == kRelease6 || op == kReserve10 || op == kRelease10;
   if (!own) {
     admission = std::shared_lock(rs.mu);
-    if (!rs.engine.conflicts(me, ci.reservation, cdb)) return false;
+    // Hot path: with no reservation held nothing can conflict (no nexus identity is built).
+    if (!rs.engine.may_conflict() || !rs.engine.conflicts(pr_nexus(*task->nexus), ci.reservation, cdb)) return false;
     admission.unlock();
     task->status = scsi::Status::reservation_conflict;
     finish_without_lu(task);
@@ -83,6 +83,7 @@ bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, cons
     finish_without_lu(task);
     return true;
   }
+  const pr::Nexus me = pr_nexus(*task->nexus);
   const auto ports = target_ports();
   pr::Result r;
   {

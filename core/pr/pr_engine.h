@@ -128,6 +128,9 @@ class PrEngine {                    // NOT thread-safe: the caller serializes pe
   void restore(PrState s);
 
   const PrState& state() const { return st_; }
+  // False when no command other than RESERVE/RELEASE/PR IN/PR OUT can conflict (no SCSI-2
+  // reservation, no persistent reservation): the per-command fast path.
+  bool may_conflict() const { return scsi2_.has_value() || st_.reservation.has_value(); }
   bool scsi2_reserved_by(const Nexus& n) const;
   std::optional<Nexus> scsi2_holder() const { return scsi2_; }
   // Persistent-reservation views of one nexus.
