@@ -287,7 +287,7 @@ void BlockLu::write_same_step(const std::shared_ptr<WriteSameOp>& op) {
       locks_.release(op->ticket);
       return fail(op->t, op->done, write_error(op->ec));
     }
-    if (op->next >= op->end) {
+    if (op->next >= op->end || op->t->aborted.load()) {  // done, or aborted: no more chunks
       locks_.release(op->ticket);
       return op->done(op->t);
     }
@@ -337,6 +337,10 @@ void BlockLu::unmap_step(const std::shared_ptr<UnmapOp>& op) {
   if (op->next == op->ranges.size()) return op->done(op->t);
   const auto [lba, n] = op->ranges[op->next++];
   auto io = [this, op, lba, n](Ticket tk) {
+    if (op->t->aborted.load()) {  // aborted: leave the rest of the medium alone
+      locks_.release(tk);
+      return op->done(op->t);
+    }
     store_->unmap(lba << bs_shift_, n << bs_shift_, [this, op, tk](std::error_code ec) {
       locks_.release(tk);
       if (ec) return fail(op->t, op->done, write_error(ec));
