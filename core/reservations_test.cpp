@@ -105,7 +105,7 @@ bool sense_is(const TaskPtr& t, uint8_t key, uint8_t asc, uint8_t ascq) {
 
 }  // namespace
 
-TEST_CASE("APTPL: state is durable before GOOD; a failed write changes nothing", "[reservations][framework]") {
+TEST_CASE("APTPL: state is durable before GOOD, a failed write changes nothing", "[reservations][framework]") {
   Fixture f;
   f.disk.fail = true;
   auto t = f.pr_out(f.a, 0x00, 0, 0, 0xA, true);
@@ -126,7 +126,7 @@ TEST_CASE("APTPL: state is durable before GOOD; a failed write changes nothing",
   CHECK(f.keys() == 2);
 }
 
-TEST_CASE("reservation conflicts run in the pipeline; PREEMPT reaches the preempted nexus as a UA", "[reservations][framework]") {
+TEST_CASE("reservation conflicts run in the pipeline, PREEMPT reaches the preempted nexus as a UA", "[reservations][framework]") {
   Fixture f;
   REQUIRE(f.pr_out(f.a, 0x00, 0, 0, 0xA, false)->status == scsi::Status::good);
   REQUIRE(f.pr_out(f.b, 0x00, 0, 0, 0xB, false)->status == scsi::Status::good);

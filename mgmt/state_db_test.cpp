@@ -382,7 +382,7 @@ TEST_CASE("state db: a schema newer than this stmfd is refused", "[statedb]") {
   CHECK(why.find("newer stmfd (schema 3, this stmfd understands 2)") != std::string::npos);
 }
 
-TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased; schema 1 is upgraded", "[statedb]") {
+TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, schema 1 is upgraded", "[statedb]") {
   TempDir d;
   const std::string g = "600144F0000000000000000000000001";
   {

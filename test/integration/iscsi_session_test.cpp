@@ -246,7 +246,7 @@ TEST_CASE("task management: LUN reset raises a unit attention, ABORT TASK SET co
   CHECK(t->sense.key == SCSI_SENSE_UNIT_ATTENTION);
 }
 
-TEST_CASE("an unmapped LUN answers LOGICAL UNIT NOT SUPPORTED; REPORT LUNS lists the mapped ones", "[integration]") {
+TEST_CASE("an unmapped LUN answers LOGICAL UNIT NOT SUPPORTED, REPORT LUNS lists the mapped ones", "[integration]") {
   DaemonOptions o;
   o.luns = 2;
   Daemon d(o);

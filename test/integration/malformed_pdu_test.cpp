@@ -142,7 +142,7 @@ TEST_CASE("a header digest error drops the connection, not the daemon", "[integr
   CHECK(d.log_text().find("header digest error") != std::string::npos);
 }
 
-TEST_CASE("a command outside the CmdSN window is ignored; the next in-window one runs", "[integration][malformed]") {
+TEST_CASE("a command outside the CmdSN window is ignored, the next in-window one runs", "[integration][malformed]") {
   Daemon d;
   RawInitiator r(d.port());
   REQUIRE(r.login(d.iqn()) == 0);

@@ -105,7 +105,7 @@ std::string ram_lu(Client& c, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("views: an initiator in a host group sees exactly its LUNs; others see none of them", "[management]") {
+TEST_CASE("views: an initiator in a host group sees exactly its LUNs, others see none of them", "[management]") {
   Daemon d;
   Client c(d.socket_path());
   const std::string a = ram_lu(c, "a"), b = ram_lu(c, "b");
@@ -244,7 +244,7 @@ TEST_CASE("a session that honours the logout request leaves before the deadline"
   CHECK(d.log_text().find("logout (reason 0)") != std::string::npos);
 }
 
-TEST_CASE("the configuration survives a restart; a bad database stops the daemon", "[management]") {
+TEST_CASE("the configuration survives a restart, a bad database stops the daemon", "[management]") {
   Daemon d;
   std::string a;
   json before;
@@ -419,7 +419,7 @@ int call_as_nobody(const std::string& socket, const std::string& op, const json&
 }
 }  // namespace
 
-TEST_CASE("unprivileged users read; changes need root or the admin group", "[management]") {
+TEST_CASE("unprivileged users read, changes need root or the admin group", "[management]") {
   if (::geteuid() != 0) {
     WARN("not root: cannot switch users, skipped");
     return;

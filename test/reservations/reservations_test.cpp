@@ -96,7 +96,7 @@ Holder read_reservation(Ctx& ctx) {
 
 }  // namespace
 
-TEST_CASE("APTPL registrations and reservation survive SIGKILL; without APTPL they do not", "[reservations]") {
+TEST_CASE("APTPL registrations and reservation survive SIGKILL, without APTPL they do not", "[reservations]") {
   const bool aptpl = GENERATE(true, false);
   INFO("APTPL " << aptpl);
   Daemon d;
@@ -235,7 +235,7 @@ TEST_CASE("PREEMPT AND ABORT fences a node with writes in flight", "[reservation
   CHECK(h.key == 0xB);
 }
 
-TEST_CASE("SCSI-2 RESERVE: TEST UNIT READY from another node conflicts; nexus loss and LU reset release", "[reservations]") {
+TEST_CASE("SCSI-2 RESERVE: TEST UNIT READY from another node conflicts, nexus loss and LU reset release", "[reservations]") {
   Daemon d;
   Ctx b(kNodeB);
   login(b, d);

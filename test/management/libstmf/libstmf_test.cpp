@@ -304,7 +304,7 @@ TEST_CASE("libstmf: LU resource properties are validated like COMSTAR", "[libstm
   CHECK(stmfCreateLu(nullptr, &g) == STMF_ERROR_INVALID_ARG);
 }
 
-TEST_CASE("libstmf: invalid arguments are refused without the daemon; no daemon is SERVICE_NOT_FOUND",
+TEST_CASE("libstmf: invalid arguments are refused without the daemon, no daemon is SERVICE_NOT_FOUND",
           "[libstmf]") {
   use_nowhere();
   stmfGuid g{};
