@@ -14,23 +14,17 @@ extern "C" {
 #include <vector>
 
 #include "test/integration/daemon.h"
+#include "test/integration/libiscsi_util.h"
 
+using stmf::test::Ctx;
 using stmf::test::Daemon;
+using stmf::test::Task;
 using stmf::test::DaemonOptions;
 
 namespace {
 
 constexpr const char* kInitiator = "iqn.2026-11.org.example:initiator";
 
-struct Ctx {
-  iscsi_context* c = nullptr;
-  explicit Ctx(const char* initiator = kInitiator) { c = iscsi_create_context(initiator); }
-  ~Ctx() {
-    if (c) iscsi_destroy_context(c);
-  }
-  operator iscsi_context*() const { return c; }
-  std::string error() const { return iscsi_get_error(c); }
-};
 
 // Logs in to the daemon's target, LUN 0. Returns false (with the error in INFO) on failure.
 bool login(Ctx& ctx, const Daemon& d, int lun = 0) {
@@ -40,15 +34,6 @@ bool login(Ctx& ctx, const Daemon& d, int lun = 0) {
   return iscsi_full_connect_sync(ctx, d.portal().c_str(), lun) == 0;
 }
 
-struct Task {
-  scsi_task* t;
-  explicit Task(scsi_task* p) : t(p) {}
-  ~Task() {
-    if (t) scsi_free_scsi_task(t);
-  }
-  scsi_task* operator->() const { return t; }
-  explicit operator bool() const { return t != nullptr; }
-};
 
 std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
   std::vector<uint8_t> v(n);

@@ -24,10 +24,13 @@ extern "C" {
 
 #include "mgmt/client.h"
 #include "test/integration/daemon.h"
+#include "test/integration/libiscsi_util.h"
 
 using stmf::mgmt::Client;
 using stmf::mgmt::json;
+using stmf::test::Ctx;
 using stmf::test::Daemon;
+using stmf::test::Task;
 using stmf::test::DaemonOptions;
 
 namespace {
@@ -35,22 +38,7 @@ namespace {
 constexpr const char* kI1 = "iqn.2026-11.org.example:node1";
 constexpr const char* kI2 = "iqn.2026-11.org.example:node2";
 
-struct Ctx {
-  iscsi_context* c;
-  explicit Ctx(const char* initiator) : c(iscsi_create_context(initiator)) {}
-  ~Ctx() { iscsi_destroy_context(c); }
-  operator iscsi_context*() const { return c; }
-};
 
-struct Task {
-  scsi_task* t;
-  explicit Task(scsi_task* p) : t(p) {}
-  ~Task() {
-    if (t) scsi_free_scsi_task(t);
-  }
-  scsi_task* operator->() const { return t; }
-  explicit operator bool() const { return t != nullptr; }
-};
 
 bool login(Ctx& ctx, const Daemon& d, const std::string& portal = {}) {
   iscsi_set_targetname(ctx, d.iqn().c_str());

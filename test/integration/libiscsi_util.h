@@ -1,0 +1,39 @@
+// Test helpers around libiscsi: an owned context and an owned SCSI task (RAII), shared by the
+// integration, management and reservation tests.
+#pragma once
+extern "C" {
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+}
+
+#include <string>
+
+namespace stmf::test {
+
+// An iSCSI initiator context with the given InitiatorName; destroyed (and logged out) with it.
+struct Ctx {
+  iscsi_context* c = nullptr;
+  explicit Ctx(const char* initiator = "iqn.2026-11.org.example:initiator") : c(iscsi_create_context(initiator)) {}
+  ~Ctx() {
+    if (c) iscsi_destroy_context(c);
+  }
+  Ctx(const Ctx&) = delete;
+  Ctx& operator=(const Ctx&) = delete;
+  operator iscsi_context*() const { return c; }
+  std::string error() const { return iscsi_get_error(c); }
+};
+
+// A completed SCSI task returned by a libiscsi *_sync call (nullptr on transport failure).
+struct Task {
+  scsi_task* t;
+  explicit Task(scsi_task* p) : t(p) {}
+  ~Task() {
+    if (t) scsi_free_scsi_task(t);
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  scsi_task* operator->() const { return t; }
+  explicit operator bool() const { return t != nullptr; }
+};
+
+}  // namespace stmf::test
