@@ -90,17 +90,22 @@ const char* scsi2_name(const uint8_t* cdb) {
 
 bool PrEngine::scsi2_reserved_by(const Nexus& n) const { return scsi2_ && same_nexus(*scsi2_, n); }
 
-Result PrEngine::reserve(const Nexus& n, const uint8_t* cdb) {
+// What RESERVE and RELEASE share: the CDB check, and the SPC-2 5.5.1 rule that while any
+// registration exists they conflict, except the CRH=1 cases, which complete GOOD with no effect.
+// nullopt: go on with the command itself.
+std::optional<Result> PrEngine::scsi2_prologue(const Nexus& n, const uint8_t* cdb) const {
   // Third-party (3RDPTY, b4) and extent (EXTENT, b0) reservations are not supported.
   if (cdb[1] & 0x10) return check(scsi::sense::invalid_field_in_cdb.with_field(true, 1, 4));
   if (cdb[1] & 0x01) return check(scsi::sense::invalid_field_in_cdb.with_field(true, 1, 0));
-  if (!st_.registrations.empty()) {
-    // SPC-2 5.5.1: while any registration exists RESERVE conflicts, except the CRH=1 cases.
-    if (!crh_exception(*this, n)) return conflict();
-    Result r = good();
-    r.effects.audit = std::string(scsi2_name(cdb)) + " by " + describe(n) + " ignored (persistent reservation, CRH=1)";
-    return r;
-  }
+  if (st_.registrations.empty()) return std::nullopt;
+  if (!crh_exception(*this, n)) return conflict();
+  Result r = good();
+  r.effects.audit = std::string(scsi2_name(cdb)) + " by " + describe(n) + " ignored (persistent reservation, CRH=1)";
+  return r;
+}
+
+Result PrEngine::reserve(const Nexus& n, const uint8_t* cdb) {
+  if (auto r = scsi2_prologue(n, cdb)) return std::move(*r);
   if (scsi2_ && !same_nexus(*scsi2_, n)) return conflict();
   scsi2_ = n;
   Result r = good();
@@ -109,14 +114,7 @@ Result PrEngine::reserve(const Nexus& n, const uint8_t* cdb) {
 }
 
 Result PrEngine::release(const Nexus& n, const uint8_t* cdb) {
-  if (cdb[1] & 0x10) return check(scsi::sense::invalid_field_in_cdb.with_field(true, 1, 4));
-  if (cdb[1] & 0x01) return check(scsi::sense::invalid_field_in_cdb.with_field(true, 1, 0));
-  if (!st_.registrations.empty()) {
-    if (!crh_exception(*this, n)) return conflict();
-    Result r = good();
-    r.effects.audit = std::string(scsi2_name(cdb)) + " by " + describe(n) + " ignored (persistent reservation, CRH=1)";
-    return r;
-  }
+  if (auto r = scsi2_prologue(n, cdb)) return std::move(*r);
   Result r = good();
   // SPC-2 7.23: releasing a reservation held by another nexus (or none) is GOOD and no-op.
   if (scsi2_ && same_nexus(*scsi2_, n)) {

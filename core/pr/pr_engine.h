@@ -149,6 +149,8 @@ class PrEngine {                    // NOT thread-safe: the caller serializes pe
   static std::vector<uint8_t> iscsi_transport_id(const std::string& name, const std::string& isid);
 
  private:
+  std::optional<Result> scsi2_prologue(const Nexus& n, const uint8_t* cdb) const;
+
   PrState st_;
   std::optional<Nexus> scsi2_;
   size_t max_registrations_;
