@@ -34,12 +34,20 @@ class ItNexus {
   std::shared_ptr<const LunMap> lun_map() const { return std::atomic_load(&lun_map_); }
   void set_lun_map(std::shared_ptr<const LunMap> m) { std::atomic_store(&lun_map_, std::move(m)); }
 
+  // A nexus of the peer node's session (created by the proxy): its LUNs are what the peer
+  // says (LUN -> GUID), not this node's views. `remote_id` is the peer's session id.
+  bool remote() const { return remote_; }
+  uint64_t remote_id() const { return remote_id_; }
+  void set_remote(uint64_t id) { remote_ = true; remote_id_ = id; }
+
  private:
   const uint64_t id_;
   LocalPort& port_;
   const std::string initiator_name_;
   const std::string isid_hex_;
   std::shared_ptr<const LunMap> lun_map_;
+  bool remote_ = false;
+  uint64_t remote_id_ = 0;
 };
 
 using ItNexusPtr = std::shared_ptr<ItNexus>;

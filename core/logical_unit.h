@@ -2,6 +2,7 @@
 // for every provider: unit attentions and the task set.
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -101,6 +102,10 @@ class LogicalUnit {
   virtual bool descriptor_sense() const { return false; }
 
   UnitAttentions& unit_attentions() { return uas_; }
+
+  // ALUA role on this node (core/alua.h): a standby LU's commands go to the peer node.
+  bool standby() const { return standby_.load(std::memory_order_acquire); }
+  void set_standby(bool s) { standby_.store(s, std::memory_order_release); }
   // SCSI-2 and persistent reservation state (core/reservations.h), created on first use.
   LuReservations& reservations();
 
@@ -112,6 +117,7 @@ class LogicalUnit {
   TaskSet& task_set() { return task_set_; }
 
  private:
+  std::atomic<bool> standby_{false};
   UnitAttentions uas_;
   TaskSet task_set_;
   std::once_flag reservations_once_;

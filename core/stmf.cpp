@@ -66,6 +66,97 @@ void Stmf::remove_lu(const LogicalUnitPtr& lu) {
   std::erase(lus_, lu);
 }
 
+LogicalUnitPtr Stmf::find_lu(const std::array<uint8_t, 16>& guid) const {
+  std::lock_guard lk(mu_);
+  for (auto& lu : lus_)
+    if (lu->guid() == guid) return lu;
+  return nullptr;
+}
+
+void Stmf::set_peer(PeerForwarder* forwarder, NexusObserver* observer) {
+  std::lock_guard lk(mu_);
+  forwarder_ = forwarder;
+  observer_ = observer;
+}
+
+void Stmf::set_alua(const AluaGroups& g) {
+  std::lock_guard lk(mu_);
+  alua_ = g;
+}
+
+AluaGroups Stmf::alua() const {
+  std::lock_guard lk(mu_);
+  return alua_;
+}
+
+std::shared_ptr<const LunMap> Stmf::map_for(const ItNexus& n) const {
+  if (!n.remote()) return views_->map_for(n.initiator_name(), n.port().target_name());
+  auto m = std::make_shared<LunMap>();
+  auto it = remote_luns_.find(n.id());
+  if (it == remote_luns_.end()) return m;
+  for (auto& [lun, guid] : it->second)
+    for (auto& lu : lus_)
+      if (lu->guid() == guid && !lu->standby()) m->luns[lun] = lu;
+  return m;
+}
+
+ItNexusPtr Stmf::create_remote_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex, uint64_t remote_id,
+                                     std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns) {
+  std::lock_guard lk(mu_);
+  auto n = std::make_shared<ItNexus>(next_nexus_id_++, port, std::move(initiator_name), std::move(isid_hex));
+  n->set_remote(remote_id);
+  remote_luns_[n->id()] = std::move(luns);
+  n->set_lun_map(map_for(*n));
+  std::erase_if(nexuses_, [](auto& w) { return w.expired(); });
+  nexuses_.push_back(n);
+  log()->info("I_T nexus {} created for peer session {}: {} -> {} ({} LUN(s))", n->id(), remote_id,
+              n->initiator_port_name(), port.port_name(), n->lun_map()->luns.size());
+  return n;
+}
+
+void Stmf::set_remote_luns(const ItNexusPtr& n, std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns) {
+  std::shared_ptr<const LunMap> old_map, new_map;
+  {
+    std::lock_guard lk(mu_);
+    remote_luns_[n->id()] = std::move(luns);
+    old_map = n->lun_map();
+    new_map = map_for(*n);
+    n->set_lun_map(new_map);
+  }
+  if (old_map && old_map->luns == new_map->luns) return;
+  if (old_map)
+    for (auto& [lun, lu] : old_map->luns) lu->unit_attentions().raise(n->key(), scsi::sense::reported_luns_data_has_changed);
+  for (auto& [lun, lu] : new_map->luns) lu->unit_attentions().raise(n->key(), scsi::sense::reported_luns_data_has_changed);
+}
+
+LogicalUnitPtr Stmf::ensure_remote_lun(const ItNexusPtr& n, uint64_t lun, const std::array<uint8_t, 16>& guid) {
+  std::lock_guard lk(mu_);
+  auto cur = n->lun_map();
+  if (cur) {
+    auto lu = cur->find(lun);
+    if (lu && lu->guid() == guid) return lu;
+  }
+  LogicalUnitPtr found;
+  for (auto& lu : lus_)
+    if (lu->guid() == guid && !lu->standby()) found = lu;
+  if (!found) return nullptr;
+  auto& list = remote_luns_[n->id()];
+  std::erase_if(list, [&](auto& e) { return e.first == lun; });
+  list.emplace_back(lun, guid);
+  n->set_lun_map(map_for(*n));
+  return found;
+}
+
+std::vector<LocalPort*> Stmf::ports() const {
+  std::lock_guard lk(mu_);
+  return ports_;
+}
+
+void Stmf::raise_alua_change(bool standby_lus, bool active_lus) {
+  for (auto& lu : lus())
+    if (lu->standby() ? standby_lus : active_lus) lu->unit_attentions().raise_all(scsi::sense::asymmetric_access_state_changed);
+}
+
 std::vector<ItNexusPtr> Stmf::nexuses() const {
   std::lock_guard lk(mu_);
   std::vector<ItNexusPtr> out;
@@ -87,10 +178,15 @@ void Stmf::set_views(std::shared_ptr<const ViewTable> views) {
   // new map here. (A nexus created between the two steps already saw the new table.)
   for (auto& n : all) {
     auto old_map = n->lun_map();
-    auto new_map = views->map_for(n->initiator_name(), n->port().target_name());
+    std::shared_ptr<const LunMap> new_map;
+    {
+      std::lock_guard lk(mu_);
+      new_map = map_for(*n);
+    }
     const bool changed = !old_map || old_map->luns != new_map->luns;
     n->set_lun_map(new_map);
     if (!changed) continue;
+    if (observer_ && !n->remote()) observer_->lun_map_changed(n);
     log()->info("I_T nexus {} ({}): LUN inventory changed, {} LUN(s) now", n->id(), n->initiator_port_name(),
                 new_map->luns.size());
     if (old_map)
@@ -112,12 +208,18 @@ void Stmf::raise_for_lu(const LogicalUnitPtr& lu, const scsi::SenseCode& ua) {
 }
 
 ItNexusPtr Stmf::create_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex) {
-  std::lock_guard lk(mu_);
-  auto n = std::make_shared<ItNexus>(next_nexus_id_++, port, std::move(initiator_name), std::move(isid_hex));
-  n->set_lun_map(views_->map_for(n->initiator_name(), port.target_name()));
-  std::erase_if(nexuses_, [](auto& w) { return w.expired(); });
-  nexuses_.push_back(n);
+  ItNexusPtr n;
+  NexusObserver* observer;
+  {
+    std::lock_guard lk(mu_);
+    n = std::make_shared<ItNexus>(next_nexus_id_++, port, std::move(initiator_name), std::move(isid_hex));
+    n->set_lun_map(views_->map_for(n->initiator_name(), port.target_name()));
+    std::erase_if(nexuses_, [](auto& w) { return w.expired(); });
+    nexuses_.push_back(n);
+    observer = observer_;
+  }
   log()->info("I_T nexus {} created: {} -> {}", n->id(), n->initiator_port_name(), port.port_name());
+  if (observer) observer->nexus_created(n);
   return n;
 }
 
@@ -137,8 +239,14 @@ void Stmf::nexus_lost(const ItNexusPtr& nexus) {
     }
   }
   log()->info("I_T nexus {} lost ({}), {} task(s) aborted", nexus->id(), nexus->initiator_port_name(), aborted);
-  std::lock_guard lk(mu_);
-  std::erase_if(nexuses_, [&](auto& w) { auto n = w.lock(); return !n || n == nexus; });
+  NexusObserver* observer;
+  {
+    std::lock_guard lk(mu_);
+    std::erase_if(nexuses_, [&](auto& w) { auto n = w.lock(); return !n || n == nexus; });
+    remote_luns_.erase(nexus->id());
+    observer = observer_;
+  }
+  if (observer && !nexus->remote()) observer->nexus_lost(nexus);
 }
 
 size_t Stmf::tasks_in_flight() const { return in_flight_.load(); }
@@ -161,6 +269,8 @@ void Stmf::submit(TaskPtr task) {
     finish_without_lu(task);
     return;
   }
+  // A standby LU: the active node runs the rest of the pipeline (core/alua.h).
+  if (lu->standby() && forwarder_ && forwarder_->forward_task(lu, task)) return;
   if (op == kRequestSense) {
     request_sense(task, lu.get());
     finish_without_lu(task);
@@ -189,10 +299,12 @@ void Stmf::submit(TaskPtr task) {
     finish_without_lu(task);
     return;
   }
-  // 6. Reservations (ALUA access state plugs in before this).
+  // 6. ALUA.
+  if (alua_step(lu, task)) return;
+  // 7. Reservations.
   std::shared_lock<std::shared_mutex> admission;
   if (reservations_step(lu, task, *ci, admission)) return;
-  // 7. Execute, tracked in the LU's task set.
+  // 8. Execute, tracked in the LU's task set.
   {
     auto& ts = lu->task_set();
     std::lock_guard lk(ts.mu);
@@ -201,6 +313,54 @@ void Stmf::submit(TaskPtr task) {
   }
   in_flight_.fetch_add(1, std::memory_order_relaxed);
   lu->execute(task, [this, lu](const TaskPtr& t) { complete(lu, t); });
+}
+
+bool Stmf::alua_step(const LogicalUnitPtr& lu, const TaskPtr& task) {
+  const auto& cdb = task->cdb;
+  if (cdb[0] == 0xa3 && (cdb[1] & 0x1f) == 0x0a) {
+    report_target_port_groups(lu, task);
+    finish_without_lu(task);
+    return true;
+  }
+  if (lu->standby() && !allowed_when_unavailable(cdb.data())) {
+    task->check_condition(scsi::sense::not_ready_target_port_unavailable, lu->descriptor_sense());
+    finish_without_lu(task);
+    return true;
+  }
+  return false;
+}
+
+void Stmf::report_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& task) {
+  const auto& cdb = task->cdb;
+  const uint32_t alloc = alloc_len32(&cdb[6]);
+  const bool extended = ((cdb[1] >> 5) & 0x7) == 0x1;
+  const AluaGroups a = alua();
+  // The groups: every target port of the pair, grouped by TPG (the peer's ports are the
+  // proxy ports its registration created here).
+  std::map<uint16_t, std::vector<uint16_t>> by_tpg;
+  {
+    std::lock_guard lk(mu_);
+    for (auto* p : ports_) by_tpg[p->tpg()].push_back(p->rtpi());
+  }
+  const uint16_t own = tpg_of_node(a.node);
+  const uint16_t active_tpg = lu->standby() ? tpg_of_node(1 - a.node) : own;
+  std::vector<TpgDescriptor> groups;
+  for (auto& [tpg, rtpis] : by_tpg) {
+    TpgDescriptor g;
+    g.tpg = tpg;
+    g.rtpis = rtpis;
+    std::sort(g.rtpis.begin(), g.rtpis.end());
+    if (tpg == active_tpg) {
+      g.state = AccessState::active_optimized;
+      g.preferred = true;
+    } else {
+      g.state = a.link_up ? AccessState::active_non_optimized : AccessState::unavailable;
+    }
+    groups.push_back(std::move(g));
+  }
+  task->data_in = build_rtpg(groups, extended);
+  task->transfer_length = int64_t(task->data_in.size());
+  truncate_to(task->data_in, alloc);
 }
 
 void Stmf::complete(const LogicalUnitPtr& lu, const TaskPtr& task) {
@@ -315,6 +475,11 @@ void Stmf::reset_lu(LogicalUnit& lu, ResetKind kind, const std::shared_ptr<TmfBa
 void Stmf::task_management(const ItNexusPtr& nexus, const TmfRequest& req, std::function<void(TmfResponse)> done) {
   auto map = nexus->lun_map();
   LogicalUnitPtr lu = map ? map->find(req.lun) : nullptr;
+  // A standby LU: the active node acts (core/alua.h).
+  if (lu && lu->standby() && forwarder_ && req.function != TmfFunction::target_warm_reset &&
+      req.function != TmfFunction::target_cold_reset && req.function != TmfFunction::task_reassign) {
+    if (forwarder_->forward_tmf(lu, nexus, req, done)) return;
+  }
   auto barrier = std::make_shared<TmfBarrier>();
   auto result = std::make_shared<TmfResponse>(TmfResponse::function_complete);
   barrier->done = [done, result] { done(*result); };
@@ -346,8 +511,19 @@ void Stmf::task_management(const ItNexusPtr& nexus, const TmfRequest& req, std::
     case TmfFunction::target_warm_reset:
     case TmfFunction::target_cold_reset:
       if (map)
-        for (auto& [n, l] : map->luns)
+        for (auto& [n, l] : map->luns) {
+          if (l->standby() && forwarder_) {
+            {
+              std::lock_guard bl(barrier->mu);
+              ++barrier->pending;
+            }
+            TmfRequest one = req;
+            one.lun = n;
+            if (forwarder_->forward_tmf(l, nexus, one, [barrier](TmfResponse) { barrier->release(); })) continue;
+            barrier->release();
+          }
           reset_lu(*l, req.function == TmfFunction::target_warm_reset ? ResetKind::target_warm : ResetKind::target_cold, barrier);
+        }
       break;
     case TmfFunction::clear_aca:
       *result = lu ? TmfResponse::function_not_supported : TmfResponse::lun_does_not_exist;

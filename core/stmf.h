@@ -7,10 +7,14 @@
 //   2. REPORT LUNS / REQUEST SENSE answered by the framework
 //   3. unit attention pending for this nexus -> CHECK CONDITION with it
 //   4. opcode supported by the LU?  no -> INVALID COMMAND OPERATION CODE
+//      (a standby LU whose peer link is up: everything else goes to the active node here,
+//       and that node runs this same pipeline; see core/alua.h)
 //   5. CDB control byte (NACA unsupported)
-//   6. reservations (core/reservations.cpp): RESERVATION CONFLICT per SPC-4 tables 65/66;
-//      PR IN/OUT and RESERVE/RELEASE are answered there (ALUA plugs in before it)
-//   7. LU provider executes
+//   6. ALUA: REPORT TARGET PORT GROUPS answered; a standby LU without its peer answers as
+//      Unavailable (02/04/0C)
+//   7. reservations (core/reservations.cpp): RESERVATION CONFLICT per SPC-4 tables 65/66;
+//      PR IN/OUT and RESERVE/RELEASE are answered there
+//   8. LU provider executes
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -21,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/alua.h"
 #include "core/it_nexus.h"
 #include "core/local_port.h"
 #include "core/logical_unit.h"
@@ -94,6 +99,28 @@ class Stmf {
 
   // Live nexuses (for listing sessions and for the tests).
   std::vector<ItNexusPtr> nexuses() const;
+  // The registered LU with this GUID (nullptr when none).
+  LogicalUnitPtr find_lu(const std::array<uint8_t, 16>& guid) const;
+
+  // --- ALUA pair (core/alua.h) ---
+  // Set once at startup, before any port is online; the objects outlive the framework's use.
+  void set_peer(PeerForwarder* forwarder, NexusObserver* observer);
+  void set_alua(const AluaGroups& g);
+  AluaGroups alua() const;
+  // A nexus for a session of the peer node (its port is a proxy port), seeing `luns`
+  // (LUN -> GUID) resolved against this node's active LUs.
+  ItNexusPtr create_remote_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex,
+                                 uint64_t remote_id, std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns);
+  // A command of a remote nexus names a LUN its list lacks (the peer's list update is in
+  // flight): add it quietly when `guid` is an active LU here. Returns the LU or nullptr.
+  LogicalUnitPtr ensure_remote_lun(const ItNexusPtr& n, uint64_t lun, const std::array<uint8_t, 16>& guid);
+  // Target ports registered (this node's and the peer's proxy ports).
+  std::vector<LocalPort*> ports() const;
+  // The peer says the session's LUNs changed: REPORTED LUNS DATA HAS CHANGED as for views.
+  void set_remote_luns(const ItNexusPtr& n, std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns);
+  // Queues `ua` on every LU for every nexus (ASYMMETRIC ACCESS STATE CHANGED); only_standby /
+  // only_active restrict it to LUs of that role.
+  void raise_alua_change(bool standby_lus, bool active_lus);
 
   // --- I_T nexuses ---
   ItNexusPtr create_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex);
@@ -125,6 +152,10 @@ class Stmf {
   bool reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, const CommandInfo& ci,
                          std::shared_lock<std::shared_mutex>& admission);
   void apply_reservation_effects(const LogicalUnitPtr& lu, const pr::Effects& e, const ItNexusPtr& issuer);
+  // Step 6: true when the task was finished there.
+  bool alua_step(const LogicalUnitPtr& lu, const TaskPtr& task);
+  void report_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& task);
+  std::shared_ptr<const LunMap> map_for(const ItNexus& n) const;  // under mu_
 
   mutable std::mutex mu_;
   std::vector<LogicalUnitPtr> lus_;
@@ -134,6 +165,11 @@ class Stmf {
   std::atomic<size_t> in_flight_{0};
   std::vector<LocalPort*> ports_;
   PrPersistence* pr_persistence_ = nullptr;
+  PeerForwarder* forwarder_ = nullptr;
+  NexusObserver* observer_ = nullptr;
+  AluaGroups alua_;
+  // Remote nexuses' LUN lists (LUN -> GUID), by nexus id.
+  std::unordered_map<uint64_t, std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>>> remote_luns_;
 };
 
 }  // namespace stmf

@@ -34,6 +34,7 @@ struct ScsiTask {
   uint32_t expected_transfer_length = 0;  // iSCSI EDTL
   DataDirection direction = DataDirection::none;  // from the transport's R/W flags
   std::vector<uint8_t> data_out;           // every Data-Out byte received (<= EDTL)
+  uint64_t port_cookie = 0;                // the port's own use (the proxy: its task id)
 
   // --- set by the framework / LU provider ---
   std::vector<uint8_t> data_in;            // bytes for the initiator; may exceed EDTL (overflow)

@@ -1,5 +1,7 @@
 #include "mgmt/config.h"
 
+#include <arpa/inet.h>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -226,9 +228,9 @@ TargetConfig parse_target_object(const json& j, const std::string& key, std::vec
                                  uint32_t company_id) {
   if (!j.is_object()) fail(key, "must be an object");
   if (luns_out)
-    only_keys(j, key, {"iqn", "alias", "tpgt", "chap", "initiators", "luns", "state"});
+    only_keys(j, key, {"iqn", "alias", "tpgt", "chap", "initiators", "luns", "state", "port_index"});
   else
-    only_keys(j, key, {"iqn", "alias", "tpgt", "chap", "initiators", "state"});
+    only_keys(j, key, {"iqn", "alias", "tpgt", "chap", "initiators", "state", "port_index"});
   TargetConfig t;
   auto* iqn = opt(j, "iqn");
   if (!iqn) fail(key + ".iqn", "missing");
@@ -249,6 +251,7 @@ TargetConfig parse_target_object(const json& j, const std::string& key, std::vec
     }
   }
   if (auto* v = opt(j, "state")) t.online = get_state(*v, key + ".state");
+  if (auto* v = opt(j, "port_index")) t.port_index = uint16_t(get_uint(*v, key + ".port_index", 1, 32767));
   if (luns_out) {
     if (auto* luns = opt(j, "luns")) {
       if (!luns->is_array()) fail(key + ".luns", "must be a list");
@@ -340,6 +343,32 @@ IscsiConfig parse_iscsi(const json& v) {
   return s;
 }
 
+AluaConfig parse_alua(const json& v) {
+  if (!v.is_object()) fail("alua", "must be an object");
+  only_keys(v, "alua", {"enabled", "node", "listen", "peer", "carrier", "heartbeat_ms", "timeout_ms"});
+  AluaConfig a;
+  if (auto* x = opt(v, "enabled")) a.enabled = get_bool(*x, "alua.enabled");
+  if (auto* x = opt(v, "node")) a.node = uint32_t(get_uint(*x, "alua.node", 0, 1));
+  for (auto [name, field] : {std::pair{"listen", &AluaConfig::listen}, std::pair{"peer", &AluaConfig::peer}}) {
+    auto* x = opt(v, name);
+    if (!x) continue;
+    const std::string k = std::string("alua.") + name;
+    std::string& hp = a.*field;
+    hp = get_string(*x, k);
+    if (!hp.empty() && !parse_host_port(hp))
+      fail(k, "'" + hp + "' is not \"host:port\" (an IPv4 address or [IPv6 address], port 1-65535)");
+  }
+  if (auto* x = opt(v, "carrier")) {
+    a.carrier = get_string(*x, "alua.carrier");
+    if (a.carrier != "tcp" && a.carrier != "door") fail("alua.carrier", "must be tcp or door");
+  }
+  if (auto* x = opt(v, "heartbeat_ms")) a.heartbeat_ms = uint32_t(get_uint(*x, "alua.heartbeat_ms", 50, 3600000));
+  if (auto* x = opt(v, "timeout_ms")) a.timeout_ms = uint32_t(get_uint(*x, "alua.timeout_ms", 0, 7200000));
+  if (uint64_t(a.timeout_ms) < 2 * uint64_t(a.heartbeat_ms))
+    fail("alua.timeout_ms", "must be at least twice heartbeat_ms (" + std::to_string(2 * uint64_t(a.heartbeat_ms)) + ")");
+  return a;
+}
+
 bool side_overlaps(const std::optional<std::string>& a, const std::optional<std::string>& b) {
   return !a || !b || *a == *b;
 }
@@ -350,8 +379,15 @@ void check(const Config& c) {
   for (size_t i = 0; i < c.portals.size(); ++i)
     if (!portals.insert(c.portals[i].host + "|" + std::to_string(c.portals[i].port)).second)
       fail("portals[" + std::to_string(i) + "]", "portal listed twice");
-  for (size_t i = 0; i < c.targets.size(); ++i)
-    if (!iqns.insert(c.targets[i].iqn).second) fail("targets[" + std::to_string(i) + "].iqn", "target " + c.targets[i].iqn + " defined twice");
+  std::set<uint16_t> port_indexes;
+  for (size_t i = 0; i < c.targets.size(); ++i) {
+    const auto k = "targets[" + std::to_string(i) + "]";
+    auto& t = c.targets[i];
+    if (!iqns.insert(t.iqn).second) fail(k + ".iqn", "target " + t.iqn + " defined twice");
+    if (t.port_index < 1 || t.port_index > 32767) fail(k + ".port_index", "must be between 1 and 32767");
+    if (!port_indexes.insert(t.port_index).second)
+      fail(k + ".port_index", "port index " + std::to_string(t.port_index) + " is used by another target");
+  }
   for (size_t i = 0; i < c.lus.size(); ++i) {
     auto k = "lus[" + std::to_string(i) + "]";
     auto& l = c.lus[i];
@@ -398,7 +434,7 @@ void check(const Config& c) {
 Config parse(const json& j) {
   if (!j.is_object()) fail("", "the configuration must be a JSON object");
   only_keys(j, "", {"version", "portals", "targets", "lus", "host_groups", "target_groups", "views", "iscsi", "management",
-                    "company_id", "threads", "shutdown_timeout_s", "log_level", "service"});
+                    "alua", "company_id", "threads", "shutdown_timeout_s", "log_level", "service"});
   Config c;
   if (auto* v = opt(j, "version"); v && get_uint(*v, "version", 1, 1000) != 1) fail("version", "unsupported (this stmfd reads version 1)");
   if (auto* v = opt(j, "company_id")) c.company_id = uint32_t(get_uint(*v, "company_id", 0, 0xffffff));
@@ -435,6 +471,13 @@ Config parse(const json& j) {
     }
     c.targets.push_back(std::move(t));
   }
+  // Targets without a port index get the lowest free one, in file order (explicit ones are
+  // kept; duplicates are refused by check()).
+  for (size_t i = 0; i < c.targets.size(); ++i) {
+    if (c.targets[i].port_index) continue;
+    c.targets[i].port_index = free_port_index(c.targets);
+    if (!c.targets[i].port_index) fail("targets[" + std::to_string(i) + "].port_index", "no free port index (at most 32767 targets)");
+  }
   // Assign missing view indexes: the lowest free per LU.
   for (auto& v : c.views) {
     if (v.index != UINT32_MAX) continue;
@@ -449,6 +492,7 @@ Config parse(const json& j) {
     if (auto* x = opt(*v, "socket")) c.management.socket = get_string(*x, "management.socket");
     if (auto* x = opt(*v, "admin_group")) c.management.admin_group = get_string(*x, "management.admin_group");
   }
+  if (auto* v = opt(j, "alua")) c.alua = parse_alua(*v);
   if (auto* v = opt(j, "threads")) c.threads = uint32_t(get_uint(*v, "threads", 0, 256));
   if (auto* v = opt(j, "shutdown_timeout_s")) c.shutdown_timeout_s = uint32_t(get_uint(*v, "shutdown_timeout_s", 1, 3600));
   if (auto* v = opt(j, "log_level")) {
@@ -565,7 +609,7 @@ json to_json(const LuConfig& l) {
 
 json to_json(const TargetConfig& t, bool with_secrets) {
   json j = {{"iqn", t.iqn}, {"alias", t.alias}, {"tpgt", t.tpgt}, {"initiators", t.initiators},
-            {"state", t.online ? "online" : "offline"}};
+            {"state", t.online ? "online" : "offline"}, {"port_index", t.port_index}};
   if (t.chap) {
     json c = {{"user", t.chap->user}};
     if (with_secrets) c["secret"] = t.chap->secret;
@@ -586,6 +630,44 @@ json to_json(const ViewEntryConfig& v) {
 }
 
 json to_json(const Portal& p) { return {{"host", p.host}, {"port", p.port}}; }
+
+json to_json(const AluaConfig& a) {
+  return {{"enabled", a.enabled}, {"node", a.node},       {"listen", a.listen},           {"peer", a.peer},
+          {"carrier", a.carrier}, {"heartbeat_ms", a.heartbeat_ms}, {"timeout_ms", a.timeout_ms}};
+}
+
+std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::string& s) {
+  std::string host, port;
+  unsigned char addr[sizeof(in6_addr)];
+  if (!s.empty() && s[0] == '[') {
+    auto close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') return std::nullopt;
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+    if (::inet_pton(AF_INET6, host.c_str(), addr) != 1) return std::nullopt;
+  } else {
+    auto colon = s.find(':');
+    if (colon == std::string::npos || s.find(':', colon + 1) != std::string::npos) return std::nullopt;
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+    if (::inet_pton(AF_INET, host.c_str(), addr) != 1) return std::nullopt;
+  }
+  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](unsigned char ch) { return std::isdigit(ch); }))
+    return std::nullopt;
+  unsigned long v = std::stoul(port);
+  if (v == 0 || v > 65535) return std::nullopt;
+  return std::pair{host, uint16_t(v)};
+}
+
+uint16_t relative_target_port_id(uint32_t node, uint16_t port_index) { return uint16_t(node * 32768u + port_index); }
+
+uint16_t free_port_index(const std::vector<TargetConfig>& targets) {
+  std::set<uint16_t> used;
+  for (auto& t : targets) used.insert(t.port_index);
+  for (uint16_t i = 1; i <= 32767; ++i)
+    if (!used.count(i)) return i;
+  return 0;
+}
 
 json to_json(const Config& c) {
   json j;
@@ -619,6 +701,7 @@ json to_json(const Config& c) {
                 {"nop_in_timeout_s", s.nop_in_timeout_s},
                 {"login_timeout_s", s.login_timeout_s}};
   j["management"] = {{"socket", c.management.socket}, {"admin_group", c.management.admin_group}};
+  j["alua"] = to_json(c.alua);
   j["company_id"] = c.company_id;
   j["threads"] = c.threads;
   j["shutdown_timeout_s"] = c.shutdown_timeout_s;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -71,6 +72,9 @@ struct TargetConfig {
   std::optional<ChapConfig> chap;
   std::vector<std::string> initiators;  // login ACL; empty = any initiator may log in
   bool online = true;
+  // Index of the target's port on this node (1..32767), assigned once (lowest free) and kept:
+  // relative target port id = node * 32768 + port_index (docs/alua.md). 0 = not yet assigned.
+  uint16_t port_index = 0;
   bool operator==(const TargetConfig&) const = default;
 };
 
@@ -96,6 +100,18 @@ struct ManagementConfig {
   bool operator==(const ManagementConfig&) const = default;
 };
 
+// ALUA pair settings (docs/alua.md). stmfSetAluaState changes `enabled` and `node`.
+struct AluaConfig {
+  bool enabled = false;
+  uint32_t node = 0;            // 0 or 1; must differ between the two nodes
+  std::string listen;           // "host:port": node 1 accepts the proxy link here
+  std::string peer;             // "host:port": node 0 connects to the peer's listen address
+  std::string carrier = "tcp";  // tcp (direct link) | door (a relay installed by stmfInitProxyDoor)
+  uint32_t heartbeat_ms = 500;  // ECHO_REQUEST interval while the link is up
+  uint32_t timeout_ms = 3000;   // link declared down after this long without any frame
+  bool operator==(const AluaConfig&) const = default;
+};
+
 struct Config {
   std::vector<Portal> portals;
   std::vector<TargetConfig> targets;
@@ -104,6 +120,7 @@ struct Config {
   std::vector<ViewEntryConfig> views;
   IscsiConfig iscsi;
   ManagementConfig management;
+  AluaConfig alua;
   uint32_t company_id = 0x00144f;  // IEEE OUI for generated NAA 6 GUIDs (COMSTAR's)
   uint32_t threads = 0;            // I/O threads (0 = half the CPUs)
   uint32_t shutdown_timeout_s = 10;
@@ -161,6 +178,17 @@ std::string guid_hex(const std::array<uint8_t, 16>& g);
 // wwn.+16 hex. normalize_devid lowercases iSCSI names and checks the form (nullopt = bad).
 std::optional<std::string> normalize_devid(const std::string& s);
 bool valid_iscsi_name(const std::string& s);
+
+// "host:port" where host is an IPv4 literal or a bracketed IPv6 literal ("[::1]:3270") and port
+// is 1..65535 (required). Returns the host (without brackets) and the port; nullopt when malformed.
+// Used for alua.listen and alua.peer (and by the daemon when it binds or connects).
+std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::string& s);
+// SCSI relative target port identifier of a target port in an ALUA pair: node * 32768 + port_index
+// (node 0: 1..32767, node 1: 32769..65535), so the two nodes never hand out the same id.
+uint16_t relative_target_port_id(uint32_t node, uint16_t port_index);
+// The lowest port index (1..32767) no target of `targets` uses; 0 when all are taken.
+uint16_t free_port_index(const std::vector<TargetConfig>& targets);
+nlohmann::json to_json(const AluaConfig& a);
 
 // The embedded default configuration (the quick start's LU).
 extern const char* const kDefaultConfig;

@@ -3,6 +3,7 @@
 #include "mgmt/config.h"
 
 using namespace stmf::mgmt;
+using nlohmann::json;
 
 namespace {
 std::string refused(const std::string& json) {
@@ -143,4 +144,98 @@ TEST_CASE("derived GUIDs are NAA 6, stable, and distinct per seed") {
   CHECK(a != b);
   CHECK(a.substr(0, 7) == "600144F");
   CHECK(guid_bytes(a).has_value());
+}
+
+TEST_CASE("host:port literals and relative target port ids", "[alua]") {
+  CHECK(parse_host_port("127.0.0.1:3270") == std::pair<std::string, uint16_t>{"127.0.0.1", 3270});
+  CHECK(parse_host_port("[::1]:3270") == std::pair<std::string, uint16_t>{"::1", 3270});
+  CHECK(parse_host_port("[fe80::1:2]:65535") == std::pair<std::string, uint16_t>{"fe80::1:2", 65535});
+  CHECK(parse_host_port("0.0.0.0:1") == std::pair<std::string, uint16_t>{"0.0.0.0", 1});
+  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:99999999",
+                          "127.0.0.1:32a", "localhost:3270", "::1:3270", "[::1]", "[::1]3270", "[::1]:", "[127.0.0.1]:3270",
+                          "[::1:3270", "1.2.3:3270", ":3270", "127.0.0.1:+32"})
+    CHECK_FALSE(parse_host_port(bad));
+  CHECK(relative_target_port_id(0, 1) == 1);
+  CHECK(relative_target_port_id(0, 32767) == 32767);
+  CHECK(relative_target_port_id(1, 1) == 32769);
+  CHECK(relative_target_port_id(1, 32767) == 65535);
+}
+
+TEST_CASE("the alua section is read, validated and exported", "[alua]") {
+  ConfigError e;
+  auto c = parse_config(R"({"portals": [], "alua": {"enabled": true, "node": 1, "listen": "[::1]:3270",
+    "peer": "192.0.2.1:3270", "carrier": "door", "heartbeat_ms": 100, "timeout_ms": 200}})", e);
+  INFO(e.message());
+  REQUIRE(c);
+  CHECK(c->alua.enabled);
+  CHECK(c->alua.node == 1);
+  CHECK(c->alua.listen == "[::1]:3270");
+  CHECK(c->alua.peer == "192.0.2.1:3270");
+  CHECK(c->alua.carrier == "door");
+  CHECK(c->alua.heartbeat_ms == 100);
+  CHECK(c->alua.timeout_ms == 200);
+  json j = to_json(*c);
+  CHECK(j["alua"] == json{{"enabled", true}, {"node", 1}, {"listen", "[::1]:3270"}, {"peer", "192.0.2.1:3270"},
+                          {"carrier", "door"}, {"heartbeat_ms", 100}, {"timeout_ms", 200}});
+  auto again = parse_config_json(j, e);
+  REQUIRE(again);
+  CHECK(*again == *c);
+
+  // Defaults: disabled, node 0, tcp, 500/3000 ms; the default export carries them.
+  auto d = parse_config(R"({"portals": []})", e);
+  REQUIRE(d);
+  CHECK(d->alua == AluaConfig{});
+  CHECK(to_json(*d)["alua"]["carrier"] == "tcp");
+
+  auto with = [](const std::string& alua) { return std::string(R"({"portals": [], "alua": )") + alua + "}"; };
+  CHECK(refused(with(R"({"enabled": true, "nodes": 1})")) == "alua.nodes: unknown key");
+  CHECK(refused(with(R"([])")) == "alua: must be an object");
+  CHECK(refused(with(R"({"node": 2})")) == "alua.node: must be between 0 and 1");
+  CHECK(refused(with(R"({"enabled": 1})")) == "alua.enabled: must be true or false");
+  CHECK(refused(with(R"({"carrier": "udp"})")) == "alua.carrier: must be tcp or door");
+  CHECK(refused(with(R"({"listen": "localhost:3270"})")).rfind("alua.listen: 'localhost:3270' is not \"host:port\"", 0) == 0);
+  CHECK(refused(with(R"({"peer": "::1:3270"})")).rfind("alua.peer:", 0) == 0);
+  CHECK(refused(with(R"({"peer": "10.0.0.1:0"})")).rfind("alua.peer:", 0) == 0);
+  CHECK(refused(with(R"({"heartbeat_ms": 49})")) == "alua.heartbeat_ms: must be between 50 and 3600000");
+  CHECK(refused(with(R"({"heartbeat_ms": 2000})")) == "alua.timeout_ms: must be at least twice heartbeat_ms (4000)");
+  CHECK(refused(with(R"({"heartbeat_ms": 100, "timeout_ms": 199})")) == "alua.timeout_ms: must be at least twice heartbeat_ms (200)");
+  auto empty_addr = parse_config(with(R"({"listen": "", "peer": ""})"), e);
+  CHECK(empty_addr);
+}
+
+TEST_CASE("targets get port indexes: kept when given, else the lowest free", "[alua]") {
+  ConfigError e;
+  auto c = parse_config(R"({"portals": [], "targets": [
+    {"iqn": "iqn.2026-11.org.example:a"},
+    {"iqn": "iqn.2026-11.org.example:b", "port_index": 1},
+    {"iqn": "iqn.2026-11.org.example:c"},
+    {"iqn": "iqn.2026-11.org.example:d", "port_index": 32767}]})", e);
+  INFO(e.message());
+  REQUIRE(c);
+  CHECK(c->targets[0].port_index == 2);
+  CHECK(c->targets[1].port_index == 1);
+  CHECK(c->targets[2].port_index == 3);
+  CHECK(c->targets[3].port_index == 32767);
+  CHECK(to_json(*c)["targets"][0]["port_index"] == 2);
+  auto again = parse_config_json(to_json(*c), e);
+  REQUIRE(again);
+  CHECK(*again == *c);
+  CHECK(validate(*c, e));
+
+  CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:a", "port_index": 0})")) ==
+        "targets[0].port_index: must be between 1 and 32767");
+  CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:a", "port_index": 32768})")) ==
+        "targets[0].port_index: must be between 1 and 32767");
+  CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:a", "port_index": 5},
+                               {"iqn": "iqn.2026-11.org.example:b", "port_index": 5})")) ==
+        "targets[1].port_index: port index 5 is used by another target");
+  // A model whose target has no index yet does not validate.
+  Config m = *c;
+  m.targets[2].port_index = 0;
+  CHECK_FALSE(validate(m, e));
+  CHECK(e.message() == "targets[2].port_index: must be between 1 and 32767");
+  std::vector<TargetConfig> ts(3);
+  ts[0].port_index = 1;
+  ts[1].port_index = 3;
+  CHECK(free_port_index(ts) == 2);
 }

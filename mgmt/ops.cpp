@@ -339,6 +339,7 @@ Status need_target(Config& c, const json& a, TargetConfig*& t) {
 Status op_create_target(Config& c, const json& a, json& r, const OpContext& ctx) {
   json tj = a.contains("target") && a["target"].is_object() ? a["target"] : json::object();
   tj.erase("state");
+  tj.erase("port_index");  // assigned here, never chosen by the caller
   if (tj.contains("name")) {
     tj["iqn"] = tj["name"];
     tj.erase("name");
@@ -353,6 +354,8 @@ Status op_create_target(Config& c, const json& a, json& r, const OpContext& ctx)
   auto t = parse_target(tj, "target", e);
   if (!t) return invalid(e.message());
   if (c.find_target(t->iqn)) return error(STMF_ERROR_EXISTS, "target " + t->iqn + " already exists");
+  t->port_index = free_port_index(c.targets);
+  if (!t->port_index) return error(STMF_ERROR_NOMEM, "no free target port index (at most 32767 targets)");
   r["name"] = t->iqn;
   c.targets.push_back(std::move(*t));
   return {};
@@ -419,6 +422,31 @@ Status op_delete_portal(Config& c, const json& a, json&, const OpContext&) {
   return {};
 }
 
+// ---- ALUA pair (stmfSetAluaState, stmfGetAluaState) ----
+// Enabling needs node 0 or 1; disabling ignores `node` and keeps the stored one. Enabling
+// while already enabled is valid (the daemon re-initializes the pair; tools/stmfd/mgmt_server).
+Status op_set_alua_state(Config& c, const json& a, json&, const OpContext&) {
+  auto it = a.find("enabled");
+  if (it == a.end() || !it->is_boolean()) return invalid("argument 'enabled' missing or not true/false");
+  if (!it->get<bool>()) {
+    c.alua.enabled = false;
+    return {};
+  }
+  auto n = a.find("node");
+  uint64_t node = 0;
+  if (n == a.end() || n->is_null()) return invalid("argument 'node' missing: enabling ALUA needs node 0 or 1");
+  if (!as_uint(*n, node) || node > 1)
+    return invalid("node must be 0 or 1 (got " + n->dump() + "); the two nodes of a pair use different values");
+  c.alua.enabled = true;
+  c.alua.node = uint32_t(node);
+  return {};
+}
+Status op_get_alua_state(Config& c, const json&, json& r, const OpContext&) {
+  r["enabled"] = c.alua.enabled;
+  r["node"] = c.alua.node;
+  return {};
+}
+
 constexpr OpInfo kOps[] = {
     {"get-state", false, op_get_state},
     {"online", true, op_online},
@@ -453,6 +481,8 @@ constexpr OpInfo kOps[] = {
     {"list-portal", false, op_list_portal},
     {"create-portal", true, op_create_portal},
     {"delete-portal", true, op_delete_portal},
+    {"set-alua-state", true, op_set_alua_state},
+    {"get-alua-state", false, op_get_alua_state},
 };
 
 }  // namespace
@@ -508,7 +538,7 @@ std::vector<std::string> diff(const Config& from, const Config& to) {
     return o;
   };
   keyed("view", views(a["views"]), views(b["views"]), "key");
-  for (auto k : {"iscsi", "management", "company_id", "threads", "shutdown_timeout_s", "log_level", "service"})
+  for (auto k : {"iscsi", "management", "alua", "company_id", "threads", "shutdown_timeout_s", "log_level", "service"})
     if (a[k] != b[k]) out.push_back(std::string("~ setting ") + k);
   return out;
 }

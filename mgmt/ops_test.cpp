@@ -172,3 +172,74 @@ TEST_CASE("diff names what import would change", "[mgmt][ops]") {
   CHECK(diff(f.c, f.c).empty());
   CHECK(diff(f.c, before) == std::vector<std::string>{"~ lu " + a + ": name", "- hg h", "- view " + a + "/0"});
 }
+
+TEST_CASE("set-alua-state and get-alua-state", "[mgmt][ops][alua]") {
+  Fixture f;
+  json r;
+  REQUIRE(f.run("get-alua-state", json::object(), &r).ok());
+  CHECK(r == json{{"enabled", false}, {"node", 0}});
+  CHECK(find_op("set-alua-state")->changes == true);
+  CHECK(find_op("get-alua-state")->changes == false);
+
+  // Enabling needs node 0 or 1.
+  Status s = f.run("set-alua-state", {{"enabled", true}, {"node", 2}});
+  CHECK(s.code == STMF_ERROR_INVALID_ARG);
+  CHECK(s.message.find("node must be 0 or 1") != std::string::npos);
+  CHECK(f.code("set-alua-state", {{"enabled", true}}) == STMF_ERROR_INVALID_ARG);
+  CHECK(f.code("set-alua-state", {{"enabled", true}, {"node", nullptr}}) == STMF_ERROR_INVALID_ARG);
+  CHECK(f.code("set-alua-state", {{"enabled", true}, {"node", -1}}) == STMF_ERROR_INVALID_ARG);
+  CHECK(f.code("set-alua-state", {{"enabled", true}, {"node", "1"}}) == STMF_ERROR_INVALID_ARG);
+  CHECK(f.code("set-alua-state", {{"node", 1}}) == STMF_ERROR_INVALID_ARG);
+  CHECK(f.code("set-alua-state", {{"enabled", "yes"}, {"node", 1}}) == STMF_ERROR_INVALID_ARG);
+  CHECK_FALSE(f.c.alua.enabled);
+
+  REQUIRE(f.code("set-alua-state", {{"enabled", true}, {"node", 0}}) == 0);
+  CHECK(f.c.alua.enabled);
+  CHECK(f.c.alua.node == 0);
+  // Again while enabled (re-initialization), on the other node number.
+  REQUIRE(f.code("set-alua-state", {{"enabled", true}, {"node", 1}}) == 0);
+  REQUIRE(f.run("get-alua-state", json::object(), &r).ok());
+  CHECK(r == json{{"enabled", true}, {"node", 1}});
+
+  // Disabling ignores the node (any value, or none) and keeps the stored one.
+  REQUIRE(f.code("set-alua-state", {{"enabled", false}, {"node", 77}}) == 0);
+  REQUIRE(f.run("get-alua-state", json::object(), &r).ok());
+  CHECK(r == json{{"enabled", false}, {"node", 1}});
+  REQUIRE(f.code("set-alua-state", {{"enabled", false}}) == 0);
+  CHECK(f.c.alua.node == 1);
+  // The other settings are untouched and the result validates.
+  CHECK(f.c.alua.carrier == "tcp");
+  ConfigError e;
+  CHECK(validate(f.c, e));
+}
+
+TEST_CASE("create-target assigns the lowest free port index", "[mgmt][ops][alua]") {
+  Fixture f;
+  auto create = [&](const std::string& name) {
+    json r;
+    REQUIRE(f.run("create-target", {{"target", {{"name", name}}}}, &r).ok());
+    return f.c.find_target(name)->port_index;
+  };
+  CHECK(create("iqn.2026-11.org.example:a") == 1);
+  CHECK(create("iqn.2026-11.org.example:b") == 2);
+  CHECK(create("iqn.2026-11.org.example:c") == 3);
+  REQUIRE(f.code("delete-target", {{"name", "iqn.2026-11.org.example:b"}}) == 0);
+  // A caller cannot choose it; the freed index is reused.
+  json r;
+  REQUIRE(f.run("create-target", {{"target", {{"name", "iqn.2026-11.org.example:d"}, {"port_index", 99}}}}, &r).ok());
+  CHECK(f.c.find_target("iqn.2026-11.org.example:d")->port_index == 2);
+  CHECK(create("iqn.2026-11.org.example:e") == 4);
+  // modify-target keeps it.
+  REQUIRE(f.code("modify-target", {{"name", "iqn.2026-11.org.example:c"}, {"alias", "x"}, {"port_index", 9}}) == 0);
+  CHECK(f.c.find_target("iqn.2026-11.org.example:c")->port_index == 3);
+  ConfigError e;
+  INFO(e.message());
+  CHECK(validate(f.c, e));
+}
+
+TEST_CASE("diff lists ALUA settings", "[mgmt][ops][alua]") {
+  Fixture f;
+  Config before = f.c;
+  REQUIRE(f.code("set-alua-state", {{"enabled", true}, {"node", 1}}) == 0);
+  CHECK(diff(before, f.c) == std::vector<std::string>{"~ setting alua"});
+}

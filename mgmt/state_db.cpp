@@ -251,9 +251,30 @@ CREATE TABLE pr_state (
 ) STRICT;
 )SQL";
 
+// Schema 3 adds the ALUA pair: the settings of stmfSetAluaState and the proxy link (one row),
+// and each target's port index (relative target port id = node * 32768 + port_index). The
+// column is added with ALTER TABLE so that creation and the 2 -> 3 migration share this text;
+// existing targets are then numbered 1, 2, 3... in their order (migrate_to_v3).
+const char* const kSchemaV3 = R"SQL(
+ALTER TABLE targets ADD COLUMN port_index INTEGER NOT NULL DEFAULT 0 CHECK (port_index BETWEEN 0 AND 32767);
+CREATE TABLE alua (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+  node INTEGER NOT NULL CHECK (node IN (0, 1)),
+  listen TEXT NOT NULL,  -- "host:port" or ""
+  peer TEXT NOT NULL,    -- "host:port" or ""
+  carrier TEXT NOT NULL CHECK (carrier IN ('tcp', 'door')),
+  heartbeat_ms INTEGER NOT NULL CHECK (heartbeat_ms BETWEEN 0 AND 4294967295),
+  timeout_ms INTEGER NOT NULL CHECK (timeout_ms BETWEEN 0 AND 4294967295)
+) STRICT;
+)SQL";
+// After the port indexes are numbered: no two targets share one.
+const char* const kSchemaV3Index = "CREATE UNIQUE INDEX targets_port_index ON targets (port_index)";
+
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
                                "hg_members",     "target_groups", "tg_members",   "view_entries",
-                               "targets",        "target_initiators", "portals",   "pr_state"};
+                               "targets",        "target_initiators", "portals",   "pr_state",
+                               "alua"};
 
 std::string digests_json(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
 
@@ -343,6 +364,29 @@ struct StateDb::Impl {
         .bind(20, int64_t(i.nop_in_timeout_s))
         .bind(21, int64_t(i.login_timeout_s))
         .run();
+    write_alua(c.alua);
+  }
+
+  void write_alua(const AluaConfig& a) {
+    st("INSERT OR REPLACE INTO alua (id, enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms) "
+       "VALUES (1, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(1, int64_t(a.enabled))
+        .bind(2, int64_t(a.node))
+        .bind(3, a.listen)
+        .bind(4, a.peer)
+        .bind(5, a.carrier)
+        .bind(6, int64_t(a.heartbeat_ms))
+        .bind(7, int64_t(a.timeout_ms))
+        .run();
+  }
+
+  // Schema 2 -> 3 inside the caller's transaction: the ALUA row (defaults: disabled) and port
+  // indexes 1, 2, 3... for the existing targets in their order.
+  void migrate_to_v3() {
+    exec(kSchemaV3);
+    exec("UPDATE targets SET port_index = (SELECT count(*) FROM targets AS t WHERE t.pos <= targets.pos)");
+    exec(kSchemaV3Index);
+    write_alua(AluaConfig{});
   }
 
   void write_all(const Config& c, uint64_t generation) {
@@ -413,8 +457,9 @@ struct StateDb::Impl {
       const TargetConfig& t = c.targets[p];
       auto& s = st(
           "INSERT INTO targets (iqn, pos, alias, tpgt, chap_user, chap_secret, chap_mutual_user, chap_mutual_secret, "
-          "online) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          "online, port_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       s.bind(1, t.iqn).bind(2, int64_t(p)).bind(3, t.alias).bind(4, int64_t(t.tpgt)).bind(9, int64_t(t.online));
+      s.bind(10, int64_t(t.port_index));
       if (t.chap) s.bind(5, t.chap->user).bind(6, t.chap->secret).bind(7, t.chap->mutual_user).bind(8, t.chap->mutual_secret);
       s.run();  // unbound chap parameters are NULL
       for (size_t i = 0; i < t.initiators.size(); ++i)
@@ -456,6 +501,19 @@ struct StateDb::Impl {
       i.nop_in_interval_s = s.u32(16);
       i.nop_in_timeout_s = s.u32(17);
       i.login_timeout_s = s.u32(18);
+      s.start();
+    }
+    {
+      auto& s = st("SELECT enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms FROM alua WHERE id = 1");
+      if (!s.step()) bad_row("alua: row missing");
+      AluaConfig& a = c.alua;
+      a.enabled = s.boolean(0);
+      a.node = s.u32(1);
+      a.listen = s.text(2);
+      a.peer = s.text(3);
+      a.carrier = s.text(4);
+      a.heartbeat_ms = s.u32(5);
+      a.timeout_ms = s.u32(6);
       s.start();
     }
     {
@@ -517,7 +575,7 @@ struct StateDb::Impl {
     }
     {
       auto& s = st(
-          "SELECT iqn, alias, tpgt, chap_user, chap_secret, chap_mutual_user, chap_mutual_secret, online "
+          "SELECT iqn, alias, tpgt, chap_user, chap_secret, chap_mutual_user, chap_mutual_secret, online, port_index "
           "FROM targets ORDER BY pos");
       while (s.step()) {
         TargetConfig t;
@@ -526,6 +584,7 @@ struct StateDb::Impl {
         t.tpgt = s.u16(2);
         if (s.type(3) != SQLITE_NULL) t.chap = ChapConfig{s.text(3), s.text(4), s.text(5), s.text(6)};
         t.online = s.boolean(7);
+        t.port_index = s.u16(8);
         c.targets.push_back(std::move(t));
       }
       for (auto& t : c.targets) {
@@ -632,10 +691,12 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
           }
           impl->exec(kSchema);
           impl->exec(kSchemaV2);
+          impl->exec(kSchemaV3);
+          impl->exec(kSchemaV3Index);
           impl->st("INSERT INTO schema_version (id, version) VALUES (1, ?)").bind(1, int64_t(kSchemaVersion)).run();
           impl->write_settings(Config{}, false, 0);
-          static_assert(kSchemaVersion == 2, "creation writes schema 2; add migrations with the next version");
-          impl->exec("PRAGMA user_version = 2");
+          static_assert(kSchemaVersion == 3, "creation writes schema 3; add migrations with the next version");
+          impl->exec("PRAGMA user_version = 3");
           created = true;
         }
         impl->exec("COMMIT");
@@ -652,6 +713,23 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
         impl->exec("PRAGMA user_version = 2");
         impl->exec("COMMIT");
         log()->info("state database {} upgraded to schema 2", path);
+        version = 2;
+      } catch (...) {
+        impl->rollback_quietly();
+        throw;
+      }
+    }
+    if (version == 2) {  // migration 2 -> 3: the ALUA settings and the targets' port indexes
+      impl->exec("BEGIN IMMEDIATE");
+      try {
+        if (impl->pragma_int("PRAGMA user_version") == 2) {  // not migrated by another process meanwhile
+          impl->migrate_to_v3();
+          impl->exec("UPDATE schema_version SET version = 3 WHERE id = 1");
+          impl->exec("PRAGMA user_version = 3");
+          log()->info("state database {} upgraded to schema 3", path);
+        }
+        impl->exec("COMMIT");
+        version = 3;
       } catch (...) {
         impl->rollback_quietly();
         throw;

@@ -140,14 +140,25 @@ Config full_config() {
   t0.tpgt = 2;
   t0.chap = ChapConfig{"user0", "secret-0123456", "mutual0", "msecret-012345"};
   t0.initiators = {"iqn.1993-08.org.debian:01:bbb", "iqn.1993-08.org.debian:01:aaa"};
+  t0.port_index = 7;
   TargetConfig t1;
   t1.iqn = "iqn.2026-11.org.example:t1";
   t1.tpgt = 65535;
   t1.online = false;
+  t1.port_index = 32767;
   TargetConfig t2;
   t2.iqn = "iqn.2026-11.org.example:t2";
   t2.chap = ChapConfig{"user2", "secret-2222222", "", ""};
+  t2.port_index = 1;
   c.targets = {t0, t1, t2};
+
+  c.alua.enabled = true;
+  c.alua.node = 1;
+  c.alua.listen = "[::1]:3270";
+  c.alua.peer = "192.0.2.7:3271";
+  c.alua.carrier = "door";
+  c.alua.heartbeat_ms = 250;
+  c.alua.timeout_ms = 9000;
 
   IscsiConfig& i = c.iscsi;
   i.max_recv_data_segment_length = 8192;
@@ -377,9 +388,9 @@ TEST_CASE("state db: a schema newer than this stmfd is refused", "[statedb]") {
     std::string why;
     REQUIRE(db->save(full_config(), why));
   }
-  raw_exec(d.db(), "PRAGMA user_version = 3");
+  raw_exec(d.db(), "PRAGMA user_version = 4");
   auto why = refused(d.path);
-  CHECK(why.find("newer stmfd (schema 3, this stmfd understands 2)") != std::string::npos);
+  CHECK(why.find("newer stmfd (schema 4, this stmfd understands 3)") != std::string::npos);
 }
 
 TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, schema 1 is upgraded", "[statedb]") {
@@ -404,13 +415,20 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
     REQUIRE(db->erase_pr(g, why));
     CHECK(db->load_pr(why)->empty());
   }
-  // A schema-1 database (no pr_state table) is upgraded in place, its configuration kept.
-  raw_exec(d.db(), "DROP TABLE pr_state; UPDATE schema_version SET version = 1; PRAGMA user_version = 1");
+  // A schema-1 database (no pr_state table, nor schema 3's ALUA table and port indexes) is
+  // upgraded in place, its configuration kept.
+  raw_exec(d.db(),
+           "DROP TABLE pr_state; DROP TABLE alua; DROP INDEX targets_port_index; ALTER TABLE targets DROP COLUMN "
+           "port_index; UPDATE schema_version SET version = 1; PRAGMA user_version = 1");
   auto db = must_open(d.path);
   std::string why;
   auto c = db->load(why);
+  INFO(why);
   REQUIRE(c);
-  CHECK(*c == full_config());
+  Config expect = full_config();
+  expect.alua = AluaConfig{};  // schema 1 had none: the defaults
+  for (size_t i = 0; i < expect.targets.size(); ++i) expect.targets[i].port_index = uint16_t(i + 1);
+  CHECK(*c == expect);
   CHECK(db->load_pr(why)->empty());
   REQUIRE(db->save_pr(g, "{}", why));
 }
@@ -446,6 +464,18 @@ TEST_CASE("state db: rows that do not form a valid configuration are refused by 
   SECTION("a bad log level") {
     raw_exec(d.db(), "UPDATE settings SET log_level = 'chatty'");
     expect = "log_level";
+  }
+  SECTION("a target without a port index") {
+    raw_exec(d.db(), "UPDATE targets SET port_index = 0 WHERE iqn = 'iqn.2026-11.org.example:t1'");
+    expect = "targets[1].port_index";
+  }
+  SECTION("an ALUA heartbeat below the minimum") {
+    raw_exec(d.db(), "UPDATE alua SET heartbeat_ms = 10");
+    expect = "alua.heartbeat_ms";
+  }
+  SECTION("no ALUA row") {
+    raw_exec(d.db(), "DELETE FROM alua");
+    expect = "alua: row missing";
   }
   auto db = must_open(d.path);  // the file itself is fine
   std::string why;
@@ -505,4 +535,219 @@ TEST_CASE("state db: an acknowledged save survives SIGKILL", "[statedb]") {
   CHECK(*back == gen_config(db->generation()));
   db.reset();
   CHECK(raw_integrity(d.db()) == "ok");
+}
+
+namespace {
+
+// The layout a schema-2 stmfd created (before the ALUA pair): the test's own copy, frozen.
+const char* const kOldSchemaV2 = R"SQL(
+CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL) STRICT;
+CREATE TABLE settings (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  configured INTEGER NOT NULL CHECK (configured IN (0, 1)),
+  generation INTEGER NOT NULL CHECK (generation >= 0),
+  company_id INTEGER NOT NULL CHECK (company_id BETWEEN 0 AND 4294967295),
+  threads INTEGER NOT NULL CHECK (threads BETWEEN 0 AND 4294967295),
+  shutdown_timeout_s INTEGER NOT NULL CHECK (shutdown_timeout_s BETWEEN 0 AND 4294967295),
+  log_level TEXT NOT NULL,
+  service_online INTEGER NOT NULL CHECK (service_online IN (0, 1)),
+  mgmt_socket TEXT NOT NULL,
+  mgmt_admin_group TEXT NOT NULL,
+  iscsi_max_recv_data_segment_length INTEGER NOT NULL,
+  iscsi_max_burst_length INTEGER NOT NULL,
+  iscsi_first_burst_length INTEGER NOT NULL,
+  iscsi_immediate_data INTEGER NOT NULL CHECK (iscsi_immediate_data IN (0, 1)),
+  iscsi_initial_r2t INTEGER NOT NULL CHECK (iscsi_initial_r2t IN (0, 1)),
+  iscsi_max_outstanding_r2t INTEGER NOT NULL,
+  iscsi_header_digest TEXT NOT NULL,
+  iscsi_data_digest TEXT NOT NULL,
+  iscsi_queue_depth INTEGER NOT NULL,
+  iscsi_nop_in_interval_s INTEGER NOT NULL,
+  iscsi_nop_in_timeout_s INTEGER NOT NULL,
+  iscsi_login_timeout_s INTEGER NOT NULL
+) STRICT;
+CREATE TABLE lus (
+  guid TEXT PRIMARY KEY, pos INTEGER NOT NULL UNIQUE, name TEXT NOT NULL, store TEXT NOT NULL,
+  backing TEXT NOT NULL, size INTEGER NOT NULL CHECK (size >= 0), block_size INTEGER NOT NULL,
+  physical_block_size INTEGER NOT NULL, write_protect INTEGER NOT NULL, write_cache INTEGER NOT NULL,
+  removable INTEGER NOT NULL, direct INTEGER NOT NULL, serial TEXT NOT NULL, vendor TEXT NOT NULL,
+  product TEXT NOT NULL, mgmt_url TEXT NOT NULL, online INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX lus_backing_file ON lus (backing) WHERE store = 'file';
+CREATE TABLE host_groups (name TEXT PRIMARY KEY, pos INTEGER NOT NULL UNIQUE) STRICT;
+CREATE TABLE hg_members (
+  group_name TEXT NOT NULL REFERENCES host_groups (name) ON DELETE CASCADE, pos INTEGER NOT NULL,
+  member TEXT NOT NULL UNIQUE, PRIMARY KEY (group_name, pos)
+) STRICT;
+CREATE TABLE target_groups (name TEXT PRIMARY KEY, pos INTEGER NOT NULL UNIQUE) STRICT;
+CREATE TABLE tg_members (
+  group_name TEXT NOT NULL REFERENCES target_groups (name) ON DELETE CASCADE, pos INTEGER NOT NULL,
+  member TEXT NOT NULL UNIQUE, PRIMARY KEY (group_name, pos)
+) STRICT;
+CREATE TABLE view_entries (
+  guid TEXT NOT NULL, idx INTEGER NOT NULL, pos INTEGER NOT NULL UNIQUE,
+  host_group TEXT REFERENCES host_groups (name), target_group TEXT REFERENCES target_groups (name),
+  lun INTEGER NOT NULL CHECK (lun >= 0), PRIMARY KEY (guid, idx)
+) STRICT;
+CREATE TABLE targets (
+  iqn TEXT PRIMARY KEY, pos INTEGER NOT NULL UNIQUE, alias TEXT NOT NULL,
+  tpgt INTEGER NOT NULL CHECK (tpgt BETWEEN 0 AND 65535),
+  chap_user TEXT, chap_secret TEXT, chap_mutual_user TEXT, chap_mutual_secret TEXT,
+  online INTEGER NOT NULL CHECK (online IN (0, 1))
+) STRICT;
+CREATE TABLE target_initiators (
+  target TEXT NOT NULL REFERENCES targets (iqn) ON DELETE CASCADE, pos INTEGER NOT NULL,
+  initiator TEXT NOT NULL, PRIMARY KEY (target, pos)
+) STRICT;
+CREATE TABLE portals (
+  pos INTEGER PRIMARY KEY, host TEXT NOT NULL, port INTEGER NOT NULL CHECK (port BETWEEN 0 AND 65535),
+  UNIQUE (host, port)
+) STRICT;
+CREATE TABLE pr_state (guid TEXT PRIMARY KEY CHECK (length(guid) = 32), state TEXT NOT NULL) STRICT;
+INSERT INTO schema_version (id, version) VALUES (1, 2);
+INSERT INTO settings VALUES (1, 1, 41, 1327183, 0, 10, 'info', 1, '', '', 262144, 1048576, 65536, 1, 0, 1,
+                             '["CRC32C","None"]', '["CRC32C","None"]', 128, 30, 30, 15);
+INSERT INTO portals VALUES (0, '127.0.0.1', 3260);
+INSERT INTO lus VALUES ('600144F0000000000000000000000001', 0, 'lu', 'ram', '', 1048576, 512, 0, 0, 1, 0, 0,
+                        '', 'STMF', 'COMSTAR', '', 1);
+INSERT INTO target_groups VALUES ('tg', 0);
+INSERT INTO tg_members VALUES ('tg', 0, 'iqn.2026-11.org.example:zeta');
+INSERT INTO view_entries VALUES ('600144F0000000000000000000000001', 0, 0, NULL, 'tg', 0);
+-- Rows in another order than their positions: the port indexes follow the positions.
+INSERT INTO targets VALUES ('iqn.2026-11.org.example:mid', 2, 'm', 1, NULL, NULL, NULL, NULL, 1);
+INSERT INTO targets VALUES ('iqn.2026-11.org.example:zeta', 0, 'z', 1, 'u', 'secret-0123456', '', '', 1);
+INSERT INTO targets VALUES ('iqn.2026-11.org.example:alpha', 1, 'a', 3, NULL, NULL, NULL, NULL, 0);
+INSERT INTO target_initiators VALUES ('iqn.2026-11.org.example:alpha', 0, 'iqn.1993-08.org.debian:01:aaa');
+INSERT INTO pr_state VALUES ('600144F0000000000000000000000001', '{"generation":3}');
+PRAGMA user_version = 2;
+)SQL";
+
+int64_t raw_int(const std::string& file, const char* sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  int64_t v = -1;
+  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("state db: ALUA settings and port indexes round-trip", "[statedb][alua]") {
+  TempDir d;
+  Config c = full_config();
+  std::string why;
+  {
+    auto db = must_open(d.path);
+    REQUIRE(db->save(c, why));
+  }
+  CHECK(raw_int(d.db(), "SELECT count(*) FROM alua") == 1);
+  CHECK(raw_int(d.db(), "SELECT port_index FROM targets WHERE iqn = 'iqn.2026-11.org.example:t1'") == 32767);
+  auto db = must_open(d.path);
+  auto back = db->load(why);
+  INFO(why);
+  REQUIRE(back);
+  CHECK(back->alua == c.alua);
+  CHECK(back->targets[0].port_index == 7);
+  CHECK(back->targets[1].port_index == 32767);
+  CHECK(back->targets[2].port_index == 1);
+
+  // Disabled keeps the node; another carrier and empty addresses.
+  c.alua.enabled = false;
+  c.alua.carrier = "tcp";
+  c.alua.listen.clear();
+  c.alua.peer.clear();
+  REQUIRE(db->save(c, why));
+  back = db->load(why);
+  REQUIRE(back);
+  CHECK(back->alua == c.alua);
+  CHECK(back->alua.node == 1);
+
+  // Two targets with one port index never reach the database.
+  Config dup = c;
+  dup.targets[1].port_index = 7;
+  CHECK_FALSE(db->save(dup, why));
+  CHECK(why.find("port_index") != std::string::npos);
+  dup.targets[1].port_index = 0;
+  CHECK_FALSE(db->save(dup, why));
+  back = db->load(why);
+  REQUIRE(back);
+  CHECK(*back == c);
+}
+
+TEST_CASE("state db: a schema-2 database is upgraded to schema 3 in place", "[statedb][alua]") {
+  TempDir d;
+  raw_exec(d.db(), kOldSchemaV2);
+  REQUIRE(raw_int(d.db(), "PRAGMA user_version") == 2);
+  {
+    auto db = must_open(d.path);
+    CHECK_FALSE(db->empty());
+    CHECK(db->generation() == 41);  // the configuration is kept, generation included
+    std::string why;
+    auto c = db->load(why);
+    INFO(why);
+    REQUIRE(c);
+    // Port indexes 1, 2, 3 in the targets' order; everything else as it was.
+    REQUIRE(c->targets.size() == 3);
+    CHECK(c->targets[0].iqn == "iqn.2026-11.org.example:zeta");
+    CHECK(c->targets[0].port_index == 1);
+    CHECK(c->targets[1].iqn == "iqn.2026-11.org.example:alpha");
+    CHECK(c->targets[1].port_index == 2);
+    CHECK(c->targets[2].iqn == "iqn.2026-11.org.example:mid");
+    CHECK(c->targets[2].port_index == 3);
+    CHECK(c->targets[0].chap->secret == "secret-0123456");
+    CHECK(c->targets[1].tpgt == 3);
+    CHECK_FALSE(c->targets[1].online);
+    CHECK(c->targets[1].initiators == std::vector<std::string>{"iqn.1993-08.org.debian:01:aaa"});
+    CHECK(c->alua == AluaConfig{});  // no pair configured: ALUA disabled
+    REQUIRE(c->lus.size() == 1);
+    CHECK(c->views.size() == 1);
+    auto pr = db->load_pr(why);
+    REQUIRE(pr);
+    CHECK(pr->size() == 1);
+
+    // The upgraded database takes the new fields.
+    c->alua.enabled = true;
+    c->alua.node = 1;
+    TargetConfig t;
+    t.iqn = "iqn.2026-11.org.example:new";
+    t.port_index = free_port_index(c->targets);
+    CHECK(t.port_index == 4);
+    c->targets.push_back(t);
+    REQUIRE(db->save(*c, why));
+    CHECK(db->generation() == 42);
+    auto again = db->load(why);
+    REQUIRE(again);
+    CHECK(*again == *c);
+  }
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == 3);
+  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == 3);
+  CHECK(raw_integrity(d.db()) == "ok");
+  // Opened again: no second migration, same content.
+  auto db = must_open(d.path);
+  std::string why;
+  auto c = db->load(why);
+  REQUIRE(c);
+  CHECK(c->alua.enabled);
+  CHECK(c->targets.back().port_index == 4);
+}
+
+TEST_CASE("state db: a schema-2 database whose targets cannot be numbered stays schema 2", "[statedb][alua]") {
+  // A failed migration rolls back completely (here: a trigger refuses the port index update).
+  TempDir d;
+  raw_exec(d.db(), kOldSchemaV2);
+  raw_exec(d.db(),
+           "CREATE TRIGGER no_renumber BEFORE UPDATE ON targets BEGIN SELECT RAISE(ABORT, 'renumbering refused'); END");
+  std::string why;
+  CHECK_FALSE(StateDb::open(d.path, why));
+  CHECK(why.find("renumbering refused") != std::string::npos);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == 2);
+  CHECK(raw_int(d.db(), "SELECT count(*) FROM sqlite_schema WHERE name = 'alua'") == 0);
+  raw_exec(d.db(), "DROP TRIGGER no_renumber");
+  auto db = must_open(d.path);
+  auto c = db->load(why);
+  REQUIRE(c);
+  CHECK(c->targets[2].port_index == 3);
 }

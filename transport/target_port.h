@@ -27,8 +27,10 @@ class IscsiTargetPort final : public LocalPort {
 
   const std::string& port_name() const override { return port_name_; }
   const std::string& target_name() const override { return iqn_; }
-  uint16_t rtpi() const override { return rtpi_; }
-  uint16_t tpg() const override { return tpg_; }
+  uint16_t rtpi() const override { return rtpi_.load(std::memory_order_relaxed); }
+  uint16_t tpg() const override { return tpg_.load(std::memory_order_relaxed); }
+  // The ALUA node id changed (docs/alua.md numbering).
+  void set_ids(uint16_t rtpi, uint16_t tpg) { rtpi_.store(rtpi); tpg_.store(tpg); }
   void task_complete(TaskPtr task) override;
   void task_aborted(TaskPtr task) override;
 
@@ -51,7 +53,7 @@ class IscsiTargetPort final : public LocalPort {
   const std::string iqn_;
   std::string port_name_;
   std::atomic<bool> online_{true}, removed_{false};
-  uint16_t rtpi_, tpg_;
+  std::atomic<uint16_t> rtpi_, tpg_;
 };
 
 }  // namespace stmf::transport

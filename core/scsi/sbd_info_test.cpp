@@ -344,7 +344,8 @@ TEST_CASE("command table: lookup, reservation classes, UA and standby flags", "[
   // Allowed through Write Exclusive, conflicting under Exclusive Access (SPC-4 table 65).
   CHECK(ci({0x1a})->reservation == ReservationClass::read);
   CHECK(ci({0xa3, 0x0c})->reservation == ReservationClass::read);
-  CHECK(ci({0xa3, 0x0a}) == nullptr);  // REPORT TARGET PORT GROUPS: later
+  CHECK(ci({0xa3, 0x0a})->reservation == ReservationClass::allowed);  // REPORT TARGET PORT GROUPS
+  CHECK(ci({0xa3, 0x0a})->allowed_in_standby);
   // Every row: usage[0] is the opcode, direction matches data movement.
   for (const auto& r : sbd::BlockLu::table()) {
     CHECK(r.info.usage[0] == r.info.opcode);

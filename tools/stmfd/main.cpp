@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <unistd.h>
+
 #include "core/stmf.h"
 #include "mgmt/config.h"
 #include "mgmt/protocol.h"
@@ -138,6 +140,15 @@ int main(int argc, char** argv) {
     framework.set_pr_persistence(pr_persistence.get());
   }
   stmfd::Runtime runtime(framework, server, std::move(restored_pr));
+  // Management runs on its own thread: store creation and database fsyncs never stall I/O.
+  asio::io_context mgmt_io;
+  // The ALUA pair's proxy service (its own thread; idle until ALUA is enabled).
+  char host_name[256] = {};
+  ::gethostname(host_name, sizeof host_name - 1);
+  stmf::proxy::ProxyService proxy(framework, runtime, host_name);
+  runtime.attach_proxy(&proxy, [&mgmt_io](std::function<void()> fn) { asio::post(mgmt_io, std::move(fn)); });
+  framework.set_peer(&proxy, &proxy);
+  proxy.start();
   {
     mgmt::Config empty;
     empty.portals.clear();
@@ -157,8 +168,6 @@ int main(int argc, char** argv) {
     runtime.commit(empty, cfg);
   }
 
-  // Management on its own thread: store creation and database fsyncs never stall I/O.
-  asio::io_context mgmt_io;
   stmfd::MgmtServer mgmt_server(mgmt_io, runtime, db.get(), cfg);
   {
     std::string why;
@@ -211,6 +220,7 @@ int main(int argc, char** argv) {
   mgmt_work.reset();
   mgmt_io.stop();
   mgmt_thread.join();
+  proxy.stop();
   // Let the stores finish what is in flight before they are destroyed.
   for (int i = 0; i < 200 && framework.tasks_in_flight() > 0; ++i) std::this_thread::sleep_for(10ms);
   spdlog::info("stmfd stopped");

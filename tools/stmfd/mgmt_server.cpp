@@ -1,5 +1,6 @@
 #include "tools/stmfd/mgmt_server.h"
 
+#include <arpa/inet.h>
 #include <grp.h>
 #include <pwd.h>
 #include <spdlog/spdlog.h>
@@ -7,9 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <random>
+#include <utility>
 
 #include "mgmt/ops.h"
 
@@ -65,7 +70,88 @@ json respond(const Status& s, json result = json::object()) {
   return r;
 }
 
+void close_all(std::vector<int>& fds) {
+  for (int fd : fds) ::close(fd);
+  fds.clear();
+}
+
+const Status kPermDenied = error(STMF_ERROR_PERM, "permission denied: changes need root or the admin group");
+
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Reads a Unix stream socket with recvmsg, keeping the descriptors that arrive as SCM_RIGHTS
+// (received close-on-exec). The kernel delivers a message's descriptors with the read that
+// consumes the message's last byte (it never reads past such a message), so each descriptor is
+// recorded at the offset of the last byte that read returned: it belongs to the request (or
+// frame) containing that byte. Descriptors still held are closed with the reader.
+class MgmtServer::FdReader {
+ public:
+  explicit FdReader(local_socket& sock) : sock_(sock) {}
+  ~FdReader() {
+    for (auto& [off, fd] : fds_) ::close(fd);
+  }
+  FdReader(const FdReader&) = delete;
+  FdReader& operator=(const FdReader&) = delete;
+
+  // The bytes received and not yet taken.
+  const std::string& data() const { return buf_; }
+
+  // Waits until the socket is readable and appends what it holds. False at end of stream or on
+  // an error (the connection is done).
+  awaitable<bool> fill() {
+    for (;;) {
+      std::array<char, 65536> chunk;
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+      iovec iov{chunk.data(), chunk.size()};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      ssize_t n = ::recvmsg(sock_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        boost::system::error_code ec;
+        co_await sock_.async_wait(local_socket::wait_read, asio::redirect_error(use_awaitable, ec));
+        if (ec) co_return false;
+        continue;
+      }
+      if (n <= 0) co_return false;
+      buf_.append(chunk.data(), size_t(n));
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+          int fd;
+          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+          fds_.emplace_back(buf_.size() - 1, fd);
+        }
+      }
+      if (msg.msg_flags & MSG_CTRUNC) log()->warn("a client passed more than {} descriptors at once: the rest were dropped", kMaxFds);
+      co_return true;
+    }
+  }
+
+  // Removes the first n bytes; returns the descriptors that came with them (the caller owns them).
+  std::vector<int> take(size_t n) {
+    buf_.erase(0, n);
+    std::vector<int> out;
+    std::vector<std::pair<size_t, int>> rest;
+    for (auto& [off, fd] : fds_) {
+      if (off < n) out.push_back(fd);
+      else rest.emplace_back(off - n, fd);
+    }
+    fds_ = std::move(rest);
+    return out;
+  }
+
+ private:
+  static constexpr size_t kMaxFds = 16;
+  local_socket& sock_;
+  std::string buf_;
+  std::vector<std::pair<size_t, int>> fds_;  // (offset of the last byte read with it, descriptor)
+};
 
 MgmtServer::MgmtServer(asio::io_context& io, Runtime& runtime, StateDb* db, Config current)
     : io_(io), strand_(asio::make_strand(io)), runtime_(runtime), db_(db), current_(std::move(current)) {
@@ -133,29 +219,126 @@ awaitable<void> MgmtServer::serve(local_socket sock) {
     peer.gid = uc.gid;
     peer.pid = uc.pid;
   }
-  std::string buf;
+  const uint64_t conn = next_conn_++;
+  FdReader in(sock);
   for (;;) {
-    size_t n;
-    try {
-      n = co_await asio::async_read_until(sock, asio::dynamic_buffer(buf, kMaxMessageBytes), '\n', use_awaitable);
-    } catch (const boost::system::system_error& e) {
-      if (e.code() == asio::error::not_found) log()->warn("client pid {}: request larger than {} bytes, closing", peer.pid, kMaxMessageBytes);
-      co_return;
+    size_t nl;
+    while ((nl = in.data().find('\n')) == std::string::npos) {
+      if (in.data().size() > kMaxMessageBytes) {
+        log()->warn("client pid {}: request larger than {} bytes, closing", peer.pid, kMaxMessageBytes);
+        co_return;
+      }
+      if (!co_await in.fill()) co_return;
     }
-    std::string line = buf.substr(0, n - 1);
-    buf.erase(0, n);
+    std::string line = in.data().substr(0, nl);
+    std::vector<int> fds = in.take(nl + 1);
     json req = json::parse(line, nullptr, false);
     json resp;
-    if (req.is_discarded() || !req.is_object())
+    bool door = false;
+    if (req.is_discarded() || !req.is_object()) {
+      close_all(fds);
       resp = respond(error(STMF_ERROR_INVALID_ARG, "request is not a JSON object"));
-    else
+    } else if (req.contains("op") && req["op"] == "init-proxy-door") {
+      resp = init_proxy_door(req, peer, fds, conn, door);
+    } else {
+      if (!fds.empty()) log()->warn("client pid {}: {} descriptor(s) with op {} closed", peer.pid, fds.size(), req.value("op", json()).dump());
+      close_all(fds);
       resp = co_await handle(req, peer);
+    }
     std::string out = resp.dump() + "\n";
-    try {
-      co_await asio::async_write(sock, asio::buffer(out), use_awaitable);
-    } catch (const boost::system::system_error&) {
+    boost::system::error_code ec;
+    co_await asio::async_write(sock, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
+    if (door) {
+      DoorHost* host = door_host();
+      co_await serve_door(sock, in, conn, host, peer);  // the connection ends with post mode
       co_return;
     }
+    if (ec) co_return;
+  }
+}
+
+json MgmtServer::init_proxy_door(const json& req, const PeerCredentials& peer, std::vector<int>& fds, uint64_t conn,
+                                 bool& installed) {
+  installed = false;
+  // The descriptors are ours whatever happens: only the first is the door.
+  int door = -1;
+  if (!fds.empty()) {
+    door = fds.front();
+    fds.erase(fds.begin());
+  }
+  close_all(fds);
+  auto refuse = [&](Status s) {
+    if (door >= 0) ::close(door);
+    return respond(s);
+  };
+  if (!req.contains("v") || req["v"] != kProtocolVersion)
+    return refuse(error(STMF_ERROR_INVALID_ARG, "unsupported protocol version (this stmfd speaks v1)"));
+  if (!privileged(peer)) return refuse(kPermDenied);
+  if (door < 0) return refuse(error(STMF_ERROR_INVALID_ARG, "init-proxy-door needs the door's file descriptor (SCM_RIGHTS)"));
+  DoorHost* host = door_host();
+  if (!host) return refuse(error(STMF_ERROR_SERVICE_NOT_FOUND, "this stmfd has no proxy service"));
+  const int rc = host->install_door(door);  // owns the descriptor from here, success or not
+  if (rc != STMF_STATUS_SUCCESS) {
+    log()->info("init-proxy-door by pid {} (uid {}): {}", peer.pid, peer.uid, status_name(rc));
+    return respond(error(rc, rc == STMF_ERROR_DOOR_INSTALLED ? "a proxy door is already installed"
+                                                               : "the proxy service refused the door"));
+  }
+  door_owner_ = conn;
+  installed = true;
+  log()->info("proxy door installed by pid {} (uid {})", peer.pid, peer.uid);
+  return respond({});
+}
+
+awaitable<void> MgmtServer::serve_door(local_socket& sock, FdReader& in, uint64_t conn, DoorHost* host,
+                                       const PeerCredentials& peer) {
+  auto answer = [&](uint32_t code) -> awaitable<bool> {
+    const uint32_t be = htonl(code);
+    boost::system::error_code ec;
+    co_await asio::async_write(sock, asio::buffer(&be, sizeof be), asio::redirect_error(use_awaitable, ec));
+    co_return !ec;
+  };
+  // Reads until `n` bytes are buffered; descriptors have no meaning here and are closed.
+  auto need = [&](size_t n) -> awaitable<bool> {
+    while (in.data().size() < n)
+      if (!co_await in.fill()) co_return false;
+    co_return true;
+  };
+  uint64_t frames = 0;
+  for (;;) {
+    if (!co_await need(4)) break;
+    uint32_t size_be;
+    std::memcpy(&size_be, in.data().data(), 4);
+    const uint32_t size = ntohl(size_be);
+    if (size == 0) {  // stmfDestroyProxyDoor
+      auto fds = in.take(4);
+      close_all(fds);
+      int rc = STMF_ERROR_NOT_FOUND;  // our door was replaced meanwhile: nothing of ours to remove
+      if (door_owner_ == conn) {
+        door_owner_ = 0;
+        rc = host->destroy_door();
+      }
+      log()->info("proxy door destroyed by pid {} after {} message(s): {}", peer.pid, frames, status_name(rc));
+      co_await answer(uint32_t(rc));
+      co_return;
+    }
+    if (size > kMaxProxyFrame) {
+      log()->warn("proxy door of pid {}: message of {} bytes (at most {}), closing", peer.pid, size, kMaxProxyFrame);
+      co_await answer(STMF_ERROR_INVALID_ARG);
+      break;
+    }
+    if (!co_await need(4 + size_t(size))) break;
+    std::vector<uint8_t> msg(in.data().begin() + 4, in.data().begin() + 4 + size);
+    auto fds = in.take(4 + size_t(size));
+    close_all(fds);
+    ++frames;
+    const int rc = host->post_proxy_msg(std::move(msg));  // cheap and thread-safe: called in place
+    if (!co_await answer(uint32_t(rc))) break;
+  }
+  // Closed without stmfDestroyProxyDoor: the door goes away with its owner.
+  if (door_owner_ == conn) {
+    door_owner_ = 0;
+    const int rc = host->destroy_door();
+    log()->info("proxy door of pid {} closed after {} message(s): door removed ({})", peer.pid, frames, status_name(rc));
   }
 }
 
@@ -299,6 +482,9 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
     co_return respond({}, result);
   }
 
+  if (op == "init-proxy-door")
+    co_return respond(error(STMF_ERROR_INVALID_ARG, "init-proxy-door needs the door's file descriptor (SCM_RIGHTS)"));
+
   const OpInfo* info = find_op(op);
   json args = req;
   if (op == "import-lu") {
@@ -311,14 +497,14 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
     info = find_op("create-lu");
   }
   if (!info) co_return respond(error(STMF_ERROR_INVALID_ARG, "unknown op '" + op + "'"));
-  if (info->changes && !privileged(peer))
-    co_return respond(error(STMF_ERROR_PERM, "permission denied: changes need root or the admin group"));
+  if (info->changes && !privileged(peer)) co_return respond(kPermDenied);
   const bool target_state = op == "online-target" || op == "offline-target";
   std::string iqn;
   if (target_state && req.contains("name") && req["name"].is_string()) {
     iqn = lower(req["name"]);
     if (transitioning_.count(iqn)) co_return respond(error(STMF_ERROR_BUSY, "target " + iqn + " is changing state"));
   }
+  const bool alua_was_enabled = current_.alua.enabled;
   Config next = current_;
   Status s = info->fn(next, args, result, ctx_);
   if (s.ok() && info->changes && !(next == current_)) {
@@ -326,6 +512,15 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
     if (s.ok()) log()->info("{} by uid {}: {}", op, peer.uid, redacted(req).dump());
   }
   if (s.ok() && op == "offline-target") co_await wait_target_offline(iqn);
+  if (s.ok() && op == "set-alua-state" && alua_was_enabled && current_.alua.enabled) {
+    // stmfSetAluaState(B_TRUE, node) again: re-initialize the pair (recovery of a failed peer).
+    log()->info("set-alua-state by uid {}: ALUA already enabled, re-initializing (node {})", peer.uid, current_.alua.node);
+    runtime_.reinitialize_alua();
+  }
+  if (s.ok() && op == "get-alua-state")
+    if (json st = runtime_.alua_status(); st.is_object())
+      for (auto& [k, v] : st.items())
+        if (!result.contains(k)) result[k] = v;  // the configuration's enabled/node win
   co_return respond(s, result);
 }
 

@@ -7,6 +7,13 @@
 //
 // Runs on its own io_context and thread, so store opening and database fsyncs never stall
 // the I/O threads.
+//
+// The door API (stmfInitProxyDoor, stmfPostProxyMsg, stmfDestroyProxyDoor; docs/management.md
+// "Door API"): requests are read with recvmsg so that a file descriptor passed with SCM_RIGHTS
+// reaches the op "init-proxy-door"; any other request's descriptors are closed. After a
+// successful install the connection carries binary frames (u32 big-endian size + message, each
+// answered with a u32 big-endian status) until a zero-size frame (destroy) or the close; the
+// door goes away with the connection that installed it.
 #pragma once
 #include <boost/asio.hpp>
 
@@ -18,6 +25,7 @@
 #include "mgmt/protocol.h"
 #include "mgmt/ops.h"
 #include "mgmt/state_db.h"
+#include "tools/stmfd/door_host.h"
 #include "tools/stmfd/runtime.h"
 
 namespace stmfd {
@@ -38,11 +46,31 @@ class MgmtServer {
   bool start(const std::string& path, std::string& why);
   void stop();
 
-  // One request -> one response (also used by the unit tests).
+  // One request -> one response (also used by the unit tests). "init-proxy-door" needs a
+  // descriptor, which only a socket connection carries: here it is STMF_ERROR_INVALID_ARG.
   asio::awaitable<stmf::mgmt::json> handle(const stmf::mgmt::json& request, const PeerCredentials& peer);
 
+  // The door API's receiver. Default: runtime.door_host(). Tests install a fake (nullptr = this
+  // daemon has no proxy service). Call before start().
+  void set_door_host(DoorHost* host) {
+    door_host_override_ = host;
+    door_host_overridden_ = true;
+  }
+  // Largest stmfPostProxyMsg frame; a larger one is answered STMF_ERROR_INVALID_ARG and the
+  // connection (with its door) is closed.
+  static constexpr uint32_t kMaxProxyFrame = 64u << 20;
+
  private:
+  class FdReader;
   asio::awaitable<void> serve(asio::local::stream_protocol::socket sock);
+  // init-proxy-door with the descriptors that came with the request (`fds`: the first is the
+  // door; every one is consumed). Sets `installed` on success.
+  stmf::mgmt::json init_proxy_door(const stmf::mgmt::json& req, const PeerCredentials& peer, std::vector<int>& fds,
+                                   uint64_t conn, bool& installed);
+  // Post mode of connection `conn` after its door was installed on `host`.
+  asio::awaitable<void> serve_door(asio::local::stream_protocol::socket& sock, FdReader& in, uint64_t conn,
+                                   DoorHost* host, const PeerCredentials& peer);
+  DoorHost* door_host() { return door_host_overridden_ ? door_host_override_ : runtime_.door_host(); }
   void accept_loop();
   bool privileged(const PeerCredentials& peer) const;
   // Applies a configuration change end to end (prepare, save, commit). `next` may be
@@ -60,6 +88,12 @@ class MgmtServer {
   std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
   std::string path_;
   stmf::mgmt::OpContext ctx_;
+  DoorHost* door_host_override_ = nullptr;
+  bool door_host_overridden_ = false;
+  uint64_t next_conn_ = 1;
+  // The connection whose door is installed (0: none through this server). Its close removes the
+  // door; a connection whose door was replaced meanwhile removes nothing.
+  uint64_t door_owner_ = 0;
 };
 
 }  // namespace stmfd

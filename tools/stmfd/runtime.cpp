@@ -10,6 +10,7 @@
 #include "core/scsi/sbd_lu.h"
 #include "core/scsi/sense.h"
 #include "core/store/backing_store.h"
+#include "libstmf/stmf_status.h"
 #include "tools/stmfd/pr_persistence.h"
 
 namespace stmfd {
@@ -182,8 +183,9 @@ void Runtime::commit(const Config& from, const Config& to) {
   for (auto& t : to.targets) {
     auto* port = server_.find_target(t.iqn);
     if (!port) {
-      // Relative target port ids count up from 1 in the order ports are created.
-      port = &server_.add_target(target_settings(t), next_rtpi_++, 1);
+      // docs/alua.md: rtpi = node * 32768 + port_index, target port group = node + 1.
+      const uint16_t rtpi = t.port_index ? uint16_t(to.alua.node * 32768 + t.port_index) : next_rtpi_++;
+      port = &server_.add_target(target_settings(t), rtpi, stmf::tpg_of_node(to.alua.node));
       port->set_online(t.online);
       log()->info("target {} rtpi {} ({})", t.iqn, port->rtpi(), t.online ? "online" : "offline");
       continue;
@@ -196,7 +198,9 @@ void Runtime::commit(const Config& from, const Config& to) {
   if (from.service_online && !to.service_online)
     for (auto* p : server_.targets()) server_.close_sessions(*p, "STMF service offline");
 
+  current_ = to;
   publish_views(to);
+  apply_alua(from, to);
 }
 
 std::optional<nlohmann::json> Runtime::reservations_json(const std::string& guid) {
@@ -212,6 +216,163 @@ std::optional<nlohmann::json> Runtime::reservations_json(const std::string& guid
   return j;
 }
 
+// ---------------------------------------------------------------- ALUA pair
+
+DoorHost* Runtime::door_host() { return proxy_ ? this : nullptr; }
+
+int Runtime::install_door(int fd) {
+  switch (proxy_->install_door(fd)) {
+    case stmf::proxy::DoorResult::ok: return STMF_STATUS_SUCCESS;
+    case stmf::proxy::DoorResult::installed: return STMF_ERROR_DOOR_INSTALLED;
+    default: return STMF_STATUS_ERROR;
+  }
+}
+
+int Runtime::destroy_door() {
+  return proxy_->destroy_door() == stmf::proxy::DoorResult::ok ? STMF_STATUS_SUCCESS : STMF_ERROR_NOT_FOUND;
+}
+
+int Runtime::post_proxy_msg(std::vector<uint8_t> msg) {
+  switch (proxy_->post_proxy_msg(std::move(msg))) {
+    case stmf::proxy::DoorResult::ok: return STMF_STATUS_SUCCESS;
+    case stmf::proxy::DoorResult::not_installed: return STMF_ERROR_NOT_FOUND;
+    default: return STMF_ERROR_INVALID_ARG;
+  }
+}
+
+void Runtime::reinitialize_alua() {
+  if (proxy_ && current_.alua.enabled) proxy_->reinitialize();
+}
+
+nlohmann::json Runtime::alua_status() const {
+  nlohmann::json j = proxy_ ? proxy_->status() : nlohmann::json::object();
+  if (!current_.alua.enabled) j["link"] = "disabled";
+  j["carrier"] = current_.alua.carrier;
+  j["target_port_group"] = stmf::tpg_of_node(current_.alua.node);
+  j["standby_lus"] = standby_.size();
+  auto a = stmf_.alua();
+  j["peer_target_port_group"] = a.enabled ? nlohmann::json(stmf::tpg_of_node(1 - a.node)) : nlohmann::json(nullptr);
+  return j;
+}
+
+std::vector<stmf::proxy::RegisterLun> Runtime::active_lus() {
+  std::lock_guard lk(active_mu_);
+  return active_;
+}
+
+stmf::proxy::ProxyStatus Runtime::add_standby(const stmf::proxy::RegisterLun& m) {
+  using stmf::proxy::ProxyStatus;
+  const std::string guid = guid_hex(m.guid);
+  if (current_.find_lu(guid)) {
+    log()->error("the peer registers LU {} as standby here, but this node has it configured: refused", guid);
+    return ProxyStatus::already;
+  }
+  auto j = nlohmann::json::parse(m.properties, nullptr, false);
+  ConfigError err;
+  std::optional<LuConfig> l;
+  if (j.is_object()) {
+    j["guid"] = guid;
+    j.erase("state");
+    l = parse_lu(j, "standby", current_.company_id, err);
+  }
+  if (!l || l->size == 0) {
+    log()->error("the peer registers LU {} with unusable properties: {}", guid, l ? "no size" : err.message());
+    return ProxyStatus::invalid_arg;
+  }
+  if (auto it = standby_.find(guid); it != standby_.end()) {
+    stmf_.remove_lu(it->second);
+    standby_.erase(it);
+  }
+  // The standby copy answers INQUIRY, REPORT TARGET PORT GROUPS and the Unavailable sense by
+  // itself; every I/O goes to the active node. It never opens the backing file.
+  stmf::sbd::BlockLuConfig bc;
+  bc.name = l->name.empty() ? l->guid : l->name;
+  bc.guid = m.guid;
+  bc.block_size = l->block_size;
+  if (l->physical_block_size)
+    for (uint32_t r = l->physical_block_size / l->block_size; r > 1; r >>= 1) ++bc.physical_block_exponent;
+  bc.write_protect = l->write_protect;
+  bc.write_cache = l->write_cache;
+  bc.removable = l->removable;
+  bc.vendor = l->vendor;
+  bc.product = l->product;
+  bc.serial = l->serial.empty() ? l->guid.substr(16) : l->serial;
+  auto lu = stmf::sbd::make_block_lu(bc, stmf::store::make_null_store(l->size));
+  if (!lu) return ProxyStatus::invalid_arg;
+  lu->set_standby(true);
+  stmf_.add_lu(lu);
+  standby_[guid] = lu;
+  log()->info("standby LU {} ({}) registered by the peer: backing {} stays closed here", guid, bc.name, l->backing);
+  return ProxyStatus::success;
+}
+
+void Runtime::register_standby(stmf::proxy::RegisterLun m, std::function<void(stmf::proxy::ProxyStatus)> done) {
+  post_([this, m = std::move(m), done = std::move(done)] {
+    auto st = add_standby(m);
+    if (st == stmf::proxy::ProxyStatus::success) publish_views(current_);
+    done(st);
+  });
+}
+
+void Runtime::deregister_standby(stmf::proxy::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) {
+  post_([this, g, done = std::move(done)] {
+    auto it = standby_.find(guid_hex(g));
+    if (it == standby_.end()) return done(stmf::proxy::ProxyStatus::not_found);
+    log()->info("standby LU {} deregistered by the peer", it->first);
+    stmf_.remove_lu(it->second);
+    standby_.erase(it);
+    publish_views(current_);
+    done(stmf::proxy::ProxyStatus::success);
+  });
+}
+
+void Runtime::drop_standby() {
+  post_([this] {
+    if (standby_.empty()) return;
+    for (auto& [g, lu] : standby_) stmf_.remove_lu(lu);
+    standby_.clear();
+    publish_views(current_);
+  });
+}
+
+// Node numbering, the link settings and what the peer must hear about (called by commit()).
+void Runtime::apply_alua(const Config& from, const Config& to) {
+  {
+    std::vector<stmf::proxy::RegisterLun> v;
+    for (auto& l : to.lus) {
+      if (!l.online) continue;
+      auto j = to_json(l);
+      j.erase("state");
+      v.push_back(stmf::proxy::RegisterLun{*guid_bytes(l.guid), "sbd", j.dump()});
+    }
+    std::lock_guard lk(active_mu_);
+    active_ = std::move(v);
+  }
+  if (from.alua.node != to.alua.node)
+    for (auto& t : to.targets)
+      if (auto* p = server_.find_target(t.iqn))
+        p->set_ids(uint16_t(to.alua.node * 32768 + t.port_index), stmf::tpg_of_node(to.alua.node));
+  if (!proxy_) return;
+  stmf::proxy::LinkSettings s;
+  s.enabled = to.alua.enabled;
+  s.node = to.alua.node;
+  if (auto hp = parse_host_port(to.alua.listen)) {
+    s.listen_host = hp->first;
+    s.listen_port = hp->second;
+  }
+  if (auto hp = parse_host_port(to.alua.peer)) {
+    s.peer_host = hp->first;
+    s.peer_port = hp->second;
+  }
+  s.door = to.alua.carrier == "door";
+  s.heartbeat_ms = to.alua.heartbeat_ms;
+  s.timeout_ms = to.alua.timeout_ms;
+  proxy_->configure(s);
+  if (from.alua.node != to.alua.node && from.alua.enabled && to.alua.enabled) proxy_->reinitialize();
+  proxy_->lus_changed();
+  proxy_->ports_changed();
+}
+
 void Runtime::publish_views(const Config& c) {
   auto t = std::make_shared<stmf::ViewTable>();
   for (auto& g : c.host_groups)
@@ -219,6 +380,11 @@ void Runtime::publish_views(const Config& c) {
   for (auto& g : c.target_groups)
     for (auto& m : g.members) t->target_group_of[m] = g.name;
   for (auto& v : c.views) {
+    // A view of a standby LU (active on the peer) works like any other.
+    if (auto sb = standby_.find(v.guid); sb != standby_.end() && !c.find_lu(v.guid)) {
+      t->entries.push_back({v.host_group, v.target_group, v.lun, sb->second});
+      continue;
+    }
     const LuConfig* l = c.find_lu(v.guid);
     auto it = lus_.find(v.guid);
     if (!l || !l->online || it == lus_.end()) continue;

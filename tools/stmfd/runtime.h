@@ -17,11 +17,13 @@
 #include "core/stmf.h"
 #include "mgmt/config.h"
 #include "mgmt/protocol.h"
+#include "proxy/service.h"
+#include "tools/stmfd/door_host.h"
 #include "transport/server.h"
 
 namespace stmfd {
 
-class Runtime {
+class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
  public:
   // `restored_pr`: APTPL reservation state by LU GUID (from the state database), applied to
   // each LU when it is registered.
@@ -44,6 +46,28 @@ class Runtime {
   // The reservation state of a registered LU (list-pr); nullopt when no such LU.
   std::optional<nlohmann::json> reservations_json(const std::string& guid);
 
+  // --- ALUA pair (docs/alua.md) ---
+  // Connects the proxy service. `post` runs a function on the management thread.
+  void attach_proxy(stmf::proxy::ProxyService* proxy, std::function<void(std::function<void()>)> post) {
+    proxy_ = proxy;
+    post_ = std::move(post);
+  }
+  // The door API's receiver (nullptr when this daemon has no proxy service).
+  DoorHost* door_host();
+  int install_door(int fd) override;
+  int destroy_door() override;
+  int post_proxy_msg(std::vector<uint8_t> msg) override;
+  // StandbyHost (called from the proxy thread; the work runs on the management thread).
+  void register_standby(stmf::proxy::RegisterLun m, std::function<void(stmf::proxy::ProxyStatus)> done) override;
+  void deregister_standby(stmf::proxy::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) override;
+  void drop_standby() override;
+  std::vector<stmf::proxy::RegisterLun> active_lus() override;
+  // stmfSetAluaState(B_TRUE, node) while already enabled: drop the link and peer state,
+  // reconnect and re-register everything.
+  void reinitialize_alua();
+  // {"link": "disabled"|"down"|"up", "peer_node": n|null, "carrier": "...", "standby_lus": n, ...}
+  nlohmann::json alua_status() const;
+
  private:
   struct PreparedLu {
     stmf::LogicalUnitPtr lu;
@@ -58,6 +82,14 @@ class Runtime {
   std::map<std::string, stmf::LogicalUnitPtr> prepared_;  // built by prepare(), not yet live
   std::vector<stmf::mgmt::Portal> new_portals_;           // bound by prepare()
   uint16_t next_rtpi_ = 1;
+  void apply_alua(const stmf::mgmt::Config& from, const stmf::mgmt::Config& to);
+  stmf::proxy::ProxyStatus add_standby(const stmf::proxy::RegisterLun& m);
+  stmf::mgmt::Config current_;                             // last committed (management thread)
+  std::map<std::string, stmf::LogicalUnitPtr> standby_;    // by GUID: standby LUs (peer-active)
+  mutable std::mutex active_mu_;
+  std::vector<stmf::proxy::RegisterLun> active_;           // under active_mu_
+  stmf::proxy::ProxyService* proxy_ = nullptr;
+  std::function<void(std::function<void()>)> post_;
   std::map<std::string, stmf::pr::PrState> restored_pr_;
 };
 

@@ -1,0 +1,77 @@
+// Proxy channel codec (wire form in proxy/messages.h, docs/proxy-protocol.md), I/O-free.
+//
+// encode() turns a Message into one whole frame, length prefix included; decode() turns one
+// whole frame back into a Message or names why it cannot (errors are values). FrameReader
+// cuts an ordered byte stream (TCP, the door relay's stream) into whole frames.
+//
+// Decoding is strict so that every accepted frame re-encodes to the same bytes: the length
+// prefix must match, bools are 0 or 1, a SCSI_CMD cdb is 1..32 bytes, nothing may follow the
+// body. Every read is bounds-checked, and a declared byte length or list count is checked
+// against the bytes that remain before anything is allocated, so a hostile peer can make the
+// decoder allocate at most about as much as the frame it sent.
+//
+// encode() does not validate: a message whose frame would exceed kMaxFrame, or a cdb outside
+// 1..32 bytes, is encoded as given and refused by the peer's decoder. Senders keep SCSI_DATA
+// chunks well below kMaxFrame.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proxy/messages.h"
+
+namespace stmf::proxy {
+
+// The pppt-style name of a message type, for logs: "SCSI_CMD", "REGISTER_LUN", "HELLO", ...
+// ("UNKNOWN" for a value that is not a MsgType).
+const char* to_string(MsgType t);
+
+// Appends one whole frame (u32 length prefix, version, type, msg_id, body) to `out`.
+void encode(const Message& m, std::vector<uint8_t>& out);
+std::vector<uint8_t> encode(const Message& m);
+
+enum class DecodeError {
+  none,
+  truncated,       // the frame ends inside a field, or a declared length/count exceeds the rest
+  too_large,       // the length prefix exceeds kMaxFrame
+  bad_version,     // version is not kProtocolVersion
+  bad_type,        // type is not a MsgType this codec knows
+  bad_field,       // a field value is out of range (bool not 0/1, cdb length not 1..32)
+  trailing_bytes,  // bytes after the body, or after the frame the length prefix describes
+};
+const char* to_string(DecodeError e);
+
+// Decodes exactly one whole frame of `len` bytes, its 4-byte length prefix included (the
+// prefix must equal len - 4). On success `out` holds the message and `why` is untouched; on
+// error `out` is untouched and `why` gets a one-line reason naming the field, e.g.
+// "SCSI_CMD.cdb: length 40 exceeds 32".
+DecodeError decode(const uint8_t* frame, size_t len, Message& out, std::string& why);
+
+// Cuts a byte stream into whole frames (length prefix included), in order.
+//
+//   reader.feed(p, n);
+//   for (;;) { auto r = reader.next(frame, why); if (r != FrameReader::Next::frame) break; ... }
+//
+// A length prefix below kHeaderSize - 4 or above kMaxFrame is an error; the stream is then
+// unusable (every later next() returns error with the same reason, and feed() discards).
+// Frames are not decoded here: a well-framed frame with a bad body is decode()'s business, and
+// the carrier stays usable after it.
+class FrameReader {
+ public:
+  enum class Next { frame, need_more, error };
+
+  void feed(const uint8_t* p, size_t n);
+  Next next(std::vector<uint8_t>& frame, std::string& why);
+
+  size_t buffered() const { return buf_.size() - pos_; }  // bytes fed but not yet returned
+  bool failed() const { return failed_; }
+
+ private:
+  std::vector<uint8_t> buf_;
+  size_t pos_ = 0;  // first byte not yet returned; bytes before it are compacted away lazily
+  bool failed_ = false;
+  std::string error_;
+};
+
+}  // namespace stmf::proxy

@@ -1,0 +1,99 @@
+#include "proxy/link_state.h"
+
+#include <catch2/catch.hpp>
+
+using namespace stmf::proxy;
+
+namespace {
+Hello hello_from(uint32_t node, uint64_t inc) { return Hello{node, inc, true, "peer"}; }
+}  // namespace
+
+TEST_CASE("link: handshake brings the link up after one HELLO each way", "[proxy][link]") {
+  LinkState l(0, 111, 500, 2000);
+  CHECK(l.phase() == LinkState::Phase::idle);
+  auto a = l.carrier_up(1000);
+  CHECK(a.send_hello);
+  CHECK(l.phase() == LinkState::Phase::handshaking);
+  a = l.hello(hello_from(1, 222), 1010);
+  CHECK(a.went_up);
+  CHECK(a.send_hello);  // the peer may not have heard us yet
+  CHECK_FALSE(a.went_down);
+  CHECK(l.up());
+  CHECK(l.peer_node() == 1);
+  CHECK(l.peer_incarnation() == 222);
+  // The peer's answer to our HELLO repeats its incarnation: nothing happens.
+  a = l.hello(hello_from(1, 222), 1020);
+  CHECK_FALSE(a.went_up);
+  CHECK_FALSE(a.send_hello);
+}
+
+TEST_CASE("link: a peer with our node id, a bad node id or ALUA off is refused", "[proxy][link]") {
+  LinkState l(1, 1, 500, 2000);
+  l.carrier_up(0);
+  auto a = l.hello(hello_from(1, 5), 10);
+  CHECK_FALSE(a.went_up);
+  CHECK(a.close_carrier);
+  CHECK(a.why.find("same node id") != std::string::npos);
+  l.carrier_up(20);
+  a = l.hello(hello_from(7, 5), 30);
+  CHECK_FALSE(a.went_up);
+  l.carrier_up(40);
+  Hello off = hello_from(0, 5);
+  off.alua_enabled = false;
+  a = l.hello(off, 50);
+  CHECK_FALSE(a.went_up);
+  CHECK(a.why.find("disabled") != std::string::npos);
+  CHECK_FALSE(l.up());
+}
+
+TEST_CASE("link: silence longer than the timeout takes the link down", "[proxy][link]") {
+  LinkState l(0, 1, 500, 2000);
+  l.carrier_up(0);
+  l.hello(hello_from(1, 2), 0);
+  auto a = l.tick(499);
+  CHECK_FALSE(a.send_echo);
+  a = l.tick(500);
+  CHECK(a.send_echo);
+  l.frame_received(1900);
+  a = l.tick(3900);
+  CHECK_FALSE(a.went_down);
+  a = l.tick(3901);
+  CHECK(a.went_down);
+  CHECK(a.close_carrier);
+  CHECK_FALSE(l.up());
+  // While handshaking, HELLO is repeated every heartbeat.
+  a = l.tick(4401);
+  CHECK(a.send_hello);
+  a = l.tick(4500);
+  CHECK_FALSE(a.send_hello);
+}
+
+TEST_CASE("link: a new peer incarnation while up is down then up", "[proxy][link]") {
+  LinkState l(0, 1, 500, 2000);
+  l.carrier_up(0);
+  l.hello(hello_from(1, 2), 0);
+  auto a = l.hello(hello_from(1, 3), 100);
+  CHECK(a.went_down);
+  CHECK(a.went_up);
+  CHECK(a.send_hello);
+  CHECK(l.peer_incarnation() == 3);
+}
+
+TEST_CASE("link: carrier loss and lost messages", "[proxy][link]") {
+  LinkState l(0, 1, 500, 2000);
+  l.carrier_up(0);
+  l.hello(hello_from(1, 2), 0);
+  auto a = l.message_lost(10, "door call answered 107");
+  CHECK(a.went_down);
+  CHECK(l.phase() == LinkState::Phase::handshaking);
+  a = l.hello(hello_from(1, 2), 20);  // same incarnation: the handshake completes again
+  CHECK(a.went_up);
+  a = l.carrier_down(30, "eof");
+  CHECK(a.went_down);
+  CHECK(l.phase() == LinkState::Phase::idle);
+  a = l.carrier_down(40, "eof");
+  CHECK_FALSE(a.went_down);
+  // HELLO without a carrier is ignored.
+  a = l.hello(hello_from(1, 2), 50);
+  CHECK_FALSE(a.went_up);
+}

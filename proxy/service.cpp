@@ -1,0 +1,836 @@
+#include "proxy/service.h"
+
+#include <random>
+
+#include "core/scsi/sense.h"
+#include "proxy/codec.h"
+#include "proxy/door_carrier.h"
+#include "proxy/log.h"
+#include "proxy/proxy_port.h"
+#include "proxy/tcp_carrier.h"
+
+namespace stmf::proxy {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr uint64_t kGenShift = 48;
+constexpr uint64_t kIdMask = (uint64_t(1) << kGenShift) - 1;
+constexpr uint32_t kDataChunk = 1u << 20;  // SCSI_DATA carries at most 1 MiB
+constexpr auto kTick = std::chrono::milliseconds(100);
+constexpr auto kRedial = std::chrono::milliseconds(500);
+
+uint64_t random_incarnation() {
+  std::random_device rd;
+  return (uint64_t(rd()) << 32) ^ rd() ^ uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
+}
+
+std::string hex(const Guid& g) {
+  static const char* d = "0123456789ABCDEF";
+  std::string s;
+  for (auto b : g) {
+    s += d[b >> 4];
+    s += d[b & 15];
+  }
+  return s;
+}
+
+}  // namespace
+
+void ProxyPort::task_complete(TaskPtr task) { svc_.task_finished(task, false); }
+void ProxyPort::task_aborted(TaskPtr task) { svc_.task_finished(task, true); }
+
+ProxyService::ProxyService(Stmf& stmf, StandbyHost& host, std::string host_name)
+    : stmf_(stmf), host_(host), host_name_(std::move(host_name)) {}
+
+ProxyService::~ProxyService() { stop(); }
+
+void ProxyService::start() {
+  work_.emplace(io_.get_executor());
+  thread_ = std::thread([this] { io_.run(); });
+  asio::post(io_, [this] { tick(); });
+}
+
+void ProxyService::stop() {
+  if (!thread_.joinable()) return;
+  asio::post(io_, [this] {
+    teardown();
+    tick_timer_.cancel();
+    work_.reset();
+  });
+  thread_.join();
+  io_.stop();
+}
+
+uint64_t ProxyService::now_ms() const {
+  return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+// ---------------------------------------------------------------- configuration
+
+void ProxyService::configure(const LinkSettings& s) {
+  asio::post(io_, [this, s] { apply(s, false); });
+}
+
+void ProxyService::reinitialize() {
+  asio::post(io_, [this] {
+    log()->info("ALUA re-initialization: dropping the link and registering everything again");
+    apply(settings_, true);
+  });
+}
+
+void ProxyService::apply(const LinkSettings& s, bool force) {
+  if (s == settings_ && !force && (link_ || !s.enabled)) return;
+  const bool was_enabled = settings_.enabled;
+  teardown();
+  settings_ = s;
+  stmf_.set_alua(AluaGroups{s.enabled, s.node, false});
+  if (!s.enabled) {
+    link_.reset();
+    if (was_enabled) {
+      log()->info("ALUA disabled: standby LUs and the peer's ports are dropped");
+      host_.drop_standby();
+      drop_peer_ports();
+    }
+    return;
+  }
+  link_ = std::make_unique<LinkState>(s.node, random_incarnation(), s.heartbeat_ms, s.timeout_ms);
+  log()->info("ALUA enabled: node {}, carrier {}, incarnation {:016x}", s.node,
+              s.door ? "door" : (s.node == 0 ? "tcp to " + s.peer_host + ":" + std::to_string(s.peer_port)
+                                              : "tcp from " + s.listen_host + ":" + std::to_string(s.listen_port)),
+              link_->incarnation());
+  start_carrier();
+}
+
+// Closes the carrier and ends the link (link-down handling when it was up).
+void ProxyService::teardown() {
+  if (link_ && link_->up()) link_down("link reset");
+  ++carrier_gen_;
+  std::shared_ptr<Carrier> c;
+  {
+    std::lock_guard lk(mu_);
+    c = std::move(carrier_);
+    carrier_.reset();
+  }
+  if (c) c->close();
+  if (acceptor_) {
+    boost::system::error_code ec;
+    acceptor_->close(ec);
+    acceptor_.reset();
+  }
+  dial_timer_.cancel();
+  if (link_) run(link_->carrier_down(now_ms(), "reset"));
+}
+
+void ProxyService::start_carrier() {
+  if (!link_) return;
+  if (settings_.door) {
+    std::shared_ptr<DoorCarrier> d;
+    {
+      std::lock_guard lk(mu_);
+      d = door_;
+    }
+    if (d) attach(d, true);
+    else log()->info("waiting for a door (stmfInitProxyDoor) to carry the link");
+    return;
+  }
+  if (settings_.node == 0) {
+    if (settings_.peer_host.empty()) {
+      log()->error("ALUA node 0 has no peer address: the link cannot start");
+      return;
+    }
+    dial();
+    return;
+  }
+  if (settings_.listen_host.empty()) {
+    log()->error("ALUA node 1 has no listen address: the link cannot start");
+    return;
+  }
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(settings_.listen_host, ec);
+  if (ec) {
+    log()->error("ALUA listen address {}: {}", settings_.listen_host, ec.message());
+    return;
+  }
+  auto a = std::make_unique<tcp::acceptor>(io_);
+  tcp::endpoint ep(addr, settings_.listen_port);
+  a->open(ep.protocol(), ec);
+  if (!ec) a->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) a->bind(ep, ec);
+  if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    log()->error("proxy link: cannot listen on {}:{}: {} (retrying)", settings_.listen_host, settings_.listen_port, ec.message());
+    dial_timer_.expires_after(std::chrono::seconds(1));
+    dial_timer_.async_wait([this, gen = carrier_gen_](boost::system::error_code e) {
+      if (!e && gen == carrier_gen_) start_carrier();
+    });
+    return;
+  }
+  log()->info("proxy link: listening on {}:{}", settings_.listen_host, settings_.listen_port);
+  acceptor_ = std::move(a);
+  accept_loop();
+}
+
+void ProxyService::accept_loop() {
+  if (!acceptor_) return;
+  acceptor_->async_accept([this, gen = carrier_gen_](boost::system::error_code ec, tcp::socket sock) {
+    if (ec || gen != carrier_gen_) return;
+    log()->info("proxy link: connection from {}", sock.remote_endpoint(ec).address().to_string());
+    // A new connection replaces the current one (the peer reconnected).
+    std::shared_ptr<Carrier> old;
+    {
+      std::lock_guard lk(mu_);
+      old = carrier_;
+    }
+    if (old) on_carrier_down(carrier_gen_, "replaced by a new connection");
+    attach(std::make_shared<TcpCarrier>(std::move(sock)), false);
+    accept_loop();
+  });
+}
+
+void ProxyService::dial() {
+  auto sock = std::make_shared<tcp::socket>(io_);
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(settings_.peer_host, ec);
+  if (ec) {
+    log()->error("ALUA peer address {}: {}", settings_.peer_host, ec.message());
+    return;
+  }
+  sock->async_connect(tcp::endpoint(addr, settings_.peer_port), [this, sock, gen = carrier_gen_](boost::system::error_code ec) {
+    if (gen != carrier_gen_) return;
+    if (ec) {
+      log()->debug("proxy link: connect to {}:{}: {}", settings_.peer_host, settings_.peer_port, ec.message());
+      dial_timer_.expires_after(kRedial);
+      dial_timer_.async_wait([this, gen](boost::system::error_code e) {
+        if (!e && gen == carrier_gen_) dial();
+      });
+      return;
+    }
+    log()->info("proxy link: connected to {}:{}", settings_.peer_host, settings_.peer_port);
+    attach(std::make_shared<TcpCarrier>(std::move(*sock)), false);
+  });
+}
+
+void ProxyService::attach(std::shared_ptr<Carrier> c, bool door) {
+  const uint64_t gen = ++carrier_gen_;
+  carrier_is_door_ = door;
+  {
+    std::lock_guard lk(mu_);
+    carrier_ = c;
+  }
+  c->start(Carrier::Handler{
+      [this, gen](std::vector<uint8_t> f) {
+        asio::dispatch(io_, [this, gen, f = std::move(f)]() mutable { on_frame(gen, std::move(f)); });
+      },
+      [this, gen](const std::string& why) { asio::post(io_, [this, gen, why] { on_carrier_down(gen, why); }); },
+  });
+  if (link_) run(link_->carrier_up(now_ms()));
+}
+
+void ProxyService::on_carrier_down(uint64_t gen, const std::string& why) {
+  if (gen != carrier_gen_ || !link_) return;
+  log()->warn("proxy link: {}: {}", carrier_is_door_ ? "door" : "connection", why);
+  {
+    std::lock_guard lk(mu_);
+    last_down_why_ = why;
+  }
+  if (carrier_is_door_) {
+    // The door stays installed (a failed call lost a message): handshake again over it.
+    run(link_->message_lost(now_ms(), why));
+    return;
+  }
+  ++carrier_gen_;
+  std::shared_ptr<Carrier> c;
+  {
+    std::lock_guard lk(mu_);
+    c = std::move(carrier_);
+    carrier_.reset();
+  }
+  if (c) c->close();
+  run(link_->carrier_down(now_ms(), why));
+  if (settings_.node == 0) {
+    dial_timer_.expires_after(kRedial);
+    dial_timer_.async_wait([this, g = carrier_gen_](boost::system::error_code e) {
+      if (!e && g == carrier_gen_) dial();
+    });
+  }
+}
+
+// ---------------------------------------------------------------- link state
+
+void ProxyService::run(const LinkState::Actions& a) {
+  if (!a.why.empty() && (a.went_down || a.close_carrier)) log()->warn("proxy link: {}", a.why);
+  if (a.went_down) link_down(a.why);
+  if (a.send_hello) send(Message{0, link_->own_hello(host_name_)});
+  if (a.went_up) link_up();
+  if (a.send_echo) send(Message{next_id_++, EchoRequest{}});
+  if (a.close_carrier && !carrier_is_door_) {
+    std::shared_ptr<Carrier> c;
+    {
+      std::lock_guard lk(mu_);
+      c = carrier_;
+    }
+    if (c) on_carrier_down(carrier_gen_, a.why.empty() ? "closed" : a.why);
+  }
+}
+
+void ProxyService::tick() {
+  if (link_) run(link_->tick(now_ms()));
+  tick_timer_.expires_after(kTick);
+  tick_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec && work_) tick();
+  });
+}
+
+void ProxyService::link_up() {
+  log()->info("proxy link up: peer node {} ({}), incarnation {:016x}", link_->peer_node(), link_->peer_name(),
+              link_->peer_incarnation());
+  registered_lus_.clear();
+  registered_ports_.clear();
+  {
+    // Registrations, then the sessions, then forwarding: all in this order on the carrier.
+    std::lock_guard lk(mu_);
+    ++gen_;
+    for (auto* p : stmf_.ports()) {
+      if (dynamic_cast<ProxyPort*>(p)) continue;
+      send_locked(Message{next_id_++, RegisterProxyPort{p->rtpi(), p->tpg(), p->port_name(), p->target_name()}});
+      registered_ports_.insert(p->rtpi());
+    }
+    for (auto& r : host_.active_lus()) {
+      registered_lus_[r.guid] = r.properties;
+      send_locked(Message{next_id_++, r});
+    }
+    for (auto& n : stmf_.nexuses())
+      if (!n->remote()) send_locked(Message{next_id_++, session_of(n)});
+    up_ = true;
+  }
+  stmf_.set_alua(AluaGroups{true, settings_.node, true});
+  // The peer's group went from Unavailable to Active/Non-optimized.
+  stmf_.raise_alua_change(false, true);
+}
+
+void ProxyService::link_down(const std::string& why) {
+  log()->warn("proxy link down{}{}", why.empty() ? "" : ": ", why);
+  std::unordered_map<uint64_t, Pending> pending;
+  std::unordered_map<uint64_t, std::function<void(TmfResponse)>> tmfs;
+  {
+    std::lock_guard lk(mu_);
+    up_ = false;
+    ++gen_;
+    pending.swap(pending_);
+    tmfs.swap(tmfs_);
+  }
+  // Forwarded commands whose answer will not come: the initiator retries on another path.
+  for (auto& [id, p] : pending) fail_task(p.task);
+  for (auto& [id, done] : tmfs) done(TmfResponse::function_rejected);
+  // The peer's sessions end here as nexus loss.
+  for (auto& [id, n] : sessions_) stmf_.nexus_lost(n);
+  sessions_.clear();
+  partial_.clear();
+  stmf_.set_alua(AluaGroups{settings_.enabled, settings_.node, false});
+  stmf_.raise_alua_change(true, true);
+  if (!pending.empty()) log()->warn("proxy link down: {} forwarded task(s) answered NOT READY", pending.size());
+}
+
+void ProxyService::fail_task(const TaskPtr& task) {
+  task->data_in.clear();
+  task->check_condition(scsi::sense::not_ready_target_port_unavailable, false);
+  task->nexus->port().task_complete(task);
+}
+
+// ---------------------------------------------------------------- sending
+
+void ProxyService::send(const Message& m) {
+  std::lock_guard lk(mu_);
+  send_locked(m);
+}
+
+void ProxyService::send_locked(const Message& m) {
+  if (!carrier_) return;
+  carrier_->send(encode(m));
+}
+
+void ProxyService::reply(MsgType type, uint64_t id, ProxyStatus st) {
+  send(Message{next_id_++, Status{uint8_t(type), id, uint32_t(st)}});
+}
+
+std::vector<LunEntry> ProxyService::standby_luns(const ItNexusPtr& n) const {
+  std::vector<LunEntry> v;
+  if (auto m = n->lun_map())
+    for (auto& [lun, lu] : m->luns)
+      if (lu->standby()) v.push_back({lun, lu->guid()});
+  return v;
+}
+
+SessionCreate ProxyService::session_of(const ItNexusPtr& n) const {
+  return SessionCreate{n->id(), n->port().rtpi(), n->initiator_name(), n->isid_hex(), standby_luns(n)};
+}
+
+// ---------------------------------------------------------------- standby side (any thread)
+
+bool ProxyService::forward_task(const LogicalUnitPtr& lu, const TaskPtr& task) {
+  ScsiCmd c;
+  c.session_id = task->nexus->id();
+  c.guid = lu->guid();
+  c.lun = task->lun;
+  c.tag = task->tag;
+  c.attribute = uint8_t(task->attribute);
+  c.direction = uint8_t(task->direction);
+  c.expected_transfer_length = task->expected_transfer_length;
+  c.cdb.assign(task->cdb.begin(), task->cdb.begin() + task->cdb_length);
+  c.data_complete = true;
+  const uint64_t id = next_id_++;
+  std::vector<uint8_t> frame;
+  {
+    Message m{id, std::move(c)};
+    std::get<ScsiCmd>(m.body).immediate_data = std::move(task->data_out);
+    frame = encode(m);
+  }
+  std::lock_guard lk(mu_);
+  if (!up_ || !carrier_) return false;
+  task->port_cookie = id;
+  pending_[id] = Pending{task};
+  carrier_->send(std::move(frame));
+  forwarded_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+bool ProxyService::forward_tmf(const LogicalUnitPtr& lu, const ItNexusPtr& nexus, const TmfRequest& req,
+                               std::function<void(TmfResponse)> done) {
+  const uint64_t id = next_id_++;
+  TaskMgmt t{nexus->id(), uint8_t(req.function), req.lun, lu->guid(), req.referenced_tag};
+  std::lock_guard lk(mu_);
+  if (!up_ || !carrier_) return false;
+  tmfs_[id] = std::move(done);
+  send_locked(Message{id, t});
+  return true;
+}
+
+void ProxyService::nexus_created(const ItNexusPtr& n) {
+  std::lock_guard lk(mu_);
+  if (up_) send_locked(Message{next_id_++, session_of(n)});
+}
+
+void ProxyService::nexus_lost(const ItNexusPtr& n) {
+  std::lock_guard lk(mu_);
+  if (up_) send_locked(Message{next_id_++, SessionDestroy{n->id()}});
+}
+
+void ProxyService::lun_map_changed(const ItNexusPtr& n) {
+  std::lock_guard lk(mu_);
+  if (up_) send_locked(Message{next_id_++, SessionLuns{n->id(), standby_luns(n)}});
+}
+
+// ---------------------------------------------------------------- active side
+
+void ProxyService::task_finished(const TaskPtr& task, bool aborted) {
+  const uint64_t gen = task->port_cookie >> kGenShift;
+  const uint64_t id = task->port_cookie & kIdMask;
+  ScsiStatus st;
+  st.task_id = id;
+  st.session_id = task->nexus->remote_id();
+  std::vector<std::vector<uint8_t>> frames;
+  if (aborted) {
+    st.response = uint8_t(TaskResponse::aborted);
+  } else {
+    st.response = uint8_t(TaskResponse::completed);
+    st.scsi_status = uint8_t(task->status);
+    st.transfer_length = task->transfer_length;
+    st.sense = std::move(task->sense);
+    st.data_in_length = uint32_t(task->data_in.size());
+    for (size_t off = 0; off < task->data_in.size(); off += kDataChunk) {
+      const size_t n = std::min<size_t>(kDataChunk, task->data_in.size() - off);
+      ScsiData d{id, st.session_id, uint32_t(off), {}};
+      d.data.assign(task->data_in.begin() + off, task->data_in.begin() + off + n);
+      frames.push_back(encode(Message{0, std::move(d)}));
+    }
+  }
+  frames.push_back(encode(Message{0, std::move(st)}));
+  served_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard lk(mu_);
+  if (gen != (gen_ & 0xffff) || !up_ || !carrier_) return;  // the link this task came on is gone
+  for (auto& f : frames) carrier_->send(std::move(f));
+}
+
+// ---------------------------------------------------------------- receiving (proxy thread)
+
+void ProxyService::on_frame(uint64_t gen, std::vector<uint8_t> frame) {
+  if (gen != carrier_gen_ || !link_) return;
+  Message m;
+  std::string why;
+  if (auto e = decode(frame.data(), frame.size(), m, why); e != DecodeError::none) {
+    log()->error("proxy link: undecodable frame ({}): {}", to_string(e), why);
+    if (carrier_is_door_) run(link_->message_lost(now_ms(), "undecodable frame"));
+    else on_carrier_down(gen, "undecodable frame");
+    return;
+  }
+  run(link_->frame_received(now_ms()));
+  handle(std::move(m));
+}
+
+void ProxyService::handle(Message m) {
+  const uint64_t id = m.msg_id;
+  if (auto* h = std::get_if<Hello>(&m.body)) {
+    run(link_->hello(*h, now_ms()));
+    return;
+  }
+  if (!link_->up()) {
+    log()->debug("proxy link: {} before the handshake, ignored", to_string(m.type()));
+    return;
+  }
+  std::visit(
+      [&](auto& b) {
+        using T = std::decay_t<decltype(b)>;
+        if constexpr (std::is_same_v<T, ScsiCmd>) {
+          on_scsi_cmd(id, std::move(b));
+        } else if constexpr (std::is_same_v<T, ScsiData>) {
+          on_scsi_data(std::move(b));
+        } else if constexpr (std::is_same_v<T, ScsiStatus>) {
+          on_scsi_status(std::move(b));
+        } else if constexpr (std::is_same_v<T, ScsiDataXferDone>) {
+          on_xfer_done(b);
+        } else if constexpr (std::is_same_v<T, Status>) {
+          on_status(b);
+        } else if constexpr (std::is_same_v<T, TaskMgmt>) {
+          on_task_mgmt(id, b);
+        } else if constexpr (std::is_same_v<T, EchoRequest>) {
+          send(Message{id, EchoReply{{std::move(b.data)}}});
+        } else if constexpr (std::is_same_v<T, EchoReply>) {
+        } else if constexpr (std::is_same_v<T, SessionCreate>) {
+          on_session_create(id, std::move(b));
+        } else if constexpr (std::is_same_v<T, SessionLuns>) {
+          auto it = sessions_.find(b.session_id);
+          if (it == sessions_.end()) return reply(MsgType::session_luns, id, ProxyStatus::not_found);
+          std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns;
+          for (auto& e : b.luns) luns.emplace_back(e.lun, e.guid);
+          stmf_.set_remote_luns(it->second, std::move(luns));
+        } else if constexpr (std::is_same_v<T, SessionDestroy>) {
+          auto it = sessions_.find(b.session_id);
+          if (it == sessions_.end()) return;
+          stmf_.nexus_lost(it->second);
+          sessions_.erase(it);
+        } else if constexpr (std::is_same_v<T, RegisterProxyPort>) {
+          on_register_port(id, b);
+        } else if constexpr (std::is_same_v<T, DeregisterProxyPort>) {
+          auto it = peer_ports_.find(b.rtpi);
+          if (it == peer_ports_.end()) return reply(MsgType::deregister_proxy_port, id, ProxyStatus::not_found);
+          stmf_.remove_port(*it->second);
+          retired_ports_.push_back(it->second);
+          peer_ports_.erase(it);
+          reply(MsgType::deregister_proxy_port, id, ProxyStatus::success);
+        } else if constexpr (std::is_same_v<T, RegisterLun>) {
+          auto lu = stmf_.find_lu(b.guid);
+          if (lu && !lu->standby()) {
+            log()->error("the peer registers LU {} as active there, but it is active here too: refused "
+                         "(one of the nodes must hold it standby)", hex(b.guid));
+            return reply(MsgType::register_lun, id, ProxyStatus::already);
+          }
+          host_.register_standby(b, [this, id](ProxyStatus st) {
+            asio::post(io_, [this, id, st] { reply(MsgType::register_lun, id, st); });
+          });
+        } else if constexpr (std::is_same_v<T, DeregisterLun>) {
+          host_.deregister_standby(b.guid, [this, id](ProxyStatus st) {
+            asio::post(io_, [this, id, st] { reply(MsgType::deregister_lun, id, st); });
+          });
+        } else if constexpr (std::is_same_v<T, LunActive>) {
+          log()->warn("LUN_ACTIVE for {}: ownership changes are not supported by this version", hex(b.guid));
+          reply(MsgType::lun_active, id, ProxyStatus::not_supported);
+        }
+      },
+      m.body);
+}
+
+void ProxyService::on_register_port(uint64_t id, const RegisterProxyPort& p) {
+  if (p.tpg == tpg_of_node(settings_.node)) {
+    log()->error("the peer registers port {} in target port group {}, which is ours: refused", p.port_name, p.tpg);
+    return reply(MsgType::register_proxy_port, id, ProxyStatus::invalid_arg);
+  }
+  auto it = peer_ports_.find(p.rtpi);
+  if (it != peer_ports_.end()) {
+    if (it->second->same(p)) return reply(MsgType::register_proxy_port, id, ProxyStatus::success);
+    stmf_.remove_port(*it->second);
+    retired_ports_.push_back(it->second);
+    peer_ports_.erase(it);
+  }
+  auto port = std::make_shared<ProxyPort>(*this, p);
+  stmf_.add_port(*port);
+  peer_ports_[p.rtpi] = port;
+  log()->info("peer port {} registered: rtpi {}, target port group {}", p.port_name, p.rtpi, p.tpg);
+  reply(MsgType::register_proxy_port, id, ProxyStatus::success);
+}
+
+void ProxyService::drop_peer_ports() {
+  for (auto& [rtpi, p] : peer_ports_) {
+    stmf_.remove_port(*p);
+    retired_ports_.push_back(p);
+  }
+  peer_ports_.clear();
+}
+
+void ProxyService::on_session_create(uint64_t id, SessionCreate s) {
+  auto port = peer_ports_.find(s.rtpi);
+  if (port == peer_ports_.end()) {
+    log()->warn("peer session {} on unknown port rtpi {}", s.session_id, s.rtpi);
+    return reply(MsgType::session_create, id, ProxyStatus::not_found);
+  }
+  if (auto old = sessions_.find(s.session_id); old != sessions_.end()) {
+    stmf_.nexus_lost(old->second);
+    sessions_.erase(old);
+  }
+  std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns;
+  for (auto& e : s.luns) luns.emplace_back(e.lun, e.guid);
+  sessions_[s.session_id] =
+      stmf_.create_remote_nexus(*port->second, std::move(s.initiator_name), std::move(s.isid_hex), s.session_id, std::move(luns));
+  reply(MsgType::session_create, id, ProxyStatus::success);
+}
+
+void ProxyService::on_scsi_cmd(uint64_t id, ScsiCmd c) {
+  auto answer_failure = [&] {
+    ScsiStatus st;
+    st.task_id = id;
+    st.session_id = c.session_id;
+    st.response = uint8_t(TaskResponse::target_failure);
+    send(Message{0, st});
+  };
+  auto s = sessions_.find(c.session_id);
+  if (s == sessions_.end()) {
+    log()->warn("SCSI_CMD {} for unknown peer session {}", id, c.session_id);
+    return answer_failure();
+  }
+  const auto& nexus = s->second;
+  if (!stmf_.ensure_remote_lun(nexus, c.lun, c.guid)) {
+    log()->warn("SCSI_CMD {} for LU {} which is not active here", id, hex(c.guid));
+    return answer_failure();
+  }
+  auto t = std::make_shared<ScsiTask>();
+  t->nexus = nexus;
+  t->lun = c.lun;
+  t->tag = c.tag;
+  t->attribute = TaskAttribute(c.attribute);
+  t->cdb_length = uint8_t(std::min<size_t>(c.cdb.size(), t->cdb.size()));
+  std::copy(c.cdb.begin(), c.cdb.begin() + t->cdb_length, t->cdb.begin());
+  t->expected_transfer_length = c.expected_transfer_length;
+  t->direction = DataDirection(c.direction);
+  t->data_out = std::move(c.immediate_data);
+  {
+    std::lock_guard lk(mu_);
+    t->port_cookie = ((gen_ & 0xffff) << kGenShift) | (id & kIdMask);
+  }
+  if (!c.data_complete) {
+    partial_[id] = t;
+    return;
+  }
+  stmf_.submit(t);
+}
+
+void ProxyService::on_scsi_data(ScsiData d) {
+  // Data-Out for a task waiting here (active side)...
+  if (auto it = partial_.find(d.task_id); it != partial_.end()) {
+    auto& buf = it->second->data_out;
+    if (uint64_t(d.offset) + d.data.size() > it->second->expected_transfer_length) {
+      log()->warn("SCSI_DATA for task {} beyond its transfer length: dropped", d.task_id);
+      return;
+    }
+    if (buf.size() < d.offset + d.data.size()) buf.resize(d.offset + d.data.size());
+    std::copy(d.data.begin(), d.data.end(), buf.begin() + d.offset);
+    return;
+  }
+  // ...or Data-In of a task forwarded from here (standby side).
+  std::lock_guard lk(mu_);
+  auto it = pending_.find(d.task_id);
+  if (it == pending_.end()) return;
+  auto& buf = it->second.task->data_in;
+  if (buf.size() < d.offset + d.data.size()) buf.resize(d.offset + d.data.size());
+  std::copy(d.data.begin(), d.data.end(), buf.begin() + d.offset);
+}
+
+void ProxyService::on_xfer_done(ScsiDataXferDone d) {
+  auto it = partial_.find(d.task_id);
+  if (it == partial_.end()) return;
+  auto t = it->second;
+  partial_.erase(it);
+  if (d.status != 0) {
+    task_finished(t, true);
+    return;
+  }
+  stmf_.submit(t);
+}
+
+void ProxyService::on_scsi_status(ScsiStatus s) {
+  TaskPtr t;
+  {
+    std::lock_guard lk(mu_);
+    auto it = pending_.find(s.task_id);
+    if (it == pending_.end()) return;  // failed already (link reset)
+    t = std::move(it->second.task);
+    pending_.erase(it);
+  }
+  switch (TaskResponse(s.response)) {
+    case TaskResponse::completed:
+      t->status = scsi::Status(s.scsi_status);
+      t->sense = std::move(s.sense);
+      t->transfer_length = s.transfer_length;
+      if (t->data_in.size() > s.data_in_length) t->data_in.resize(s.data_in_length);
+      t->nexus->port().task_complete(t);
+      break;
+    case TaskResponse::aborted:
+      t->nexus->port().task_aborted(t);
+      break;
+    default:
+      fail_task(t);
+  }
+}
+
+void ProxyService::on_status(const Status& s) {
+  if (MsgType(s.msg_type) == MsgType::task_mgmt) {
+    std::function<void(TmfResponse)> done;
+    {
+      std::lock_guard lk(mu_);
+      auto it = tmfs_.find(s.msg_id);
+      if (it == tmfs_.end()) return;
+      done = std::move(it->second);
+      tmfs_.erase(it);
+    }
+    done(TmfResponse(uint8_t(s.status)));
+    return;
+  }
+  if (s.status != uint32_t(ProxyStatus::success))
+    log()->warn("the peer answered {} {} with status {}", to_string(MsgType(s.msg_type)), s.msg_id, s.status);
+}
+
+void ProxyService::on_task_mgmt(uint64_t id, const TaskMgmt& t) {
+  auto s = sessions_.find(t.session_id);
+  if (s == sessions_.end()) {
+    send(Message{next_id_++, Status{uint8_t(MsgType::task_mgmt), id, uint32_t(TmfResponse::function_rejected)}});
+    return;
+  }
+  stmf_.ensure_remote_lun(s->second, t.lun, t.guid);
+  TmfRequest req;
+  req.function = TmfFunction(t.function);
+  req.lun = t.lun;
+  req.referenced_tag = t.referenced_tag;
+  stmf_.task_management(s->second, req, [this, id](TmfResponse r) {
+    send(Message{next_id_++, Status{uint8_t(MsgType::task_mgmt), id, uint32_t(r)}});
+  });
+}
+
+// ---------------------------------------------------------------- registrations
+
+void ProxyService::lus_changed() {
+  asio::post(io_, [this] { sync_lus(); });
+}
+
+void ProxyService::ports_changed() {
+  asio::post(io_, [this] { sync_ports(); });
+}
+
+void ProxyService::sync_lus() {
+  if (!link_ || !link_->up()) return;
+  std::map<Guid, std::string> now;
+  for (auto& r : host_.active_lus()) now[r.guid] = r.properties;
+  for (auto& [g, props] : registered_lus_)
+    if (!now.count(g)) send(Message{next_id_++, DeregisterLun{g}});
+  for (auto& [g, props] : now) {
+    auto it = registered_lus_.find(g);
+    if (it == registered_lus_.end() || it->second != props) send(Message{next_id_++, RegisterLun{g, "sbd", props}});
+  }
+  registered_lus_ = std::move(now);
+}
+
+void ProxyService::sync_ports() {
+  if (!link_ || !link_->up()) return;
+  std::set<uint16_t> now;
+  for (auto* p : stmf_.ports()) {
+    if (dynamic_cast<ProxyPort*>(p)) continue;
+    now.insert(p->rtpi());
+    if (!registered_ports_.count(p->rtpi()))
+      send(Message{next_id_++, RegisterProxyPort{p->rtpi(), p->tpg(), p->port_name(), p->target_name()}});
+  }
+  for (auto r : registered_ports_)
+    if (!now.count(r)) send(Message{next_id_++, DeregisterProxyPort{r}});
+  registered_ports_ = std::move(now);
+}
+
+// ---------------------------------------------------------------- door
+
+DoorResult ProxyService::install_door(int fd) {
+  std::shared_ptr<DoorCarrier> d;
+  {
+    std::lock_guard lk(mu_);
+    if (door_) {
+      ::close(fd);
+      return DoorResult::installed;
+    }
+    door_ = d = std::make_shared<DoorCarrier>(io_.get_executor(), fd);
+  }
+  log()->info("proxy door installed ({})", d->describe());
+  asio::post(io_, [this, d] {
+    if (link_ && settings_.door) {
+      teardown();
+      attach(d, true);
+    }
+  });
+  return DoorResult::ok;
+}
+
+DoorResult ProxyService::destroy_door() {
+  std::shared_ptr<DoorCarrier> d;
+  {
+    std::lock_guard lk(mu_);
+    if (!door_) return DoorResult::not_installed;
+    d = std::move(door_);
+    door_.reset();
+  }
+  log()->info("proxy door removed");
+  asio::post(io_, [this, d] {
+    std::shared_ptr<Carrier> cur;
+    {
+      std::lock_guard lk(mu_);
+      cur = carrier_;
+    }
+    if (cur == d) {
+      if (link_ && link_->up()) link_down("the door was removed");
+      ++carrier_gen_;
+      {
+        std::lock_guard lk(mu_);
+        carrier_.reset();
+      }
+      if (link_) run(link_->carrier_down(now_ms(), "door removed"));
+    }
+    d->close();
+  });
+  return DoorResult::ok;
+}
+
+DoorResult ProxyService::post_proxy_msg(std::vector<uint8_t> frame) {
+  if (frame.size() < kHeaderSize) return DoorResult::bad_frame;
+  const uint32_t len = uint32_t(frame[0]) << 24 | uint32_t(frame[1]) << 16 | uint32_t(frame[2]) << 8 | frame[3];
+  if (len != frame.size() - 4 || frame[4] != kProtocolVersion) return DoorResult::bad_frame;
+  std::shared_ptr<DoorCarrier> d;
+  {
+    std::lock_guard lk(mu_);
+    d = door_;
+  }
+  if (!d) return DoorResult::not_installed;
+  d->deliver(std::move(frame));
+  return DoorResult::ok;
+}
+
+// ---------------------------------------------------------------- status
+
+nlohmann::json ProxyService::status() const {
+  nlohmann::json j;
+  std::lock_guard lk(mu_);
+  const bool door = door_ != nullptr;
+  j["door_installed"] = door;
+  j["link"] = up_ ? "up" : "down";
+  j["forwarded_tasks"] = forwarded_.load();
+  j["served_tasks"] = served_.load();
+  j["pending_tasks"] = pending_.size();
+  if (!last_down_why_.empty()) j["last_link_error"] = last_down_why_;
+  return j;
+}
+
+}  // namespace stmf::proxy

@@ -1,0 +1,178 @@
+// The proxy service: this node's end of the ALUA pair (docs/alua.md, docs/proxy-protocol.md).
+//
+// It runs the link (proxy/link_state.h) over one carrier (direct TCP, or the door relay),
+// registers this node's target ports, active LUs and sessions on the peer, and serves both
+// roles at once:
+//   standby side: Stmf forwards each command for a standby LU (forward_task) and its task
+//     management (forward_tmf); the answer comes back as SCSI_DATA + SCSI_STATUS and is
+//     completed through the task's own iSCSI port.
+//   active side: each peer session becomes an I_T nexus on a ProxyPort (the peer's port,
+//     with its rtpi and tpg); SCSI_CMD becomes a task submitted to Stmf like any other, so
+//     reservations, unit attentions and mode state have one owner; the ProxyPort sends the
+//     result back.
+// Link down: forwarded tasks still pending answer NOT READY, TARGET PORT IN UNAVAILABLE STATE
+// (02/04/0C); peer sessions end as nexus loss; both nodes raise ASYMMETRIC ACCESS STATE
+// CHANGED. Link up again: everything is registered again.
+//
+// Threading: one thread of its own runs the link, the carriers and every received message,
+// in order. forward_*, the observer calls, the ports' completions and the door calls come
+// from other threads; they only queue frames (under mu_) or post to that thread.
+#pragma once
+#include <boost/asio.hpp>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "core/alua.h"
+#include "core/stmf.h"
+#include "proxy/carrier.h"
+#include "proxy/link_state.h"
+#include "proxy/messages.h"
+
+namespace stmf::proxy {
+
+class DoorCarrier;
+class ProxyPort;
+
+struct LinkSettings {
+  bool enabled = false;
+  uint32_t node = 0;
+  std::string listen_host;  // node 1 accepts here ("" = nowhere)
+  uint16_t listen_port = 0;
+  std::string peer_host;    // node 0 connects here
+  uint16_t peer_port = 0;
+  bool door = false;        // the carrier is the installed door, not TCP
+  uint32_t heartbeat_ms = 500;
+  uint32_t timeout_ms = 3000;
+  bool operator==(const LinkSettings&) const = default;
+};
+
+// What the service needs from the daemon: standby LUs are daemon objects (views, LU list).
+// Calls come from the proxy thread; `done` may be called from any thread.
+class StandbyHost {
+ public:
+  virtual ~StandbyHost() = default;
+  virtual void register_standby(RegisterLun m, std::function<void(ProxyStatus)> done) = 0;
+  virtual void deregister_standby(Guid g, std::function<void(ProxyStatus)> done) = 0;
+  virtual void drop_standby() = 0;                     // ALUA disabled: every standby LU goes
+  virtual std::vector<RegisterLun> active_lus() = 0;   // this node's active LUs (thread-safe)
+};
+
+enum class DoorResult { ok, installed, not_installed, bad_frame };
+
+class ProxyService final : public PeerForwarder, public NexusObserver {
+ public:
+  ProxyService(Stmf& stmf, StandbyHost& host, std::string host_name);
+  ~ProxyService() override;
+  void start();
+  void stop();
+
+  // From the management thread. Applied asynchronously on the proxy thread.
+  void configure(const LinkSettings& s);
+  void reinitialize();  // stmfSetAluaState(B_TRUE, node) again: new incarnation, re-register
+  void lus_changed();   // this node's active LUs changed: (de)register them on the peer
+  void ports_changed(); // this node's target ports changed
+
+  // Door API (tools/stmfd/door_host.h). Thread-safe.
+  DoorResult install_door(int fd);
+  DoorResult destroy_door();
+  DoorResult post_proxy_msg(std::vector<uint8_t> frame);
+
+  nlohmann::json status() const;
+
+  // PeerForwarder
+  bool forward_task(const LogicalUnitPtr& lu, const TaskPtr& task) override;
+  bool forward_tmf(const LogicalUnitPtr& lu, const ItNexusPtr& nexus, const TmfRequest& req,
+                   std::function<void(TmfResponse)> done) override;
+  // NexusObserver
+  void nexus_created(const ItNexusPtr& n) override;
+  void nexus_lost(const ItNexusPtr& n) override;
+  void lun_map_changed(const ItNexusPtr& n) override;
+
+  // ProxyPort -> service: a task of a peer session finished here.
+  void task_finished(const TaskPtr& task, bool aborted);
+
+ private:
+  struct Pending {
+    TaskPtr task;
+  };
+  // --- proxy thread ---
+  void apply(const LinkSettings& s, bool force);
+  void teardown();
+  void start_carrier();
+  void dial();
+  void accept_loop();
+  void attach(std::shared_ptr<Carrier> c, bool door);
+  void on_frame(uint64_t carrier_gen, std::vector<uint8_t> frame);
+  void on_carrier_down(uint64_t carrier_gen, const std::string& why);
+  void run(const LinkState::Actions& a);
+  void link_up();
+  void link_down(const std::string& why);
+  void tick();
+  void handle(Message m);
+  void on_scsi_cmd(uint64_t id, ScsiCmd c);
+  void on_scsi_data(ScsiData d);
+  void on_xfer_done(ScsiDataXferDone d);
+  void on_scsi_status(ScsiStatus s);
+  void on_status(const Status& s);
+  void on_task_mgmt(uint64_t id, const TaskMgmt& t);
+  void on_session_create(uint64_t id, SessionCreate s);
+  void on_register_port(uint64_t id, const RegisterProxyPort& p);
+  void sync_lus();
+  void sync_ports();
+  void drop_peer_ports();
+  void reply(MsgType type, uint64_t id, ProxyStatus st);
+  uint64_t now_ms() const;
+
+  // --- any thread ---
+  void send(const Message& m);              // takes mu_
+  void send_locked(const Message& m);       // mu_ held
+  SessionCreate session_of(const ItNexusPtr& n) const;
+  std::vector<LunEntry> standby_luns(const ItNexusPtr& n) const;
+  void fail_task(const TaskPtr& task);
+
+  Stmf& stmf_;
+  StandbyHost& host_;
+  const std::string host_name_;
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::thread thread_;
+
+  // proxy thread only
+  LinkSettings settings_;
+  std::unique_ptr<LinkState> link_;
+  uint64_t carrier_gen_ = 0;
+  bool carrier_is_door_ = false;
+  std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  boost::asio::steady_timer tick_timer_{io_};
+  boost::asio::steady_timer dial_timer_{io_};
+  std::map<uint16_t, std::shared_ptr<ProxyPort>> peer_ports_;   // by rtpi, registered with Stmf
+  std::vector<std::shared_ptr<ProxyPort>> retired_ports_;        // deregistered, may still be referenced
+  std::unordered_map<uint64_t, ItNexusPtr> sessions_;            // peer session id -> nexus here
+  std::unordered_map<uint64_t, TaskPtr> partial_;                // SCSI_CMDs waiting for Data-Out
+  std::map<Guid, std::string> registered_lus_;                   // sent to the peer: properties
+  std::set<uint16_t> registered_ports_;
+
+  // shared
+  mutable std::mutex mu_;
+  std::shared_ptr<Carrier> carrier_;                 // under mu_
+  bool up_ = false;                                  // under mu_: forwarding allowed
+  uint64_t gen_ = 1;                                 // under mu_: link generation
+  std::unordered_map<uint64_t, Pending> pending_;    // under mu_: forwarded tasks by task id
+  std::unordered_map<uint64_t, std::function<void(TmfResponse)>> tmfs_;  // under mu_
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<uint64_t> forwarded_{0}, served_{0};
+  std::shared_ptr<DoorCarrier> door_;                // under mu_
+  std::string last_down_why_;                        // under mu_
+};
+
+}  // namespace stmf::proxy
