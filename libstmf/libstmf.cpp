@@ -885,6 +885,29 @@ extern "C" int stmfGetState(stmfState* state) {
 }
 
 // =============================================================================================
+// ALUA pair (docs/alua.md). The door calls live in libstmf/proxy_door.cpp.
+
+extern "C" int stmfSetAluaState(boolean_t alua_enabled, uint32_t node) {
+  return guarded([&] {
+    if (alua_enabled != B_TRUE && alua_enabled != B_FALSE) return STMF_ERROR_INVALID_ARG;
+    if (!alua_enabled) return call("set-alua-state", json{{"enabled", false}});
+    if (node > 1) return STMF_ERROR_INVALID_ARG;  // the daemon checks too; no round trip needed
+    return call("set-alua-state", json{{"enabled", true}, {"node", node}});
+  });
+}
+
+extern "C" int stmfGetAluaState(boolean_t* alua_enabled, uint32_t* node) {
+  return guarded([&] {
+    if (!alua_enabled || !node) return STMF_ERROR_INVALID_ARG;
+    json resp;
+    if (int ret = call("get-alua-state", json::object(), &resp); ret != STMF_STATUS_SUCCESS) return ret;
+    *alua_enabled = resp.value("enabled", false) ? B_TRUE : B_FALSE;
+    *node = resp.value("node", 0u);
+    return STMF_STATUS_SUCCESS;
+  });
+}
+
+// =============================================================================================
 // Device ids and memory (no daemon involved)
 
 extern "C" int stmfDevidFromIscsiName(char* iscsiName, stmfDevid* devid) {

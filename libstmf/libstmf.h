@@ -260,6 +260,13 @@ int stmfRemoveFromTargetGroup(stmfGroupName *targetGroupName, stmfDevid *targetN
 int stmfRemoveViewEntry(stmfGuid *lu, uint32_t viewEntryIndex);
 int stmfSetLuProp(luResource hdl, uint32_t propType, const char *propVal);
 
+/* ALUA pair and proxy door (docs/libstmf.md, docs/alua.md, docs/stmfproxy.md). */
+int stmfSetAluaState(boolean_t alua_enabled, uint32_t node);
+int stmfGetAluaState(boolean_t *alua_enabled, uint32_t *node);
+int stmfInitProxyDoor(int *hdl, int fd);
+int stmfPostProxyMsg(int hdl, void *buf, uint32_t buflen);
+void stmfDestroyProxyDoor(int hdl);
+
 #ifdef __cplusplus
 }
 #endif

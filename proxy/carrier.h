@@ -19,6 +19,9 @@ class Carrier {
   struct Handler {
     std::function<void(std::vector<uint8_t> frame)> on_frame;  // one complete frame
     std::function<void(const std::string& why)> on_down;      // the carrier failed
+    // One frame was not delivered but the carrier stays usable (door: the relay answered a
+    // call non-zero). Optional; carriers that cannot lose single frames never call it.
+    std::function<void(const std::string& why)> on_message_lost;
   };
   virtual ~Carrier() = default;
   virtual void start(Handler h) = 0;

@@ -222,10 +222,12 @@ bool DoorCarrier::Impl::on_result(uint32_t result) {
   if (result == 0) return true;
   const std::string what = describe_call(call);
   const std::string reason = std::system_category().message(int(result));
-  log()->error("door fd {}: door call for {} failed: result {} ({}); the proxy message is lost, carrier down",
-               fd_number, what, result, reason);
-  fail(fmt::format("door call for {} failed: result {} ({})", what, result, reason), true);
-  return false;
+  log()->error("door fd {}: door call for {} failed: result {} ({}); the proxy message is lost", fd_number, what,
+               result, reason);
+  std::lock_guard lk(cb_mu);
+  if (closed || down || !handler.on_message_lost) return true;
+  handler.on_message_lost(fmt::format("door call for {} failed: result {} ({})", what, result, reason));
+  return true;
 }
 
 void DoorCarrier::Impl::emit_frame(std::vector<uint8_t> frame) {

@@ -6,9 +6,10 @@
 //          given to send() (its own length prefix included)
 //   result (relay -> daemon): u32 (big-endian), one per call, in call order; 0 = the relay took
 //          the frame, non-zero = it could not (e.g. ENOTCONN: no peer relay connected)
-// A non-zero result is logged (message type, msg_id, result) and fails the carrier: a lost
-// proxy message breaks the link's state, so the link must start over. EOF or an I/O error on
-// the fd, or a result nobody asked for, fails it too.
+// A non-zero result is logged as an error (message type, msg_id, result) and reported with
+// on_message_lost: the door stays usable, and the link handshakes again over it (a lost proxy
+// message breaks the link's state). EOF or an I/O error on the fd, or a result nobody asked
+// for, fails the carrier (on_down): the door is gone.
 //
 // Incoming frames do not travel on the fd: the relay hands them to the daemon with
 // stmfPostProxyMsg, and the management thread passes them to deliver().

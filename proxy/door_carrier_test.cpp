@@ -98,6 +98,7 @@ struct Seen {
   std::condition_variable cv;
   std::vector<std::vector<uint8_t>> frames;
   std::vector<std::string> downs;
+  std::vector<std::string> lost;
   // Waits (hang guard only) until pred() holds, with mu held; returns pred().
   template <class Pred>
   bool wait(Pred pred) {
@@ -112,6 +113,10 @@ struct Seen {
     std::lock_guard lk(mu);
     return downs.size();
   }
+  size_t lost_count() {
+    std::lock_guard lk(mu);
+    return lost.size();
+  }
 };
 
 DoorCarrier::Handler handler_for(Seen& seen) {
@@ -123,6 +128,11 @@ DoorCarrier::Handler handler_for(Seen& seen) {
           [&seen](const std::string& why) {
             std::lock_guard lk(seen.mu);
             seen.downs.push_back(why);
+            seen.cv.notify_all();
+          },
+          [&seen](const std::string& why) {
+            std::lock_guard lk(seen.mu);
+            seen.lost.push_back(why);
             seen.cv.notify_all();
           }};
 }
@@ -176,8 +186,8 @@ TEST_CASE("door calls carry every frame in order and are pipelined", "[proxy][do
   const size_t n = sent.size();
 
   // The relay reads every call before answering any: calls must not wait for results.
-  // It answers 0 to all but the last, which fails: on_down must then name the last msg_id,
-  // which proves the earlier results were matched, in order, as successes.
+  // It answers 0 to all but the last, which fails: on_message_lost must then name the last
+  // msg_id, which proves the earlier results were matched, in order, as successes.
   std::vector<std::vector<uint8_t>> got;
   std::atomic<bool> relay_done{false};
   std::thread relay([&] {
@@ -194,18 +204,19 @@ TEST_CASE("door calls carry every frame in order and are pipelined", "[proxy][do
     for (size_t i = n / 2; i < n; ++i) c.send(sent[i]);
   });
 
-  CHECK(run_until(io, [&] { return seen.down_count() > 0 && relay_done; }));
+  CHECK(run_until(io, [&] { return seen.lost_count() > 0 && relay_done; }));
   sender.join();
   relay.join();
   REQUIRE(got.size() == n);
   for (size_t i = 0; i < n; ++i) REQUIRE(got[i] == sent[i]);
-  REQUIRE(seen.down_count() == 1);
-  CHECK_THAT(seen.downs[0], Catch::Contains("msg_id " + std::to_string(n)));
-  CHECK_THAT(seen.downs[0], Catch::Contains("result 107"));
+  REQUIRE(seen.lost_count() == 1);
+  CHECK_THAT(seen.lost[0], Catch::Contains("msg_id " + std::to_string(n)));
+  CHECK_THAT(seen.lost[0], Catch::Contains("result 107"));
+  CHECK(seen.down_count() == 0);
   CHECK(seen.frame_count() == 0);
 }
 
-TEST_CASE("a failed door call takes the carrier down exactly once", "[proxy][door]") {
+TEST_CASE("a failed door call reports each lost message and the door stays usable", "[proxy][door]") {
   asio::io_context io;
   Pair p;
   Seen seen;
@@ -216,19 +227,26 @@ TEST_CASE("a failed door call takes the carrier down exactly once", "[proxy][doo
 
   std::vector<uint8_t> call;
   for (int i = 0; i < 4; ++i) REQUIRE(read_call(p.relay_end, call));
-  // 0, then two failures: only the first failure counts.
+  // 0, two failures, 0: each failure is reported once, with its own message.
   answer(p.relay_end, 0);
   answer(p.relay_end, 5);
   answer(p.relay_end, 6);
+  answer(p.relay_end, 0);
 
-  CHECK(seen.wait([&] { return !seen.downs.empty(); }));
-  c.send(make_frame(9, 5, 16));  // dropped: the carrier is down
-  // The carrier closed its end: the relay sees EOF, and the late send never went out.
-  CHECK_FALSE(read_call(p.relay_end, call));
-  REQUIRE(seen.down_count() == 1);
-  CHECK_THAT(seen.downs[0], Catch::Contains("msg_id 2"));
-  CHECK_THAT(seen.downs[0], Catch::Contains("result 5"));
-  CHECK_THAT(seen.downs[0], Catch::Contains("STATUS"));
+  CHECK(seen.wait([&] { return seen.lost.size() == 2; }));
+  // The door still carries calls after the failures.
+  c.send(make_frame(9, 5, 16));
+  REQUIRE(read_call(p.relay_end, call));
+  CHECK(call == make_frame(9, 5, 16));
+  answer(p.relay_end, 0);
+  c.close();
+  REQUIRE(seen.lost_count() == 2);
+  CHECK_THAT(seen.lost[0], Catch::Contains("msg_id 2"));
+  CHECK_THAT(seen.lost[0], Catch::Contains("result 5"));
+  CHECK_THAT(seen.lost[0], Catch::Contains("STATUS"));
+  CHECK_THAT(seen.lost[1], Catch::Contains("msg_id 3"));
+  CHECK_THAT(seen.lost[1], Catch::Contains("result 6"));
+  CHECK(seen.down_count() == 0);
 }
 
 TEST_CASE("the relay closing the door takes the carrier down", "[proxy][door]") {

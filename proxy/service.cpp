@@ -108,6 +108,7 @@ void ProxyService::apply(const LinkSettings& s, bool force) {
 void ProxyService::teardown() {
   if (link_ && link_->up()) link_down("link reset");
   ++carrier_gen_;
+  ++acceptor_gen_;
   std::shared_ptr<Carrier> c;
   {
     std::lock_guard lk(mu_);
@@ -163,8 +164,8 @@ void ProxyService::start_carrier() {
   if (ec) {
     log()->error("proxy link: cannot listen on {}:{}: {} (retrying)", settings_.listen_host, settings_.listen_port, ec.message());
     dial_timer_.expires_after(std::chrono::seconds(1));
-    dial_timer_.async_wait([this, gen = carrier_gen_](boost::system::error_code e) {
-      if (!e && gen == carrier_gen_) start_carrier();
+    dial_timer_.async_wait([this, gen = acceptor_gen_](boost::system::error_code e) {
+      if (!e && gen == acceptor_gen_) start_carrier();
     });
     return;
   }
@@ -175,8 +176,19 @@ void ProxyService::start_carrier() {
 
 void ProxyService::accept_loop() {
   if (!acceptor_) return;
-  acceptor_->async_accept([this, gen = carrier_gen_](boost::system::error_code ec, tcp::socket sock) {
-    if (ec || gen != carrier_gen_) return;
+  // The acceptor outlives connections (a lost connection does not stop accepting): it has its
+  // own generation, bumped only by teardown().
+  acceptor_->async_accept([this, gen = acceptor_gen_](boost::system::error_code ec, tcp::socket sock) {
+    if (gen != acceptor_gen_) return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) return;
+      log()->warn("proxy link: accept: {} (retrying)", ec.message());
+      dial_timer_.expires_after(kRedial);  // node 1 never dials: the timer is free
+      dial_timer_.async_wait([this, gen](boost::system::error_code e) {
+        if (!e && gen == acceptor_gen_) accept_loop();
+      });
+      return;
+    }
     log()->info("proxy link: connection from {}", sock.remote_endpoint(ec).address().to_string());
     // A new connection replaces the current one (the peer reconnected).
     std::shared_ptr<Carrier> old;
@@ -225,6 +237,11 @@ void ProxyService::attach(std::shared_ptr<Carrier> c, bool door) {
         asio::dispatch(io_, [this, gen, f = std::move(f)]() mutable { on_frame(gen, std::move(f)); });
       },
       [this, gen](const std::string& why) { asio::post(io_, [this, gen, why] { on_carrier_down(gen, why); }); },
+      [this, gen](const std::string& why) {
+        asio::post(io_, [this, gen, why] {
+          if (gen == carrier_gen_ && link_) run(link_->message_lost(now_ms(), why));
+        });
+      },
   });
   if (link_) run(link_->carrier_up(now_ms()));
 }
@@ -236,21 +253,19 @@ void ProxyService::on_carrier_down(uint64_t gen, const std::string& why) {
     std::lock_guard lk(mu_);
     last_down_why_ = why;
   }
-  if (carrier_is_door_) {
-    // The door stays installed (a failed call lost a message): handshake again over it.
-    run(link_->message_lost(now_ms(), why));
-    return;
-  }
   ++carrier_gen_;
   std::shared_ptr<Carrier> c;
   {
     std::lock_guard lk(mu_);
     c = std::move(carrier_);
     carrier_.reset();
+    // A door that failed (the relay closed it, or I/O on it failed) is gone: uninstall it so
+    // the relay can install a new one.
+    if (carrier_is_door_ && door_ == c) door_.reset();
   }
   if (c) c->close();
   run(link_->carrier_down(now_ms(), why));
-  if (settings_.node == 0) {
+  if (settings_.node == 0 && !carrier_is_door_) {
     dial_timer_.expires_after(kRedial);
     dial_timer_.async_wait([this, g = carrier_gen_](boost::system::error_code e) {
       if (!e && g == carrier_gen_) dial();

@@ -151,6 +151,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver {
   LinkSettings settings_;
   std::unique_ptr<LinkState> link_;
   uint64_t carrier_gen_ = 0;
+  uint64_t acceptor_gen_ = 0;  // the listening socket's (node 1 on TCP): bumped by teardown()
   bool carrier_is_door_ = false;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
   boost::asio::steady_timer tick_timer_{io_};
