@@ -64,6 +64,9 @@ class UnitAttentions {
   void raise(const std::string& nexus_key, const scsi::SenseCode& s);
   // Replace the nexus's queue with one condition (used for resets and nexus loss).
   void reset_to(const std::string& nexus_key, const scsi::SenseCode& s);
+  // The nexus's POWER ON, RESET was reported elsewhere (a standby LU: by the active node, to
+  // which its commands go): start its queue empty, so later conditions reach it.
+  void mark_seen(const std::string& nexus_key);
   // Remove a specific condition (REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED).
   void clear(const std::string& nexus_key, const scsi::SenseCode& s);
 

@@ -269,8 +269,22 @@ void Stmf::submit(TaskPtr task) {
     finish_without_lu(task);
     return;
   }
-  // A standby LU: the active node runs the rest of the pipeline (core/alua.h).
-  if (lu->standby() && forwarder_ && forwarder_->forward_task(lu, task)) return;
+  // A standby LU: the active node runs the rest of the pipeline (core/alua.h). Unit
+  // attentions this node raised on it (its own access state changes, 2A/06) are reported
+  // here first; the active node reports its own (power on, resets, reservations...).
+  if (lu->standby() && forwarder_) {
+    auto& uas = lu->unit_attentions();
+    uas.mark_seen(task->nexus->key());
+    const CommandInfo* ci = lu->command_info(task->cdb.data(), task->cdb_length);
+    if (!(ci && ci->allowed_with_ua) && op != kInquiry && op != kRequestSense) {
+      if (auto ua = uas.next(task->nexus->key(), true)) {
+        task->check_condition(*ua, desc);
+        finish_without_lu(task);
+        return;
+      }
+    }
+    if (forwarder_->forward_task(lu, task)) return;
+  }
   if (op == kRequestSense) {
     request_sense(task, lu.get());
     finish_without_lu(task);

@@ -22,6 +22,11 @@ std::optional<scsi::SenseCode> UnitAttentions::next(const std::string& nexus_key
   return s;
 }
 
+void UnitAttentions::mark_seen(const std::string& nexus_key) {
+  std::lock_guard lk(mu_);
+  queues_.try_emplace(nexus_key);
+}
+
 void UnitAttentions::raise(const std::string& nexus_key, const scsi::SenseCode& s) {
   std::lock_guard lk(mu_);
   auto& q = queue_locked(nexus_key);

@@ -322,8 +322,9 @@ void ProxyService::link_up() {
     up_ = true;
   }
   stmf_.set_alua(AluaGroups{true, settings_.node, true});
-  // The peer's group went from Unavailable to Active/Non-optimized.
-  stmf_.raise_alua_change(false, true);
+  // The standby group went from Unavailable to Active/Non-optimized: every LU of the pair
+  // reports the change, on both nodes (standby LUs registered again keep their UA state).
+  stmf_.raise_alua_change(true, true);
 }
 
 void ProxyService::link_down(const std::string& why) {

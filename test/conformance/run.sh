@@ -7,9 +7,9 @@
 # LU_JSON_KEYS are extra keys for the LU, e.g. '"removable": true' to run the removable-
 # medium families, '"write_protect": true' for ReadOnly.
 #
-# Fails when any test fails outside the families owned by later work (ALUA pair:
-# MultipathIO), or when a skip appears that is not
-# listed in docs/conformance.md.
+# Fails when any test fails, or when a skip appears that is not listed in
+# docs/conformance.md (score.py). MultipathIO needs two paths: test/alua/conformance.sh
+# scores it through an ALUA pair.
 set -euo pipefail
 stmfd=${1:?stmfd binary}; family=${2:-ALL}; lu_extra=${3:-}
 here=$(cd "$(dirname "$0")" && pwd); src=$(cd "$here/../.." && pwd)
@@ -40,23 +40,4 @@ python3 "$tool" "iscsi://127.0.0.1:$port/$iqn/0" --family "$family" --json "$wor
 [ -n "${STMF_CONFORMANCE_LOG:-}" ] && cp "$work/test.log" "$STMF_CONFORMANCE_LOG"
 set -e
 kill -0 "$pid" 2>/dev/null || { echo "stmfd died during the run:"; tail -50 "$work/stmfd.log"; exit 1; }
-python3 - "$work/result.json" "$src/docs/conformance.md" <<'PY'
-import json, re, sys
-r = json.load(open(sys.argv[1]))
-owned_later = re.compile(r"^(MultipathIO)")
-doc = open(sys.argv[2]).read()
-listed = set(re.findall(r"`([A-Za-z0-9]+\.[A-Za-z0-9_]+)`", doc))
-# Tests whose expectation contradicts the standard (the standard wins): listed in the doc
-# on a line marked "(deviation)", reported but not counted as failures.
-deviations = set(m for line in doc.splitlines() if "(deviation)" in line
-                 for m in re.findall(r"`([A-Za-z0-9]+\.[A-Za-z0-9_]+)`", line))
-for t in r["failed"]:
-    if t in deviations: print("DEVIATION (standard wins, see docs/conformance.md)", t)
-fails = [t for t in r["failed"] if not owned_later.match(t) and t not in deviations]
-skips = [t for t in r["skipped"] if not owned_later.match(t) and t not in listed]
-print(f"{r['pass']} passed, {r['fail']} failed, {r['skip']} skipped of {r['tests']}"
-      f" ({len(r['failed']) - len(fails)} failures in families owned by later work)")
-for t in fails: print("FAIL", t)
-for t in skips: print("UNLISTED SKIP", t)
-sys.exit(1 if fails or skips or r["timed_out"] else 0)
-PY
+python3 "$here/score.py" "$work/result.json" "$src/docs/conformance.md"

@@ -431,3 +431,90 @@ TEST_CASE("unprivileged users read, changes need root or the admin group", "[man
     CHECK(ok(c, "list-hg")["groups"].size() == 1);
   }
 }
+
+namespace {
+// An "alua" object whose listen and peer addresses are unused loopback ports (nothing answers).
+DaemonOptions alua_options() {
+  DaemonOptions o;
+  o.top_json_extra = "\"alua\": {\"listen\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) +
+                     "\", \"peer\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) + "\"}, ";
+  return o;
+}
+}  // namespace
+
+TEST_CASE("set-alua-state validates its arguments, get-alua-state reports the runtime", "[management][alua]") {
+  Daemon d(alua_options());
+  Client c(d.socket_path());
+  constexpr int kInvalid = STMF_ERROR_INVALID_ARG;
+  CHECK(code(c, "set-alua-state") == kInvalid);                                      // enabled missing
+  CHECK(code(c, "set-alua-state", {{"node", 0}}) == kInvalid);                       // enabled missing
+  CHECK(code(c, "set-alua-state", {{"enabled", "true"}, {"node", 0}}) == kInvalid);  // not a bool
+  CHECK(code(c, "set-alua-state", {{"enabled", 1}, {"node", 0}}) == kInvalid);
+  CHECK(code(c, "set-alua-state", {{"enabled", nullptr}}) == kInvalid);
+  CHECK(code(c, "set-alua-state", {{"enabled", true}}) == kInvalid);  // node missing
+  CHECK(code(c, "set-alua-state", {{"enabled", true}, {"node", nullptr}}) == kInvalid);
+  CHECK(code(c, "set-alua-state", {{"enabled", true}, {"node", "x"}}) == kInvalid);
+  CHECK(code(c, "set-alua-state", {{"enabled", true}, {"node", "1"}}) == kInvalid);
+  CHECK(code(c, "set-alua-state", {{"enabled", true}, {"node", 2}}) == kInvalid);
+  CHECK(code(c, "set-alua-state", {{"enabled", true}, {"node", -1}}) == kInvalid);
+  CHECK(code(c, "set-alua-state", {{"enabled", true}, {"node", 0.5}}) == kInvalid);
+  CHECK(code(c, "set-alua-state", {{"enabled", true}, {"node", 4294967296ULL}}) == kInvalid);
+  {
+    json r;
+    auto s = c.call("set-alua-state", {{"enabled", true}, {"node", 2}}, r);
+    CHECK(s.code == kInvalid);
+    CHECK_THAT(s.message, Catch::Contains("node must be 0 or 1"));
+  }
+
+  // Nothing changed; the runtime fields come with the configuration's enabled and node.
+  json st = ok(c, "get-alua-state");
+  CHECK(st["enabled"] == false);
+  CHECK(st["node"] == 0);
+  CHECK(st["link"] == "disabled");
+  CHECK(st["carrier"] == "tcp");
+  CHECK(st["door_installed"] == false);
+  CHECK(st["forwarded_tasks"] == 0);
+  CHECK(st["served_tasks"] == 0);
+  CHECK(st["pending_tasks"] == 0);
+  CHECK(st["standby_lus"] == 0);
+  CHECK(st["target_port_group"] == 1);
+  CHECK(st["peer_target_port_group"].is_null());
+  CHECK_FALSE(st.contains("last_link_error"));  // the link never went down
+
+  // Disabling ignores any node (even a malformed one) and keeps the stored node.
+  ok(c, "set-alua-state", {{"enabled", true}, {"node", 1}});
+  st = ok(c, "get-alua-state");
+  CHECK(st["enabled"] == true);
+  CHECK(st["node"] == 1);
+  CHECK(st["link"] == "down");  // node 1 listens; nothing connects
+  CHECK(st["target_port_group"] == 2);
+  CHECK(st.contains("peer_target_port_group"));
+  CHECK(ok(c, "export")["config"]["alua"]["enabled"] == true);
+  CHECK(ok(c, "export")["config"]["alua"]["node"] == 1);
+  ok(c, "set-alua-state", {{"enabled", false}, {"node", "x"}});
+  st = ok(c, "get-alua-state");
+  CHECK(st["enabled"] == false);
+  CHECK(st["node"] == 1);
+  CHECK(st["link"] == "disabled");
+  ok(c, "set-alua-state", {{"enabled", false}, {"node", 7}});
+  CHECK(ok(c, "get-alua-state")["node"] == 1);
+
+  // This node's LUs stay active whatever the ALUA state.
+  const std::string guid = ok(c, "list-lu")["lus"][0];
+  CHECK(ok(c, "get-lu", {{"guid", guid}})["lu"]["access_state"] == "active");
+  ok(c, "set-alua-state", {{"enabled", true}, {"node", 0}});
+  CHECK(ok(c, "get-lu", {{"guid", guid}})["lu"]["access_state"] == "active");
+}
+
+TEST_CASE("set-alua-state needs privilege, get-alua-state does not", "[management][alua]") {
+  if (::geteuid() != 0) {
+    WARN("not root: cannot switch users, skipped");
+    return;
+  }
+  Daemon d(alua_options());
+  CHECK(call_as_nobody(d.socket_path(), "get-alua-state", json::object()) == STMF_STATUS_SUCCESS);
+  CHECK(call_as_nobody(d.socket_path(), "set-alua-state", {{"enabled", true}, {"node", 1}}) == STMF_ERROR_PERM);
+  CHECK(call_as_nobody(d.socket_path(), "set-alua-state", {{"enabled", false}}) == STMF_ERROR_PERM);
+  Client c(d.socket_path());
+  CHECK(ok(c, "get-alua-state")["enabled"] == false);
+}

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   add_group_commands(app, reg, ctx);
   add_target_commands(app, reg, ctx);
   add_service_commands(app, reg, ctx);
+  add_alua_commands(app, reg, ctx);
 
   try {
     app.parse(argc, argv);

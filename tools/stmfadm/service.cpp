@@ -1,4 +1,5 @@
-// The service as a whole: list-state, online-service, offline-service, export, import.
+// The service as a whole: list-state (with COMSTAR's ALUA lines), online-service, offline-service,
+// export, import.
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <unistd.h>
@@ -18,7 +19,9 @@ void add_service_commands(CLI::App& app, Registry& r, Ctx& ctx) {
     auto* c = r.add(app, "list-state", "Show the operational and configuration state of the service");
     r.on(c, [&ctx] {
       json st = ctx.call("get-state");
+      json alua = ctx.call("get-alua-state");
       if (ctx.json_output) {
+        st["alua"] = {{"enabled", alua.value("enabled", false)}, {"node", alua.value("node", 0u)}};
         ctx.print_json(st);
         return;
       }
@@ -29,6 +32,7 @@ void add_service_commands(CLI::App& app, Registry& r, Ctx& ctx) {
       else if (cfg == "none") cfg = "uninitialized";
       std::printf("%-18s: %s\n", "Operational Status", op.c_str());
       std::printf("%-18s: %s\n", "Config Status", cfg.c_str());
+      print_alua_state_lines(alua);  // COMSTAR's ALUA Status and ALUA Node
     });
   }
 

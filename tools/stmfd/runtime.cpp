@@ -279,7 +279,11 @@ stmf::proxy::ProxyStatus Runtime::add_standby(const stmf::proxy::RegisterLun& m)
     log()->error("the peer registers LU {} with unusable properties: {}", guid, l ? "no size" : err.message());
     return ProxyStatus::invalid_arg;
   }
+  const std::string props = j.dump();
   if (auto it = standby_.find(guid); it != standby_.end()) {
+    // Registered again (the link came back): the same LU keeps its nexuses' unit attentions
+    // and reservations-free state; only changed properties make a new one.
+    if (standby_props_[guid] == props) return ProxyStatus::success;
     stmf_.remove_lu(it->second);
     standby_.erase(it);
   }
@@ -302,6 +306,7 @@ stmf::proxy::ProxyStatus Runtime::add_standby(const stmf::proxy::RegisterLun& m)
   lu->set_standby(true);
   stmf_.add_lu(lu);
   standby_[guid] = lu;
+  standby_props_[guid] = props;
   log()->info("standby LU {} ({}) registered by the peer: backing {} stays closed here", guid, bc.name, l->backing);
   return ProxyStatus::success;
 }
@@ -320,6 +325,7 @@ void Runtime::deregister_standby(stmf::proxy::Guid g, std::function<void(stmf::p
     if (it == standby_.end()) return done(stmf::proxy::ProxyStatus::not_found);
     log()->info("standby LU {} deregistered by the peer", it->first);
     stmf_.remove_lu(it->second);
+    standby_props_.erase(it->first);
     standby_.erase(it);
     publish_views(current_);
     done(stmf::proxy::ProxyStatus::success);
@@ -331,6 +337,7 @@ void Runtime::drop_standby() {
     if (standby_.empty()) return;
     for (auto& [g, lu] : standby_) stmf_.remove_lu(lu);
     standby_.clear();
+    standby_props_.clear();
     publish_views(current_);
   });
 }

@@ -86,6 +86,7 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   stmf::proxy::ProxyStatus add_standby(const stmf::proxy::RegisterLun& m);
   stmf::mgmt::Config current_;                             // last committed (management thread)
   std::map<std::string, stmf::LogicalUnitPtr> standby_;    // by GUID: standby LUs (peer-active)
+  std::map<std::string, std::string> standby_props_;       // by GUID: the properties they were made from
   mutable std::mutex active_mu_;
   std::vector<stmf::proxy::RegisterLun> active_;           // under active_mu_
   stmf::proxy::ProxyService* proxy_ = nullptr;

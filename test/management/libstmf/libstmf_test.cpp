@@ -177,6 +177,32 @@ stmfViewEntry view(const char* hg, const char* tg, int lun = -1) {
   return ve;
 }
 
+// An "alua" configuration object (top_json_extra) whose listen and peer addresses are unused
+// loopback ports: enabling ALUA then starts a link that nothing answers.
+std::string alua_json(const std::string& extra = "") {
+  return "\"alua\": {\"listen\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) + "\", \"peer\": \"127.0.0.1:" +
+         std::to_string(stmf::test::free_port()) + "\"" + extra + "}, ";
+}
+
+stmf::test::DaemonOptions alua_options(const std::string& extra = "") {
+  stmf::test::DaemonOptions o;
+  o.top_json_extra = alua_json(extra);
+  return o;
+}
+
+// stmfGetAluaState as "B_TRUE 1" / "B_FALSE 0" (REQUIREs success). Called twice with different
+// initial values, so a field the call leaves alone shows up as a mismatch.
+std::string alua_state() {
+  std::string r[2];
+  for (int i = 0; i < 2; ++i) {
+    boolean_t enabled = i ? B_TRUE : B_FALSE;
+    uint32_t node = i ? 12345 : 54321;
+    REQUIRE(stmfGetAluaState(&enabled, &node) == STMF_STATUS_SUCCESS);
+    r[i] = std::string(enabled == B_TRUE ? "B_TRUE " : "B_FALSE ") + std::to_string(node);
+  }
+  return r[0] == r[1] ? r[0] : r[0] + " / " + r[1];
+}
+
 uint16_t target_status(const Daemon& d) {
   stmfDevid t = devid(d.iqn());
   stmfTargetProperties p;
@@ -881,4 +907,101 @@ TEST_CASE("libstmf: concurrent callers (MT-Safe)", "[libstmf]") {
   int mt = 0;
   for (uint32_t i = 0; i < l->cnt; ++i) mt += std::strncmp(l->name[i], "mt-", 3) == 0;
   CHECK(mt == 8);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ALUA state (stmfSetAluaState(3STMF), stmfGetAluaState)
+
+TEST_CASE("libstmf: stmfSetAluaState validates node and enabled, disabling ignores node", "[libstmf][alua]") {
+  Daemon d(alua_options());
+  use(d);
+  CHECK(alua_state() == "B_FALSE 0");  // the default: disabled, node 0
+
+  CHECK(stmfSetAluaState(B_TRUE, 2) == STMF_ERROR_INVALID_ARG);
+  CHECK(stmfSetAluaState(B_TRUE, UINT32_MAX) == STMF_ERROR_INVALID_ARG);
+  CHECK(alua_state() == "B_FALSE 0");  // nothing changed
+
+  REQUIRE(stmfSetAluaState(B_TRUE, 1) == STMF_STATUS_SUCCESS);
+  CHECK(alua_state() == "B_TRUE 1");
+  CHECK(stmfSetAluaState(B_TRUE, 2) == STMF_ERROR_INVALID_ARG);  // refused while enabled too
+  CHECK(alua_state() == "B_TRUE 1");
+
+  // Disabling ignores the node (any value) and keeps the stored one.
+  REQUIRE(stmfSetAluaState(B_FALSE, 7) == STMF_STATUS_SUCCESS);
+  CHECK(alua_state() == "B_FALSE 1");
+  CHECK(stmfSetAluaState(B_FALSE, UINT32_MAX) == STMF_STATUS_SUCCESS);  // disabling twice is fine
+  CHECK(alua_state() == "B_FALSE 1");
+
+  REQUIRE(stmfSetAluaState(B_TRUE, 0) == STMF_STATUS_SUCCESS);
+  CHECK(alua_state() == "B_TRUE 0");
+
+  boolean_t e = B_FALSE;
+  uint32_t n = 0;
+  CHECK(stmfGetAluaState(nullptr, &n) == STMF_ERROR_INVALID_ARG);
+  CHECK(stmfGetAluaState(&e, nullptr) == STMF_ERROR_INVALID_ARG);
+  CHECK(stmfGetAluaState(nullptr, nullptr) == STMF_ERROR_INVALID_ARG);
+}
+
+TEST_CASE("libstmf: enabling ALUA again re-initializes the pair", "[libstmf][alua]") {
+  Daemon d(alua_options());
+  use(d);
+  REQUIRE(stmfSetAluaState(B_TRUE, 1) == STMF_STATUS_SUCCESS);
+  CHECK(d.log_text().find("re-initializing") == std::string::npos);  // the first enable is not one
+  REQUIRE(stmfSetAluaState(B_TRUE, 1) == STMF_STATUS_SUCCESS);
+  CHECK(d.log_text().find("re-initializing") != std::string::npos);
+  CHECK(alua_state() == "B_TRUE 1");
+}
+
+TEST_CASE("libstmf: the ALUA state persists across restarts", "[libstmf][alua]") {
+  Daemon d(alua_options());
+  use(d);
+  REQUIRE(stmfSetAluaState(B_TRUE, 1) == STMF_STATUS_SUCCESS);
+  d.kill9();
+  CHECK(stmfGetAluaState(nullptr, nullptr) == STMF_ERROR_INVALID_ARG);  // checked before the daemon
+  boolean_t e = B_FALSE;
+  uint32_t n = 0;
+  CHECK(stmfGetAluaState(&e, &n) == STMF_ERROR_SERVICE_NOT_FOUND);
+  CHECK(stmfSetAluaState(B_FALSE, 0) == STMF_ERROR_SERVICE_NOT_FOUND);
+  d.restart();
+  CHECK(alua_state() == "B_TRUE 1");
+
+  REQUIRE(stmfSetAluaState(B_FALSE, 0) == STMF_STATUS_SUCCESS);
+  REQUIRE(d.terminate(15) == 0);
+  d.restart();
+  CHECK(alua_state() == "B_FALSE 1");
+}
+
+TEST_CASE("libstmf: the configuration file's alua object sets the initial state", "[libstmf][alua]") {
+  Daemon d(alua_options(", \"enabled\": true, \"node\": 1"));
+  use(d);
+  CHECK(alua_state() == "B_TRUE 1");
+}
+
+TEST_CASE("libstmf: unprivileged callers may read the ALUA state but not change it", "[libstmf][alua]") {
+  if (::geteuid() != 0) {
+    WARN("not root: cannot switch to uid 65534, skipped");
+    return;
+  }
+  Daemon d(alua_options());
+  use(d);
+  REQUIRE(stmfSetAluaState(B_TRUE, 1) == STMF_STATUS_SUCCESS);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+    boolean_t e = B_FALSE;
+    uint32_t n = 0;
+    if (stmfGetAluaState(&e, &n) != STMF_STATUS_SUCCESS) ::_exit(11);
+    if (e != B_TRUE || n != 1) ::_exit(12);
+    if (stmfSetAluaState(B_FALSE, 0) != STMF_ERROR_PERM) ::_exit(13);
+    if (stmfSetAluaState(B_TRUE, 0) != STMF_ERROR_PERM) ::_exit(14);
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  INFO("child exit code (10 drop privileges, 11 get, 12 wrong state, 13 disable, 14 enable): " << WEXITSTATUS(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(alua_state() == "B_TRUE 1");  // nothing changed
+  CHECK(d.log_text().find("re-initializing") == std::string::npos);
 }

@@ -134,6 +134,15 @@ bool wait_target_state(const Adm& adm, const std::string& state) {
   return false;
 }
 
+// A daemon whose "alua" object points listen and peer at unused loopback ports: enabling ALUA
+// then starts a link that nothing answers (it stays down).
+stmf::test::DaemonOptions alua_options() {
+  stmf::test::DaemonOptions o;
+  o.top_json_extra = "\"alua\": {\"listen\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) +
+                     "\", \"peer\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) + "\"}, ";
+  return o;
+}
+
 void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 std::string read_file(const std::string& path) {
@@ -150,11 +159,14 @@ TEST_CASE("stmfadm list-state and online-service/offline-service", "[stmfadm]") 
   Adm adm{d};
   auto r = adm({"list-state"});
   REQUIRE_OK(r);
-  CHECK(r.out == "Operational Status: online\nConfig Status     : initialized\n");
+  CHECK(r.out ==
+        "Operational Status: online\nConfig Status     : initialized\nALUA Status       : disabled\n"
+        "ALUA Node         : 0\n");
 
   json st = adm.js({"list-state"});
   CHECK(st.value("operational", "") == "online");
   CHECK(st.value("config", "") == "init_done");
+  CHECK(st["alua"] == json({{"enabled", false}, {"node", 0}}));
   CHECK_FALSE(st.contains("status"));  // results only, not the envelope
 
   r = adm({"offline-service"});
@@ -942,4 +954,120 @@ TEST_CASE("stmfadm list-pr shows registrations and the reservation", "[stmfadm]"
   CHECK(j["reservations"]["reservation"]["type"] == 3);
   REQUIRE_FAIL(adm({"list-pr", "600144F0000000000000000000000999"}), "STMF_ERROR_NOT_FOUND");
   iscsi_logout_sync(ic);
+}
+
+TEST_CASE("stmfadm set-alua-state and list-alua-state", "[stmfadm][alua]") {
+  Daemon d(alua_options());
+  Adm adm{d};
+  auto r = adm({"list-alua-state"});
+  REQUIRE_OK(r);
+  auto lines = r.out_lines();
+  REQUIRE(lines.size() >= 2);
+  CHECK(lines[0] == "ALUA Status       : disabled");
+  CHECK(lines[1] == "ALUA Node         : 0");
+  CHECK(has_line(r.out, "Carrier           : tcp"));
+  CHECK(has_line(r.out, "Link              : disabled"));
+  CHECK(has_line(r.out, "Door Installed    : no"));
+  CHECK(has_line(r.out, "Target Port Group : 1"));
+  CHECK(has_line(r.out, "Peer Port Group   : -"));
+  CHECK(has_line(r.out, "Standby LUs       : 0"));
+  CHECK(has_line(r.out, "Forwarded Tasks   : 0"));
+  CHECK(has_line(r.out, "Served Tasks      : 0"));
+  CHECK(has_line(r.out, "Pending Tasks     : 0"));
+  CHECK(r.out.find("Last Link Error") == std::string::npos);  // the link never went down
+
+  r = adm({"set-alua-state", "enable", "--node", "1"});
+  REQUIRE_OK(r);
+  CHECK(r.out.empty());
+  r = adm({"list-alua-state"});
+  REQUIRE_OK(r);
+  lines = r.out_lines();
+  REQUIRE(lines.size() >= 2);
+  CHECK(lines[0] == "ALUA Status       : enabled");
+  CHECK(lines[1] == "ALUA Node         : 1");
+  CHECK(has_line(r.out, "Link              : down"));  // nothing answers on the peer side
+  CHECK(has_line(r.out, "Target Port Group : 2"));     // node 1's group
+  CHECK(has_line(r.out, "Forwarded Tasks   : 0"));
+  r = adm({"list-state"});
+  REQUIRE_OK(r);
+  CHECK(r.out ==
+        "Operational Status: online\nConfig Status     : initialized\nALUA Status       : enabled\n"
+        "ALUA Node         : 1\n");
+
+  json st = adm.js({"list-alua-state"});
+  CHECK(st.value("enabled", false) == true);
+  CHECK(st.value("node", 99) == 1);
+  CHECK(st.value("link", "") == "down");
+  CHECK(st.value("door_installed", true) == false);
+  CHECK(st.value("forwarded_tasks", 99) == 0);
+  CHECK(st.value("served_tasks", 99) == 0);
+  CHECK(st.value("target_port_group", 0) == 2);
+  CHECK(adm.js({"list-state"})["alua"] == json({{"enabled", true}, {"node", 1}}));
+
+  // Enabling again re-initializes the pair.
+  CHECK(d.log_text().find("re-initializing") == std::string::npos);
+  REQUIRE_OK(adm({"set-alua-state", "enable", "--node", "1"}));
+  CHECK(d.log_text().find("re-initializing") != std::string::npos);
+
+  // A node other than 0 or 1 is refused by stmfd; nothing changes.
+  r = adm({"set-alua-state", "enable", "--node", "2"});
+  REQUIRE_FAIL(r, "STMF_ERROR_INVALID_ARG");
+  CHECK_THAT(r.err, Catch::Contains("node must be 0 or 1"));
+  CHECK(r.out.empty());
+  // Usage errors: nothing is sent.
+  r = adm({"set-alua-state", "enable"});
+  REQUIRE_USAGE(r);
+  CHECK_THAT(r.err, Catch::Contains("--node"));
+  REQUIRE_USAGE(adm({"set-alua-state", "enable", "--node", "x"}));
+  REQUIRE_USAGE(adm({"set-alua-state", "enable", "--node", "-1"}));
+  REQUIRE_USAGE(adm({"set-alua-state", "disable", "--node", "0"}));
+  REQUIRE_USAGE(adm({"set-alua-state", "on"}));
+  REQUIRE_USAGE(adm({"set-alua-state"}));
+  REQUIRE_USAGE(adm({"list-alua-state", "extra"}));
+  CHECK(adm.js({"list-alua-state"})["node"] == 1);
+
+  // Disabling keeps the node.
+  REQUIRE_OK(adm({"set-alua-state", "disable"}));
+  r = adm({"list-alua-state"});
+  REQUIRE_OK(r);
+  lines = r.out_lines();
+  REQUIRE(lines.size() >= 2);
+  CHECK(lines[0] == "ALUA Status       : disabled");
+  CHECK(lines[1] == "ALUA Node         : 1");
+  CHECK(has_line(r.out, "Link              : disabled"));
+  REQUIRE_OK(adm({"set-alua-state", "disable"}));  // twice is fine
+
+  // --json: the result of set-alua-state is an empty object; the state persists.
+  r = adm({"--json", "set-alua-state", "enable", "--node", "0"});
+  REQUIRE_OK(r);
+  CHECK(json::parse(r.out) == json::object());
+  d.kill9();
+  d.restart();
+  CHECK(has_line(adm({"list-state"}).out, "ALUA Status       : enabled"));
+  CHECK(has_line(adm({"list-state"}).out, "ALUA Node         : 0"));
+
+  r = adm({"--help"});
+  CHECK_THAT(r.out, Catch::Contains("set-alua-state"));
+  CHECK_THAT(r.out, Catch::Contains("list-alua-state"));
+}
+
+TEST_CASE("stmfadm ALUA state as an unprivileged user: list works, set gets STMF_ERROR_PERM", "[stmfadm][alua]") {
+  if (::geteuid() != 0) {
+    WARN("not root: cannot switch to uid 65534, skipped");
+    return;
+  }
+  Daemon d(alua_options());
+  Adm adm{d};
+  StmfadmOptions nobody;
+  nobody.socket = d.socket_path();
+  nobody.unprivileged = true;
+  auto r = run_stmfadm({"list-alua-state"}, nobody);
+  REQUIRE_OK(r);
+  CHECK(has_line(r.out, "ALUA Status       : disabled"));
+  r = run_stmfadm({"list-state"}, nobody);
+  REQUIRE_OK(r);
+  CHECK(has_line(r.out, "ALUA Node         : 0"));
+  r = run_stmfadm({"set-alua-state", "enable", "--node", "1"}, nobody);
+  REQUIRE_FAIL(r, "STMF_ERROR_PERM");
+  CHECK(has_line(adm({"list-alua-state"}).out, "ALUA Status       : disabled"));
 }

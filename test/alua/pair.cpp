@@ -1,0 +1,77 @@
+#include "test/alua/pair.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace stmf::test {
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+int run(const std::string& cmd) {
+  int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+}  // namespace
+
+Pair::Pair(const std::string& carrier, const std::string& size) {
+  char tmpl[] = "/tmp/stmf-alua-test-XXXXXX";
+  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  dir_ = tmpl;
+  const std::string cmd = std::string(PAIR_SCRIPT) + " start " + dir_ + " --bin " + TOOLS_DIR + " --carrier " + carrier +
+                          " --size " + size + " >" + dir_ + "/start.out 2>&1";
+  if (run(cmd) != 0) {
+    std::string out = slurp(dir_ + "/start.out");
+    run(std::string(PAIR_SCRIPT) + " stop " + dir_);
+    throw std::runtime_error("the pair did not start: " + out);
+  }
+  std::istringstream in(slurp(dir_ + "/pair.env"));
+  for (std::string line; std::getline(in, line);)
+    if (auto eq = line.find('='); eq != std::string::npos) env_[line.substr(0, eq)] = line.substr(eq + 1);
+}
+
+Pair::~Pair() {
+  run(std::string(PAIR_SCRIPT) + " stop " + dir_);
+  if (!getenv("STMF_KEEP_PAIR")) run("rm -rf " + dir_);
+}
+
+std::string Pair::env(const std::string& key) const {
+  auto it = env_.find(key);
+  if (it == env_.end()) throw std::runtime_error("pair.env has no " + key);
+  return it->second;
+}
+
+std::string Pair::portal(int node) const {
+  return (node == 0 ? "127.0.0.1:" : "127.0.0.2:") + env(node == 0 ? "PORT_A" : "PORT_B");
+}
+
+std::string Pair::iqn(int node) const {
+  std::string u = url(node);  // iscsi://host:port/iqn/0
+  auto a = u.find('/', 8), b = u.rfind('/');
+  return u.substr(a + 1, b - a - 1);
+}
+
+std::string Pair::log(int node) const { return slurp(dir_ + "/node" + std::to_string(node) + ".log"); }
+
+pid_t Pair::pid(int node) const { return pid_t(std::stol(slurp(dir_ + "/node" + std::to_string(node) + ".pid"))); }
+
+void Pair::signal(int node, int sig) const { ::kill(pid(node), sig); }
+
+void Pair::restart(int node) {
+  if (run(std::string(PAIR_SCRIPT) + " restart " + dir_ + " " + std::to_string(node)) != 0)
+    throw std::runtime_error("node " + std::to_string(node) + " did not restart");
+}
+
+}  // namespace stmf::test
