@@ -76,8 +76,12 @@ void ProxyService::configure(const LinkSettings& s) {
 
 void ProxyService::reinitialize() {
   asio::post(io_, [this] {
-    log()->info("ALUA re-initialization: dropping the link and registering everything again");
+    log()->info("ALUA re-initialization: dropping the link, the standby LUs and the peer's ports; registering everything again");
     apply(settings_, true);
+    // What the peer registered before is forgotten: the new link's registrations are the
+    // whole list again (this also clears standby LUs the peer deleted while the link was down).
+    host_.drop_standby();
+    drop_peer_ports();
   });
 }
 
@@ -214,6 +218,10 @@ void ProxyService::dial() {
     if (gen != carrier_gen_) return;
     if (ec) {
       log()->debug("proxy link: connect to {}:{}: {}", settings_.peer_host, settings_.peer_port, ec.message());
+      {
+        std::lock_guard lk(mu_);
+        last_down_why_ = "connect to " + settings_.peer_host + ":" + std::to_string(settings_.peer_port) + ": " + ec.message();
+      }
       dial_timer_.expires_after(kRedial);
       dial_timer_.async_wait([this, gen](boost::system::error_code e) {
         if (!e && gen == carrier_gen_) dial();

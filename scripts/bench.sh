@@ -76,3 +76,30 @@ run "4KiB write QD32 (IOPS)"   4096 32 write "$count"
 run "128KiB read  QD16 (IOPS)" 131072 16 read  $((count / 8))
 run "128KiB write QD16 (IOPS)" 131072 16 write $((count / 8))
 run "4KiB read  QD1 (IOPS)"    4096 1 read  $((count / 4))
+
+# The ALUA pair (scripts/pair.sh): the same LU through node 0 (active, direct) and through
+# node 1 (standby: every command proxied to node 0 over the link), alternately.
+if [ "${BENCH_PAIR:-1}" = 1 ]; then
+  pair_dir=$work/pair
+  scripts/pair.sh start "$pair_dir" --size "$size" --log-level warn >/dev/null
+  trap 'scripts/pair.sh stop "$pair_dir"; cleanup' EXIT
+  # shellcheck disable=SC1091
+  . "$pair_dir/pair.env"
+  dd if="$work/stmfd.img" of="$BACKING" bs=1M conv=notrunc status=none  # allocated, page-cached
+  echo
+  printf '%-28s %12s %12s %8s\n' "ALUA pair workload" direct proxied ratio
+  run_pair() {
+    local name=$1 bs=$2 depth=$3 rw=$4 n=$5 d=() p=()
+    for _ in $(seq "$rounds"); do
+      d+=("$(iops "$URL_A" "$bs" "$depth" "$rw" "$n")")
+      p+=("$(iops "$URL_B" "$bs" "$depth" "$rw" "$n")")
+    done
+    local dm pm
+    dm=$(printf '%s\n' "${d[@]}" | median); pm=$(printf '%s\n' "${p[@]}" | median)
+    printf '%-28s %12s %12s %8s\n' "$name" "$dm" "$pm" "$(awk -v a="$pm" -v b="$dm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+  }
+  run_pair "4KiB read  QD32 (IOPS)"   4096 32 read  "$count"
+  run_pair "4KiB write QD32 (IOPS)"   4096 32 write "$count"
+  run_pair "128KiB read  QD16 (IOPS)" 131072 16 read  $((count / 8))
+  run_pair "128KiB write QD16 (IOPS)" 131072 16 write $((count / 8))
+fi

@@ -138,7 +138,8 @@ ENV
 ready=""
 for _ in $(seq 300); do
   if (exec 3<>"/dev/tcp/$A/$port_a") 2>/dev/null && (exec 3<>"/dev/tcp/$B/$port_b") 2>/dev/null &&
-     grep -q "standby LU $guid" "$dir/node1.log" 2>/dev/null; then
+     STMFD_SOCKET=$dir/node1.sock "$bin/stmfadm/stmfadm" list-alua-state --json 2>/dev/null |
+       grep -q '"link":"up".*"standby_lus":[1-9]'; then
     ready=1; break
   fi
   for p in $(pids_of "$dir"); do kill -0 "$p" 2>/dev/null || { echo "pair.sh: a process exited; logs in $dir" >&2; tail -n 20 "$dir"/*.log >&2; stop_pair "$dir"; exit 1; }; done

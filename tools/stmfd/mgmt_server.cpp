@@ -77,6 +77,27 @@ void close_all(std::vector<int>& fds) {
 
 const Status kPermDenied = error(STMF_ERROR_PERM, "permission denied: changes need root or the admin group");
 
+// The standby LU (ALUA pair: registered here by the peer, active there, not in this node's
+// configuration) that a request names by `guid`, or with `by_backing` by `backing` when it has
+// no `guid` (modify-lu). nullptr when it names none, or names an LU configured here.
+// `standby`: Runtime::standby_lus().
+const json* standby_named(const json& standby, const Config& c, const json& req, bool by_backing) {
+  if (!standby.is_object()) return nullptr;
+  if (auto it = req.find("guid"); it != req.end()) {
+    auto g = it->is_string() ? guid_bytes(it->get<std::string>()) : std::nullopt;
+    if (!g || c.find_lu(guid_hex(*g))) return nullptr;
+    auto sb = standby.find(guid_hex(*g));
+    return sb == standby.end() ? nullptr : &*sb;
+  }
+  auto it = req.find("backing");
+  if (!by_backing || it == req.end() || !it->is_string()) return nullptr;
+  for (auto& l : c.lus)
+    if (l.store == "file" && l.backing == it->get<std::string>()) return nullptr;
+  for (auto& l : standby)
+    if (l.value("backing", std::string()) == it->get<std::string>()) return &l;
+  return nullptr;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -498,6 +519,17 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
   }
   if (!info) co_return respond(error(STMF_ERROR_INVALID_ARG, "unknown op '" + op + "'"));
   if (info->changes && !privileged(peer)) co_return respond(kPermDenied);
+  // Standby LUs are not in current_, so the ops do not see them: reads add them, and changes
+  // to one are refused (it is managed on its active node; docs/management.md "Standby LUs").
+  const bool standby_change = op == "delete-lu" || op == "modify-lu" || op == "online-lu" || op == "offline-lu";
+  json standby;
+  if (standby_change || op == "list-lu" || op == "get-lu" || op == "list-view") standby = runtime_.standby_lus();
+  if (standby_change)
+    if (const json* sb = standby_named(standby, current_, args, op == "modify-lu"))
+      co_return respond(error(STMF_ERROR_NO_PROP_STANDBY,
+                              "LU " + sb->value("guid", std::string()) +
+                                  " is a standby LU on this node (active on the ALUA peer): " + op +
+                                  " it on the node where it is active"));
   const bool target_state = op == "online-target" || op == "offline-target";
   std::string iqn;
   if (target_state && req.contains("name") && req["name"].is_string()) {
@@ -505,6 +537,7 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
     if (transitioning_.count(iqn)) co_return respond(error(STMF_ERROR_BUSY, "target " + iqn + " is changing state"));
   }
   const bool alua_was_enabled = current_.alua.enabled;
+  const uint32_t alua_node_was = current_.alua.node;
   Config next = current_;
   Status s = info->fn(next, args, result, ctx_);
   if (s.ok() && info->changes && !(next == current_)) {
@@ -512,11 +545,26 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
     if (s.ok()) log()->info("{} by uid {}: {}", op, peer.uid, redacted(req).dump());
   }
   if (s.ok() && op == "offline-target") co_await wait_target_offline(iqn);
-  if (s.ok() && op == "set-alua-state" && alua_was_enabled && current_.alua.enabled) {
+  if (s.ok() && op == "set-alua-state" && alua_was_enabled && current_.alua.enabled &&
+      current_.alua.node == alua_node_was) {
     // stmfSetAluaState(B_TRUE, node) again: re-initialize the pair (recovery of a failed peer).
+    // (A new node number already re-initialized it when the change was applied.)
     log()->info("set-alua-state by uid {}: ALUA already enabled, re-initializing (node {})", peer.uid, current_.alua.node);
     runtime_.reinitialize_alua();
   }
+  if (s.ok() && op == "list-lu")
+    for (auto& [guid, lu] : standby.items())
+      if (!current_.find_lu(guid)) result["lus"].push_back(guid);
+  if (s.code == STMF_ERROR_NOT_FOUND && (op == "get-lu" || op == "list-view"))
+    if (const json* sb = standby_named(standby, current_, args, false)) {
+      s = {};
+      if (op == "get-lu") {
+        result["lu"] = *sb;
+        result["lu"]["view_entries"] = view_count(current_, sb->value("guid", std::string()));
+      } else {
+        result["views"] = json::array();  // a standby LU without view entries here
+      }
+    }
   if (s.ok() && op == "get-alua-state")
     if (json st = runtime_.alua_status(); st.is_object())
       for (auto& [k, v] : st.items())

@@ -255,6 +255,24 @@ nlohmann::json Runtime::alua_status() const {
   return j;
 }
 
+nlohmann::json Runtime::standby_lus() const {
+  auto out = nlohmann::json::object();
+  for (auto& [guid, props] : standby_props_) {
+    // add_standby() accepted these properties, so they parse again; to_json() gives them the
+    // same keys as a configured LU.
+    auto j = nlohmann::json::parse(props, nullptr, false);
+    ConfigError err;
+    std::optional<LuConfig> l;
+    if (j.is_object()) l = parse_lu(j, "standby", current_.company_id, err);
+    if (!l) continue;
+    auto lu = to_json(*l);
+    lu["state"] = "online";
+    lu["access_state"] = "standby";
+    out[guid] = std::move(lu);
+  }
+  return out;
+}
+
 std::vector<stmf::proxy::RegisterLun> Runtime::active_lus() {
   std::lock_guard lk(active_mu_);
   return active_;

@@ -67,6 +67,11 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   void reinitialize_alua();
   // {"link": "disabled"|"down"|"up", "peer_node": n|null, "carrier": "...", "standby_lus": n, ...}
   nlohmann::json alua_status() const;
+  // The standby LUs (registered by the peer, not in the configuration) as management `lu`
+  // objects keyed by GUID: the properties the peer registered, "state": "online",
+  // "access_state": "standby" (docs/management.md "Standby LUs"). Management thread only, like
+  // every reader and writer of standby_ (register/deregister/drop_standby run there via post_).
+  nlohmann::json standby_lus() const;
 
  private:
   struct PreparedLu {
