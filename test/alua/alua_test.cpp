@@ -323,7 +323,7 @@ TEST_CASE("task management and logout on the standby node reach the active node"
   CHECK(r3->status == SCSI_STATUS_GOOD);
 }
 
-TEST_CASE("a dead peer makes the standby path Unavailable; its return serves again", "[alua]") {
+TEST_CASE("a dead peer makes the standby path Unavailable and its return serves again", "[alua]") {
   Pair p;
   Ctx a(kInitiator1), b(kInitiator2);
   login(a, p, 0);
