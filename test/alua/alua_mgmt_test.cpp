@@ -1,0 +1,326 @@
+// Management of the ALUA pair's standby LUs against two real stmfd processes on loopback
+// (scripts/pair.sh, tcp carrier): list-lu/get-lu on the standby node show the peer's LUs as
+// standby and refuse changes to them; LUs created and deleted on the active node are
+// registered and deregistered on the standby node at once; re-enabling ALUA re-initializes the
+// pair (docs/management.md "Standby LUs", docs/alua.md).
+#include <catch2/catch.hpp>
+
+extern "C" {
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+}
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mgmt/client.h"
+#include "test/alua/pair.h"
+#include "test/integration/libiscsi_util.h"
+
+using stmf::mgmt::Client;
+using stmf::mgmt::json;
+using stmf::mgmt::Status;
+using stmf::test::Ctx;
+using stmf::test::Pair;
+using stmf::test::Task;
+
+namespace {
+
+constexpr const char* kInitiator1 = "iqn.2026-11.org.example:alua-mgmt-host1";
+constexpr const char* kInitiator2 = "iqn.2026-11.org.example:alua-mgmt-host2";
+// Hang guard for conditions that must come true (never a timing assertion).
+constexpr auto kGuard = std::chrono::seconds(30);
+constexpr uint64_t kNewLuSize = 8 << 20;
+
+// One management request to a node; the whole response in `r`.
+Status call(const Pair& p, int node, const std::string& op, const json& args, json& r) {
+  Client c(p.socket(node));
+  return c.call(op, args, r);
+}
+
+// A request that must succeed; returns the response.
+json ok(const Pair& p, int node, const std::string& op, const json& args = json::object()) {
+  json r;
+  Status s = call(p, node, op, args, r);
+  INFO("node " << node << " " << op << " " << args.dump() << ": " << s.message);
+  REQUIRE(s.ok());
+  return r;
+}
+
+bool listed(const Pair& p, int node, const std::string& guid) {
+  json r = ok(p, node, "list-lu");
+  for (auto& g : r["lus"])
+    if (g == guid) return true;
+  return false;
+}
+
+// Polls until `cond` holds (small sleeps, bounded by the hang guard).
+void wait_for(const std::string& what, const std::function<bool()>& cond) {
+  const auto end = std::chrono::steady_clock::now() + kGuard;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL("not reached within the hang guard: " << what);
+}
+
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  REQUIRE(f);
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+  ::pclose(f);
+  return out;
+}
+
+// Sense of a TEST UNIT READY: 0 for GOOD, else key << 16 | asc << 8 | ascq.
+int tur(Ctx& ctx, int lun) {
+  Task t(iscsi_testunitready_sync(ctx, lun));
+  if (!t) return -1;
+  if (t->status == SCSI_STATUS_GOOD) return 0;
+  if (t->status != SCSI_STATUS_CHECK_CONDITION) return -2;
+  return int(t->sense.key) << 16 | int(t->sense.ascq);
+}
+constexpr int kLunNotSupported = SCSI_SENSE_ILLEGAL_REQUEST << 16 | 0x2500;
+
+std::string describe(const std::vector<int>& seen) {
+  std::string list;
+  for (int x : seen) {
+    if (!list.empty()) list += ' ';
+    list += std::to_string(x >> 16);
+    list += '/';
+    list += std::to_string((x >> 8) & 0xff);
+    list += '/';
+    list += std::to_string(x & 0xff);
+  }
+  return list;
+}
+
+// TEST UNIT READY on `lun` until `want` (unit attentions on the way are expected), bounded by
+// the hang guard. Returns the answers seen, in order.
+std::vector<int> tur_until(Ctx& ctx, int lun, int want) {
+  std::vector<int> seen;
+  const auto end = std::chrono::steady_clock::now() + kGuard;
+  while (std::chrono::steady_clock::now() < end) {
+    const int s = tur(ctx, lun);
+    if (seen.empty() || seen.back() != s) seen.push_back(s);
+    if (s == want) return seen;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL("TEST UNIT READY on LUN " << lun << " never answered " << describe({want})
+                                 << "; answers seen (key/asc/ascq): " << describe(seen));
+  return seen;
+}
+
+void login(Ctx& ctx, const Pair& p, int node) {
+  iscsi_set_targetname(ctx, p.iqn(node).c_str());
+  iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
+  iscsi_set_timeout(ctx, 10);
+  REQUIRE(iscsi_full_connect_sync(ctx, p.portal(node).c_str(), 0) == 0);
+}
+
+std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = uint8_t(seed + i * 7 + (i >> 9));
+  return v;
+}
+
+void write_blocks(Ctx& ctx, int lun, uint32_t lba, std::vector<uint8_t> data) {
+  Task t(iscsi_write10_sync(ctx, lun, lba, data.data(), uint32_t(data.size()), 512, 0, 0, 0, 0, 0));
+  REQUIRE(t);
+  REQUIRE(t->status == SCSI_STATUS_GOOD);
+}
+
+std::vector<uint8_t> read_blocks(Ctx& ctx, int lun, uint32_t lba, uint32_t n) {
+  Task t(iscsi_read10_sync(ctx, lun, lba, n, 512, 0, 0, 0, 0, 0));
+  REQUIRE(t);
+  REQUIRE(t->status == SCSI_STATUS_GOOD);
+  return std::vector<uint8_t>(t->datain.data, t->datain.data + t->datain.size);
+}
+
+std::vector<uint8_t> file_bytes(const std::string& path, off_t off, size_t n) {
+  std::vector<uint8_t> v(n);
+  int fd = ::open(path.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  const ssize_t got = ::pread(fd, v.data(), n, off);
+  ::close(fd);
+  REQUIRE(got == ssize_t(n));
+  return v;
+}
+
+// Creates a file-backed LU on node 0 (ALUA on) and shows it at LUN 1 on both nodes' targets.
+std::string create_shared_lu(const Pair& p, const std::string& backing) {
+  json r = ok(p, 0, "create-lu",
+              {{"lu", {{"backing", backing}, {"size", kNewLuSize}, {"block_size", 512}, {"name", "alua-mgmt-lu"}}}});
+  const std::string guid = r["guid"];
+  // Node 0's target got a target group named after its IQN from the "luns" shorthand.
+  ok(p, 0, "add-view", {{"guid", guid}, {"target_group", p.iqn(0)}, {"lun", 1}});
+  // Node 1 does not know the LU yet (or only as standby): a view for its GUID is valid.
+  ok(p, 1, "add-view", {{"guid", guid}, {"target_group", "node1"}, {"lun", 1}});
+  return guid;
+}
+
+}  // namespace
+
+TEST_CASE("the standby node lists the peer's LU as standby and refuses changes to it", "[alua]") {
+  Pair p("tcp");
+  const std::string guid = p.guid();
+
+  REQUIRE(listed(p, 0, guid));
+  REQUIRE(listed(p, 1, guid));
+  json a = ok(p, 0, "get-lu", {{"guid", guid}})["lu"];
+  json b = ok(p, 1, "get-lu", {{"guid", guid}})["lu"];
+  CHECK(a["access_state"] == "active");
+  CHECK(b["access_state"] == "standby");
+  CHECK(b["guid"] == a["guid"]);
+  CHECK(b["guid"] == guid);
+  // The properties the active node registered.
+  CHECK(b["size"] == a["size"]);
+  CHECK(b["size"] == 64u << 20);
+  CHECK(b["block_size"] == 512);
+  CHECK(b["name"] == a["name"]);
+  CHECK(b["backing"] == p.backing());
+  CHECK(b["state"] == "online");
+  CHECK(b["view_entries"] == 1);  // node 1's own view entry for the GUID
+  json views = ok(p, 1, "list-view", {{"guid", guid}})["views"];
+  REQUIRE(views.size() == 1);
+  CHECK(views[0]["target_group"] == "node1");
+
+  // Changes to the standby copy are refused; the LU is managed on its active node.
+  for (auto [op, args] : std::vector<std::pair<std::string, json>>{
+           {"delete-lu", {{"guid", guid}}},
+           {"delete-lu", {{"guid", guid}, {"keep_views", true}}},
+           {"modify-lu", {{"guid", guid}, {"props", {{"name", "renamed"}}}}},
+           {"modify-lu", {{"backing", p.backing()}, {"props", {{"write_protect", true}}}}},
+           {"offline-lu", {{"guid", guid}}},
+           {"online-lu", {{"guid", guid}}},
+       }) {
+    json r;
+    Status s = call(p, 1, op, args, r);
+    INFO(op << " " << args.dump() << ": " << s.message);
+    CHECK(s.code == STMF_ERROR_NO_PROP_STANDBY);
+    CHECK(r["error"] == "STMF_ERROR_NO_PROP_STANDBY");
+    CHECK_THAT(s.message, Catch::Contains("standby") && Catch::Contains(guid));
+  }
+  // Nothing changed on either node.
+  CHECK(ok(p, 1, "get-lu", {{"guid", guid}})["lu"]["access_state"] == "standby");
+  CHECK(ok(p, 1, "get-lu", {{"guid", guid}})["lu"]["name"] == a["name"]);
+  CHECK(ok(p, 0, "get-lu", {{"guid", guid}})["lu"] == a);
+  CHECK(ok(p, 1, "list-view", {{"guid", guid}})["views"].size() == 1);
+
+  // An LU neither node has is still unknown.
+  json r;
+  CHECK(call(p, 1, "get-lu", {{"guid", "600144F00000000000000000DEADBEEF"}}, r).code == STMF_ERROR_NOT_FOUND);
+  CHECK(call(p, 1, "delete-lu", {{"guid", "600144F00000000000000000DEADBEEF"}}, r).code == STMF_ERROR_NOT_FOUND);
+
+  // stmfadm shows the state (COMSTAR's "Access State: Standby").
+  const std::string stmfadm = std::string(TOOLS_DIR) + "/stmfadm/stmfadm";
+  const std::string out1 = run("STMFD_SOCKET=" + p.socket(1) + " " + stmfadm + " list-lu -v 2>&1");
+  INFO(out1);
+  CHECK_THAT(out1, Catch::Contains("LU Name: " + guid));
+  CHECK_THAT(out1, Catch::Contains("Access State      : Standby"));
+  const std::string out0 = run("STMFD_SOCKET=" + p.socket(0) + " " + stmfadm + " list-lu -v 2>&1");
+  INFO(out0);
+  CHECK_THAT(out0, Catch::Contains("Access State      : Active"));
+}
+
+TEST_CASE("an LU created on the active node is standby on the peer at once and goes with delete-lu", "[alua]") {
+  Pair p("tcp");
+  const std::string backing = p.dir() + "/lu1.img";
+  const std::string guid = create_shared_lu(p, backing);
+  CHECK(ok(p, 0, "get-lu", {{"guid", guid}})["lu"]["access_state"] == "active");
+
+  wait_for("node 1 lists the new LU", [&] { return listed(p, 1, guid); });
+  json b = ok(p, 1, "get-lu", {{"guid", guid}})["lu"];
+  CHECK(b["access_state"] == "standby");
+  CHECK(b["size"] == kNewLuSize);
+  CHECK(b["name"] == "alua-mgmt-lu");
+  CHECK(b["backing"] == backing);
+  CHECK(b["view_entries"] == 1);
+  CHECK(listed(p, 1, p.guid()));  // the pair's first LU is still there
+
+  Ctx a(kInitiator1), s(kInitiator2);
+  login(a, p, 0);
+  login(s, p, 1);
+  tur_until(a, 1, 0);
+  tur_until(s, 1, 0);
+  // READ CAPACITY through the standby node: the new LU's size.
+  Task cap(iscsi_readcapacity10_sync(s, 1, 0, 0));
+  REQUIRE(cap);
+  REQUIRE(cap->status == SCSI_STATUS_GOOD);
+  auto* rc = static_cast<scsi_readcapacity10*>(scsi_datain_unmarshall(cap.t));
+  REQUIRE(rc);
+  CHECK(rc->block_size == 512);
+  CHECK(uint64_t(rc->lba + 1) * 512 == kNewLuSize);
+  // A write through node 1 reads back through node 0 and is in the new LU's backing file.
+  auto data = pattern(64 * 1024, 17);
+  write_blocks(s, 1, 200, data);
+  CHECK(read_blocks(a, 1, 200, uint32_t(data.size())) == data);
+  Task sync(iscsi_synchronizecache10_sync(a, 1, 0, 0, 0, 0));
+  REQUIRE(sync);
+  REQUIRE(sync->status == SCSI_STATUS_GOOD);
+  CHECK(file_bytes(backing, 200 * 512, data.size()) == data);
+  CHECK(file_bytes(p.backing(), 200 * 512, data.size()) != data);  // not the pair's first LU
+
+  // delete-lu on the active node deregisters the standby copy.
+  ok(p, 0, "delete-lu", {{"guid", guid}});
+  wait_for("node 1 no longer lists the deleted LU", [&] { return !listed(p, 1, guid); });
+  json r;
+  CHECK(call(p, 1, "get-lu", {{"guid", guid}}, r).code == STMF_ERROR_NOT_FOUND);
+  CHECK(listed(p, 1, p.guid()));
+  // Node 1's view entry stays (view entries outlive LUs) but maps nothing any more.
+  CHECK(ok(p, 1, "list-view", {{"guid", guid}})["views"].size() == 1);
+  tur_until(s, 1, kLunNotSupported);
+  CHECK(tur_until(s, 0, 0).back() == 0);
+}
+
+TEST_CASE("set-alua-state again on the active node re-initializes the pair", "[alua]") {
+  Pair p("tcp");
+  const std::string guid = p.guid();
+  Ctx a(kInitiator1), s(kInitiator2);
+  login(a, p, 0);
+  login(s, p, 1);
+  tur_until(s, 0, 0);
+  auto before = pattern(4096, 23);
+  write_blocks(s, 0, 300, before);
+
+  const size_t log0 = p.log(0).size(), log1 = p.log(1).size();
+  ok(p, 0, "set-alua-state", {{"enabled", true}, {"node", 0}});
+  json st = ok(p, 0, "get-alua-state");
+  CHECK(st["enabled"] == true);
+  CHECK(st["node"] == 0);
+  wait_for("node 0 logs the re-initialization", [&] {
+    return p.log(0).substr(log0).find("ALUA already enabled, re-initializing (node 0)") != std::string::npos;
+  });
+
+  // Node 1 sees the link go down and come up again.
+  size_t down = std::string::npos;
+  wait_for("node 1 logs the link going down and up again", [&] {
+    const std::string l = p.log(1).substr(log1);
+    down = l.find("proxy link down");
+    return down != std::string::npos && l.find("proxy link up", down) != std::string::npos;
+  });
+  wait_for("node 1's link is up with the standby LU registered", [&] {
+    json x = ok(p, 1, "get-alua-state");
+    return x["link"] == "up" && x["standby_lus"] == 1;
+  });
+  REQUIRE(listed(p, 1, guid));
+  CHECK(ok(p, 1, "get-lu", {{"guid", guid}})["lu"]["access_state"] == "standby");
+  CHECK(ok(p, 0, "get-lu", {{"guid", guid}})["lu"]["access_state"] == "active");
+
+  // I/O through node 1 works again (after the unit attentions of the state changes).
+  CHECK(tur_until(s, 0, 0).back() == 0);
+  CHECK(read_blocks(s, 0, 300, 4096) == before);
+  auto after = pattern(4096, 77);
+  write_blocks(s, 0, 400, after);
+  tur_until(a, 0, 0);
+  CHECK(read_blocks(a, 0, 400, 4096) == after);
+}
