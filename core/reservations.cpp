@@ -44,6 +44,7 @@ pr::Nexus pr_nexus(const ItNexus& n) {
 }
 
 void Stmf::set_pr_persistence(PrPersistence* p) { pr_persistence_ = p; }
+void Stmf::set_reservation_mirror(ReservationMirror* m) { mirror_ = m; }
 
 void Stmf::add_port(LocalPort& p) {
   std::lock_guard lk(mu_);
@@ -86,6 +87,10 @@ bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, cons
   const pr::Nexus me = pr_nexus(*task->nexus);
   const auto ports = target_ports();
   pr::Result r;
+  // A change to mirror to the standby node before the command completes (ALUA pair).
+  std::optional<pr::PrState> mirrored;
+  std::optional<pr::Nexus> mirrored_scsi2;
+  uint64_t seq = 0;
   {
     std::unique_lock lk(rs.mu);
     if (rs.engine.conflicts(me, ci.reservation, cdb)) {
@@ -113,7 +118,15 @@ bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, cons
           r.sense = scsi::sense::internal_target_failure;
         }
       }
-      if (durable) rs.engine = std::move(next);
+      if (durable) {
+        const bool scsi2_changed = next.scsi2_holder() != rs.engine.scsi2_holder();
+        rs.engine = std::move(next);
+        if (mirror_ && r.status == pr::Result::Status::good && (r.effects.state_changed || scsi2_changed)) {
+          seq = ++rs.seq;
+          mirrored = rs.engine.state();
+          mirrored_scsi2 = rs.engine.scsi2_holder();
+        }
+      }
     }
   }
   if (!r.effects.audit.empty()) log()->info("LU {}: {} (nexus {})", hex(lu->guid()), r.effects.audit, task->nexus->id());
@@ -129,6 +142,10 @@ bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, cons
       task->check_condition(r.sense.value_or(scsi::sense::internal_target_failure), lu->descriptor_sense());
       break;
   }
+  // GOOD only once the standby node holds the new state (or the link is gone: then the
+  // state goes over when it comes back, docs/alua.md).
+  if (mirrored && mirror_->mirror(*lu, seq, *mirrored, mirrored_scsi2, [this, task] { finish_without_lu(task); }))
+    return true;
   finish_without_lu(task);
   return true;
 }

@@ -8,6 +8,7 @@
 // command admitted before a PREEMPT AND ABORT is in the task set when the preempt aborts it,
 // and one that arrives after sees the new reservation.
 #pragma once
+#include <functional>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -20,6 +21,22 @@ namespace stmf {
 struct LuReservations {
   std::shared_mutex mu;
   pr::PrEngine engine;
+  uint64_t seq = 0;  // counts the changes of the state (PR or SCSI-2) made by commands: mirroring order
+};
+
+class LogicalUnit;
+
+// Mirrors an LU's reservation state to the standby node of an ALUA pair (the proxy service,
+// proxy/service.h), so that a takeover after a crash of this node keeps it (docs/alua.md).
+class ReservationMirror {
+ public:
+  virtual ~ReservationMirror() = default;
+  // Sends the LU's whole state after change number `seq` (the receiver keeps the highest seq,
+  // so calls for one LU may race). `done` runs once, on another thread, when the standby node
+  // has stored it or the link is gone. False: nothing to mirror to (ALUA off, link down, LU
+  // not active here); `done` is then not called.
+  virtual bool mirror(const LogicalUnit& lu, uint64_t seq, const pr::PrState& st,
+                      const std::optional<pr::Nexus>& scsi2, std::function<void()> done) = 0;
 };
 
 // Durable APTPL state, provided by the daemon (the state database). Called with the LU's

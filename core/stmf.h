@@ -92,6 +92,8 @@ class Stmf {
   // Where APTPL state goes before a PR OUT returns GOOD (nullptr: nowhere; APTPL then only
   // lasts until the daemon stops).
   void set_pr_persistence(PrPersistence* p);
+  // The standby node's copy of the reservation state (ALUA pair); set once before serving.
+  void set_reservation_mirror(ReservationMirror* m);
   // Target ports of this SCSI target device (ALL_TG_PT, REGISTER AND MOVE, READ FULL STATUS).
   void add_port(LocalPort& p);
   void remove_port(LocalPort& p);
@@ -165,6 +167,7 @@ class Stmf {
   std::atomic<size_t> in_flight_{0};
   std::vector<LocalPort*> ports_;
   PrPersistence* pr_persistence_ = nullptr;
+  ReservationMirror* mirror_ = nullptr;
   PeerForwarder* forwarder_ = nullptr;
   NexusObserver* observer_ = nullptr;
   AluaGroups alua_;

@@ -50,6 +50,14 @@ void fields(M& m, F& f) {
   f("session_id", m.session_id);
   f("luns", m.luns);
 }
+template <Is<PrStateMsg> M, class F>
+void fields(M& m, F& f) {
+  f("guid", m.guid);
+  f("seq", m.seq);
+  f("state", m.state);
+}
+template <Is<LuList> M, class F>
+void fields(M& m, F& f) { f("guids", m.guids); }
 template <Is<SessionDestroy> M, class F>
 void fields(M& m, F& f) { f("session_id", m.session_id); }
 template <Is<ScsiCmd> M, class F>
@@ -137,6 +145,8 @@ template <> constexpr MsgType type_of<LunActive>() { return MsgType::lun_active;
 template <> constexpr MsgType type_of<Hello>() { return MsgType::hello; }
 template <> constexpr MsgType type_of<TaskMgmt>() { return MsgType::task_mgmt; }
 template <> constexpr MsgType type_of<SessionLuns>() { return MsgType::session_luns; }
+template <> constexpr MsgType type_of<PrStateMsg>() { return MsgType::pr_state; }
+template <> constexpr MsgType type_of<LuList>() { return MsgType::lu_list; }
 
 // Every alternative of Body has a type, and no two share one.
 template <size_t... I>
@@ -186,6 +196,10 @@ class Writer {
     raw(v.data(), v.size());
   }
   void operator()(const char* name, const std::vector<uint8_t>& v, uint32_t, uint32_t) { (*this)(name, v); }
+  void operator()(const char*, const std::vector<Guid>& l) {
+    u32(uint32_t(l.size()));
+    for (const auto& g : l) raw(g.data(), g.size());
+  }
   void operator()(const char*, const std::vector<LunEntry>& l) {
     u32(uint32_t(l.size()));
     for (const auto& e : l) {
@@ -270,6 +284,18 @@ class Reader {
         return fail(DecodeError::bad_field, name, "length " + std::to_string(n) + " is below " + std::to_string(min));
     }
     (*this)(name, v);
+  }
+  void operator()(const char* name, std::vector<Guid>& l) {
+    uint32_t n = 0;
+    if (!length(name, n, 16)) return;
+    l.clear();
+    l.reserve(n);  // n * 16 <= remaining(): bounded by the frame
+    for (uint32_t i = 0; i < n && ok(); ++i) {
+      Guid g{};
+      (*this)(name, g);
+      l.push_back(g);
+    }
+    if (!ok()) l.clear();
   }
   void operator()(const char* name, std::vector<LunEntry>& l) {
     uint32_t n = 0;
@@ -368,6 +394,8 @@ const char* to_string(MsgType t) {
     case MsgType::hello: return "HELLO";
     case MsgType::task_mgmt: return "TASK_MGMT";
     case MsgType::session_luns: return "SESSION_LUNS";
+    case MsgType::pr_state: return "PR_STATE";
+    case MsgType::lu_list: return "LU_LIST";
   }
   return "UNKNOWN";
 }
@@ -457,6 +485,8 @@ DecodeError decode(const uint8_t* frame, size_t len, Message& out, std::string& 
     case MsgType::hello: e = decode_body<Hello>(r, m); break;
     case MsgType::task_mgmt: e = decode_body<TaskMgmt>(r, m); break;
     case MsgType::session_luns: e = decode_body<SessionLuns>(r, m); break;
+    case MsgType::pr_state: e = decode_body<PrStateMsg>(r, m); break;
+    case MsgType::lu_list: e = decode_body<LuList>(r, m); break;
     default:
       why = "frame: unknown type " + std::to_string(frame[5]);
       return DecodeError::bad_type;

@@ -25,6 +25,8 @@ auto tie(const LunActive& m) { return std::tie(m.guid); }
 auto tie(const SessionCreate& m) { return std::tie(m.session_id, m.rtpi, m.initiator_name, m.isid_hex, m.luns); }
 auto tie(const SessionLuns& m) { return std::tie(m.session_id, m.luns); }
 auto tie(const SessionDestroy& m) { return std::tie(m.session_id); }
+auto tie(const PrStateMsg& m) { return std::tie(m.guid, m.seq, m.state); }
+auto tie(const LuList& m) { return std::tie(m.guids); }
 auto tie(const ScsiCmd& m) {
   return std::tie(m.session_id, m.guid, m.lun, m.tag, m.attribute, m.direction, m.expected_transfer_length, m.cdb,
                   m.data_complete, m.immediate_data);
@@ -73,6 +75,8 @@ std::vector<Message> samples() {
   add(15, Hello{2, 0x0123456789abcdefull, false, "node-b.example"});
   add(16, TaskMgmt{0x4242, 5, 3, make_guid(8), 0x10203040});
   add(17, SessionLuns{0x4242, {{2, make_guid(9)}}});
+  add(18, PrStateMsg{make_guid(10), 0x0102030405060708ull, R"({"generation":3,"registrations":[]})"});
+  add(19, LuList{{make_guid(11), make_guid(12)}});
   return v;
 }
 
@@ -132,7 +136,8 @@ TEST_CASE("every message type round trips field by field", "[proxy][codec]") {
 TEST_CASE("default-valued messages round trip", "[proxy][codec]") {
   // Empty strings, lists and byte fields (the cdb needs at least one byte).
   std::vector<Message> v = {Message{0, RegisterProxyPort{}}, Message{0, SessionCreate{}}, Message{0, Echo{}},
-                            Message{0, ScsiStatus{}},        Message{0, Hello{}},         Message{0, SessionLuns{}}};
+                            Message{0, ScsiStatus{}},        Message{0, Hello{}},         Message{0, SessionLuns{}},
+                            Message{0, PrStateMsg{}},        Message{0, LuList{}}};
   ScsiCmd c;
   c.cdb = {0};
   v.push_back(Message{0, c});
@@ -338,7 +343,7 @@ TEST_CASE("frame-level errors", "[proxy][codec][errors]") {
     CHECK(decode_err(f, why) == DecodeError::bad_version);
   }
   SECTION("unknown type") {
-    for (int t : {8, 15, 16, 31, 35, 64, 255}) {
+    for (int t : {8, 15, 16, 31, 37, 64, 255}) {
       auto f = good;
       f[5] = uint8_t(t);
       CHECK(decode_err(f, why) == DecodeError::bad_type);

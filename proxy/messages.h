@@ -53,6 +53,8 @@ enum class MsgType : uint8_t {
   hello = 32,         // first message on a new carrier, both directions
   task_mgmt = 33,     // task management on a proxied session; answered by STATUS
   session_luns = 34,  // the LUN map a proxied session sees changed
+  pr_state = 35,      // an active LU's reservation state, mirrored to the standby node
+  lu_list = 36,       // every LU active on the sender (after its REGISTER_LUNs)
 };
 
 // Result codes carried by STATUS (u32, never truncated).
@@ -93,6 +95,22 @@ struct DeregisterLun {
 // The sender's copy of the LU became active (issue 6); the receiver's copy goes standby.
 struct LunActive {
   Guid guid{};
+};
+
+// The whole reservation state of an LU active on the sender (persistent reservations and the
+// SCSI-2 reservation), sent on every change before the command that made it completes, and
+// for every LU when the link comes up. `seq` grows with every change of the LU's state (per
+// sender incarnation): the receiver keeps the highest. `state` is JSON text
+// (docs/proxy-protocol.md).
+struct PrStateMsg {
+  Guid guid{};
+  uint64_t seq = 0;
+  std::string state;
+};
+// The complete list of LUs active on the sender: the receiver drops the standby LUs it holds
+// for the sender that are not listed (deleted while the link was down).
+struct LuList {
+  std::vector<Guid> guids;
 };
 
 // A session (I_T nexus) of the sender, through one of its registered ports. The receiver
@@ -202,7 +220,7 @@ struct EchoReply : Echo {};
 
 using Body = std::variant<RegisterProxyPort, DeregisterProxyPort, RegisterLun, DeregisterLun, ScsiCmd, ScsiData,
                           ScsiDataXferDone, ScsiStatus, Status, SessionCreate, SessionDestroy, EchoRequest, EchoReply,
-                          LunActive, Hello, TaskMgmt, SessionLuns>;
+                          LunActive, Hello, TaskMgmt, SessionLuns, PrStateMsg, LuList>;
 
 struct Message {
   uint64_t msg_id = 0;

@@ -321,13 +321,31 @@ void ProxyService::link_up() {
       send_locked(Message{next_id_++, RegisterProxyPort{p->rtpi(), p->tpg(), p->port_name(), p->target_name()}});
       registered_ports_.insert(p->rtpi());
     }
+    LuList all;
     for (auto& r : host_.active_lus()) {
       registered_lus_[r.guid] = r.properties;
+      all.guids.push_back(r.guid);
       send_locked(Message{next_id_++, r});
     }
+    send_locked(Message{next_id_++, all});
     for (auto& n : stmf_.nexuses())
       if (!n->remote()) send_locked(Message{next_id_++, session_of(n)});
     up_ = true;
+  }
+  // Every active LU's reservation state (changes from now on are mirrored as they happen; the
+  // receiver keeps the highest seq, so a change racing this snapshot wins).
+  host_.restart_reservation_seqs();
+  for (auto& [guid, props] : registered_lus_) {
+    auto lu = stmf_.find_lu(guid);
+    if (!lu || lu->standby()) continue;
+    auto& rs = lu->reservations();
+    PrStateMsg m{guid, 0, {}};
+    {
+      std::shared_lock lk(rs.mu);
+      m.seq = rs.seq;
+      m.state = host_.encode_reservations(rs.engine.state(), rs.engine.scsi2_holder());
+    }
+    send(Message{next_id_++, std::move(m)});
   }
   stmf_.set_alua(AluaGroups{true, settings_.node, true});
   // The standby group went from Unavailable to Active/Non-optimized: every LU of the pair
@@ -339,13 +357,18 @@ void ProxyService::link_down(const std::string& why) {
   log()->warn("proxy link down{}{}", why.empty() ? "" : ": ", why);
   std::unordered_map<uint64_t, Pending> pending;
   std::unordered_map<uint64_t, std::function<void(TmfResponse)>> tmfs;
+  std::unordered_map<uint64_t, std::function<void()>> mirrors;
   {
     std::lock_guard lk(mu_);
     up_ = false;
     ++gen_;
     pending.swap(pending_);
     tmfs.swap(tmfs_);
+    mirrors.swap(mirrors_);
   }
+  // Reservation changes waiting for the standby's acknowledgement complete: this node stays
+  // authoritative, and the state goes over when the link is back.
+  for (auto& [id, done] : mirrors) done();
   // Forwarded commands whose answer will not come: the initiator retries on another path.
   for (auto& [id, p] : pending) fail_task(p.task);
   for (auto& [id, done] : tmfs) done(TmfResponse::function_rejected);
@@ -429,6 +452,19 @@ bool ProxyService::forward_tmf(const LogicalUnitPtr& lu, const ItNexusPtr& nexus
   if (!up_ || !carrier_) return false;
   tmfs_[id] = std::move(done);
   send_locked(Message{id, t});
+  return true;
+}
+
+bool ProxyService::mirror(const LogicalUnit& lu, uint64_t seq, const pr::PrState& st,
+                          const std::optional<pr::Nexus>& scsi2, std::function<void()> done) {
+  if (lu.standby()) return false;
+  PrStateMsg m{lu.guid(), seq, host_.encode_reservations(st, scsi2)};
+  const uint64_t id = next_id_++;
+  auto frame = encode(Message{id, std::move(m)});
+  std::lock_guard lk(mu_);
+  if (!up_ || !carrier_) return false;
+  mirrors_[id] = std::move(done);
+  carrier_->send(std::move(frame));
   return true;
 }
 
@@ -557,6 +593,14 @@ void ProxyService::handle(Message m) {
         } else if constexpr (std::is_same_v<T, DeregisterLun>) {
           host_.deregister_standby(b.guid, [this, id](ProxyStatus st) {
             asio::post(io_, [this, id, st] { reply(MsgType::deregister_lun, id, st); });
+          });
+        } else if constexpr (std::is_same_v<T, PrStateMsg>) {
+          host_.store_standby_reservations(std::move(b), [this, id](ProxyStatus st) {
+            asio::post(io_, [this, id, st] { reply(MsgType::pr_state, id, st); });
+          });
+        } else if constexpr (std::is_same_v<T, LuList>) {
+          host_.keep_standby_only(std::move(b.guids), [this, id](ProxyStatus st) {
+            asio::post(io_, [this, id, st] { reply(MsgType::lu_list, id, st); });
           });
         } else if constexpr (std::is_same_v<T, LunActive>) {
           log()->warn("LUN_ACTIVE for {}: ownership changes are not supported by this version", hex(b.guid));
@@ -718,6 +762,21 @@ void ProxyService::on_status(const Status& s) {
       tmfs_.erase(it);
     }
     done(TmfResponse(uint8_t(s.status)));
+    return;
+  }
+  if (MsgType(s.msg_type) == MsgType::pr_state) {
+    std::function<void()> done;
+    {
+      std::lock_guard lk(mu_);
+      auto it = mirrors_.find(s.msg_id);
+      if (it != mirrors_.end()) {
+        done = std::move(it->second);
+        mirrors_.erase(it);
+      }
+    }
+    if (s.status != uint32_t(ProxyStatus::success))
+      log()->error("the peer could not store reservation state {} (status {})", s.msg_id, s.status);
+    if (done) done();
     return;
   }
   if (s.status != uint32_t(ProxyStatus::success))

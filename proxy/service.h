@@ -34,6 +34,7 @@
 
 #include "core/alua.h"
 #include "core/stmf.h"
+#include "core/reservations.h"
 #include "proxy/carrier.h"
 #include "proxy/link_state.h"
 #include "proxy/messages.h"
@@ -65,11 +66,19 @@ class StandbyHost {
   virtual void deregister_standby(Guid g, std::function<void(ProxyStatus)> done) = 0;
   virtual void drop_standby() = 0;                     // ALUA disabled: every standby LU goes
   virtual std::vector<RegisterLun> active_lus() = 0;   // this node's active LUs (thread-safe)
+  // Reservation mirroring (docs/alua.md): the JSON text of a state (any thread), and storing
+  // the peer's state of one of our standby LUs (kept when seq >= the stored one).
+  virtual std::string encode_reservations(const pr::PrState& st, const std::optional<pr::Nexus>& scsi2) = 0;
+  virtual void store_standby_reservations(PrStateMsg m, std::function<void(ProxyStatus)> done) = 0;
+  // The link came up: stored sequence numbers restart (the peer resends every state).
+  virtual void restart_reservation_seqs() = 0;
+  // The peer's complete list of active LUs: standby LUs not in it go.
+  virtual void keep_standby_only(std::vector<Guid> guids, std::function<void(ProxyStatus)> done) = 0;
 };
 
 enum class DoorResult { ok, installed, not_installed, bad_frame };
 
-class ProxyService final : public PeerForwarder, public NexusObserver {
+class ProxyService final : public PeerForwarder, public NexusObserver, public ReservationMirror {
  public:
   ProxyService(Stmf& stmf, StandbyHost& host, std::string host_name);
   ~ProxyService() override;
@@ -97,6 +106,10 @@ class ProxyService final : public PeerForwarder, public NexusObserver {
   void nexus_created(const ItNexusPtr& n) override;
   void nexus_lost(const ItNexusPtr& n) override;
   void lun_map_changed(const ItNexusPtr& n) override;
+
+  // ReservationMirror (I/O threads)
+  bool mirror(const LogicalUnit& lu, uint64_t seq, const pr::PrState& st, const std::optional<pr::Nexus>& scsi2,
+              std::function<void()> done) override;
 
   // ProxyPort -> service: a task of a peer session finished here.
   void task_finished(const TaskPtr& task, bool aborted);
@@ -170,6 +183,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver {
   uint64_t gen_ = 1;                                 // under mu_: link generation
   std::unordered_map<uint64_t, Pending> pending_;    // under mu_: forwarded tasks by task id
   std::unordered_map<uint64_t, std::function<void(TmfResponse)>> tmfs_;  // under mu_
+  std::unordered_map<uint64_t, std::function<void()>> mirrors_;  // under mu_: PR_STATE waiting for STATUS
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> forwarded_{0}, served_{0};
   std::shared_ptr<DoorCarrier> door_;                // under mu_

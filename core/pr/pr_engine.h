@@ -133,6 +133,8 @@ class PrEngine {                    // NOT thread-safe: the caller serializes pe
   bool may_conflict() const { return scsi2_.has_value() || st_.reservation.has_value(); }
   bool scsi2_reserved_by(const Nexus& n) const;
   std::optional<Nexus> scsi2_holder() const { return scsi2_; }
+  // Sets the SCSI-2 reservation holder (a takeover restoring a mirrored state).
+  void set_scsi2_holder(std::optional<Nexus> n) { scsi2_ = std::move(n); }
   // Persistent-reservation views of one nexus.
   std::optional<size_t> registration_of(const Nexus& n) const;  // index of the registration covering n
   bool is_holder(const Nexus& n) const;                         // PR holder (every registrant for AR types)

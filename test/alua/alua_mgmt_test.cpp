@@ -22,21 +22,18 @@ extern "C" {
 
 #include "mgmt/client.h"
 #include "test/alua/pair.h"
+#include "test/alua/pair_scsi.h"
 #include "test/integration/libiscsi_util.h"
 
 using stmf::mgmt::Client;
 using stmf::mgmt::json;
 using stmf::mgmt::Status;
-using stmf::test::Ctx;
-using stmf::test::Pair;
-using stmf::test::Task;
+using namespace stmf::test;
 
 namespace {
 
 constexpr const char* kInitiator1 = "iqn.2026-11.org.example:alua-mgmt-host1";
 constexpr const char* kInitiator2 = "iqn.2026-11.org.example:alua-mgmt-host2";
-// Hang guard for conditions that must come true (never a timing assertion).
-constexpr auto kGuard = std::chrono::seconds(30);
 constexpr uint64_t kNewLuSize = 8 << 20;
 
 // One management request to a node; the whole response in `r`.
@@ -79,71 +76,6 @@ std::string run(const std::string& cmd) {
   for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
   ::pclose(f);
   return out;
-}
-
-// Sense of a TEST UNIT READY: 0 for GOOD, else key << 16 | asc << 8 | ascq.
-int tur(Ctx& ctx, int lun) {
-  Task t(iscsi_testunitready_sync(ctx, lun));
-  if (!t) return -1;
-  if (t->status == SCSI_STATUS_GOOD) return 0;
-  if (t->status != SCSI_STATUS_CHECK_CONDITION) return -2;
-  return int(t->sense.key) << 16 | int(t->sense.ascq);
-}
-constexpr int kLunNotSupported = SCSI_SENSE_ILLEGAL_REQUEST << 16 | 0x2500;
-
-std::string describe(const std::vector<int>& seen) {
-  std::string list;
-  for (int x : seen) {
-    if (!list.empty()) list += ' ';
-    list += std::to_string(x >> 16);
-    list += '/';
-    list += std::to_string((x >> 8) & 0xff);
-    list += '/';
-    list += std::to_string(x & 0xff);
-  }
-  return list;
-}
-
-// TEST UNIT READY on `lun` until `want` (unit attentions on the way are expected), bounded by
-// the hang guard. Returns the answers seen, in order.
-std::vector<int> tur_until(Ctx& ctx, int lun, int want) {
-  std::vector<int> seen;
-  const auto end = std::chrono::steady_clock::now() + kGuard;
-  while (std::chrono::steady_clock::now() < end) {
-    const int s = tur(ctx, lun);
-    if (seen.empty() || seen.back() != s) seen.push_back(s);
-    if (s == want) return seen;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  FAIL("TEST UNIT READY on LUN " << lun << " never answered " << describe({want})
-                                 << "; answers seen (key/asc/ascq): " << describe(seen));
-  return seen;
-}
-
-void login(Ctx& ctx, const Pair& p, int node) {
-  iscsi_set_targetname(ctx, p.iqn(node).c_str());
-  iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
-  iscsi_set_timeout(ctx, 10);
-  REQUIRE(iscsi_full_connect_sync(ctx, p.portal(node).c_str(), 0) == 0);
-}
-
-std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
-  std::vector<uint8_t> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = uint8_t(seed + i * 7 + (i >> 9));
-  return v;
-}
-
-void write_blocks(Ctx& ctx, int lun, uint32_t lba, std::vector<uint8_t> data) {
-  Task t(iscsi_write10_sync(ctx, lun, lba, data.data(), uint32_t(data.size()), 512, 0, 0, 0, 0, 0));
-  REQUIRE(t);
-  REQUIRE(t->status == SCSI_STATUS_GOOD);
-}
-
-std::vector<uint8_t> read_blocks(Ctx& ctx, int lun, uint32_t lba, uint32_t n) {
-  Task t(iscsi_read10_sync(ctx, lun, lba, n, 512, 0, 0, 0, 0, 0));
-  REQUIRE(t);
-  REQUIRE(t->status == SCSI_STATUS_GOOD);
-  return std::vector<uint8_t>(t->datain.data, t->datain.data + t->datain.size);
 }
 
 std::vector<uint8_t> file_bytes(const std::string& path, off_t off, size_t n) {

@@ -20,40 +20,15 @@ extern "C" {
 #include <vector>
 
 #include "test/alua/pair.h"
+#include "test/alua/pair_scsi.h"
 #include "test/integration/libiscsi_util.h"
 
-using stmf::test::Ctx;
-using stmf::test::Pair;
-using stmf::test::Task;
+using namespace stmf::test;
 
 namespace {
 
 constexpr const char* kInitiator1 = "iqn.2026-11.org.example:alua-host1";
 constexpr const char* kInitiator2 = "iqn.2026-11.org.example:alua-host2";
-// Hang guard for conditions that must come true (never a timing assertion).
-constexpr auto kGuard = std::chrono::seconds(30);
-
-void login(Ctx& ctx, const Pair& p, int node) {
-  iscsi_set_targetname(ctx, p.iqn(node).c_str());
-  iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
-  iscsi_set_timeout(ctx, 10);
-  REQUIRE(iscsi_full_connect_sync(ctx, p.portal(node).c_str(), 0) == 0);
-  for (int i = 0; i < 8; ++i) {  // consume the unit attentions a new nexus sees
-    Task t(iscsi_testunitready_sync(ctx, 0));
-    if (t && t->status == SCSI_STATUS_GOOD) break;
-  }
-}
-
-// A raw CDB with a data-in buffer of `alloc` bytes.
-Task data_in(Ctx& ctx, std::vector<uint8_t> cdb, int alloc) {
-  scsi_task* t = scsi_create_task(int(cdb.size()), cdb.data(), SCSI_XFER_READ, alloc);
-  REQUIRE(t);
-  return Task(iscsi_scsi_command_sync(ctx, 0, t, nullptr));
-}
-
-std::vector<uint8_t> bytes(const Task& t) {
-  return std::vector<uint8_t>(t->datain.data, t->datain.data + t->datain.size);
-}
 
 std::vector<uint8_t> rtpg(Ctx& ctx) {
   Task t = data_in(ctx, {0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0}, 4096);
@@ -95,80 +70,6 @@ std::map<int, std::vector<uint8_t>> designators(Ctx& ctx) {
     i += 4 + len;
   }
   return out;
-}
-
-std::vector<uint8_t> pattern(size_t n, uint8_t seed) {
-  std::vector<uint8_t> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = uint8_t(seed + i * 7 + (i >> 9));
-  return v;
-}
-
-void write_blocks(Ctx& ctx, uint32_t lba, std::vector<uint8_t> data) {
-  Task t(iscsi_write10_sync(ctx, 0, lba, data.data(), uint32_t(data.size()), 512, 0, 0, 0, 0, 0));
-  REQUIRE(t);
-  REQUIRE(t->status == SCSI_STATUS_GOOD);
-}
-
-std::vector<uint8_t> read_blocks(Ctx& ctx, uint32_t lba, uint32_t bytes_) {
-  Task t(iscsi_read10_sync(ctx, 0, lba, bytes_, 512, 0, 0, 0, 0, 0));
-  REQUIRE(t);
-  REQUIRE(t->status == SCSI_STATUS_GOOD);
-  return bytes(t);
-}
-
-// Sense of a TEST UNIT READY: 0 for GOOD, else key << 16 | asc << 8 | ascq.
-int tur(Ctx& ctx) {
-  Task t(iscsi_testunitready_sync(ctx, 0));
-  if (!t) return -1;
-  if (t->status == SCSI_STATUS_GOOD) return 0;
-  if (t->status != SCSI_STATUS_CHECK_CONDITION) return -2;
-  return int(t->sense.key) << 16 | int(t->sense.ascq);
-}
-constexpr int kUnavailable = SCSI_SENSE_NOT_READY << 16 | 0x040c;
-constexpr int kAluaChanged = SCSI_SENSE_UNIT_ATTENTION << 16 | 0x2a06;
-
-std::string describe(const std::vector<int>& seen) {
-  std::string list;
-  for (int x : seen)
-    list += (list.empty() ? "" : " ") + std::to_string(x >> 16) + "/" + std::to_string((x >> 8) & 0xff) + "/" +
-            std::to_string(x & 0xff);
-  return list;
-}
-
-// Runs TEST UNIT READY until `done` says stop (bounded by the hang guard); every answer seen
-// is recorded in order.
-std::vector<int> tur_until(Ctx& ctx, const std::function<bool(int)>& done) {
-  std::vector<int> seen;
-  const auto end = std::chrono::steady_clock::now() + kGuard;
-  while (std::chrono::steady_clock::now() < end) {
-    const int s = tur(ctx);
-    if (seen.empty() || seen.back() != s) seen.push_back(s);
-    if (done(s)) return seen;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  FAIL("condition not reached within the hang guard; answers seen (key/asc/ascq): " << describe(seen));
-  return seen;
-}
-
-
-int pr_out(Ctx& ctx, int sa, int type, uint64_t key, uint64_t sa_key) {
-  scsi_persistent_reserve_out_basic p{};
-  p.reservation_key = key;
-  p.service_action_reservation_key = sa_key;
-  Task t(iscsi_persistent_reserve_out_sync(ctx, 0, sa, 0, type, &p));
-  REQUIRE(t);
-  return t->status;
-}
-
-std::pair<uint32_t, std::vector<uint64_t>> read_keys(Ctx& ctx) {
-  Task t(iscsi_persistent_reserve_in_sync(ctx, 0, SCSI_PERSISTENT_RESERVE_READ_KEYS, 4096));
-  REQUIRE(t);
-  REQUIRE(t->status == SCSI_STATUS_GOOD);
-  auto* k = static_cast<scsi_persistent_reserve_in_read_keys*>(scsi_datain_unmarshall(t.t));
-  REQUIRE(k);
-  std::vector<uint64_t> keys(k->keys, k->keys + k->num_keys);
-  std::sort(keys.begin(), keys.end());
-  return {k->prgeneration, keys};
 }
 
 }  // namespace

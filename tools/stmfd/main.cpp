@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
   stmf::proxy::ProxyService proxy(framework, runtime, host_name);
   runtime.attach_proxy(&proxy, [&mgmt_io](std::function<void()> fn) { asio::post(mgmt_io, std::move(fn)); });
   framework.set_peer(&proxy, &proxy);
+  framework.set_reservation_mirror(&proxy);
   proxy.start();
   {
     mgmt::Config empty;

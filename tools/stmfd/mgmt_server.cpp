@@ -51,6 +51,10 @@ std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), ::tolower);
   return s;
 }
+std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), ::toupper);
+  return s;
+}
 
 // The request as logged: secrets replaced.
 json redacted(json j) {
@@ -519,6 +523,15 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
   }
   if (!info) co_return respond(error(STMF_ERROR_INVALID_ARG, "unknown op '" + op + "'"));
   if (info->changes && !privileged(peer)) co_return respond(kPermDenied);
+  // Takeover of a standby LU (docs/alua.md): only when its active node is out of reach.
+  if ((op == "import-lu" || op == "create-lu") && args.contains("lu") && args["lu"].is_object() &&
+      args["lu"].contains("guid") && args["lu"]["guid"].is_string()) {
+    const std::string guid = upper(args["lu"]["guid"].get<std::string>());
+    if (runtime_.standby_active_on_peer(guid))
+      co_return respond(error(STMF_ERROR_LU_BUSY, "LU " + guid +
+                                                      " is active on the ALUA peer and the link is up: it can be "
+                                                      "taken over here only when the peer is down (docs/alua.md)"));
+  }
   // Standby LUs are not in current_, so the ops do not see them: reads add them, and changes
   // to one are refused (it is managed on its active node; docs/management.md "Standby LUs").
   const bool standby_change = op == "delete-lu" || op == "modify-lu" || op == "online-lu" || op == "offline-lu";

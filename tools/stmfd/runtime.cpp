@@ -11,6 +11,7 @@
 #include "core/scsi/sense.h"
 #include "core/store/backing_store.h"
 #include "libstmf/stmf_status.h"
+#include "proxy/proxy_port.h"
 #include "tools/stmfd/pr_persistence.h"
 
 namespace stmfd {
@@ -151,6 +152,7 @@ void Runtime::commit(const Config& from, const Config& to) {
                     r->second.registrations.size(), r->second.generation, r->second.reservation ? ", reserved" : "");
         restored_pr_.erase(r);
       }
+      if (standby_.count(l.guid)) take_over(l.guid, p->second);
       stmf_.add_lu(p->second);
       lus_[l.guid] = p->second;
       if (l.store == "file") write_lu_metadata(l);
@@ -342,9 +344,7 @@ void Runtime::deregister_standby(stmf::proxy::Guid g, std::function<void(stmf::p
     auto it = standby_.find(guid_hex(g));
     if (it == standby_.end()) return done(stmf::proxy::ProxyStatus::not_found);
     log()->info("standby LU {} deregistered by the peer", it->first);
-    stmf_.remove_lu(it->second);
-    standby_props_.erase(it->first);
-    standby_.erase(it);
+    drop_standby_lu(it->first);
     publish_views(current_);
     done(stmf::proxy::ProxyStatus::success);
   });
@@ -356,8 +356,107 @@ void Runtime::drop_standby() {
     for (auto& [g, lu] : standby_) stmf_.remove_lu(lu);
     standby_.clear();
     standby_props_.clear();
+    standby_pr_.clear();
     publish_views(current_);
   });
+}
+
+void Runtime::drop_standby_lu(std::string guid) {
+  auto it = standby_.find(guid);
+  if (it == standby_.end()) return;
+  stmf_.remove_lu(it->second);
+  standby_.erase(it);
+  standby_props_.erase(guid);
+  standby_pr_.erase(guid);
+}
+
+std::string Runtime::encode_reservations(const stmf::pr::PrState& st, const std::optional<stmf::pr::Nexus>& scsi2) {
+  auto j = pr_state_to_json(st);
+  if (scsi2)
+    j["scsi2_reservation"] = {{"initiator", scsi2->initiator_name}, {"isid", scsi2->isid},
+                              {"target_port", scsi2->target_port}, {"rtpi", scsi2->rtpi}};
+  else
+    j["scsi2_reservation"] = nullptr;
+  return j.dump();
+}
+
+void Runtime::store_standby_reservations(stmf::proxy::PrStateMsg m, std::function<void(stmf::proxy::ProxyStatus)> done) {
+  post_([this, m = std::move(m), done = std::move(done)]() mutable {
+    const std::string guid = guid_hex(m.guid);
+    if (!standby_.count(guid)) return done(stmf::proxy::ProxyStatus::not_found);
+    auto& slot = standby_pr_[guid];
+    if (m.seq >= slot.seq || slot.state.empty()) slot = MirroredPr{m.seq, std::move(m.state)};
+    done(stmf::proxy::ProxyStatus::success);
+  });
+}
+
+void Runtime::restart_reservation_seqs() {
+  post_([this] {
+    for (auto& [g, p] : standby_pr_) p.seq = 0;
+  });
+}
+
+void Runtime::keep_standby_only(std::vector<stmf::proxy::Guid> guids, std::function<void(stmf::proxy::ProxyStatus)> done) {
+  post_([this, guids = std::move(guids), done = std::move(done)] {
+    std::set<std::string> keep;
+    for (auto& g : guids) keep.insert(guid_hex(g));
+    std::vector<std::string> gone;
+    for (auto& [g, lu] : standby_)
+      if (!keep.count(g)) gone.push_back(g);
+    for (auto& g : gone) {
+      log()->info("standby LU {} is no longer active on the peer: dropped", g);
+      drop_standby_lu(g);
+    }
+    if (!gone.empty()) publish_views(current_);
+    done(stmf::proxy::ProxyStatus::success);
+  });
+}
+
+bool Runtime::standby_active_on_peer(const std::string& guid) const {
+  if (!standby_.count(guid) || !proxy_) return false;
+  return proxy_->status().value("link", std::string()) == "up";
+}
+
+// Takeover (docs/alua.md): the LU `guid`, standby here, is now configured here (import-lu or
+// create-lu on the survivor of a crashed peer). The standby copy goes; the new LU starts with
+// the reservation state the peer mirrored here, which is newer than any APTPL copy.
+void Runtime::take_over(const std::string& guid, const stmf::LogicalUnitPtr& lu) {
+  std::string text = standby_pr_.count(guid) ? standby_pr_[guid].state : std::string();
+  drop_standby_lu(guid);
+  if (text.empty()) {
+    log()->warn("LU {} taken over: active here now; the peer mirrored no reservation state", guid);
+    return;
+  }
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  std::string why;
+  auto st = j.is_object() ? pr_state_from_json(j, why) : std::nullopt;
+  if (!st) {
+    log()->error("LU {} taken over: the mirrored reservation state is unreadable ({}): starting without", guid, why);
+    return;
+  }
+  auto& rs = lu->reservations();
+  std::unique_lock lk(rs.mu);
+  rs.engine = stmf::pr::PrEngine(*st);
+  restored_pr_.erase(guid);
+  // A SCSI-2 reservation survives only when its holder's port is one of ours (the dead node's
+  // sessions are gone, and nexus loss releases it).
+  std::string scsi2 = "none";
+  if (auto h = j.find("scsi2_reservation"); h != j.end() && h->is_object()) {
+    stmf::pr::Nexus n{h->value("initiator", std::string()), h->value("isid", std::string()),
+                      h->value("target_port", std::string()), uint16_t(h->value("rtpi", 0))};
+    bool local = false;
+    for (auto* p : stmf_.ports())
+      if (!dynamic_cast<stmf::proxy::ProxyPort*>(p) && p->port_name() == n.target_port) local = true;
+    if (local) {
+      rs.engine.set_scsi2_holder(n);
+      scsi2 = n.initiator_name + " via " + n.target_port;
+    } else {
+      scsi2 = "released (its holder was on the peer)";
+    }
+  }
+  log()->warn("LU {} taken over: active here now, reservations as mirrored by the peer: {} registration(s), "
+              "generation {}, {}; SCSI-2 reservation {}",
+              guid, st->registrations.size(), st->generation, st->reservation ? "reserved" : "not reserved", scsi2);
 }
 
 // Node numbering, the link settings and what the peer must hear about (called by commit()).

@@ -62,6 +62,13 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   void deregister_standby(stmf::proxy::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void drop_standby() override;
   std::vector<stmf::proxy::RegisterLun> active_lus() override;
+  std::string encode_reservations(const stmf::pr::PrState& st, const std::optional<stmf::pr::Nexus>& scsi2) override;
+  void store_standby_reservations(stmf::proxy::PrStateMsg m, std::function<void(stmf::proxy::ProxyStatus)> done) override;
+  void restart_reservation_seqs() override;
+  void keep_standby_only(std::vector<stmf::proxy::Guid> guids, std::function<void(stmf::proxy::ProxyStatus)> done) override;
+  // True when `guid` is a standby LU here and the link to its active node is up: taking it
+  // over (create-lu/import-lu of that GUID) would make two active copies (management thread).
+  bool standby_active_on_peer(const std::string& guid) const;
   // stmfSetAluaState(B_TRUE, node) while already enabled: drop the link and peer state,
   // reconnect and re-register everything.
   void reinitialize_alua();
@@ -92,6 +99,13 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   stmf::mgmt::Config current_;                             // last committed (management thread)
   std::map<std::string, stmf::LogicalUnitPtr> standby_;    // by GUID: standby LUs (peer-active)
   std::map<std::string, std::string> standby_props_;       // by GUID: the properties they were made from
+  struct MirroredPr {
+    uint64_t seq = 0;
+    std::string state;  // JSON text (encode_reservations)
+  };
+  std::map<std::string, MirroredPr> standby_pr_;           // by GUID: the active node's reservation state
+  void drop_standby_lu(std::string guid);  // one standby LU and what goes with it (a copy: callers pass map keys)
+  void take_over(const std::string& guid, const stmf::LogicalUnitPtr& lu);  // standby copy -> this LU
   mutable std::mutex active_mu_;
   std::vector<stmf::proxy::RegisterLun> active_;           // under active_mu_
   stmf::proxy::ProxyService* proxy_ = nullptr;
