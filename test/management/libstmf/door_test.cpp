@@ -1,0 +1,307 @@
+// The proxy door API of libstmf (stmfInitProxyDoor, stmfPostProxyMsg, stmfDestroyProxyDoor;
+// docs/stmfproxy.md) against a real stmfd: install and refusal, posts and their checks, the
+// door calls stmfd makes in door mode, and every way a door goes away.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "libstmf/libstmf.h"
+#include "proxy/codec.h"
+#include "proxy/messages.h"
+#include "test/integration/daemon.h"
+
+using stmf::test::Daemon;
+using stmf::test::DaemonOptions;
+
+namespace {
+
+// Hang guard for conditions that must come true (never a timing assertion).
+constexpr auto kGuard = std::chrono::seconds(20);
+
+void use(const Daemon& d) { ::setenv("STMFD_SOCKET", d.socket_path().c_str(), 1); }
+
+DaemonOptions door_mode() {
+  DaemonOptions o;
+  o.top_json_extra = R"("alua": {"enabled": true, "node": 0, "carrier": "door"}, )";
+  return o;
+}
+
+// Polls `done` until it holds or the hang guard expires.
+bool eventually(const std::function<bool()>& done) {
+  const auto end = std::chrono::steady_clock::now() + kGuard;
+  while (std::chrono::steady_clock::now() < end) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// A Unix stream socket pair: [0] stays with the test (the relay's end), [1] is the door given
+// to stmfd. Closes what is still open.
+struct Pair {
+  int fd[2] = {-1, -1};
+  Pair() { REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd) == 0); }
+  ~Pair() {
+    close(0);
+    close(1);
+  }
+  void close(int i) {
+    if (fd[i] >= 0) ::close(fd[i]);
+    fd[i] = -1;
+  }
+  int relay() const { return fd[0]; }
+  int door() const { return fd[1]; }
+};
+
+// A door handle destroyed at scope exit (unless released).
+struct Handle {
+  int hdl = -1;
+  ~Handle() { reset(); }
+  void reset() {
+    if (hdl >= 0) stmfDestroyProxyDoor(hdl);
+    hdl = -1;
+  }
+};
+
+void put_be32(uint8_t* p, uint32_t v) {
+  p[0] = uint8_t(v >> 24);
+  p[1] = uint8_t(v >> 16);
+  p[2] = uint8_t(v >> 8);
+  p[3] = uint8_t(v);
+}
+uint32_t get_be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+
+// A well-formed proxy frame (ECHO_REQUEST with `n` data bytes), length prefix included.
+std::vector<uint8_t> echo_frame(uint64_t msg_id, size_t n) {
+  return stmf::proxy::encode(stmf::proxy::Message{msg_id, stmf::proxy::EchoRequest{std::vector<uint8_t>(n, 0x5a)}});
+}
+
+// Reads exactly n bytes, waiting at most the hang guard. False on EOF, error or timeout.
+bool read_exactly(int fd, uint8_t* p, size_t n) {
+  const auto end = std::chrono::steady_clock::now() + kGuard;
+  while (n > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd pf{fd, POLLIN, 0};
+    if (::poll(&pf, 1, int(left.count())) <= 0) continue;
+    ssize_t r = ::read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= size_t(r);
+  }
+  return true;
+}
+
+// One door call as stmfd makes it: u32 size + that many bytes (one whole frame).
+std::vector<uint8_t> read_door_call(int fd) {
+  uint8_t size[4];
+  REQUIRE(read_exactly(fd, size, 4));
+  const uint32_t n = get_be32(size);
+  REQUIRE(n > 0);
+  REQUIRE(n <= stmf::proxy::kMaxFrame + 4);
+  std::vector<uint8_t> call(n);
+  REQUIRE(read_exactly(fd, call.data(), n));
+  return call;
+}
+
+void answer(int fd, uint32_t result) {
+  uint8_t be[4];
+  put_be32(be, result);
+  REQUIRE(::write(fd, be, 4) == 4);
+}
+
+// True when a fresh door can be installed now (and removes it again).
+bool can_install() {
+  Pair p;
+  int hdl = -1;
+  const int rc = stmfInitProxyDoor(&hdl, p.door());
+  if (rc == STMF_STATUS_SUCCESS) stmfDestroyProxyDoor(hdl);
+  return rc == STMF_STATUS_SUCCESS;
+}
+
+}  // namespace
+
+TEST_CASE("stmfInitProxyDoor checks its arguments and finds stmfd", "[door]") {
+  ::setenv("STMFD_SOCKET", "/nonexistent-dir/stmfd.sock", 1);
+  Pair p;
+  int hdl = 12345;
+  CHECK(stmfInitProxyDoor(nullptr, p.door()) == STMF_ERROR_INVALID_ARG);
+  CHECK(stmfInitProxyDoor(&hdl, -1) == STMF_ERROR_INVALID_ARG);
+  const int closed = ::dup(p.door());
+  ::close(closed);
+  CHECK(stmfInitProxyDoor(&hdl, closed) == STMF_ERROR_INVALID_ARG);
+  CHECK(stmfInitProxyDoor(&hdl, p.door()) == STMF_ERROR_SERVICE_NOT_FOUND);  // no stmfd there
+  CHECK(hdl == 12345);                                                        // untouched on failure
+}
+
+TEST_CASE("only one door at a time and a second install is refused until the first is destroyed", "[door]") {
+  Daemon d;
+  use(d);
+  Pair a, b;
+  Handle h;
+  REQUIRE(stmfInitProxyDoor(&h.hdl, a.door()) == STMF_STATUS_SUCCESS);
+  CHECK(h.hdl >= 0);
+  // The caller keeps its descriptor: stmfd got its own copy.
+  CHECK(::fcntl(a.door(), F_GETFD) >= 0);
+  int other = -1;
+  CHECK(stmfInitProxyDoor(&other, b.door()) == STMF_ERROR_DOOR_INSTALLED);
+  CHECK(other == -1);
+  h.reset();  // stmfDestroyProxyDoor waits for stmfd: the door is gone when it returns
+  Handle h2;
+  CHECK(stmfInitProxyDoor(&h2.hdl, b.door()) == STMF_STATUS_SUCCESS);
+}
+
+TEST_CASE("stmfPostProxyMsg checks its arguments and stmfd the frame and bogus handles are refused", "[door]") {
+  Daemon d;
+  use(d);
+  Pair p;
+  Handle h;
+  REQUIRE(stmfInitProxyDoor(&h.hdl, p.door()) == STMF_STATUS_SUCCESS);
+  auto good = echo_frame(1, 16);
+  CHECK(stmfPostProxyMsg(h.hdl, good.data(), uint32_t(good.size())) == STMF_STATUS_SUCCESS);
+
+  // Refused by libstmf before anything is sent.
+  CHECK(stmfPostProxyMsg(h.hdl, nullptr, 16) == STMF_ERROR_INVALID_ARG);
+  CHECK(stmfPostProxyMsg(h.hdl, good.data(), 0) == STMF_ERROR_INVALID_ARG);
+  CHECK(stmfPostProxyMsg(h.hdl, good.data(), (64u << 20) + 1) == STMF_ERROR_INVALID_ARG);  // larger than stmfd takes
+
+  // Refused by stmfd: not a proxy frame. The handle stays usable.
+  uint8_t three[3] = {1, 2, 3};
+  CHECK(stmfPostProxyMsg(h.hdl, three, 3) == STMF_ERROR_INVALID_ARG);
+  auto wrong_len = good;
+  put_be32(wrong_len.data(), uint32_t(wrong_len.size()));  // should be size - 4
+  CHECK(stmfPostProxyMsg(h.hdl, wrong_len.data(), uint32_t(wrong_len.size())) == STMF_ERROR_INVALID_ARG);
+  std::vector<uint8_t> twenty(20, 0);
+  put_be32(twenty.data(), 99);
+  twenty[4] = stmf::proxy::kProtocolVersion;
+  CHECK(stmfPostProxyMsg(h.hdl, twenty.data(), 20) == STMF_ERROR_INVALID_ARG);
+  auto wrong_version = good;
+  wrong_version[4] = 2;
+  CHECK(stmfPostProxyMsg(h.hdl, wrong_version.data(), uint32_t(wrong_version.size())) == STMF_ERROR_INVALID_ARG);
+  CHECK(stmfPostProxyMsg(h.hdl, good.data(), uint32_t(good.size())) == STMF_STATUS_SUCCESS);
+
+  // Handles that are not (or no longer) door handles: STMF_ERROR_INVALID_ARG, nothing written.
+  CHECK(stmfPostProxyMsg(-1, good.data(), uint32_t(good.size())) == STMF_ERROR_INVALID_ARG);
+  CHECK(stmfPostProxyMsg(p.relay(), good.data(), uint32_t(good.size())) == STMF_ERROR_INVALID_ARG);
+  const int old = h.hdl;
+  h.reset();
+  CHECK(stmfPostProxyMsg(old, good.data(), uint32_t(good.size())) == STMF_ERROR_INVALID_ARG);
+  stmfDestroyProxyDoor(old);  // twice, and on bogus handles: no effect
+  stmfDestroyProxyDoor(-1);
+  CHECK(can_install());
+}
+
+TEST_CASE("posts from several threads on one handle do not interleave", "[door]") {
+  Daemon d;
+  use(d);
+  Pair p;
+  Handle h;
+  REQUIRE(stmfInitProxyDoor(&h.hdl, p.door()) == STMF_STATUS_SUCCESS);
+  std::atomic<int> ok{0}, bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        auto f = echo_frame(uint64_t(t * 1000 + i), size_t(1 + (i * 977 + t * 131) % 70000));
+        (stmfPostProxyMsg(h.hdl, f.data(), uint32_t(f.size())) == STMF_STATUS_SUCCESS ? ok : bad)++;
+      }
+    });
+  for (auto& th : threads) th.join();
+  CHECK(ok == 400);
+  CHECK(bad == 0);
+}
+
+TEST_CASE("a dead stmfd makes posts fail with STMF_ERROR_POST_MSG_FAILED", "[door]") {
+  Daemon d;
+  use(d);
+  Pair p;
+  Handle h;
+  REQUIRE(stmfInitProxyDoor(&h.hdl, p.door()) == STMF_STATUS_SUCCESS);
+  d.kill9();
+  auto f = echo_frame(7, 8);
+  CHECK(stmfPostProxyMsg(h.hdl, f.data(), uint32_t(f.size())) == STMF_ERROR_POST_MSG_FAILED);
+  CHECK(stmfPostProxyMsg(h.hdl, f.data(), uint32_t(f.size())) == STMF_ERROR_POST_MSG_FAILED);  // broken until destroyed
+  h.reset();  // returns at once
+  d.restart();
+  CHECK(can_install());
+}
+
+TEST_CASE("a door goes away with the process that installed it", "[door]") {
+  Daemon d;
+  use(d);
+  Pair p;
+  const pid_t child = ::fork();
+  if (child == 0) {
+    int hdl;
+    ::_exit(stmfInitProxyDoor(&hdl, p.door()) == STMF_STATUS_SUCCESS ? 0 : 1);  // exits without destroying it
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  CHECK(eventually(can_install));
+}
+
+TEST_CASE("in door mode stmfd says HELLO through the door", "[door]") {
+  Daemon d(door_mode());
+  use(d);
+  Pair p;
+  Handle h;
+  REQUIRE(stmfInitProxyDoor(&h.hdl, p.door()) == STMF_STATUS_SUCCESS);
+  p.close(1);  // stmfd has its own copy
+  auto call = read_door_call(p.relay());
+  // One whole frame: its own length prefix, version 1, type HELLO.
+  REQUIRE(call.size() >= stmf::proxy::kHeaderSize);
+  CHECK(get_be32(call.data()) == call.size() - 4);
+  CHECK(call[4] == 1);
+  CHECK(call[5] == uint8_t(stmf::proxy::MsgType::hello));
+  stmf::proxy::Message m;
+  std::string why;
+  REQUIRE(stmf::proxy::decode(call.data(), call.size(), m, why) == stmf::proxy::DecodeError::none);
+  const auto* hello = std::get_if<stmf::proxy::Hello>(&m.body);
+  REQUIRE(hello);
+  CHECK(hello->node == 0);
+  CHECK(hello->alua_enabled);
+  answer(p.relay(), 0);  // taken
+  // With no peer answering, stmfd says HELLO again: the door stays in use.
+  auto again = read_door_call(p.relay());
+  CHECK(again[5] == uint8_t(stmf::proxy::MsgType::hello));
+  answer(p.relay(), ENOTCONN);  // lost: logged by stmfd, which handshakes again
+  auto third = read_door_call(p.relay());
+  CHECK(third[5] == uint8_t(stmf::proxy::MsgType::hello));
+  answer(p.relay(), 0);
+}
+
+TEST_CASE("closing the relay's end of the door uninstalls it", "[door]") {
+  Daemon d(door_mode());
+  use(d);
+  Pair p;
+  Handle h;
+  REQUIRE(stmfInitProxyDoor(&h.hdl, p.door()) == STMF_STATUS_SUCCESS);
+  p.close(1);
+  (void)read_door_call(p.relay());  // the door is in use (HELLO)
+  p.close(0);                       // the relay's end: stmfd sees EOF and removes the door
+  // The handle's connection is still open, yet a new door can be installed.
+  Pair q;
+  Handle h2;
+  CHECK(eventually([&] { return stmfInitProxyDoor(&h2.hdl, q.door()) == STMF_STATUS_SUCCESS; }));
+  q.close(1);
+  auto call = read_door_call(q.relay());  // and it is the one in use now
+  CHECK(call[5] == uint8_t(stmf::proxy::MsgType::hello));
+}
