@@ -12,8 +12,8 @@ std::vector<uint8_t> build_rtpg(const std::vector<TpgDescriptor>& groups, bool e
     const size_t at = d.size();
     d.resize(at + 8 + 4 * g.rtpis.size(), 0);
     d[at] = uint8_t((g.preferred ? 0x80 : 0) | uint8_t(g.state));
-    // Supported states: Unavailable, Active/Non-optimized, Active/Optimized.
-    d[at + 1] = 0x08 | 0x02 | 0x01;
+    // Supported states: Transitioning (T_SUP), Unavailable, Active/Non-optimized, Active/Optimized.
+    d[at + 1] = 0x80 | 0x08 | 0x02 | 0x01;
     d[at + 2] = uint8_t(g.tpg >> 8);
     d[at + 3] = uint8_t(g.tpg);
     d[at + 5] = 0x02;  // STATUS CODE: altered by implicit asymmetric access behaviour

@@ -109,6 +109,11 @@ class LogicalUnit {
   // ALUA role on this node (core/alua.h): a standby LU's commands go to the peer node.
   bool standby() const { return standby_.load(std::memory_order_acquire); }
   void set_standby(bool s) { standby_.store(s, std::memory_order_release); }
+  // Ownership not settled (ALUA pair: a node that starts or re-initializes holds its LUs
+  // until it has compared ownership epochs with the peer, or stepping down): commands get
+  // NOT READY, ASYMMETRIC ACCESS STATE TRANSITION and RTPG reports Transitioning.
+  bool transitioning() const { return transitioning_.load(std::memory_order_acquire); }
+  void set_transitioning(bool t) { transitioning_.store(t, std::memory_order_release); }
   // SCSI-2 and persistent reservation state (core/reservations.h), created on first use.
   LuReservations& reservations();
 
@@ -121,6 +126,7 @@ class LogicalUnit {
 
  private:
   std::atomic<bool> standby_{false};
+  std::atomic<bool> transitioning_{false};
   UnitAttentions uas_;
   TaskSet task_set_;
   std::once_flag reservations_once_;

@@ -341,6 +341,11 @@ bool Stmf::alua_step(const LogicalUnitPtr& lu, const TaskPtr& task) {
     finish_without_lu(task);
     return true;
   }
+  if (lu->transitioning() && !allowed_when_unavailable(cdb.data())) {
+    task->check_condition(scsi::sense::not_ready_asymmetric_transition, lu->descriptor_sense());
+    finish_without_lu(task);
+    return true;
+  }
   return false;
 }
 
@@ -365,7 +370,7 @@ void Stmf::report_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& ta
     g.rtpis = rtpis;
     std::sort(g.rtpis.begin(), g.rtpis.end());
     if (tpg == active_tpg) {
-      g.state = AccessState::active_optimized;
+      g.state = lu->transitioning() ? AccessState::transitioning : AccessState::active_optimized;
       g.preferred = true;
     } else {
       g.state = a.link_up ? AccessState::active_non_optimized : AccessState::unavailable;

@@ -45,6 +45,9 @@ struct LuConfig {
   bool direct = false;      // O_DIRECT
   std::string serial, vendor = "STMF", product = "COMSTAR", mgmt_url;
   bool online = true;
+  // ALUA ownership epoch (docs/alua.md "Fencing"): raised by each takeover; of two nodes that
+  // both have the LU configured, the one with the lower epoch is stale and steps down.
+  uint64_t epoch = 0;
   bool operator==(const LuConfig&) const = default;
 };
 

@@ -35,6 +35,11 @@ LinkState::Actions LinkState::message_lost(uint64_t now, const std::string& why)
   a.went_down = phase_ == Phase::up;
   phase_ = Phase::handshaking;
   handshake_since_ = now;
+  // The carrier stays: the peer must see that our side of the link started over (it may
+  // still be up and would take our HELLO for a late repeat).
+  ++incarnation_;
+  a.send_hello = true;
+  last_hello_ = now;
   return a;
 }
 
@@ -98,6 +103,7 @@ LinkState::Actions LinkState::tick(uint64_t now) {
         a.why = "no frame from the peer for " + std::to_string(now - last_rx_) + " ms";
         phase_ = Phase::handshaking;
         handshake_since_ = now;
+        ++incarnation_;  // as in message_lost: a door carrier stays, the peer may still be up
         break;
       }
       if (now - last_echo_ >= heartbeat_ms_) {

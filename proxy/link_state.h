@@ -35,7 +35,8 @@ class LinkState {
   Actions carrier_up(uint64_t now_ms);
   Actions carrier_down(uint64_t now_ms, const std::string& why);
   // A frame was not delivered (door call answered non-zero): the peer's view of the link
-  // is lost, handshake again on the same carrier.
+  // is lost, handshake again on the same carrier, under a new incarnation (incremented) so a
+  // peer that is still up takes the HELLO as news and starts over too.
   Actions message_lost(uint64_t now_ms, const std::string& why);
   Actions frame_received(uint64_t now_ms);  // any valid frame, before its own event
   Actions hello(const Hello& h, uint64_t now_ms);
@@ -46,7 +47,7 @@ class LinkState {
   uint32_t peer_node() const { return peer_node_; }
   uint64_t peer_incarnation() const { return peer_incarnation_; }
   const std::string& peer_name() const { return peer_name_; }
-  uint64_t incarnation() const { return incarnation_; }
+  uint64_t incarnation() const { return incarnation_; }  // changes when our side starts over
   Hello own_hello(const std::string& name) const { return Hello{node_, incarnation_, true, name}; }
 
  private:

@@ -97,3 +97,40 @@ TEST_CASE("link: carrier loss and lost messages", "[proxy][link]") {
   a = l.hello(hello_from(1, 2), 50);
   CHECK_FALSE(a.went_up);
 }
+
+TEST_CASE("link: a side that lost a message handshakes again and the peer that stayed up follows", "[proxy][link]") {
+  // Two ends of one door link, both up.
+  LinkState x(0, 100, 500, 2000), y(1, 200, 500, 2000);
+  x.carrier_up(0);
+  y.carrier_up(0);
+  y.hello(x.own_hello("x"), 1);
+  x.hello(y.own_hello("y"), 1);
+  REQUIRE(x.up());
+  REQUIRE(y.up());
+  // x lost a frame it sent: it starts over under a new incarnation and says HELLO at once.
+  auto a = x.message_lost(10, "door call failed");
+  CHECK(a.went_down);
+  CHECK(a.send_hello);
+  CHECK(x.incarnation() != 100);
+  CHECK(x.phase() == LinkState::Phase::handshaking);
+  // y, still up, takes the HELLO as news: down (x dropped its sessions), up, and answers.
+  a = y.hello(x.own_hello("x"), 11);
+  CHECK(a.went_down);
+  CHECK(a.went_up);
+  CHECK(a.send_hello);
+  // y's answer brings x up again; y's incarnation did not change, x had not seen it up.
+  a = x.hello(y.own_hello("y"), 12);
+  CHECK(a.went_up);
+  CHECK(x.up());
+  CHECK(y.up());
+  // The same happens after a heartbeat timeout on one side only.
+  a = x.tick(10000);
+  CHECK(a.went_down);
+  const uint64_t inc = x.incarnation();
+  CHECK(inc != 101);
+  a = x.tick(10600);
+  CHECK(a.send_hello);
+  a = y.hello(x.own_hello("x"), 10601);
+  CHECK(a.went_down);
+  CHECK(a.went_up);
+}

@@ -92,6 +92,7 @@ void ProxyService::apply(const LinkSettings& s, bool force) {
   settings_ = s;
   stmf_.set_alua(AluaGroups{s.enabled, s.node, false});
   if (!s.enabled) {
+    if (holding_) release_hold("ALUA disabled");
     link_.reset();
     if (was_enabled) {
       log()->info("ALUA disabled: standby LUs and the peer's ports are dropped");
@@ -101,6 +102,7 @@ void ProxyService::apply(const LinkSettings& s, bool force) {
     return;
   }
   link_ = std::make_unique<LinkState>(s.node, random_incarnation(), s.heartbeat_ms, s.timeout_ms);
+  hold_active_lus();
   log()->info("ALUA enabled: node {}, carrier {}, incarnation {:016x}", s.node,
               s.door ? "door" : (s.node == 0 ? "tcp to " + s.peer_host + ":" + std::to_string(s.peer_port)
                                               : "tcp from " + s.listen_host + ":" + std::to_string(s.listen_port)),
@@ -301,6 +303,9 @@ void ProxyService::run(const LinkState::Actions& a) {
 
 void ProxyService::tick() {
   if (link_) run(link_->tick(now_ms()));
+  if (holding_ && now_ms() >= hold_until_ms_ && !(link_ && link_->up()))
+    release_hold("the peer was not reachable within " + std::to_string(settings_.timeout_ms) +
+                 " ms: this node serves its LUs as their owner");
   tick_timer_.expires_after(kTick);
   tick_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec && work_) tick();
@@ -581,15 +586,7 @@ void ProxyService::handle(Message m) {
           peer_ports_.erase(it);
           reply(MsgType::deregister_proxy_port, id, ProxyStatus::success);
         } else if constexpr (std::is_same_v<T, RegisterLun>) {
-          auto lu = stmf_.find_lu(b.guid);
-          if (lu && !lu->standby()) {
-            log()->error("the peer registers LU {} as active there, but it is active here too: refused "
-                         "(one of the nodes must hold it standby)", hex(b.guid));
-            return reply(MsgType::register_lun, id, ProxyStatus::already);
-          }
-          host_.register_standby(b, [this, id](ProxyStatus st) {
-            asio::post(io_, [this, id, st] { reply(MsgType::register_lun, id, st); });
-          });
+          on_register_lun(id, std::move(b));
         } else if constexpr (std::is_same_v<T, DeregisterLun>) {
           host_.deregister_standby(b.guid, [this, id](ProxyStatus st) {
             asio::post(io_, [this, id, st] { reply(MsgType::deregister_lun, id, st); });
@@ -602,12 +599,83 @@ void ProxyService::handle(Message m) {
           host_.keep_standby_only(std::move(b.guids), [this, id](ProxyStatus st) {
             asio::post(io_, [this, id, st] { reply(MsgType::lu_list, id, st); });
           });
+          // The peer's registrations are all in: ownership is settled for the LUs we keep.
+          if (holding_) release_hold("ownership settled with the peer");
         } else if constexpr (std::is_same_v<T, LunActive>) {
           log()->warn("LUN_ACTIVE for {}: ownership changes are not supported by this version", hex(b.guid));
           reply(MsgType::lun_active, id, ProxyStatus::not_supported);
         }
       },
       m.body);
+}
+
+namespace {
+uint64_t epoch_of(const std::string& properties) {
+  auto j = nlohmann::json::parse(properties, nullptr, false);
+  if (!j.is_object()) return 0;
+  auto e = j.find("epoch");
+  return e != j.end() && e->is_number_unsigned() ? e->get<uint64_t>() : 0;
+}
+}  // namespace
+
+// REGISTER_LUN: the peer has the LU active. Normally it is unknown here, or standby here. If it
+// is active here too, the ownership epochs decide (docs/alua.md "Fencing"): the lower one is
+// a stale copy (its node was taken over while it was down) and steps down.
+void ProxyService::on_register_lun(uint64_t id, RegisterLun m) {
+  auto lu = stmf_.find_lu(m.guid);
+  if (lu && !lu->standby()) {
+    uint64_t mine = 0;
+    for (auto& r : host_.active_lus())
+      if (r.guid == m.guid) mine = epoch_of(r.properties);
+    const uint64_t theirs = epoch_of(m.properties);
+    if (theirs > mine) {
+      log()->warn("LU {}: the peer owns it with epoch {}, ours is {}: this copy is stale and steps down to standby",
+                  hex(m.guid), theirs, mine);
+      lu->set_transitioning(true);  // no command runs on the stale copy from now on
+      const Guid g = m.guid;
+      stepping_down_.insert(g);
+      host_.step_down(std::move(m), [this, id, g](ProxyStatus st) {
+        asio::post(io_, [this, id, g, st] {
+          stepping_down_.erase(g);
+          reply(MsgType::register_lun, id, st);
+        });
+      });
+      return;
+    }
+    if (theirs < mine)
+      log()->warn("LU {}: the peer registers a stale copy (epoch {} < ours {}): refused; it steps down when it "
+                  "hears ours", hex(m.guid), theirs, mine);
+    else
+      log()->error("the peer registers LU {} as active there, but it is active here too with the same epoch {}: "
+                   "refused (one of the nodes must hold it standby)", hex(m.guid), mine);
+    return reply(MsgType::register_lun, id, ProxyStatus::already);
+  }
+  host_.register_standby(std::move(m), [this, id](ProxyStatus st) {
+    asio::post(io_, [this, id, st] { reply(MsgType::register_lun, id, st); });
+  });
+}
+
+void ProxyService::hold_active_lus() {
+  holding_ = true;
+  hold_until_ms_ = now_ms() + settings_.timeout_ms;
+  size_t n = 0;
+  for (auto& lu : stmf_.lus())
+    if (!lu->standby()) {
+      lu->set_transitioning(true);
+      ++n;
+    }
+  if (n) log()->info("{} LU(s) held in Transitioning until ownership is settled with the peer (at most {} ms)", n, settings_.timeout_ms);
+}
+
+void ProxyService::release_hold(const std::string& why) {
+  holding_ = false;
+  size_t n = 0;
+  for (auto& lu : stmf_.lus())
+    if (!lu->standby() && lu->transitioning() && !stepping_down_.count(lu->guid())) {
+      lu->set_transitioning(false);
+      ++n;
+    }
+  if (n) log()->info("{} LU(s) active: {}", n, why);
 }
 
 void ProxyService::on_register_port(uint64_t id, const RegisterProxyPort& p) {
@@ -850,10 +918,13 @@ DoorResult ProxyService::install_door(int fd) {
   }
   log()->info("proxy door installed ({})", d->describe());
   asio::post(io_, [this, d] {
-    if (link_ && settings_.door) {
-      teardown();
-      attach(d, true);
+    if (!link_ || !settings_.door) return;
+    {
+      std::lock_guard lk(mu_);
+      if (carrier_ == d) return;  // start_carrier() attached it already (ALUA enabled just now)
     }
+    teardown();
+    attach(d, true);
   });
   return DoorResult::ok;
 }

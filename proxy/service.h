@@ -74,6 +74,9 @@ class StandbyHost {
   virtual void restart_reservation_seqs() = 0;
   // The peer's complete list of active LUs: standby LUs not in it go.
   virtual void keep_standby_only(std::vector<Guid> guids, std::function<void(ProxyStatus)> done) = 0;
+  // The peer owns an LU that is active here with a newer ownership epoch: this node's copy is
+  // stale. Remove it from the configuration and hold it as the standby LU `m` describes.
+  virtual void step_down(RegisterLun m, std::function<void(ProxyStatus)> done) = 0;
 };
 
 enum class DoorResult { ok, installed, not_installed, bad_frame };
@@ -140,6 +143,11 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   void on_task_mgmt(uint64_t id, const TaskMgmt& t);
   void on_session_create(uint64_t id, SessionCreate s);
   void on_register_port(uint64_t id, const RegisterProxyPort& p);
+  void on_register_lun(uint64_t id, RegisterLun m);
+  // Ownership hold (docs/alua.md "Fencing"): active LUs answer Transitioning until the peer's
+  // LU_LIST settled ownership, or until timeout_ms passed without a link.
+  void hold_active_lus();
+  void release_hold(const std::string& why);
   void sync_lus();
   void sync_ports();
   void drop_peer_ports();
@@ -183,7 +191,10 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   uint64_t gen_ = 1;                                 // under mu_: link generation
   std::unordered_map<uint64_t, Pending> pending_;    // under mu_: forwarded tasks by task id
   std::unordered_map<uint64_t, std::function<void(TmfResponse)>> tmfs_;  // under mu_
-  std::unordered_map<uint64_t, std::function<void()>> mirrors_;  // under mu_: PR_STATE waiting for STATUS
+  std::unordered_map<uint64_t, std::function<void()>> mirrors_;
+  bool holding_ = false;                   // proxy thread: the ownership hold is on
+  uint64_t hold_until_ms_ = 0;
+  std::set<Guid> stepping_down_;           // proxy thread: LUs handed to the peer (stay held)  // under mu_: PR_STATE waiting for STATUS
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> forwarded_{0}, served_{0};
   std::shared_ptr<DoorCarrier> door_;                // under mu_

@@ -127,13 +127,12 @@ class MgmtServer::FdReader {
   awaitable<bool> fill() {
     for (;;) {
       std::array<char, 65536> chunk;
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
       iovec iov{chunk.data(), chunk.size()};
       msghdr msg{};
       msg.msg_iov = &iov;
       msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
+      msg.msg_control = control_.data();
+      msg.msg_controllen = control_.size() * sizeof(uint64_t);
       ssize_t n = ::recvmsg(sock_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -176,12 +175,31 @@ class MgmtServer::FdReader {
   local_socket& sock_;
   std::string buf_;
   std::vector<std::pair<size_t, int>> fds_;  // (offset of the last byte read with it, descriptor)
+  // Ancillary data buffer on the heap: suitably aligned for cmsghdr (coroutine frames, where
+  // this reader lives, do not keep over-aligned locals aligned).
+  std::vector<uint64_t> control_ = std::vector<uint64_t>((CMSG_SPACE(sizeof(int) * kMaxFds) + 7) / 8);
 };
 
 MgmtServer::MgmtServer(asio::io_context& io, Runtime& runtime, StateDb* db, Config current)
     : io_(io), strand_(asio::make_strand(io)), runtime_(runtime), db_(db), current_(std::move(current)) {
   ctx_.new_guid = [this] { return derive_guid(current_.company_id, "generated|" + random_hex(16)); };
   ctx_.new_target_iqn = [] { return "iqn.2026-11.org.stmf:" + random_hex(8); };
+  runtime_.set_demote([this](const std::string& guid, std::function<void(bool)> done) { demote_lu(guid, std::move(done)); });
+}
+
+void MgmtServer::demote_lu(const std::string& guid, std::function<void(bool)> done) {
+  asio::post(strand_, [this, guid, done = std::move(done)] {
+    Config next = current_;
+    std::erase_if(next.lus, [&](const LuConfig& l) { return l.guid == guid; });
+    if (next == current_) return done(false);
+    Status s = apply(next);
+    if (s.ok())
+      log()->warn("LU {} removed from this node's configuration: the ALUA peer owns it (newer epoch); its view "
+                  "entries stay and now show the standby copy", guid);
+    else
+      log()->error("LU {}: stepping down failed: {}", guid, s.message);
+    done(s.ok());
+  });
 }
 
 bool MgmtServer::start(const std::string& path, std::string& why) {
@@ -356,7 +374,10 @@ awaitable<void> MgmtServer::serve_door(local_socket& sock, FdReader& in, uint64_
     auto fds = in.take(4 + size_t(size));
     close_all(fds);
     ++frames;
-    const int rc = host->post_proxy_msg(std::move(msg));  // cheap and thread-safe: called in place
+    // Only the connection that installed the current door may post (an older handle whose
+    // door was replaced gets NOT_FOUND instead of injecting frames into the new link).
+    const int rc = door_owner_ == conn ? host->post_proxy_msg(std::move(msg))  // cheap, thread-safe: in place
+                                       : STMF_ERROR_NOT_FOUND;
     if (!co_await answer(uint32_t(rc))) break;
   }
   // Closed without stmfDestroyProxyDoor: the door goes away with its owner.
@@ -531,6 +552,9 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
       co_return respond(error(STMF_ERROR_LU_BUSY, "LU " + guid +
                                                       " is active on the ALUA peer and the link is up: it can be "
                                                       "taken over here only when the peer is down (docs/alua.md)"));
+    // A takeover raises the ownership epoch past the peer's: a stale copy on the peer steps
+    // down when it comes back (docs/alua.md "Fencing").
+    if (runtime_.standby_lus().contains(guid)) args["lu"]["epoch"] = runtime_.standby_epoch(guid) + 1;
   }
   // Standby LUs are not in current_, so the ops do not see them: reads add them, and changes
   // to one are refused (it is managed on its active node; docs/management.md "Standby LUs").

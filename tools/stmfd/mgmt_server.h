@@ -76,6 +76,9 @@ class MgmtServer {
   // Applies a configuration change end to end (prepare, save, commit). `next` may be
   // completed by prepare.
   stmf::mgmt::Status apply(stmf::mgmt::Config& next);
+  // Fencing (docs/alua.md): LU `guid` lost ownership to the ALUA peer; it leaves the
+  // configuration (views stay). `done(ok)` runs on the strand once applied.
+  void demote_lu(const std::string& guid, std::function<void(bool)> done);
   asio::awaitable<void> wait_target_offline(const std::string& iqn);
   stmf::mgmt::json target_json(const stmf::mgmt::TargetConfig& t);
 

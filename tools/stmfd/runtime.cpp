@@ -412,6 +412,34 @@ void Runtime::keep_standby_only(std::vector<stmf::proxy::Guid> guids, std::funct
   });
 }
 
+uint64_t Runtime::standby_epoch(const std::string& guid) const {
+  auto it = standby_props_.find(guid);
+  if (it == standby_props_.end()) return 0;
+  auto j = nlohmann::json::parse(it->second, nullptr, false);
+  auto e = j.is_object() ? j.find("epoch") : j.end();
+  return j.is_object() && e != j.end() && e->is_number_unsigned() ? e->get<uint64_t>() : 0;
+}
+
+// Fencing (docs/alua.md): this node's copy of the LU lost ownership to the peer (a takeover
+// while this node was down). The LU leaves the configuration (its views stay) and comes back
+// as the standby LU the peer registered.
+void Runtime::step_down(stmf::proxy::RegisterLun m, std::function<void(stmf::proxy::ProxyStatus)> done) {
+  post_([this, m = std::move(m), done = std::move(done)]() mutable {
+    const std::string guid = guid_hex(m.guid);
+    if (!demote_) return done(stmf::proxy::ProxyStatus::failure);
+    demote_(guid, [this, m = std::move(m), done = std::move(done), guid](bool ok) mutable {
+      if (!ok) {
+        log()->error("LU {}: could not step down (configuration change failed): it stays held in Transitioning", guid);
+        return done(stmf::proxy::ProxyStatus::failure);
+      }
+      auto st = add_standby(m);
+      if (st == stmf::proxy::ProxyStatus::success) publish_views(current_);
+      log()->warn("LU {} stepped down: standby here, active on the peer", guid);
+      done(st);
+    });
+  });
+}
+
 bool Runtime::standby_active_on_peer(const std::string& guid) const {
   if (!standby_.count(guid) || !proxy_) return false;
   return proxy_->status().value("link", std::string()) == "up";

@@ -66,6 +66,12 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   void store_standby_reservations(stmf::proxy::PrStateMsg m, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void restart_reservation_seqs() override;
   void keep_standby_only(std::vector<stmf::proxy::Guid> guids, std::function<void(stmf::proxy::ProxyStatus)> done) override;
+  void step_down(stmf::proxy::RegisterLun m, std::function<void(stmf::proxy::ProxyStatus)> done) override;
+  // How the management server removes a stale LU from the configuration (step_down): calls
+  // `done(ok)` on the management thread once applied.
+  void set_demote(std::function<void(const std::string& guid, std::function<void(bool)> done)> fn) { demote_ = std::move(fn); }
+  // The ownership epoch the peer registered for standby LU `guid` (0 when unknown).
+  uint64_t standby_epoch(const std::string& guid) const;
   // True when `guid` is a standby LU here and the link to its active node is up: taking it
   // over (create-lu/import-lu of that GUID) would make two active copies (management thread).
   bool standby_active_on_peer(const std::string& guid) const;
@@ -110,6 +116,7 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   std::vector<stmf::proxy::RegisterLun> active_;           // under active_mu_
   stmf::proxy::ProxyService* proxy_ = nullptr;
   std::function<void(std::function<void()>)> post_;
+  std::function<void(const std::string&, std::function<void(bool)>)> demote_;
   std::map<std::string, stmf::pr::PrState> restored_pr_;
 };
 
