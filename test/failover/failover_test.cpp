@@ -181,3 +181,48 @@ TEST_CASE("the survivor takes over a killed owner's LU with its data and reserva
   CHECK(torn == 0);
   CHECK(checked > 0);
 }
+
+TEST_CASE("the old owner comes back as standby and its stale copy never serves", "[failover]") {
+  Pair p;
+  Ctx a(kHostA), b(kHostB);
+  login(a, p, 0);
+  login(b, p, 1);
+  const auto before = block(77, 1);
+  write_blocks(a, 77, before);
+
+  p.signal(0, SIGKILL);
+  tur_until(b, 0, kUnavailable);
+  int code = 0;
+  mgmt(p, 1, "import-lu", {{"backing", p.backing()}}, code);
+  REQUIRE(code == 0);
+  json lu = mgmt(p, 1, "get-lu", {{"guid", p.guid()}}, code);
+  REQUIRE(code == 0);
+  CHECK(lu["lu"]["epoch"] == 1);  // the takeover raised the ownership epoch
+  tur_until(b, 0, 0);
+  const auto after = block(77, 2);
+  write_blocks(b, 77, after);  // written after the takeover: node 0's copy is stale now
+
+  // Node 0 restarts with the LU in its configuration (epoch 0): it holds it until it has
+  // compared epochs with node 1, then steps down to standby.
+  p.restart(0);
+  const auto end = std::chrono::steady_clock::now() + kGuard;
+  std::string state;
+  while (std::chrono::steady_clock::now() < end) {
+    json r = mgmt(p, 0, "get-lu", {{"guid", p.guid()}}, code);
+    state = code == 0 ? r["lu"].value("access_state", std::string()) : "";
+    if (state == "standby") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(state == "standby");
+  CHECK(p.log(0).find("steps down") != std::string::npos);
+
+  // Through node 0 now: the new owner's data, proxied.
+  Ctx a2(kHostA);
+  login(a2, p, 0);
+  tur_until(a2, 0, 0);
+  CHECK(read_blocks(a2, 77, 512) == after);
+  const auto third = block(77, 3);
+  write_blocks(a2, 77, third);
+  CHECK(read_blocks(b, 77, 512) == third);
+  (void)before;
+}
