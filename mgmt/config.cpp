@@ -127,10 +127,12 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
   if (!j.is_object()) fail(key, "must be an object");
   if (lun)
     only_keys(j, key, {"lun", "store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache",
-                       "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state"});
+                       "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state",
+                       "epoch"});
   else
     only_keys(j, key, {"store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache",
-                       "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state"});
+                       "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state",
+                       "epoch"});
   LuConfig l;
   if (lun) {
     auto* v = opt(j, "lun");
@@ -194,6 +196,8 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
     if (l.mgmt_url.size() > 1024) fail(key + ".mgmt_url", "at most 1024 characters");
   }
   if (auto* v = opt(j, "state")) l.online = get_state(*v, key + ".state");
+  // At most 2^53-1: exact in every JSON reader (JavaScript numbers), far beyond any takeover count.
+  if (auto* v = opt(j, "epoch")) l.epoch = get_uint(*v, key + ".epoch", 0, (uint64_t(1) << 53) - 1);
   if (auto* v = opt(j, "guid")) {
     auto g = guid_bytes(get_string(*v, key + ".guid"));
     if (!g) fail(key + ".guid", "must be 32 hex digits");
@@ -602,7 +606,8 @@ json to_json(const LuConfig& l) {
   json j = {{"guid", l.guid},   {"name", l.name},     {"store", l.store}, {"size", l.size}, {"block_size", l.block_size},
             {"physical_block_size", l.physical_block_size}, {"write_protect", l.write_protect},
             {"write_cache", l.write_cache}, {"removable", l.removable}, {"direct", l.direct}, {"serial", l.serial},
-            {"vendor", l.vendor}, {"product", l.product}, {"mgmt_url", l.mgmt_url}, {"state", l.online ? "online" : "offline"}};
+            {"vendor", l.vendor}, {"product", l.product}, {"mgmt_url", l.mgmt_url}, {"state", l.online ? "online" : "offline"},
+            {"epoch", l.epoch}};
   if (l.store == "file") j["backing"] = l.backing;
   return j;
 }

@@ -239,3 +239,52 @@ TEST_CASE("targets get port indexes: kept when given, else the lowest free", "[a
   ts[1].port_index = 3;
   CHECK(free_port_index(ts) == 2);
 }
+
+TEST_CASE("LUs carry an ALUA ownership epoch: optional, validated, exported", "[alua]") {
+  ConfigError e;
+  // Absent: 0, in both the canonical list and the shorthand.
+  auto c = parse_config(R"({"portals": [], "lus": [{"store": "ram", "size": 1048576, "name": "a"},
+                                                    {"store": "ram", "size": 1048576, "name": "b", "epoch": 7}],
+    "targets": [{"iqn": "iqn.2026-11.org.example:t",
+                 "luns": [{"lun": 0, "store": "ram", "size": 1048576, "name": "c"},
+                          {"lun": 1, "store": "ram", "size": 1048576, "name": "d", "epoch": 9007199254740991}]}]})", e);
+  INFO(e.message());
+  REQUIRE(c);
+  REQUIRE(c->lus.size() == 4);
+  CHECK(c->lus[0].epoch == 0);
+  CHECK(c->lus[1].epoch == 7);
+  CHECK(c->lus[2].epoch == 0);
+  CHECK(c->lus[3].epoch == (uint64_t(1) << 53) - 1);
+  // The epoch does not enter the derived GUID: a takeover does not rename the LU.
+  CHECK(c->lus[1].guid == derive_guid(0x00144f, "ram:b"));
+
+  json j = to_json(*c);
+  CHECK(j["lus"][0]["epoch"] == 0);
+  CHECK(j["lus"][1]["epoch"] == 7);
+  CHECK(to_json(c->lus[3])["epoch"] == 9007199254740991ull);
+  auto again = parse_config_json(j, e);
+  REQUIRE(again);
+  CHECK(*again == *c);
+  CHECK(validate(*c, e));
+
+  // parse_lu (the protocol's path) reads it too.
+  auto l = parse_lu(json{{"store", "null"}, {"size", 4096}, {"epoch", 3}}, "lu", 0x00144f, e);
+  REQUIRE(l);
+  CHECK(l->epoch == 3);
+  LuConfig other = *l;
+  other.epoch = 4;
+  CHECK_FALSE(other == *l);
+
+  auto lu = [](const std::string& epoch) {
+    return std::string(R"({"portals": [], "lus": [{"store": "ram", "size": 4096, "epoch": )") + epoch + "}]}";
+  };
+  CHECK(refused(lu("-1")) == "lus[0].epoch: must be a non-negative integer");
+  CHECK(refused(lu("\"5\"")) == "lus[0].epoch: must be a non-negative integer");
+  CHECK(refused(lu("1.5")) == "lus[0].epoch: must be a non-negative integer");
+  CHECK(refused(lu("null")) == "lus[0].epoch: must be a non-negative integer");
+  CHECK(refused(lu("9007199254740992")) == "lus[0].epoch: must be between 0 and 9007199254740991");
+  CHECK(refused(lu("18446744073709551615")) == "lus[0].epoch: must be between 0 and 9007199254740991");
+  CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "luns": [{"lun": 0, "store": "ram", "size": 4096, "epoch": -3}]})")) ==
+        "targets[0].luns[0].epoch: must be a non-negative integer");
+  CHECK(refused(R"({"portals": [], "lus": [{"store": "ram", "size": 4096, "epochs": 1}]})") == "lus[0].epochs: unknown key");
+}

@@ -161,6 +161,9 @@ Status op_modify_lu(Config& c, const json& a, json&, const OpContext&) {
       if (sz < n.size) return error(STMF_ERROR_SIZE_OUT_OF_RANGE, "shrinking a logical unit is refused (it would destroy data)");
       if (sz > (uint64_t(1) << 60)) return error(STMF_ERROR_SIZE_OUT_OF_RANGE, "size too large");
       n.size = sz;
+    } else if (k == "epoch") {
+      // Raised only by the daemon when this node takes the LU over (docs/alua.md "Fencing").
+      return error(STMF_ERROR_INVALID_PROP, "property 'epoch' is set by ALUA takeover, not by modify-lu");
     } else {
       return error(STMF_ERROR_INVALID_PROP, "property '" + k + "' cannot be modified (or has a bad value)");
     }

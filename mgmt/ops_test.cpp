@@ -111,6 +111,35 @@ TEST_CASE("modify-lu changes what may change, grows but never shrinks", "[mgmt][
   CHECK(f.c.lus[0].name == "n");
 }
 
+TEST_CASE("the LU epoch: given at create-lu, shown by get-lu, never changed by modify-lu", "[mgmt][ops][alua]") {
+  Fixture f;
+  json r;
+  REQUIRE(f.run("create-lu", {{"lu", {{"store", "ram"}, {"size", 1 << 20}, {"epoch", 5}}}}, &r).ok());
+  const std::string a = r["guid"];
+  REQUIRE(f.c.find_lu(a));
+  CHECK(f.c.find_lu(a)->epoch == 5);
+  const auto b = f.lu();
+  CHECK(f.c.find_lu(b)->epoch == 0);  // the default
+  REQUIRE(f.run("get-lu", {{"guid", a}}, &r).ok());
+  CHECK(r["lu"]["epoch"] == 5);
+  REQUIRE(f.run("get-lu", {{"guid", b}}, &r).ok());
+  CHECK(r["lu"]["epoch"] == 0);
+  CHECK(f.code("create-lu", {{"lu", {{"store", "ram"}, {"size", 1 << 20}, {"epoch", -1}}}}) == STMF_ERROR_INVALID_PROP);
+  CHECK(f.code("create-lu", {{"lu", {{"store", "ram"}, {"size", 1 << 20}, {"epoch", "1"}}}}) == STMF_ERROR_INVALID_PROP);
+  Status s = f.run("modify-lu", {{"guid", a}, {"props", {{"epoch", 6}}}});
+  CHECK(s.code == STMF_ERROR_INVALID_PROP);
+  CHECK(s.message.find("epoch") != std::string::npos);
+  CHECK(f.code("modify-lu", {{"guid", a}, {"props", {{"name", "x"}, {"epoch", 6}}}}) == STMF_ERROR_INVALID_PROP);
+  CHECK(f.c.find_lu(a)->epoch == 5);
+  // Other changes keep it.
+  REQUIRE(f.code("modify-lu", {{"guid", a}, {"props", {{"name", "x"}}}}) == 0);
+  CHECK(f.c.find_lu(a)->epoch == 5);
+  // An epoch change (the daemon's takeover) shows in diff.
+  Config before = f.c;
+  f.c.find_lu(a)->epoch = 6;
+  CHECK(diff(before, f.c) == std::vector<std::string>{"~ lu " + a + ": epoch"});
+}
+
 TEST_CASE("group members: device ids, one group each", "[mgmt][ops]") {
   Fixture f;
   REQUIRE(f.code("create-hg", {{"name", "a"}}) == 0);

@@ -271,6 +271,10 @@ CREATE TABLE alua (
 // After the port indexes are numbered: no two targets share one.
 const char* const kSchemaV3Index = "CREATE UNIQUE INDEX targets_port_index ON targets (port_index)";
 
+// Schema 4 adds each LU's ALUA ownership epoch (docs/alua.md "Fencing"). Added with ALTER TABLE
+// so that creation and the 3 -> 4 migration share this text; existing LUs start at epoch 0.
+const char* const kSchemaV4 = "ALTER TABLE lus ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0 CHECK (epoch >= 0)";
+
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
                                "hg_members",     "target_groups", "tg_members",   "view_entries",
                                "targets",        "target_initiators", "portals",   "pr_state",
@@ -407,8 +411,8 @@ struct StateDb::Impl {
     for (size_t p = 0; p < c.lus.size(); ++p) {
       const LuConfig& l = c.lus[p];
       st("INSERT INTO lus (guid, pos, name, store, backing, size, block_size, physical_block_size, write_protect, "
-         "write_cache, removable, direct, serial, vendor, product, mgmt_url, online) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+         "write_cache, removable, direct, serial, vendor, product, mgmt_url, online, epoch) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
           .bind(1, l.guid)
           .bind(2, int64_t(p))
           .bind(3, l.name)
@@ -426,6 +430,7 @@ struct StateDb::Impl {
           .bind(15, l.product)
           .bind(16, l.mgmt_url)
           .bind(17, int64_t(l.online))
+          .bind_u64(18, l.epoch)
           .run();
     }
 
@@ -523,7 +528,7 @@ struct StateDb::Impl {
     {
       auto& s = st(
           "SELECT guid, name, store, backing, size, block_size, physical_block_size, write_protect, write_cache, "
-          "removable, direct, serial, vendor, product, mgmt_url, online FROM lus ORDER BY pos");
+          "removable, direct, serial, vendor, product, mgmt_url, online, epoch FROM lus ORDER BY pos");
       while (s.step()) {
         LuConfig l;
         l.guid = s.text(0);
@@ -544,6 +549,7 @@ struct StateDb::Impl {
         l.product = s.text(13);
         l.mgmt_url = s.text(14);
         l.online = s.boolean(15);
+        l.epoch = s.u64(16);  // validate() (in load) holds it to the file's range
         c.lus.push_back(std::move(l));
       }
     }
@@ -693,10 +699,11 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
           impl->exec(kSchemaV2);
           impl->exec(kSchemaV3);
           impl->exec(kSchemaV3Index);
+          impl->exec(kSchemaV4);
           impl->st("INSERT INTO schema_version (id, version) VALUES (1, ?)").bind(1, int64_t(kSchemaVersion)).run();
           impl->write_settings(Config{}, false, 0);
-          static_assert(kSchemaVersion == 3, "creation writes schema 3; add migrations with the next version");
-          impl->exec("PRAGMA user_version = 3");
+          static_assert(kSchemaVersion == 4, "creation writes schema 4; add migrations with the next version");
+          impl->exec("PRAGMA user_version = 4");
           created = true;
         }
         impl->exec("COMMIT");
@@ -730,6 +737,22 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
         }
         impl->exec("COMMIT");
         version = 3;
+      } catch (...) {
+        impl->rollback_quietly();
+        throw;
+      }
+    }
+    if (version == 3) {  // migration 3 -> 4: the LUs' ALUA ownership epochs (all 0)
+      impl->exec("BEGIN IMMEDIATE");
+      try {
+        if (impl->pragma_int("PRAGMA user_version") == 3) {  // not migrated by another process meanwhile
+          impl->exec(kSchemaV4);
+          impl->exec("UPDATE schema_version SET version = 4 WHERE id = 1");
+          impl->exec("PRAGMA user_version = 4");
+          log()->info("state database {} upgraded to schema 4", path);
+        }
+        impl->exec("COMMIT");
+        version = 4;
       } catch (...) {
         impl->rollback_quietly();
         throw;

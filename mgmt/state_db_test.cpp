@@ -56,6 +56,17 @@ std::string raw_integrity(const std::string& file) {
   return out;
 }
 
+int64_t raw_int(const std::string& file, const char* sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  int64_t v = -1;
+  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
 std::vector<char> read_file(const std::string& p) {
   std::ifstream in(p, std::ios::binary);
   return std::vector<char>(std::istreambuf_iterator<char>(in), {});
@@ -106,11 +117,13 @@ Config full_config() {
   f.product = "Disk 9000";
   f.mgmt_url = "https://example.org/lu?a=1&b='x'";
   f.online = false;
+  f.epoch = (uint64_t(1) << 53) - 1;  // the largest the file form allows
   LuConfig r;
   r.guid = derive_guid(kCompany, "ram:r");
   r.name = "r";
   r.store = "ram";
   r.size = 64 << 20;
+  r.epoch = 3;
   LuConfig n;
   n.guid = derive_guid(kCompany, "null:n");
   n.name = "n \"quoted\" ; DROP TABLE lus; --";
@@ -388,9 +401,9 @@ TEST_CASE("state db: a schema newer than this stmfd is refused", "[statedb]") {
     std::string why;
     REQUIRE(db->save(full_config(), why));
   }
-  raw_exec(d.db(), "PRAGMA user_version = 4");
+  raw_exec(d.db(), "PRAGMA user_version = 5");
   auto why = refused(d.path);
-  CHECK(why.find("newer stmfd (schema 4, this stmfd understands 3)") != std::string::npos);
+  CHECK(why.find("newer stmfd (schema 5, this stmfd understands 4)") != std::string::npos);
 }
 
 TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, schema 1 is upgraded", "[statedb]") {
@@ -415,11 +428,12 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
     REQUIRE(db->erase_pr(g, why));
     CHECK(db->load_pr(why)->empty());
   }
-  // A schema-1 database (no pr_state table, nor schema 3's ALUA table and port indexes) is
-  // upgraded in place, its configuration kept.
+  // A schema-1 database (no pr_state table, nor schema 3's ALUA table and port indexes, nor
+  // schema 4's LU epochs) is upgraded in place, its configuration kept.
   raw_exec(d.db(),
            "DROP TABLE pr_state; DROP TABLE alua; DROP INDEX targets_port_index; ALTER TABLE targets DROP COLUMN "
-           "port_index; UPDATE schema_version SET version = 1; PRAGMA user_version = 1");
+           "port_index; ALTER TABLE lus DROP COLUMN epoch; UPDATE schema_version SET version = 1; "
+           "PRAGMA user_version = 1");
   auto db = must_open(d.path);
   std::string why;
   auto c = db->load(why);
@@ -428,7 +442,9 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
   Config expect = full_config();
   expect.alua = AluaConfig{};  // schema 1 had none: the defaults
   for (size_t i = 0; i < expect.targets.size(); ++i) expect.targets[i].port_index = uint16_t(i + 1);
+  for (auto& l : expect.lus) l.epoch = 0;  // nor epochs
   CHECK(*c == expect);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
   CHECK(db->load_pr(why)->empty());
   REQUIRE(db->save_pr(g, "{}", why));
 }
@@ -476,6 +492,10 @@ TEST_CASE("state db: rows that do not form a valid configuration are refused by 
   SECTION("no ALUA row") {
     raw_exec(d.db(), "DELETE FROM alua");
     expect = "alua: row missing";
+  }
+  SECTION("an LU epoch beyond 2^53-1") {
+    raw_exec(d.db(), "UPDATE lus SET epoch = 9007199254740992 WHERE name = 'r'");
+    expect = "lus[1].epoch: must be between 0 and 9007199254740991";
   }
   auto db = must_open(d.path);  // the file itself is fine
   std::string why;
@@ -622,16 +642,95 @@ INSERT INTO pr_state VALUES ('600144F0000000000000000000000001', '{"generation":
 PRAGMA user_version = 2;
 )SQL";
 
-int64_t raw_int(const std::string& file, const char* sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  int64_t v = -1;
-  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return v;
-}
+// The layout a schema-3 stmfd created (before the LU epochs): the test's own copy, frozen.
+const char* const kOldSchemaV3 = R"SQL(
+CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL) STRICT;
+CREATE TABLE settings (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  configured INTEGER NOT NULL CHECK (configured IN (0, 1)),
+  generation INTEGER NOT NULL CHECK (generation >= 0),
+  company_id INTEGER NOT NULL CHECK (company_id BETWEEN 0 AND 4294967295),
+  threads INTEGER NOT NULL CHECK (threads BETWEEN 0 AND 4294967295),
+  shutdown_timeout_s INTEGER NOT NULL CHECK (shutdown_timeout_s BETWEEN 0 AND 4294967295),
+  log_level TEXT NOT NULL,
+  service_online INTEGER NOT NULL CHECK (service_online IN (0, 1)),
+  mgmt_socket TEXT NOT NULL,
+  mgmt_admin_group TEXT NOT NULL,
+  iscsi_max_recv_data_segment_length INTEGER NOT NULL,
+  iscsi_max_burst_length INTEGER NOT NULL,
+  iscsi_first_burst_length INTEGER NOT NULL,
+  iscsi_immediate_data INTEGER NOT NULL CHECK (iscsi_immediate_data IN (0, 1)),
+  iscsi_initial_r2t INTEGER NOT NULL CHECK (iscsi_initial_r2t IN (0, 1)),
+  iscsi_max_outstanding_r2t INTEGER NOT NULL,
+  iscsi_header_digest TEXT NOT NULL,
+  iscsi_data_digest TEXT NOT NULL,
+  iscsi_queue_depth INTEGER NOT NULL,
+  iscsi_nop_in_interval_s INTEGER NOT NULL,
+  iscsi_nop_in_timeout_s INTEGER NOT NULL,
+  iscsi_login_timeout_s INTEGER NOT NULL
+) STRICT;
+CREATE TABLE lus (
+  guid TEXT PRIMARY KEY, pos INTEGER NOT NULL UNIQUE, name TEXT NOT NULL, store TEXT NOT NULL,
+  backing TEXT NOT NULL, size INTEGER NOT NULL CHECK (size >= 0), block_size INTEGER NOT NULL,
+  physical_block_size INTEGER NOT NULL, write_protect INTEGER NOT NULL, write_cache INTEGER NOT NULL,
+  removable INTEGER NOT NULL, direct INTEGER NOT NULL, serial TEXT NOT NULL, vendor TEXT NOT NULL,
+  product TEXT NOT NULL, mgmt_url TEXT NOT NULL, online INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX lus_backing_file ON lus (backing) WHERE store = 'file';
+CREATE TABLE host_groups (name TEXT PRIMARY KEY, pos INTEGER NOT NULL UNIQUE) STRICT;
+CREATE TABLE hg_members (
+  group_name TEXT NOT NULL REFERENCES host_groups (name) ON DELETE CASCADE, pos INTEGER NOT NULL,
+  member TEXT NOT NULL UNIQUE, PRIMARY KEY (group_name, pos)
+) STRICT;
+CREATE TABLE target_groups (name TEXT PRIMARY KEY, pos INTEGER NOT NULL UNIQUE) STRICT;
+CREATE TABLE tg_members (
+  group_name TEXT NOT NULL REFERENCES target_groups (name) ON DELETE CASCADE, pos INTEGER NOT NULL,
+  member TEXT NOT NULL UNIQUE, PRIMARY KEY (group_name, pos)
+) STRICT;
+CREATE TABLE view_entries (
+  guid TEXT NOT NULL, idx INTEGER NOT NULL, pos INTEGER NOT NULL UNIQUE,
+  host_group TEXT REFERENCES host_groups (name), target_group TEXT REFERENCES target_groups (name),
+  lun INTEGER NOT NULL CHECK (lun >= 0), PRIMARY KEY (guid, idx)
+) STRICT;
+CREATE TABLE targets (
+  iqn TEXT PRIMARY KEY, pos INTEGER NOT NULL UNIQUE, alias TEXT NOT NULL,
+  tpgt INTEGER NOT NULL CHECK (tpgt BETWEEN 0 AND 65535),
+  chap_user TEXT, chap_secret TEXT, chap_mutual_user TEXT, chap_mutual_secret TEXT,
+  online INTEGER NOT NULL CHECK (online IN (0, 1)),
+  port_index INTEGER NOT NULL DEFAULT 0 CHECK (port_index BETWEEN 0 AND 32767)
+) STRICT;
+CREATE UNIQUE INDEX targets_port_index ON targets (port_index);
+CREATE TABLE target_initiators (
+  target TEXT NOT NULL REFERENCES targets (iqn) ON DELETE CASCADE, pos INTEGER NOT NULL,
+  initiator TEXT NOT NULL, PRIMARY KEY (target, pos)
+) STRICT;
+CREATE TABLE portals (
+  pos INTEGER PRIMARY KEY, host TEXT NOT NULL, port INTEGER NOT NULL CHECK (port BETWEEN 0 AND 65535),
+  UNIQUE (host, port)
+) STRICT;
+CREATE TABLE pr_state (guid TEXT PRIMARY KEY CHECK (length(guid) = 32), state TEXT NOT NULL) STRICT;
+CREATE TABLE alua (
+  id INTEGER PRIMARY KEY CHECK (id = 1), enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+  node INTEGER NOT NULL CHECK (node IN (0, 1)), listen TEXT NOT NULL, peer TEXT NOT NULL,
+  carrier TEXT NOT NULL CHECK (carrier IN ('tcp', 'door')), heartbeat_ms INTEGER NOT NULL, timeout_ms INTEGER NOT NULL
+) STRICT;
+INSERT INTO schema_version (id, version) VALUES (1, 3);
+INSERT INTO settings VALUES (1, 1, 17, 1327183, 0, 10, 'info', 1, '', '', 262144, 1048576, 65536, 1, 0, 1,
+                             '["CRC32C","None"]', '["CRC32C","None"]', 128, 30, 30, 15);
+INSERT INTO alua VALUES (1, 1, 1, '127.0.0.1:3270', '', 'tcp', 500, 3000);
+INSERT INTO portals VALUES (0, '127.0.0.1', 3260);
+INSERT INTO lus VALUES ('600144F000000000000000000000000A', 0, 'file', 'file', '/var/tmp/v3.img', 4194304, 512, 4096,
+                        1, 0, 0, 1, 'S-1', 'ACME', 'Disk', 'https://example.org/', 0);
+INSERT INTO lus VALUES ('600144F000000000000000000000000B', 1, 'ram', 'ram', '', 1048576, 4096, 0, 0, 1, 1, 0,
+                        '', 'STMF', 'COMSTAR', '', 1);
+INSERT INTO target_groups VALUES ('tg', 0);
+INSERT INTO tg_members VALUES ('tg', 0, 'iqn.2026-11.org.example:v3');
+INSERT INTO view_entries VALUES ('600144F000000000000000000000000A', 0, 0, NULL, 'tg', 0);
+INSERT INTO view_entries VALUES ('600144F000000000000000000000000B', 2, 1, NULL, NULL, 5);
+INSERT INTO targets VALUES ('iqn.2026-11.org.example:v3', 0, 'v3', 1, NULL, NULL, NULL, NULL, 1, 5);
+INSERT INTO pr_state VALUES ('600144F000000000000000000000000B', '{"generation":9}');
+PRAGMA user_version = 3;
+)SQL";
 
 }  // namespace
 
@@ -677,7 +776,7 @@ TEST_CASE("state db: ALUA settings and port indexes round-trip", "[statedb][alua
   CHECK(*back == c);
 }
 
-TEST_CASE("state db: a schema-2 database is upgraded to schema 3 in place", "[statedb][alua]") {
+TEST_CASE("state db: a schema-2 database is upgraded to schema 3 (and on to 4) in place", "[statedb][alua]") {
   TempDir d;
   raw_exec(d.db(), kOldSchemaV2);
   REQUIRE(raw_int(d.db(), "PRAGMA user_version") == 2);
@@ -703,6 +802,7 @@ TEST_CASE("state db: a schema-2 database is upgraded to schema 3 in place", "[st
     CHECK(c->targets[1].initiators == std::vector<std::string>{"iqn.1993-08.org.debian:01:aaa"});
     CHECK(c->alua == AluaConfig{});  // no pair configured: ALUA disabled
     REQUIRE(c->lus.size() == 1);
+    CHECK(c->lus[0].epoch == 0);
     CHECK(c->views.size() == 1);
     auto pr = db->load_pr(why);
     REQUIRE(pr);
@@ -722,8 +822,8 @@ TEST_CASE("state db: a schema-2 database is upgraded to schema 3 in place", "[st
     REQUIRE(again);
     CHECK(*again == *c);
   }
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 3);
-  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == 3);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == 4);
+  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == 4);
   CHECK(raw_integrity(d.db()) == "ok");
   // Opened again: no second migration, same content.
   auto db = must_open(d.path);
@@ -750,4 +850,111 @@ TEST_CASE("state db: a schema-2 database whose targets cannot be numbered stays 
   auto c = db->load(why);
   REQUIRE(c);
   CHECK(c->targets[2].port_index == 3);
+}
+
+TEST_CASE("state db: LU epochs round-trip", "[statedb][alua]") {
+  TempDir d;
+  Config c = full_config();
+  std::string why;
+  {
+    auto db = must_open(d.path);
+    REQUIRE(db->save(c, why));
+  }
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == 4);
+  CHECK(raw_int(d.db(), "SELECT epoch FROM lus WHERE name = 'file lu'") == 9007199254740991);
+  CHECK(raw_int(d.db(), "SELECT epoch FROM lus WHERE name = 'r'") == 3);
+  CHECK(raw_int(d.db(), "SELECT epoch FROM lus WHERE store = 'null'") == 0);
+  auto db = must_open(d.path);
+  auto back = db->load(why);
+  INFO(why);
+  REQUIRE(back);
+  CHECK(back->lus[0].epoch == 9007199254740991u);
+  CHECK(back->lus[1].epoch == 3);
+  CHECK(back->lus[2].epoch == 0);
+
+  // A takeover raises one LU's epoch: saved like any other change.
+  c.lus[1].epoch = 4;
+  REQUIRE(db->save(c, why));
+  back = db->load(why);
+  REQUIRE(back);
+  CHECK(*back == c);
+  // One beyond the file form's range never reaches the database.
+  Config big = c;
+  big.lus[2].epoch = uint64_t(1) << 53;
+  CHECK_FALSE(db->save(big, why));
+  CHECK(why.find("lus[2].epoch") != std::string::npos);
+  back = db->load(why);
+  REQUIRE(back);
+  CHECK(*back == c);
+  // The column refuses a negative epoch written behind stmfd's back.
+  db.reset();
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(d.db().c_str(), &raw) == SQLITE_OK);
+  CHECK(sqlite3_exec(raw, "UPDATE lus SET epoch = -1 WHERE name = 'r'", nullptr, nullptr, nullptr) == SQLITE_CONSTRAINT);
+  sqlite3_close(raw);
+}
+
+TEST_CASE("state db: a schema-3 database is upgraded to schema 4 in place", "[statedb][alua]") {
+  TempDir d;
+  raw_exec(d.db(), kOldSchemaV3);
+  REQUIRE(raw_int(d.db(), "PRAGMA user_version") == 3);
+  {
+    auto db = must_open(d.path);
+    CHECK_FALSE(db->empty());
+    CHECK(db->generation() == 17);  // the configuration is kept, generation included
+    std::string why;
+    auto c = db->load(why);
+    INFO(why);
+    REQUIRE(c);
+    // Every LU kept as it was, at epoch 0.
+    REQUIRE(c->lus.size() == 2);
+    const LuConfig& f = c->lus[0];
+    CHECK(f.guid == "600144F000000000000000000000000A");
+    CHECK(f.store == "file");
+    CHECK(f.backing == "/var/tmp/v3.img");
+    CHECK(f.size == 4194304);
+    CHECK(f.physical_block_size == 4096);
+    CHECK(f.write_protect);
+    CHECK_FALSE(f.write_cache);
+    CHECK(f.direct);
+    CHECK(f.serial == "S-1");
+    CHECK(f.vendor == "ACME");
+    CHECK_FALSE(f.online);
+    CHECK(f.epoch == 0);
+    CHECK(c->lus[1].guid == "600144F000000000000000000000000B");
+    CHECK(c->lus[1].block_size == 4096);
+    CHECK(c->lus[1].removable);
+    CHECK(c->lus[1].epoch == 0);
+    // The rest of the schema-3 content too.
+    REQUIRE(c->views.size() == 2);
+    CHECK(c->views[1].index == 2);
+    CHECK(c->views[1].lun == 5);
+    REQUIRE(c->targets.size() == 1);
+    CHECK(c->targets[0].port_index == 5);
+    CHECK(c->alua.enabled);
+    CHECK(c->alua.node == 1);
+    CHECK(c->alua.listen == "127.0.0.1:3270");
+    auto pr = db->load_pr(why);
+    REQUIRE(pr);
+    CHECK(pr->size() == 1);
+
+    // The upgraded database stores epochs.
+    c->lus[1].epoch = 12;
+    REQUIRE(db->save(*c, why));
+    CHECK(db->generation() == 18);
+    auto again = db->load(why);
+    REQUIRE(again);
+    CHECK(*again == *c);
+  }
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == 4);
+  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == 4);
+  CHECK(raw_integrity(d.db()) == "ok");
+  // Opened again: no second migration, same content.
+  auto db = must_open(d.path);
+  std::string why;
+  auto c = db->load(why);
+  INFO(why);
+  REQUIRE(c);
+  CHECK(c->lus[0].epoch == 0);
+  CHECK(c->lus[1].epoch == 12);
 }

@@ -222,7 +222,9 @@ TEST_CASE("the old owner comes back as standby and its stale copy never serves",
   tur_until(a2, 0, 0);
   CHECK(read_blocks(a2, 77, 512) == after);
   const auto third = block(77, 3);
+  tur_until(a2, 0, 0);  // the ownership change raised unit attentions on both nodes
   write_blocks(a2, 77, third);
+  tur_until(b, 0, 0);
   CHECK(read_blocks(b, 77, 512) == third);
   (void)before;
 }
