@@ -9,6 +9,7 @@
 #   scripts/pair.sh stop DIR             stop what `start DIR` started (by pid)
 #   scripts/pair.sh restart DIR N        start node N (0 or 1) again with its configuration,
 #                                        after it was stopped or killed (tests do this)
+#   scripts/pair.sh restart DIR relayN   start relay N again (--carrier door)
 #
 # Options: --carrier tcp|door  (tcp: the daemons link directly, the default; door: each
 #                               daemon talks to a stmfproxy relay, the relays link over TCP)
@@ -40,8 +41,22 @@ start_node() {  # node-number: stmfd with DIR/nodeN.json, pid in DIR/nodeN.pid, 
   "$bin/stmfd" --config "$dir/node$n.json" --socket "$dir/node$n.sock" >>"$dir/node$n.log" 2>&1 &
   echo $! >"$dir/node$n.pid"
 }
+start_relay() {  # relay-number: stmfproxy with the arguments in DIR/relayN.args, log appended
+  local n=$1
+  # shellcheck disable=SC2046
+  "$bin/stmfproxy/stmfproxy" $(cat "$dir/relay$n.args") >>"$dir/relay$n.log" 2>&1 &
+  echo $! >"$dir/relay$n.pid"
+}
 
 if [ "$cmd" = stop ]; then stop_pair "$dir"; exit 0; fi
+if [ "$cmd" = restart ] && [[ "${1:-}" == relay[01] ]]; then
+  n=${1#relay}
+  p=$(cat "$dir/relay$n.pid" 2>/dev/null || true)
+  for _ in $(seq 50); do { [ -n "$p" ] && kill -0 "$p" 2>/dev/null; } || break; sleep 0.1; done
+  [ -n "$p" ] && kill -0 "$p" 2>/dev/null && { echo "pair.sh: relay $n (pid $p) is still running" >&2; exit 1; }
+  start_relay "$n"
+  exit 0
+fi
 if [ "$cmd" = restart ]; then
   n=${1:?"usage: pair.sh restart DIR N"}
   p=$(cat "$dir/node$n.pid" 2>/dev/null || true)
@@ -115,10 +130,10 @@ rm -f "$dir"/*.pid
 start_node 0
 start_node 1
 if [ "$carrier" = door ]; then
-  "$bin/stmfproxy/stmfproxy" --socket "$dir/node0.sock" --listen "$A:$relay" >"$dir/relay0.log" 2>&1 &
-  echo $! >"$dir/relay0.pid"
-  "$bin/stmfproxy/stmfproxy" --socket "$dir/node1.sock" --connect "$A:$relay" >"$dir/relay1.log" 2>&1 &
-  echo $! >"$dir/relay1.pid"
+  echo "--socket $dir/node0.sock --listen $A:$relay" >"$dir/relay0.args"
+  echo "--socket $dir/node1.sock --connect $A:$relay --retry-ms 200" >"$dir/relay1.args"
+  start_relay 0
+  start_relay 1
 fi
 cat >"$dir/pair.env" <<ENV
 URL_A=iscsi://$A:$port_a/$iqn_a/0

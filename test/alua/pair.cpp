@@ -69,6 +69,15 @@ pid_t Pair::pid(int node) const { return pid_t(std::stol(slurp(dir_ + "/node" + 
 
 void Pair::signal(int node, int sig) const { ::kill(pid(node), sig); }
 
+void Pair::signal_relay(int n, int sig) const {
+  ::kill(pid_t(std::stol(slurp(dir_ + "/relay" + std::to_string(n) + ".pid"))), sig);
+}
+
+void Pair::restart_relay(int n) {
+  if (run(std::string(PAIR_SCRIPT) + " restart " + dir_ + " relay" + std::to_string(n)) != 0)
+    throw std::runtime_error("relay " + std::to_string(n) + " did not restart");
+}
+
 void Pair::restart(int node) {
   if (run(std::string(PAIR_SCRIPT) + " restart " + dir_ + " " + std::to_string(node)) != 0)
     throw std::runtime_error("node " + std::to_string(node) + " did not restart");

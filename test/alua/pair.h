@@ -29,6 +29,9 @@ class Pair {
   pid_t pid(int node) const;
   void signal(int node, int sig) const;  // kill(pid(node), sig)
   void restart(int node);                // after the node was killed: start it again
+  // The stmfproxy relays of a door pair (relay N serves node N).
+  void signal_relay(int n, int sig) const;
+  void restart_relay(int n);
 
   std::string env(const std::string& key) const;
 
