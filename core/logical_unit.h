@@ -101,6 +101,9 @@ class LogicalUnit {
   virtual void on_reset(ResetKind kind) {}
   // An I_T nexus ended (logout, connection loss): release what it held.
   virtual void on_nexus_loss(const std::string& nexus_key) {}
+  // Makes every completed write durable (a switchover hands the LU to the peer node after
+  // it). `done(ok)` runs once, on any thread.
+  virtual void flush(std::function<void(bool ok)> done) { done(true); }
   // True when sense data for this LU is built in descriptor format (control mode page D_SENSE).
   virtual bool descriptor_sense() const { return false; }
 

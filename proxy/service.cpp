@@ -303,6 +303,26 @@ void ProxyService::run(const LinkState::Actions& a) {
 
 void ProxyService::tick() {
   if (link_) run(link_->tick(now_ms()));
+  const uint64_t now = now_ms();
+  for (auto it = requests_.begin(); it != requests_.end();) {
+    if (now < it->second.deadline_ms) { ++it; continue; }
+    auto done = std::move(it->second.done);
+    it = requests_.erase(it);
+    done(ProxyStatus::failure, "the peer did not answer in time");
+  }
+  for (auto& [g, h] : handovers_) {
+    if (!h.msg_id || now < h.deadline_ms) continue;
+    // Offered but unanswered: the peer may own it already. Hold until the link settles it.
+    const Guid guid = g;
+    auto done = std::move(h.done);
+    handovers_.erase(guid);
+    holding_ = true;
+    hold_until_ms_ = UINT64_MAX;
+    log()->warn("LU {}: no answer to the handover: held until ownership is settled with the peer", hex(guid));
+    done(ProxyStatus::failure, "the peer did not answer the handover: the LU is held (Transitioning) until "
+                               "ownership is settled");
+    break;  // the map changed
+  }
   if (holding_ && now_ms() >= hold_until_ms_ && !(link_ && link_->up()))
     release_hold("the peer was not reachable within " + std::to_string(settings_.timeout_ms) +
                  " ms: this node serves its LUs as their owner");
@@ -374,6 +394,22 @@ void ProxyService::link_down(const std::string& why) {
   // Reservation changes waiting for the standby's acknowledgement complete: this node stays
   // authoritative, and the state goes over when the link is back.
   for (auto& [id, done] : mirrors) done();
+  // Switchovers: not yet offered to the peer -> back to normal; offered -> the peer may have
+  // taken the LU: it stays held until the link is back and the epochs tell (release_hold).
+  std::vector<Guid> offered, unoffered;
+  for (auto& [g, h] : handovers_) (h.msg_id ? offered : unoffered).push_back(g);
+  for (auto& g : unoffered) handover_rollback(g, "the link went down");
+  for (auto& g : offered) {
+    auto done = std::move(handovers_[g].done);
+    handovers_.erase(g);
+    holding_ = true;
+    hold_until_ms_ = UINT64_MAX;  // only the peer's registrations settle it now
+    log()->warn("LU {}: the link went down while the peer was taking it over: held until the link returns", hex(g));
+    done(ProxyStatus::failure, "the link went down during the handover: the LU is held (Transitioning) until the "
+                               "link returns and ownership is settled");
+  }
+  for (auto& [id, r] : requests_) r.done(ProxyStatus::failure, "the link went down");
+  requests_.clear();
   // Forwarded commands whose answer will not come: the initiator retries on another path.
   for (auto& [id, p] : pending) fail_task(p.task);
   for (auto& [id, done] : tmfs) done(TmfResponse::function_rejected);
@@ -602,8 +638,7 @@ void ProxyService::handle(Message m) {
           // The peer's registrations are all in: ownership is settled for the LUs we keep.
           if (holding_) release_hold("ownership settled with the peer");
         } else if constexpr (std::is_same_v<T, LunActive>) {
-          log()->warn("LUN_ACTIVE for {}: ownership changes are not supported by this version", hex(b.guid));
-          reply(MsgType::lun_active, id, ProxyStatus::not_supported);
+          on_lun_active(id, b.guid);
         }
       },
       m.body);
@@ -653,6 +688,110 @@ void ProxyService::on_register_lun(uint64_t id, RegisterLun m) {
   host_.register_standby(std::move(m), [this, id](ProxyStatus st) {
     asio::post(io_, [this, id, st] { reply(MsgType::register_lun, id, st); });
   });
+}
+
+// ---------------------------------------------------------------- planned switchover
+
+namespace {
+constexpr uint64_t kDrainMs = 5000;     // in-flight commands must finish within this
+constexpr uint64_t kHandoverMs = 15000; // the whole handover, the peer's answer included
+}  // namespace
+
+void ProxyService::switchover(const Guid& g, std::function<void(ProxyStatus, std::string)> done) {
+  asio::post(io_, [this, g, done = std::move(done)]() mutable {
+    auto lu = stmf_.find_lu(g);
+    if (!lu) return done(ProxyStatus::not_found, "no such LU here");
+    if (!link_ || !link_->up() || !up_) return done(ProxyStatus::not_ready, "the link to the peer is down");
+    if (!lu->standby()) return start_handover(g, std::move(done));
+    // Standby here: ask the owner to hand it over (it answers when the handover is done).
+    const uint64_t id = next_id_++;
+    requests_[id] = Request{std::move(done), now_ms() + kHandoverMs + 5000};
+    send(Message{id, LunActive{g}});
+  });
+}
+
+void ProxyService::start_handover(const Guid& g, std::function<void(ProxyStatus, std::string)> done) {
+  auto lu = stmf_.find_lu(g);
+  if (!lu || lu->standby()) return done(ProxyStatus::not_found, "the LU is not active here");
+  if (handovers_.count(g)) return done(ProxyStatus::already, "a switchover of this LU is in progress");
+  if (!up_) return done(ProxyStatus::not_ready, "the link to the peer is down");
+  log()->info("LU {}: switchover to the peer: holding it (Transitioning), draining in-flight commands", hex(g));
+  lu->set_transitioning(true);
+  stmf_.raise_for_lu(lu, scsi::sense::asymmetric_access_state_changed);
+  auto& h = handovers_[g];
+  h.done = std::move(done);
+  h.deadline_ms = now_ms() + kHandoverMs;
+  h.timer = std::make_unique<asio::steady_timer>(io_);
+  handover_drain(g);
+}
+
+void ProxyService::handover_drain(const Guid& g) {
+  auto it = handovers_.find(g);
+  if (it == handovers_.end()) return;
+  auto lu = stmf_.find_lu(g);
+  if (!lu) return handover_rollback(g, "the LU went away");
+  bool empty;
+  {
+    auto& ts = lu->task_set();
+    std::lock_guard lk(ts.mu);
+    empty = ts.tasks.empty();
+  }
+  if (!empty) {
+    if (now_ms() + kHandoverMs - kDrainMs > it->second.deadline_ms)
+      return handover_rollback(g, "in-flight commands did not complete within " + std::to_string(kDrainMs) + " ms");
+    it->second.timer->expires_after(std::chrono::milliseconds(5));
+    it->second.timer->async_wait([this, g](boost::system::error_code ec) {
+      if (!ec) handover_drain(g);
+    });
+    return;
+  }
+  lu->flush([this, g](bool ok) {
+    asio::post(io_, [this, g, ok] {
+      auto it = handovers_.find(g);
+      if (it == handovers_.end()) return;
+      if (!ok) return handover_rollback(g, "flushing the backing store failed");
+      auto lu = stmf_.find_lu(g);
+      if (!lu) return handover_rollback(g, "the LU went away");
+      // The final reservation state, then the offer: in this order on the one carrier.
+      auto& rs = lu->reservations();
+      PrStateMsg m{g, 0, {}};
+      {
+        std::shared_lock lk(rs.mu);
+        m.seq = rs.seq;
+        m.state = host_.encode_reservations(rs.engine.state(), rs.engine.scsi2_holder());
+      }
+      send(Message{next_id_++, std::move(m)});
+      it->second.msg_id = next_id_++;
+      log()->info("LU {}: drained and flushed, offering it to the peer (LUN_ACTIVE)", hex(g));
+      send(Message{it->second.msg_id, LunActive{g}});
+    });
+  });
+}
+
+void ProxyService::handover_rollback(const Guid& g, const std::string& why) {
+  auto it = handovers_.find(g);
+  if (it == handovers_.end()) return;
+  auto done = std::move(it->second.done);
+  handovers_.erase(it);
+  if (auto lu = stmf_.find_lu(g); lu && !lu->standby()) {
+    lu->set_transitioning(false);
+    stmf_.raise_for_lu(lu, scsi::sense::asymmetric_access_state_changed);
+  }
+  log()->warn("LU {}: switchover abandoned, still active here: {}", hex(g), why);
+  done(ProxyStatus::failure, why);
+}
+
+// LUN_ACTIVE: standby here -> the owner hands the LU over: take it. Active here -> the peer
+// asks for it: hand it over, and answer when done.
+void ProxyService::on_lun_active(uint64_t id, const Guid& g) {
+  auto lu = stmf_.find_lu(g);
+  if (!lu) return reply(MsgType::lun_active, id, ProxyStatus::not_found);
+  if (lu->standby()) {
+    log()->info("LU {}: the peer hands it over: taking it", hex(g));
+    host_.promote(g, [this, id](ProxyStatus st) { asio::post(io_, [this, id, st] { reply(MsgType::lun_active, id, st); }); });
+    return;
+  }
+  start_handover(g, [this, id](ProxyStatus st, std::string) { reply(MsgType::lun_active, id, st); });
 }
 
 void ProxyService::hold_active_lus() {
@@ -830,6 +969,29 @@ void ProxyService::on_status(const Status& s) {
       tmfs_.erase(it);
     }
     done(TmfResponse(uint8_t(s.status)));
+    return;
+  }
+  if (MsgType(s.msg_type) == MsgType::lun_active) {
+    for (auto& [g, h] : handovers_) {
+      if (h.msg_id != s.msg_id) continue;
+      const Guid guid = g;
+      if (s.status != uint32_t(ProxyStatus::success)) {
+        handover_rollback(guid, "the peer could not take it (status " + std::to_string(s.status) + ")");
+        return;
+      }
+      // The peer owns it now; its REGISTER_LUN (newer epoch) makes our copy step down.
+      auto done = std::move(h.done);
+      stepping_down_.insert(guid);
+      handovers_.erase(guid);
+      log()->info("LU {}: handed over to the peer", hex(guid));
+      done(ProxyStatus::success, "");
+      return;
+    }
+    if (auto it = requests_.find(s.msg_id); it != requests_.end()) {
+      auto done = std::move(it->second.done);
+      requests_.erase(it);
+      done(ProxyStatus(s.status), s.status == uint32_t(ProxyStatus::success) ? "" : "the peer did not hand it over");
+    }
     return;
   }
   if (MsgType(s.msg_type) == MsgType::pr_state) {

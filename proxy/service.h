@@ -77,6 +77,9 @@ class StandbyHost {
   // The peer owns an LU that is active here with a newer ownership epoch: this node's copy is
   // stale. Remove it from the configuration and hold it as the standby LU `m` describes.
   virtual void step_down(RegisterLun m, std::function<void(ProxyStatus)> done) = 0;
+  // Planned switchover: the peer hands over LU `g`, standby here; make it active here (raised
+  // epoch, mirrored reservations), then `done`.
+  virtual void promote(Guid g, std::function<void(ProxyStatus)> done) = 0;
 };
 
 enum class DoorResult { ok, installed, not_installed, bad_frame };
@@ -100,6 +103,13 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   DoorResult post_proxy_msg(std::vector<uint8_t> frame);
 
   nlohmann::json status() const;
+
+  // Planned switchover (docs/alua.md): LU `g` active here is handed to the peer (held
+  // Transitioning, in-flight commands drained, store flushed, LUN_ACTIVE); standby here, the
+  // peer is asked to hand it over. `done(status, why)` runs once, on the proxy thread, when
+  // the peer owns it or the attempt failed (then the LU is back with its owner, or held
+  // until the link returns when the peer may have taken it). Thread-safe.
+  void switchover(const Guid& g, std::function<void(ProxyStatus, std::string)> done);
 
   // PeerForwarder
   bool forward_task(const LogicalUnitPtr& lu, const TaskPtr& task) override;
@@ -147,6 +157,10 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   // Ownership hold (docs/alua.md "Fencing"): active LUs answer Transitioning until the peer's
   // LU_LIST settled ownership, or until timeout_ms passed without a link.
   void hold_active_lus();
+  void start_handover(const Guid& g, std::function<void(ProxyStatus, std::string)> done);
+  void handover_drain(const Guid& g);
+  void handover_rollback(const Guid& g, const std::string& why);
+  void on_lun_active(uint64_t id, const Guid& g);
   void release_hold(const std::string& why);
   void sync_lus();
   void sync_ports();
@@ -194,7 +208,19 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   std::unordered_map<uint64_t, std::function<void()>> mirrors_;
   bool holding_ = false;                   // proxy thread: the ownership hold is on
   uint64_t hold_until_ms_ = 0;
-  std::set<Guid> stepping_down_;           // proxy thread: LUs handed to the peer (stay held)  // under mu_: PR_STATE waiting for STATUS
+  std::set<Guid> stepping_down_;           // proxy thread: LUs handed to the peer (stay held)
+  struct Handover {
+    std::function<void(ProxyStatus, std::string)> done;
+    uint64_t deadline_ms = 0;     // drain + flush, then the peer's answer
+    uint64_t msg_id = 0;          // LUN_ACTIVE sent (0: still draining or flushing)
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+  std::map<Guid, Handover> handovers_;     // proxy thread: LUs being handed to the peer
+  struct Request {
+    std::function<void(ProxyStatus, std::string)> done;
+    uint64_t deadline_ms = 0;
+  };
+  std::unordered_map<uint64_t, Request> requests_;  // proxy thread: LUN_ACTIVE asking the peer to hand over  // under mu_: PR_STATE waiting for STATUS
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> forwarded_{0}, served_{0};
   std::shared_ptr<DoorCarrier> door_;                // under mu_

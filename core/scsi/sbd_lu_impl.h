@@ -54,6 +54,9 @@ class BlockLu final : public LogicalUnit {
   void on_reset(ResetKind kind) override;
   void on_nexus_loss(const std::string& nexus_key) override;
   bool descriptor_sense() const override { return modes_.d_sense(); }
+  void flush(std::function<void(bool ok)> done) override {
+    store_->flush([done = std::move(done)](std::error_code ec) { done(!ec); });
+  }
 
   // Management (modify-lu), safe while I/O runs.
   std::error_code grow(uint64_t bytes);

@@ -3,11 +3,14 @@
 #
 #   conformance.sh TOOLS_DIR CARRIER multipath    MultipathIO with one URL per node:
 #                                                 must run, 0 failures, 0 skips
+#   conformance.sh TOOLS_DIR CARRIER multipath-switched
+#                                                 the same after a planned switchover
+#                                                 (stmfadm switchover-lu): roles reversed
 #   conformance.sh TOOLS_DIR CARRIER standby-all  every family through the standby node's URL
 #                                                 alone, scored like the single-node gate
 #                                                 (test/conformance/score.py)
 set -euo pipefail
-bin=${1:?tools dir}; carrier=${2:?tcp or door}; mode=${3:?multipath or standby-all}
+bin=${1:?tools dir}; carrier=${2:?tcp or door}; mode=${3:?multipath, multipath-switched or standby-all}
 here=$(cd "$(dirname "$0")" && pwd); src=$(cd "$here/../.." && pwd)
 tool=${STMF_CONFORMANCE:-}
 for t in "$src/../shared/tools/iscsi-conformance" /work/shared/tools/iscsi-conformance; do
@@ -25,6 +28,17 @@ alive() {
     kill -0 "$(cat "$f")" 2>/dev/null || { echo "$(basename "$f" .pid) died during the run:"; tail -n 50 "$work/pair/$(basename "$f" .pid).log"; return 1; }
   done
 }
+if [ "$mode" = multipath-switched ]; then
+  STMFD_SOCKET=$SOCK_A "$bin/stmfadm/stmfadm" switchover-lu "$GUID"
+  # The old owner steps down once the new owner's registration reaches it.
+  for _ in $(seq 300); do
+    STMFD_SOCKET=$SOCK_A "$bin/stmfadm/stmfadm" list-lu -v | grep -q "Access State *: Standby" && break
+    sleep 0.1
+  done
+  STMFD_SOCKET=$SOCK_A "$bin/stmfadm/stmfadm" list-lu -v | grep -q "Access State *: Standby" ||
+    { echo "node 0 did not step down after the switchover"; exit 1; }
+  mode=multipath
+fi
 set +e
 if [ "$mode" = multipath ]; then
   python3 "$tool" "$URL_A" "$URL_B" --family ALL.MultipathIO --json "$work/result.json" --log "$work/test.log"

@@ -279,3 +279,70 @@ TEST_CASE("the old owner comes back as standby and its stale copy never serves",
   CHECK(read_blocks(b, 77, 512) == third);
   (void)before;
 }
+
+TEST_CASE("a planned switchover by stmfadm moves the owner under writers and back", "[failover]") {
+  Pair p;
+  Ctx a(kHostA), b(kHostB), w(kWriter), wa(kHostA);
+  login(a, p, 0);
+  login(b, p, 1);
+  login(w, p, 1);
+  login(wa, p, 0);
+  REQUIRE(pr_out(a, SCSI_PERSISTENT_RESERVE_REGISTER, 0, 0, 0xaaaa) == SCSI_STATUS_GOOD);
+  REQUIRE(pr_out(w, SCSI_PERSISTENT_RESERVE_REGISTER, 0, 0, 0xcccc) == SCSI_STATUS_GOOD);
+  REQUIRE(pr_out(wa, SCSI_PERSISTENT_RESERVE_REGISTER, 0, 0, 0xdddd) == SCSI_STATUS_GOOD);
+  REQUIRE(pr_out(a, SCSI_PERSISTENT_RESERVE_RESERVE, SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY,
+                 0xaaaa, 0) == SCSI_STATUS_GOOD);
+  const auto keys_before = read_keys(a);
+  const auto holder_before = read_reservation(a);
+
+  Ledger ledger;
+  std::atomic<bool> stop{false};
+  std::atomic<int> acked_b{0}, acked_a{0};
+  std::thread tb([&] { writer(w, kFirstLba, 1, ledger, stop, acked_b); });
+  std::thread ta([&] { writer(wa, kFirstLba + kBlocks, 1u << 40, ledger, stop, acked_a); });
+  CHECK(wait_count(acked_b, 100));
+  CHECK(wait_count(acked_a, 100));
+
+  // Node 0 hands the LU to node 1 (run on the owner), then node 0 asks for it back (run on
+  // the node where it is standby).
+  const std::string stmfadm = std::string(TOOLS_DIR) + "/stmfadm/stmfadm";
+  auto switchover = [&](int node) {
+    const std::string cmd = "STMFD_SOCKET=" + p.socket(node) + " " + stmfadm + " switchover-lu " + p.guid() + " >/dev/null";
+    return std::system(cmd.c_str());
+  };
+  auto state = [&](int node) {
+    int code = 0;
+    json r = mgmt(p, node, "get-lu", {{"guid", p.guid()}}, code);
+    return code == 0 ? r["lu"].value("access_state", std::string()) : std::string("?");
+  };
+  REQUIRE(switchover(0) == 0);
+  CHECK(state(1) == "active");
+  // The old owner steps down when the new owner's registration arrives (right after).
+  tur_until(a, [&](int) { return state(0) == "standby"; });
+  CHECK(state(0) == "standby");
+  int a0 = acked_a, b0 = acked_b;
+  CHECK(wait_count(acked_a, a0 + 100));  // both paths serve, now through node 1
+  CHECK(wait_count(acked_b, b0 + 100));
+
+  REQUIRE(switchover(0) == 0);  // node 0 asks for it back
+  CHECK(state(0) == "active");
+  tur_until(b, [&](int) { return state(1) == "standby"; });
+  CHECK(state(1) == "standby");
+  a0 = acked_a;
+  b0 = acked_b;
+  CHECK(wait_count(acked_a, a0 + 100));
+  CHECK(wait_count(acked_b, b0 + 100));
+  stop = true;
+  tb.join();
+  ta.join();
+  INFO("non-retryable answers: " << ledger.bad.size() << (ledger.bad.empty() ? "" : " first: " + ledger.bad[0]));
+  CHECK(ledger.bad.empty());
+  INFO("acknowledged blocks: " << ledger.acked.size());
+  tur_until(a, 0, 0);
+  tur_until(b, 0, 0);
+  CHECK(torn_blocks(ledger, a) == 0);
+  CHECK(torn_blocks(ledger, b) == 0);
+  CHECK(read_keys(a) == keys_before);
+  CHECK(read_keys(b) == keys_before);
+  CHECK(read_reservation(b) == holder_before);
+}

@@ -1,4 +1,4 @@
-// The ALUA pair (docs/alua.md): set-alua-state, list-alua-state.
+// The ALUA pair (docs/alua.md): set-alua-state, list-alua-state, switchover-lu.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -51,6 +51,20 @@ void add_alua_commands(CLI::App& app, Registry& r, Ctx& ctx) {
       }
       json res = ctx.call("set-alua-state", args);
       if (ctx.json_output) ctx.print_json(res);
+    });
+  }
+
+  // switchover-lu GUID: the LU's ownership moves to the other node (planned switchover)
+  {
+    auto guid = std::make_shared<std::string>();
+    auto* c = r.add(app, "switchover-lu",
+                    "Move an LU's ownership to the other node of the pair (run on either node): the owner "
+                    "drains and flushes it and the peer takes it with its reservations");
+    c->add_option("lu", *guid, "the LU's GUID")->required();
+    r.on(c, [guid, &ctx] {
+      json res = ctx.call("switchover-lu", {{"guid", *guid}});
+      if (ctx.json_output) ctx.print_json(res);
+      else std::printf("Switched over: %s\n", guid->c_str());
     });
   }
 

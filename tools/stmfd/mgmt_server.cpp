@@ -185,6 +185,24 @@ MgmtServer::MgmtServer(asio::io_context& io, Runtime& runtime, StateDb* db, Conf
   ctx_.new_guid = [this] { return derive_guid(current_.company_id, "generated|" + random_hex(16)); };
   ctx_.new_target_iqn = [] { return "iqn.2026-11.org.stmf:" + random_hex(8); };
   runtime_.set_demote([this](const std::string& guid, std::function<void(bool)> done) { demote_lu(guid, std::move(done)); });
+  runtime_.set_promote([this](const json& lu, std::function<void(bool)> done) { promote_lu(lu, std::move(done)); });
+}
+
+void MgmtServer::promote_lu(const json& lu, std::function<void(bool)> done) {
+  asio::post(strand_, [this, lu, done = std::move(done)] {
+    ConfigError err;
+    auto l = parse_lu(lu, "lu", current_.company_id, err);
+    if (!l) {
+      log()->error("switchover: the peer's LU description is not usable: {}", err.message());
+      return done(false);
+    }
+    Config next = current_;
+    if (next.find_lu(l->guid)) return done(false);
+    next.lus.push_back(*l);
+    Status s = apply(next);
+    if (!s.ok()) log()->error("switchover: LU {} could not be taken: {}", l->guid, s.message);
+    done(s.ok());
+  });
 }
 
 void MgmtServer::demote_lu(const std::string& guid, std::function<void(bool)> done) {
@@ -530,6 +548,25 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
 
   if (op == "init-proxy-door")
     co_return respond(error(STMF_ERROR_INVALID_ARG, "init-proxy-door needs the door's file descriptor (SCM_RIGHTS)"));
+
+  if (op == "switchover-lu") {
+    // Planned switchover (docs/alua.md): the LU's ownership moves to the other node.
+    if (!privileged(peer)) co_return respond(kPermDenied);
+    if (!req.contains("guid") || !req["guid"].is_string())
+      co_return respond(error(STMF_ERROR_INVALID_ARG, "argument 'guid' missing or not a string"));
+    const std::string guid = upper(req["guid"].get<std::string>());
+    auto result_ = std::make_shared<std::optional<Status>>();
+    runtime_.switchover(guid, [result_](Status s) { *result_ = std::move(s); });
+    asio::steady_timer timer(strand_);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!*result_ && std::chrono::steady_clock::now() < deadline) {
+      timer.expires_after(std::chrono::milliseconds(10));
+      co_await timer.async_wait(use_awaitable);
+    }
+    Status s = *result_ ? **result_ : error(STMF_ERROR_ACCESS_STATE_SET, "the switchover did not finish in 30 s");
+    log()->info("switchover-lu {} by uid {}: {}", guid, peer.uid, s.ok() ? "done" : s.message);
+    co_return respond(s);
+  }
 
   const OpInfo* info = find_op(op);
   json args = req;

@@ -79,6 +79,9 @@ class MgmtServer {
   // Fencing (docs/alua.md): LU `guid` lost ownership to the ALUA peer; it leaves the
   // configuration (views stay). `done(ok)` runs on the strand once applied.
   void demote_lu(const std::string& guid, std::function<void(bool)> done);
+  // Planned switchover (docs/alua.md): the peer handed over LU `lu` (management LU object with
+  // its raised epoch); it joins the configuration. `done(ok)` on the strand once applied.
+  void promote_lu(const nlohmann::json& lu, std::function<void(bool)> done);
   asio::awaitable<void> wait_target_offline(const std::string& iqn);
   stmf::mgmt::json target_json(const stmf::mgmt::TargetConfig& t);
 

@@ -440,6 +440,40 @@ void Runtime::step_down(stmf::proxy::RegisterLun m, std::function<void(stmf::pro
   });
 }
 
+// Planned switchover, receiving side: the peer hands over LU `g` (drained and flushed there).
+// It joins the configuration with the peer's properties and a raised epoch; commit() then
+// takes over the standby copy with the mirrored reservations.
+void Runtime::promote(stmf::proxy::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) {
+  post_([this, g, done = std::move(done)]() mutable {
+    const std::string guid = guid_hex(g);
+    auto it = standby_props_.find(guid);
+    if (it == standby_props_.end() || !promote_) return done(stmf::proxy::ProxyStatus::not_found);
+    auto j = nlohmann::json::parse(it->second, nullptr, false);
+    if (!j.is_object()) return done(stmf::proxy::ProxyStatus::invalid_arg);
+    j["guid"] = guid;
+    j["epoch"] = standby_epoch(guid) + 1;
+    j.erase("state");
+    promote_(j, [done = std::move(done), guid](bool ok) {
+      if (ok) log()->info("LU {}: active here now (planned switchover)", guid);
+      done(ok ? stmf::proxy::ProxyStatus::success : stmf::proxy::ProxyStatus::failure);
+    });
+  });
+}
+
+void Runtime::switchover(const std::string& guid, std::function<void(stmf::mgmt::Status)> done) {
+  auto g = guid_bytes(guid);
+  if (!proxy_ || !g) return done(error(STMF_ERROR_NOT_FOUND, "no such LU: " + guid));
+  proxy_->switchover(*g, [this, done = std::move(done)](stmf::proxy::ProxyStatus st, std::string why) mutable {
+    stmf::mgmt::Status s;
+    switch (st) {
+      case stmf::proxy::ProxyStatus::success: break;
+      case stmf::proxy::ProxyStatus::not_found: s = error(STMF_ERROR_NOT_FOUND, why); break;
+      default: s = error(STMF_ERROR_ACCESS_STATE_SET, why); break;
+    }
+    post_([done = std::move(done), s] { done(s); });
+  });
+}
+
 bool Runtime::standby_active_on_peer(const std::string& guid) const {
   if (!standby_.count(guid) || !proxy_) return false;
   return proxy_->status().value("link", std::string()) == "up";

@@ -67,6 +67,13 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   void restart_reservation_seqs() override;
   void keep_standby_only(std::vector<stmf::proxy::Guid> guids, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void step_down(stmf::proxy::RegisterLun m, std::function<void(stmf::proxy::ProxyStatus)> done) override;
+  void promote(stmf::proxy::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) override;
+  // How the management server adds a taken-over LU (`lu`: management LU object, epoch set)
+  // to the configuration (promote): `done(ok)` on the management thread once applied.
+  void set_promote(std::function<void(const nlohmann::json& lu, std::function<void(bool)> done)> fn) { promote_ = std::move(fn); }
+  // Planned switchover of LU `guid` (docs/alua.md): `done(status, message)` on the management
+  // thread once the peer owns it or the attempt failed.
+  void switchover(const std::string& guid, std::function<void(stmf::mgmt::Status)> done);
   // How the management server removes a stale LU from the configuration (step_down): calls
   // `done(ok)` on the management thread once applied.
   void set_demote(std::function<void(const std::string& guid, std::function<void(bool)> done)> fn) { demote_ = std::move(fn); }
@@ -117,6 +124,7 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   stmf::proxy::ProxyService* proxy_ = nullptr;
   std::function<void(std::function<void()>)> post_;
   std::function<void(const std::string&, std::function<void(bool)>)> demote_;
+  std::function<void(const nlohmann::json&, std::function<void(bool)>)> promote_;
   std::map<std::string, stmf::pr::PrState> restored_pr_;
 };
 
