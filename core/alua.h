@@ -56,6 +56,9 @@ class PeerForwarder {
   // the link is down.
   virtual bool forward_tmf(const LogicalUnitPtr& lu, const ItNexusPtr& nexus, const TmfRequest& req,
                            std::function<void(TmfResponse)> done) = 0;
+  // SET TARGET PORT GROUPS made the peer's group Active/Optimized: hand the LU (active here)
+  // to the peer. `done(ok)` once, on another thread, when the peer owns it or it failed.
+  virtual void hand_over(const LogicalUnitPtr& lu, std::function<void(bool ok)> done) = 0;
 };
 
 // Told about the I_T nexuses of this node's own ports (the proxy mirrors them on the peer).

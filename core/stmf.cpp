@@ -318,6 +318,12 @@ void Stmf::submit(TaskPtr task) {
   // 7. Reservations.
   std::shared_lock<std::shared_mutex> admission;
   if (reservations_step(lu, task, *ci, admission)) return;
+  // SET TARGET PORT GROUPS (explicit ALUA): the framework changes ownership.
+  if (op == 0xa4 && (task->cdb[1] & 0x1f) == 0x0a) {
+    admission.unlock();
+    set_target_port_groups(lu, task);
+    return;
+  }
   // 8. Execute, tracked in the LU's task set.
   {
     auto& ts = lu->task_set();
@@ -380,6 +386,51 @@ void Stmf::report_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& ta
   task->data_in = build_rtpg(groups, extended);
   task->transfer_length = int64_t(task->data_in.size());
   truncate_to(task->data_in, alloc);
+}
+
+// SPC-4 6.31. Only the two states that name an owner are accepted: Active/Optimized for a
+// group makes its node the LU's owner; Active/Non-optimized for the owner's group makes the
+// other node the owner (Active/Non-optimized for the other group changes nothing).
+void Stmf::set_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& task) {
+  const AluaGroups a = alua();
+  const bool desc = lu->descriptor_sense();
+  const auto& p = task->data_out;
+  auto fail = [&](const scsi::SenseCode& s) {
+    task->check_condition(s, desc);
+    finish_without_lu(task);
+  };
+  if (!a.enabled || !forwarder_) return fail(scsi::sense::invalid_command_operation_code.with_field(true, 0));
+  if (p.size() < 4 || (p.size() - 4) % 4 != 0) return fail(scsi::sense::parameter_list_length_error);
+  const uint16_t own = tpg_of_node(a.node), other = tpg_of_node(1 - a.node);
+  // This node owns the LU here (a standby node forwards STPG to the owner).
+  std::optional<uint16_t> want;
+  for (size_t i = 4; i < p.size(); i += 4) {
+    const uint8_t state = p[i] & 0x0f;
+    const uint16_t tpg = uint16_t(p[i + 2] << 8 | p[i + 3]);
+    if (tpg != own && tpg != other) return fail(scsi::sense::invalid_field_in_parameter_list.with_field(false, uint16_t(i + 2)));
+    if (state == uint8_t(AccessState::active_optimized)) {
+      if (want && *want != tpg) return fail(scsi::sense::invalid_field_in_parameter_list.with_field(false, uint16_t(i)));
+      want = tpg;
+    } else if (state == uint8_t(AccessState::active_non_optimized)) {
+      if (tpg == own) {
+        if (want && *want != other) return fail(scsi::sense::invalid_field_in_parameter_list.with_field(false, uint16_t(i)));
+        want = other;
+      }
+    } else {
+      return fail(scsi::sense::invalid_field_in_parameter_list.with_field(false, uint16_t(i)));
+    }
+  }
+  if (!want || *want == own) {
+    finish_without_lu(task);  // already so
+    return;
+  }
+  if (!a.link_up) return fail(scsi::sense::set_target_port_groups_failed);
+  log()->info("LU {}: SET TARGET PORT GROUPS from {}: target port group {} becomes Active/Optimized", lu->name(),
+              task->nexus->initiator_port_name(), *want);
+  forwarder_->hand_over(lu, [this, task, desc](bool ok) {
+    if (!ok) task->check_condition(scsi::sense::set_target_port_groups_failed, desc);
+    finish_without_lu(task);
+  });
 }
 
 void Stmf::complete(const LogicalUnitPtr& lu, const TaskPtr& task) {

@@ -157,6 +157,7 @@ class Stmf {
   // Step 6: true when the task was finished there.
   bool alua_step(const LogicalUnitPtr& lu, const TaskPtr& task);
   void report_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& task);
+  void set_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& task);
   std::shared_ptr<const LunMap> map_for(const ItNexus& n) const;  // under mu_
 
   mutable std::mutex mu_;

@@ -710,6 +710,10 @@ void ProxyService::switchover(const Guid& g, std::function<void(ProxyStatus, std
   });
 }
 
+void ProxyService::hand_over(const LogicalUnitPtr& lu, std::function<void(bool ok)> done) {
+  switchover(lu->guid(), [done = std::move(done)](ProxyStatus st, std::string) { done(st == ProxyStatus::success); });
+}
+
 void ProxyService::start_handover(const Guid& g, std::function<void(ProxyStatus, std::string)> done) {
   auto lu = stmf_.find_lu(g);
   if (!lu || lu->standby()) return done(ProxyStatus::not_found, "the LU is not active here");

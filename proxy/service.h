@@ -115,6 +115,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   bool forward_task(const LogicalUnitPtr& lu, const TaskPtr& task) override;
   bool forward_tmf(const LogicalUnitPtr& lu, const ItNexusPtr& nexus, const TmfRequest& req,
                    std::function<void(TmfResponse)> done) override;
+  void hand_over(const LogicalUnitPtr& lu, std::function<void(bool ok)> done) override;
   // NexusObserver
   void nexus_created(const ItNexusPtr& n) override;
   void nexus_lost(const ItNexusPtr& n) override;

@@ -74,7 +74,7 @@ void BlockLu::inquiry_standard(std::vector<uint8_t>& d) const {
   d[2] = 0x06;  // SPC-4
   d[3] = 0x12;  // HISUP, RESPONSE DATA FORMAT 2
   d[4] = uint8_t(d.size() - 5);
-  d[5] = 0x10;  // TPGS 01b: implicit ALUA
+  d[5] = 0x30;  // TPGS 11b: implicit and explicit ALUA (SET TARGET PORT GROUPS)
   d[6] = 0x10;  // MULTIP: the LU is reachable through the target ports of both nodes
   d[7] = 0x02;  // CMDQUE
   std::memcpy(&d[8], cfg_.vendor.data(), 8);

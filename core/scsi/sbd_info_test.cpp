@@ -46,7 +46,7 @@ TEST_CASE("standard INQUIRY data", "[sbd][inquiry]") {
   CHECK(d[2] == 0x06);
   CHECK(d[3] == 0x12);  // HISUP, RDF 2
   CHECK(d[4] == d.size() - 5);
-  CHECK((d[5] & 0x30) == 0x10);  // TPGS implicit
+  CHECK((d[5] & 0x30) == 0x30);  // TPGS: implicit and explicit ALUA
   CHECK((d[7] & 0x02) == 0x02);  // CMDQUE
   CHECK(std::string(d.begin() + 8, d.begin() + 16) == "STMF    ");
   CHECK(std::string(d.begin() + 32, d.begin() + 36) == "0001");

@@ -112,6 +112,7 @@ inline const SenseCode space_allocation_failed_write_protect = make(SenseKey::da
 inline const SenseCode unrecovered_read_error = make(SenseKey::medium_error, 0x11, 0x00);
 inline const SenseCode write_error = make(SenseKey::medium_error, 0x0c, 0x00);
 inline const SenseCode internal_target_failure = make(SenseKey::hardware_error, 0x44, 0x00);
+inline const SenseCode set_target_port_groups_failed = make(SenseKey::hardware_error, 0x67, 0x0a);
 // MISCOMPARE
 inline const SenseCode miscompare_during_verify = make(SenseKey::miscompare, 0x1d, 0x00);
 // ABORTED COMMAND

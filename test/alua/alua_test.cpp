@@ -82,12 +82,12 @@ TEST_CASE("both nodes report one LU with the pair's target port groups", "[alua]
   login(a, p, 0);
   login(b, p, 1);
 
-  // INQUIRY: TPGS = 01b (implicit ALUA) on both paths.
+  // INQUIRY: TPGS = 11b (implicit and explicit ALUA) on both paths.
   for (Ctx* c : {&a, &b}) {
     Task t = data_in(*c, {0x12, 0, 0, 0, 0xff, 0}, 255);
     REQUIRE(t);
     REQUIRE(t->status == SCSI_STATUS_GOOD);
-    CHECK(((t->datain.data[5] >> 4) & 3) == 1);
+    CHECK(((t->datain.data[5] >> 4) & 3) == 3);
   }
 
   // VPD 0x83: the same LU designator; each port its own relative port and group.

@@ -280,7 +280,22 @@ TEST_CASE("the old owner comes back as standby and its stale copy never serves",
   (void)before;
 }
 
-TEST_CASE("a planned switchover by stmfadm moves the owner under writers and back", "[failover]") {
+// SET TARGET PORT GROUPS: target port group `tpg` Active/Optimized. Returns the SCSI status.
+int stpg(Ctx& ctx, uint16_t tpg) {
+  uint8_t param[8] = {0, 0, 0, 0, 0x00 /* Active/Optimized */, 0, uint8_t(tpg >> 8), uint8_t(tpg)};
+  uint8_t cdb[12] = {0xa4, 0x0a, 0, 0, 0, 0, 0, 0, 0, sizeof param, 0, 0};
+  scsi_task* t = scsi_create_task(sizeof cdb, cdb, SCSI_XFER_WRITE, sizeof param);
+  REQUIRE(t);
+  iscsi_data d{sizeof param, param};
+  Task done(iscsi_scsi_command_sync(ctx, 0, t, &d));
+  REQUIRE(done);
+  return done->status;
+}
+
+TEST_CASE("a planned switchover moves the owner under writers and back", "[failover]") {
+  // By the admin (stmfadm switchover-lu) or by an initiator (SET TARGET PORT GROUPS).
+  const std::string how = GENERATE(std::string("stmfadm"), std::string("stpg"));
+  INFO("switchover by " << how);
   Pair p;
   Ctx a(kHostA), b(kHostB), w(kWriter), wa(kHostA);
   login(a, p, 0);
@@ -288,6 +303,7 @@ TEST_CASE("a planned switchover by stmfadm moves the owner under writers and bac
   login(w, p, 1);
   login(wa, p, 0);
   REQUIRE(pr_out(a, SCSI_PERSISTENT_RESERVE_REGISTER, 0, 0, 0xaaaa) == SCSI_STATUS_GOOD);
+  REQUIRE(pr_out(b, SCSI_PERSISTENT_RESERVE_REGISTER, 0, 0, 0xbbbb) == SCSI_STATUS_GOOD);  // STPG needs it
   REQUIRE(pr_out(w, SCSI_PERSISTENT_RESERVE_REGISTER, 0, 0, 0xcccc) == SCSI_STATUS_GOOD);
   REQUIRE(pr_out(wa, SCSI_PERSISTENT_RESERVE_REGISTER, 0, 0, 0xdddd) == SCSI_STATUS_GOOD);
   REQUIRE(pr_out(a, SCSI_PERSISTENT_RESERVE_RESERVE, SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY,
@@ -303,10 +319,18 @@ TEST_CASE("a planned switchover by stmfadm moves the owner under writers and bac
   CHECK(wait_count(acked_b, 100));
   CHECK(wait_count(acked_a, 100));
 
-  // Node 0 hands the LU to node 1 (run on the owner), then node 0 asks for it back (run on
-  // the node where it is standby).
+  // stmfadm: node 0 hands the LU to node 1 (run on the owner), then node 0 asks for it back
+  // (run on the node where it is standby). STPG: node 1's group made Active/Optimized through
+  // node 1 (forwarded to the owner), then node 0's group through node 0.
   const std::string stmfadm = std::string(TOOLS_DIR) + "/stmfadm/stmfadm";
+  int round = 0;
   auto switchover = [&](int node) {
+    ++round;
+    if (how == "stpg") {
+      Ctx& c = round == 1 ? b : a;
+      tur_until(c, 0, 0);
+      return stpg(c, round == 1 ? 2 : 1) == SCSI_STATUS_GOOD ? 0 : 1;
+    }
     const std::string cmd = "STMFD_SOCKET=" + p.socket(node) + " " + stmfadm + " switchover-lu " + p.guid() + " >/dev/null";
     return std::system(cmd.c_str());
   };
