@@ -907,6 +907,27 @@ extern "C" int stmfGetAluaState(boolean_t* alua_enabled, uint32_t* node) {
   });
 }
 
+// COMSTAR's aluaadm `standby GUID`: this node's copy of the LU goes standby, i.e. the LU is
+// handed to the ALUA peer (a planned switchover, docs/alua.md). Already standby: success.
+extern "C" int stmfLuStandby(stmfGuid* lu) {
+  return guarded([&] {
+    if (!lu) return STMF_ERROR_INVALID_ARG;
+    const std::string g = guid_to_string(*lu);
+    json resp;
+    if (int ret = call("get-lu", {{"guid", g}}, &resp); ret != STMF_STATUS_SUCCESS) return ret;
+    if (resp.contains("lu") && resp["lu"].value("access_state", std::string()) == "standby") return STMF_STATUS_SUCCESS;
+    return call("switchover-lu", {{"guid", g}});
+  });
+}
+
+// Extension: move the LU's ownership to the other node, run on either node.
+extern "C" int stmfSwitchoverLu(stmfGuid* lu) {
+  return guarded([&] {
+    if (!lu) return STMF_ERROR_INVALID_ARG;
+    return call("switchover-lu", {{"guid", guid_to_string(*lu)}});
+  });
+}
+
 // =============================================================================================
 // Device ids and memory (no daemon involved)
 

@@ -263,6 +263,8 @@ int stmfSetLuProp(luResource hdl, uint32_t propType, const char *propVal);
 /* ALUA pair and proxy door (docs/libstmf.md, docs/alua.md, docs/stmfproxy.md). */
 int stmfSetAluaState(boolean_t alua_enabled, uint32_t node);
 int stmfGetAluaState(boolean_t *alua_enabled, uint32_t *node);
+int stmfLuStandby(stmfGuid *lu);      /* hand the LU to the peer (planned switchover) */
+int stmfSwitchoverLu(stmfGuid *lu);   /* extension: move ownership to the other node */
 int stmfInitProxyDoor(int *hdl, int fd);
 int stmfPostProxyMsg(int hdl, void *buf, uint32_t buflen);
 void stmfDestroyProxyDoor(int hdl);

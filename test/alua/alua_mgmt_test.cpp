@@ -20,6 +20,7 @@ extern "C" {
 #include <thread>
 #include <vector>
 
+#include "libstmf/libstmf.h"
 #include "mgmt/client.h"
 #include "test/alua/pair.h"
 #include "test/alua/pair_scsi.h"
@@ -255,4 +256,40 @@ TEST_CASE("set-alua-state again on the active node re-initializes the pair", "[a
   write_blocks(s, 0, 400, after);
   tur_until(a, 0, 0);
   CHECK(read_blocks(a, 0, 400, 4096) == after);
+}
+
+TEST_CASE("libstmf and stmfadm switch an LU's owner from either node", "[alua]") {
+  Pair p("tcp");
+  const std::string guid = p.guid();
+  stmfGuid g{};
+  for (size_t i = 0; i < 16; ++i) g.guid[i] = uchar_t(std::stoul(guid.substr(2 * i, 2), nullptr, 16));
+  auto state = [&](int node) {
+    json r;
+    Status s = call(p, node, "get-lu", {{"guid", guid}}, r);
+    return s.ok() ? r["lu"].value("access_state", std::string()) : std::string("?");
+  };
+  auto on = [&](int node) { ::setenv("STMFD_SOCKET", p.socket(node).c_str(), 1); };
+  auto settle = [&](int owner) {
+    wait_for("node " + std::to_string(1 - owner) + " has the LU standby", [&] { return state(1 - owner) == "standby"; });
+    CHECK(state(owner) == "active");
+  };
+  // stmfLuStandby on the standby node: already so.
+  on(1);
+  CHECK(stmfLuStandby(&g) == STMF_STATUS_SUCCESS);
+  CHECK(state(0) == "active");
+  // stmfLuStandby on the owner: handed to the peer.
+  on(0);
+  CHECK(stmfLuStandby(&g) == STMF_STATUS_SUCCESS);
+  settle(1);
+  // stmfSwitchoverLu from the node where it is standby: it comes back.
+  CHECK(stmfSwitchoverLu(&g) == STMF_STATUS_SUCCESS);
+  settle(0);
+  // stmfadm switchover-lu --all on the owner: every LU it owns goes.
+  const std::string out = run("STMFD_SOCKET=" + p.socket(0) + " " + TOOLS_DIR + "/stmfadm/stmfadm switchover-lu --all");
+  CHECK(out.find("Switched over: " + guid) != std::string::npos);
+  settle(1);
+  // An unknown LU.
+  stmfGuid none{};
+  CHECK(stmfSwitchoverLu(&none) == STMF_ERROR_NOT_FOUND);
+  ::unsetenv("STMFD_SOCKET");
 }

@@ -56,15 +56,33 @@ void add_alua_commands(CLI::App& app, Registry& r, Ctx& ctx) {
 
   // switchover-lu GUID: the LU's ownership moves to the other node (planned switchover)
   {
-    auto guid = std::make_shared<std::string>();
+    struct O {
+      std::string guid;
+      bool all = false;
+    };
+    auto o = std::make_shared<O>();
     auto* c = r.add(app, "switchover-lu",
                     "Move an LU's ownership to the other node of the pair (run on either node): the owner "
                     "drains and flushes it and the peer takes it with its reservations");
-    c->add_option("lu", *guid, "the LU's GUID")->required();
-    r.on(c, [guid, &ctx] {
-      json res = ctx.call("switchover-lu", {{"guid", *guid}});
-      if (ctx.json_output) ctx.print_json(res);
-      else std::printf("Switched over: %s\n", guid->c_str());
+    c->add_option("lu", o->guid, "the LU's GUID");
+    c->add_flag("-a,--all", o->all, "every LU active on this node goes to the peer");
+    r.on(c, [o, &ctx] {
+      if (o->all == !o->guid.empty()) throw UsageError("switchover-lu needs a GUID or --all (not both)");
+      std::vector<std::string> guids;
+      if (o->all) {
+        json l = ctx.call("list-lu");
+        for (auto& g : l.value("lus", json::array())) {
+          json lu = ctx.call("get-lu", {{"guid", g}});
+          if (lu["lu"].value("access_state", std::string()) == "active") guids.push_back(g.get<std::string>());
+        }
+      } else {
+        guids.push_back(o->guid);
+      }
+      for (auto& g : guids) {
+        json res = ctx.call("switchover-lu", {{"guid", g}});
+        if (ctx.json_output) ctx.print_json(res);
+        else std::printf("Switched over: %s\n", g.c_str());
+      }
     });
   }
 
