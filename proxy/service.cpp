@@ -360,18 +360,7 @@ void ProxyService::link_up() {
   // Every active LU's reservation state (changes from now on are mirrored as they happen; the
   // receiver keeps the highest seq, so a change racing this snapshot wins).
   host_.restart_reservation_seqs();
-  for (auto& [guid, props] : registered_lus_) {
-    auto lu = stmf_.find_lu(guid);
-    if (!lu || lu->standby()) continue;
-    auto& rs = lu->reservations();
-    PrStateMsg m{guid, 0, {}};
-    {
-      std::shared_lock lk(rs.mu);
-      m.seq = rs.seq;
-      m.state = host_.encode_reservations(rs.engine.state(), rs.engine.scsi2_holder());
-    }
-    send(Message{next_id_++, std::move(m)});
-  }
+  for (auto& [guid, props] : registered_lus_) send_pr_state(guid);
   stmf_.set_alua(AluaGroups{true, settings_.node, true});
   // The standby group went from Unavailable to Active/Non-optimized: every LU of the pair
   // reports the change, on both nodes (standby LUs registered again keep their UA state).
@@ -757,14 +746,7 @@ void ProxyService::handover_drain(const Guid& g) {
       auto lu = stmf_.find_lu(g);
       if (!lu) return handover_rollback(g, "the LU went away");
       // The final reservation state, then the offer: in this order on the one carrier.
-      auto& rs = lu->reservations();
-      PrStateMsg m{g, 0, {}};
-      {
-        std::shared_lock lk(rs.mu);
-        m.seq = rs.seq;
-        m.state = host_.encode_reservations(rs.engine.state(), rs.engine.scsi2_holder());
-      }
-      send(Message{next_id_++, std::move(m)});
+      send_pr_state(g);
       it->second.msg_id = next_id_++;
       log()->info("LU {}: drained and flushed, offering it to the peer (LUN_ACTIVE)", hex(g));
       send(Message{it->second.msg_id, LunActive{g}});
@@ -1043,6 +1025,20 @@ void ProxyService::ports_changed() {
   asio::post(io_, [this] { sync_ports(); });
 }
 
+// The whole reservation state of LU `g` (active here) to the peer, with its current seq.
+void ProxyService::send_pr_state(const Guid& g) {
+  auto lu = stmf_.find_lu(g);
+  if (!lu || lu->standby()) return;
+  auto& rs = lu->reservations();
+  PrStateMsg m{g, 0, {}};
+  {
+    std::shared_lock lk(rs.mu);
+    m.seq = rs.seq;
+    m.state = host_.encode_reservations(rs.engine.state(), rs.engine.scsi2_holder());
+  }
+  send(Message{next_id_++, std::move(m)});
+}
+
 void ProxyService::sync_lus() {
   if (!link_ || !link_->up()) return;
   std::map<Guid, std::string> now;
@@ -1051,7 +1047,10 @@ void ProxyService::sync_lus() {
     if (!now.count(g)) send(Message{next_id_++, DeregisterLun{g}});
   for (auto& [g, props] : now) {
     auto it = registered_lus_.find(g);
-    if (it == registered_lus_.end() || it->second != props) send(Message{next_id_++, RegisterLun{g, "sbd", props}});
+    if (it == registered_lus_.end() || it->second != props) {
+      send(Message{next_id_++, RegisterLun{g, "sbd", props}});
+      send_pr_state(g);  // a new standby copy starts with the owner's reservations
+    }
   }
   registered_lus_ = std::move(now);
 }

@@ -164,6 +164,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   void on_lun_active(uint64_t id, const Guid& g);
   void release_hold(const std::string& why);
   void sync_lus();
+  void send_pr_state(const Guid& g);
   void sync_ports();
   void drop_peer_ports();
   void reply(MsgType type, uint64_t id, ProxyStatus st);

@@ -115,6 +115,32 @@ json mgmt(const Pair& p, int node, const std::string& op, const json& args, int&
   return r;
 }
 
+// list-pr on one node: the owner's state, or the standby node's mirrored copy.
+json pr_state(const Pair& p, int node) {
+  int code = 0;
+  json r = mgmt(p, node, "list-pr", {{"guid", p.guid()}}, code);
+  REQUIRE(code == 0);
+  json st = r["reservations"];
+  st.erase("mirrored");
+  return st;
+}
+
+// Both nodes hold the same reservation state (the standby's mirror catches up right after a
+// link comes back; changes themselves are mirrored before they complete).
+void same_pr_on_both_nodes(const Pair& p) {
+  const auto end = std::chrono::steady_clock::now() + kGuard;
+  json s0, s1;
+  while (std::chrono::steady_clock::now() < end) {
+    s0 = pr_state(p, 0);
+    s1 = pr_state(p, 1);
+    if (s0 == s1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  INFO("node 0: " << s0.dump() << "\nnode 1: " << s1.dump());
+  CHECK(s0 == s1);
+  CHECK(s0["registrations"].size() > 0);
+}
+
 }  // namespace
 
 TEST_CASE("the survivor takes over a killed owner's LU with its data and reservations", "[failover]") {
@@ -137,6 +163,8 @@ TEST_CASE("the survivor takes over a killed owner's LU with its data and reserva
   REQUIRE(keys_before.second == std::vector<uint64_t>{0xaaaa, 0xbbbb, 0xcccc, 0xdddd});
   REQUIRE(holder_before.reserved);
   REQUIRE(holder_before.key == 0xaaaa);
+
+  same_pr_on_both_nodes(p);  // mirrored before each PR OUT completed
 
   // No takeover while the owner is reachable: that would make two active copies.
   int code = 0;
@@ -231,6 +259,7 @@ TEST_CASE("writers on both nodes ride through a cut link and its restoration", "
   CHECK(read_keys(b) == keys_before);
   CHECK(read_reservation(a) == holder_before);
   CHECK(read_reservation(b) == holder_before);
+  same_pr_on_both_nodes(p);
 }
 
 TEST_CASE("the old owner comes back as standby and its stale copy never serves", "[failover]") {
@@ -369,4 +398,5 @@ TEST_CASE("a planned switchover moves the owner under writers and back", "[failo
   CHECK(read_keys(a) == keys_before);
   CHECK(read_keys(b) == keys_before);
   CHECK(read_reservation(b) == holder_before);
+  same_pr_on_both_nodes(p);
 }

@@ -207,7 +207,17 @@ void Runtime::commit(const Config& from, const Config& to) {
 
 std::optional<nlohmann::json> Runtime::reservations_json(const std::string& guid) {
   auto it = lus_.find(guid);
-  if (it == lus_.end()) return std::nullopt;
+  if (it == lus_.end()) {
+    // A standby LU: the copy its active node mirrored here (what a takeover would start from).
+    if (!standby_.count(guid)) return std::nullopt;
+    auto m = standby_pr_.find(guid);
+    auto j = m == standby_pr_.end() ? nlohmann::json() : nlohmann::json::parse(m->second.state, nullptr, false);
+    if (!j.is_object()) j = pr_state_to_json(stmf::pr::PrState{});
+    if (!j.contains("scsi2_reservation")) j["scsi2_reservation"] = nullptr;
+    if (j["scsi2_reservation"].is_object()) j["scsi2_reservation"].erase("rtpi");
+    j["mirrored"] = true;
+    return j;
+  }
   auto& rs = it->second->reservations();
   std::shared_lock lk(rs.mu);
   auto j = pr_state_to_json(rs.engine.state());
@@ -382,8 +392,9 @@ std::string Runtime::encode_reservations(const stmf::pr::PrState& st, const std:
 
 void Runtime::store_standby_reservations(stmf::proxy::PrStateMsg m, std::function<void(stmf::proxy::ProxyStatus)> done) {
   post_([this, m = std::move(m), done = std::move(done)]() mutable {
+    // Kept even when the LU is not standby here yet: during a switchover the new owner's state
+    // can arrive while this node's copy is still stepping down.
     const std::string guid = guid_hex(m.guid);
-    if (!standby_.count(guid)) return done(stmf::proxy::ProxyStatus::not_found);
     auto& slot = standby_pr_[guid];
     if (m.seq >= slot.seq || slot.state.empty()) slot = MirroredPr{m.seq, std::move(m.state)};
     done(stmf::proxy::ProxyStatus::success);

@@ -43,7 +43,8 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   // Target port view for list-target/get-target (nullptr when unknown).
   stmf::transport::IscsiTargetPort* port(const std::string& iqn) { return server_.find_target(iqn); }
   stmf::transport::Server& server() { return server_; }
-  // The reservation state of a registered LU (list-pr); nullopt when no such LU.
+  // The reservation state of a registered LU (list-pr), or the copy mirrored here for a
+  // standby LU ("mirrored": true); nullopt when no such LU.
   std::optional<nlohmann::json> reservations_json(const std::string& guid);
 
   // --- ALUA pair (docs/alua.md) ---
