@@ -117,6 +117,11 @@ class LogicalUnit {
   // NOT READY, ASYMMETRIC ACCESS STATE TRANSITION and RTPG reports Transitioning.
   bool transitioning() const { return transitioning_.load(std::memory_order_acquire); }
   void set_transitioning(bool t) { transitioning_.store(t, std::memory_order_release); }
+  // ALUA ownership epoch (docs/alua.md "Fencing"): for an active LU this node's, for a
+  // standby LU the one its owner registered it with. Proxied commands carry it; the owner
+  // runs only those that name its own.
+  uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
+  void set_epoch(uint64_t e) { epoch_.store(e, std::memory_order_release); }
   // SCSI-2 and persistent reservation state (core/reservations.h), created on first use.
   LuReservations& reservations();
 
@@ -130,6 +135,7 @@ class LogicalUnit {
  private:
   std::atomic<bool> standby_{false};
   std::atomic<bool> transitioning_{false};
+  std::atomic<uint64_t> epoch_{0};
   UnitAttentions uas_;
   TaskSet task_set_;
   std::once_flag reservations_once_;

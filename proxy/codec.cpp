@@ -36,7 +36,10 @@ void fields(M& m, F& f) {
 template <Is<DeregisterLun> M, class F>
 void fields(M& m, F& f) { f("guid", m.guid); }
 template <Is<LunActive> M, class F>
-void fields(M& m, F& f) { f("guid", m.guid); }
+void fields(M& m, F& f) {
+  f("guid", m.guid);
+  f("epoch", m.epoch);
+}
 template <Is<SessionCreate> M, class F>
 void fields(M& m, F& f) {
   f("session_id", m.session_id);
@@ -64,6 +67,7 @@ template <Is<ScsiCmd> M, class F>
 void fields(M& m, F& f) {
   f("session_id", m.session_id);
   f("guid", m.guid);
+  f("epoch", m.epoch);
   f("lun", m.lun);
   f("tag", m.tag);
   f("attribute", m.attribute);

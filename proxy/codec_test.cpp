@@ -21,14 +21,14 @@ auto tie(const RegisterProxyPort& m) { return std::tie(m.rtpi, m.tpg, m.port_nam
 auto tie(const DeregisterProxyPort& m) { return std::tie(m.rtpi); }
 auto tie(const RegisterLun& m) { return std::tie(m.guid, m.provider, m.properties); }
 auto tie(const DeregisterLun& m) { return std::tie(m.guid); }
-auto tie(const LunActive& m) { return std::tie(m.guid); }
+auto tie(const LunActive& m) { return std::tie(m.guid, m.epoch); }
 auto tie(const SessionCreate& m) { return std::tie(m.session_id, m.rtpi, m.initiator_name, m.isid_hex, m.luns); }
 auto tie(const SessionLuns& m) { return std::tie(m.session_id, m.luns); }
 auto tie(const SessionDestroy& m) { return std::tie(m.session_id); }
 auto tie(const PrStateMsg& m) { return std::tie(m.guid, m.seq, m.state); }
 auto tie(const LuList& m) { return std::tie(m.guids); }
 auto tie(const ScsiCmd& m) {
-  return std::tie(m.session_id, m.guid, m.lun, m.tag, m.attribute, m.direction, m.expected_transfer_length, m.cdb,
+  return std::tie(m.session_id, m.guid, m.epoch, m.lun, m.tag, m.attribute, m.direction, m.expected_transfer_length, m.cdb,
                   m.data_complete, m.immediate_data);
 }
 auto tie(const ScsiData& m) { return std::tie(m.task_id, m.session_id, m.offset, m.data); }
@@ -60,7 +60,7 @@ std::vector<Message> samples() {
   add(3, RegisterLun{make_guid(1), "sbd", R"({"name":"lu0","backing":"/tmp/x","size":1048576})"});
   add(4, DeregisterLun{make_guid(2)});
   add(0xfedcba9876543210ull,
-      ScsiCmd{0x1111222233334444ull, make_guid(3), 0x0001000000000000ull, 0xdeadbeef, 2, 1, 8192,
+      ScsiCmd{0x1111222233334444ull, make_guid(3), 0x0badc0ffee000017ull, 0x0001000000000000ull, 0xdeadbeef, 2, 1, 8192,
               {0x2a, 0, 0, 0, 0, 0x10, 0, 0, 0x10, 0}, false, {9, 8, 7, 6, 5}});
   add(6, ScsiData{0xfedcba9876543210ull, 0x1111222233334444ull, 4096, std::vector<uint8_t>(1000, 0xa5)});
   add(7, ScsiDataXferDone{0x77, 0x1111222233334444ull, 0x80000001u});
@@ -71,7 +71,7 @@ std::vector<Message> samples() {
   add(11, SessionDestroy{0x4242});
   add(12, EchoRequest{{1, 2, 3}});
   add(13, EchoReply{{{4, 5, 6, 7}}});
-  add(14, LunActive{make_guid(7)});
+  add(14, LunActive{make_guid(7), 0x0000001f00000003ull});
   add(15, Hello{2, 0x0123456789abcdefull, false, "node-b.example"});
   add(16, TaskMgmt{0x4242, 5, 3, make_guid(8), 0x10203040});
   add(17, SessionLuns{0x4242, {{2, make_guid(9)}}});
@@ -177,7 +177,7 @@ TEST_CASE("exact bytes of a STATUS frame", "[proxy][codec]") {
   const Message m{0x0102030405060708ull, Status{4, 0x1122334455667788ull, 5}};
   const std::vector<uint8_t> want = {
       0x00, 0x00, 0x00, 0x17,                          // length: 10 + 13
-      0x01,                                            // version
+      0x02,                                            // version
       0x09,                                            // STATUS
       0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,  // msg_id
       0x04,                                            // msg_type
@@ -191,7 +191,7 @@ TEST_CASE("exact bytes of a STATUS frame", "[proxy][codec]") {
 TEST_CASE("exact bytes of HELLO and SCSI_STATUS and SESSION_LUNS frames", "[proxy][codec]") {
   SECTION("HELLO: u32, u64, bool, string") {
     const Message m{1, Hello{0x0a0b0c0d, 0x8000000000000001ull, true, "ab"}};
-    const std::vector<uint8_t> want = {0, 0, 0, 0x1d, 1, 32, 0, 0, 0, 0, 0, 0, 0, 1,  //
+    const std::vector<uint8_t> want = {0, 0, 0, 0x1d, 2, 32, 0, 0, 0, 0, 0, 0, 0, 1,  //
                                        0x0a, 0x0b, 0x0c, 0x0d,                         // node
                                        0x80, 0, 0, 0, 0, 0, 0, 1,                      // incarnation
                                        1,                                              // alua_enabled
@@ -201,7 +201,7 @@ TEST_CASE("exact bytes of HELLO and SCSI_STATUS and SESSION_LUNS frames", "[prox
   }
   SECTION("SCSI_STATUS: int64 as two's complement, bytes") {
     const Message m{2, ScsiStatus{3, 4, 1, 0x02, -1, 0x100, {0x70, 0x00}}};
-    const std::vector<uint8_t> want = {0, 0, 0, 0x2e, 1, 7, 0, 0, 0, 0, 0, 0, 0, 2,  //
+    const std::vector<uint8_t> want = {0, 0, 0, 0x2e, 2, 7, 0, 0, 0, 0, 0, 0, 0, 2,  //
                                        0, 0, 0, 0, 0, 0, 0, 3,                        // task_id
                                        0, 0, 0, 0, 0, 0, 0, 4,                        // session_id
                                        1,                                             // response
@@ -216,7 +216,7 @@ TEST_CASE("exact bytes of HELLO and SCSI_STATUS and SESSION_LUNS frames", "[prox
     Guid g;
     for (size_t i = 0; i < 16; ++i) g[i] = uint8_t(0xf0 + i);
     const Message m{3, SessionLuns{0x99, {{0x0102, g}}}};
-    std::vector<uint8_t> want = {0, 0, 0, 0x2e, 1, 34, 0, 0, 0, 0, 0, 0, 0, 3,  //
+    std::vector<uint8_t> want = {0, 0, 0, 0x2e, 2, 34, 0, 0, 0, 0, 0, 0, 0, 3,  //
                                  0, 0, 0, 0, 0, 0, 0, 0x99,                     // session_id
                                  0, 0, 0, 1,                                    // count
                                  0, 0, 0, 0, 0, 0, 1, 2};                       // lun
@@ -259,9 +259,11 @@ TEST_CASE("truncation in the middle of each field kind names the field", "[proxy
   };
   // Offsets into the sample bodies (see samples()).
   const Case cases[] = {
-      {MsgType::scsi_cmd, 8 + 16 + 8 + 4, "SCSI_CMD.attribute: truncated"},             // u8
+      {MsgType::scsi_cmd, 8 + 16 + 8 + 8 + 4, "SCSI_CMD.attribute: truncated"},         // u8
       {MsgType::register_proxy_port, 1, "REGISTER_PROXY_PORT.rtpi: truncated"},         // u16
-      {MsgType::scsi_cmd, 8 + 16 + 8 + 2, "SCSI_CMD.tag: truncated"},                    // u32
+      {MsgType::scsi_cmd, 8 + 16 + 8 + 8 + 2, "SCSI_CMD.tag: truncated"},                // u32
+      {MsgType::scsi_cmd, 8 + 16 + 3, "SCSI_CMD.epoch: truncated"},                       // u64
+      {MsgType::lun_active, 16 + 7, "LUN_ACTIVE.epoch: truncated"},                      // u64
       {MsgType::hello, 4 + 5, "HELLO.incarnation: truncated"},                          // u64
       {MsgType::scsi_status, 8 + 8 + 1 + 1 + 7, "SCSI_STATUS.transfer_length: truncated"},  // int64
       {MsgType::hello, 4 + 8, "HELLO.alua_enabled: truncated"},                         // bool
@@ -269,8 +271,8 @@ TEST_CASE("truncation in the middle of each field kind names the field", "[proxy
       {MsgType::register_lun, 16 + 3, "REGISTER_LUN.provider: truncated"},              // string length
       {MsgType::register_lun, 16 + 4 + 2, "REGISTER_LUN.provider: declared length 3"},  // string bytes
       {MsgType::scsi_data, 8 + 8 + 4 + 4 + 999, "SCSI_DATA.data: declared length 1000 but 999"},  // bytes
-      {MsgType::scsi_cmd, 8 + 16 + 8 + 4 + 1 + 1 + 4 + 2, "SCSI_CMD.cdb: truncated"},             // cdb length
-      {MsgType::scsi_cmd, 8 + 16 + 8 + 4 + 1 + 1 + 4 + 4 + 5, "SCSI_CMD.cdb: declared length 10"},  // cdb bytes
+      {MsgType::scsi_cmd, 8 + 16 + 8 + 8 + 4 + 1 + 1 + 4 + 2, "SCSI_CMD.cdb: truncated"},             // cdb length
+      {MsgType::scsi_cmd, 8 + 16 + 8 + 8 + 4 + 1 + 1 + 4 + 4 + 5, "SCSI_CMD.cdb: declared length 10"},  // cdb bytes
       {MsgType::session_luns, 8 + 2, "SESSION_LUNS.luns: truncated"},                             // count
       {MsgType::session_luns, 8 + 4 + 23, "SESSION_LUNS.luns: count 1 needs 24 bytes but 23 remain"},  // entries
   };
@@ -336,9 +338,11 @@ TEST_CASE("frame-level errors", "[proxy][codec][errors]") {
   }
   SECTION("bad version") {
     auto f = good;
-    f[4] = 2;
+    f[4] = 1;  // version 1 had no ownership epoch in SCSI_CMD and LUN_ACTIVE
     CHECK(decode_err(f, why) == DecodeError::bad_version);
-    CHECK(why == "frame: version 2, expected 1");
+    CHECK(why == "frame: version 1, expected 2");
+    f[4] = 3;
+    CHECK(decode_err(f, why) == DecodeError::bad_version);
     f[4] = 0;
     CHECK(decode_err(f, why) == DecodeError::bad_version);
   }
@@ -372,7 +376,7 @@ TEST_CASE("field values out of range", "[proxy][codec][errors]") {
     ScsiCmd c;
     c.cdb = {0x12, 0, 0, 0, 36, 0};
     auto g = encode(Message{1, c});
-    const size_t dc = kHeaderSize + 8 + 16 + 8 + 4 + 1 + 1 + 4 + 4 + 6;
+    const size_t dc = kHeaderSize + 8 + 16 + 8 + 8 + 4 + 1 + 1 + 4 + 4 + 6;
     REQUIRE(g[dc] == 1);
     g[dc] = 0xff;
     CHECK(decode_err(g, why) == DecodeError::bad_field);

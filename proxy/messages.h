@@ -26,7 +26,7 @@
 
 namespace stmf::proxy {
 
-constexpr uint8_t kProtocolVersion = 1;
+constexpr uint8_t kProtocolVersion = 2;  // 2: SCSI_CMD and LUN_ACTIVE carry the ownership epoch
 constexpr uint32_t kMaxFrame = 64u << 20;  // 64 MiB: the largest frame a decoder accepts
 constexpr uint32_t kHeaderSize = 4 + 1 + 1 + 8;
 
@@ -66,6 +66,7 @@ enum class ProxyStatus : uint32_t {
   invalid_arg = 4,     // a field is out of range
   not_found = 5,       // unknown session, LU or port
   not_ready = 6,       // ALUA disabled on the receiver
+  stale = 7,           // the ownership epoch named is not the receiver's (docs/alua.md "Fencing")
 };
 
 // A target port of the sender (pppt REGISTER_PROXY_PORT): the receiver learns the peer's
@@ -92,9 +93,13 @@ struct RegisterLun {
 struct DeregisterLun {
   Guid guid{};
 };
-// The sender's copy of the LU became active (issue 6); the receiver's copy goes standby.
+// Planned switchover (docs/alua.md): from the owner "take this LU", from the standby node
+// "hand it over to me". `epoch` is the LU's ownership epoch as the sender knows it (the
+// owner's own; the standby node's copy of the owner's); a receiver that knows another epoch
+// refuses (ProxyStatus::stale): one of the two views is out of date.
 struct LunActive {
   Guid guid{};
+  uint64_t epoch = 0;
 };
 
 // The whole reservation state of an LU active on the sender (persistent reservations and the
@@ -140,9 +145,15 @@ struct SessionDestroy {
 // A SCSI command from a standby path. msg_id of the frame is the task id (unique per sender
 // incarnation). When data_complete is false, SCSI_DATA frames (direction out) follow with the
 // rest of the Data-Out buffer and SCSI_DATA_XFER_DONE ends it.
+//
+// `epoch` is the LU's ownership epoch the standby node registered it with (docs/alua.md
+// "Fencing"): the active node runs the command only when it is its own epoch, and answers
+// NOT READY, ASYMMETRIC ACCESS STATE TRANSITION otherwise, so a command routed by a stale
+// view of the ownership never reaches the medium.
 struct ScsiCmd {
   uint64_t session_id = 0;
   Guid guid{};
+  uint64_t epoch = 0;
   uint64_t lun = 0;
   uint32_t tag = 0;                // the initiator's task tag (iSCSI ITT), for ABORT TASK
   uint8_t attribute = 1;           // SAM task attribute (TaskAttribute)

@@ -451,6 +451,7 @@ bool ProxyService::forward_task(const LogicalUnitPtr& lu, const TaskPtr& task) {
   ScsiCmd c;
   c.session_id = task->nexus->id();
   c.guid = lu->guid();
+  c.epoch = lu->epoch();
   c.lun = task->lun;
   c.tag = task->tag;
   c.attribute = uint8_t(task->attribute);
@@ -627,7 +628,7 @@ void ProxyService::handle(Message m) {
           // The peer's registrations are all in: ownership is settled for the LUs we keep.
           if (holding_) release_hold("ownership settled with the peer");
         } else if constexpr (std::is_same_v<T, LunActive>) {
-          on_lun_active(id, b.guid);
+          on_lun_active(id, b);
         }
       },
       m.body);
@@ -695,7 +696,7 @@ void ProxyService::switchover(const Guid& g, std::function<void(ProxyStatus, std
     // Standby here: ask the owner to hand it over (it answers when the handover is done).
     const uint64_t id = next_id_++;
     requests_[id] = Request{std::move(done), now_ms() + kHandoverMs + 5000};
-    send(Message{id, LunActive{g}});
+    send(Message{id, LunActive{g, lu->epoch()}});
   });
 }
 
@@ -749,7 +750,7 @@ void ProxyService::handover_drain(const Guid& g) {
       send_pr_state(g);
       it->second.msg_id = next_id_++;
       log()->info("LU {}: drained and flushed, offering it to the peer (LUN_ACTIVE)", hex(g));
-      send(Message{it->second.msg_id, LunActive{g}});
+      send(Message{it->second.msg_id, LunActive{g, lu->epoch()}});
     });
   });
 }
@@ -769,9 +770,16 @@ void ProxyService::handover_rollback(const Guid& g, const std::string& why) {
 
 // LUN_ACTIVE: standby here -> the owner hands the LU over: take it. Active here -> the peer
 // asks for it: hand it over, and answer when done.
-void ProxyService::on_lun_active(uint64_t id, const Guid& g) {
+void ProxyService::on_lun_active(uint64_t id, const LunActive& m) {
+  const Guid& g = m.guid;
   auto lu = stmf_.find_lu(g);
   if (!lu) return reply(MsgType::lun_active, id, ProxyStatus::not_found);
+  if (lu->epoch() != m.epoch) {
+    // The two nodes disagree about who owns it under which epoch (a registration is still on
+    // its way, or one copy is stale): no handover on a stale view; the sender rolls back.
+    log()->warn("LU {}: LUN_ACTIVE names ownership epoch {}, ours is {}: refused", hex(g), m.epoch, lu->epoch());
+    return reply(MsgType::lun_active, id, ProxyStatus::stale);
+  }
   if (lu->standby()) {
     log()->info("LU {}: the peer hands it over: taking it", hex(g));
     host_.promote(g, [this, id](ProxyStatus st) { asio::post(io_, [this, id, st] { reply(MsgType::lun_active, id, st); }); });
@@ -861,9 +869,26 @@ void ProxyService::on_scsi_cmd(uint64_t id, ScsiCmd c) {
     return answer_failure();
   }
   const auto& nexus = s->second;
-  if (!stmf_.ensure_remote_lun(nexus, c.lun, c.guid)) {
+  auto lu = stmf_.ensure_remote_lun(nexus, c.lun, c.guid);
+  if (!lu) {
     log()->warn("SCSI_CMD {} for LU {} which is not active here", id, hex(c.guid));
     return answer_failure();
+  }
+  if (lu->standby() || lu->epoch() != c.epoch) {
+    // Fencing (docs/alua.md): the sender routed this command by another view of the
+    // ownership than ours (it registered the LU under another epoch, or this copy stepped
+    // down). It never reaches the medium; the initiator retries, by then on a settled path.
+    log()->warn("SCSI_CMD {} (opcode {:#04x}) for LU {} names ownership epoch {}, ours is {}{}: refused with "
+                "ASYMMETRIC ACCESS STATE TRANSITION",
+                id, c.cdb.empty() ? 0 : c.cdb[0], hex(c.guid), c.epoch, lu->epoch(), lu->standby() ? " (standby here)" : "");
+    fenced_.fetch_add(1, std::memory_order_relaxed);
+    ScsiStatus st;
+    st.task_id = id;
+    st.session_id = c.session_id;
+    st.response = uint8_t(TaskResponse::completed);
+    st.scsi_status = uint8_t(scsi::Status::check_condition);
+    st.sense = scsi::build_sense(scsi::sense::not_ready_asymmetric_transition, lu->descriptor_sense());
+    return send(Message{0, st});
   }
   auto t = std::make_shared<ScsiTask>();
   t->nexus = nexus;
@@ -1147,6 +1172,7 @@ nlohmann::json ProxyService::status() const {
   j["link"] = up_ ? "up" : "down";
   j["forwarded_tasks"] = forwarded_.load();
   j["served_tasks"] = served_.load();
+  j["fenced_tasks"] = fenced_.load();
   j["pending_tasks"] = pending_.size();
   if (!last_down_why_.empty()) j["last_link_error"] = last_down_why_;
   return j;

@@ -161,7 +161,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   void start_handover(const Guid& g, std::function<void(ProxyStatus, std::string)> done);
   void handover_drain(const Guid& g);
   void handover_rollback(const Guid& g, const std::string& why);
-  void on_lun_active(uint64_t id, const Guid& g);
+  void on_lun_active(uint64_t id, const LunActive& m);
   void release_hold(const std::string& why);
   void sync_lus();
   void send_pr_state(const Guid& g);
@@ -207,7 +207,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   uint64_t gen_ = 1;                                 // under mu_: link generation
   std::unordered_map<uint64_t, Pending> pending_;    // under mu_: forwarded tasks by task id
   std::unordered_map<uint64_t, std::function<void(TmfResponse)>> tmfs_;  // under mu_
-  std::unordered_map<uint64_t, std::function<void()>> mirrors_;
+  std::unordered_map<uint64_t, std::function<void()>> mirrors_;  // under mu_: PR_STATE waiting for STATUS
   bool holding_ = false;                   // proxy thread: the ownership hold is on
   uint64_t hold_until_ms_ = 0;
   std::set<Guid> stepping_down_;           // proxy thread: LUs handed to the peer (stay held)
@@ -222,9 +222,10 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
     std::function<void(ProxyStatus, std::string)> done;
     uint64_t deadline_ms = 0;
   };
-  std::unordered_map<uint64_t, Request> requests_;  // proxy thread: LUN_ACTIVE asking the peer to hand over  // under mu_: PR_STATE waiting for STATUS
+  std::unordered_map<uint64_t, Request> requests_;  // proxy thread: LUN_ACTIVE asking the peer to hand over
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> forwarded_{0}, served_{0};
+  std::atomic<uint64_t> fenced_{0};  // SCSI_CMDs refused: they named another ownership epoch
   std::shared_ptr<DoorCarrier> door_;                // under mu_
   std::string last_down_why_;                        // under mu_
 };

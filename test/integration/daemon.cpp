@@ -48,7 +48,8 @@ Daemon::Daemon(const DaemonOptions& o) {
   for (int i = 0; i < o.luns; ++i) {
     if (i) luns += ",";
     luns += "{\"lun\": " + std::to_string(i) + ", \"store\": \"" + (i == 0 ? o.store : std::string("file")) +
-            "\", \"backing\": \"" + dir_ + "/lu" + std::to_string(i) + ".img\", \"size\": \"" + o.size + "\"}";
+            "\", \"backing\": \"" + dir_ + "/lu" + std::to_string(i) + ".img\", \"size\": \"" + o.size + "\"" +
+            (i == 0 ? o.lun0_json_extra : std::string()) + "}";
   }
   state_ = o.state;
   for (int attempt = 0; attempt < 5; ++attempt) {

@@ -12,6 +12,7 @@ struct DaemonOptions {
   std::string store = "file";     // store of LUN 0
   std::string size = "64MiB";
   int luns = 1;
+  std::string lun0_json_extra;    // extra keys of LUN 0's object, after a comma: ", \"epoch\": 5"
   std::string top_json_extra;     // extra top-level keys
   bool state = true;              // --state-dir DIR/state (the SQLite database lives there)
 };

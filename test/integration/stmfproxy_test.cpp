@@ -26,6 +26,7 @@
 #include "proxy/codec.h"
 #include "proxy/messages.h"
 #include "test/integration/daemon.h"
+#include "test/integration/door_util.h"
 
 using stmf::test::Daemon;
 using stmf::test::DaemonOptions;
@@ -160,14 +161,7 @@ int accept_one(int listener) {
 
 // Reads exactly n bytes; false on EOF, error or the hang guard.
 bool read_exactly(int fd, uint8_t* p, size_t n) {
-  while (n > 0) {
-    if (!readable(fd)) return false;
-    ssize_t r = ::read(fd, p, n);
-    if (r <= 0) return false;
-    p += r;
-    n -= size_t(r);
-  }
-  return true;
+  return stmf::test::read_exactly(fd, p, n, std::chrono::duration_cast<std::chrono::milliseconds>(kGuard));
 }
 
 uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }

@@ -106,6 +106,7 @@ void add_alua_commands(CLI::App& app, Registry& r, Ctx& ctx) {
       if (st.contains("standby_lus")) line("Standby LUs", number(st, "standby_lus"));
       if (st.contains("forwarded_tasks")) line("Forwarded Tasks", number(st, "forwarded_tasks"));
       if (st.contains("served_tasks")) line("Served Tasks", number(st, "served_tasks"));
+      if (st.contains("fenced_tasks")) line("Fenced Tasks", number(st, "fenced_tasks"));
       if (st.contains("pending_tasks")) line("Pending Tasks", number(st, "pending_tasks"));
       if (st.contains("last_link_error") && st["last_link_error"].is_string())
         line("Last Link Error", st["last_link_error"].get<std::string>());

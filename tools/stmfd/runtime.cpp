@@ -95,6 +95,7 @@ Status Runtime::build_lu(const LuConfig& l, uint64_t& size, stmf::LogicalUnitPtr
   log()->info("LU {} guid {} on {} ({} bytes, {}-byte blocks)", bc.name, l.guid, store->describe(), store->size(), l.block_size);
   out = stmf::sbd::make_block_lu(bc, std::move(store));
   if (!out) return error(STMF_ERROR_INVALID_PROP, "LU " + l.guid + ": unusable block configuration");
+  out->set_epoch(l.epoch);
   return {};
 }
 
@@ -163,6 +164,7 @@ void Runtime::commit(const Config& from, const Config& to) {
     if (!old || !lu) continue;
     if (old->write_protect != l.write_protect) stmf::sbd::set_block_lu_write_protect(*lu, l.write_protect);
     if (old->write_cache != l.write_cache) stmf::sbd::set_block_lu_write_cache(*lu, l.write_cache);
+    if (old->epoch != l.epoch) lu->set_epoch(l.epoch);
     if (old->size != l.size) {
       log()->info("LU {} grown to {} bytes", l.guid, l.size);
       stmf_.raise_for_lu(lu, stmf::scsi::sense::capacity_data_has_changed);
@@ -334,6 +336,7 @@ stmf::proxy::ProxyStatus Runtime::add_standby(const stmf::proxy::RegisterLun& m)
   auto lu = stmf::sbd::make_block_lu(bc, stmf::store::make_null_store(l->size));
   if (!lu) return ProxyStatus::invalid_arg;
   lu->set_standby(true);
+  lu->set_epoch(l->epoch);  // the owner's: its proxied commands carry it
   stmf_.add_lu(lu);
   standby_[guid] = lu;
   standby_props_[guid] = props;

@@ -24,6 +24,7 @@
 #include "proxy/codec.h"
 #include "proxy/messages.h"
 #include "test/integration/daemon.h"
+#include "test/integration/door_util.h"
 
 using stmf::test::Daemon;
 using stmf::test::DaemonOptions;
@@ -51,22 +52,7 @@ bool eventually(const std::function<bool()>& done) {
   return false;
 }
 
-// A Unix stream socket pair: [0] stays with the test (the relay's end), [1] is the door given
-// to stmfd. Closes what is still open.
-struct Pair {
-  int fd[2] = {-1, -1};
-  Pair() { REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd) == 0); }
-  ~Pair() {
-    close(0);
-    close(1);
-  }
-  void close(int i) {
-    if (fd[i] >= 0) ::close(fd[i]);
-    fd[i] = -1;
-  }
-  int relay() const { return fd[0]; }
-  int door() const { return fd[1]; }
-};
+using Pair = stmf::test::DoorPair;
 
 // A door handle destroyed at scope exit (unless released).
 struct Handle {
@@ -78,53 +64,22 @@ struct Handle {
   }
 };
 
-void put_be32(uint8_t* p, uint32_t v) {
-  p[0] = uint8_t(v >> 24);
-  p[1] = uint8_t(v >> 16);
-  p[2] = uint8_t(v >> 8);
-  p[3] = uint8_t(v);
-}
-uint32_t get_be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+using stmfproxy::get_be32;
+using stmfproxy::put_be32;
 
 // A well-formed proxy frame (ECHO_REQUEST with `n` data bytes), length prefix included.
 std::vector<uint8_t> echo_frame(uint64_t msg_id, size_t n) {
   return stmf::proxy::encode(stmf::proxy::Message{msg_id, stmf::proxy::EchoRequest{std::vector<uint8_t>(n, 0x5a)}});
 }
 
-// Reads exactly n bytes, waiting at most the hang guard. False on EOF, error or timeout.
-bool read_exactly(int fd, uint8_t* p, size_t n) {
-  const auto end = std::chrono::steady_clock::now() + kGuard;
-  while (n > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd pf{fd, POLLIN, 0};
-    if (::poll(&pf, 1, int(left.count())) <= 0) continue;
-    ssize_t r = ::read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= size_t(r);
-  }
-  return true;
-}
-
 // One door call as stmfd makes it: u32 size + that many bytes (one whole frame).
 std::vector<uint8_t> read_door_call(int fd) {
-  uint8_t size[4];
-  REQUIRE(read_exactly(fd, size, 4));
-  const uint32_t n = get_be32(size);
-  REQUIRE(n > 0);
-  REQUIRE(n <= stmf::proxy::kMaxFrame + 4);
-  std::vector<uint8_t> call(n);
-  REQUIRE(read_exactly(fd, call.data(), n));
+  std::vector<uint8_t> call;
+  REQUIRE(stmf::test::read_door_call(fd, call, kGuard));
   return call;
 }
 
-void answer(int fd, uint32_t result) {
-  uint8_t be[4];
-  put_be32(be, result);
-  REQUIRE(::write(fd, be, 4) == 4);
-}
+void answer(int fd, uint32_t result) { REQUIRE(stmf::test::answer_door_call(fd, result)); }
 
 // True when a fresh door can be installed now (and removes it again).
 bool can_install() {
@@ -192,7 +147,7 @@ TEST_CASE("stmfPostProxyMsg checks its arguments and stmfd the frame and bogus h
   twenty[4] = stmf::proxy::kProtocolVersion;
   CHECK(stmfPostProxyMsg(h.hdl, twenty.data(), 20) == STMF_ERROR_INVALID_ARG);
   auto wrong_version = good;
-  wrong_version[4] = 2;
+  wrong_version[4] = stmf::proxy::kProtocolVersion + 1;
   CHECK(stmfPostProxyMsg(h.hdl, wrong_version.data(), uint32_t(wrong_version.size())) == STMF_ERROR_INVALID_ARG);
   CHECK(stmfPostProxyMsg(h.hdl, good.data(), uint32_t(good.size())) == STMF_STATUS_SUCCESS);
 
@@ -266,10 +221,10 @@ TEST_CASE("in door mode stmfd says HELLO through the door", "[door]") {
   REQUIRE(stmfInitProxyDoor(&h.hdl, p.door()) == STMF_STATUS_SUCCESS);
   p.close(1);  // stmfd has its own copy
   auto call = read_door_call(p.relay());
-  // One whole frame: its own length prefix, version 1, type HELLO.
+  // One whole frame: its own length prefix, the protocol version, type HELLO.
   REQUIRE(call.size() >= stmf::proxy::kHeaderSize);
   CHECK(get_be32(call.data()) == call.size() - 4);
-  CHECK(call[4] == 1);
+  CHECK(call[4] == stmf::proxy::kProtocolVersion);
   CHECK(call[5] == uint8_t(stmf::proxy::MsgType::hello));
   stmf::proxy::Message m;
   std::string why;

@@ -973,6 +973,7 @@ TEST_CASE("stmfadm set-alua-state and list-alua-state", "[stmfadm][alua]") {
   CHECK(has_line(r.out, "Standby LUs       : 0"));
   CHECK(has_line(r.out, "Forwarded Tasks   : 0"));
   CHECK(has_line(r.out, "Served Tasks      : 0"));
+  CHECK(has_line(r.out, "Fenced Tasks      : 0"));
   CHECK(has_line(r.out, "Pending Tasks     : 0"));
   CHECK(r.out.find("Last Link Error") == std::string::npos);  // the link never went down
 

@@ -1,0 +1,259 @@
+// Fencing by ownership epoch (docs/alua.md "Fencing"), on the wire: the test plays the ALUA
+// peer (node 1) of a real stmfd (node 0, door carrier) through libstmf's door API, so it can
+// send what a stale peer would: SCSI_CMDs and a LUN_ACTIVE that name another ownership epoch
+// than the owner's. None of them may reach the medium; the owner's own epoch is served.
+#include <catch2/catch.hpp>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/task.h"
+#include "libstmf/libstmf.h"
+#include "proxy/codec.h"
+#include "proxy/messages.h"
+#include "test/integration/daemon.h"
+#include "test/integration/door_util.h"
+
+using namespace stmf::proxy;
+using stmf::test::Daemon;
+using stmf::test::DaemonOptions;
+
+namespace {
+
+// Hang guard for what must arrive (never a timing assertion).
+constexpr auto kGuard = std::chrono::milliseconds(20000);
+constexpr uint64_t kOwnerEpoch = 5;
+
+// The peer node on the relay's end of a door installed in stmfd: every door call is taken
+// (answered 0) and decoded into a queue; ECHO_REQUESTs are answered so the link stays up.
+class FakePeer {
+ public:
+  explicit FakePeer(const Daemon& d) {
+    ::setenv("STMFD_SOCKET", d.socket_path().c_str(), 1);
+    REQUIRE(stmfInitProxyDoor(&hdl_, pair_.door()) == STMF_STATUS_SUCCESS);
+    pair_.close(1);  // stmfd has its own copy
+    reader_ = std::thread([this] { read_loop(); });
+  }
+  ~FakePeer() {
+    stop_ = true;
+    reader_.join();
+    stmfDestroyProxyDoor(hdl_);
+  }
+  FakePeer(const FakePeer&) = delete;
+
+  void post(const Message& m) {
+    auto f = encode(m);
+    REQUIRE(stmfPostProxyMsg(hdl_, f.data(), uint32_t(f.size())) == STMF_STATUS_SUCCESS);
+  }
+
+  // The first message of type T from stmfd (taken off the queue) for which `match` holds.
+  template <class T, class F>
+  std::optional<std::pair<uint64_t, T>> wait_for(F match) {
+    std::unique_lock lk(mu_);
+    std::optional<std::pair<uint64_t, T>> found;
+    cv_.wait_for(lk, kGuard, [&] {
+      for (auto it = queue_.begin(); it != queue_.end(); ++it)
+        if (auto* b = std::get_if<T>(&it->body); b && match(*b)) {
+          found.emplace(it->msg_id, *b);
+          queue_.erase(it);
+          return true;
+        }
+      return false;
+    });
+    return found;
+  }
+
+ private:
+  void read_loop() {
+    std::vector<uint8_t> call;
+    while (!stop_) {
+      if (!stmf::test::read_door_call(pair_.relay(), call, std::chrono::milliseconds(100))) continue;
+      stmf::test::answer_door_call(pair_.relay(), 0);
+      Message m;
+      std::string why;
+      if (decode(call.data(), call.size(), m, why) != DecodeError::none) continue;
+      if (auto* e = std::get_if<EchoRequest>(&m.body)) {
+        auto f = encode(Message{m.msg_id, EchoReply{{e->data}}});
+        stmfPostProxyMsg(hdl_, f.data(), uint32_t(f.size()));
+        continue;
+      }
+      std::lock_guard lk(mu_);
+      queue_.push_back(std::move(m));
+      cv_.notify_all();
+    }
+  }
+
+  stmf::test::DoorPair pair_;
+  int hdl_ = -1;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Message> queue_;
+  std::thread reader_;
+};
+
+// One proxied command and what the owner answered: the SCSI_STATUS and any Data-In.
+struct Outcome {
+  ScsiStatus status;
+  std::vector<uint8_t> data_in;
+};
+
+class Session {
+ public:
+  static constexpr uint64_t kSession = 77;
+  static constexpr uint16_t kRtpi = 32768 + 1;  // node 1, port 1 (docs/alua.md numbering)
+
+  Session(FakePeer& peer, const Guid& lu) : peer_(peer), lu_(lu) {
+    peer_.post(Message{next_++, RegisterProxyPort{kRtpi, 2, "iqn.2026-11.org.example:fake,t,0x0001",
+                                                  "iqn.2026-11.org.example:fake"}});
+    REQUIRE(answered(MsgType::register_proxy_port) == uint32_t(ProxyStatus::success));
+    peer_.post(Message{next_++, SessionCreate{kSession, kRtpi, "iqn.2026-11.org.example:fenced-host", "400001370000",
+                                              {{0, lu_}}}});
+    REQUIRE(answered(MsgType::session_create) == uint32_t(ProxyStatus::success));
+  }
+
+  // The STATUS stmfd sends for the last message of `type` posted.
+  uint32_t answered(MsgType type) {
+    const uint64_t id = next_ - 1;
+    auto s = peer_.wait_for<Status>([&](const Status& s) { return s.msg_type == uint8_t(type) && s.msg_id == id; });
+    REQUIRE(s);
+    return s->second.status;
+  }
+
+  Outcome run(uint64_t epoch, std::vector<uint8_t> cdb, stmf::DataDirection dir, uint32_t length,
+              std::vector<uint8_t> data_out = {}) {
+    const uint64_t id = next_++;
+    ScsiCmd c;
+    c.session_id = kSession;
+    c.guid = lu_;
+    c.epoch = epoch;
+    c.lun = 0;
+    c.tag = uint32_t(id);
+    c.direction = uint8_t(dir);
+    c.expected_transfer_length = length;
+    c.cdb = std::move(cdb);
+    c.immediate_data = std::move(data_out);
+    peer_.post(Message{id, std::move(c)});
+    auto st = peer_.wait_for<ScsiStatus>([&](const ScsiStatus& s) { return s.task_id == id; });
+    REQUIRE(st);
+    Outcome o{st->second, {}};
+    // Data-In went out before the status, on the one ordered carrier.
+    while (o.data_in.size() < o.status.data_in_length) {
+      auto d = peer_.wait_for<ScsiData>([&](const ScsiData& d) { return d.task_id == id; });
+      REQUIRE(d);
+      if (o.data_in.size() < d->second.offset + d->second.data.size()) o.data_in.resize(d->second.offset + d->second.data.size());
+      std::copy(d->second.data.begin(), d->second.data.end(), o.data_in.begin() + d->second.offset);
+    }
+    return o;
+  }
+
+  Outcome read_block0(uint64_t epoch) {
+    return run(epoch, {0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, stmf::DataDirection::in, 512);
+  }
+  Outcome write_block0(uint64_t epoch, uint8_t fill) {
+    return run(epoch, {0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0}, stmf::DataDirection::out, 512, std::vector<uint8_t>(512, fill));
+  }
+
+  uint64_t next_id() { return next_++; }
+
+ private:
+  FakePeer& peer_;
+  Guid lu_;
+  uint64_t next_ = 1000;
+};
+
+// Sense key, ASC, ASCQ of fixed-format sense data.
+std::tuple<int, int, int> kcq(const std::vector<uint8_t>& s) {
+  REQUIRE(s.size() >= 14);
+  REQUIRE((s[0] & 0x7f) == 0x70);
+  return {s[2] & 0x0f, s[12], s[13]};
+}
+
+bool fenced(const Outcome& o) {
+  return o.status.response == uint8_t(TaskResponse::completed) && o.status.scsi_status == 0x02 &&
+         kcq(o.status.sense) == std::tuple{0x02, 0x04, 0x0a};  // NOT READY, ASYMMETRIC ACCESS STATE TRANSITION
+}
+
+bool good(const Outcome& o) { return o.status.response == uint8_t(TaskResponse::completed) && o.status.scsi_status == 0; }
+
+// Brings the link up as node 1 and returns the LU stmfd registers (with its epoch).
+RegisterLun link_up(FakePeer& peer) {
+  auto hello = peer.wait_for<Hello>([](const Hello& h) { return h.node == 0 && h.alua_enabled; });
+  REQUIRE(hello);
+  peer.post(Message{1, Hello{1, 0x00fe11ced0000001ull, true, "fake-node-1"}});
+  peer.post(Message{2, LuList{}});  // nothing is active here: ownership is settled at once
+  auto reg = peer.wait_for<RegisterLun>([](const RegisterLun&) { return true; });
+  REQUIRE(reg);
+  return reg->second;
+}
+
+}  // namespace
+
+TEST_CASE("the owner refuses proxied commands that name another ownership epoch", "[fencing][failover]") {
+  DaemonOptions o;
+  o.top_json_extra = R"("alua": {"enabled": true, "node": 0, "carrier": "door"}, )";
+  o.lun0_json_extra = ", \"epoch\": " + std::to_string(kOwnerEpoch);
+  Daemon d(o);
+  FakePeer peer(d);
+  const RegisterLun reg = link_up(peer);
+  // The registration tells the standby node the owner's epoch (what its SCSI_CMDs carry).
+  auto props = nlohmann::json::parse(reg.properties);
+  REQUIRE(props.value("epoch", uint64_t(0)) == kOwnerEpoch);
+  Session s(peer, reg.guid);
+
+  // Under the owner's epoch the nexus first sees its POWER ON, RESET, then GOOD.
+  bool ready = false;
+  for (int i = 0; i < 5 && !ready; ++i) ready = good(s.run(kOwnerEpoch, {0, 0, 0, 0, 0, 0}, stmf::DataDirection::none, 0));
+  REQUIRE(ready);
+  REQUIRE(good(s.write_block0(kOwnerEpoch, 0x11)));
+
+  SECTION("a write under an older or a newer epoch never reaches the medium") {
+    for (uint64_t e : {kOwnerEpoch - 1, kOwnerEpoch + 1, uint64_t(0)}) {
+      INFO("epoch " << e);
+      CHECK(fenced(s.write_block0(e, 0xee)));
+      CHECK(fenced(s.read_block0(e)));
+    }
+    auto r = s.read_block0(kOwnerEpoch);
+    REQUIRE(good(r));
+    CHECK(r.data_in == std::vector<uint8_t>(512, 0x11));  // the owner-epoch write, nothing else
+    CHECK(d.log_text().find("names ownership epoch 6, ours is 5") != std::string::npos);
+  }
+
+  SECTION("a write that carries its data after the command is refused too") {
+    const uint64_t id = s.next_id();
+    ScsiCmd c;
+    c.session_id = Session::kSession;
+    c.guid = reg.guid;
+    c.epoch = kOwnerEpoch - 1;
+    c.tag = uint32_t(id);
+    c.direction = uint8_t(stmf::DataDirection::out);
+    c.expected_transfer_length = 512;
+    c.cdb = {0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+    c.data_complete = false;
+    peer.post(Message{id, c});
+    peer.post(Message{0, ScsiData{id, Session::kSession, 0, std::vector<uint8_t>(512, 0xee)}});
+    peer.post(Message{0, ScsiDataXferDone{id, Session::kSession, 0}});
+    auto st = peer.wait_for<ScsiStatus>([&](const ScsiStatus& x) { return x.task_id == id; });
+    REQUIRE(st);
+    CHECK(fenced(Outcome{st->second, {}}));
+    auto r = s.read_block0(kOwnerEpoch);
+    REQUIRE(good(r));
+    CHECK(r.data_in == std::vector<uint8_t>(512, 0x11));
+  }
+
+  SECTION("a handover request under another epoch is refused and the owner keeps the LU") {
+    peer.post(Message{s.next_id(), LunActive{reg.guid, kOwnerEpoch - 1}});
+    CHECK(s.answered(MsgType::lun_active) == uint32_t(ProxyStatus::stale));
+    CHECK(good(s.write_block0(kOwnerEpoch, 0x22)));  // still active, not Transitioning
+    auto r = s.read_block0(kOwnerEpoch);
+    REQUIRE(good(r));
+    CHECK(r.data_in == std::vector<uint8_t>(512, 0x22));
+  }
+}
