@@ -7,11 +7,13 @@
 #include <deque>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/scsi/sense.h"
 #include "core/task.h"
@@ -67,13 +69,32 @@ class UnitAttentions {
   // The nexus's POWER ON, RESET was reported elsewhere (a standby LU: by the active node, to
   // which its commands go): start its queue empty, so later conditions reach it.
   void mark_seen(const std::string& nexus_key);
+  // Whether a nexus this LU has not seen starts with POWER ON, RESET (true) or with an empty
+  // queue (a standby LU: the active node reports it; conditions raised here before the
+  // nexus's first command, such as REPORTED LUNS DATA HAS CHANGED, must not bring one).
+  void set_power_on_for_new_nexus(bool on);
   // Remove a specific condition (REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED).
   void clear(const std::string& nexus_key, const scsi::SenseCode& s);
+  // Every nexus's queue (oldest first; an empty queue: seen, nothing pending), and replacing
+  // them all: a planned switchover carries them to the new owner (the nexus keys are the same
+  // on both nodes of an ALUA pair).
+  std::map<std::string, std::vector<scsi::SenseCode>> snapshot();
+  void restore(const std::map<std::string, std::vector<scsi::SenseCode>>& queues);
 
  private:
   std::deque<scsi::SenseCode>& queue_locked(const std::string& key);
   std::mutex mu_;
+  bool power_on_for_new_ = true;
   std::unordered_map<std::string, std::deque<scsi::SenseCode>> queues_;
+};
+
+// What a planned switchover hands to the new owner besides reservations (docs/alua.md
+// "Planned switchover"): the pending unit attention conditions of every nexus and the current
+// mode parameters, so the LU goes on as it was (an initiator sees ASYMMETRIC ACCESS STATE
+// CHANGED, not POWER ON, RESET, and keeps its MODE SELECT settings).
+struct HandoverState {
+  std::map<std::string, std::vector<scsi::SenseCode>> unit_attentions;  // nexus key -> queue
+  std::vector<uint8_t> mode_pages;  // current values, all pages, MODE SENSE page format
 };
 
 // Done callback for LogicalUnit::execute: status/sense/data_in are set on the task.
@@ -106,12 +127,22 @@ class LogicalUnit {
   virtual void flush(std::function<void(bool ok)> done) { done(true); }
   // True when sense data for this LU is built in descriptor format (control mode page D_SENSE).
   virtual bool descriptor_sense() const { return false; }
+  // Current mode parameters, every page in MODE SENSE page format (empty: no mode pages),
+  // and applying such a list (all or nothing; false when it does not fit this LU).
+  virtual std::vector<uint8_t> current_mode_pages() const { return {}; }
+  virtual bool restore_mode_pages(const std::vector<uint8_t>& pages) { return pages.empty(); }
+  // A planned switchover's state of this LU (above), and taking it over on the new owner.
+  HandoverState handover_state();
+  bool restore_handover_state(const HandoverState& s);
 
   UnitAttentions& unit_attentions() { return uas_; }
 
   // ALUA role on this node (core/alua.h): a standby LU's commands go to the peer node.
   bool standby() const { return standby_.load(std::memory_order_acquire); }
-  void set_standby(bool s) { standby_.store(s, std::memory_order_release); }
+  void set_standby(bool s) {
+    standby_.store(s, std::memory_order_release);
+    uas_.set_power_on_for_new_nexus(!s);
+  }
   // Ownership not settled (ALUA pair: a node that starts or re-initializes holds its LUs
   // until it has compared ownership epochs with the peer, or stepping down): commands get
   // NOT READY, ASYMMETRIC ACCESS STATE TRANSITION and RTPG reports Transitioning.

@@ -9,8 +9,13 @@ constexpr size_t kMaxQueued = 16;  // SPC-4 allows dropping the oldest beyond a 
 
 std::deque<scsi::SenseCode>& UnitAttentions::queue_locked(const std::string& key) {
   auto [it, inserted] = queues_.try_emplace(key);
-  if (inserted) it->second.push_back(scsi::sense::power_on_reset);
+  if (inserted && power_on_for_new_) it->second.push_back(scsi::sense::power_on_reset);
   return it->second;
+}
+
+void UnitAttentions::set_power_on_for_new_nexus(bool on) {
+  std::lock_guard lk(mu_);
+  power_on_for_new_ = on;
 }
 
 std::optional<scsi::SenseCode> UnitAttentions::next(const std::string& nexus_key, bool take) {
@@ -60,6 +65,33 @@ void UnitAttentions::clear(const std::string& nexus_key, const scsi::SenseCode& 
   auto it = queues_.find(nexus_key);
   if (it == queues_.end()) return;
   std::erase(it->second, s);
+}
+
+std::map<std::string, std::vector<scsi::SenseCode>> UnitAttentions::snapshot() {
+  std::lock_guard lk(mu_);
+  std::map<std::string, std::vector<scsi::SenseCode>> m;
+  for (auto& [key, q] : queues_) m[key].assign(q.begin(), q.end());
+  return m;
+}
+
+void UnitAttentions::restore(const std::map<std::string, std::vector<scsi::SenseCode>>& queues) {
+  std::lock_guard lk(mu_);
+  queues_.clear();
+  for (auto& [key, q] : queues) {
+    auto& d = queues_[key];
+    for (auto& s : q) {
+      if (d.size() >= kMaxQueued) d.pop_front();
+      d.push_back(s);
+    }
+  }
+}
+
+HandoverState LogicalUnit::handover_state() { return HandoverState{uas_.snapshot(), current_mode_pages()}; }
+
+bool LogicalUnit::restore_handover_state(const HandoverState& s) {
+  if (!restore_mode_pages(s.mode_pages)) return false;
+  uas_.restore(s.unit_attentions);
+  return true;
 }
 
 std::optional<scsi::SenseCode> check_cdb_usage(const CommandInfo& ci, const uint8_t* cdb) {

@@ -746,8 +746,9 @@ void ProxyService::handover_drain(const Guid& g) {
       if (!ok) return handover_rollback(g, "flushing the backing store failed");
       auto lu = stmf_.find_lu(g);
       if (!lu) return handover_rollback(g, "the LU went away");
-      // The final reservation state, then the offer: in this order on the one carrier.
-      send_pr_state(g);
+      // The final state (reservations, unit attentions, mode pages), then the offer: in this
+      // order on the one carrier.
+      send_pr_state(g, true);
       it->second.msg_id = next_id_++;
       log()->info("LU {}: drained and flushed, offering it to the peer (LUN_ACTIVE)", hex(g));
       send(Message{it->second.msg_id, LunActive{g, lu->epoch()}});
@@ -763,6 +764,8 @@ void ProxyService::handover_rollback(const Guid& g, const std::string& why) {
   if (auto lu = stmf_.find_lu(g); lu && !lu->standby()) {
     lu->set_transitioning(false);
     stmf_.raise_for_lu(lu, scsi::sense::asymmetric_access_state_changed);
+    // The peer's copy is the plain mirror again: the handover state it may hold goes stale.
+    if (up_) send_pr_state(g);
   }
   log()->warn("LU {}: switchover abandoned, still active here: {}", hex(g), why);
   done(ProxyStatus::failure, why);
@@ -1050,16 +1053,19 @@ void ProxyService::ports_changed() {
   asio::post(io_, [this] { sync_ports(); });
 }
 
-// The whole reservation state of LU `g` (active here) to the peer, with its current seq.
-void ProxyService::send_pr_state(const Guid& g) {
+// The whole reservation state of LU `g` (active here) to the peer, with its current seq; the
+// final one of a planned switchover also carries the LU's unit attentions and mode pages.
+void ProxyService::send_pr_state(const Guid& g, bool handover) {
   auto lu = stmf_.find_lu(g);
   if (!lu || lu->standby()) return;
   auto& rs = lu->reservations();
   PrStateMsg m{g, 0, {}};
+  std::optional<HandoverState> hs;
+  if (handover) hs = lu->handover_state();
   {
     std::shared_lock lk(rs.mu);
     m.seq = rs.seq;
-    m.state = host_.encode_reservations(rs.engine.state(), rs.engine.scsi2_holder());
+    m.state = host_.encode_reservations(rs.engine.state(), rs.engine.scsi2_holder(), hs ? &*hs : nullptr);
   }
   send(Message{next_id_++, std::move(m)});
 }

@@ -66,9 +66,11 @@ class StandbyHost {
   virtual void deregister_standby(Guid g, std::function<void(ProxyStatus)> done) = 0;
   virtual void drop_standby() = 0;                     // ALUA disabled: every standby LU goes
   virtual std::vector<RegisterLun> active_lus() = 0;   // this node's active LUs (thread-safe)
-  // Reservation mirroring (docs/alua.md): the JSON text of a state (any thread), and storing
-  // the peer's state of one of our standby LUs (kept when seq >= the stored one).
-  virtual std::string encode_reservations(const pr::PrState& st, const std::optional<pr::Nexus>& scsi2) = 0;
+  // Reservation mirroring (docs/alua.md): the JSON text of a state (any thread), with the
+  // LU's handover state when it is the final state of a planned switchover; and storing the
+  // peer's state of one of our standby LUs (kept when seq >= the stored one).
+  virtual std::string encode_reservations(const pr::PrState& st, const std::optional<pr::Nexus>& scsi2,
+                                          const HandoverState* handover = nullptr) = 0;
   virtual void store_standby_reservations(PrStateMsg m, std::function<void(ProxyStatus)> done) = 0;
   // The link came up: stored sequence numbers restart (the peer resends every state).
   virtual void restart_reservation_seqs() = 0;
@@ -164,7 +166,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   void on_lun_active(uint64_t id, const LunActive& m);
   void release_hold(const std::string& why);
   void sync_lus();
-  void send_pr_state(const Guid& g);
+  void send_pr_state(const Guid& g, bool handover = false);
   void sync_ports();
   void drop_peer_ports();
   void reply(MsgType type, uint64_t id, ProxyStatus st);

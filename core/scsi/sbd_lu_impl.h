@@ -54,6 +54,8 @@ class BlockLu final : public LogicalUnit {
   void on_reset(ResetKind kind) override;
   void on_nexus_loss(const std::string& nexus_key) override;
   bool descriptor_sense() const override { return modes_.d_sense(); }
+  std::vector<uint8_t> current_mode_pages() const override;
+  bool restore_mode_pages(const std::vector<uint8_t>& pages) override;
   void flush(std::function<void(bool ok)> done) override {
     store_->flush([done = std::move(done)](std::error_code ec) { done(!ec); });
   }

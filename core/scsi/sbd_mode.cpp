@@ -96,4 +96,16 @@ void BlockLu::h_mode_select(const TaskPtr& t, TaskDone& done) {
   done(t);
 }
 
+std::vector<uint8_t> BlockLu::current_mode_pages() const {
+  std::vector<uint8_t> v;
+  modes_.append(ModePages::kAllPages, ModePages::kAllSubpages, PageControl::current, v);
+  return v;
+}
+
+// The same checks as MODE SELECT: a list from another build that does not fit changes nothing.
+bool BlockLu::restore_mode_pages(const std::vector<uint8_t>& pages) {
+  bool changed = false;
+  return !modes_.select(pages.data(), pages.size(), 0, changed);
+}
+
 }  // namespace stmf::sbd

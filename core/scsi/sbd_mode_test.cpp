@@ -234,3 +234,70 @@ TEST_CASE("SWP write-protects the LU and sets WP in the mode header", "[sbd][mod
   Lu wp(2048, 512, true, true);
   CHECK(wp.run(sense10(0x3f, false))->data_in[3] == 0x90);
 }
+
+TEST_CASE("handover state: mode pages and unit attentions carry over to another LU object", "[sbd][mode][alua]") {
+  Lu a, b;
+  auto& ua = a.lu->unit_attentions();
+  ua.next(a.nexus->key(), true);   // nexus 1 has seen the LU...
+  ua.next(a.nexus2->key(), false);  // ...nexus 2 has its POWER ON, RESET still pending
+  // D_SENSE on and WCE off on the old owner's copy.
+  auto control = page_of(a, 0x0a);
+  control[2] |= 0x04;
+  REQUIRE(good(a.run(select6(uint8_t(plist6(control).size())), plist6(control))));
+  auto cache = page_of(a, 0x08);
+  cache[2] &= uint8_t(~0x04);
+  REQUIRE(good(a.run(select6(uint8_t(plist6(cache).size())), plist6(cache))));
+  ua.raise(a.nexus->key(), scsi::sense::capacity_data_has_changed);
+
+  const HandoverState hs = a.lu->handover_state();
+  CHECK(hs.mode_pages.size() == 12 + 20 + 12 + 12);
+  REQUIRE(hs.unit_attentions.size() == 2);
+  // nexus 2 has MODE PARAMETERS CHANGED queued behind its POWER ON, RESET.
+  CHECK(hs.unit_attentions.at(a.nexus2->key()) ==
+        std::vector<scsi::SenseCode>{scsi::sense::power_on_reset, scsi::sense::mode_parameters_changed});
+
+  REQUIRE(b.lu->restore_handover_state(hs));
+  CHECK(b.lu->descriptor_sense());
+  CHECK((page_of(b, 0x0a)[2] & 0x04) == 0x04);
+  CHECK((page_of(b, 0x08)[2] & 0x04) == 0);
+  auto& ub = b.lu->unit_attentions();
+  // The new copy knows nexus 1 (no POWER ON, RESET for it), with its pending condition.
+  auto u1 = ub.next(b.nexus->key(), true);
+  REQUIRE(u1);
+  CHECK(*u1 == scsi::sense::capacity_data_has_changed);
+  CHECK_FALSE(ub.next(b.nexus->key(), true));
+  auto u2 = ub.next(b.nexus2->key(), true);
+  REQUIRE(u2);
+  CHECK(*u2 == scsi::sense::power_on_reset);
+  // A nexus neither copy has seen still starts with POWER ON, RESET.
+  auto u3 = ub.next("iqn.init:c|some port", true);
+  REQUIRE(u3);
+  CHECK(*u3 == scsi::sense::power_on_reset);
+}
+
+TEST_CASE("handover state: mode pages that do not fit change nothing", "[sbd][mode][alua]") {
+  Lu a;
+  HandoverState hs;
+  hs.mode_pages = {0x0a, 0x0a, 0x00, 0x10, 0x00, 0x00, 0, 0, 0xff, 0xff, 0, 0};
+  hs.mode_pages[3] = 0x20;  // QAM 2h: not changeable
+  hs.unit_attentions["x"] = {scsi::sense::mode_parameters_changed};
+  CHECK_FALSE(a.lu->restore_handover_state(hs));
+  CHECK_FALSE(a.lu->descriptor_sense());
+  hs.mode_pages = {0x0a, 0x0a};  // truncated page
+  CHECK_FALSE(a.lu->restore_handover_state(hs));
+  // Unit attentions were left alone: "x" was never seen, so it gets POWER ON, RESET.
+  CHECK(*a.lu->unit_attentions().next("x", true) == scsi::sense::power_on_reset);
+}
+
+TEST_CASE("a standby LU does not invent POWER ON, RESET for a nexus it has not seen", "[sbd][alua]") {
+  Lu active, standby;
+  standby.lu->set_standby(true);
+  // A condition raised for a new nexus (e.g. REPORTED LUNS DATA HAS CHANGED when its LUN
+  // inventory changes): the standby copy queues just that; the active copy reports POWER ON,
+  // RESET first, as a nexus's first condition.
+  for (Lu* l : {&active, &standby}) l->lu->unit_attentions().raise(l->nexus->key(), scsi::sense::reported_luns_data_has_changed);
+  CHECK(*active.lu->unit_attentions().next(active.nexus->key(), true) == scsi::sense::power_on_reset);
+  CHECK(*standby.lu->unit_attentions().next(standby.nexus->key(), true) == scsi::sense::reported_luns_data_has_changed);
+  CHECK_FALSE(standby.lu->unit_attentions().next(standby.nexus->key(), true));
+  CHECK_FALSE(standby.lu->unit_attentions().next(standby.nexus2->key(), true));
+}

@@ -309,16 +309,39 @@ TEST_CASE("the old owner comes back as standby and its stale copy never serves",
   (void)before;
 }
 
-// SET TARGET PORT GROUPS: target port group `tpg` Active/Optimized. Returns the SCSI status.
-int stpg(Ctx& ctx, uint16_t tpg) {
-  uint8_t param[8] = {0, 0, 0, 0, 0x00 /* Active/Optimized */, 0, uint8_t(tpg >> 8), uint8_t(tpg)};
-  uint8_t cdb[12] = {0xa4, 0x0a, 0, 0, 0, 0, 0, 0, 0, sizeof param, 0, 0};
-  scsi_task* t = scsi_create_task(sizeof cdb, cdb, SCSI_XFER_WRITE, sizeof param);
+// A raw CDB without data. Returns the SCSI status.
+int no_data(Ctx& ctx, std::vector<uint8_t> cdb) {
+  scsi_task* t = scsi_create_task(int(cdb.size()), cdb.data(), SCSI_XFER_NONE, 0);
   REQUIRE(t);
-  iscsi_data d{sizeof param, param};
+  Task done(iscsi_scsi_command_sync(ctx, 0, t, nullptr));
+  REQUIRE(done);
+  return done->status;
+}
+
+// A raw CDB with a Data-Out parameter list. Returns the SCSI status.
+int data_out(Ctx& ctx, std::vector<uint8_t> cdb, std::vector<uint8_t> param) {
+  scsi_task* t = scsi_create_task(int(cdb.size()), cdb.data(), SCSI_XFER_WRITE, int(param.size()));
+  REQUIRE(t);
+  iscsi_data d{param.size(), param.data()};
   Task done(iscsi_scsi_command_sync(ctx, 0, t, &d));
   REQUIRE(done);
   return done->status;
+}
+
+// SET TARGET PORT GROUPS: target port group `tpg` Active/Optimized. Returns the SCSI status.
+int stpg(Ctx& ctx, uint16_t tpg) {
+  const std::vector<uint8_t> param = {0, 0, 0, 0, 0x00 /* Active/Optimized */, 0, uint8_t(tpg >> 8), uint8_t(tpg)};
+  return data_out(ctx, {0xa4, 0x0a, 0, 0, 0, 0, 0, 0, 0, uint8_t(param.size()), 0, 0}, param);
+}
+
+// The control mode page (0Ah) as MODE SENSE(6) returns it through `ctx`.
+std::vector<uint8_t> control_page(Ctx& ctx) {
+  Task t = data_in(ctx, {0x1a, 0x08 /* DBD */, 0x0a, 0, 255, 0}, 255);
+  REQUIRE(t);
+  REQUIRE(t->status == SCSI_STATUS_GOOD);
+  auto d = bytes(t);
+  REQUIRE(d.size() >= 4 + 12);
+  return std::vector<uint8_t>(d.begin() + 4, d.begin() + 4 + 12);
 }
 
 TEST_CASE("a planned switchover moves the owner under writers and back", "[failover]") {
@@ -399,4 +422,61 @@ TEST_CASE("a planned switchover moves the owner under writers and back", "[failo
   CHECK(read_keys(b) == keys_before);
   CHECK(read_reservation(b) == holder_before);
   same_pr_on_both_nodes(p);
+}
+
+TEST_CASE("a planned switchover hands over mode parameters, unit attentions and the SCSI-2 reservation",
+          "[failover]") {
+  Pair p;
+  Ctx a(kHostA), b(kHostB), x(kOutsider);
+  login(a, p, 0);
+  login(b, p, 1);
+  login(x, p, 1);
+  tur_until(a, 0, 0);
+  tur_until(b, 0, 0);
+  tur_until(x, 0, 0);
+  // Through the owner (node 0): descriptor-format sense on (control page D_SENSE). The other
+  // nexuses get MODE PARAMETERS CHANGED, which b and x leave pending.
+  auto page = control_page(a);
+  REQUIRE((page[2] & 0x04) == 0);
+  page[0] &= 0x3f;  // PS is reserved in MODE SELECT
+  page[2] |= 0x04;
+  std::vector<uint8_t> plist = {0, 0, 0, 0};
+  plist.insert(plist.end(), page.begin(), page.end());
+  REQUIRE(data_out(a, {0x15, 0x10 /* PF */, 0, 0, uint8_t(plist.size()), 0}, plist) == SCSI_STATUS_GOOD);
+  // A SCSI-2 reservation through node 0.
+  REQUIRE(no_data(a, {0x16, 0, 0, 0, 0, 0}) == SCSI_STATUS_GOOD);  // RESERVE(6)
+
+  const std::string stmfadm = std::string(TOOLS_DIR) + "/stmfadm/stmfadm";
+  const std::string cmd = "STMFD_SOCKET=" + p.socket(0) + " " + stmfadm + " switchover-lu " + p.guid() + " >/dev/null";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  CHECK(p.log(1).find("mode parameters handed over by the peer") != std::string::npos);
+
+  // Every nexus goes on with what it had pending, then learns of the access state change:
+  // nobody sees POWER ON, RESET (the LU was not reset; its mode parameters are kept).
+  constexpr int kPowerOn = SCSI_SENSE_UNIT_ATTENTION << 16 | 0x2900;
+  constexpr int kModeChanged = SCSI_SENSE_UNIT_ATTENTION << 16 | 0x2a01;
+  auto seen_b = tur_until(b, [](int s) { return (s >> 16) != SCSI_SENSE_UNIT_ATTENTION; });
+  INFO("b saw " << describe(seen_b));
+  CHECK(seen_b.back() == -2);  // then RESERVATION CONFLICT: a's SCSI-2 reservation holds
+  CHECK(std::find(seen_b.begin(), seen_b.end(), kPowerOn) == seen_b.end());
+  CHECK(std::find(seen_b.begin(), seen_b.end(), kModeChanged) != seen_b.end());
+  auto seen_a = tur_until(a, 0, 0);
+  INFO("a saw " << describe(seen_a));
+  CHECK(std::find(seen_a.begin(), seen_a.end(), kPowerOn) == seen_a.end());
+  CHECK(std::find(seen_a.begin(), seen_a.end(), kAluaChanged) != seen_a.end());
+
+  // The new owner (node 1) has D_SENSE on (seen by the reservation holder for now).
+  CHECK((control_page(a)[2] & 0x04) == 0x04);
+  // The SCSI-2 reservation moved with the LU: its holder (through node 0, now a proxied
+  // path) still reads and writes; another initiator gets RESERVATION CONFLICT on node 1.
+  write_blocks(a, 9, pattern(512, 9));
+  CHECK(read_blocks(a, 9, 512) == pattern(512, 9));
+  tur_until(x, [](int s) { return (s >> 16) != SCSI_SENSE_UNIT_ATTENTION; });  // its pending UAs
+  Task rx(iscsi_read10_sync(x, 0, 9, 512, 512, 0, 0, 0, 0, 0));
+  REQUIRE(rx);
+  CHECK(rx->status == SCSI_STATUS_RESERVATION_CONFLICT);
+  // Released by its holder through the proxy: the outsider reads.
+  REQUIRE(no_data(a, {0x17, 0, 0, 0, 0, 0}) == SCSI_STATUS_GOOD);  // RELEASE(6)
+  CHECK(read_blocks(x, 9, 512) == pattern(512, 9));
+  CHECK((control_page(b)[2] & 0x04) == 0x04);
 }

@@ -62,6 +62,49 @@ std::optional<stmf::pr::PrState> pr_state_from_json(const json& j, std::string& 
   }
 }
 
+json handover_to_json(const stmf::HandoverState& s) {
+  json uas = json::array();
+  for (auto& [nexus, q] : s.unit_attentions) {
+    json c = json::array();
+    for (auto& sc : q) c.push_back({int(sc.key), sc.asc, sc.ascq});
+    uas.push_back({{"nexus", nexus}, {"conditions", std::move(c)}});
+  }
+  std::string hex;
+  for (uint8_t b : s.mode_pages) {
+    char x[3];
+    std::snprintf(x, sizeof x, "%02x", b);
+    hex += x;
+  }
+  return {{"unit_attentions", std::move(uas)}, {"mode_pages", hex}};
+}
+
+std::optional<stmf::HandoverState> handover_from_json(const json& j, std::string& why) {
+  try {
+    stmf::HandoverState s;
+    for (auto& u : j.at("unit_attentions")) {
+      auto& q = s.unit_attentions[u.at("nexus").get<std::string>()];
+      for (auto& c : u.at("conditions")) {
+        const int key = c.at(0).get<int>();
+        if (key < 0 || key > 0x0f) {
+          why = "unit attention with sense key " + std::to_string(key);
+          return std::nullopt;
+        }
+        q.push_back(stmf::scsi::SenseCode{stmf::scsi::SenseKey(key), c.at(1).get<uint8_t>(), c.at(2).get<uint8_t>()});
+      }
+    }
+    const auto hex = j.at("mode_pages").get<std::string>();
+    if (hex.size() % 2 || hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+      why = "mode_pages: not a string of hex byte pairs";
+      return std::nullopt;
+    }
+    for (size_t i = 0; i < hex.size(); i += 2) s.mode_pages.push_back(uint8_t(std::stoul(hex.substr(i, 2), nullptr, 16)));
+    return s;
+  } catch (const std::exception& e) {
+    why = e.what();
+    return std::nullopt;
+  }
+}
+
 bool DbPrPersistence::store(const std::string& guid, const std::optional<stmf::pr::PrState>& state, std::string& why) {
   return state ? db_.save_pr(guid, pr_state_to_json(*state).dump(), why) : db_.erase_pr(guid, why);
 }

@@ -383,8 +383,10 @@ void Runtime::drop_standby_lu(std::string guid) {
   standby_pr_.erase(guid);
 }
 
-std::string Runtime::encode_reservations(const stmf::pr::PrState& st, const std::optional<stmf::pr::Nexus>& scsi2) {
+std::string Runtime::encode_reservations(const stmf::pr::PrState& st, const std::optional<stmf::pr::Nexus>& scsi2,
+                                         const stmf::HandoverState* handover) {
   auto j = pr_state_to_json(st);
+  if (handover) j["handover"] = handover_to_json(*handover);
   if (scsi2)
     j["scsi2_reservation"] = {{"initiator", scsi2->initiator_name}, {"isid", scsi2->isid},
                               {"target_port", scsi2->target_port}, {"rtpi", scsi2->rtpi}};
@@ -510,12 +512,33 @@ void Runtime::take_over(const std::string& guid, const stmf::LogicalUnitPtr& lu)
     log()->error("LU {} taken over: the mirrored reservation state is unreadable ({}): starting without", guid, why);
     return;
   }
+  // A planned switchover's final state carries the LU's unit attentions and mode parameters:
+  // the LU goes on as it was, and every nexus it knew sees ASYMMETRIC ACCESS STATE CHANGED
+  // (after a crash, or if it does not fit, the LU starts afresh: POWER ON, RESET).
+  const auto handover = j.find("handover");
+  const bool planned = handover != j.end();
+  if (planned) {
+    std::string hwhy;
+    auto hs = handover_from_json(*handover, hwhy);
+    if (!hs) hwhy = "unreadable: " + hwhy;
+    else if (!lu->restore_handover_state(*hs)) hwhy = "its mode pages do not fit this LU";
+    if (hwhy.empty()) {
+      lu->unit_attentions().raise_all(stmf::scsi::sense::asymmetric_access_state_changed);
+      log()->info("LU {}: unit attentions of {} nexus(es) and the mode parameters handed over by the peer", guid,
+                  hs->unit_attentions.size());
+      for (auto& [k, q] : hs->unit_attentions) log()->debug("LU {}: nexus {}: {} pending unit attention(s)", guid, k, q.size());
+    } else {
+      log()->error("LU {}: the handover state {}: mode parameters at their defaults, initiators see POWER ON, RESET",
+                   guid, hwhy);
+    }
+  }
   auto& rs = lu->reservations();
   std::unique_lock lk(rs.mu);
   rs.engine = stmf::pr::PrEngine(*st);
   restored_pr_.erase(guid);
-  // A SCSI-2 reservation survives only when its holder's port is one of ours (the dead node's
-  // sessions are gone, and nexus loss releases it).
+  // A SCSI-2 reservation moves with a planned switchover (its holder's nexus lives on, through
+  // the proxy if need be). After a crash it survives only when its holder's port is one of
+  // ours (the dead node's sessions are gone, and nexus loss releases it).
   std::string scsi2 = "none";
   if (auto h = j.find("scsi2_reservation"); h != j.end() && h->is_object()) {
     stmf::pr::Nexus n{h->value("initiator", std::string()), h->value("isid", std::string()),
@@ -523,16 +546,17 @@ void Runtime::take_over(const std::string& guid, const stmf::LogicalUnitPtr& lu)
     bool local = false;
     for (auto* p : stmf_.ports())
       if (!dynamic_cast<stmf::proxy::ProxyPort*>(p) && p->port_name() == n.target_port) local = true;
-    if (local) {
+    if (local || planned) {
       rs.engine.set_scsi2_holder(n);
       scsi2 = n.initiator_name + " via " + n.target_port;
     } else {
       scsi2 = "released (its holder was on the peer)";
     }
   }
-  log()->warn("LU {} taken over: active here now, reservations as mirrored by the peer: {} registration(s), "
+  log()->warn("LU {} {}: active here now, reservations as mirrored by the peer: {} registration(s), "
               "generation {}, {}; SCSI-2 reservation {}",
-              guid, st->registrations.size(), st->generation, st->reservation ? "reserved" : "not reserved", scsi2);
+              guid, planned ? "handed over" : "taken over", st->registrations.size(), st->generation,
+              st->reservation ? "reserved" : "not reserved", scsi2);
 }
 
 // Node numbering, the link settings and what the peer must hear about (called by commit()).

@@ -63,7 +63,8 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   void deregister_standby(stmf::proxy::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void drop_standby() override;
   std::vector<stmf::proxy::RegisterLun> active_lus() override;
-  std::string encode_reservations(const stmf::pr::PrState& st, const std::optional<stmf::pr::Nexus>& scsi2) override;
+  std::string encode_reservations(const stmf::pr::PrState& st, const std::optional<stmf::pr::Nexus>& scsi2,
+                                  const stmf::HandoverState* handover = nullptr) override;
   void store_standby_reservations(stmf::proxy::PrStateMsg m, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void restart_reservation_seqs() override;
   void keep_standby_only(std::vector<stmf::proxy::Guid> guids, std::function<void(stmf::proxy::ProxyStatus)> done) override;
