@@ -106,6 +106,7 @@ void fields(M& m, F& f) {
   f("function", m.function);
   f("lun", m.lun);
   f("guid", m.guid);
+  f("epoch", m.epoch);
   f("referenced_tag", m.referenced_tag);
 }
 template <Is<Status> M, class F>

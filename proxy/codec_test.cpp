@@ -36,7 +36,7 @@ auto tie(const ScsiDataXferDone& m) { return std::tie(m.task_id, m.session_id, m
 auto tie(const ScsiStatus& m) {
   return std::tie(m.task_id, m.session_id, m.response, m.scsi_status, m.transfer_length, m.data_in_length, m.sense);
 }
-auto tie(const TaskMgmt& m) { return std::tie(m.session_id, m.function, m.lun, m.guid, m.referenced_tag); }
+auto tie(const TaskMgmt& m) { return std::tie(m.session_id, m.function, m.lun, m.guid, m.epoch, m.referenced_tag); }
 auto tie(const Status& m) { return std::tie(m.msg_type, m.msg_id, m.status); }
 auto tie(const Echo& m) { return std::tie(m.data); }  // EchoReply too
 auto tie(const Hello& m) { return std::tie(m.node, m.incarnation, m.alua_enabled, m.name); }
@@ -73,7 +73,7 @@ std::vector<Message> samples() {
   add(13, EchoReply{{{4, 5, 6, 7}}});
   add(14, LunActive{make_guid(7), 0x0000001f00000003ull});
   add(15, Hello{2, 0x0123456789abcdefull, false, "node-b.example"});
-  add(16, TaskMgmt{0x4242, 5, 3, make_guid(8), 0x10203040});
+  add(16, TaskMgmt{0x4242, 5, 3, make_guid(8), 0x0000000500000009ull, 0x10203040});
   add(17, SessionLuns{0x4242, {{2, make_guid(9)}}});
   add(18, PrStateMsg{make_guid(10), 0x0102030405060708ull, R"({"generation":3,"registrations":[]})"});
   add(19, LuList{{make_guid(11), make_guid(12)}});
@@ -338,7 +338,7 @@ TEST_CASE("frame-level errors", "[proxy][codec][errors]") {
   }
   SECTION("bad version") {
     auto f = good;
-    f[4] = 1;  // version 1 had no ownership epoch in SCSI_CMD and LUN_ACTIVE
+    f[4] = 1;  // version 1 had no ownership epoch in SCSI_CMD, TASK_MGMT and LUN_ACTIVE
     CHECK(decode_err(f, why) == DecodeError::bad_version);
     CHECK(why == "frame: version 1, expected 2");
     f[4] = 3;

@@ -26,7 +26,7 @@
 
 namespace stmf::proxy {
 
-constexpr uint8_t kProtocolVersion = 2;  // 2: SCSI_CMD and LUN_ACTIVE carry the ownership epoch
+constexpr uint8_t kProtocolVersion = 2;  // 2: SCSI_CMD, TASK_MGMT and LUN_ACTIVE carry the ownership epoch
 constexpr uint32_t kMaxFrame = 64u << 20;  // 64 MiB: the largest frame a decoder accepts
 constexpr uint32_t kHeaderSize = 4 + 1 + 1 + 8;
 
@@ -203,6 +203,7 @@ struct TaskMgmt {
   uint8_t function = 0;     // TmfFunction
   uint64_t lun = 0;
   Guid guid{};
+  uint64_t epoch = 0;       // the owner's ownership epoch, as in SCSI_CMD
   uint32_t referenced_tag = 0;
 };
 

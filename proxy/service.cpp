@@ -478,7 +478,7 @@ bool ProxyService::forward_task(const LogicalUnitPtr& lu, const TaskPtr& task) {
 bool ProxyService::forward_tmf(const LogicalUnitPtr& lu, const ItNexusPtr& nexus, const TmfRequest& req,
                                std::function<void(TmfResponse)> done) {
   const uint64_t id = next_id_++;
-  TaskMgmt t{nexus->id(), uint8_t(req.function), req.lun, lu->guid(), req.referenced_tag};
+  TaskMgmt t{nexus->id(), uint8_t(req.function), req.lun, lu->guid(), lu->epoch(), req.referenced_tag};
   std::lock_guard lk(mu_);
   if (!up_ || !carrier_) return false;
   tmfs_[id] = std::move(done);
@@ -1033,7 +1033,14 @@ void ProxyService::on_task_mgmt(uint64_t id, const TaskMgmt& t) {
     send(Message{next_id_++, Status{uint8_t(MsgType::task_mgmt), id, uint32_t(TmfResponse::function_rejected)}});
     return;
   }
-  stmf_.ensure_remote_lun(s->second, t.lun, t.guid);
+  if (auto lu = stmf_.ensure_remote_lun(s->second, t.lun, t.guid); lu && (lu->standby() || lu->epoch() != t.epoch)) {
+    // Fencing, as for SCSI_CMD: routed by another view of the ownership than ours.
+    log()->warn("TASK_MGMT {} (function {}) for LU {} names ownership epoch {}, ours is {}: rejected", id, t.function,
+                hex(t.guid), t.epoch, lu->epoch());
+    fenced_.fetch_add(1, std::memory_order_relaxed);
+    send(Message{next_id_++, Status{uint8_t(MsgType::task_mgmt), id, uint32_t(TmfResponse::function_rejected)}});
+    return;
+  }
   TmfRequest req;
   req.function = TmfFunction(t.function);
   req.lun = t.lun;

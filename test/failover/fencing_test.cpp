@@ -1,6 +1,6 @@
 // Fencing by ownership epoch (docs/alua.md "Fencing"), on the wire: the test plays the ALUA
 // peer (node 1) of a real stmfd (node 0, door carrier) through libstmf's door API, so it can
-// send what a stale peer would: SCSI_CMDs and a LUN_ACTIVE that name another ownership epoch
+// send what a stale peer would: SCSI_CMDs, TASK_MGMT and a LUN_ACTIVE that name another ownership epoch
 // than the owner's. None of them may reach the medium; the owner's own epoch is served.
 #include <catch2/catch.hpp>
 
@@ -246,6 +246,19 @@ TEST_CASE("the owner refuses proxied commands that name another ownership epoch"
     auto r = s.read_block0(kOwnerEpoch);
     REQUIRE(good(r));
     CHECK(r.data_in == std::vector<uint8_t>(512, 0x11));
+  }
+
+  SECTION("task management under another epoch is rejected and changes nothing") {
+    const std::vector<uint8_t> tur = {0, 0, 0, 0, 0, 0};
+    peer.post(Message{s.next_id(), TaskMgmt{Session::kSession, 5 /* LOGICAL UNIT RESET */, 0, reg.guid, kOwnerEpoch + 1, 0}});
+    CHECK(s.answered(MsgType::task_mgmt) == 255);  // FUNCTION REJECTED
+    CHECK(good(s.run(kOwnerEpoch, tur, stmf::DataDirection::none, 0)));  // no reset happened
+    peer.post(Message{s.next_id(), TaskMgmt{Session::kSession, 5, 0, reg.guid, kOwnerEpoch, 0}});
+    CHECK(s.answered(MsgType::task_mgmt) == 0);  // FUNCTION COMPLETE
+    auto o = s.run(kOwnerEpoch, tur, stmf::DataDirection::none, 0);
+    REQUIRE(o.status.scsi_status == 0x02);
+    CHECK(std::get<0>(kcq(o.status.sense)) == 0x06);  // the reset's unit attention (29/xx)
+    CHECK(std::get<1>(kcq(o.status.sense)) == 0x29);
   }
 
   SECTION("a handover request under another epoch is refused and the owner keeps the LU") {
