@@ -531,11 +531,16 @@ void ProxyService::task_finished(const TaskPtr& task, bool aborted) {
     st.transfer_length = task->transfer_length;
     st.sense = std::move(task->sense);
     st.data_in_length = uint32_t(task->data_in.size());
-    for (size_t off = 0; off < task->data_in.size(); off += kDataChunk) {
-      const size_t n = std::min<size_t>(kDataChunk, task->data_in.size() - off);
-      ScsiData d{id, st.session_id, uint32_t(off), {}};
-      d.data.assign(task->data_in.begin() + off, task->data_in.begin() + off + n);
-      frames.push_back(encode(Message{0, std::move(d)}));
+    if (!task->data_in.empty() && task->data_in.size() <= kDataChunk) {
+      // One chunk (every read up to 1 MiB): the task's buffer itself, no copy.
+      frames.push_back(encode(Message{0, ScsiData{id, st.session_id, 0, std::move(task->data_in)}}));
+    } else {
+      for (size_t off = 0; off < task->data_in.size(); off += kDataChunk) {
+        const size_t n = std::min<size_t>(kDataChunk, task->data_in.size() - off);
+        ScsiData d{id, st.session_id, uint32_t(off), {}};
+        d.data.assign(task->data_in.begin() + off, task->data_in.begin() + off + n);
+        frames.push_back(encode(Message{0, std::move(d)}));
+      }
     }
   }
   frames.push_back(encode(Message{0, std::move(st)}));
@@ -914,6 +919,19 @@ void ProxyService::on_scsi_cmd(uint64_t id, ScsiCmd c) {
   stmf_.submit(t);
 }
 
+namespace {
+// SCSI_DATA's bytes into a task buffer at their offset: the first chunk of an empty buffer
+// becomes the buffer (no copy; a whole read up to 1 MiB is one chunk).
+void place(std::vector<uint8_t>& buf, ScsiData& d) {
+  if (buf.empty() && d.offset == 0) {
+    buf = std::move(d.data);
+    return;
+  }
+  if (buf.size() < d.offset + d.data.size()) buf.resize(d.offset + d.data.size());
+  std::copy(d.data.begin(), d.data.end(), buf.begin() + d.offset);
+}
+}  // namespace
+
 void ProxyService::on_scsi_data(ScsiData d) {
   // Data-Out for a task waiting here (active side)...
   if (auto it = partial_.find(d.task_id); it != partial_.end()) {
@@ -922,17 +940,14 @@ void ProxyService::on_scsi_data(ScsiData d) {
       log()->warn("SCSI_DATA for task {} beyond its transfer length: dropped", d.task_id);
       return;
     }
-    if (buf.size() < d.offset + d.data.size()) buf.resize(d.offset + d.data.size());
-    std::copy(d.data.begin(), d.data.end(), buf.begin() + d.offset);
+    place(buf, d);
     return;
   }
   // ...or Data-In of a task forwarded from here (standby side).
   std::lock_guard lk(mu_);
   auto it = pending_.find(d.task_id);
   if (it == pending_.end()) return;
-  auto& buf = it->second.task->data_in;
-  if (buf.size() < d.offset + d.data.size()) buf.resize(d.offset + d.data.size());
-  std::copy(d.data.begin(), d.data.end(), buf.begin() + d.offset);
+  place(it->second.task->data_in, d);
 }
 
 void ProxyService::on_xfer_done(ScsiDataXferDone d) {
