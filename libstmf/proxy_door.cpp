@@ -17,6 +17,8 @@
 #include "libstmf/libstmf.h"
 #pragma GCC visibility pop
 
+#include "core/scsi/cdb.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -62,16 +64,8 @@ std::shared_ptr<Handle> find_handle(int hdl) {
   return it == table().end() ? nullptr : it->second;
 }
 
-void put_be32(uint8_t* p, uint32_t v) {
-  p[0] = uint8_t(v >> 24);
-  p[1] = uint8_t(v >> 16);
-  p[2] = uint8_t(v >> 8);
-  p[3] = uint8_t(v);
-}
-
-uint32_t get_be32(const uint8_t* p) {
-  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
-}
+using stmf::scsi::get_be32;
+using stmf::scsi::put_be32;
 
 // Sends all of iov[0..n) (never raising SIGPIPE). `fd_to_pass` >= 0 rides on the first sendmsg.
 bool send_all(int sock, iovec* iov, size_t n, int fd_to_pass = -1) {

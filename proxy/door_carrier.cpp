@@ -11,6 +11,7 @@
 #include <system_error>
 #include <unistd.h>
 
+#include "core/scsi/cdb.h"
 #include "proxy/codec.h"
 #include "proxy/messages.h"
 
@@ -33,15 +34,8 @@ std::shared_ptr<spdlog::logger> log() {
 constexpr size_t kMaxFramesPerWrite = 256;
 constexpr size_t kMaxBytesPerWrite = 8u << 20;
 
-void put_be32(uint8_t* p, uint32_t v) {
-  p[0] = uint8_t(v >> 24);
-  p[1] = uint8_t(v >> 16);
-  p[2] = uint8_t(v >> 8);
-  p[3] = uint8_t(v);
-}
-uint32_t get_be32(const uint8_t* p) {
-  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
-}
+using scsi::get_be32;
+using scsi::put_be32;
 
 // What a door call carried, for the log line when its result is a failure.
 struct CallInfo {

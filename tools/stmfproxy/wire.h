@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/scsi/cdb.h"
 #include "proxy/messages.h"
 
 namespace stmfproxy {
@@ -20,15 +21,8 @@ constexpr uint32_t kMaxMessage = stmf::proxy::kMaxFrame + 4;
 
 inline bool valid_size(uint32_t size) { return size > 0 && size <= kMaxMessage; }
 
-inline uint32_t get_be32(const uint8_t* p) {
-  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
-}
-inline void put_be32(uint8_t* p, uint32_t v) {
-  p[0] = uint8_t(v >> 24);
-  p[1] = uint8_t(v >> 16);
-  p[2] = uint8_t(v >> 8);
-  p[3] = uint8_t(v);
-}
+using stmf::scsi::get_be32;
+using stmf::scsi::put_be32;
 
 // For logs: "HELLO msg_id 0 (48 bytes)" for a frame (without the relay's size prefix);
 // "a 3-byte message without a proxy header" when it is too short to have one.
