@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "core/guid.h"
 #include "core/local_port.h"
 #include "core/stmf.h"
 
@@ -18,16 +19,6 @@ std::shared_ptr<spdlog::logger> log() {
     return existing ? existing : spdlog::default_logger()->clone("pr");
   }();
   return l;
-}
-
-std::string hex(const std::array<uint8_t, 16>& g) {
-  static const char* d = "0123456789ABCDEF";
-  std::string s;
-  for (auto b : g) {
-    s += d[b >> 4];
-    s += d[b & 15];
-  }
-  return s;
 }
 
 constexpr uint8_t kPrIn = 0x5e, kPrOut = 0x5f, kReserve6 = 0x16, kRelease6 = 0x17, kReserve10 = 0x56, kRelease10 = 0x57;
@@ -110,9 +101,9 @@ bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, cons
       if (r.status == pr::Result::Status::good && r.effects.persist && pr_persistence_) {
         const auto& st = next.state();
         std::string why;
-        if (!pr_persistence_->store(hex(lu->guid()), st.aptpl ? std::optional(st) : std::nullopt, why)) {
+        if (!pr_persistence_->store(guid_hex(lu->guid()), st.aptpl ? std::optional(st) : std::nullopt, why)) {
           durable = false;
-          log()->error("LU {}: {} not applied: cannot persist reservation state: {}", hex(lu->guid()), r.effects.audit, why);
+          log()->error("LU {}: {} not applied: cannot persist reservation state: {}", guid_hex(lu->guid()), r.effects.audit, why);
           r = pr::Result{};
           r.status = pr::Result::Status::check_condition;
           r.sense = scsi::sense::internal_target_failure;
@@ -129,7 +120,7 @@ bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, cons
       }
     }
   }
-  if (!r.effects.audit.empty()) log()->info("LU {}: {} (nexus {})", hex(lu->guid()), r.effects.audit, task->nexus->id());
+  if (!r.effects.audit.empty()) log()->info("LU {}: {} (nexus {})", guid_hex(lu->guid()), r.effects.audit, task->nexus->id());
   apply_reservation_effects(lu, r.effects, task->nexus);
   switch (r.status) {
     case pr::Result::Status::good:
@@ -175,7 +166,7 @@ void Stmf::apply_reservation_effects(const LogicalUnitPtr& lu, const pr::Effects
         if (pr::PrEngine::matches(v, tn)) return true;
       return false;
     }, nullptr);
-    log()->info("LU {}: PREEMPT AND ABORT aborted {} task(s)", hex(lu->guid()), n);
+    log()->info("LU {}: PREEMPT AND ABORT aborted {} task(s)", guid_hex(lu->guid()), n);
   }
 }
 

@@ -551,13 +551,6 @@ std::string derive_guid(uint32_t company_id, const std::string& seed) {
   return guid_hex(g);
 }
 
-std::string guid_hex(const std::array<uint8_t, 16>& g) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string s;
-  for (auto b : g) { s += hex[b >> 4]; s += hex[b & 15]; }
-  return s;
-}
-
 std::optional<std::array<uint8_t, 16>> guid_bytes(const std::string& s) {
   if (s.size() != 32 || !std::all_of(s.begin(), s.end(), ::isxdigit)) return std::nullopt;
   std::array<uint8_t, 16> g{};

@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/guid.h"
+
 namespace stmf::mgmt {
 
 struct Portal {
@@ -176,7 +178,7 @@ std::optional<uint64_t> parse_size(const std::string& s);
 std::string derive_guid(uint32_t company_id, const std::string& seed);
 // 32 hex digits <-> 16 bytes (nullopt when malformed).
 std::optional<std::array<uint8_t, 16>> guid_bytes(const std::string& hex);
-std::string guid_hex(const std::array<uint8_t, 16>& g);
+using stmf::guid_hex;  // core/guid.h
 // Device ids: iqn. (<=223, lowercase after normalization), eui.+16 hex, naa.+16/32 hex,
 // wwn.+16 hex. normalize_devid lowercases iSCSI names and checks the form (nullopt = bad).
 std::optional<std::string> normalize_devid(const std::string& s);

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "core/guid.h"
 #include "core/scsi/sense.h"
 #include "proxy/codec.h"
 #include "proxy/door_carrier.h"
@@ -25,16 +26,6 @@ constexpr auto kRedial = std::chrono::milliseconds(500);
 uint64_t random_incarnation() {
   std::random_device rd;
   return (uint64_t(rd()) << 32) ^ rd() ^ uint64_t(std::chrono::steady_clock::now().time_since_epoch().count());
-}
-
-std::string hex(const Guid& g) {
-  static const char* d = "0123456789ABCDEF";
-  std::string s;
-  for (auto b : g) {
-    s += d[b >> 4];
-    s += d[b & 15];
-  }
-  return s;
 }
 
 }  // namespace
@@ -318,7 +309,7 @@ void ProxyService::tick() {
     handovers_.erase(guid);
     holding_ = true;
     hold_until_ms_ = UINT64_MAX;
-    log()->warn("LU {}: no answer to the handover: held until ownership is settled with the peer", hex(guid));
+    log()->warn("LU {}: no answer to the handover: held until ownership is settled with the peer", guid_hex(guid));
     done(ProxyStatus::failure, "the peer did not answer the handover: the LU is held (Transitioning) until "
                                "ownership is settled");
     break;  // the map changed
@@ -393,7 +384,7 @@ void ProxyService::link_down(const std::string& why) {
     handovers_.erase(g);
     holding_ = true;
     hold_until_ms_ = UINT64_MAX;  // only the peer's registrations settle it now
-    log()->warn("LU {}: the link went down while the peer was taking it over: held until the link returns", hex(g));
+    log()->warn("LU {}: the link went down while the peer was taking it over: held until the link returns", guid_hex(g));
     done(ProxyStatus::failure, "the link went down during the handover: the LU is held (Transitioning) until the "
                                "link returns and ownership is settled");
   }
@@ -660,7 +651,7 @@ void ProxyService::on_register_lun(uint64_t id, RegisterLun m) {
     const uint64_t theirs = epoch_of(m.properties);
     if (theirs > mine) {
       log()->warn("LU {}: the peer owns it with epoch {}, ours is {}: this copy is stale and steps down to standby",
-                  hex(m.guid), theirs, mine);
+                  guid_hex(m.guid), theirs, mine);
       lu->set_transitioning(true);  // no command runs on the stale copy from now on
       const Guid g = m.guid;
       stepping_down_.insert(g);
@@ -674,10 +665,10 @@ void ProxyService::on_register_lun(uint64_t id, RegisterLun m) {
     }
     if (theirs < mine)
       log()->warn("LU {}: the peer registers a stale copy (epoch {} < ours {}): refused; it steps down when it "
-                  "hears ours", hex(m.guid), theirs, mine);
+                  "hears ours", guid_hex(m.guid), theirs, mine);
     else
       log()->error("the peer registers LU {} as active there, but it is active here too with the same epoch {}: "
-                   "refused (one of the nodes must hold it standby)", hex(m.guid), mine);
+                   "refused (one of the nodes must hold it standby)", guid_hex(m.guid), mine);
     return reply(MsgType::register_lun, id, ProxyStatus::already);
   }
   host_.register_standby(std::move(m), [this, id](ProxyStatus st) {
@@ -714,7 +705,7 @@ void ProxyService::start_handover(const Guid& g, std::function<void(ProxyStatus,
   if (!lu || lu->standby()) return done(ProxyStatus::not_found, "the LU is not active here");
   if (handovers_.count(g)) return done(ProxyStatus::already, "a switchover of this LU is in progress");
   if (!up_) return done(ProxyStatus::not_ready, "the link to the peer is down");
-  log()->info("LU {}: switchover to the peer: holding it (Transitioning), draining in-flight commands", hex(g));
+  log()->info("LU {}: switchover to the peer: holding it (Transitioning), draining in-flight commands", guid_hex(g));
   lu->set_transitioning(true);
   stmf_.raise_for_lu(lu, scsi::sense::asymmetric_access_state_changed);
   auto& h = handovers_[g];
@@ -755,7 +746,7 @@ void ProxyService::handover_drain(const Guid& g) {
       // order on the one carrier.
       send_pr_state(g, true);
       it->second.msg_id = next_id_++;
-      log()->info("LU {}: drained and flushed, offering it to the peer (LUN_ACTIVE)", hex(g));
+      log()->info("LU {}: drained and flushed, offering it to the peer (LUN_ACTIVE)", guid_hex(g));
       send(Message{it->second.msg_id, LunActive{g, lu->epoch()}});
     });
   });
@@ -772,7 +763,7 @@ void ProxyService::handover_rollback(const Guid& g, const std::string& why) {
     // The peer's copy is the plain mirror again: the handover state it may hold goes stale.
     if (up_) send_pr_state(g);
   }
-  log()->warn("LU {}: switchover abandoned, still active here: {}", hex(g), why);
+  log()->warn("LU {}: switchover abandoned, still active here: {}", guid_hex(g), why);
   done(ProxyStatus::failure, why);
 }
 
@@ -785,11 +776,11 @@ void ProxyService::on_lun_active(uint64_t id, const LunActive& m) {
   if (lu->epoch() != m.epoch) {
     // The two nodes disagree about who owns it under which epoch (a registration is still on
     // its way, or one copy is stale): no handover on a stale view; the sender rolls back.
-    log()->warn("LU {}: LUN_ACTIVE names ownership epoch {}, ours is {}: refused", hex(g), m.epoch, lu->epoch());
+    log()->warn("LU {}: LUN_ACTIVE names ownership epoch {}, ours is {}: refused", guid_hex(g), m.epoch, lu->epoch());
     return reply(MsgType::lun_active, id, ProxyStatus::stale);
   }
   if (lu->standby()) {
-    log()->info("LU {}: the peer hands it over: taking it", hex(g));
+    log()->info("LU {}: the peer hands it over: taking it", guid_hex(g));
     host_.promote(g, [this, id](ProxyStatus st) { asio::post(io_, [this, id, st] { reply(MsgType::lun_active, id, st); }); });
     return;
   }
@@ -879,7 +870,7 @@ void ProxyService::on_scsi_cmd(uint64_t id, ScsiCmd c) {
   const auto& nexus = s->second;
   auto lu = stmf_.ensure_remote_lun(nexus, c.lun, c.guid);
   if (!lu) {
-    log()->warn("SCSI_CMD {} for LU {} which is not active here", id, hex(c.guid));
+    log()->warn("SCSI_CMD {} for LU {} which is not active here", id, guid_hex(c.guid));
     return answer_failure();
   }
   if (lu->standby() || lu->epoch() != c.epoch) {
@@ -888,7 +879,7 @@ void ProxyService::on_scsi_cmd(uint64_t id, ScsiCmd c) {
     // down). It never reaches the medium; the initiator retries, by then on a settled path.
     log()->warn("SCSI_CMD {} (opcode {:#04x}) for LU {} names ownership epoch {}, ours is {}{}: refused with "
                 "ASYMMETRIC ACCESS STATE TRANSITION",
-                id, c.cdb.empty() ? 0 : c.cdb[0], hex(c.guid), c.epoch, lu->epoch(), lu->standby() ? " (standby here)" : "");
+                id, c.cdb.empty() ? 0 : c.cdb[0], guid_hex(c.guid), c.epoch, lu->epoch(), lu->standby() ? " (standby here)" : "");
     fenced_.fetch_add(1, std::memory_order_relaxed);
     ScsiStatus st;
     st.task_id = id;
@@ -1012,7 +1003,7 @@ void ProxyService::on_status(const Status& s) {
       auto done = std::move(h.done);
       stepping_down_.insert(guid);
       handovers_.erase(guid);
-      log()->info("LU {}: handed over to the peer", hex(guid));
+      log()->info("LU {}: handed over to the peer", guid_hex(guid));
       done(ProxyStatus::success, "");
       return;
     }
@@ -1051,7 +1042,7 @@ void ProxyService::on_task_mgmt(uint64_t id, const TaskMgmt& t) {
   if (auto lu = stmf_.ensure_remote_lun(s->second, t.lun, t.guid); lu && (lu->standby() || lu->epoch() != t.epoch)) {
     // Fencing, as for SCSI_CMD: routed by another view of the ownership than ours.
     log()->warn("TASK_MGMT {} (function {}) for LU {} names ownership epoch {}, ours is {}: rejected", id, t.function,
-                hex(t.guid), t.epoch, lu->epoch());
+                guid_hex(t.guid), t.epoch, lu->epoch());
     fenced_.fetch_add(1, std::memory_order_relaxed);
     send(Message{next_id_++, Status{uint8_t(MsgType::task_mgmt), id, uint32_t(TmfResponse::function_rejected)}});
     return;
