@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include <cstdio>
+#include <exception>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -44,7 +46,10 @@ Pair::Pair(const std::string& carrier, const std::string& size) {
 
 Pair::~Pair() {
   run(std::string(PAIR_SCRIPT) + " stop " + dir_);
-  if (!getenv("STMF_KEEP_PAIR")) run("rm -rf " + dir_);
+  // A failed REQUIRE unwinds through here: keep the nodes' logs for the post-mortem.
+  const bool failing = std::uncaught_exceptions() > 0;
+  if (failing) std::fprintf(stderr, "pair stopped after a failure; logs kept in %s\n", dir_.c_str());
+  if (!failing && !getenv("STMF_KEEP_PAIR")) run("rm -rf " + dir_);
 }
 
 std::string Pair::env(const std::string& key) const {

@@ -89,6 +89,26 @@ void writer(Ctx& ctx, uint32_t first, uint64_t seq0, Ledger& ledger, std::atomic
   }
 }
 
+// The two writers of every scenario: `w` (through node 1) from kFirstLba, `wa` (through
+// node 0) from kFirstLba + kBlocks. Stopped and joined when they go away, so a failed
+// REQUIRE cannot leave a thread running (that would abort the test before the pair is
+// stopped).
+struct Writers {
+  Ledger ledger;
+  std::atomic<bool> stop{false};
+  std::atomic<int> acked_b{0}, acked_a{0};
+  std::thread tb, ta;
+  Writers(Ctx& w, Ctx& wa)
+      : tb([this, &w] { writer(w, kFirstLba, 1, ledger, stop, acked_b); }),
+        ta([this, &wa] { writer(wa, kFirstLba + kBlocks, 1u << 40, ledger, stop, acked_a); }) {}
+  ~Writers() { finish(); }
+  void finish() {
+    stop = true;
+    if (tb.joinable()) tb.join();
+    if (ta.joinable()) ta.join();
+  }
+};
+
 // Reads every acknowledged block back through `ctx`: the number that hold neither their
 // acknowledged content nor that of a later write that failed (which may have landed).
 size_t torn_blocks(Ledger& ledger, Ctx& ctx) {
@@ -172,11 +192,10 @@ TEST_CASE("the survivor takes over a killed owner's LU with its data and reserva
   CHECK(code == int(0x8000 | 0x106));  // STMF_ERROR_LU_BUSY
 
   // Writers through both nodes; the owner dies under them.
-  Ledger ledger;
-  std::atomic<bool> stop{false};
-  std::atomic<int> acked_b{0}, acked_a{0};
-  std::thread tb([&] { writer(w, kFirstLba, 1, ledger, stop, acked_b); });
-  std::thread ta([&] { writer(wa, kFirstLba + kBlocks, 1u << 40, ledger, stop, acked_a); });
+  Writers writers(w, wa);
+  auto& ledger = writers.ledger;
+  auto& acked_b = writers.acked_b;
+  auto& acked_a = writers.acked_a;
   CHECK(wait_count(acked_b, 200));
   CHECK(wait_count(acked_a, 200));
   p.signal(0, SIGKILL);
@@ -189,9 +208,7 @@ TEST_CASE("the survivor takes over a killed owner's LU with its data and reserva
   tur_until(b, 0, 0);
   const int acked_at_takeover = acked_b;
   CHECK(wait_count(acked_b, acked_at_takeover + 200));  // writes go on through node 1
-  stop = true;
-  tb.join();
-  ta.join();
+  writers.finish();
   INFO("non-retryable answers: " << ledger.bad.size() << (ledger.bad.empty() ? "" : " first: " + ledger.bad[0]));
   CHECK(ledger.bad.empty());
 
@@ -227,11 +244,10 @@ TEST_CASE("writers on both nodes ride through a cut link and its restoration", "
   const auto keys_before = read_keys(a);
   const auto holder_before = read_reservation(a);
 
-  Ledger ledger;
-  std::atomic<bool> stop{false};
-  std::atomic<int> acked_b{0}, acked_a{0};
-  std::thread tb([&] { writer(w, kFirstLba, 1, ledger, stop, acked_b); });
-  std::thread ta([&] { writer(wa, kFirstLba + kBlocks, 1u << 40, ledger, stop, acked_a); });
+  Writers writers(w, wa);
+  auto& ledger = writers.ledger;
+  auto& acked_b = writers.acked_b;
+  auto& acked_a = writers.acked_a;
   CHECK(wait_count(acked_b, 100));
   CHECK(wait_count(acked_a, 100));
 
@@ -244,9 +260,7 @@ TEST_CASE("writers on both nodes ride through a cut link and its restoration", "
   tur_until(b, 0, 0);
   const int b_at_restore = acked_b;
   CHECK(wait_count(acked_b, b_at_restore + 100));  // the standby path serves again
-  stop = true;
-  tb.join();
-  ta.join();
+  writers.finish();
   INFO("non-retryable answers: " << ledger.bad.size() << (ledger.bad.empty() ? "" : " first: " + ledger.bad[0]));
   CHECK(ledger.bad.empty());
 
@@ -363,11 +377,10 @@ TEST_CASE("a planned switchover moves the owner under writers and back", "[failo
   const auto keys_before = read_keys(a);
   const auto holder_before = read_reservation(a);
 
-  Ledger ledger;
-  std::atomic<bool> stop{false};
-  std::atomic<int> acked_b{0}, acked_a{0};
-  std::thread tb([&] { writer(w, kFirstLba, 1, ledger, stop, acked_b); });
-  std::thread ta([&] { writer(wa, kFirstLba + kBlocks, 1u << 40, ledger, stop, acked_a); });
+  Writers writers(w, wa);
+  auto& ledger = writers.ledger;
+  auto& acked_b = writers.acked_b;
+  auto& acked_a = writers.acked_a;
   CHECK(wait_count(acked_b, 100));
   CHECK(wait_count(acked_a, 100));
 
@@ -408,9 +421,7 @@ TEST_CASE("a planned switchover moves the owner under writers and back", "[failo
   b0 = acked_b;
   CHECK(wait_count(acked_a, a0 + 100));
   CHECK(wait_count(acked_b, b0 + 100));
-  stop = true;
-  tb.join();
-  ta.join();
+  writers.finish();
   INFO("non-retryable answers: " << ledger.bad.size() << (ledger.bad.empty() ? "" : " first: " + ledger.bad[0]));
   CHECK(ledger.bad.empty());
   INFO("acknowledged blocks: " << ledger.acked.size());
