@@ -94,11 +94,16 @@ fi
 mkdir -p "$dir"
 echo "$bin" >"$dir/bin"
 
-free_port() {  # a free TCP port on address $1
-  python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1],0)); print(s.getsockname()[1])' "$1"
+free_ports() {  # two distinct free TCP ports on address $1 (both held while chosen: one at a
+  # time, the kernel may hand out the same port twice)
+  python3 -c 'import socket,sys
+ss = [socket.socket() for _ in range(2)]
+for s in ss: s.bind((sys.argv[1], 0))
+print(*(s.getsockname()[1] for s in ss))' "$1"
 }
 A=127.0.0.1; B=127.0.0.2
-port_a=$(free_port $A); port_b=$(free_port $B); link=$(free_port $B); relay=$(free_port $A)
+read -r port_a relay < <(free_ports $A)
+read -r port_b link < <(free_ports $B)
 iqn_a=iqn.2026-11.org.example:pair.node0; iqn_b=iqn.2026-11.org.example:pair.node1
 guid=600144F0000000000000000000000A1A
 backing=$dir/lu0.img
