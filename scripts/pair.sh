@@ -101,29 +101,31 @@ ss = [socket.socket() for _ in range(2)]
 for s in ss: s.bind((sys.argv[1], 0))
 print(*(s.getsockname()[1] for s in ss))' "$1"
 }
-A=127.0.0.1; B=127.0.0.2
-read -r port_a relay < <(free_ports $A)
-read -r port_b link < <(free_ports $B)
 iqn_a=iqn.2026-11.org.example:pair.node0; iqn_b=iqn.2026-11.org.example:pair.node1
 guid=600144F0000000000000000000000A1A
 backing=$dir/lu0.img
 
-if [ "$carrier" = door ]; then
-  alua_a='"alua": {"enabled": true, "node": 0, "carrier": "door"}'
-  alua_b='"alua": {"enabled": true, "node": 1, "carrier": "door"}'
-else
-  alua_a="\"alua\": {\"enabled\": true, \"node\": 0, \"peer\": \"$B:$link\"}"
-  alua_b="\"alua\": {\"enabled\": true, \"node\": 1, \"listen\": \"$B:$link\"}"
-fi
-# Node 0: the LU (active here) and a view for it on its own target.
-cat >"$dir/node0.json" <<JSON
+# One attempt: fresh ports, configurations, both nodes (and relays); 0 when the pair is up,
+# 2 when a port was taken meanwhile (try again), 1 on any other failure.
+launch() {
+  read -r port_a relay < <(free_ports $A)
+  read -r port_b link < <(free_ports $B)
+  if [ "$carrier" = door ]; then
+    alua_a='"alua": {"enabled": true, "node": 0, "carrier": "door"}'
+    alua_b='"alua": {"enabled": true, "node": 1, "carrier": "door"}'
+  else
+    alua_a="\"alua\": {\"enabled\": true, \"node\": 0, \"peer\": \"$B:$link\"}"
+    alua_b="\"alua\": {\"enabled\": true, \"node\": 1, \"listen\": \"$B:$link\"}"
+  fi
+  # Node 0: the LU (active here) and a view for it on its own target.
+  cat >"$dir/node0.json" <<JSON
 {"portals": ["$A:$port_a"], "log_level": "$level",
  "targets": [{"iqn": "$iqn_a", "luns": [{"lun": 0, "guid": "$guid", "backing": "$backing",
-                                          "size": "$size", "block_size": $bs}]}],
+                                            "size": "$size", "block_size": $bs}]}],
  $alua_a}
 JSON
-# Node 1: its own target and a view for the same GUID, which is a standby LU here.
-cat >"$dir/node1.json" <<JSON
+  # Node 1: its own target and a view for the same GUID, which is a standby LU here.
+  cat >"$dir/node1.json" <<JSON
 {"portals": ["$B:$port_b"], "log_level": "$level",
  "targets": [{"iqn": "$iqn_b"}],
  "target_groups": [{"name": "node1", "members": ["$iqn_b"]}],
@@ -131,16 +133,16 @@ cat >"$dir/node1.json" <<JSON
  $alua_b}
 JSON
 
-rm -f "$dir"/*.pid
-start_node 0
-start_node 1
-if [ "$carrier" = door ]; then
-  echo "--socket $dir/node0.sock --listen $A:$relay" >"$dir/relay0.args"
-  echo "--socket $dir/node1.sock --connect $A:$relay --retry-ms 200" >"$dir/relay1.args"
-  start_relay 0
-  start_relay 1
-fi
-cat >"$dir/pair.env" <<ENV
+  rm -f "$dir"/*.pid
+  start_node 0
+  start_node 1
+  if [ "$carrier" = door ]; then
+    echo "--socket $dir/node0.sock --listen $A:$relay" >"$dir/relay0.args"
+    echo "--socket $dir/node1.sock --connect $A:$relay --retry-ms 200" >"$dir/relay1.args"
+    start_relay 0
+    start_relay 1
+  fi
+  cat >"$dir/pair.env" <<ENV
 URL_A=iscsi://$A:$port_a/$iqn_a/0
 URL_B=iscsi://$B:$port_b/$iqn_b/0
 PORT_A=$port_a
@@ -154,21 +156,40 @@ BACKING=$backing
 CARRIER=$carrier
 ENV
 
-# Ready when both portals answer and node 1 has the standby LU (the link is up).
-ready=""
-for _ in $(seq 300); do
-  if (exec 3<>"/dev/tcp/$A/$port_a") 2>/dev/null && (exec 3<>"/dev/tcp/$B/$port_b") 2>/dev/null &&
-     STMFD_SOCKET=$dir/node1.sock "$bin/stmfadm/stmfadm" list-alua-state --json 2>/dev/null |
-       grep -q '"link":"up".*"standby_lus":[1-9]'; then
-    ready=1; break
+  # Ready when both portals answer and node 1 has the standby LU (the link is up).
+  ready=""
+  for _ in $(seq 300); do
+    if (exec 3<>"/dev/tcp/$A/$port_a") 2>/dev/null && (exec 3<>"/dev/tcp/$B/$port_b") 2>/dev/null &&
+       STMFD_SOCKET=$dir/node1.sock "$bin/stmfadm/stmfadm" list-alua-state --json 2>/dev/null |
+         grep -q '"link":"up".*"standby_lus":[1-9]'; then
+      ready=1; break
+    fi
+    # The link's listening port was taken meanwhile (stmfd keeps retrying it): pick again.
+    if grep -q "cannot listen on .*Address already in use" "$dir/node1.log" 2>/dev/null; then
+      stop_pair "$dir"; return 2
+    fi
+    for p in $(pids_of "$dir"); do
+      kill -0 "$p" 2>/dev/null && continue
+      stop_pair "$dir"
+      # A port picked above was taken by another process before our daemon bound it: pick again.
+      grep -q "Address already in use" "$dir"/*.log 2>/dev/null && return 2
+      echo "pair.sh: a process exited; logs in $dir" >&2; tail -n 20 "$dir"/*.log >&2; return 1
+    done
+    sleep 0.1
+  done
+  if [ -z "$ready" ]; then
+    echo "pair.sh: the pair did not come up in 30 s; logs in $dir" >&2
+    tail -n 20 "$dir"/*.log >&2; stop_pair "$dir"; return 1
   fi
-  for p in $(pids_of "$dir"); do kill -0 "$p" 2>/dev/null || { echo "pair.sh: a process exited; logs in $dir" >&2; tail -n 20 "$dir"/*.log >&2; stop_pair "$dir"; exit 1; }; done
-  sleep 0.1
+}
+A=127.0.0.1; B=127.0.0.2
+for attempt in 1 2 3 4 5; do
+  rc=0; launch || rc=$?
+  [ "$rc" = 0 ] && break
+  [ "$rc" = 2 ] && [ "$attempt" -lt 5 ] && { rm -f "$dir"/*.log; continue; }
+  [ "$rc" = 2 ] && { echo "pair.sh: ports kept being taken; logs in $dir" >&2; tail -n 20 "$dir"/*.log >&2; }
+  exit 1
 done
-if [ -z "$ready" ]; then
-  echo "pair.sh: the pair did not come up in 30 s; logs in $dir" >&2
-  tail -n 20 "$dir"/*.log >&2; stop_pair "$dir"; exit 1
-fi
 
 if [ "$cmd" = start ]; then cat "$dir/pair.env"; exit 0; fi
 # shellcheck disable=SC1091
