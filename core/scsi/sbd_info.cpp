@@ -144,10 +144,15 @@ bool BlockLu::inquiry_vpd(uint8_t page, const TaskPtr& t, std::vector<uint8_t>& 
         put_be32(&d[32], 0x80000000u);                         // UGAVALID, alignment 0
       }
       put_be64(&d[36], BlockLimits::kMaxWriteSameBlocks);
-      // SBC-4 atomic fields: MAXIMUM ATOMIC TRANSFER LENGTH; ATOMIC ALIGNMENT, ATOMIC
-      // TRANSFER LENGTH GRANULARITY, MAXIMUM ATOMIC TRANSFER LENGTH WITH ATOMIC BOUNDARY and
-      // MAXIMUM ATOMIC BOUNDARY SIZE are 0 (no alignment/granularity rule, no boundaries).
+      // SBC-4 atomic fields: MAXIMUM ATOMIC TRANSFER LENGTH; ATOMIC ALIGNMENT and ATOMIC
+      // TRANSFER LENGTH GRANULARITY: the physical block when it holds more than one logical
+      // block (0 = no rule); MAXIMUM ATOMIC TRANSFER LENGTH WITH ATOMIC BOUNDARY and MAXIMUM
+      // ATOMIC BOUNDARY SIZE are 0 (no boundaries).
       put_be32(&d[44], max_atomic_blocks_);
+      if (cfg_.physical_block_exponent) {
+        put_be32(&d[48], 1u << cfg_.physical_block_exponent);
+        put_be32(&d[52], 1u << cfg_.physical_block_exponent);
+      }
       break;
     }
     case 0xb1: {  // Block device characteristics

@@ -135,16 +135,24 @@ TEST_CASE("VPD B0h block limits and B2h provisioning, thin and full", "[sbd][inq
   CHECK(scsi::get_be32(&d[20]) >= 8);
   CHECK(scsi::get_be32(&d[32]) == 0x80000000u);  // UGAVALID, UNMAP GRANULARITY ALIGNMENT 0
   // Atomic writes: MAXIMUM ATOMIC TRANSFER LENGTH <= MAXIMUM TRANSFER LENGTH (and fits the
-  // 16-bit CDB field); no alignment, granularity or boundary rules.
-  CHECK(scsi::get_be32(&d[44]) == 65535);
+  // 16-bit CDB field, a multiple of the granularity); 8 logical blocks per physical block:
+  // atomic writes cover whole physical blocks (alignment and granularity 8); no boundaries.
+  CHECK(scsi::get_be32(&d[44]) == 65528);
   CHECK(scsi::get_be32(&d[44]) <= scsi::get_be32(&d[8]));
-  CHECK(scsi::get_be32(&d[48]) == 0);
-  CHECK(scsi::get_be32(&d[52]) == 0);
+  CHECK(scsi::get_be32(&d[48]) == 8);  // ATOMIC ALIGNMENT
+  CHECK(scsi::get_be32(&d[52]) == 8);  // ATOMIC TRANSFER LENGTH GRANULARITY
   CHECK(scsi::get_be32(&d[56]) == 0);
   CHECK(scsi::get_be32(&d[60]) == 0);
   d = thin.run(inquiry(true, 0xb2))->data_in;
   CHECK(d[5] == 0xe4);  // LBPU LBPWS LBPWS10 LBPRZ
   CHECK((d[6] & 7) == 2);
+
+  // One logical block per physical block: no alignment or granularity rule.
+  Lu plain;
+  d = plain.run(inquiry(true, 0xb0))->data_in;
+  CHECK(scsi::get_be32(&d[44]) == 65535);
+  CHECK(scsi::get_be32(&d[48]) == 0);
+  CHECK(scsi::get_be32(&d[52]) == 0);
 
   Lu full(2048, 4096, false);
   d = full.run(inquiry(true, 0xb0))->data_in;

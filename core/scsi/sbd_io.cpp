@@ -448,6 +448,11 @@ void BlockLu::h_write_atomic(const TaskPtr& t, TaskDone& done) {
   r.blocks = scsi::get_be16(&cdb[12]);
   r.length_byte = 12;
   if (auto e = check_range(r, max_atomic_blocks_)) return fail(t, done, *e);
+  // ATOMIC ALIGNMENT and ATOMIC TRANSFER LENGTH GRANULARITY (Block Limits VPD): whole
+  // physical blocks when a physical block holds several logical blocks.
+  const uint64_t pb_mask = (uint64_t(1) << cfg_.physical_block_exponent) - 1;
+  if (r.lba & pb_mask) return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 2));
+  if (r.blocks & pb_mask) return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 12));
   const uint64_t bytes = uint64_t(r.blocks) << bs_shift_;
   t->transfer_length = int64_t(bytes);
   if (r.blocks == 0) return done(t);

@@ -588,6 +588,24 @@ TEST_CASE("WRITE ATOMIC (16): writes, limits, LBA range, zero blocks", "[sbd][io
   CHECK(l.store->bytes()[20 * 512] == 0x99);
 }
 
+TEST_CASE("WRITE ATOMIC (16): whole physical blocks when LBPPB > 1", "[sbd][io][atomic]") {
+  Lu l(2048, 512, true, false, 3);  // 8 logical blocks per physical block
+  REQUIRE(good(l.run(write_atomic(8, 16), pattern(16 * 512, 0x5a))));
+  CHECK(l.store->bytes()[8 * 512] == 0x5a);
+  const int w = l.store->writes;
+  auto t = l.run(write_atomic(1, 8), pattern(8 * 512, 1));  // misaligned LBA
+  CHECK_SENSE(t, 0x5, 0x24, 0);
+  CHECK_FIELD(t, true, 2, -1);
+  t = l.run(write_atomic(0, 1), pattern(512, 1));  // not a multiple of the granularity
+  CHECK_SENSE(t, 0x5, 0x24, 0);
+  CHECK_FIELD(t, true, 12, -1);
+  CHECK(l.store->writes == w);  // neither wrote anything
+  CHECK(good(l.run(write_atomic(16, 0))));  // zero blocks at an aligned LBA
+  // One logical block per physical block: no rule.
+  Lu plain;
+  CHECK(good(plain.run(write_atomic(1, 1), pattern(512, 1))));
+}
+
 TEST_CASE("WRITE ATOMIC (16): maximum atomic transfer length", "[sbd][io][atomic]") {
   Lu big(1u << 17, 4096, true);  // 4 KiB blocks: 32 MiB = 8192 blocks
   auto t = big.run(write_atomic(0, 8193), pattern(8193 * 4096, 0));

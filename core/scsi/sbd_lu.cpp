@@ -184,8 +184,9 @@ BlockLu::BlockLu(BlockLuConfig cfg, std::unique_ptr<store::BackingStore> store)
       blocks_(store_->size() >> bs_shift_),
       thin_(store_->thin()),
       max_transfer_blocks_(BlockLimits::kMaxTransferBytes >> bs_shift_),
-      // the WRITE ATOMIC(16) TRANSFER LENGTH field has 16 bits
-      max_atomic_blocks_(std::min<uint32_t>(BlockLimits::kMaxAtomicTransferBytes >> bs_shift_, 0xffff)),
+      // the WRITE ATOMIC(16) TRANSFER LENGTH field has 16 bits; a multiple of the granularity
+      max_atomic_blocks_(std::min<uint32_t>(BlockLimits::kMaxAtomicTransferBytes >> bs_shift_, 0xffff) &
+                         ~((1u << cfg_.physical_block_exponent) - 1)),
       modes_(cfg_.write_cache),
       write_protect_(cfg_.write_protect) {}
 

@@ -46,8 +46,10 @@ struct BlockLimits {
   // WRITE SAME is written in 1 MiB chunks from one pattern buffer, so its length costs time,
   // not memory. Also bounds NUMBER OF LOGICAL BLOCKS = 0 (to the end of the medium).
   static constexpr uint32_t kMaxWriteSameBlocks = 1u << 22;
-  // WRITE ATOMIC(16): up to MAXIMUM TRANSFER LENGTH, no alignment or granularity rule, no
-  // atomic boundaries (MAXIMUM ATOMIC BOUNDARY SIZE = 0).
+  // WRITE ATOMIC(16): up to MAXIMUM TRANSFER LENGTH, no atomic boundaries (MAXIMUM ATOMIC
+  // BOUNDARY SIZE = 0). With more than one logical block per physical block, an atomic write
+  // covers whole physical blocks: ATOMIC ALIGNMENT = ATOMIC TRANSFER LENGTH GRANULARITY =
+  // logical blocks per physical block (else 0: no rule).
   static constexpr uint32_t kMaxAtomicTransferBytes = kMaxTransferBytes;
 };
 
