@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
-# iscsi-test-cu through an ALUA pair (scripts/pair.sh), scored by ../shared/tools/iscsi-conformance.
+# iscsi-test-cu through an ALUA pair (scripts/pair.sh), run and scored by the project's
+# conformance runner (test/conformance/runner.py) against the passes in
+# test/conformance/passes.json.
 #
-#   conformance.sh TOOLS_DIR CARRIER multipath    MultipathIO with one URL per node:
-#                                                 must run, 0 failures, 0 skips
+#   conformance.sh TOOLS_DIR CARRIER multipath    MultipathIO with one URL per node
+#                                                 (pass alua_conformance_multipath: every
+#                                                 MultipathIO test must run and pass)
 #   conformance.sh TOOLS_DIR CARRIER multipath-switched
 #                                                 the same after a planned switchover
 #                                                 (stmfadm switchover-lu): roles reversed
 #   conformance.sh TOOLS_DIR CARRIER standby-all  every family through the standby node's URL
-#                                                 alone, scored like the single-node gate
-#                                                 (test/conformance/score.py)
+#                                                 alone, held to the single-node gate's list
+#                                                 (pass alua_conformance_standby_all)
 set -euo pipefail
 bin=${1:?tools dir}; carrier=${2:?tcp or door}; mode=${3:?multipath, multipath-switched or standby-all}
 here=$(cd "$(dirname "$0")" && pwd); src=$(cd "$here/../.." && pwd)
-tool=${STMF_CONFORMANCE:-}
-for t in "$src/../shared/tools/iscsi-conformance" /work/shared/tools/iscsi-conformance; do
-  [ -z "$tool" ] && [ -x "$t" ] && tool=$t
-done
-[ -n "$tool" ] || { echo "conformance scorer iscsi-conformance not found (set STMF_CONFORMANCE)"; exit 1; }
+runner=(python3 "$src/test/conformance/runner.py")
+# standby-all runs WriteSame10/16.ZeroBlocks whole: the LU must be larger than MAXIMUM WRITE
+# SAME LENGTH (2 GiB of 512-byte blocks), as in conformance_all.
+size=128MiB; [ "$mode" = standby-all ] && size=2049MiB
 work=$(mktemp -d /tmp/stmf-alua-conformance-XXXXXX)
 cleanup() { "$src/scripts/pair.sh" stop "$work/pair"; [ -n "${STMF_KEEP_PAIR:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
-"$src/scripts/pair.sh" start "$work/pair" --bin "$bin" --carrier "$carrier" --size 128MiB >/dev/null
+"$src/scripts/pair.sh" start "$work/pair" --bin "$bin" --carrier "$carrier" --size "$size" >/dev/null
 # shellcheck disable=SC1091
 . "$work/pair/pair.env"
 alive() {
@@ -39,23 +41,11 @@ if [ "$mode" = multipath-switched ]; then
     { echo "node 0 did not step down after the switchover"; exit 1; }
   mode=multipath
 fi
-set +e
+rc=0
 if [ "$mode" = multipath ]; then
-  python3 "$tool" "$URL_A" "$URL_B" --family ALL.MultipathIO --json "$work/result.json" --log "$work/test.log"
+  "${runner[@]}" --pass alua_conformance_multipath --url "$URL_A" --url "$URL_B" || rc=$?
 else
-  python3 "$tool" "$URL_B" --family ALL --json "$work/result.json" --log "$work/test.log"
+  "${runner[@]}" --pass alua_conformance_standby_all --url "$URL_B" || rc=$?
 fi
-set -e
 alive
-if [ "$mode" = multipath ]; then
-  python3 - "$work/result.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-print(f"MultipathIO through both nodes: {r['pass']} passed, {r['fail']} failed, {r['skip']} skipped of {r['tests']}")
-for t in r["failed"]: print("FAIL", t)
-for t in r["skipped"]: print("SKIP", t)
-sys.exit(0 if r["tests"] > 0 and r["fail"] == 0 and r["skip"] == 0 and not r["timed_out"] else 1)
-PY
-else
-  python3 "$src/test/conformance/score.py" "$work/result.json" "$src/docs/conformance.md"
-fi
+exit "$rc"
