@@ -21,14 +21,12 @@ done
 scripts/deps.sh --bench
 [ -x build/tools/stmfd ] || scripts/build.sh
 
-tgt_peer=${TGT_PEER:-$(cd .. && pwd)/shared/tools/tgt-peer}
-[ -x "$tgt_peer" ] || tgt_peer=/work/shared/tools/tgt-peer
 work=$(mktemp -d /var/tmp/stmf-bench-XXXXXX)
 sport=$((20000 + RANDOM % 10000)); tport=$((sport + 1))
 spid=""
 cleanup() {
   [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
-  "$tgt_peer" stop "$tport" >/dev/null 2>&1 || true
+  scripts/tgt-peer.sh stop "$work/tgt" || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -46,7 +44,9 @@ cat >"$work/stmfd.json" <<JSON
 JSON
 build/tools/stmfd --config "$work/stmfd.json" --socket "$work/stmfd.sock" >"$work/stmfd.log" 2>&1 &
 spid=$!
-turl=$("$tgt_peer" start "$tport" "$work/tgt.img" | tail -1)
+# tgt, started by the project's own helper (scripts/tgt-peer.sh): its own loopback port and
+# management channel, stopped by its pid.
+turl=$(scripts/tgt-peer.sh start "$work/tgt" "$tport" "$work/tgt.img" | tail -1)
 surl="iscsi://127.0.0.1:$sport/iqn.2026-11.org.example:bench/0"
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$sport) 2>/dev/null && break; sleep 0.1; done
 

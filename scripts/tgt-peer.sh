@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# tgt (the Linux SCSI target framework's userspace daemon, Debian package `tgt`) as the
+# benchmark's comparison peer: one tgtd on a loopback port, with a management channel of its
+# own (never the system service's), serving one file as LUN 1.
+#
+#   scripts/tgt-peer.sh start DIR PORT FILE   start it; prints the LU's URL
+#                                             (DIR/url too); DIR/tgtd.pid, DIR/tgtd.log
+#   scripts/tgt-peer.sh stop DIR              take the target down and end that tgtd (by pid)
+#
+# Needs root (tgtd keeps its management socket under /run/tgtd) and tgt installed
+# (scripts/deps.sh --bench). FILE must exist.
+set -euo pipefail
+cmd=${1:?"usage: tgt-peer.sh start DIR PORT FILE | stop DIR"}; dir=${2:?DIR}
+iqn=iqn.2026-11.org.example:tgt-peer
+
+if [ "$cmd" = stop ]; then
+  [ -f "$dir/tgtd.pid" ] || exit 0
+  pid=$(cat "$dir/tgtd.pid"); cport=$(cat "$dir/control-port")
+  if kill -0 "$pid" 2>/dev/null; then
+    # tgtd does not end on SIGTERM while it has targets: take it offline, remove the
+    # target, then ask the daemon itself to exit (it takes a few seconds); SIGKILL (it
+    # holds nothing of ours) only if it does not.
+    tgtadm -C "$cport" --mode sys --op update --name State -v offline >/dev/null 2>&1 || true
+    tgtadm -C "$cport" --lld iscsi --mode target --op delete --force --tid 1 >/dev/null 2>&1 || true
+    tgtadm -C "$cport" --mode sys --op delete >/dev/null 2>&1 || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+  fi
+  # Its management socket and lock stay behind after SIGKILL; they are ours (this port).
+  kill -0 "$pid" 2>/dev/null || rm -f "/run/tgtd/socket.$cport" "/run/tgtd/socket.$cport.lock"
+  rm -f "$dir/tgtd.pid"
+  exit 0
+fi
+[ "$cmd" = start ] || { echo "tgt-peer.sh: unknown command $cmd" >&2; exit 2; }
+port=${3:?PORT}; file=${4:?FILE}
+[ "$(id -u)" -eq 0 ] || { echo "tgt-peer.sh: tgtd needs root" >&2; exit 1; }
+command -v tgtd >/dev/null || { echo "tgt-peer.sh: tgtd not found: install tgt (scripts/deps.sh --bench)" >&2; exit 1; }
+[ -f "$file" ] || { echo "tgt-peer.sh: $file does not exist" >&2; exit 1; }
+mkdir -p "$dir"
+# A management channel nobody else uses: tgtd N listens on /run/tgtd/socket.N (0 is the
+# system service's).
+cport=""
+for _ in $(seq 50); do
+  n=$((1000 + RANDOM % 30000))
+  [ -e "/run/tgtd/socket.$n" ] || [ -e "/var/run/tgtd/socket.$n" ] || { cport=$n; break; }
+done
+[ -n "$cport" ] || { echo "tgt-peer.sh: no free tgtd control port" >&2; exit 1; }
+echo "$cport" >"$dir/control-port"
+tgtd -f -C "$cport" --iscsi portal="127.0.0.1:$port" >"$dir/tgtd.log" 2>&1 &
+echo $! >"$dir/tgtd.pid"
+up=""
+for _ in $(seq 100); do
+  kill -0 "$(cat "$dir/tgtd.pid")" 2>/dev/null || break
+  tgtadm -C "$cport" --mode sys --op show >/dev/null 2>&1 && { up=1; break; }
+  sleep 0.1
+done
+if [ -z "$up" ]; then
+  echo "tgt-peer.sh: tgtd did not start; its log:" >&2; cat "$dir/tgtd.log" >&2
+  "$0" stop "$dir"; exit 1
+fi
+tgtadm -C "$cport" --lld iscsi --mode target --op new --tid 1 -T "$iqn"
+tgtadm -C "$cport" --lld iscsi --mode logicalunit --op new --tid 1 --lun 1 -b "$file"
+tgtadm -C "$cport" --lld iscsi --mode target --op bind --tid 1 -I ALL
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+echo "iscsi://127.0.0.1:$port/$iqn/1" | tee "$dir/url"
