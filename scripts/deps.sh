@@ -1,19 +1,64 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the project builds and tests with (only what is missing).
-# Works unattended (CI=true, no stdin). Needs root or sudo.
+# Works unattended (CI=true, no stdin). Installing needs root or sudo.
+#
+#   scripts/deps.sh           to build and run stmfd
+#   scripts/deps.sh --test    and to run every test (scripts/test.sh): libiscsi's tools,
+#                             qemu-img, clang for the fuzz targets
+#   scripts/deps.sh --bench   and to run scripts/bench.sh: qemu-img, tgt (the comparison peer)
+#
+# tgt is installed for the benchmark only, and its system service is never left running:
+# Debian's tgt service listens on 0.0.0.0:3260, the port scripts/run.sh serves on.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git python3
       libboost1.81-dev libspdlog-dev catch2 libiscsi-dev libiscsi-bin libsqlite3-dev
       liburing-dev libisal-dev libcli11-dev nlohmann-json3-dev)
-if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
-  pkgs+=(qemu-utils qemu-block-extra tgt clang-14 libclang-rt-14-dev)
-fi
+case "${1:-}" in
+  "") ;;
+  --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev) ;;
+  --bench) pkgs+=(qemu-utils qemu-block-extra tgt) ;;
+  *) echo "usage: $0 [--test | --bench]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then
+    SUDO=(sudo)
+  else
+    echo "deps.sh: these packages are missing: ${missing[*]}" >&2
+    echo "deps.sh: installing them needs root, and sudo is not installed. As root, run:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    echo "then run this command again (or run scripts/deps.sh ${1:-} as root)." >&2
+    exit 1
+  fi
+fi
+
 echo "installing: ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# tgt's package starts its service (0.0.0.0:3260) on installation: forbid service starts
+# while we install (policy-rc.d, honoured by invoke-rc.d and deb-systemd-invoke), unless the
+# machine already has a policy of its own.
+policy=/usr/sbin/policy-rc.d
+ours=""
+if [[ " ${missing[*]} " == *" tgt "* ]] && [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# scripts/deps.sh: no service starts while it installs packages\nexit 101\n' |
+    "${SUDO[@]}" tee "$policy" >/dev/null
+  "${SUDO[@]}" chmod 755 "$policy"
+  ours=1
+fi
+cleanup() { [ -n "$ours" ] && "${SUDO[@]}" rm -f "$policy"; return 0; }
+trap cleanup EXIT
+"${SUDO[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [[ " ${missing[*]} " == *" tgt "* ]]; then
+  # With systemd the package also enables the service for the next boot: disable it (and
+  # stop it, should it have started anyway). scripts/tgt-peer.sh starts the tgtd it needs.
+  if [ -d /run/systemd/system ]; then
+    "${SUDO[@]}" systemctl disable --now tgt.service >/dev/null 2>&1 || true
+  fi
+  echo "tgt installed; its system service is not running (scripts/bench.sh starts its own tgtd)"
+fi
