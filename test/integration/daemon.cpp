@@ -152,6 +152,11 @@ Daemon::~Daemon() {
 int Daemon::terminate(int seconds) {
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);
+  return wait_exit(seconds);
+}
+
+int Daemon::wait_exit(int seconds) {
+  if (pid_ <= 0) return -1;
   for (int i = 0; i < seconds * 100; ++i) {
     int status;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {

@@ -44,6 +44,8 @@ class Daemon {
   std::string log_text() const;
   // Sends SIGTERM and waits up to `seconds`; returns the exit status (or -1 on timeout).
   int terminate(int seconds);
+  // Waits up to `seconds` for the daemon to exit by itself; its exit status (or -1).
+  int wait_exit(int seconds);
 
   static std::string binary();  // path of the stmfd under test ($STMFD or next to the test)
 

@@ -7,6 +7,7 @@ extern "C" {
 }
 
 #include <atomic>
+#include <csignal>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -262,4 +263,26 @@ TEST_CASE("SIGTERM logs sessions out and the daemon exits 0", "[integration]") {
   // at its deadline; it must still exit 0 within the bound.
   CHECK(d.terminate(20) == 0);
   CHECK(d.log_text().find("stmfd stopped") != std::string::npos);
+}
+
+TEST_CASE("A second SIGINT ends the daemon at once, without waiting out the drain", "[integration]") {
+  DaemonOptions o;
+  o.top_json_extra = "\"shutdown_timeout_s\": 600, ";
+  Daemon d(o);
+  Ctx ctx;
+  REQUIRE(login(ctx, d));
+  clear_ua(ctx);
+  // The first SIGINT starts the graceful shutdown; the idle session never answers the
+  // logout request, so the drain would wait 600 s for it.
+  ::kill(d.pid(), SIGINT);
+  for (int i = 0; i < 500 && d.log_text().find("draining") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(d.log_text().find("draining") != std::string::npos);
+  REQUIRE(::kill(d.pid(), 0) == 0);  // still draining
+  // The second one (Ctrl-C again) closes the session and stops now, long before 600 s.
+  ::kill(d.pid(), SIGINT);
+  CHECK(d.wait_exit(30) == 0);
+  const auto log = d.log_text();
+  CHECK(log.find("signal 2 again: closing 1 connection(s) now") != std::string::npos);
+  CHECK(log.find("stmfd stopped") != std::string::npos);
 }

@@ -1,6 +1,6 @@
 // stmfd: the STMF daemon. Loads the configuration (state database, else the JSON file or
 // the embedded default), builds LUs, target ports and views, serves iSCSI portals and the
-// management socket, and shuts down gracefully on SIGTERM/SIGINT.
+// management socket, and shuts down gracefully on SIGTERM/SIGINT (at once on a second one).
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -201,11 +201,20 @@ int main(int argc, char** argv) {
   };
   signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) return;
-    spdlog::info("signal {}: draining and logging sessions out (up to {} s)", sig, cfg.shutdown_timeout_s);
+    spdlog::info("signal {}: draining and logging sessions out (up to {} s; a second signal stops at once)", sig,
+                 cfg.shutdown_timeout_s);
     mgmt_server.stop();
     server.stop_accepting();
     server.request_logout_all(0);
     *deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.shutdown_timeout_s);
+    // A second SIGINT/SIGTERM (Ctrl-C again) does not wait for the drain: close every
+    // connection now. Tasks already handed to a store still complete before the stores go.
+    signals.async_wait([&](boost::system::error_code ec2, int sig2) {
+      if (ec2) return;
+      spdlog::warn("signal {} again: closing {} connection(s) now", sig2, server.connection_count());
+      server.close_all("second signal");
+      io.stop();
+    });
     poll();
   });
 
