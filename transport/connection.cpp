@@ -338,6 +338,17 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
     co_return co_await skip_segment(iscsi::bhs_data_segment_length(pdu.bhs));
   }
   const uint32_t dlen = cmd.data_segment_length;
+  if (tasks_.count(cmd.itt)) {
+    // RFC 7143 11.2.1.8: while a task exists its ITT names it session-wide. A command that
+    // reuses the ITT of a task still in flight is rejected with "Invalid PDU field" (11.17.1:
+    // the reason for an invalid ITT) before anything about it is recorded: the task in flight
+    // is not touched (6.3: a Reject never ends another task) and the CmdSN is not taken as
+    // received (6.3), so the initiator can plug the gap.
+    log()->warn("{}: itt 0x{:08x} already names a task in flight: command (opcode 0x{:02x}, CmdSN {}) rejected", peer_,
+                cmd.itt, cmd.cdb[0], cmd.cmd_sn);
+    reject(pdu, iscsi::reject_reason::invalid_pdu_field);
+    co_return co_await skip_segment(dlen);
+  }
   auto t = std::make_shared<IscsiTask>();
   t->conn = weak_from_this();
   t->nexus = nexus_;
@@ -389,11 +400,6 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
     t->data_out.clear();
     tasks_[cmd.itt] = t;
     fail_task(t, scsi::sense::invalid_field_in_cdb);
-    co_return true;
-  }
-  if (tasks_.count(cmd.itt)) {
-    log()->warn("{}: itt 0x{:08x} already in use", peer_, cmd.itt);
-    reject(pdu, iscsi::reject_reason::invalid_pdu_field);
     co_return true;
   }
   tasks_[cmd.itt] = t;
