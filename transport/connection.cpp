@@ -668,6 +668,15 @@ void Connection::on_text(InPdu& pdu) {
     }
     for (auto& [k, v] : keys) {
       if (k == "SendTargets") {
+        // RFC 7143 Appendix C: "All", empty (the session's own target), or an iSCSI name,
+        // whose target is listed if it exists and this initiator may see it (an unknown name
+        // gets an empty list). Any other value is not a SendTargets request at all: Reject, so
+        // the initiator is not left waiting, and the session goes on.
+        if (v != "All" && !v.empty() && !iscsi::well_formed_iscsi_name(v)) {
+          log()->warn("{}: SendTargets={} is neither All nor an iSCSI name, itt 0x{:08x}: rejected", peer_, v, req.itt);
+          reject(pdu, iscsi::reject_reason::protocol_error);
+          return;
+        }
         const bool discovery = params_.session_type == iscsi::SessionType::discovery;
         for (auto* p : server_.targets()) {
           if (!discovery && p != port_) continue;

@@ -197,6 +197,71 @@ TEST_CASE("an initiator that never answers the target's NOP-In ping is disconnec
 }
 
 namespace {
+// A Text Request (RFC 7143 11.10), immediate, F=1, carrying `text` (a NUL is appended).
+std::array<uint8_t, 48> text_request(RawInitiator& r, uint32_t itt) {
+  std::array<uint8_t, 48> h{};
+  h[0] = 0x40 | 0x04;
+  h[1] = 0x80;
+  for (int i = 0; i < 4; ++i) {
+    h[16 + i] = uint8_t(itt >> (24 - 8 * i));
+    h[20 + i] = 0xff;
+    h[24 + i] = uint8_t(r.cmd_sn >> (24 - 8 * i));
+    h[28 + i] = uint8_t(r.exp_stat_sn >> (24 - 8 * i));
+  }
+  return h;
+}
+std::vector<uint8_t> text(const std::string& s) {
+  std::vector<uint8_t> v(s.begin(), s.end());
+  v.push_back(0);
+  return v;
+}
+}  // namespace
+
+TEST_CASE("every SendTargets Text Request is answered and the session goes on", "[integration][malformed][text]") {
+  Daemon d;
+  RawInitiator r(d.port());
+  REQUIRE(r.login(d.iqn()) == 0);
+  // Neither All nor an iSCSI name: a malformed request, rejected (Protocol Error) with the
+  // offending header, never left unanswered.
+  for (const char* bad : {"SendTargets=Alle", "SendTargets=A"}) {
+    INFO(bad);
+    REQUIRE(r.send(text_request(r, 0x70), text(bad)));
+    auto rej = r.recv();
+    REQUIRE(rej);
+    REQUIRE(rej->opcode() == 0x3f);
+    CHECK(rej->bhs[2] == 0x04);
+    REQUIRE(rej->data.size() == 48);
+    CHECK(rej->data[0] == (0x40 | 0x04));
+  }
+  // A well-formed name no target has: an empty list (a final Text Response, no keys).
+  REQUIRE(r.send(text_request(r, 0x71), text("SendTargets=iqn.2026-11.org.example:nosuch")));
+  auto none = r.recv();
+  REQUIRE(none);
+  CHECK(none->opcode() == 0x24);
+  CHECK(none->field32(16) == 0x71);
+  CHECK((none->bhs[1] & 0x80) != 0);
+  CHECK(none->data.empty());
+  // The session's own target by name, and All: listed.
+  for (std::string v : {d.iqn(), std::string("All")}) {
+    INFO(v);
+    REQUIRE(r.send(text_request(r, 0x72), text("SendTargets=" + v)));
+    auto all = r.recv();
+    REQUIRE(all);
+    CHECK(all->opcode() == 0x24);
+    const std::string body(all->data.begin(), all->data.end());
+    CHECK(body.find("TargetName=" + d.iqn()) != std::string::npos);
+  }
+  // A key the target does not know: key=NotUnderstood (RFC 7143 6.2).
+  REQUIRE(r.send(text_request(r, 0x73), text("SendTargetsPlease=All")));
+  auto nu = r.recv();
+  REQUIRE(nu);
+  CHECK(nu->opcode() == 0x24);
+  CHECK(std::string(nu->data.begin(), nu->data.end()).find("SendTargetsPlease=NotUnderstood") != std::string::npos);
+  CHECK(ping(r, 0x74));
+  CHECK(d.log_text().find("SendTargets=Alle is neither All nor an iSCSI name") != std::string::npos);
+}
+
+namespace {
 // Starts WRITE(10) of one block at LBA 0 without data (ImmediateData=No): the target answers
 // with an R2T and the task stays in flight until its Data-Out. Returns the task's ITT and the
 // R2T's TTT.
