@@ -529,19 +529,21 @@ void Connection::complete_on_strand(const TaskPtr& task) {
     xfer = uint64_t(t->transfer_length);
   else
     xfer = t->data_out.size();
+  // Overflow is a property of the command (it asked for more than the EDTL) and is reported
+  // whatever the status, so an initiator whose write was refused for a short EDTL (INVALID
+  // FIELD IN INFORMATION UNIT) learns by how much (11.4.5.1: residuals are valid with any
+  // status). Otherwise a command that did not complete with GOOD moved no data.
   bool overflow = false, underflow = false;
   uint32_t residual = 0;
-  if (good) {
-    if (xfer > edtl) {
-      overflow = true;
-      residual = uint32_t(std::min<uint64_t>(xfer - edtl, UINT32_MAX));
-    } else if (xfer < edtl) {
-      underflow = true;
-      residual = edtl - uint32_t(xfer);
-    }
-  } else if (edtl > 0) {
-    underflow = true;  // CHECK CONDITION and friends: no data moved
+  if (xfer > edtl) {
+    overflow = true;
+    residual = uint32_t(std::min<uint64_t>(xfer - edtl, UINT32_MAX));
+  } else if (!good && edtl > 0) {
+    underflow = true;
     residual = edtl;
+  } else if (xfer < edtl) {
+    underflow = true;
+    residual = edtl - uint32_t(xfer);
   }
 
   uint32_t data_sn = 0;

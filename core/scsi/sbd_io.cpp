@@ -87,13 +87,15 @@ void BlockLu::write_common(const TaskPtr& t, TaskDone& done, bool force_fua) {
     return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 1, 7));
   const LbaRange r = decode_lba_range(cdb);
   if (auto e = check_range(r, max_transfer_blocks_)) return fail(t, done, *e);
-  t->transfer_length = int64_t(uint64_t(r.blocks) << bs_shift_);
-  // Only whole blocks that arrived are written: with an EDTL below the CDB's transfer length
-  // the port reports the overflow residual and the rest of the range stays untouched.
-  const uint64_t have = std::min<uint64_t>(r.blocks, t->data_out.size() >> bs_shift_);
-  if (have == 0) return done(t);
+  const uint64_t bytes = uint64_t(r.blocks) << bs_shift_;
+  t->transfer_length = int64_t(bytes);
+  if (r.blocks == 0) return done(t);
+  // Less Data-Out than the CDB's transfer length (an EDTL below it): refused, nothing written
+  // (docs/architecture.md "Data-Out shorter or longer than the CDB"). More: only the CDB's
+  // blocks are written, the port reports the underflow residual.
+  if (t->data_out.size() < bytes) return fail(t, done, sense::invalid_field_in_command_iu);
   const bool fua = force_fua || (!is_6byte(cdb) && (cdb[1] & 0x08)) || !modes_.wce();
-  locked_write(t, done, r.lba, have, t->data_out.data(), fua);
+  locked_write(t, done, r.lba, r.blocks, t->data_out.data(), fua);
 }
 
 void BlockLu::h_write(const TaskPtr& t, TaskDone& done) { write_common(t, done, false); }
@@ -161,11 +163,12 @@ void BlockLu::h_orwrite(const TaskPtr& t, TaskDone& done) {
   if (cdb[1] & 0xe0) return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 1, 7));  // ORPROTECT
   const LbaRange r = decode_lba_range(cdb);
   if (auto e = check_range(r, max_transfer_blocks_)) return fail(t, done, *e);
-  t->transfer_length = int64_t(uint64_t(r.blocks) << bs_shift_);
-  const uint64_t have = std::min<uint64_t>(r.blocks, t->data_out.size() >> bs_shift_);
-  if (have == 0) return done(t);
+  const uint64_t bytes = uint64_t(r.blocks) << bs_shift_;
+  t->transfer_length = int64_t(bytes);
+  if (r.blocks == 0) return done(t);
+  if (t->data_out.size() < bytes) return fail(t, done, sense::invalid_field_in_command_iu);  // as WRITE
   const bool fua = (cdb[1] & 0x08) || !modes_.wce();
-  locked_rmw(t, done, r.lba, uint32_t(have), fua, false);
+  locked_rmw(t, done, r.lba, r.blocks, fua, false);
 }
 
 void BlockLu::h_compare_and_write(const TaskPtr& t, TaskDone& done) {
@@ -310,7 +313,8 @@ void BlockLu::h_unmap(const TaskPtr& t, TaskDone& done) {
   const uint32_t plen = scsi::get_be16(&cdb[7]);
   t->transfer_length = plen;
   if (plen == 0) return done(t);
-  if (plen < 8 || t->data_out.size() < plen) return fail(t, done, sense::parameter_list_length_error);
+  if (plen < 8) return fail(t, done, sense::parameter_list_length_error);
+  if (t->data_out.size() < plen) return fail(t, done, sense::invalid_field_in_command_iu);  // EDTL below it
   const uint8_t* p = t->data_out.data();
   const size_t bddl = std::min<size_t>(scsi::get_be16(&p[2]), plen - 8);
   const size_t count = bddl / 16;
