@@ -87,15 +87,26 @@ void BlockLu::write_common(const TaskPtr& t, TaskDone& done, bool force_fua) {
     return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 1, 7));
   const LbaRange r = decode_lba_range(cdb);
   if (auto e = check_range(r, max_transfer_blocks_)) return fail(t, done, *e);
-  const uint64_t bytes = uint64_t(r.blocks) << bs_shift_;
-  t->transfer_length = int64_t(bytes);
-  if (r.blocks == 0) return done(t);
-  // Less Data-Out than the CDB's transfer length (an EDTL below it): refused, nothing written
-  // (docs/architecture.md "Data-Out shorter or longer than the CDB"). More: only the CDB's
-  // blocks are written, the port reports the underflow residual.
-  if (t->data_out.size() < bytes) return fail(t, done, sense::invalid_field_in_command_iu);
+  t->transfer_length = int64_t(uint64_t(r.blocks) << bs_shift_);
+  uint64_t blocks = 0;
+  if (auto e = blocks_sent(t, r.blocks, blocks)) return fail(t, done, *e);
+  if (blocks == 0) return done(t);
   const bool fua = force_fua || (!is_6byte(cdb) && (cdb[1] & 0x08)) || !modes_.wce();
-  locked_write(t, done, r.lba, r.blocks, t->data_out.data(), fua);
+  locked_write(t, done, r.lba, blocks, t->data_out.data(), fua);
+}
+
+// Data-Out against the CDB's NUMBER OF LOGICAL BLOCKS for WRITE, WRITE AND VERIFY and ORWRITE
+// (docs/architecture.md "Data-Out shorter or longer than the CDB"). More data than the CDB's
+// blocks: the CDB's blocks are written (the port reports the underflow residual). Less (an
+// EDTL below the CDB's length), the FCP-4 rule: the command is processed for the data the
+// initiator sent, in whole blocks, and the port reports the overflow residual; data that ends
+// inside a block cannot reach the medium, so such a command is refused with INVALID FIELD IN
+// INFORMATION UNIT and writes nothing: never GOOD for sent data that was not written.
+std::optional<SenseCode> BlockLu::blocks_sent(const TaskPtr& t, uint64_t cdb_blocks, uint64_t& blocks) const {
+  const uint64_t sent = std::min<uint64_t>(t->data_out.size(), cdb_blocks << bs_shift_);
+  if (sent & (bs_ - 1)) return sense::invalid_field_in_command_iu;
+  blocks = sent >> bs_shift_;
+  return std::nullopt;
 }
 
 void BlockLu::h_write(const TaskPtr& t, TaskDone& done) { write_common(t, done, false); }
@@ -163,12 +174,12 @@ void BlockLu::h_orwrite(const TaskPtr& t, TaskDone& done) {
   if (cdb[1] & 0xe0) return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 1, 7));  // ORPROTECT
   const LbaRange r = decode_lba_range(cdb);
   if (auto e = check_range(r, max_transfer_blocks_)) return fail(t, done, *e);
-  const uint64_t bytes = uint64_t(r.blocks) << bs_shift_;
-  t->transfer_length = int64_t(bytes);
-  if (r.blocks == 0) return done(t);
-  if (t->data_out.size() < bytes) return fail(t, done, sense::invalid_field_in_command_iu);  // as WRITE
+  t->transfer_length = int64_t(uint64_t(r.blocks) << bs_shift_);
+  uint64_t blocks = 0;
+  if (auto e = blocks_sent(t, r.blocks, blocks)) return fail(t, done, *e);
+  if (blocks == 0) return done(t);
   const bool fua = (cdb[1] & 0x08) || !modes_.wce();
-  locked_rmw(t, done, r.lba, r.blocks, fua, false);
+  locked_rmw(t, done, r.lba, uint32_t(blocks), fua, false);
 }
 
 void BlockLu::h_compare_and_write(const TaskPtr& t, TaskDone& done) {

@@ -1,8 +1,10 @@
 // Commands that carry data to the target, with an iSCSI Expected Data Transfer Length that
 // differs from the length the CDB describes (docs/architecture.md "Data-Out shorter or longer
-// than the CDB"): never GOOD for data that did not reach the medium.
-//  * EDTL below the CDB's length: CHECK CONDITION, ILLEGAL REQUEST, INVALID FIELD IN
-//    INFORMATION UNIT (05/0E/03), nothing written, residual overflow of the difference;
+// than the CDB"): never GOOD for data the initiator sent that did not reach the medium.
+//  * EDTL below the CDB's length: WRITE, WRITE AND VERIFY and ORWRITE write the whole blocks
+//    sent (FCP-4) and refuse data that ends inside a block; every other command is refused:
+//    CHECK CONDITION, ILLEGAL REQUEST, INVALID FIELD IN INFORMATION UNIT (05/0E/03), nothing
+//    written. Either way the residual overflow of the difference;
 //  * EDTL above it: only the CDB's length is used, GOOD, residual underflow of the difference.
 // Driven by the raw initiator, with immediate data and through R2T/Data-Out.
 #include <catch2/catch.hpp>
@@ -133,7 +135,8 @@ std::vector<uint8_t> write_cdb(uint8_t opcode, int size, uint64_t lba, uint32_t 
 
 }  // namespace
 
-TEST_CASE("a write whose EDTL differs from the CDB's length: refused when shorter, the CDB's length when longer",
+TEST_CASE("WRITE-like commands with an EDTL other than the CDB's length: whole blocks sent are written, a partial "
+          "block refuses the command, more data than the CDB's is not used",
           "[integration][edtl]") {
   Daemon d;
   const bool immediate = GENERATE(true, false);
@@ -146,31 +149,42 @@ TEST_CASE("a write whose EDTL differs from the CDB's length: refused when shorte
   const Op ops[] = {{"WRITE(6)", 0x0a, 6},         {"WRITE(10)", 0x2a, 10},        {"WRITE(12)", 0xaa, 12},
                     {"WRITE(16)", 0x8a, 16},       {"WRITE AND VERIFY(10)", 0x2e, 10}, {"WRITE AND VERIFY(12)", 0xae, 12},
                     {"WRITE AND VERIFY(16)", 0x8e, 16}, {"ORWRITE(16)", 0x8b, 16}};
+  struct Case {
+    uint32_t blocks, edtl;
+    bool refused;           // 05/0E/03, nothing written
+    uint32_t written;       // blocks written when not refused
+  };
+  const Case cases[] = {
+      {1, 200, true, 0},           // data ends inside the block: nothing can be written
+      {2, 600, true, 0},           // one block and 88 bytes: refused as a whole
+      {2, 512, false, 1},          // FCP-4: the block sent is written, overflow 512
+      {1, 0, false, 0},            // nothing sent, nothing written, overflow 512
+      {1, 1024, false, 1},         // more than the CDB's: its one block, underflow 512
+  };
   uint64_t lba = 100;
   for (const auto& op : ops) {
-    // (blocks in the CDB, EDTL): one block with 200 bytes or none, two blocks with one.
-    for (auto [blocks, edtl] : {std::pair<uint32_t, uint32_t>{1, 200}, {2, 512}, {1, 0}}) {
-      INFO(op.name << ", " << blocks << " block(s), EDTL " << edtl << (immediate ? ", immediate data" : ", R2T"));
-      ini.write_blocks(lba, std::vector<uint8_t>(2 * kBlock, 'a'));
-      auto r = ini.run(write_cdb(op.opcode, op.size, lba, blocks), edtl, std::vector<uint8_t>(edtl, 'b'), false, true);
-      CHECK(invalid_field_in_iu(r));
-      CHECK(r.overflow);
-      CHECK(r.residual == blocks * kBlock - edtl);
-      CHECK(ini.read_blocks(lba, 2) == std::vector<uint8_t>(2 * kBlock, 'a'));  // nothing written
+    const uint8_t before = op.opcode == 0x8b ? 0 : 'a';  // ORWRITE ORs into zeroes
+    for (const auto& c : cases) {
+      INFO(op.name << ", " << c.blocks << " block(s), EDTL " << c.edtl << (immediate ? ", immediate data" : ", R2T"));
+      ini.write_blocks(lba, std::vector<uint8_t>(2 * kBlock, before));
+      auto r = ini.run(write_cdb(op.opcode, op.size, lba, c.blocks), c.edtl, std::vector<uint8_t>(c.edtl, 'b'), false, true);
+      const uint32_t cdb_bytes = c.blocks * kBlock;
+      if (c.refused)
+        CHECK(invalid_field_in_iu(r));
+      else
+        CHECK(r.status == 0x00);
+      if (c.edtl < cdb_bytes) {
+        CHECK(r.overflow);
+        CHECK(r.residual == cdb_bytes - c.edtl);
+      } else {
+        CHECK(r.underflow);
+        CHECK(r.residual == c.edtl - cdb_bytes);
+      }
+      std::vector<uint8_t> want(2 * kBlock, before);
+      std::fill(want.begin(), want.begin() + c.written * kBlock, 'b');
+      CHECK(ini.read_blocks(lba, 2) == want);
       lba += 2;
     }
-    // One block in the CDB, EDTL of two: the first block written, the second untouched.
-    INFO(op.name << ", 1 block, EDTL 1024" << (immediate ? ", immediate data" : ", R2T"));
-    ini.write_blocks(lba, std::vector<uint8_t>(2 * kBlock, op.opcode == 0x8b ? 0 : 'a'));
-    auto r = ini.run(write_cdb(op.opcode, op.size, lba, 1), 2 * kBlock, std::vector<uint8_t>(2 * kBlock, 'c'));
-    CHECK(r.status == 0x00);
-    CHECK(r.underflow);
-    CHECK(r.residual == kBlock);
-    auto back = ini.read_blocks(lba, 2);
-    CHECK(std::vector<uint8_t>(back.begin(), back.begin() + kBlock) == std::vector<uint8_t>(kBlock, 'c'));
-    CHECK(std::vector<uint8_t>(back.begin() + kBlock, back.end()) ==
-          std::vector<uint8_t>(kBlock, op.opcode == 0x8b ? 0 : 'a'));
-    lba += 2;
   }
 }
 
