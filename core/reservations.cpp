@@ -7,6 +7,7 @@
 
 #include "core/guid.h"
 #include "core/local_port.h"
+#include "core/scsi/cdb.h"
 #include "core/stmf.h"
 
 namespace stmf {
@@ -75,6 +76,8 @@ bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, cons
     finish_without_lu(task);
     return true;
   }
+  // PR OUT moves PARAMETER LIST LENGTH bytes: the port's residuals are computed against it.
+  if (op == kPrOut) task->transfer_length = scsi::get_be32(&cdb[5]);
   const pr::Nexus me = pr_nexus(*task->nexus);
   const auto ports = target_ports();
   pr::Result r;

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
+
+#include "core/scsi/cdb.h"
 
 namespace stmf {
 
@@ -394,13 +397,23 @@ void Stmf::report_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& ta
 void Stmf::set_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& task) {
   const AluaGroups a = alua();
   const bool desc = lu->descriptor_sense();
-  const auto& p = task->data_out;
   auto fail = [&](const scsi::SenseCode& s) {
     task->check_condition(s, desc);
     finish_without_lu(task);
   };
   if (!a.enabled || !forwarder_) return fail(scsi::sense::invalid_command_operation_code.with_field(true, 0));
-  if (p.size() < 4 || (p.size() - 4) % 4 != 0) return fail(scsi::sense::parameter_list_length_error);
+  // The parameter list is PARAMETER LIST LENGTH bytes (CDB bytes 6-9), not whatever the
+  // Data-Out buffer holds: fewer bytes than that is the transport's fault (INVALID FIELD IN
+  // INFORMATION UNIT), more are not part of the list (the port reports the underflow).
+  const uint32_t plen = scsi::get_be32(&task->cdb[6]);
+  task->transfer_length = plen;
+  if (plen == 0) {
+    finish_without_lu(task);  // SPC-4 6.31: no parameter data, nothing to set
+    return;
+  }
+  if (plen < 4 || (plen - 4) % 4 != 0) return fail(scsi::sense::parameter_list_length_error);
+  if (task->data_out.size() < plen) return fail(scsi::sense::invalid_field_in_command_iu);
+  const std::span<const uint8_t> p(task->data_out.data(), plen);
   const uint16_t own = tpg_of_node(a.node), other = tpg_of_node(1 - a.node);
   // This node owns the LU here (a standby node forwards STPG to the owner).
   std::optional<uint16_t> want;

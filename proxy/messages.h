@@ -67,6 +67,8 @@ enum class ProxyStatus : uint32_t {
   not_found = 5,       // unknown session, LU or port
   not_ready = 6,       // ALUA disabled on the receiver
   stale = 7,           // the ownership epoch named is not the receiver's (docs/alua.md "Fencing")
+  protocol_error = 8,  // the message breaks the protocol's rules (e.g. SCSI_DATA beyond its task's
+                       // expected transfer length): the receiver ends the task it names
 };
 
 // A target port of the sender (pppt REGISTER_PROXY_PORT): the receiver learns the peer's
@@ -191,7 +193,10 @@ struct ScsiStatus {
   uint8_t response = 0;        // TaskResponse
   uint8_t scsi_status = 0;     // SAM status byte
   int64_t transfer_length = -1;  // ScsiTask::transfer_length
-  uint32_t data_in_length = 0;   // total Data-In bytes sent before as SCSI_DATA
+  // The command's Data-In length (ScsiTask::data_in.size()); the SCSI_DATA frames before carry
+  // min(data_in_length, expected_transfer_length) bytes of it: what lies beyond the EDTL never
+  // reaches the initiator, it only counts for the overflow residual.
+  uint32_t data_in_length = 0;
   std::vector<uint8_t> sense;
 };
 

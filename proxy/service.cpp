@@ -20,6 +20,11 @@ namespace {
 constexpr uint64_t kGenShift = 48;
 constexpr uint64_t kIdMask = (uint64_t(1) << kGenShift) - 1;
 constexpr uint32_t kDataChunk = 1u << 20;  // SCSI_DATA carries at most 1 MiB
+// The most data one proxied task may place in a buffer, whatever its EDTL says (a u32 the
+// sender chose): no LU moves more for one command (MAXIMUM TRANSFER LENGTH, 32 MiB,
+// core/scsi/sbd_lu.h BlockLimits) plus room for the largest block, as the iSCSI port bounds
+// its Data-Out buffer.
+constexpr uint32_t kMaxTaskData = (32u << 20) + 4096;
 constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr auto kRedial = std::chrono::milliseconds(500);
 
@@ -522,12 +527,16 @@ void ProxyService::task_finished(const TaskPtr& task, bool aborted) {
     st.transfer_length = task->transfer_length;
     st.sense = std::move(task->sense);
     st.data_in_length = uint32_t(task->data_in.size());
-    if (!task->data_in.empty() && task->data_in.size() <= kDataChunk) {
+    // Only what the initiator can receive crosses the link: Data-In up to the EDTL (the rest
+    // counts for the overflow residual through data_in_length; the standby node refuses
+    // Data-In beyond the EDTL as a protocol error).
+    const size_t send = std::min<size_t>(task->data_in.size(), task->expected_transfer_length);
+    if (send > 0 && send == task->data_in.size() && send <= kDataChunk) {
       // One chunk (every read up to 1 MiB): the task's buffer itself, no copy.
       frames.push_back(encode(Message{0, ScsiData{id, st.session_id, 0, std::move(task->data_in)}}));
     } else {
-      for (size_t off = 0; off < task->data_in.size(); off += kDataChunk) {
-        const size_t n = std::min<size_t>(kDataChunk, task->data_in.size() - off);
+      for (size_t off = 0; off < send; off += kDataChunk) {
+        const size_t n = std::min<size_t>(kDataChunk, send - off);
         ScsiData d{id, st.session_id, uint32_t(off), {}};
         d.data.assign(task->data_in.begin() + off, task->data_in.begin() + off + n);
         frames.push_back(encode(Message{0, std::move(d)}));
@@ -912,33 +921,62 @@ void ProxyService::on_scsi_cmd(uint64_t id, ScsiCmd c) {
 
 namespace {
 // SCSI_DATA's bytes into a task buffer at their offset: the first chunk of an empty buffer
-// becomes the buffer (no copy; a whole read up to 1 MiB is one chunk).
-void place(std::vector<uint8_t>& buf, ScsiData& d) {
+// becomes the buffer (no copy; a whole read up to 1 MiB is one chunk). Bytes that would end
+// beyond `limit` are a protocol error: false, and the buffer is left as it was (never grown
+// for them: a peer must not make this node allocate what it likes).
+bool place(std::vector<uint8_t>& buf, ScsiData& d, uint64_t limit) {
+  if (uint64_t(d.offset) + d.data.size() > limit) return false;
   if (buf.empty() && d.offset == 0) {
     buf = std::move(d.data);
-    return;
+    return true;
   }
   if (buf.size() < d.offset + d.data.size()) buf.resize(d.offset + d.data.size());
   std::copy(d.data.begin(), d.data.end(), buf.begin() + d.offset);
+  return true;
 }
+
+// Where a task's data may go: its expected transfer length, and never beyond kMaxTaskData.
+uint64_t data_limit(const ScsiTask& t) { return std::min<uint64_t>(t.expected_transfer_length, kMaxTaskData); }
 }  // namespace
 
+// A SCSI_DATA or SCSI_STATUS that breaks the protocol ends its task and is answered with
+// STATUS {SCSI_CMD, task id, protocol_error}: the task id is the msg_id of the SCSI_CMD that
+// started the task (docs/proxy-protocol.md "Protocol errors").
 void ProxyService::on_scsi_data(ScsiData d) {
   // Data-Out for a task waiting here (active side)...
   if (auto it = partial_.find(d.task_id); it != partial_.end()) {
-    auto& buf = it->second->data_out;
-    if (uint64_t(d.offset) + d.data.size() > it->second->expected_transfer_length) {
-      log()->warn("SCSI_DATA for task {} beyond its transfer length: dropped", d.task_id);
-      return;
-    }
-    place(buf, d);
+    auto t = it->second;
+    if (place(t->data_out, d, data_limit(*t))) return;
+    // The buffer would have a hole where these bytes belong: the command must not run. The
+    // standby node answers it as for a task whose answer cannot come (target_failure).
+    log()->error("proxy protocol error: SCSI_DATA (Data-Out) for task {} at offset {}, {} bytes, beyond its expected "
+                 "transfer length {} (at most {}): the task is not run",
+                 d.task_id, d.offset, d.data.size(), t->expected_transfer_length, kMaxTaskData);
+    partial_.erase(it);
+    reply(MsgType::scsi_cmd, d.task_id, ProxyStatus::protocol_error);
+    ScsiStatus st;
+    st.task_id = d.task_id;
+    st.session_id = d.session_id;
+    st.response = uint8_t(TaskResponse::target_failure);
+    send(Message{0, st});
     return;
   }
   // ...or Data-In of a task forwarded from here (standby side).
-  std::lock_guard lk(mu_);
-  auto it = pending_.find(d.task_id);
-  if (it == pending_.end()) return;
-  place(it->second.task->data_in, d);
+  TaskPtr failed;
+  {
+    std::lock_guard lk(mu_);
+    auto it = pending_.find(d.task_id);
+    if (it == pending_.end()) return;
+    auto& t = *it->second.task;
+    if (place(t.data_in, d, data_limit(t))) return;
+    log()->error("proxy protocol error: SCSI_DATA (Data-In) for task {} at offset {}, {} bytes, beyond its expected "
+                 "transfer length {} (at most {}): the task fails",
+                 d.task_id, d.offset, d.data.size(), t.expected_transfer_length, kMaxTaskData);
+    failed = std::move(it->second.task);
+    pending_.erase(it);  // its later SCSI_DATA and SCSI_STATUS find nothing and are dropped
+  }
+  reply(MsgType::scsi_cmd, d.task_id, ProxyStatus::protocol_error);
+  fail_task(failed);
 }
 
 void ProxyService::on_xfer_done(ScsiDataXferDone d) {
@@ -963,13 +1001,27 @@ void ProxyService::on_scsi_status(ScsiStatus s) {
     pending_.erase(it);
   }
   switch (TaskResponse(s.response)) {
-    case TaskResponse::completed:
+    case TaskResponse::completed: {
+      // The SCSI_DATA frames carried min(data_in_length, EDTL) bytes. Fewer arrived, or a
+      // length no LU produces: the peer broke the protocol, the task fails as if the answer
+      // never came. Beyond the EDTL the buffer only counts (zeroes, never sent): the port
+      // reports the overflow residual from its size.
+      const uint64_t carried = std::min<uint64_t>(s.data_in_length, t->expected_transfer_length);
+      if (s.data_in_length > kMaxTaskData || t->data_in.size() < carried) {
+        log()->error("proxy protocol error: SCSI_STATUS for task {} names {} bytes of Data-In, {} arrived (expected "
+                     "transfer length {}, at most {}): the task fails",
+                     s.task_id, s.data_in_length, t->data_in.size(), t->expected_transfer_length, kMaxTaskData);
+        reply(MsgType::scsi_cmd, s.task_id, ProxyStatus::protocol_error);
+        fail_task(t);
+        break;
+      }
       t->status = scsi::Status(s.scsi_status);
       t->sense = std::move(s.sense);
       t->transfer_length = s.transfer_length;
-      if (t->data_in.size() > s.data_in_length) t->data_in.resize(s.data_in_length);
+      t->data_in.resize(s.data_in_length);
       t->nexus->port().task_complete(t);
       break;
+    }
     case TaskResponse::aborted:
       t->nexus->port().task_aborted(t);
       break;

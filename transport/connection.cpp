@@ -338,6 +338,17 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
     co_return co_await skip_segment(iscsi::bhs_data_segment_length(pdu.bhs));
   }
   const uint32_t dlen = cmd.data_segment_length;
+  if (tasks_.count(cmd.itt)) {
+    // RFC 7143 11.2.1.8: while a task exists its ITT names it session-wide. A command that
+    // reuses the ITT of a task still in flight is rejected with "Invalid PDU field" (11.17.1:
+    // the reason for an invalid ITT) before anything about it is recorded: the task in flight
+    // is not touched (6.3: a Reject never ends another task) and the CmdSN is not taken as
+    // received (6.3), so the initiator can plug the gap.
+    log()->warn("{}: itt 0x{:08x} already names a task in flight: command (opcode 0x{:02x}, CmdSN {}) rejected", peer_,
+                cmd.itt, cmd.cdb[0], cmd.cmd_sn);
+    reject(pdu, iscsi::reject_reason::invalid_pdu_field);
+    co_return co_await skip_segment(dlen);
+  }
   auto t = std::make_shared<IscsiTask>();
   t->conn = weak_from_this();
   t->nexus = nexus_;
@@ -389,11 +400,6 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
     t->data_out.clear();
     tasks_[cmd.itt] = t;
     fail_task(t, scsi::sense::invalid_field_in_cdb);
-    co_return true;
-  }
-  if (tasks_.count(cmd.itt)) {
-    log()->warn("{}: itt 0x{:08x} already in use", peer_, cmd.itt);
-    reject(pdu, iscsi::reject_reason::invalid_pdu_field);
     co_return true;
   }
   tasks_[cmd.itt] = t;
@@ -523,19 +529,21 @@ void Connection::complete_on_strand(const TaskPtr& task) {
     xfer = uint64_t(t->transfer_length);
   else
     xfer = t->data_out.size();
+  // Overflow is a property of the command (it asked for more than the EDTL) and is reported
+  // whatever the status, so an initiator whose write was refused for a short EDTL (INVALID
+  // FIELD IN INFORMATION UNIT) learns by how much (11.4.5.1: residuals are valid with any
+  // status). Otherwise a command that did not complete with GOOD moved no data.
   bool overflow = false, underflow = false;
   uint32_t residual = 0;
-  if (good) {
-    if (xfer > edtl) {
-      overflow = true;
-      residual = uint32_t(std::min<uint64_t>(xfer - edtl, UINT32_MAX));
-    } else if (xfer < edtl) {
-      underflow = true;
-      residual = edtl - uint32_t(xfer);
-    }
-  } else if (edtl > 0) {
-    underflow = true;  // CHECK CONDITION and friends: no data moved
+  if (xfer > edtl) {
+    overflow = true;
+    residual = uint32_t(std::min<uint64_t>(xfer - edtl, UINT32_MAX));
+  } else if (!good && edtl > 0) {
+    underflow = true;
     residual = edtl;
+  } else if (xfer < edtl) {
+    underflow = true;
+    residual = edtl - uint32_t(xfer);
   }
 
   uint32_t data_sn = 0;
@@ -662,6 +670,15 @@ void Connection::on_text(InPdu& pdu) {
     }
     for (auto& [k, v] : keys) {
       if (k == "SendTargets") {
+        // RFC 7143 Appendix C: "All", empty (the session's own target), or an iSCSI name,
+        // whose target is listed if it exists and this initiator may see it (an unknown name
+        // gets an empty list). Any other value is not a SendTargets request at all: Reject, so
+        // the initiator is not left waiting, and the session goes on.
+        if (v != "All" && !v.empty() && !iscsi::well_formed_iscsi_name(v)) {
+          log()->warn("{}: SendTargets={} is neither All nor an iSCSI name, itt 0x{:08x}: rejected", peer_, v, req.itt);
+          reject(pdu, iscsi::reject_reason::protocol_error);
+          return;
+        }
         const bool discovery = params_.session_type == iscsi::SessionType::discovery;
         for (auto* p : server_.targets()) {
           if (!discovery && p != port_) continue;

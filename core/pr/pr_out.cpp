@@ -120,7 +120,10 @@ Result ProOut::run(const uint8_t* cdb, std::span<const uint8_t> params, std::spa
   const uint8_t scope = cdb[2] >> 4, type = cdb[2] & 0x0f;
   const uint32_t plen = be32(cdb + 5);
   // Every parameter list starts with the 24-byte header (basic or REGISTER AND MOVE).
-  if (plen < 24 || params.size() < plen) return check(kPlle);
+  if (plen < 24) return check(kPlle);
+  // Fewer bytes than PARAMETER LIST LENGTH arrived (an EDTL below it): the transport's fault,
+  // not the list's (docs/architecture.md "Data-Out shorter or longer than the CDB").
+  if (params.size() < plen) return check(sn::invalid_field_in_command_iu);
   auto p = params.first(plen);
   key_ = be64(&p[0]);
   sa_key_ = be64(&p[8]);

@@ -190,9 +190,9 @@ TEST_CASE("parameter list length and CDB checks", "[pr][plist]") {
     for (uint8_t s : {sa::register_key, sa::reserve, sa::release, sa::clear, sa::preempt, sa::register_ignore})
       CHECK(has_sense(l.out_raw(a, out_cdb(s, kWriteExclusive, 28), p), sn::parameter_list_length_error));
   }
-  SECTION("data shorter than the PARAMETER LIST LENGTH") {
+  SECTION("data shorter than the PARAMETER LIST LENGTH: the transport's fault, INVALID FIELD IN INFORMATION UNIT") {
     auto p = basic(1, 2);
-    CHECK(has_sense(l.out_raw(a, out_cdb(sa::register_key, 0, 32), p), sn::parameter_list_length_error));
+    CHECK(has_sense(l.out_raw(a, out_cdb(sa::register_key, 0, 32), p), sn::invalid_field_in_command_iu));
   }
   SECTION("SPEC_I_PT with another service action") {
     for (uint8_t s : {sa::reserve, sa::release, sa::clear, sa::preempt, sa::preempt_and_abort, sa::replace_lost}) {

@@ -88,12 +88,25 @@ void BlockLu::write_common(const TaskPtr& t, TaskDone& done, bool force_fua) {
   const LbaRange r = decode_lba_range(cdb);
   if (auto e = check_range(r, max_transfer_blocks_)) return fail(t, done, *e);
   t->transfer_length = int64_t(uint64_t(r.blocks) << bs_shift_);
-  // Only whole blocks that arrived are written: with an EDTL below the CDB's transfer length
-  // the port reports the overflow residual and the rest of the range stays untouched.
-  const uint64_t have = std::min<uint64_t>(r.blocks, t->data_out.size() >> bs_shift_);
-  if (have == 0) return done(t);
+  uint64_t blocks = 0;
+  if (auto e = blocks_sent(t, r.blocks, blocks)) return fail(t, done, *e);
+  if (blocks == 0) return done(t);
   const bool fua = force_fua || (!is_6byte(cdb) && (cdb[1] & 0x08)) || !modes_.wce();
-  locked_write(t, done, r.lba, have, t->data_out.data(), fua);
+  locked_write(t, done, r.lba, blocks, t->data_out.data(), fua);
+}
+
+// Data-Out against the CDB's NUMBER OF LOGICAL BLOCKS for WRITE, WRITE AND VERIFY and ORWRITE
+// (docs/architecture.md "Data-Out shorter or longer than the CDB"). More data than the CDB's
+// blocks: the CDB's blocks are written (the port reports the underflow residual). Less (an
+// EDTL below the CDB's length), the FCP-4 rule: the command is processed for the data the
+// initiator sent, in whole blocks, and the port reports the overflow residual; data that ends
+// inside a block cannot reach the medium, so such a command is refused with INVALID FIELD IN
+// INFORMATION UNIT and writes nothing: never GOOD for sent data that was not written.
+std::optional<SenseCode> BlockLu::blocks_sent(const TaskPtr& t, uint64_t cdb_blocks, uint64_t& blocks) const {
+  const uint64_t sent = std::min<uint64_t>(t->data_out.size(), cdb_blocks << bs_shift_);
+  if (sent & (bs_ - 1)) return sense::invalid_field_in_command_iu;
+  blocks = sent >> bs_shift_;
+  return std::nullopt;
 }
 
 void BlockLu::h_write(const TaskPtr& t, TaskDone& done) { write_common(t, done, false); }
@@ -162,10 +175,11 @@ void BlockLu::h_orwrite(const TaskPtr& t, TaskDone& done) {
   const LbaRange r = decode_lba_range(cdb);
   if (auto e = check_range(r, max_transfer_blocks_)) return fail(t, done, *e);
   t->transfer_length = int64_t(uint64_t(r.blocks) << bs_shift_);
-  const uint64_t have = std::min<uint64_t>(r.blocks, t->data_out.size() >> bs_shift_);
-  if (have == 0) return done(t);
+  uint64_t blocks = 0;
+  if (auto e = blocks_sent(t, r.blocks, blocks)) return fail(t, done, *e);
+  if (blocks == 0) return done(t);
   const bool fua = (cdb[1] & 0x08) || !modes_.wce();
-  locked_rmw(t, done, r.lba, uint32_t(have), fua, false);
+  locked_rmw(t, done, r.lba, uint32_t(blocks), fua, false);
 }
 
 void BlockLu::h_compare_and_write(const TaskPtr& t, TaskDone& done) {
@@ -310,7 +324,8 @@ void BlockLu::h_unmap(const TaskPtr& t, TaskDone& done) {
   const uint32_t plen = scsi::get_be16(&cdb[7]);
   t->transfer_length = plen;
   if (plen == 0) return done(t);
-  if (plen < 8 || t->data_out.size() < plen) return fail(t, done, sense::parameter_list_length_error);
+  if (plen < 8) return fail(t, done, sense::parameter_list_length_error);
+  if (t->data_out.size() < plen) return fail(t, done, sense::invalid_field_in_command_iu);  // EDTL below it
   const uint8_t* p = t->data_out.data();
   const size_t bddl = std::min<size_t>(scsi::get_be16(&p[2]), plen - 8);
   const size_t count = bddl / 16;

@@ -119,26 +119,39 @@ TEST_CASE("CDB field checks: protection fields, reserved bits, transfer length l
   CHECK(good(l.run(cdb10(kRead10, 0, 1, 0x1a))));
 }
 
-TEST_CASE("write with EDTL below the CDB transfer length writes only the whole blocks received", "[sbd][io][residual]") {
+TEST_CASE("write with EDTL below the CDB transfer length: whole blocks sent are written, a partial one refuses it",
+          "[sbd][io][residual]") {
   Lu l;
   REQUIRE(good(l.run(cdb10(kWrite10, 0, 2), pattern(1024, 'a'))));
-  // Two blocks in the CDB, one block of data: the first block is written, the second kept.
+  // Two blocks in the CDB, one block of data (FCP-4): the block sent is written, GOOD, and the
+  // port reports the overflow residual from transfer_length.
   auto t = l.run(cdb10(kWrite10, 0, 2), pattern(512, 'b'));
   CHECK(good(t));
   CHECK(t->transfer_length == 1024);
   CHECK(l.store->bytes()[0] == 'b');
   CHECK(l.store->bytes()[511] == 'b');
   CHECK(l.store->bytes()[512] == 'a');
-  // Partial block (200 bytes): nothing written.
-  int writes = l.store->writes;
+  // Data that ends inside a block (200 bytes; one block and 88 bytes): INVALID FIELD IN
+  // INFORMATION UNIT, nothing written at all (never GOOD for sent data that was not written).
+  const int writes = l.store->writes;
   t = l.run(cdb10(kWrite10, 1, 1), pattern(200, 'c'));
+  CHECK_SENSE(t, 0x5, 0x0e, 0x03);
+  CHECK(t->transfer_length == 512);
+  CHECK_SENSE(l.run(cdb10(kWrite10, 0, 2), pattern(600, 'c')), 0x5, 0x0e, 0x03);
+  CHECK_SENSE(l.run(cdb10(0x2e, 0, 2), pattern(600, 'c')), 0x5, 0x0e, 0x03);  // WRITE AND VERIFY
+  CHECK_SENSE(l.run(cdb16(0x8b, 0, 2), pattern(600, 'c')), 0x5, 0x0e, 0x03);  // ORWRITE
+  CHECK(l.store->writes == writes);
+  CHECK(l.store->bytes()[0] == 'b');
+  CHECK(l.store->bytes()[512] == 'a');
+  // No data (EDTL 0): nothing sent, nothing written, GOOD with the overflow residual.
+  t = l.run(cdb10(kWrite10, 1, 1));
   CHECK(good(t));
   CHECK(l.store->writes == writes);
-  CHECK(l.store->bytes()[512] == 'a');
   // More data than the CDB asks for: only the CDB's blocks are written.
   t = l.run(cdb10(kWrite10, 0, 1), pattern(1024, 'd'));
   CHECK(good(t));
   CHECK(t->transfer_length == 512);
+  CHECK(l.store->bytes()[0] == 'd');
   CHECK(l.store->bytes()[512] == 'a');
 }
 
@@ -419,7 +432,9 @@ TEST_CASE("UNMAP parameter list errors", "[sbd][io][thin]") {
   Lu l;
   CHECK(good(l.run(unmap_cdb(0))));
   CHECK_SENSE(l.run(unmap_cdb(6), pattern(6, 0)), 0x5, 0x1a, 0x00);
-  CHECK_SENSE(l.run(unmap_cdb(24), pattern(8, 0)), 0x5, 0x1a, 0x00);  // list shorter than said
+  // Fewer bytes than the PARAMETER LIST LENGTH arrived (EDTL below it): INVALID FIELD IN
+  // INFORMATION UNIT, not a list error.
+  CHECK_SENSE(l.run(unmap_cdb(24), pattern(8, 0)), 0x5, 0x0e, 0x03);
   CHECK_SENSE(l.run(unmap_cdb(24), unmap_list({{2047, 2}})), 0x5, 0x21, 0x00);
   CHECK_SENSE(l.run(unmap_cdb(24), unmap_list({{~0ULL, 1}})), 0x5, 0x21, 0x00);
   auto t = l.run(unmap_cdb(24, 0x01), unmap_list({{0, 1}}));  // ANCHOR

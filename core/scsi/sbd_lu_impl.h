@@ -110,6 +110,8 @@ class BlockLu final : public LogicalUnit {
   struct WriteSameOp;
   struct UnmapOp;
   void write_common(const TaskPtr& t, TaskDone& done, bool force_fua);
+  // The whole blocks of Data-Out a WRITE-like command writes (sbd_io.cpp), or why it is refused.
+  std::optional<scsi::SenseCode> blocks_sent(const TaskPtr& t, uint64_t cdb_blocks, uint64_t& blocks) const;
   void write_same_step(const std::shared_ptr<WriteSameOp>& op);
   void unmap_step(const std::shared_ptr<UnmapOp>& op);
 

@@ -74,7 +74,8 @@ void BlockLu::h_mode_select(const TaskPtr& t, TaskDone& done) {
   if (plen == 0) return done(t);
   if (!(cdb[1] & 0x10)) return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 1, 4));  // PF
   const size_t hlen = ten ? 8 : 4;
-  if (plen < hlen || t->data_out.size() < plen) return fail(t, done, sense::parameter_list_length_error);
+  if (plen < hlen) return fail(t, done, sense::parameter_list_length_error);
+  if (t->data_out.size() < plen) return fail(t, done, sense::invalid_field_in_command_iu);  // EDTL below it
   const uint8_t* p = t->data_out.data();
   // Header: MODE DATA LENGTH is reserved in MODE SELECT and ignored; MEDIUM TYPE must be 0.
   if (p[ten ? 2 : 1]) return fail(t, done, sense::invalid_field_in_parameter_list.with_field(false, ten ? 2 : 1));

@@ -150,8 +150,8 @@ TEST_CASE("MODE SELECT validation errors", "[sbd][mode]") {
   CHECK(good(l.run(select6(0, 0x10))));  // empty list
   t = l.run(select6(3), pattern(3, 0));  // shorter than the header
   CHECK_SENSE(t, 0x5, 0x1a, 0x00);
-  t = l.run(select6(n), std::vector<uint8_t>(pl.begin(), pl.end() - 4));  // less data than said
-  CHECK_SENSE(t, 0x5, 0x1a, 0x00);
+  t = l.run(select6(n), std::vector<uint8_t>(pl.begin(), pl.end() - 4));  // less data than said (EDTL)
+  CHECK_SENSE(t, 0x5, 0x0e, 0x03);  // INVALID FIELD IN INFORMATION UNIT
   // Non-changeable field (caching byte 3): INVALID FIELD IN PARAMETER LIST, pointing at it.
   auto bad = pl;
   bad[4 + 3] = 0x40;

@@ -19,85 +19,16 @@
 #include "proxy/codec.h"
 #include "proxy/messages.h"
 #include "test/integration/daemon.h"
-#include "test/integration/door_util.h"
+#include "test/failover/fake_peer.h"
 
 using namespace stmf::proxy;
 using stmf::test::Daemon;
 using stmf::test::DaemonOptions;
+using stmf::test::FakePeer;
 
 namespace {
 
-// Hang guard for what must arrive (never a timing assertion).
-constexpr auto kGuard = std::chrono::milliseconds(20000);
 constexpr uint64_t kOwnerEpoch = 5;
-
-// The peer node on the relay's end of a door installed in stmfd: every door call is taken
-// (answered 0) and decoded into a queue; ECHO_REQUESTs are answered so the link stays up.
-class FakePeer {
- public:
-  explicit FakePeer(const Daemon& d) {
-    ::setenv("STMFD_SOCKET", d.socket_path().c_str(), 1);
-    REQUIRE(stmfInitProxyDoor(&hdl_, pair_.door()) == STMF_STATUS_SUCCESS);
-    pair_.close(1);  // stmfd has its own copy
-    reader_ = std::thread([this] { read_loop(); });
-  }
-  ~FakePeer() {
-    stop_ = true;
-    reader_.join();
-    stmfDestroyProxyDoor(hdl_);
-  }
-  FakePeer(const FakePeer&) = delete;
-
-  void post(const Message& m) {
-    auto f = encode(m);
-    REQUIRE(stmfPostProxyMsg(hdl_, f.data(), uint32_t(f.size())) == STMF_STATUS_SUCCESS);
-  }
-
-  // The first message of type T from stmfd (taken off the queue) for which `match` holds.
-  template <class T, class F>
-  std::optional<std::pair<uint64_t, T>> wait_for(F match) {
-    std::unique_lock lk(mu_);
-    std::optional<std::pair<uint64_t, T>> found;
-    cv_.wait_for(lk, kGuard, [&] {
-      for (auto it = queue_.begin(); it != queue_.end(); ++it)
-        if (auto* b = std::get_if<T>(&it->body); b && match(*b)) {
-          found.emplace(it->msg_id, *b);
-          queue_.erase(it);
-          return true;
-        }
-      return false;
-    });
-    return found;
-  }
-
- private:
-  void read_loop() {
-    std::vector<uint8_t> call;
-    while (!stop_) {
-      if (!stmf::test::read_door_call(pair_.relay(), call, std::chrono::milliseconds(100))) continue;
-      stmf::test::answer_door_call(pair_.relay(), 0);
-      Message m;
-      std::string why;
-      if (decode(call.data(), call.size(), m, why) != DecodeError::none) continue;
-      if (auto* e = std::get_if<EchoRequest>(&m.body)) {
-        auto f = encode(Message{m.msg_id, EchoReply{{e->data}}});
-        stmfPostProxyMsg(hdl_, f.data(), uint32_t(f.size()));
-        continue;
-      }
-      std::lock_guard lk(mu_);
-      queue_.push_back(std::move(m));
-      cv_.notify_all();
-    }
-  }
-
-  stmf::test::DoorPair pair_;
-  int hdl_ = -1;
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Message> queue_;
-  std::thread reader_;
-};
 
 // One proxied command and what the owner answered: the SCSI_STATUS and any Data-In.
 struct Outcome {

@@ -195,3 +195,146 @@ TEST_CASE("an initiator that never answers the target's NOP-In ping is disconnec
   CHECK(d.log_text().find("keepalive timeout") != std::string::npos);
   CHECK(healthy(d));
 }
+
+namespace {
+// A Text Request (RFC 7143 11.10), immediate, F=1, carrying `text` (a NUL is appended).
+std::array<uint8_t, 48> text_request(RawInitiator& r, uint32_t itt) {
+  std::array<uint8_t, 48> h{};
+  h[0] = 0x40 | 0x04;
+  h[1] = 0x80;
+  for (int i = 0; i < 4; ++i) {
+    h[16 + i] = uint8_t(itt >> (24 - 8 * i));
+    h[20 + i] = 0xff;
+    h[24 + i] = uint8_t(r.cmd_sn >> (24 - 8 * i));
+    h[28 + i] = uint8_t(r.exp_stat_sn >> (24 - 8 * i));
+  }
+  return h;
+}
+std::vector<uint8_t> text(const std::string& s) {
+  std::vector<uint8_t> v(s.begin(), s.end());
+  v.push_back(0);
+  return v;
+}
+}  // namespace
+
+TEST_CASE("every SendTargets Text Request is answered and the session goes on", "[integration][malformed][text]") {
+  Daemon d;
+  RawInitiator r(d.port());
+  REQUIRE(r.login(d.iqn()) == 0);
+  // Neither All nor an iSCSI name: a malformed request, rejected (Protocol Error) with the
+  // offending header, never left unanswered.
+  for (const char* bad : {"SendTargets=Alle", "SendTargets=A"}) {
+    INFO(bad);
+    REQUIRE(r.send(text_request(r, 0x70), text(bad)));
+    auto rej = r.recv();
+    REQUIRE(rej);
+    REQUIRE(rej->opcode() == 0x3f);
+    CHECK(rej->bhs[2] == 0x04);
+    REQUIRE(rej->data.size() == 48);
+    CHECK(rej->data[0] == (0x40 | 0x04));
+  }
+  // A well-formed name no target has: an empty list (a final Text Response, no keys).
+  REQUIRE(r.send(text_request(r, 0x71), text("SendTargets=iqn.2026-11.org.example:nosuch")));
+  auto none = r.recv();
+  REQUIRE(none);
+  CHECK(none->opcode() == 0x24);
+  CHECK(none->field32(16) == 0x71);
+  CHECK((none->bhs[1] & 0x80) != 0);
+  CHECK(none->data.empty());
+  // The session's own target by name, and All: listed.
+  for (std::string v : {d.iqn(), std::string("All")}) {
+    INFO(v);
+    REQUIRE(r.send(text_request(r, 0x72), text("SendTargets=" + v)));
+    auto all = r.recv();
+    REQUIRE(all);
+    CHECK(all->opcode() == 0x24);
+    const std::string body(all->data.begin(), all->data.end());
+    CHECK(body.find("TargetName=" + d.iqn()) != std::string::npos);
+  }
+  // A key the target does not know: key=NotUnderstood (RFC 7143 6.2).
+  REQUIRE(r.send(text_request(r, 0x73), text("SendTargetsPlease=All")));
+  auto nu = r.recv();
+  REQUIRE(nu);
+  CHECK(nu->opcode() == 0x24);
+  CHECK(std::string(nu->data.begin(), nu->data.end()).find("SendTargetsPlease=NotUnderstood") != std::string::npos);
+  CHECK(ping(r, 0x74));
+  CHECK(d.log_text().find("SendTargets=Alle is neither All nor an iSCSI name") != std::string::npos);
+}
+
+namespace {
+// Starts WRITE(10) of one block at LBA 0 without data (ImmediateData=No): the target answers
+// with an R2T and the task stays in flight until its Data-Out. Returns the task's ITT and the
+// R2T's TTT.
+std::pair<uint32_t, uint32_t> write_in_flight(RawInitiator& r) {
+  uint8_t tur[6] = {0};
+  REQUIRE(r.send(r.scsi_command(tur, 6, 0, false, false, 0)));  // POWER ON unit attention
+  REQUIRE(expect_opcode(r, 0x21));
+  const uint32_t itt = r.itt;
+  uint8_t cdb[10] = {0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+  REQUIRE(r.send(r.scsi_command(cdb, 10, 512, false, true, 0)));
+  auto r2t = expect_opcode(r, 0x31);
+  REQUIRE(r2t);
+  REQUIRE(r2t->field32(16) == itt);
+  return {itt, r2t->field32(20)};
+}
+// A SCSI Command header reusing `itt` (and the next CmdSN).
+std::array<uint8_t, 48> with_itt(std::array<uint8_t, 48> h, uint32_t itt) {
+  for (int i = 0; i < 4; ++i) h[16 + i] = uint8_t(itt >> (24 - 8 * i));
+  return h;
+}
+}  // namespace
+
+TEST_CASE("a command reusing the ITT of a task in flight is rejected; the task in flight completes",
+          "[integration][malformed][itt]") {
+  Daemon d;
+  const int variant = GENERATE(0, 1, 2);
+  RawInitiator r(d.port());
+  std::vector<std::string> keys = {"ImmediateData=Yes", "InitialR2T=Yes"};
+  if (variant == 2) keys.push_back("DataDigest=CRC32C");
+  REQUIRE(r.login(d.iqn(), keys) == 0);
+  auto [itt, ttt] = write_in_flight(r);
+  const uint32_t sn = r.cmd_sn;
+  std::vector<uint8_t> data(512, 0x5a);
+  switch (variant) {
+    case 0: {  // an ordinary command
+      uint8_t tur[6] = {0};
+      REQUIRE(r.send(with_itt(r.scsi_command(tur, 6, 0, false, false, 0), itt)));
+      break;
+    }
+    case 1: {  // a write above the write limit (refused without allocating)
+      uint8_t big[10] = {0x2a, 0, 0, 0, 0, 0x10, 0, 0xff, 0xff, 0};
+      REQUIRE(r.send(with_itt(r.scsi_command(big, 10, 64u << 20, false, true, 0), itt)));
+      break;
+    }
+    default: {  // immediate data with a bad data digest
+      uint8_t w[10] = {0x2a, 0, 0, 0, 0, 0x20, 0, 0, 1, 0};
+      REQUIRE(r.send(with_itt(r.scsi_command(w, 10, 512, false, true, 512), itt), std::vector<uint8_t>(512, 0xee), false, true));
+      break;
+    }
+  }
+  INFO("variant " << variant);
+  // RFC 7143 11.17.1: Reject, Invalid PDU field, with the offending header; nothing else.
+  auto rej = r.recv();
+  REQUIRE(rej);
+  REQUIRE(rej->opcode() == 0x3f);
+  CHECK(rej->bhs[2] == 0x09);
+  REQUIRE(rej->data.size() == 48);
+  CHECK(rej->data[16] == uint8_t(itt >> 24));
+  CHECK(rej->data[19] == uint8_t(itt));
+  // The task in flight is untouched: its Data-Out completes it with GOOD.
+  REQUIRE(r.send(r.data_out(itt, ttt, 0, 0, true), data));
+  auto rsp = r.recv();
+  REQUIRE(rsp);
+  CHECK(rsp->opcode() == 0x21);
+  CHECK(rsp->field32(16) == itt);
+  CHECK(rsp->bhs[3] == 0x00);
+  // RFC 7143 6.3: the rejected command's CmdSN was not taken: a command may use it again.
+  r.cmd_sn = sn;
+  uint8_t tur[6] = {0};
+  REQUIRE(r.send(r.scsi_command(tur, 6, 0, false, false, 0)));
+  auto again = r.recv();
+  REQUIRE(again);
+  CHECK(again->opcode() == 0x21);
+  CHECK(again->bhs[3] == 0x00);
+  CHECK(healthy(d));
+}

@@ -184,4 +184,17 @@ std::array<uint8_t, 48> RawInitiator::nop_out(uint32_t tag) {
   return h;
 }
 
+std::array<uint8_t, 48> RawInitiator::data_out(uint32_t task_itt, uint32_t ttt, uint32_t data_sn, uint32_t buffer_offset,
+                                               bool final) {
+  std::array<uint8_t, 48> h{};
+  h[0] = 0x05;
+  h[1] = final ? 0x80 : 0;
+  put32(&h[16], task_itt);
+  put32(&h[20], ttt);
+  put32(&h[28], exp_stat_sn);
+  put32(&h[36], data_sn);
+  put32(&h[40], buffer_offset);
+  return h;
+}
+
 }  // namespace stmf::test

@@ -43,6 +43,8 @@ class RawInitiator {
   std::array<uint8_t, 48> scsi_command(const uint8_t* cdb, size_t cdb_len, uint32_t edtl, bool read, bool write,
                                        uint32_t data_len);
   std::array<uint8_t, 48> nop_out(uint32_t itt);
+  // A Data-Out PDU header (RFC 7143 11.7) answering an R2T (ttt) or unsolicited (0xffffffff).
+  std::array<uint8_t, 48> data_out(uint32_t task_itt, uint32_t ttt, uint32_t data_sn, uint32_t buffer_offset, bool final);
 
   uint32_t cmd_sn = 1, exp_stat_sn = 0, itt = 1;
   bool header_digest = false, data_digest = false;

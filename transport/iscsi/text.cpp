@@ -57,6 +57,28 @@ std::optional<TextError> parse_text(std::span<const uint8_t> data, TextKeys& out
   return std::nullopt;
 }
 
+bool well_formed_iscsi_name(std::string_view s) {
+  if (s.size() < 5 || s.size() > 223) return false;
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
+  std::string type;
+  for (char c : s.substr(0, 4)) type.push_back(lower(c));
+  const std::string_view rest = s.substr(4);
+  auto digits = [](std::string_view v, bool hex) {
+    return std::all_of(v.begin(), v.end(), [hex](char c) {
+      return (c >= '0' && c <= '9') || (hex && ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')));
+    });
+  };
+  if (type == "eui.") return rest.size() == 16 && digits(rest, true);
+  if (type == "naa.") return (rest.size() == 16 || rest.size() == 32) && digits(rest, true);
+  if (type != "iqn.") return false;
+  // yyyy-mm, then nothing or "." and the naming authority (and an optional ":" part).
+  if (rest.size() < 7 || !digits(rest.substr(0, 4), false) || rest[4] != '-' || !digits(rest.substr(5, 2), false))
+    return false;
+  if (rest.size() == 7) return true;
+  if (rest[7] != '.' || rest.size() == 8) return false;
+  return std::all_of(rest.begin() + 8, rest.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
 const std::string* find_key(const TextKeys& keys, std::string_view key) {
   for (auto& [k, v] : keys)
     if (k == key) return &v;

@@ -51,6 +51,13 @@ inline std::optional<TextError> parse_text(std::string_view s, TextKeys& out) {
 // Finds a key (first match); nullptr if absent.
 const std::string* find_key(const TextKeys& keys, std::string_view key);
 
+// Whether `s` has the form of an iSCSI name (RFC 7143 4.2.7.2-4.2.7.5, at most 223 bytes):
+// "iqn." yyyy-mm [ "." reversed-domain [ ":" anything ] ], "eui." and 16 hex digits, or
+// "naa." and 16 or 32 hex digits (the type prefix in either case). Says nothing about whether
+// such a target exists: SendTargets uses it to tell an unknown name (answered with an empty
+// list) from a value that is not a name at all (a malformed request, rejected).
+bool well_formed_iscsi_name(std::string_view s);
+
 // Serialization: "key=value\0".
 void append_key(std::string& out, std::string_view key, std::string_view value);
 std::string serialize(const TextKeys& keys);

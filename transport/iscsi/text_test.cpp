@@ -89,3 +89,24 @@ TEST_CASE("splitting a long text") {
   CHECK(e.next(more).empty());
   CHECK_FALSE(more);
 }
+
+TEST_CASE("iSCSI name forms for SendTargets") {
+  CHECK(well_formed_iscsi_name("iqn.2026-11.org.example:test"));
+  CHECK(well_formed_iscsi_name("iqn.2026-11.org.example"));
+  CHECK(well_formed_iscsi_name("IQN.2026-11.org.example:Test"));
+  CHECK(well_formed_iscsi_name("eui.02004567A425678D"));
+  CHECK(well_formed_iscsi_name("naa.52004567BA64678D"));
+  CHECK(well_formed_iscsi_name("naa.62004567BA64678D0123456789ABCDEF"));
+  CHECK_FALSE(well_formed_iscsi_name("Alle"));
+  CHECK_FALSE(well_formed_iscsi_name("A"));
+  CHECK_FALSE(well_formed_iscsi_name("all"));
+  CHECK_FALSE(well_formed_iscsi_name("iqn."));
+  CHECK_FALSE(well_formed_iscsi_name("iqn.26-11.org.example"));
+  CHECK_FALSE(well_formed_iscsi_name("iqn.2026-11."));
+  CHECK_FALSE(well_formed_iscsi_name("iqn.2026-11:x"));
+  CHECK_FALSE(well_formed_iscsi_name("iqn.2026-11.org example"));
+  CHECK_FALSE(well_formed_iscsi_name("eui.0200"));
+  CHECK_FALSE(well_formed_iscsi_name("eui.02004567A425678G"));
+  CHECK_FALSE(well_formed_iscsi_name("naa.52004567BA64678D01"));
+  CHECK_FALSE(well_formed_iscsi_name("iqn.2026-11.org.example:" + std::string(200, 'x')));
+}
