@@ -5,7 +5,8 @@
 //    SQ, the in-flight count and the overflow queue; a dedicated completion thread reaps CQEs,
 //    resubmits short transfers / EINTR / EAGAIN for the remainder and invokes Completions.
 //    At most queue_depth requests are in the kernel; extra requests wait in a FIFO
-//    (back-pressure, never failure) and are started as earlier ones complete.
+//    (back-pressure, never failure) and are started as earlier ones complete. A request the
+//    kernel will not take (io_uring_submit keeps failing) completes with that error.
 //  - thread pool (fallback when io_uring cannot be set up, or on request): min(queue_depth, 16)
 //    workers doing pread/pwritev2/fdatasync/fallocate; the queue in front is unbounded.
 //
