@@ -152,7 +152,7 @@ void BlockLu::h_verify(const TaskPtr& t, TaskDone& done) {
   if (bytchk == 0) {
     // BYTCHK 00b: medium verification, no Data-Out. The blocks are read (chunk by chunk, one
     // buffer) and thrown away: a block the store cannot read is MEDIUM ERROR, UNRECOVERED
-    // READ ERROR, as SBC-4 5.29 asks for an unrecoverable error found while verifying.
+    // READ ERROR: the unrecoverable error that SBC-4's VERIFY reports for the medium.
     t->transfer_length = 0;
     auto op = std::make_shared<VerifyOp>();
     op->t = t;
@@ -192,10 +192,11 @@ void BlockLu::verify_step(const std::shared_ptr<VerifyOp>& op) {
     const uint64_t at = op->next;
     op->next += n;
     op->claim.store(false);
-    store_->read(at << bs_shift_, std::span<uint8_t>(op->buf.data(), size_t(n << bs_shift_)), [this, op](std::error_code ec) {
-      op->ec = ec;
-      if (op->claim.exchange(true)) verify_step(op);
-    });
+    store_->read(at << bs_shift_, std::span<uint8_t>(op->buf.data(), size_t(n << bs_shift_)),
+                 [this, op](std::error_code ec) {
+                   op->ec = ec;
+                   if (op->claim.exchange(true)) verify_step(op);
+                 });
     if (!op->claim.exchange(true)) return;  // completes later; the completion continues
   }
 }
