@@ -19,6 +19,9 @@ using Ticket = LbaRangeLock::Ticket;
 
 namespace {
 constexpr uint32_t kWriteSameChunkBytes = 1u << 20;
+// VERIFY with BYTCHK 00b reads the medium in pieces of this size (its length is not bounded by
+// MAXIMUM TRANSFER LENGTH, so it costs time, not memory).
+constexpr uint32_t kVerifyChunkBytes = 1u << 20;
 bool is_6byte(const uint8_t* cdb) { return (cdb[0] >> 5) == 0; }
 }  // namespace
 
@@ -42,6 +45,17 @@ struct BlockLu::UnmapOp {
   TaskDone done;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;  // (lba, blocks), blocks > 0
   size_t next = 0;
+  bool sync = false;  // WCE=0: the deallocation is made durable before GOOD
+};
+
+struct BlockLu::VerifyOp {
+  TaskPtr t;
+  TaskDone done;
+  std::vector<uint8_t> buf;  // one chunk
+  uint64_t next = 0, end = 0;
+  uint64_t chunk_blocks = 0;
+  std::error_code ec;
+  std::atomic<bool> claim{false};
 };
 
 // ---------------------------------------------------------------------------------------
@@ -127,12 +141,12 @@ void BlockLu::locked_write(const TaskPtr& t, TaskDone& done, uint64_t lba, uint6
       locks_.release(tk);
       return done(t);
     }
-    store_->write(lba << bs_shift_, std::span<const uint8_t>(buf, size_t(blocks << bs_shift_)), fua,
-                  [this, t, tk, done = std::move(done)](std::error_code ec) mutable {
-                    locks_.release(tk);
-                    if (ec) return fail(t, done, write_error(ec));
-                    done(t);
-                  });
+    store_write(lba << bs_shift_, std::span<const uint8_t>(buf, size_t(blocks << bs_shift_)), fua,
+                [this, t, tk, done = std::move(done)](std::error_code ec) mutable {
+                  locks_.release(tk);
+                  if (ec) return fail(t, done, write_error(ec));
+                  done(t);
+                });
   };
   locks_.with_range(lba, blocks, std::move(io));
 }
@@ -144,10 +158,23 @@ void BlockLu::h_verify(const TaskPtr& t, TaskDone& done) {
   if (bytchk == 2) return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 1, 2));
   const LbaRange r = decode_lba_range(cdb);
   if (auto e = check_range(r, bytchk ? max_transfer_blocks_ : 0)) return fail(t, done, *e);
-  if (r.blocks == 0 || bytchk == 0) {
-    // BYTCHK 00b: medium verification only (no Data-Out); the store has no media defects to find.
+  if (r.blocks == 0) {
     t->transfer_length = 0;
     return done(t);
+  }
+  if (bytchk == 0) {
+    // BYTCHK 00b: medium verification, no Data-Out. The blocks are read (chunk by chunk, one
+    // buffer) and thrown away: a block the store cannot read is MEDIUM ERROR, UNRECOVERED
+    // READ ERROR: the unrecoverable error that SBC-4's VERIFY reports for the medium.
+    t->transfer_length = 0;
+    auto op = std::make_shared<VerifyOp>();
+    op->t = t;
+    op->done = std::move(done);
+    op->next = r.lba;
+    op->end = r.lba + r.blocks;
+    op->chunk_blocks = std::min<uint64_t>(r.blocks, std::max<uint64_t>(1, kVerifyChunkBytes >> bs_shift_));
+    op->buf.resize(size_t(op->chunk_blocks << bs_shift_));
+    return verify_step(op);
   }
   const size_t bytes = size_t(r.blocks) << bs_shift_;
   const size_t need = bytchk == 1 ? bytes : bs_;
@@ -167,6 +194,24 @@ void BlockLu::h_verify(const TaskPtr& t, TaskDone& done) {
                  }
                  done(t);
                });
+}
+
+// Reads the chunks one after another (the trampoline of write_same_step).
+void BlockLu::verify_step(const std::shared_ptr<VerifyOp>& op) {
+  for (;;) {
+    if (op->ec) return fail(op->t, op->done, read_error(op->ec));
+    if (op->next >= op->end || op->t->aborted.load()) return op->done(op->t);
+    const uint64_t n = std::min(op->chunk_blocks, op->end - op->next);
+    const uint64_t at = op->next;
+    op->next += n;
+    op->claim.store(false);
+    store_->read(at << bs_shift_, std::span<uint8_t>(op->buf.data(), size_t(n << bs_shift_)),
+                 [this, op](std::error_code ec) {
+                   op->ec = ec;
+                   if (op->claim.exchange(true)) verify_step(op);
+                 });
+    if (!op->claim.exchange(true)) return;  // completes later; the completion continues
+  }
 }
 
 void BlockLu::h_orwrite(const TaskPtr& t, TaskDone& done) {
@@ -236,12 +281,12 @@ void BlockLu::locked_rmw(const TaskPtr& t, TaskDone& done, uint64_t lba, uint32_
             locks_.release(tk);
             return done(t);
           }
-          store_->write(lba << bs_shift_, std::span<const uint8_t>(out, bytes), fua,
-                        [this, t, tk, buf, done = std::move(done)](std::error_code ec) mutable {
-                          locks_.release(tk);
-                          if (ec) return fail(t, done, write_error(ec));
-                          done(t);
-                        });
+          store_write(lba << bs_shift_, std::span<const uint8_t>(out, bytes), fua,
+                      [this, t, tk, buf, done = std::move(done)](std::error_code ec) mutable {
+                        locks_.release(tk);
+                        if (ec) return fail(t, done, write_error(ec));
+                        done(t);
+                      });
         });
   };
   locks_.with_range(lba, blocks, std::move(io));
@@ -274,6 +319,7 @@ void BlockLu::h_write_same(const TaskPtr& t, TaskDone& done) {
     op->t = t;
     op->done = std::move(done);
     op->ranges.emplace_back(r.lba, blocks);
+    op->sync = !modes_.wce();
     return unmap_step(op);
   }
   auto op = std::make_shared<WriteSameOp>();
@@ -309,11 +355,11 @@ void BlockLu::write_same_step(const std::shared_ptr<WriteSameOp>& op) {
     const uint64_t at = op->next;
     op->next += n;
     op->claim.store(false);
-    store_->write(at << bs_shift_, std::span<const uint8_t>(op->buf.data(), size_t(n << bs_shift_)), op->fua,
-                  [this, op](std::error_code ec) {
-                    op->ec = ec;
-                    if (op->claim.exchange(true)) write_same_step(op);
-                  });
+    store_write(at << bs_shift_, std::span<const uint8_t>(op->buf.data(), size_t(n << bs_shift_)), op->fua,
+                [this, op](std::error_code ec) {
+                  op->ec = ec;
+                  if (op->claim.exchange(true)) write_same_step(op);
+                });
     if (!op->claim.exchange(true)) return;  // completes later; the completion continues
   }
 }
@@ -345,11 +391,20 @@ void BlockLu::h_unmap(const TaskPtr& t, TaskDone& done) {
   }
   op->t = t;
   op->done = std::move(done);
+  op->sync = !modes_.wce();
   unmap_step(op);
 }
 
 void BlockLu::unmap_step(const std::shared_ptr<UnmapOp>& op) {
-  if (op->next == op->ranges.size()) return op->done(op->t);
+  if (op->next == op->ranges.size()) {
+    // WCE=0: GOOD means on the medium, deallocations included (a punched hole or zeroed range
+    // is metadata the file system may still hold in memory): fdatasync before GOOD.
+    if (!op->sync || op->ranges.empty()) return op->done(op->t);
+    return store_flush("flush after UNMAP", [this, op](std::error_code ec) {
+      if (ec) return fail(op->t, op->done, write_error(ec));
+      op->done(op->t);
+    });
+  }
   const auto [lba, n] = op->ranges[op->next++];
   auto io = [this, op, lba, n](Ticket tk) {
     if (op->t->aborted.load()) {  // aborted: leave the rest of the medium alone
@@ -369,7 +424,7 @@ void BlockLu::h_sync_cache(const TaskPtr& t, TaskDone& done) {
   // NUMBER OF LOGICAL BLOCKS = 0: through the last LBA. The store flushes everything.
   const LbaRange r = decode_lba_range(t->cdb.data());
   if (auto e = check_range(r, 0)) return fail(t, done, *e);
-  store_->flush([this, t, done = std::move(done)](std::error_code ec) mutable {
+  store_flush("SYNCHRONIZE CACHE", [this, t, done = std::move(done)](std::error_code ec) mutable {
     if (ec) return fail(t, done, write_error(ec));
     done(t);
   });
@@ -386,6 +441,9 @@ void BlockLu::h_prefetch(const TaskPtr& t, TaskDone& done) {
 
 void BlockLu::h_start_stop_unit(const TaskPtr& t, TaskDone& done) {
   // IMMED (byte 1 bit 0) is accepted: every state change below completes before status.
+  // POWER CONDITION MODIFIER: only 0 is supported (idle_a / standby_z, or none); the others
+  // (idle_b, idle_c, standby_y) and the reserved values are INVALID FIELD IN CDB (SBC-4 5.25).
+  if (t->cdb[3] & 0x0f) return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 3, 3));
   const uint8_t b4 = t->cdb[4];
   const uint8_t pc = b4 >> 4;
   if (pc != 0) {
@@ -413,7 +471,7 @@ void BlockLu::h_start_stop_unit(const TaskPtr& t, TaskDone& done) {
       done(t);
     };
     if (b4 & 0x04) return eject(t, done);  // NO_FLUSH
-    return store_->flush([this, t, eject, done = std::move(done)](std::error_code ec) mutable {
+    return store_flush("flush before eject", [this, t, eject, done = std::move(done)](std::error_code ec) mutable {
       if (ec) return fail(t, done, write_error(ec));
       eject(t, done);
     });
@@ -427,7 +485,7 @@ void BlockLu::h_start_stop_unit(const TaskPtr& t, TaskDone& done) {
     started_.store(false);
     return done(t);
   }
-  store_->flush([this, t, done = std::move(done)](std::error_code ec) mutable {
+  store_flush("flush before stop", [this, t, done = std::move(done)](std::error_code ec) mutable {
     if (ec) return fail(t, done, write_error(ec));
     started_.store(false);
     done(t);

@@ -215,6 +215,28 @@ TEST_CASE("VERIFY BYTCHK 00b/01b/11b and MISCOMPARE information", "[sbd][io][ver
   CHECK_FIELD(t, true, 1, 2);
 }
 
+TEST_CASE("VERIFY with BYTCHK 00b reads the medium, in bounded chunks", "[sbd][io][verify]") {
+  Lu l(8192);  // 4 MiB
+  // The whole LU: read in 1 MiB pieces, nothing transferred.
+  auto t = l.run(cdb16(kVerify16, 0, 8192));
+  CHECK(good(t));
+  CHECK(t->transfer_length == 0);
+  CHECK(l.store->reads == 4);
+  // A block the store cannot read: MEDIUM ERROR, UNRECOVERED READ ERROR (not GOOD).
+  l.store->read_error = std::make_error_code(std::errc::io_error);
+  CHECK_SENSE(l.run(cdb10(kVerify10, 100, 4)), 0x3, 0x11, 0x00);
+  CHECK_SENSE(l.run(cdb16(kVerify16, 0, 8192)), 0x3, 0x11, 0x00);
+  l.store->read_error = {};
+  // Completions that come later (held by the store) continue the chunk loop.
+  l.store->hold = true;
+  bool done = false;
+  l.start(cdb16(kVerify16, 0, 8192), {}, &done);
+  int steps = 0;
+  while (l.store->run_one()) ++steps;
+  CHECK(steps == 4);
+  CHECK(done);
+}
+
 TEST_CASE("WRITE AND VERIFY writes through", "[sbd][io]") {
   Lu l;
   REQUIRE(good(l.run(cdb10(kWriteVerify10, 7, 2, 0x02), pattern(1024, 9))));
@@ -476,6 +498,17 @@ TEST_CASE("START STOP UNIT, TEST UNIT READY and PREVENT ALLOW MEDIUM REMOVAL", "
   CHECK(good(l.run(ssu(0x30))));
   auto t = l.run(ssu(0x40));
   CHECK_FIELD(t, true, 4, 7);
+  // POWER CONDITION MODIFIER: only 0 is supported (idle_b, idle_c, standby_y and the reserved
+  // values are not), with or without a power condition.
+  auto ssu_mod = [](uint8_t modifier, uint8_t b4) { return std::vector<uint8_t>{0x1b, 0, 0, modifier, b4, 0}; };
+  for (uint8_t m : {0x01, 0x02, 0x0f}) {
+    for (uint8_t b4 : {0x01, 0x20, 0x30, 0xa0}) {
+      t = l.run(ssu_mod(m, b4));
+      CHECK_SENSE(t, 0x5, 0x24, 0x00);
+      CHECK_FIELD(t, true, 3, 3);
+    }
+  }
+  CHECK(good(l.run(ssu_mod(0, 0x20))));
   // LOEJ: the medium is not removable.
   t = l.run(ssu(0x02));
   CHECK_SENSE(t, 0x5, 0x24, 0x00);

@@ -1,6 +1,8 @@
 // Block LU: the command table, dispatch and the factory.
 #include "core/scsi/sbd_lu_impl.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "core/it_nexus.h"
@@ -9,6 +11,14 @@
 namespace stmf::sbd {
 
 namespace {
+
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = [] {
+    auto existing = spdlog::get("sbd");
+    return existing ? existing : spdlog::default_logger()->clone("sbd");
+  }();
+  return l;
+}
 
 using D = DataDirection;
 using R = ReservationClass;
@@ -208,6 +218,49 @@ void set_block_lu_write_protect(LogicalUnit& lu, bool on) {
 
 void set_block_lu_write_cache(LogicalUnit& lu, bool on) {
   if (auto* b = dynamic_cast<BlockLu*>(&lu)) b->set_write_cache(on);
+}
+
+std::optional<std::string> block_lu_durability_fault(const LogicalUnit& lu) {
+  auto* b = dynamic_cast<const BlockLu*>(&lu);
+  return b ? b->durability_fault() : std::nullopt;
+}
+
+std::optional<std::string> clear_block_lu_durability_fault(LogicalUnit& lu) {
+  auto* b = dynamic_cast<BlockLu*>(&lu);
+  return b ? b->clear_durability_fault() : std::nullopt;
+}
+
+std::optional<std::string> BlockLu::clear_durability_fault() {
+  auto was = latch_.clear();
+  if (was) log()->warn("LU {}: durability latch cleared by the administrator (it was: {})", cfg_.name, *was);
+  return was;
+}
+
+void BlockLu::store_write(uint64_t offset, std::span<const uint8_t> buf, bool fua, store::Completion done) {
+  if (!fua) return store_->write(offset, buf, false, std::move(done));
+  if (latch_.tripped()) return done(std::make_error_code(std::errc::io_error));
+  store_->write(offset, buf, true, [this, done = std::move(done)](std::error_code ec) {
+    if (ec) note_durability_failure("FUA write", ec);
+    done(ec);
+  });
+}
+
+void BlockLu::store_flush(const char* what, store::Completion done) {
+  if (latch_.tripped()) return done(std::make_error_code(std::errc::io_error));
+  store_->flush([this, what, done = std::move(done)](std::error_code ec) {
+    if (ec) note_durability_failure(what, ec);
+    done(ec);
+  });
+}
+
+void BlockLu::note_durability_failure(const char* what, std::error_code ec) {
+  // Refused before reaching the medium: nothing that was written is in doubt.
+  if (ec == std::errc::invalid_argument || ec == std::errc::read_only_file_system) return;
+  const std::string reason = std::string(what) + " failed: " + ec.message();
+  if (latch_.trip(reason))
+    log()->error("LU {} ({}): {}: writes acknowledged before it may be lost; every later flush and FUA write "
+                 "fails with MEDIUM ERROR until an administrator takes the LU offline and online again",
+                 cfg_.name, store_->describe(), reason);
 }
 
 const CommandRow* BlockLu::find_row(const uint8_t* cdb) const {

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/logical_unit.h"
@@ -63,5 +64,11 @@ std::error_code grow_block_lu(LogicalUnit& lu, uint64_t bytes);
 void set_block_lu_write_protect(LogicalUnit& lu, bool on);
 // The caching mode page's default and current WCE (COMSTAR wcd = !on).
 void set_block_lu_write_cache(LogicalUnit& lu, bool on);
+// The durability latch (docs/failover.md "A failed flush is remembered"): after a failed flush
+// or FUA write, every later flush and FUA write of the LU fails with MEDIUM ERROR until it is
+// cleared. The description of the failure that tripped it (nullopt: not tripped, or not a
+// block LU), and clearing it (returns what was cleared; logged).
+std::optional<std::string> block_lu_durability_fault(const LogicalUnit& lu);
+std::optional<std::string> clear_block_lu_durability_fault(LogicalUnit& lu);
 
 }  // namespace stmf::sbd

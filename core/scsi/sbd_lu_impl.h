@@ -10,6 +10,7 @@
 #include <string>
 #include <system_error>
 
+#include "core/scsi/durability_latch.h"
 #include "core/scsi/lba_range_lock.h"
 #include "core/scsi/mode_pages.h"
 #include "core/scsi/sbd_lu.h"
@@ -57,13 +58,17 @@ class BlockLu final : public LogicalUnit {
   std::vector<uint8_t> current_mode_pages() const override;
   bool restore_mode_pages(const std::vector<uint8_t>& pages) override;
   void flush(std::function<void(bool ok)> done) override {
-    store_->flush([done = std::move(done)](std::error_code ec) { done(!ec); });
+    store_flush("flush for switchover", [done = std::move(done)](std::error_code ec) { done(!ec); });
   }
 
   // Management (modify-lu), safe while I/O runs.
   std::error_code grow(uint64_t bytes);
   void set_write_protect(bool on) { write_protect_.store(on); }
   void set_write_cache(bool on) { modes_.set_default_wce(on); }
+  // The durability latch (see store_write below): what tripped it, and clearing it
+  // (management: online-lu after offline-lu). clear returns what was cleared.
+  std::optional<std::string> durability_fault() const { return latch_.reason(); }
+  std::optional<std::string> clear_durability_fault();
 
   static std::span<const CommandRow> table();
 
@@ -107,13 +112,24 @@ class BlockLu final : public LogicalUnit {
   static scsi::SenseCode read_error(std::error_code ec);
   static scsi::SenseCode write_error(std::error_code ec);
 
+  // Store calls that promise durability go through these two (docs/failover.md "What
+  // survives what"). A failed flush or FUA write trips latch_ (errors the store gives before
+  // touching the medium, EINVAL and EROFS, do not); once tripped, every later flush and FUA
+  // write fails at once with EIO (MEDIUM ERROR, WRITE ERROR) without reaching the store.
+  // Writes without FUA and reads go straight to the store. `what` names the caller in the log.
+  void store_write(uint64_t offset, std::span<const uint8_t> buf, bool fua, store::Completion done);
+  void store_flush(const char* what, store::Completion done);
+  void note_durability_failure(const char* what, std::error_code ec);
+
   struct WriteSameOp;
   struct UnmapOp;
+  struct VerifyOp;
   void write_common(const TaskPtr& t, TaskDone& done, bool force_fua);
   // The whole blocks of Data-Out a WRITE-like command writes (sbd_io.cpp), or why it is refused.
   std::optional<scsi::SenseCode> blocks_sent(const TaskPtr& t, uint64_t cdb_blocks, uint64_t& blocks) const;
   void write_same_step(const std::shared_ptr<WriteSameOp>& op);
   void unmap_step(const std::shared_ptr<UnmapOp>& op);
+  void verify_step(const std::shared_ptr<VerifyOp>& op);
 
   // Writes `blocks` blocks from buf at lba under an exclusive range lock, then completes.
   void locked_write(const TaskPtr& t, TaskDone& done, uint64_t lba, uint64_t blocks, const uint8_t* buf, bool fua);
@@ -135,6 +151,7 @@ class BlockLu final : public LogicalUnit {
   const uint32_t max_atomic_blocks_;
 
   ModePages modes_;
+  DurabilityLatch latch_;
   std::atomic<bool> write_protect_;  // management may change it (modify-lu -p wp)
   LbaRangeLock locks_;
   std::atomic<bool> started_{true};

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -47,7 +48,10 @@ class FakeStore : public store::BackingStore {
   }
   void flush(store::Completion done) override {
     ++flushes;
-    submit([this, done] { done(write_error); });
+    submit([this, done] {
+      if (flush_error_once) return done(std::exchange(flush_error_once, {}));
+      done(write_error);
+    });
   }
   void unmap(uint64_t off, uint64_t len, store::Completion done) override {
     ++unmaps;
@@ -87,6 +91,9 @@ class FakeStore : public store::BackingStore {
 
   bool hold = false;
   std::error_code read_error, write_error;
+  // The next flush fails with this error, the ones after it succeed again (a writeback error
+  // that the kernel reports once, then forgets).
+  std::error_code flush_error_once;
   int reads = 0, writes = 0, flushes = 0, unmaps = 0;
   bool last_fua = false;
 

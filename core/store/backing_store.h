@@ -62,6 +62,8 @@ class BackingStore {
 // kernel or a seccomp policy refuses io_uring. The explicit values fail instead of falling back.
 enum class IoEngine { automatic, io_uring, thread_pool };
 
+struct StoreFaults;  // core/store/store_faults.h
+
 struct StoreOptions {
   std::string path;          // file store: backing file; created sparse if missing
   uint64_t size = 0;         // bytes; 0 = use the existing file's size
@@ -72,6 +74,8 @@ struct StoreOptions {
   // File store: serve page-cache hits (reads) and buffered writes on the caller's thread
   // instead of through the engine (see file_store.cpp for the measurements and the guard).
   bool inline_page_cache = true;
+  // File store, tests only: operations to fail on purpose (store_faults.h). Null in the daemon.
+  std::shared_ptr<StoreFaults> faults;
 };
 
 // Factories. Errors (cannot open/create, size mismatch) come back as error codes with a

@@ -5,7 +5,8 @@
 //    SQ, the in-flight count and the overflow queue; a dedicated completion thread reaps CQEs,
 //    resubmits short transfers / EINTR / EAGAIN for the remainder and invokes Completions.
 //    At most queue_depth requests are in the kernel; extra requests wait in a FIFO
-//    (back-pressure, never failure) and are started as earlier ones complete.
+//    (back-pressure, never failure) and are started as earlier ones complete. A request the
+//    kernel will not take (io_uring_submit keeps failing) completes with that error.
 //  - thread pool (fallback when io_uring cannot be set up, or on request): min(queue_depth, 16)
 //    workers doing pread/pwritev2/fdatasync/fallocate; the queue in front is unbounded.
 //
@@ -57,6 +58,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/store/store_faults.h"
 #include "core/store/store_log.h"
 
 namespace stmf::store {
@@ -121,10 +123,17 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------
 // io_uring engine.
+//
+// A submit the kernel keeps refusing (io_uring_submit failing after bounded retries of
+// EINTR/EAGAIN/EBUSY, or with any other error) completes the request with that error at once:
+// its SQE, which may already be visible to the kernel, is rewritten into a NOP tagged as an
+// orphan (the reaper drops its CQE), so no CQE can ever refer to the freed request. Getting an
+// SQE never spins: when the SQ is full and pushing it out fails, the request fails the same way.
 class UringEngine final : public Engine {
  public:
-  static std::unique_ptr<UringEngine> create(int fd, unsigned depth, std::error_code& ec) {
-    auto e = std::unique_ptr<UringEngine>(new UringEngine(fd, depth));
+  static std::unique_ptr<UringEngine> create(int fd, unsigned depth, std::shared_ptr<StoreFaults> faults,
+                                             std::error_code& ec) {
+    auto e = std::unique_ptr<UringEngine>(new UringEngine(fd, depth, std::move(faults)));
     unsigned entries = std::min(depth, kMaxRingEntries);
     e->depth_ = entries;
     int rc = io_uring_queue_init(entries, &e->ring_, 0);
@@ -143,6 +152,9 @@ class UringEngine final : public Engine {
       ec = sys_error(ENOSYS);
       return nullptr;
     }
+    // With EXT_ARG (5.11) a timed wait needs no SQE, so the reaper can also notice a stop
+    // request whose marker NOP could not be submitted.
+    e->timed_wait_ = e->ring_.features & IORING_FEAT_EXT_ARG;
     e->reaper_ = std::thread([p = e.get()] { p->reap(); });
     return e;
   }
@@ -151,10 +163,16 @@ class UringEngine final : public Engine {
     if (reaper_.joinable()) {
       std::unique_lock lk(mu_);
       idle_cv_.wait(lk, [&] { return in_flight_ == 0; });
-      io_uring_sqe* sqe = get_sqe_locked();
-      io_uring_prep_nop(sqe);
-      io_uring_sqe_set_data(sqe, nullptr);  // the stop marker
-      submit_locked();
+      stopping_.store(true);
+      std::error_code ec;
+      if (io_uring_sqe* sqe = get_sqe_locked(ec)) {
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data(sqe, nullptr);  // the stop marker
+        ec = submit_locked();
+      }
+      if (ec)
+        log()->error("io_uring: cannot submit the stop marker ({}); the completion thread stops at its next {}",
+                     ec.message(), timed_wait_ ? "timed wake-up" : "completion");
       lk.unlock();
       reaper_.join();
     }
@@ -165,7 +183,7 @@ class UringEngine final : public Engine {
 
   void submit(std::unique_ptr<IoRequest> r) override {
     ++submitted_;
-    std::lock_guard lk(mu_);
+    std::unique_lock lk(mu_);
     if (in_flight_ >= depth_) {
       ++queued_;
       pending_.push_back(std::move(r));
@@ -173,38 +191,66 @@ class UringEngine final : public Engine {
     }
     ++in_flight_;
     note_in_flight(in_flight_);
-    start_locked(r.release());
+    if (auto ec = start_locked(r.get())) {
+      lk.unlock();
+      finish(r.release(), ec);
+      return;
+    }
+    r.release();  // owned by the ring until its CQE
   }
 
  private:
-  UringEngine(int fd, unsigned depth) : fd_(fd), depth_(depth) {}
+  UringEngine(int fd, unsigned depth, std::shared_ptr<StoreFaults> faults)
+      : fd_(fd), depth_(depth), faults_(std::move(faults)) {}
 
-  io_uring_sqe* get_sqe_locked() {
-    // in_flight_ <= depth_ <= SQ entries, so the SQ has room unless an earlier submit left
-    // entries behind; pushing them out frees the slots.
-    for (;;) {
-      if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
-      submit_locked();
-    }
+  // The user_data of an SQE whose request already completed (see start_locked).
+  static void* orphan_tag() {
+    static char tag;
+    return &tag;
   }
 
-  void submit_locked() {
-    for (unsigned attempt = 0;; ++attempt) {
-      int rc = io_uring_submit(&ring_);
-      if (rc >= 0) return;
-      if ((rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) && attempt < kMaxRetries) {
+  // An SQE, or nullptr with ec set when the SQ is full and cannot be pushed out.
+  io_uring_sqe* get_sqe_locked(std::error_code& ec) {
+    // After every successful submit_locked() the SQ is empty, and in_flight_ <= depth_ <= SQ
+    // entries; only SQEs left behind by a failed submit (orphans) can fill it. Pushing them out
+    // frees the slots; if that fails too, give up instead of spinning.
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+    if ((ec = submit_locked())) return nullptr;
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+    ec = sys_error(EBUSY);
+    return nullptr;
+  }
+
+  // Hands every queued SQE to the kernel. EINTR, EAGAIN, EBUSY and "took none" are retried up to
+  // kMaxRetries times in a row; the error of a submit that keeps failing is returned, and the
+  // SQEs not taken stay queued.
+  std::error_code submit_locked() {
+    unsigned attempt = 0;
+    while (io_uring_sq_ready(&ring_) > 0) {
+      const int injected = faults_ ? faults_->uring_submit.load() : 0;
+      const int rc = injected ? -injected : io_uring_submit(&ring_);
+      if (rc > 0) {
+        attempt = 0;
+        continue;
+      }
+      if ((rc == 0 || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) && ++attempt <= kMaxRetries) {
         if (rc != -EINTR) std::this_thread::yield();
         continue;
       }
-      // The SQEs stay in the ring; the next submit (or the reaper's) pushes them out.
-      log()->error("io_uring_submit: {}", std::strerror(-rc));
-      return;
+      const int err = rc < 0 ? -rc : EAGAIN;
+      log()->error("io_uring_submit: {}", std::strerror(err));
+      return sys_error(err);
     }
+    return {};
   }
 
   // Puts r (already counted in in_flight_) into an SQE for its remaining part and submits.
-  void start_locked(IoRequest* r) {
-    io_uring_sqe* sqe = get_sqe_locked();
+  // On an error r is not in the ring (the caller completes it) and its SQE, if it got one,
+  // stays queued as an orphan NOP.
+  std::error_code start_locked(IoRequest* r) {
+    std::error_code ec;
+    io_uring_sqe* sqe = get_sqe_locked(ec);
+    if (!sqe) return ec;
     uint64_t pos = r->offset + r->transferred;
     unsigned len = unsigned(std::min(r->length - r->transferred, kMaxChunk));
     switch (r->kind) {
@@ -223,33 +269,50 @@ class UringEngine final : public Engine {
         break;
     }
     io_uring_sqe_set_data(sqe, r);
-    submit_locked();
+    if ((ec = submit_locked())) {
+      // A failed submit took none of the queued SQEs, and every earlier submit left the SQ
+      // empty or only orphans in it, so r's SQE is still in the SQ, where the kernel reads it
+      // only inside io_uring_enter (no SQPOLL), which runs only under mu_: rewriting it is safe.
+      io_uring_prep_nop(sqe);
+      io_uring_sqe_set_data(sqe, orphan_tag());
+      return ec;
+    }
+    return {};
   }
 
   void restart(IoRequest* r) {
     ++resubmitted_;
-    std::lock_guard lk(mu_);
-    start_locked(r);
+    std::unique_lock lk(mu_);
+    if (auto ec = start_locked(r)) {
+      lk.unlock();
+      finish(r, ec);
+    }
   }
 
   // Completes r: frees its in-flight slot (handing it to the oldest waiting request), then runs
-  // the Completion outside the lock. This is the last use of r.
+  // the Completion outside the lock. This is the last use of r. A waiting request that cannot
+  // be started is completed here too, with its error (a loop, not recursion).
   void finish(IoRequest* raw, std::error_code ec) {
-    std::unique_ptr<IoRequest> r(raw);
-    {
-      std::lock_guard lk(mu_);
-      if (!pending_.empty()) {
-        IoRequest* next = pending_.front().release();
-        pending_.pop_front();
-        start_locked(next);  // inherits the slot
-      } else {
-        --in_flight_;
+    while (raw) {
+      std::unique_ptr<IoRequest> r(raw);
+      raw = nullptr;
+      std::error_code next_ec;
+      {
+        std::lock_guard lk(mu_);
+        if (!pending_.empty()) {
+          IoRequest* next = pending_.front().release();
+          pending_.pop_front();
+          if ((next_ec = start_locked(next))) raw = next;  // inherits the slot either way
+        } else {
+          --in_flight_;
+        }
       }
+      Completion done = std::move(r->done);
+      r.reset();
+      ++completed_;
+      done(ec);
+      ec = next_ec;
     }
-    Completion done = std::move(r->done);
-    r.reset();
-    ++completed_;
-    done(ec);
     // Notify after the Completion has run, so the destructor never returns before it.
     std::lock_guard lk(mu_);
     if (in_flight_ == 0) idle_cv_.notify_all();
@@ -276,7 +339,19 @@ class UringEngine final : public Engine {
     bool stop = false;
     while (!stop) {
       io_uring_cqe* cqe = nullptr;
-      int rc = io_uring_wait_cqe(&ring_, &cqe);
+      int rc;
+      if (timed_wait_) {
+        __kernel_timespec ts{.tv_sec = 1, .tv_nsec = 0};
+        rc = io_uring_wait_cqe_timeout(&ring_, &cqe, &ts);
+        if (rc == -ETIME) {
+          // Idle. A stop request whose marker could not be submitted ends the thread here.
+          std::lock_guard lk(mu_);
+          if (stopping_.load() && in_flight_ == 0) break;
+          continue;
+        }
+      } else {
+        rc = io_uring_wait_cqe(&ring_, &cqe);
+      }
       if (rc == -EINTR || rc == -EAGAIN) continue;
       if (rc < 0) {
         log()->error("io_uring_wait_cqe: {}", std::strerror(-rc));
@@ -299,6 +374,7 @@ class UringEngine final : public Engine {
           stop = true;  // sent by the destructor once idle: nothing can follow
           continue;
         }
+        if (static_cast<void*>(r) == orphan_tag()) continue;  // its request completed at submit
         on_cqe(r, res);
       }
     }
@@ -306,8 +382,11 @@ class UringEngine final : public Engine {
 
   const int fd_;
   unsigned depth_;
+  const std::shared_ptr<StoreFaults> faults_;       // tests only
   io_uring ring_{};
   bool ring_ok_ = false;
+  bool timed_wait_ = false;                         // IORING_FEAT_EXT_ARG
+  std::atomic<bool> stopping_{false};               // set by the destructor once idle
   std::mutex mu_;                                   // guards the SQ, in_flight_, pending_
   std::condition_variable idle_cv_;
   unsigned in_flight_ = 0;                          // requests owning an SQE or CQE
@@ -455,6 +534,7 @@ std::unique_ptr<FileStore> FileStore::open(const StoreOptions& o, std::error_cod
   s->fd_ = fd;
   s->path_ = o.path;
   s->read_only_ = o.read_only;
+  s->faults_ = o.faults;
 
   struct stat st {};
   if (::fstat(fd, &st) != 0) return fail(errno, "fstat");
@@ -490,7 +570,7 @@ std::unique_ptr<FileStore> FileStore::open(const StoreOptions& o, std::error_cod
   unsigned pool_threads = std::min(depth, kMaxPoolThreads);
   if (o.engine != IoEngine::thread_pool) {
     std::error_code uec;
-    s->engine_ = UringEngine::create(fd, depth, uec);
+    s->engine_ = UringEngine::create(fd, depth, o.faults, uec);
     if (!s->engine_) {
       if (o.engine == IoEngine::io_uring) return fail(uec.value(), "io_uring setup failed");
       log()->warn("{}: io_uring unavailable ({}); falling back to a pool of {} I/O threads", o.path, uec.message(),
@@ -515,6 +595,8 @@ FileStoreStats FileStore::stats() const { return engine_->stats(); }
 void FileStore::read(uint64_t offset, std::span<uint8_t> buf, Completion done) {
   if (!in_range(offset, buf.size())) return done(sys_error(EINVAL));
   if (buf.empty()) return done({});
+  if (faults_)
+    if (int err = faults_->read.load()) return done(sys_error(err));
   if (inline_io_) {
     iovec iov{buf.data(), buf.size()};
     if (::preadv2(fd_, &iov, 1, off_t(offset), RWF_NOWAIT) == ssize_t(buf.size())) return done({});
@@ -568,6 +650,9 @@ void FileStore::flush(Completion done) {
   if (read_only_) return done({});  // nothing was written through this store
   auto r = std::make_unique<IoRequest>();
   r->kind = IoRequest::Kind::flush;
+  if (faults_)
+    if (int err = faults_->flush_once.exchange(0))
+      done = [err, done = std::move(done)](std::error_code) { done(sys_error(err)); };
   r->done = std::move(done);
   engine_->submit(std::move(r));
 }

@@ -63,6 +63,7 @@ class FileStore final : public BackingStore {
   bool inline_io_ = false;
   // Inline buffered writes pause until this steady_clock time (ns) after one was slow.
   std::atomic<int64_t> inline_writes_paused_until_{0};
+  std::shared_ptr<StoreFaults> faults_;  // tests only (StoreOptions::faults)
   std::unique_ptr<Engine> engine_;
 };
 

@@ -49,6 +49,9 @@ void print_lu(const json& lu) {
   field("Write Protect", yes_no(lu.value("write_protect", false)));
   field("Writeback Cache", yes_no(lu.value("write_cache", true)));
   field("Access State", capitalized(str_or(lu, "access_state", "unknown")));
+  // Only while latched (docs/failover.md): flushes and FUA writes fail until offline-lu/online-lu.
+  if (lu.contains("durability_fault") && lu["durability_fault"].is_string())
+    field("Durability Fault", lu["durability_fault"].get<std::string>() + " (cleared by offline-lu, online-lu)");
 }
 
 std::string group_or_all(const json& v, const char* key) {

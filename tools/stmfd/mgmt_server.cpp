@@ -626,6 +626,8 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
     log()->info("set-alua-state by uid {}: ALUA already enabled, re-initializing (node {})", peer.uid, current_.alua.node);
     runtime_.reinitialize_alua();
   }
+  if (s.ok() && op == "get-lu" && result.contains("lu") && result["lu"].is_object())
+    result["lu"]["durability_fault"] = runtime_.durability_fault(result["lu"].value("guid", std::string()));
   if (s.ok() && op == "list-lu")
     for (auto& [guid, lu] : standby.items())
       if (!current_.find_lu(guid)) result["lus"].push_back(guid);

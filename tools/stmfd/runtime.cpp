@@ -165,6 +165,9 @@ void Runtime::commit(const Config& from, const Config& to) {
     if (old->write_protect != l.write_protect) stmf::sbd::set_block_lu_write_protect(*lu, l.write_protect);
     if (old->write_cache != l.write_cache) stmf::sbd::set_block_lu_write_cache(*lu, l.write_cache);
     if (old->epoch != l.epoch) lu->set_epoch(l.epoch);
+    // online-lu after offline-lu is the administrator's acknowledgement of a failed flush
+    // (docs/failover.md "A failed flush is remembered"); the LU logs what it cleared.
+    if (!old->online && l.online) stmf::sbd::clear_block_lu_durability_fault(*lu);
     if (old->size != l.size) {
       log()->info("LU {} grown to {} bytes", l.guid, l.size);
       stmf_.raise_for_lu(lu, stmf::scsi::sense::capacity_data_has_changed);
@@ -205,6 +208,13 @@ void Runtime::commit(const Config& from, const Config& to) {
   current_ = to;
   publish_views(to);
   apply_alua(from, to);
+}
+
+nlohmann::json Runtime::durability_fault(const std::string& guid) const {
+  auto it = lus_.find(guid);
+  if (it == lus_.end()) return nullptr;
+  auto f = stmf::sbd::block_lu_durability_fault(*it->second);
+  return f ? nlohmann::json(*f) : nlohmann::json(nullptr);
 }
 
 std::optional<nlohmann::json> Runtime::reservations_json(const std::string& guid) {

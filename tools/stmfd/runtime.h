@@ -46,6 +46,9 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   // The reservation state of a registered LU (list-pr), or the copy mirrored here for a
   // standby LU ("mirrored": true); nullopt when no such LU.
   std::optional<nlohmann::json> reservations_json(const std::string& guid);
+  // The durability latch of a registered LU (docs/failover.md "A failed flush is remembered"):
+  // the failure that tripped it, or null (also for an unknown or standby LU).
+  nlohmann::json durability_fault(const std::string& guid) const;
 
   // --- ALUA pair (docs/alua.md) ---
   // Connects the proxy service. `post` runs a function on the management thread.
