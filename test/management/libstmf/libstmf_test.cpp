@@ -26,8 +26,11 @@ extern "C" {
 
 #include "libstmf/libstmf.h"
 #include "test/integration/daemon.h"
+#include "test/integration/second_uid.h"
 
 using stmf::test::Daemon;
+using stmf::test::become_second_uid;
+using stmf::test::require_second_uid;
 
 namespace {
 
@@ -857,12 +860,13 @@ TEST_CASE("libstmf: session list shows a logged-in initiator", "[libstmf]") {
 }
 
 TEST_CASE("libstmf: unprivileged callers may read but not change", "[libstmf]") {
+  require_second_uid();
   Daemon d;
   use(d);
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+    if (!become_second_uid()) ::_exit(10);
     stmfGroupList* l = nullptr;
     if (stmfGetHostGroupList(&l) != STMF_STATUS_SUCCESS) ::_exit(11);
     stmfFreeMemory(l);
@@ -978,17 +982,14 @@ TEST_CASE("libstmf: the configuration file's alua object sets the initial state"
 }
 
 TEST_CASE("libstmf: unprivileged callers may read the ALUA state but not change it", "[libstmf][alua]") {
-  if (::geteuid() != 0) {
-    WARN("not root: cannot switch to uid 65534, skipped");
-    return;
-  }
+  require_second_uid();
   Daemon d(alua_options());
   use(d);
   REQUIRE(stmfSetAluaState(B_TRUE, 1) == STMF_STATUS_SUCCESS);
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+    if (!become_second_uid()) ::_exit(10);
     boolean_t e = B_FALSE;
     uint32_t n = 0;
     if (stmfGetAluaState(&e, &n) != STMF_STATUS_SUCCESS) ::_exit(11);
