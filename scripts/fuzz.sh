@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 build=build-fuzz
-targets="fuzz_pdu fuzz_login fuzz_proxy fuzz_mgmt"
+targets="fuzz_pdu fuzz_login fuzz_proxy fuzz_mgmt fuzz_scsi"
 seconds=${STMF_FUZZ_SECONDS:-30}
 usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 

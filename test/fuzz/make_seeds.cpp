@@ -4,12 +4,17 @@
 // deterministic challenge), proxy frames from proxy/codec, management requests and a
 // configuration file. Run by `scripts/fuzz.sh --seeds`; the files are committed.
 //   make_seeds <corpus-dir>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
+
+extern "C" {
+#include <iscsi/scsi-lowlevel.h>
+}
 
 #include "proxy/codec.h"
 #include "test/fuzz/login_input.h"
@@ -406,6 +411,142 @@ void mgmt_seeds() {
       "{\"v\":1,\"op\":\"delete-target\",\"name\":\"iqn.2026-11.org.example:u\"}\n");
 }
 
+
+// ---------------------------------------------------------------------------- fuzz_scsi
+
+// A session of commands: the LU configuration byte, then records
+// [flags][cdb length][cdb][EDTL, 3 bytes][data-out] (test/fuzz/fuzz_scsi.cpp).
+struct Session {
+  std::vector<uint8_t> bytes;
+  explicit Session(uint8_t lu_config) : bytes{lu_config} {}
+  enum Dir : uint8_t { none = 0, in = 4, out = 8 };
+  // Takes a libiscsi task (its CDB and transfer length) and frees it.
+  Session& cmd(scsi_task* t, uint8_t flags = 0, std::vector<uint8_t> data = {}) {
+    if (!t) std::abort();
+    uint32_t edtl = data.empty() ? uint32_t(t->expxferlen) : uint32_t(data.size());
+    if (edtl > 0xffffff) std::abort();
+    if (!(flags & 0x0c)) flags |= data.empty() ? (edtl ? in : none) : out;
+    bytes.push_back(flags);
+    bytes.push_back(uint8_t(t->cdb_size));
+    bytes.insert(bytes.end(), t->cdb, t->cdb + t->cdb_size);
+    bytes.push_back(uint8_t(edtl >> 16));
+    bytes.push_back(uint8_t(edtl >> 8));
+    bytes.push_back(uint8_t(edtl));
+    bytes.insert(bytes.end(), data.begin(), data.end());
+    scsi_free_scsi_task(t);
+    return *this;
+  }
+};
+
+std::vector<uint8_t> pr_out_list(uint64_t key, uint64_t sa_key) {
+  std::vector<uint8_t> p(24, 0);
+  for (int i = 0; i < 8; ++i) {
+    p[size_t(i)] = uint8_t(key >> (56 - 8 * i));
+    p[size_t(8 + i)] = uint8_t(sa_key >> (56 - 8 * i));
+  }
+  return p;
+}
+
+void scsi_seeds() {
+  const uint8_t b = 1;  // flags: nexus b
+  Session inquiry(0);
+  inquiry.cmd(scsi_cdb_testunitready())  // POWER ON, RESET
+      .cmd(scsi_cdb_inquiry(0, 0, 255))
+      .cmd(scsi_cdb_inquiry(1, 0x00, 255))
+      .cmd(scsi_cdb_inquiry(1, 0x80, 255))
+      .cmd(scsi_cdb_inquiry(1, 0x83, 255))
+      .cmd(scsi_cdb_inquiry(1, SCSI_INQUIRY_PAGECODE_BLOCK_LIMITS, 255))
+      .cmd(scsi_cdb_inquiry(1, 0xb1, 255))
+      .cmd(scsi_cdb_inquiry(1, 0xb2, 255))
+      .cmd(scsi_cdb_readcapacity10(0, 0))
+      .cmd(scsi_cdb_serviceactionin16(SCSI_READCAPACITY16, 32))
+      .cmd(scsi_cdb_report_supported_opcodes(1, 0, SCSI_OPCODE_READ10, 0, 4096))
+      .cmd(scsi_cdb_get_lba_status(0, 64));
+  put("fuzz_scsi", "inquiry-vpd-capacity", inquiry.bytes);
+
+  Session io(0);
+  io.cmd(scsi_cdb_testunitready())
+      .cmd(scsi_cdb_write10(8, 1024, 512, 0, 0, 0, 0, 0), 0, std::vector<uint8_t>(1024, 0x5a))
+      .cmd(scsi_cdb_read10(8, 1024, 512, 0, 0, 0, 0, 0))
+      .cmd(scsi_cdb_write16(16, 512, 512, 0, 0, 1, 0, 0), 0, std::vector<uint8_t>(512, 0xa5))  // FUA
+      .cmd(scsi_cdb_read16(16, 512, 512, 0, 0, 0, 0, 0))
+      .cmd(scsi_cdb_compareandwrite(16, 1024, 512, 0, 0, 0, 0, 0), 0, [] {
+        std::vector<uint8_t> d(512, 0xa5);
+        d.resize(1024, 0x11);
+        return d;
+      }())
+      .cmd(scsi_cdb_writesame16(0, 0, 1, 32, 0, 8, 512), 0, std::vector<uint8_t>(512, 0))  // UNMAP bit
+      .cmd(scsi_cdb_writesame10(0, 0, 0, 40, 0, 4, 512), 0, std::vector<uint8_t>(512, 0x33))
+      .cmd(scsi_cdb_unmap(0, 0, 24), 0, {0, 22, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 4, 0, 0, 0, 0})
+      .cmd(scsi_cdb_verify10(8, 1024, 0, 0, 1, 512), 0, std::vector<uint8_t>(1024, 0x5a))
+      .cmd(scsi_cdb_writeverify10(48, 512, 512, 0, 0, 0, 0), 0, std::vector<uint8_t>(512, 0x77))
+      .cmd(scsi_cdb_synchronizecache10(0, 0, 0, 0))
+      .cmd(scsi_cdb_prefetch10(0, 8, 0, 0))
+      .cmd(scsi_cdb_read6(0, 512, 512));
+  put("fuzz_scsi", "read-write-unmap", io.bytes);
+
+  Session modes(16);  // write cache off
+  modes.cmd(scsi_cdb_testunitready())
+      .cmd(scsi_cdb_modesense6(0, SCSI_MODESENSE_PC_CURRENT, SCSI_MODEPAGE_RETURN_ALL_PAGES, 0, 255))
+      .cmd(scsi_cdb_modesense10(0, 1, SCSI_MODESENSE_PC_CHANGEABLE, SCSI_MODEPAGE_CACHING, 0, 255))
+      // MODE SELECT(6): header, then the caching page with WCE set.
+      .cmd(scsi_cdb_modeselect6(1, 0, 24), 0,
+           {0, 0, 0, 0, 0x08, 0x12, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+      .cmd(scsi_cdb_modesense6(0, SCSI_MODESENSE_PC_CURRENT, SCSI_MODEPAGE_CACHING, 0, 255));
+  put("fuzz_scsi", "mode-sense-select", modes.bytes);
+
+  scsi_persistent_reserve_out_basic basic{};  // libiscsi marshals it; the records carry pr_out_list
+  Session pr(0);
+  pr.cmd(scsi_cdb_testunitready())
+      .cmd(scsi_cdb_testunitready(), b)
+      .cmd(scsi_cdb_persistent_reserve_out(SCSI_PERSISTENT_RESERVE_REGISTER, SCSI_PERSISTENT_RESERVE_SCOPE_LU,
+                                           SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, &basic),
+           0, pr_out_list(0, 0xa))
+      .cmd(scsi_cdb_persistent_reserve_out(SCSI_PERSISTENT_RESERVE_REGISTER, SCSI_PERSISTENT_RESERVE_SCOPE_LU,
+                                           SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, &basic),
+           b, pr_out_list(0, 0xb))
+      .cmd(scsi_cdb_persistent_reserve_out(SCSI_PERSISTENT_RESERVE_RESERVE, SCSI_PERSISTENT_RESERVE_SCOPE_LU,
+                                           SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, &basic),
+           0, pr_out_list(0xa, 0))
+      .cmd(scsi_cdb_write10(0, 512, 512, 0, 0, 0, 0, 0), b, std::vector<uint8_t>(512, 1))  // conflict
+      .cmd(scsi_cdb_persistent_reserve_in(SCSI_PERSISTENT_RESERVE_READ_KEYS, 1024))
+      .cmd(scsi_cdb_persistent_reserve_in(SCSI_PERSISTENT_RESERVE_READ_RESERVATION, 1024), b)
+      .cmd(scsi_cdb_persistent_reserve_in(SCSI_PERSISTENT_RESERVE_READ_FULL_STATUS, 1024))
+      .cmd(scsi_cdb_persistent_reserve_in(SCSI_PERSISTENT_RESERVE_REPORT_CAPABILITIES, 1024))
+      .cmd(scsi_cdb_persistent_reserve_out(SCSI_PERSISTENT_RESERVE_PREEMPT, SCSI_PERSISTENT_RESERVE_SCOPE_LU,
+                                           SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE, &basic),
+           b, pr_out_list(0xb, 0xa));
+  put("fuzz_scsi", "persistent-reservations", pr.bytes);
+
+  Session misc(4);  // removable
+  misc.cmd(scsi_cdb_testunitready())
+      .cmd(scsi_cdb_reserve6())
+      .cmd(scsi_cdb_testunitready(), b)
+      .cmd(scsi_cdb_release6())
+      .cmd(scsi_cdb_preventallow(1))
+      .cmd(scsi_cdb_startstopunit(0, 0, 0, 0, 1, 0))
+      .cmd(scsi_cdb_preventallow(0))
+      .cmd(scsi_cdb_startstopunit(0, 0, 0, 0, 1, 1))
+      .cmd(scsi_cdb_read10(0, 512, 512, 0, 0, 0, 0, 0), 2);  // LUN 1: not mapped
+  {
+    // REPORT LUNS, REQUEST SENSE and REPORT TARGET PORT GROUPS: no libiscsi builder here.
+    scsi_task* t = scsi_create_task(12, std::array<uint8_t, 12>{0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}.data(),
+                                    SCSI_XFER_READ, 256);
+    misc.cmd(t);
+    t = scsi_create_task(6, std::array<uint8_t, 6>{0x03, 0, 0, 0, 252, 0}.data(), SCSI_XFER_READ, 252);
+    misc.cmd(t, 2);
+    t = scsi_create_task(12, std::array<uint8_t, 12>{0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0}.data(), SCSI_XFER_READ,
+                         1024);
+    misc.cmd(t);
+  }
+  put("fuzz_scsi", "reserve-removable-luns", misc.bytes);
+  put("fuzz_scsi", "4k-blocks", Session(1 | 8).cmd(scsi_cdb_testunitready())
+                                    .cmd(scsi_cdb_serviceactionin16(SCSI_READCAPACITY16, 32))
+                                    .cmd(scsi_cdb_write10(1, 4096, 4096, 0, 0, 0, 0, 0), 0, std::vector<uint8_t>(4096, 9))
+                                    .cmd(scsi_cdb_read10(1, 4096, 4096, 0, 0, 0, 0, 0))
+                                    .bytes);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -418,6 +559,7 @@ int main(int argc, char** argv) {
   login_seeds();
   proxy_seeds();
   mgmt_seeds();
+  scsi_seeds();
   std::printf("%d seed files under %s\n", g_written, argv[1]);
   return 0;
 }
