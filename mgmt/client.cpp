@@ -78,7 +78,7 @@ Status Client::call(const std::string& op, const json& args, json& response) {
   response = json::parse(text, nullptr, false);
   if (response.is_discarded()) {
     disconnect();
-    return error(STMF_ERROR_INVALID_ARG, "malformed response from stmfd");
+    return error(STMF_STATUS_ERROR, "malformed response from stmfd");
   }
   return response_status(response);
 }
