@@ -743,7 +743,7 @@ std::optional<Config> parse_config(const std::string& text, ConfigError& err) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large
     err = {"", std::string("not valid JSON: ") + e.what()};
     return std::nullopt;
   }

@@ -772,6 +772,12 @@ TEST_CASE("stmfadm export and import", "[stmfadm]") {
   CHECK(r.status == 1);
   CHECK(r.err_lines().size() == 1);
   CHECK(r.err.rfind("stmfadm: ", 0) == 0);
+  write_file(d.dir() + "/huge.json", R"({"portals": [], "threads": 1e999})");  // a number JSON cannot hold
+  r = adm({"import", d.dir() + "/huge.json"});
+  INFO(r.err);
+  CHECK(r.status == 1);
+  CHECK(r.err_lines().size() == 1);
+  CHECK_THAT(r.err, Catch::Contains("not valid JSON"));
   write_file(d.dir() + "/invalid.json", R"({"portals": 5, "targets": []})");
   r = adm({"import", "--dry-run", d.dir() + "/invalid.json"});
   REQUIRE_FAIL(r, "STMF_ERROR_INVALID_ARG");
