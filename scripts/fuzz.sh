@@ -108,20 +108,28 @@ campaign() {
   done
 }
 
+# The minimized corpus keeps every seed-* file under its name (a merge names inputs by their
+# SHA-1 and may drop a seed that adds no coverage) plus what the merge chose beyond them.
 merge() {
-  local t bin new
+  local t bin new f dir
   configure_and_build
   for t in $targets; do
     bin=$(binary "$t")
+    dir="$root/test/fuzz/corpus/$t"
     new=$(mktemp -d)
-    local sources=("$root/test/fuzz/corpus/$t")
+    local sources=("$dir")
     [ -d "$build/campaign/$t/corpus" ] && sources+=("$build/campaign/$t/corpus")
     "$bin" -merge=1 "${common[@]}" "$new" "${sources[@]}" >"$build/merge-$t.log" 2>&1
-    rm -rf "$root/test/fuzz/corpus/$t"
-    mkdir -p "$root/test/fuzz/corpus/$t"
-    cp "$new"/* "$root/test/fuzz/corpus/$t/"
+    for f in "$dir"/seed-*; do
+      [ -e "$f" ] || continue
+      rm -f "$new/$(sha1sum "$f" | cut -d' ' -f1)"
+      cp "$f" "$new/"
+    done
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cp "$new"/* "$dir/"
     rm -rf "$new"
-    echo "$t: $(ls "$root/test/fuzz/corpus/$t" | wc -l) inputs, $(du -sk "$root/test/fuzz/corpus/$t" | cut -f1) KiB"
+    echo "$t: $(ls "$dir" | wc -l) inputs, $(du -sk --apparent-size "$dir" | cut -f1) KiB"
   done
 }
 
