@@ -11,7 +11,7 @@
 #                                      itself and leaves its corpus, crashes and a summary in
 #                                      <build-dir>/campaign/
 #   scripts/fuzz.sh --merge            minimize the campaign's corpus with the committed one
-#                                      into test/fuzz/corpus/<target>/ (-merge=1)
+#                                      into test/fuzz/corpus/<target>/ (-set_cover_merge=1)
 #   scripts/fuzz.sh --seeds            regenerate the seed files (corpus/<target>/seed-*)
 #   --build-dir DIR                    the clang build directory (before the action)
 #
@@ -119,7 +119,7 @@ merge() {
     new=$(mktemp -d)
     local sources=("$dir")
     [ -d "$build/campaign/$t/corpus" ] && sources+=("$build/campaign/$t/corpus")
-    "$bin" -merge=1 "${common[@]}" "$new" "${sources[@]}" >"$build/merge-$t.log" 2>&1
+    "$bin" -set_cover_merge=1 "${common[@]}" "$new" "${sources[@]}" >"$build/merge-$t.log" 2>&1
     for f in "$dir"/seed-*; do
       [ -e "$f" ] || continue
       rm -f "$new/$(sha1sum "$f" | cut -d' ' -f1)"
