@@ -21,7 +21,10 @@ void Client::disconnect() {
 Status Client::connect() {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path_.size() >= sizeof(addr.sun_path)) return error(STMF_ERROR_INVALID_ARG, "socket path too long: " + path_);
+  // No daemon can listen at a path longer than a socket address holds: that is "not running
+  // there", not an invalid argument of the caller (libstmf documents SERVICE_NOT_FOUND).
+  if (path_.size() >= sizeof(addr.sun_path))
+    return error(STMF_ERROR_SERVICE_NOT_FOUND, "stmfd cannot listen at " + path_ + ": socket path too long");
   std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
   fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return error(STMF_ERROR_NOMEM, std::string("socket: ") + std::strerror(errno));
@@ -75,7 +78,7 @@ Status Client::call(const std::string& op, const json& args, json& response) {
   response = json::parse(text, nullptr, false);
   if (response.is_discarded()) {
     disconnect();
-    return error(STMF_ERROR_INVALID_ARG, "malformed response from stmfd");
+    return error(STMF_STATUS_ERROR, "malformed response from stmfd");
   }
   return response_status(response);
 }

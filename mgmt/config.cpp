@@ -30,7 +30,8 @@ struct Fail {
 [[noreturn]] void fail(const std::string& key, const std::string& why) { throw Fail{{key, why}}; }
 
 void only_keys(const json& j, const std::string& where, std::initializer_list<const char*> allowed) {
-  for (auto& [k, v] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string& k = item.key();  // not a structured binding: clang 14 cannot capture one
     if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; }) == allowed.end())
       fail(where.empty() ? k : where + "." + k, "unknown key");
   }
@@ -742,7 +743,7 @@ std::optional<Config> parse_config(const std::string& text, ConfigError& err) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large
     err = {"", std::string("not valid JSON: ") + e.what()};
     return std::nullopt;
   }

@@ -12,7 +12,8 @@ namespace stmf::mgmt {
 namespace {
 #define STMF_NAME(x) std::pair<int, std::string_view>{x, #x}
 constexpr std::array kNames = {
-    STMF_NAME(STMF_STATUS_SUCCESS),        STMF_NAME(STMF_ERROR_BUSY),
+    STMF_NAME(STMF_STATUS_SUCCESS),        STMF_NAME(STMF_STATUS_ERROR),
+    STMF_NAME(STMF_ERROR_BUSY),
     STMF_NAME(STMF_ERROR_NOT_FOUND),       STMF_NAME(STMF_ERROR_MEMBER_NOT_FOUND),
     STMF_NAME(STMF_ERROR_GROUP_NOT_FOUND), STMF_NAME(STMF_ERROR_PERM),
     STMF_NAME(STMF_ERROR_NOMEM),           STMF_NAME(STMF_ERROR_INVALID_ARG),
@@ -61,7 +62,7 @@ json make_response(const Status& s) {
 
 Status response_status(const json& r) {
   if (!r.is_object() || !r.contains("status") || !r["status"].is_number_integer())
-    return error(STMF_ERROR_INVALID_ARG, "malformed response from stmfd");
+    return error(STMF_STATUS_ERROR, "malformed response from stmfd");
   Status s{r["status"].get<int>(), {}};
   if (!s.ok()) s.message = r.value("message", std::string(status_name(s.code)));
   return s;

@@ -405,7 +405,8 @@ void BlockLu::unmap_step(const std::shared_ptr<UnmapOp>& op) {
       op->done(op->t);
     });
   }
-  const auto [lba, n] = op->ranges[op->next++];
+  const uint64_t lba = op->ranges[op->next].first, n = op->ranges[op->next].second;  // clang 14: no captured bindings
+  ++op->next;
   auto io = [this, op, lba, n](Ticket tk) {
     if (op->t->aborted.load()) {  // aborted: leave the rest of the medium alone
       locks_.release(tk);

@@ -293,6 +293,8 @@ TEST_CASE("the old owner comes back as standby and its stale copy never serves",
   REQUIRE(code == 0);
   CHECK(lu["lu"]["epoch"] == 1);  // the takeover raised the ownership epoch
   tur_until(b, 0, 0);
+  // The dead owner acknowledged `before`: the new owner serves it from the backing file.
+  CHECK(read_blocks(b, 77, 512) == before);
   const auto after = block(77, 2);
   write_blocks(b, 77, after);  // written after the takeover: node 0's copy is stale now
 
@@ -320,7 +322,6 @@ TEST_CASE("the old owner comes back as standby and its stale copy never serves",
   write_blocks(a2, 77, third);
   tur_until(b, 0, 0);
   CHECK(read_blocks(b, 77, 512) == third);
-  (void)before;
 }
 
 // A raw CDB without data. Returns the SCSI status.

@@ -24,6 +24,7 @@ extern "C" {
 
 #include "mgmt/client.h"
 #include "test/integration/daemon.h"
+#include "test/integration/second_uid.h"
 #include "test/integration/libiscsi_util.h"
 
 using stmf::mgmt::Client;
@@ -32,6 +33,8 @@ using stmf::test::Ctx;
 using stmf::test::Daemon;
 using stmf::test::Task;
 using stmf::test::DaemonOptions;
+using stmf::test::become_second_uid;
+using stmf::test::require_second_uid;
 
 namespace {
 
@@ -383,7 +386,8 @@ TEST_CASE("portals and targets are created and deleted live", "[management]") {
 }
 
 namespace {
-// Runs `op` as uid/gid 65534 (nobody/nogroup) in a child; returns its status code.
+// Runs `op` as uid/gid 65534 (nobody/nogroup, test/integration/second_uid.h) in a child;
+// returns its status code (-1 when the child could not become that user).
 int call_as_nobody(const std::string& socket, const std::string& op, const json& args) {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
@@ -391,7 +395,7 @@ int call_as_nobody(const std::string& socket, const std::string& op, const json&
   if (pid == 0) {
     ::close(fds[0]);
     int code = -1;
-    if (::setgroups(0, nullptr) == 0 && ::setgid(65534) == 0 && ::setuid(65534) == 0) {
+    if (become_second_uid()) {
       Client c(socket);
       code = c.call(op, args).code;
     }
@@ -408,10 +412,7 @@ int call_as_nobody(const std::string& socket, const std::string& op, const json&
 }  // namespace
 
 TEST_CASE("unprivileged users read, changes need root or the admin group", "[management]") {
-  if (::geteuid() != 0) {
-    WARN("not root: cannot switch users, skipped");
-    return;
-  }
+  require_second_uid();
   {
     Daemon d;
     CHECK(call_as_nobody(d.socket_path(), "list-hg", json::object()) == STMF_STATUS_SUCCESS);
@@ -507,10 +508,7 @@ TEST_CASE("set-alua-state validates its arguments, get-alua-state reports the ru
 }
 
 TEST_CASE("set-alua-state needs privilege, get-alua-state does not", "[management][alua]") {
-  if (::geteuid() != 0) {
-    WARN("not root: cannot switch users, skipped");
-    return;
-  }
+  require_second_uid();
   Daemon d(alua_options());
   CHECK(call_as_nobody(d.socket_path(), "get-alua-state", json::object()) == STMF_STATUS_SUCCESS);
   CHECK(call_as_nobody(d.socket_path(), "set-alua-state", {{"enabled", true}, {"node", 1}}) == STMF_ERROR_PERM);

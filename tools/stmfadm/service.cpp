@@ -98,7 +98,7 @@ void add_service_commands(CLI::App& app, Registry& r, Ctx& ctx) {
       json cfg;
       try {
         cfg = json::parse(ss.str());
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large
         throw LocalError(o->file + ": not valid JSON: " + e.what());
       }
       if (!cfg.is_object()) throw LocalError(o->file + ": not a configuration (expected a JSON object)");

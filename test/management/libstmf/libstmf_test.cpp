@@ -7,7 +7,9 @@ extern "C" {
 
 #include <fcntl.h>
 #include <grp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -26,8 +28,11 @@ extern "C" {
 
 #include "libstmf/libstmf.h"
 #include "test/integration/daemon.h"
+#include "test/integration/second_uid.h"
 
 using stmf::test::Daemon;
+using stmf::test::become_second_uid;
+using stmf::test::require_second_uid;
 
 namespace {
 
@@ -423,6 +428,62 @@ TEST_CASE("libstmf: a daemon that stopped is SERVICE_NOT_FOUND", "[libstmf]") {
   CHECK(stmfCreateHostGroup(&g) == STMF_ERROR_SERVICE_NOT_FOUND);
   Owned<stmfGroupList> l;
   CHECK(stmfGetHostGroupList(l.out()) == STMF_ERROR_SERVICE_NOT_FOUND);
+}
+
+namespace {
+// A socket that answers every request line with `reply` (one connection at a time, until
+// `calls` requests are answered): a daemon that speaks something else.
+struct FakeDaemon {
+  std::string path;
+  int fd = -1;
+  std::thread t;
+  FakeDaemon(std::vector<std::string> replies) {
+    path = "/tmp/libstmf-fake-" + std::to_string(::getpid()) + ".sock";
+    ::unlink(path.c_str());
+    fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd, 4) == 0);
+    t = std::thread([this, replies] {
+      for (const auto& r : replies) {
+        int c = ::accept(fd, nullptr, nullptr);
+        if (c < 0) return;
+        char buf[4096];
+        std::string got;
+        while (got.find('\n') == std::string::npos) {
+          ssize_t n = ::read(c, buf, sizeof buf);
+          if (n <= 0) break;
+          got.append(buf, size_t(n));
+        }
+        (void)!::write(c, r.data(), r.size());
+        ::close(c);
+      }
+    });
+  }
+  ~FakeDaemon() {
+    ::shutdown(fd, SHUT_RDWR);
+    t.join();
+    ::close(fd);
+    ::unlink(path.c_str());
+  }
+};
+}  // namespace
+
+TEST_CASE("libstmf: a malformed or unexpected response is STMF_STATUS_ERROR", "[libstmf]") {
+  // docs/libstmf.md "Errors": not INVALID_ARG, which means the caller's argument was bad.
+  FakeDaemon fake({"not json\n", "[1, 2]\n", "{\"status\": \"zero\"}\n", "{\"status\": 0}\n"});
+  ::setenv("STMFD_SOCKET", fake.path.c_str(), 1);
+  stmfState st;
+  CHECK(stmfGetState(&st) == STMF_STATUS_ERROR);  // not JSON
+  CHECK(stmfGetState(&st) == STMF_STATUS_ERROR);  // not an object
+  CHECK(stmfGetState(&st) == STMF_STATUS_ERROR);  // no integer status
+  boolean_t e = B_FALSE;
+  uint32_t n = 0;
+  CHECK(stmfGetAluaState(&e, &n) == STMF_STATUS_SUCCESS);  // well formed: the fake is reachable
+  use_nowhere();
 }
 
 TEST_CASE("libstmf: service state, online and offline", "[libstmf]") {
@@ -857,12 +918,13 @@ TEST_CASE("libstmf: session list shows a logged-in initiator", "[libstmf]") {
 }
 
 TEST_CASE("libstmf: unprivileged callers may read but not change", "[libstmf]") {
+  require_second_uid();
   Daemon d;
   use(d);
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+    if (!become_second_uid()) ::_exit(10);
     stmfGroupList* l = nullptr;
     if (stmfGetHostGroupList(&l) != STMF_STATUS_SUCCESS) ::_exit(11);
     stmfFreeMemory(l);
@@ -978,17 +1040,14 @@ TEST_CASE("libstmf: the configuration file's alua object sets the initial state"
 }
 
 TEST_CASE("libstmf: unprivileged callers may read the ALUA state but not change it", "[libstmf][alua]") {
-  if (::geteuid() != 0) {
-    WARN("not root: cannot switch to uid 65534, skipped");
-    return;
-  }
+  require_second_uid();
   Daemon d(alua_options());
   use(d);
   REQUIRE(stmfSetAluaState(B_TRUE, 1) == STMF_STATUS_SUCCESS);
   pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+    if (!become_second_uid()) ::_exit(10);
     boolean_t e = B_FALSE;
     uint32_t n = 0;
     if (stmfGetAluaState(&e, &n) != STMF_STATUS_SUCCESS) ::_exit(11);

@@ -1,4 +1,5 @@
 #include "test/management/stmfadm/stmfadm_runner.h"
+#include "test/integration/second_uid.h"
 
 #include <grp.h>
 #include <poll.h>
@@ -50,7 +51,7 @@ StmfadmResult run_stmfadm(const std::vector<std::string>& args, const StmfadmOpt
       ::setenv("STMFD_SOCKET", o.socket.c_str(), 1);
     for (auto& [k, v] : o.env) ::setenv(k.c_str(), v.c_str(), 1);
     if (o.unprivileged) {
-      if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(126);
+      if (!become_second_uid()) ::_exit(126);
     }
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>("stmfadm"));

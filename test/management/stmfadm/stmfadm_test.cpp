@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "test/integration/daemon.h"
+#include "test/integration/second_uid.h"
 #include "test/management/stmfadm/stmfadm_runner.h"
 
 using nlohmann::json;
@@ -31,6 +32,7 @@ using stmf::test::Daemon;
 using stmf::test::run_stmfadm;
 using stmf::test::StmfadmOptions;
 using stmf::test::StmfadmResult;
+using stmf::test::require_second_uid;
 
 namespace {
 
@@ -770,6 +772,12 @@ TEST_CASE("stmfadm export and import", "[stmfadm]") {
   CHECK(r.status == 1);
   CHECK(r.err_lines().size() == 1);
   CHECK(r.err.rfind("stmfadm: ", 0) == 0);
+  write_file(d.dir() + "/huge.json", R"({"portals": [], "threads": 1e999})");  // a number JSON cannot hold
+  r = adm({"import", d.dir() + "/huge.json"});
+  INFO(r.err);
+  CHECK(r.status == 1);
+  CHECK(r.err_lines().size() == 1);
+  CHECK_THAT(r.err, Catch::Contains("not valid JSON"));
   write_file(d.dir() + "/invalid.json", R"({"portals": 5, "targets": []})");
   r = adm({"import", "--dry-run", d.dir() + "/invalid.json"});
   REQUIRE_FAIL(r, "STMF_ERROR_INVALID_ARG");
@@ -858,10 +866,7 @@ TEST_CASE("stmfadm without a daemon, --socket, persistence across restart", "[st
 }
 
 TEST_CASE("stmfadm as an unprivileged user: reads work, changes get STMF_ERROR_PERM", "[stmfadm]") {
-  if (::geteuid() != 0) {
-    WARN("not root: cannot switch to uid 65534, skipped");
-    return;
-  }
+  require_second_uid();
   Daemon d;
   Adm adm{d};
   REQUIRE_OK(adm({"create-hg", "existing"}));
@@ -1053,10 +1058,7 @@ TEST_CASE("stmfadm set-alua-state and list-alua-state", "[stmfadm][alua]") {
 }
 
 TEST_CASE("stmfadm ALUA state as an unprivileged user: list works, set gets STMF_ERROR_PERM", "[stmfadm][alua]") {
-  if (::geteuid() != 0) {
-    WARN("not root: cannot switch to uid 65534, skipped");
-    return;
-  }
+  require_second_uid();
   Daemon d(alua_options());
   Adm adm{d};
   StmfadmOptions nobody;

@@ -1,0 +1,36 @@
+// Tests of what an unprivileged caller may do run that caller as a second identity, uid and
+// gid 65534 (nobody/nogroup, no supplementary groups), in a child process of the test.
+//
+// Switching to it needs root. There is no other way for these checks: the daemon a test
+// starts runs as the test's own uid and treats that uid as privileged (docs/management.md),
+// so a test process that is not root has no unprivileged identity to call it with. Such a
+// test fails (require_second_uid) instead of passing without having checked anything.
+#pragma once
+#include <grp.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+namespace stmf::test {
+
+constexpr uid_t kSecondUid = 65534;
+constexpr gid_t kSecondGid = 65534;
+
+// Fails the test unless this process can switch a child to the second uid.
+inline void require_second_uid() {
+  if (::geteuid() != 0)
+    FAIL("this test runs its client as uid " << kSecondUid
+                                             << " in a child process and needs root for that; as uid " << ::geteuid()
+                                             << " the daemon would treat the client as its owner (privileged)");
+}
+
+// In the child: becomes uid/gid 65534 with no supplementary groups, for good (real, effective
+// and saved ids). False when any step failed or root could be regained.
+inline bool become_second_uid() {
+  if (::setgroups(0, nullptr) != 0 || ::setgid(kSecondGid) != 0 || ::setuid(kSecondUid) != 0) return false;
+  if (::getuid() != kSecondUid || ::geteuid() != kSecondUid || ::getgid() != kSecondGid || ::getegid() != kSecondGid)
+    return false;
+  return ::setuid(0) != 0;  // must not work any more
+}
+
+}  // namespace stmf::test
