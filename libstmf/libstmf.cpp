@@ -523,11 +523,17 @@ int lu_by_guid(const char* op, stmfGuid* g) {
   });
 }
 
+// stmfOnlineTarget / stmfOfflineTarget. Like illumos, a device id that can name no target
+// (identLength 0, or a NUL inside) is NOT_FOUND, not INVALID_ARG. stmfOfflineTarget does not
+// wait for the sessions to leave ("wait": false): the caller polls stmfGetTargetProperties.
 int target_by_devid(const char* op, stmfDevid* d) {
   return guarded([&] {
+    if (!d) return STMF_ERROR_INVALID_ARG;
     std::string name = devid_to_string(d);
-    if (name.empty()) return STMF_ERROR_INVALID_ARG;
-    return call(op, {{"name", name}});
+    if (name.empty()) return STMF_ERROR_NOT_FOUND;
+    json args = {{"name", name}};
+    if (std::strcmp(op, "offline-target") == 0) args["wait"] = false;
+    return call(op, args);
   });
 }
 

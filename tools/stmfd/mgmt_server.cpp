@@ -454,18 +454,27 @@ json MgmtServer::target_json(const TargetConfig& t) {
   return j;
 }
 
-awaitable<void> MgmtServer::wait_target_offline(const std::string& iqn) {
+awaitable<void> MgmtServer::wait_target_offline(std::string iqn) {
   transitioning_.insert(iqn);
-  auto* port = runtime_.port(iqn);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(current_.shutdown_timeout_s);
   asio::steady_timer timer(strand_);
-  while (port && runtime_.server().session_count(*port) > 0 && std::chrono::steady_clock::now() < deadline) {
+  // The port is looked up again after every wait: other requests run meanwhile.
+  while (runtime_.port(iqn) && runtime_.server().session_count(*runtime_.port(iqn)) > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(20));
     co_await timer.async_wait(use_awaitable);
   }
-  if (port && runtime_.server().session_count(*port) > 0) {
+  if (auto* port = runtime_.port(iqn); port && runtime_.server().session_count(*port) > 0) {
     log()->warn("target {}: sessions did not log out in {} s, closing them", iqn, current_.shutdown_timeout_s);
     runtime_.server().close_sessions(*port, "target offline");
+    // Closing runs on the I/O threads: the target reads "offline" only once no session is
+    // left (bounded, in case one is stuck).
+    const auto closed_by = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (runtime_.port(iqn) && runtime_.server().session_count(*runtime_.port(iqn)) > 0 &&
+           std::chrono::steady_clock::now() < closed_by) {
+      timer.expires_after(std::chrono::milliseconds(10));
+      co_await timer.async_wait(use_awaitable);
+    }
   }
   transitioning_.erase(iqn);
 }
@@ -604,12 +613,18 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
                               "LU " + sb->value("guid", std::string()) +
                                   " is a standby LU on this node (active on the ALUA peer): " + op +
                                   " it on the node where it is active"));
-  const bool target_state = op == "online-target" || op == "offline-target";
+  // A target going offline (its sessions are logging out) takes no change until it is offline:
+  // STMF_STATUS_ERROR, what illumos answers for a port in transition (docs/libstmf.md).
+  const bool target_change =
+      op == "online-target" || op == "offline-target" || op == "modify-target" || op == "delete-target";
   std::string iqn;
-  if (target_state && req.contains("name") && req["name"].is_string()) {
+  if (target_change && req.contains("name") && req["name"].is_string()) {
     iqn = lower(req["name"]);
-    if (transitioning_.count(iqn)) co_return respond(error(STMF_ERROR_BUSY, "target " + iqn + " is changing state"));
+    if (transitioning_.count(iqn))
+      co_return respond(error(STMF_STATUS_ERROR, "target " + iqn + " is going offline; retry when it is offline"));
   }
+  if (op == "offline-target" && req.contains("wait") && !req["wait"].is_boolean())
+    co_return respond(error(STMF_ERROR_INVALID_ARG, "argument 'wait' must be true or false"));
   const bool alua_was_enabled = current_.alua.enabled;
   const uint32_t alua_node_was = current_.alua.node;
   Config next = current_;
@@ -618,7 +633,17 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
     s = apply(next);
     if (s.ok()) log()->info("{} by uid {}: {}", op, peer.uid, redacted(req).dump());
   }
-  if (s.ok() && op == "offline-target") co_await wait_target_offline(iqn);
+  if (s.ok() && op == "offline-target") {
+    // "wait": false (stmfOfflineTarget) answers once the port is stopped and its sessions were
+    // asked to log out; the target reads "offlining" until they are gone, then "offline".
+    // The default (stmfadm) answers when the target is offline.
+    if (req.value("wait", true)) {
+      co_await wait_target_offline(iqn);
+    } else {
+      transitioning_.insert(iqn);
+      asio::co_spawn(strand_, wait_target_offline(iqn), asio::detached);
+    }
+  }
   if (s.ok() && op == "set-alua-state" && alua_was_enabled && current_.alua.enabled &&
       current_.alua.node == alua_node_was) {
     // stmfSetAluaState(B_TRUE, node) again: re-initialize the pair (recovery of a failed peer).

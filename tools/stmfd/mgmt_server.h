@@ -2,8 +2,9 @@
 // JSON lines. It owns the current configuration: every change runs
 //   ops (pure) -> Runtime::prepare -> StateDb::save (committed, synchronous=FULL) -> Runtime::commit
 // and only then is answered. Requests from all clients run on one strand, one at a time
-// (a target going offline waits for its sessions without blocking other requests; meanwhile
-// requests on that target get STMF_ERROR_BUSY).
+// (a target going offline waits for its sessions without blocking other requests, in the
+// request or, with "wait": false, after answering; meanwhile changes to that target get
+// STMF_STATUS_ERROR).
 //
 // Runs on its own io_context and thread, so store opening and database fsyncs never stall
 // the I/O threads.
@@ -82,7 +83,8 @@ class MgmtServer {
   // Planned switchover (docs/alua.md): the peer handed over LU `lu` (management LU object with
   // its raised epoch); it joins the configuration. `done(ok)` on the strand once applied.
   void promote_lu(const nlohmann::json& lu, std::function<void(bool)> done);
-  asio::awaitable<void> wait_target_offline(const std::string& iqn);
+  // By value: it may run detached, after the request that started it has been answered.
+  asio::awaitable<void> wait_target_offline(std::string iqn);
   stmf::mgmt::json target_json(const stmf::mgmt::TargetConfig& t);
 
   asio::io_context& io_;

@@ -30,6 +30,9 @@ extern "C" {
 #include "test/integration/daemon.h"
 #include "test/integration/second_uid.h"
 
+// test/management/libstmf/seed002_offline_target.c (C99, linked to libstmf).
+extern "C" int seed002_offline_target(const char* iqn, unsigned timeout_s, char* why, size_t why_len);
+
 using stmf::test::Daemon;
 using stmf::test::become_second_uid;
 using stmf::test::require_second_uid;
@@ -395,7 +398,8 @@ TEST_CASE("libstmf: invalid arguments are refused without the daemon, no daemon 
   CHECK(stmfGetTargetProperties(&t, nullptr) == STMF_ERROR_INVALID_ARG);
   CHECK(stmfGetTargetProperties(&empty, nullptr) == STMF_ERROR_INVALID_ARG);
   CHECK(stmfOnlineTarget(nullptr) == STMF_ERROR_INVALID_ARG);
-  CHECK(stmfOfflineTarget(&empty) == STMF_ERROR_INVALID_ARG);
+  CHECK(stmfOfflineTarget(&empty) == STMF_ERROR_NOT_FOUND);  // illumos: no such target
+  CHECK(stmfOfflineTarget(nullptr) == STMF_ERROR_INVALID_ARG);
   CHECK(stmfGetSessionList(&t, nullptr) == STMF_ERROR_INVALID_ARG);
   CHECK(stmfGetSessionList(nullptr, nullptr) == STMF_ERROR_INVALID_ARG);
 
@@ -874,6 +878,29 @@ TEST_CASE("libstmf: targets, their status, online and offline", "[libstmf]") {
   CHECK(stmfOfflineTarget(&unknown) == STMF_ERROR_NOT_FOUND);
   Owned<stmfSessionList> s;
   CHECK(stmfGetSessionList(&unknown, s.out()) == STMF_ERROR_NOT_FOUND);
+}
+
+TEST_CASE("libstmf: stmfOfflineTarget returns at once and the caller polls the state (seed 002)", "[libstmf]") {
+  stmf::test::DaemonOptions o;
+  o.top_json_extra = "\"shutdown_timeout_s\": 3, ";
+  Daemon d(o);
+  use(d);
+  // An initiator whose libiscsi context is never serviced: it cannot answer the logout
+  // request, so the target stays offlining until the shutdown timeout closes the session.
+  iscsi_context* ctx = iscsi_create_context("iqn.2026-11.org.example:seed002-initiator");
+  REQUIRE(ctx);
+  iscsi_set_targetname(ctx, d.iqn().c_str());
+  iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
+  iscsi_set_timeout(ctx, 10);
+  int rc = iscsi_full_connect_sync(ctx, d.portal().c_str(), 0);
+  INFO(iscsi_get_error(ctx));
+  REQUIRE(rc == 0);
+  char why[256] = "";
+  rc = seed002_offline_target(d.iqn().c_str(), 3, why, sizeof why);
+  INFO(why);
+  INFO(d.log_text());
+  CHECK(rc == 0);
+  iscsi_destroy_context(ctx);
 }
 
 TEST_CASE("libstmf: session list shows a logged-in initiator", "[libstmf]") {
