@@ -188,6 +188,9 @@ TEST_CASE("offline-target logs sessions out and refuses logins until online-targ
   REQUIRE(ok(c, "list-sessions", {{"target", d.iqn()}})["sessions"].size() == 1);
   CHECK(ok(c, "list-sessions", {{"target", d.iqn()}})["sessions"][0]["initiator"] == kI1);
 
+  CHECK(code(c, "offline-target", {{"name", d.iqn()}, {"wait", "no"}}) == STMF_ERROR_INVALID_ARG);
+  CHECK(ok(c, "get-target", {{"name", d.iqn()}})["target"]["state"] == "online");  // refused: no change
+
   // node1's libiscsi context is not polled, so it cannot answer the logout request: the
   // target stays "offlining" until the deadline closes the session. Meanwhile: BUSY.
   std::thread off([&] {
