@@ -258,6 +258,26 @@ TEST_CASE("set-alua-state again on the active node re-initializes the pair", "[a
   CHECK(read_blocks(a, 0, 400, 4096) == after);
 }
 
+TEST_CASE("enabling ALUA registers offline active LUs with the peer too (as illumos does)", "[alua]") {
+  Pair p("tcp");
+  const std::string backing = p.dir() + "/lu-offline.img";
+  const std::string guid = create_shared_lu(p, backing);
+  wait_for("node 1 lists the new LU", [&] { return listed(p, 1, guid); });
+  ok(p, 0, "offline-lu", {{"guid", guid}});
+  // Re-enabling re-sends the registrations: both LUs, the offline one included.
+  ok(p, 0, "set-alua-state", {{"enabled", true}, {"node", 0}});
+  wait_for("node 1's link is up with both standby LUs registered", [&] {
+    json x = ok(p, 1, "get-alua-state");
+    return x["link"] == "up" && x["standby_lus"] == 2;
+  });
+  REQUIRE(listed(p, 1, guid));
+  CHECK(ok(p, 1, "get-lu", {{"guid", guid}})["lu"]["access_state"] == "standby");
+  CHECK(ok(p, 0, "get-lu", {{"guid", guid}})["lu"]["access_state"] == "active");
+  // Online again: still registered (nothing to change on the peer).
+  ok(p, 0, "online-lu", {{"guid", guid}});
+  CHECK(listed(p, 1, guid));
+}
+
 TEST_CASE("libstmf and stmfadm switch an LU's owner from either node", "[alua]") {
   Pair p("tcp");
   const std::string guid = p.guid();

@@ -572,9 +572,10 @@ void Runtime::take_over(const std::string& guid, const stmf::LogicalUnitPtr& lu)
 // Node numbering, the link settings and what the peer must hear about (called by commit()).
 void Runtime::apply_alua(const Config& from, const Config& to) {
   {
+    // Every LU active here is registered with the peer, online or offline (as illumos does:
+    // the registration follows the access state, not the LU's operational state).
     std::vector<stmf::proxy::RegisterLun> v;
     for (auto& l : to.lus) {
-      if (!l.online) continue;
       auto j = to_json(l);
       j.erase("state");
       v.push_back(stmf::proxy::RegisterLun{*guid_bytes(l.guid), "sbd", j.dump()});
