@@ -14,6 +14,7 @@ extern "C" {
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -276,6 +277,33 @@ TEST_CASE("enabling ALUA registers offline active LUs with the peer too (as illu
   // Online again: still registered (nothing to change on the peer).
   ok(p, 0, "online-lu", {{"guid", guid}});
   CHECK(listed(p, 1, guid));
+}
+
+TEST_CASE("stmfSetAluaState gives STMF_ERROR_BUSY while a switchover is in progress", "[alua]") {
+  Pair p("tcp");
+  const std::string guid = p.guid();
+  // The peer stalls: the switchover waits for its answer (until the link times out).
+  p.signal(1, SIGSTOP);
+  json sr;
+  Status ss;
+  std::thread sw([&] { ss = call(p, 0, "switchover-lu", {{"guid", guid}}, sr); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ::setenv("STMFD_SOCKET", p.socket(0).c_str(), 1);
+  const int busy_on = stmfSetAluaState(B_TRUE, 0);
+  const int busy_off = stmfSetAluaState(B_FALSE, 7);
+  p.signal(1, SIGCONT);
+  sw.join();
+  CHECK(busy_on == STMF_ERROR_BUSY);
+  CHECK(busy_off == STMF_ERROR_BUSY);
+  // Nothing changed: ALUA is still on, node 0.
+  boolean_t en = B_FALSE;
+  uint32_t node = 9;
+  REQUIRE(stmfGetAluaState(&en, &node) == STMF_STATUS_SUCCESS);
+  CHECK(en == B_TRUE);
+  CHECK(node == 0);
+  // Once the switchover is over (done or failed), the call goes through.
+  CHECK(stmfSetAluaState(B_TRUE, 0) == STMF_STATUS_SUCCESS);
+  ::unsetenv("STMFD_SOCKET");
 }
 
 TEST_CASE("libstmf and stmfadm switch an LU's owner from either node", "[alua]") {

@@ -565,6 +565,11 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
       co_return respond(error(STMF_ERROR_INVALID_ARG, "argument 'guid' missing or not a string"));
     const std::string guid = upper(req["guid"].get<std::string>());
     auto result_ = std::make_shared<std::optional<Status>>();
+    ++switchovers_;
+    struct Done {
+      int& n;
+      ~Done() { --n; }
+    } done{switchovers_};
     runtime_.switchover(guid, [result_](Status s) { *result_ = std::move(s); });
     asio::steady_timer timer(strand_);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -625,6 +630,10 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
   }
   if (op == "offline-target" && req.contains("wait") && !req["wait"].is_boolean())
     co_return respond(error(STMF_ERROR_INVALID_ARG, "argument 'wait' must be true or false"));
+  // A previous change is still in progress (an LU switching over between the nodes):
+  // set-alua-state waits for it, as illumos's STMF_ERROR_BUSY asks (docs/libstmf.md).
+  if (op == "set-alua-state" && switchovers_ > 0)
+    co_return respond(error(STMF_ERROR_BUSY, "an LU switchover is in progress; retry when it is done"));
   const bool alua_was_enabled = current_.alua.enabled;
   const uint32_t alua_node_was = current_.alua.node;
   Config next = current_;

@@ -93,6 +93,7 @@ class MgmtServer {
   stmf::mgmt::StateDb* db_;
   stmf::mgmt::Config current_;
   std::set<std::string> transitioning_;  // targets going offline/online (BUSY)
+  int switchovers_ = 0;  // switchover-lu requests under way (set-alua-state gets STMF_ERROR_BUSY)
   std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
   std::string path_;
   stmf::mgmt::OpContext ctx_;
