@@ -72,6 +72,36 @@ void ProxyService::configure(const LinkSettings& s) {
 
 void ProxyService::reinitialize() {
   asio::post(io_, [this] {
+    bool up;
+    {
+      std::lock_guard lk(mu_);
+      up = up_;
+    }
+    if (settings_.enabled && link_ && link_->up() && up) {
+      // The link works: nothing is dropped and I/O goes on; every port and LU of this node is
+      // registered again, with the LU list (the peer drops standby LUs no longer in it) and
+      // the reservation states (the peer keeps the highest seq).
+      log()->info("ALUA re-initialization: the link is up: registering every port and LU with the peer again");
+      {
+      std::lock_guard lk(mu_);
+      registered_ports_.clear();
+      for (auto* p : stmf_.ports()) {
+        if (dynamic_cast<ProxyPort*>(p)) continue;
+        send_locked(Message{next_id_++, RegisterProxyPort{p->rtpi(), p->tpg(), p->port_name(), p->target_name()}});
+        registered_ports_.insert(p->rtpi());
+      }
+      registered_lus_.clear();
+      LuList all;
+      for (auto& r : host_.active_lus()) {
+        registered_lus_[r.guid] = r.properties;
+        all.guids.push_back(r.guid);
+        send_locked(Message{next_id_++, r});
+      }
+      send_locked(Message{next_id_++, all});
+      }
+      for (auto& [guid, props] : registered_lus_) send_pr_state(guid);
+      return;
+    }
     log()->info("ALUA re-initialization: dropping the link, the standby LUs and the peer's ports; registering everything again");
     apply(settings_, true);
     // What the peer registered before is forgotten: the new link's registrations are the

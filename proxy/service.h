@@ -95,7 +95,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
 
   // From the management thread. Applied asynchronously on the proxy thread.
   void configure(const LinkSettings& s);
-  void reinitialize();  // stmfSetAluaState(B_TRUE, node) again: new incarnation, re-register
+  void reinitialize();  // stmfSetAluaState(B_TRUE, node) again: re-register (link up), else restart the link
   void lus_changed();   // this node's active LUs changed: (de)register them on the peer
   void ports_changed(); // this node's target ports changed
 
