@@ -98,6 +98,9 @@ class Engine {
   virtual ~Engine() = default;
   virtual const char* name() const = 0;
   virtual void submit(std::unique_ptr<IoRequest> r) = 0;
+  // True on one of the engine's own threads (where a Completion runs): the engine cannot be
+  // destroyed there, since its destructor joins that thread.
+  virtual bool on_engine_thread() const = 0;
 
   FileStoreStats stats() const {
     FileStoreStats s;
@@ -180,6 +183,7 @@ class UringEngine final : public Engine {
   }
 
   const char* name() const override { return "io_uring"; }
+  bool on_engine_thread() const override { return std::this_thread::get_id() == reaper_.get_id(); }
 
   void submit(std::unique_ptr<IoRequest> r) override {
     ++submitted_;
@@ -412,6 +416,10 @@ class PoolEngine final : public Engine {
   }
 
   const char* name() const override { return "thread_pool"; }
+  bool on_engine_thread() const override {
+    const auto me = std::this_thread::get_id();
+    return std::any_of(workers_.begin(), workers_.end(), [&](const std::thread& t) { return t.get_id() == me; });
+  }
 
   void submit(std::unique_ptr<IoRequest> r) override {
     ++submitted_;
@@ -435,10 +443,12 @@ class PoolEngine final : public Engine {
       note_in_flight(busy_);
       lk.unlock();
       std::error_code ec = execute(*r);
-      Completion done = std::move(r->done);
-      r.reset();
-      ++completed_;
-      done(ec);
+      {
+        Completion done = std::move(r->done);
+        r.reset();
+        ++completed_;
+        done(ec);
+      }  // its captures are gone before mu_ is taken again: they may hold the last store reference
       lk.lock();
       --busy_;
     }
@@ -585,6 +595,16 @@ std::unique_ptr<FileStore> FileStore::open(const StoreOptions& o, std::error_cod
 }
 
 FileStore::~FileStore() {
+  if (engine_ && engine_->on_engine_thread()) {
+    // The last reference went away inside a Completion, on the engine's own thread (an LU
+    // deleted while its last command completes), which cannot join itself: the engine is
+    // stopped, and the descriptor closed, by a thread of their own once that Completion returns.
+    std::thread([engine = std::move(engine_), fd = fd_]() mutable {
+      engine.reset();
+      if (fd >= 0) ::close(fd);
+    }).detach();
+    return;
+  }
   engine_.reset();  // waits for all requests and stops the engine's threads
   if (fd_ >= 0) ::close(fd_);
 }
