@@ -238,7 +238,7 @@ TEST_CASE("in door mode stmfd says HELLO through the door", "[door]") {
   // With no peer answering, stmfd says HELLO again: the door stays in use.
   auto again = read_door_call(p.relay());
   CHECK(again[5] == uint8_t(stmf::proxy::MsgType::hello));
-  answer(p.relay(), ENOTCONN);  // lost: logged by stmfd, which handshakes again
+  answer(p.relay(), ENOTCONN);  // lost: logged and counted by stmfd, which keeps handshaking
   auto third = read_door_call(p.relay());
   CHECK(third[5] == uint8_t(stmf::proxy::MsgType::hello));
   answer(p.relay(), 0);
@@ -392,4 +392,48 @@ TEST_CASE("installing a door on a tcp node switches it to the door carrier, pers
   q.close(1);
   auto [m2, hello2] = next_of<stmf::proxy::Hello>(q.relay(), h2.hdl);
   CHECK(hello2.node == 0);
+}
+
+TEST_CASE("a non-zero door result is logged and counted without further action and the link stays up", "[door]") {
+  DaemonOptions o;
+  o.top_json_extra =
+      R"("alua": {"enabled": true, "node": 0, "carrier": "door", "heartbeat_ms": 100, "timeout_ms": 15000}, )";
+  Daemon d(o);
+  use(d);
+  Pair p;
+  Handle h;
+  REQUIRE(stmfInitProxyDoor(&h.hdl, p.door()) == STMF_STATUS_SUCCESS);
+  p.close(1);
+  // The link comes up: stmfd's HELLO, the peer's (node 1) posted, stmfd's answering HELLO.
+  auto [m0, ours] = next_of<stmf::proxy::Hello>(p.relay(), h.hdl);
+  stmf::proxy::Hello peer;
+  peer.node = 1;
+  peer.incarnation = 0x1234;
+  peer.name = "fake-peer";
+  auto f = stmf::proxy::encode(stmf::proxy::Message{0, peer});
+  REQUIRE(stmfPostProxyMsg(h.hdl, f.data(), uint32_t(f.size())) == STMF_STATUS_SUCCESS);
+  auto [m1, reply] = next_of<stmf::proxy::Hello>(p.relay(), h.hdl);
+  CHECK(reply.incarnation == ours.incarnation);
+  CHECK(eventually([&] { return alua_state_line(d).find("\"link\":\"up\"") != std::string::npos; }));
+  // A heartbeat door call answered EIO: logged and counted, nothing else.
+  (void)next_of<stmf::proxy::EchoRequest>(p.relay(), h.hdl, EIO);
+  CHECK(eventually([&] { return alua_state_line(d).find("\"door_call_failures\":1") != std::string::npos; }));
+  // No new handshake (a HELLO with a new incarnation) follows: the next heartbeats come, and
+  // the link is still up.
+  for (int i = 0; i < 3; ++i) {
+    std::vector<uint8_t> call;
+    REQUIRE(stmf::test::read_door_call(p.relay(), call, kGuard));
+    answer(p.relay(), 0);
+    stmf::proxy::Message m;
+    std::string why;
+    REQUIRE(stmf::proxy::decode(call.data(), call.size(), m, why) == stmf::proxy::DecodeError::none);
+    CHECK_FALSE(std::holds_alternative<stmf::proxy::Hello>(m.body));
+    if (auto* e = std::get_if<stmf::proxy::EchoRequest>(&m.body)) {
+      auto r = stmf::proxy::encode(stmf::proxy::Message{m.msg_id, stmf::proxy::EchoReply{{e->data}}});
+      REQUIRE(stmfPostProxyMsg(h.hdl, r.data(), uint32_t(r.size())) == STMF_STATUS_SUCCESS);
+    }
+  }
+  const std::string st = alua_state_line(d);
+  CHECK(st.find("\"link\":\"up\"") != std::string::npos);
+  CHECK(st.find("\"door_call_failures\":1") != std::string::npos);
 }
