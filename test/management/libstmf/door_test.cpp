@@ -437,3 +437,39 @@ TEST_CASE("a non-zero door result is logged and counted without further action a
   CHECK(st.find("\"link\":\"up\"") != std::string::npos);
   CHECK(st.find("\"door_call_failures\":1") != std::string::npos);
 }
+
+TEST_CASE("stmfd itself refuses a descriptor that cannot be a door (a client other than libstmf)", "[door]") {
+  Daemon d;
+  const int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(s >= 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, d.socket_path().c_str(), sizeof a.sun_path - 1);
+  REQUIRE(::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  int pfd[2];
+  REQUIRE(::pipe(pfd) == 0);
+  std::string req = "{\"v\":1,\"op\":\"init-proxy-door\"}\n";
+  iovec iov{req.data(), req.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &pfd[0], sizeof(int));
+  REQUIRE(::sendmsg(s, &msg, MSG_NOSIGNAL) == ssize_t(req.size()));
+  std::string line;
+  char ch;
+  while (::read(s, &ch, 1) == 1 && ch != '\n') line += ch;
+  ::close(s);
+  CHECK(line.find("\"status\":" + std::to_string(STMF_ERROR_INVALID_ARG)) != std::string::npos);
+  CHECK(line.find("pipe") != std::string::npos);
+  ::close(pfd[0]);
+  ::close(pfd[1]);
+  use(d);
+  CHECK(can_install());  // nothing was installed
+}
