@@ -473,3 +473,17 @@ TEST_CASE("stmfd itself refuses a descriptor that cannot be a door (a client oth
   use(d);
   CHECK(can_install());  // nothing was installed
 }
+
+TEST_CASE("seed 001 in C as an illumos stmfproxy calls it (door_c_check.c) on a tcp node", "[door]") {
+  Daemon d;  // carrier tcp, ALUA disabled
+  use(d);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::execl(DOOR_C_CHECK, DOOR_C_CHECK, static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
