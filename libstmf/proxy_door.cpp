@@ -33,6 +33,7 @@
 #include <new>
 #include <string>
 
+#include "mgmt/door_fd.h"
 #include "mgmt/protocol.h"
 
 namespace {
@@ -173,7 +174,10 @@ extern "C" {
 int stmfInitProxyDoor(int* hdl, int fd) {
   return guarded(
       [&]() -> int {
-        if (!hdl || fd < 0 || ::fcntl(fd, F_GETFD) < 0) return STMF_ERROR_INVALID_ARG;
+        // What cannot be a door is refused here, before stmfd is asked (illumos: the failed
+        // door lookup gives STMF_ERROR_INVALID_ARG). `fd` is never closed by libstmf.
+        std::string why;
+        if (!hdl || !stmf::mgmt::usable_as_door(fd, why)) return STMF_ERROR_INVALID_ARG;
         const int sock = connect_stmfd();
         if (sock < 0) return STMF_ERROR_SERVICE_NOT_FOUND;
         json req = json::object();

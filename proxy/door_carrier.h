@@ -7,8 +7,8 @@
 //   result (relay -> daemon): u32 (big-endian), one per call, in call order; 0 = the relay took
 //          the frame, non-zero = it could not (e.g. ENOTCONN: no peer relay connected)
 // A non-zero result is logged as an error (message type, msg_id, result) and reported with
-// on_message_lost: the door stays usable, and the link handshakes again over it (a lost proxy
-// message breaks the link's state). EOF or an I/O error on the fd, or a result nobody asked
+// on_message_lost: the door stays usable and the proxy service only counts it ("logged as
+// errors without further action", stmfInitProxyDoor(3STMF)); the link stays up. EOF or an I/O error on the fd, or a result nobody asked
 // for, fails the carrier (on_down): the door is gone.
 //
 // Incoming frames do not travel on the fd: the relay hands them to the daemon with

@@ -24,6 +24,10 @@ LinkState::Actions LinkState::carrier_down(uint64_t now, const std::string& why)
   Actions a;
   a.went_down = phase_ == Phase::up;
   a.why = why;
+  // Our side starts over when a carrier comes back: a new incarnation, so that a peer that
+  // did not see this carrier go (a door relay in between answers its calls non-zero, which it
+  // only counts) takes our next HELLO as news rather than as a late repeat.
+  if (phase_ != Phase::idle) ++incarnation_;
   phase_ = Phase::idle;
   return a;
 }
@@ -73,7 +77,16 @@ LinkState::Actions LinkState::hello(const Hello& h, uint64_t now) {
     phase_ = Phase::handshaking;
     return a;
   }
-  if (phase_ == Phase::up && h.incarnation == peer_incarnation_) return a;  // a late repeat
+  if (phase_ == Phase::up && h.incarnation == peer_incarnation_) {
+    // A repeat: the peer's answer to our HELLO, or a peer still handshaking because our answer
+    // was lost (a door call answered non-zero is only counted, never retried: it repeats its
+    // HELLO every heartbeat). Answer, at most once a heartbeat so two up sides never ping-pong.
+    if (now - last_hello_ >= heartbeat_ms_) {
+      a.send_hello = true;
+      last_hello_ = now;
+    }
+    return a;
+  }
   if (phase_ == Phase::up) a.went_down = true;  // the peer restarted or re-initialized
   peer_node_ = h.node;
   peer_incarnation_ = h.incarnation;
@@ -81,6 +94,7 @@ LinkState::Actions LinkState::hello(const Hello& h, uint64_t now) {
   phase_ = Phase::up;
   last_echo_ = now;
   a.send_hello = true;
+  last_hello_ = now;
   a.went_up = true;
   return a;
 }

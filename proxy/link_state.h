@@ -33,8 +33,10 @@ class LinkState {
       : node_(node), incarnation_(incarnation), heartbeat_ms_(heartbeat_ms), timeout_ms_(timeout_ms) {}
 
   Actions carrier_up(uint64_t now_ms);
+  // The carrier is gone; when the link was not idle, the incarnation is incremented (the next
+  // carrier's handshake is news to a peer that did not see this one go).
   Actions carrier_down(uint64_t now_ms, const std::string& why);
-  // A frame was not delivered (door call answered non-zero): the peer's view of the link
+  // A frame was not delivered (an undecodable frame on a door carrier): the peer's view of the link
   // is lost, handshake again on the same carrier, under a new incarnation (incremented) so a
   // peer that is still up takes the HELLO as news and starts over too.
   Actions message_lost(uint64_t now_ms, const std::string& why);

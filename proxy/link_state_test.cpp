@@ -134,3 +134,56 @@ TEST_CASE("link: a side that lost a message handshakes again and the peer that s
   CHECK(a.went_down);
   CHECK(a.went_up);
 }
+
+TEST_CASE("link: a side whose carrier went away comes back as news to a peer that stayed up", "[proxy][link]") {
+  // Two nodes linked through door relays: y's relay dies (y's door is gone), x's relay only
+  // answers x's calls non-zero, which x counts without further action: x stays up.
+  LinkState x(0, 100, 500, 60000), y(1, 200, 500, 60000);
+  x.carrier_up(0);
+  y.carrier_up(0);
+  y.hello(x.own_hello("x"), 1);
+  x.hello(y.own_hello("y"), 1);
+  REQUIRE(x.up());
+  REQUIRE(y.up());
+  auto a = y.carrier_down(10, "the relay closed the door");
+  CHECK(a.went_down);
+  CHECK(y.incarnation() != 200);
+  // A new relay's door: y's HELLO carries the new incarnation, and x (still up) starts over.
+  a = y.carrier_up(20);
+  CHECK(a.send_hello);
+  a = x.hello(y.own_hello("y"), 21);
+  CHECK(a.went_down);
+  CHECK(a.went_up);
+  CHECK(a.send_hello);
+  a = y.hello(x.own_hello("x"), 22);
+  CHECK(a.went_up);
+  CHECK(x.up());
+  CHECK(y.up());
+  // An idle link's carrier going again changes nothing.
+  LinkState z(0, 300, 500, 2000);
+  z.carrier_down(0, "eof");
+  CHECK(z.incarnation() == 300);
+}
+
+TEST_CASE("link: an up side answers a peer still handshaking because its answer was lost", "[proxy][link]") {
+  LinkState x(0, 100, 500, 60000), y(1, 200, 500, 60000);
+  x.carrier_up(0);
+  y.carrier_up(0);
+  auto a = y.hello(x.own_hello("x"), 10);  // y up; its answering HELLO is lost (door call answered non-zero)
+  REQUIRE(a.went_up);
+  REQUIRE(a.send_hello);
+  // x repeats its HELLO within the heartbeat: y does not answer twice in one heartbeat.
+  a = y.hello(x.own_hello("x"), 100);
+  CHECK_FALSE(a.send_hello);
+  CHECK_FALSE(a.went_down);
+  // x, still handshaking, repeats it a heartbeat later: y answers, without going down.
+  a = y.hello(x.own_hello("x"), 600);
+  CHECK(a.send_hello);
+  CHECK_FALSE(a.went_down);
+  CHECK(y.up());
+  a = x.hello(y.own_hello("y"), 601);
+  CHECK(a.went_up);
+  // x's answer is a repeat to y, which answered less than a heartbeat ago: no ping-pong.
+  a = y.hello(x.own_hello("x"), 602);
+  CHECK_FALSE(a.send_hello);
+}

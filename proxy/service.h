@@ -227,6 +227,8 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   std::unordered_map<uint64_t, Request> requests_;  // proxy thread: LUN_ACTIVE asking the peer to hand over
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> forwarded_{0}, served_{0};
+  // Door calls the relay answered non-zero (logged and counted, the link is kept).
+  std::atomic<uint64_t> door_call_failures_{0};
   std::atomic<uint64_t> fenced_{0};  // SCSI_CMDs refused: they named another ownership epoch
   std::shared_ptr<DoorCarrier> door_;                // under mu_
   std::string last_down_why_;                        // under mu_

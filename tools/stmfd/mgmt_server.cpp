@@ -16,6 +16,7 @@
 #include <random>
 #include <utility>
 
+#include "mgmt/door_fd.h"
 #include "mgmt/ops.h"
 
 namespace stmfd {
@@ -336,6 +337,9 @@ json MgmtServer::init_proxy_door(const json& req, const PeerCredentials& peer, s
     return refuse(error(STMF_ERROR_INVALID_ARG, "unsupported protocol version (this stmfd speaks v1)"));
   if (!privileged(peer)) return refuse(kPermDenied);
   if (door < 0) return refuse(error(STMF_ERROR_INVALID_ARG, "init-proxy-door needs the door's file descriptor (SCM_RIGHTS)"));
+  // A descriptor that cannot carry door calls is refused now, not accepted and dropped later.
+  if (std::string why; !stmf::mgmt::usable_as_door(door, why))
+    return refuse(error(STMF_ERROR_INVALID_ARG, "init-proxy-door: the descriptor is " + why));
   DoorHost* host = door_host();
   if (!host) return refuse(error(STMF_ERROR_SERVICE_NOT_FOUND, "this stmfd has no proxy service"));
   const int rc = host->install_door(door);  // owns the descriptor from here, success or not
@@ -343,6 +347,21 @@ json MgmtServer::init_proxy_door(const json& req, const PeerCredentials& peer, s
     log()->info("init-proxy-door by pid {} (uid {}): {}", peer.pid, peer.uid, status_name(rc));
     return respond(error(rc, rc == STMF_ERROR_DOOR_INSTALLED ? "a proxy door is already installed"
                                                                : "the proxy service refused the door"));
+  }
+  // Installing a door means "carry the proxy traffic through this door" (stmfInitProxyDoor(3STMF);
+  // illumos's stmfproxy installs it, then calls stmfSetAluaState(B_TRUE, node)): a node set to
+  // the direct TCP link switches to the door carrier, persisted like any setting (it stays
+  // "door" after the door is destroyed; `stmfadm import` of a configuration with carrier tcp
+  // switches back).
+  if (current_.alua.carrier != "door") {
+    Config next = current_;
+    next.alua.carrier = "door";
+    if (Status s = apply(next); !s.ok()) {
+      host->destroy_door();
+      log()->warn("init-proxy-door by pid {}: switching alua.carrier to door failed: {}", peer.pid, s.message);
+      return respond(s);
+    }
+    log()->info("init-proxy-door by pid {} (uid {}): alua.carrier switched from tcp to door", peer.pid, peer.uid);
   }
   door_owner_ = conn;
   installed = true;

@@ -82,8 +82,8 @@ struct Relay::Door {
   bool closed = false;
   // The link to the peer relay failed or was replaced since the last door call: frames
   // answered 0 may have died with it, and the peer's stmfd may be handshaking again. The next
-  // door call is answered ENOTCONN so that this stmfd handshakes again too (its link state
-  // answers a HELLO only while it is handshaking itself).
+  // door call is answered ENOTCONN: stmfd logs and counts it (stmfInitProxyDoor(3STMF): "without
+  // further action"); a peer that is handshaking again gets its answer from the repeated HELLO.
   bool link_reset = false;
   Wakeup space;  // the door reader waits here while the TCP send queue is full
   uint64_t calls = 0, forwarded = 0, refused = 0, posted = 0;
@@ -289,7 +289,7 @@ awaitable<void> Relay::read_door(std::shared_ptr<Door> d) {
     if (c && d->link_reset) {
       d->link_reset = false;
       ++d->refused;
-      log()->info("the link to the peer relay was reset: {} answered ENOTCONN so that stmfd handshakes again",
+      log()->info("the link to the peer relay was reset: {} answered ENOTCONN (frames may have died with it)",
                   describe_frame(msg.data() + 4, size));
       d->results.resolve(seq, uint32_t(ENOTCONN));
       flush_results(d);

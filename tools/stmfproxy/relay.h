@@ -17,9 +17,9 @@
 // (stmfd closed it, stmfd went away, or a post says so) is destroyed and installed again,
 // retrying every `retry`; with `node` set, stmfSetAluaState(B_TRUE, node) follows every install.
 // After the TCP link failed or was replaced, the next door call is answered ENOTCONN even when
-// a new link is up: stmfd then handshakes again, as the peer's stmfd does (frames answered 0
-// may have died with the old link, and stmfd's link state only answers a HELLO while it is
-// handshaking itself).
+// a new link is up (frames answered 0 may have died with the old link); stmfd logs and counts
+// it without further action (stmfInitProxyDoor(3STMF)), and an up stmfd answers a peer that
+// repeats its HELLO (proxy/link_state.h), so a handshake whose answer was lost completes.
 //
 // Threading: everything here runs on the io_context's single thread (the implicit strand);
 // every libstmf call runs on the StmfWorker, in submission order, and reports back with

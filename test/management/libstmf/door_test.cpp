@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -237,7 +238,7 @@ TEST_CASE("in door mode stmfd says HELLO through the door", "[door]") {
   // With no peer answering, stmfd says HELLO again: the door stays in use.
   auto again = read_door_call(p.relay());
   CHECK(again[5] == uint8_t(stmf::proxy::MsgType::hello));
-  answer(p.relay(), ENOTCONN);  // lost: logged by stmfd, which handshakes again
+  answer(p.relay(), ENOTCONN);  // lost: logged and counted by stmfd, which keeps handshaking
   auto third = read_door_call(p.relay());
   CHECK(third[5] == uint8_t(stmf::proxy::MsgType::hello));
   answer(p.relay(), 0);
@@ -259,4 +260,230 @@ TEST_CASE("closing the relay's end of the door uninstalls it", "[door]") {
   q.close(1);
   auto call = read_door_call(q.relay());  // and it is the one in use now
   CHECK(call[5] == uint8_t(stmf::proxy::MsgType::hello));
+}
+
+// ---------------------------------------------------------------- issue 13 (seed 001)
+
+namespace {
+
+// One get-alua-state request on stmfd's management socket; the raw JSON line of the answer.
+std::string alua_state_line(const Daemon& d) {
+  const int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(s >= 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, d.socket_path().c_str(), sizeof a.sun_path - 1);
+  REQUIRE(::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  const std::string req = "{\"v\":1,\"op\":\"get-alua-state\"}\n";
+  REQUIRE(::write(s, req.data(), req.size()) == ssize_t(req.size()));
+  std::string line;
+  char c;
+  while (::read(s, &c, 1) == 1 && c != '\n') line += c;
+  ::close(s);
+  return line;
+}
+
+// A descriptor is still open (the caller's: nothing closed it behind its back).
+bool open_fd(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
+
+// Reads door calls off the relay's end (answering 0, and answering ECHO_REQUESTs with an
+// ECHO_REPLY posted through `hdl` so that the link stays up) until one of type T arrives.
+template <class T>
+std::pair<stmf::proxy::Message, T> next_of(int relay, int hdl, uint32_t result_for_match = 0) {
+  for (;;) {
+    std::vector<uint8_t> call;
+    REQUIRE(stmf::test::read_door_call(relay, call, kGuard));
+    stmf::proxy::Message m;
+    std::string why;
+    REQUIRE(stmf::proxy::decode(call.data(), call.size(), m, why) == stmf::proxy::DecodeError::none);
+    if (auto* t = std::get_if<T>(&m.body)) {
+      answer(relay, result_for_match);
+      return {m, *t};
+    }
+    answer(relay, 0);
+    if (auto* e = std::get_if<stmf::proxy::EchoRequest>(&m.body)) {
+      auto f = stmf::proxy::encode(stmf::proxy::Message{m.msg_id, stmf::proxy::EchoReply{{e->data}}});
+      REQUIRE(stmfPostProxyMsg(hdl, f.data(), uint32_t(f.size())) == STMF_STATUS_SUCCESS);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("stmfInitProxyDoor refuses what cannot be a door and never closes the caller's descriptor", "[door]") {
+  Daemon d;
+  use(d);
+  int hdl = 4242;
+  auto refused = [&](int fd) {
+    const int rc = stmfInitProxyDoor(&hdl, fd);
+    if (rc == STMF_STATUS_SUCCESS) stmfDestroyProxyDoor(hdl);
+    return rc == STMF_ERROR_INVALID_ARG && hdl == 4242;
+  };
+  // A regular file.
+  char path[] = "/tmp/door_test_XXXXXX";
+  const int file = ::mkstemp(path);
+  REQUIRE(file >= 0);
+  ::unlink(path);
+  CHECK(refused(file));
+  CHECK(open_fd(file));
+  ::close(file);
+  // A pipe (either end).
+  int pfd[2];
+  REQUIRE(::pipe(pfd) == 0);
+  CHECK(refused(pfd[0]));
+  CHECK(refused(pfd[1]));
+  CHECK(open_fd(pfd[0]));
+  CHECK(open_fd(pfd[1]));
+  ::close(pfd[0]);
+  ::close(pfd[1]);
+  // A closed descriptor.
+  const int closed = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ::close(closed);
+  CHECK(refused(closed));
+  // Sockets of the wrong kind: TCP, UDP, a Unix datagram or seqpacket pair, a listening or an
+  // unconnected Unix stream socket.
+  const int tcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int dg[2], sp[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, dg) == 0);
+  REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == 0);
+  const int unconnected = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int listening = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un la{};
+  la.sun_family = AF_UNIX;  // autobind: an abstract address
+  REQUIRE(::bind(listening, reinterpret_cast<sockaddr*>(&la), sizeof(sa_family_t)) == 0);
+  REQUIRE(::listen(listening, 1) == 0);
+  for (int fd : {tcp, udp, dg[0], sp[0], unconnected, listening}) {
+    CHECK(refused(fd));
+    CHECK(open_fd(fd));
+    ::close(fd);
+  }
+  ::close(dg[1]);
+  ::close(sp[1]);
+  // What a relay passes (a connected Unix stream socket) is a door.
+  CHECK(can_install());
+}
+
+TEST_CASE("installing a door on a tcp node switches it to the door carrier, persisted (illumos stmfproxy order)",
+          "[door]") {
+  Daemon d;  // the default configuration: alua.carrier tcp, ALUA disabled
+  use(d);
+  CHECK(alua_state_line(d).find("\"carrier\":\"tcp\"") != std::string::npos);
+  {
+    Pair p;
+    Handle h;
+    // illumos's stmfproxy: door_create + stmfInitProxyDoor, then stmfSetAluaState(B_TRUE, node).
+    REQUIRE(stmfInitProxyDoor(&h.hdl, p.door()) == STMF_STATUS_SUCCESS);
+    p.close(1);
+    CHECK(alua_state_line(d).find("\"carrier\":\"door\"") != std::string::npos);
+    REQUIRE(stmfSetAluaState(B_TRUE, 0) == STMF_STATUS_SUCCESS);
+    // The door carries the link: stmfd's HELLO arrives as a door call.
+    auto [m, hello] = next_of<stmf::proxy::Hello>(p.relay(), h.hdl);
+    CHECK(hello.node == 0);
+  }
+  // The switch is persisted like any setting: after a restart the node waits for a door.
+  REQUIRE(d.terminate(10) == 0);
+  d.restart();
+  use(d);
+  CHECK(alua_state_line(d).find("\"carrier\":\"door\"") != std::string::npos);
+  Pair q;
+  Handle h2;
+  REQUIRE(stmfInitProxyDoor(&h2.hdl, q.door()) == STMF_STATUS_SUCCESS);
+  q.close(1);
+  auto [m2, hello2] = next_of<stmf::proxy::Hello>(q.relay(), h2.hdl);
+  CHECK(hello2.node == 0);
+}
+
+TEST_CASE("a non-zero door result is logged and counted without further action and the link stays up", "[door]") {
+  DaemonOptions o;
+  o.top_json_extra =
+      R"("alua": {"enabled": true, "node": 0, "carrier": "door", "heartbeat_ms": 100, "timeout_ms": 15000}, )";
+  Daemon d(o);
+  use(d);
+  Pair p;
+  Handle h;
+  REQUIRE(stmfInitProxyDoor(&h.hdl, p.door()) == STMF_STATUS_SUCCESS);
+  p.close(1);
+  // The link comes up: stmfd's HELLO, the peer's (node 1) posted, stmfd's answering HELLO.
+  auto [m0, ours] = next_of<stmf::proxy::Hello>(p.relay(), h.hdl);
+  stmf::proxy::Hello peer;
+  peer.node = 1;
+  peer.incarnation = 0x1234;
+  peer.name = "fake-peer";
+  auto f = stmf::proxy::encode(stmf::proxy::Message{0, peer});
+  REQUIRE(stmfPostProxyMsg(h.hdl, f.data(), uint32_t(f.size())) == STMF_STATUS_SUCCESS);
+  auto [m1, reply] = next_of<stmf::proxy::Hello>(p.relay(), h.hdl);
+  CHECK(reply.incarnation == ours.incarnation);
+  CHECK(eventually([&] { return alua_state_line(d).find("\"link\":\"up\"") != std::string::npos; }));
+  // A heartbeat door call answered EIO: logged and counted, nothing else.
+  (void)next_of<stmf::proxy::EchoRequest>(p.relay(), h.hdl, EIO);
+  CHECK(eventually([&] { return alua_state_line(d).find("\"door_call_failures\":1") != std::string::npos; }));
+  // No new handshake (a HELLO with a new incarnation) follows: the next heartbeats come, and
+  // the link is still up.
+  for (int i = 0; i < 3; ++i) {
+    std::vector<uint8_t> call;
+    REQUIRE(stmf::test::read_door_call(p.relay(), call, kGuard));
+    answer(p.relay(), 0);
+    stmf::proxy::Message m;
+    std::string why;
+    REQUIRE(stmf::proxy::decode(call.data(), call.size(), m, why) == stmf::proxy::DecodeError::none);
+    CHECK_FALSE(std::holds_alternative<stmf::proxy::Hello>(m.body));
+    if (auto* e = std::get_if<stmf::proxy::EchoRequest>(&m.body)) {
+      auto r = stmf::proxy::encode(stmf::proxy::Message{m.msg_id, stmf::proxy::EchoReply{{e->data}}});
+      REQUIRE(stmfPostProxyMsg(h.hdl, r.data(), uint32_t(r.size())) == STMF_STATUS_SUCCESS);
+    }
+  }
+  const std::string st = alua_state_line(d);
+  CHECK(st.find("\"link\":\"up\"") != std::string::npos);
+  CHECK(st.find("\"door_call_failures\":1") != std::string::npos);
+}
+
+TEST_CASE("stmfd itself refuses a descriptor that cannot be a door (a client other than libstmf)", "[door]") {
+  Daemon d;
+  const int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(s >= 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, d.socket_path().c_str(), sizeof a.sun_path - 1);
+  REQUIRE(::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  int pfd[2];
+  REQUIRE(::pipe(pfd) == 0);
+  std::string req = "{\"v\":1,\"op\":\"init-proxy-door\"}\n";
+  iovec iov{req.data(), req.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &pfd[0], sizeof(int));
+  REQUIRE(::sendmsg(s, &msg, MSG_NOSIGNAL) == ssize_t(req.size()));
+  std::string line;
+  char ch;
+  while (::read(s, &ch, 1) == 1 && ch != '\n') line += ch;
+  ::close(s);
+  CHECK(line.find("\"status\":" + std::to_string(STMF_ERROR_INVALID_ARG)) != std::string::npos);
+  CHECK(line.find("pipe") != std::string::npos);
+  ::close(pfd[0]);
+  ::close(pfd[1]);
+  use(d);
+  CHECK(can_install());  // nothing was installed
+}
+
+TEST_CASE("seed 001 in C as an illumos stmfproxy calls it (door_c_check.c) on a tcp node", "[door]") {
+  Daemon d;  // carrier tcp, ALUA disabled
+  use(d);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::execl(DOOR_C_CHECK, DOOR_C_CHECK, static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
