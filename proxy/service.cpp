@@ -1276,6 +1276,7 @@ nlohmann::json ProxyService::status() const {
   j["forwarded_tasks"] = forwarded_.load();
   j["served_tasks"] = served_.load();
   j["fenced_tasks"] = fenced_.load();
+  j["ownership_hold"] = holding_.load();  // this node's LUs held Transitioning until settled
   j["door_call_failures"] = door_call_failures_.load();
   j["pending_tasks"] = pending_.size();
   if (!last_down_why_.empty()) j["last_link_error"] = last_down_why_;

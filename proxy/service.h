@@ -210,7 +210,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   std::unordered_map<uint64_t, Pending> pending_;    // under mu_: forwarded tasks by task id
   std::unordered_map<uint64_t, std::function<void(TmfResponse)>> tmfs_;  // under mu_
   std::unordered_map<uint64_t, std::function<void()>> mirrors_;  // under mu_: PR_STATE waiting for STATUS
-  bool holding_ = false;                   // proxy thread: the ownership hold is on
+  std::atomic<bool> holding_{false};       // written by the proxy thread: the ownership hold is on
   uint64_t hold_until_ms_ = 0;
   std::set<Guid> stepping_down_;           // proxy thread: LUs handed to the peer (stay held)
   struct Handover {

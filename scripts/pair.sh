@@ -156,12 +156,15 @@ BACKING=$backing
 CARRIER=$carrier
 ENV
 
-  # Ready when both portals answer and node 1 has the standby LU (the link is up).
+  # Ready when both portals answer, node 1 has the standby LU (the link is up) and node 0 has
+  # settled ownership with it (its LU no longer held Transitioning).
   ready=""
   for _ in $(seq 300); do
     if (exec 3<>"/dev/tcp/$A/$port_a") 2>/dev/null && (exec 3<>"/dev/tcp/$B/$port_b") 2>/dev/null &&
        STMFD_SOCKET=$dir/node1.sock "$bin/stmfadm/stmfadm" list-alua-state --json 2>/dev/null |
-         grep -q '"link":"up".*"standby_lus":[1-9]'; then
+         grep -q '"link":"up".*"standby_lus":[1-9]' &&
+       STMFD_SOCKET=$dir/node0.sock "$bin/stmfadm/stmfadm" list-alua-state --json 2>/dev/null |
+         grep -q '"ownership_hold":false'; then
       ready=1; break
     fi
     # The link's listening port was taken meanwhile (stmfd keeps retrying it): pick again.
