@@ -83,21 +83,8 @@ void ProxyService::reinitialize() {
       // the reservation states (the peer keeps the highest seq).
       log()->info("ALUA re-initialization: the link is up: registering every port and LU with the peer again");
       {
-      std::lock_guard lk(mu_);
-      registered_ports_.clear();
-      for (auto* p : stmf_.ports()) {
-        if (dynamic_cast<ProxyPort*>(p)) continue;
-        send_locked(Message{next_id_++, RegisterProxyPort{p->rtpi(), p->tpg(), p->port_name(), p->target_name()}});
-        registered_ports_.insert(p->rtpi());
-      }
-      registered_lus_.clear();
-      LuList all;
-      for (auto& r : host_.active_lus()) {
-        registered_lus_[r.guid] = r.properties;
-        all.guids.push_back(r.guid);
-        send_locked(Message{next_id_++, r});
-      }
-      send_locked(Message{next_id_++, all});
+        std::lock_guard lk(mu_);
+        register_all_locked();
       }
       for (auto& [guid, props] : registered_lus_) send_pr_state(guid);
       return;
@@ -360,27 +347,33 @@ void ProxyService::tick() {
   });
 }
 
+// Registers every port and every LU active here with the peer, then the whole LU list (the
+// peer drops standby LUs no longer in it). Forgets what was registered before.
+void ProxyService::register_all_locked() {
+  registered_ports_.clear();
+  for (auto* p : stmf_.ports()) {
+    if (dynamic_cast<ProxyPort*>(p)) continue;
+    send_locked(Message{next_id_++, RegisterProxyPort{p->rtpi(), p->tpg(), p->port_name(), p->target_name()}});
+    registered_ports_.insert(p->rtpi());
+  }
+  registered_lus_.clear();
+  LuList all;
+  for (auto& r : host_.active_lus()) {
+    registered_lus_[r.guid] = r.properties;
+    all.guids.push_back(r.guid);
+    send_locked(Message{next_id_++, r});
+  }
+  send_locked(Message{next_id_++, all});
+}
+
 void ProxyService::link_up() {
   log()->info("proxy link up: peer node {} ({}), incarnation {:016x}", link_->peer_node(), link_->peer_name(),
               link_->peer_incarnation());
-  registered_lus_.clear();
-  registered_ports_.clear();
   {
     // Registrations, then the sessions, then forwarding: all in this order on the carrier.
     std::lock_guard lk(mu_);
     ++gen_;
-    for (auto* p : stmf_.ports()) {
-      if (dynamic_cast<ProxyPort*>(p)) continue;
-      send_locked(Message{next_id_++, RegisterProxyPort{p->rtpi(), p->tpg(), p->port_name(), p->target_name()}});
-      registered_ports_.insert(p->rtpi());
-    }
-    LuList all;
-    for (auto& r : host_.active_lus()) {
-      registered_lus_[r.guid] = r.properties;
-      all.guids.push_back(r.guid);
-      send_locked(Message{next_id_++, r});
-    }
-    send_locked(Message{next_id_++, all});
+    register_all_locked();
     for (auto& n : stmf_.nexuses())
       if (!n->remote()) send_locked(Message{next_id_++, session_of(n)});
     up_ = true;

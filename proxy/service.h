@@ -175,6 +175,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   // --- any thread ---
   void send(const Message& m);              // takes mu_
   void send_locked(const Message& m);       // mu_ held
+  void register_all_locked();               // mu_ held: every port and active LU, then the LU list
   SessionCreate session_of(const ItNexusPtr& n) const;
   std::vector<LunEntry> standby_luns(const ItNexusPtr& n) const;
   void fail_task(const TaskPtr& task);
