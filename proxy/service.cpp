@@ -338,6 +338,15 @@ void ProxyService::tick() {
                                "ownership is settled");
     break;  // the map changed
   }
+  if (holding_ && now_ms() >= hold_until_ms_ && link_ && link_->up()) {
+    // The link is up but the peer's registrations (its LU list) never came: they were lost on
+    // the carrier (a door relay that reset under them). Start the handshake over, so that both
+    // sides register everything again, and keep holding meanwhile.
+    log()->warn("proxy link: up for {} ms without the peer's LU list: starting the handshake over",
+                settings_.timeout_ms);
+    hold_until_ms_ = now_ms() + settings_.timeout_ms;
+    run(link_->message_lost(now_ms(), "the peer's registrations did not arrive"));
+  }
   if (holding_ && now_ms() >= hold_until_ms_ && !(link_ && link_->up()))
     release_hold("the peer was not reachable within " + std::to_string(settings_.timeout_ms) +
                  " ms: this node serves its LUs as their owner");
