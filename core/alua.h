@@ -43,6 +43,10 @@ struct AluaGroups {
   bool enabled = false;
   uint32_t node = 0;
   bool link_up = false;
+  // The link was lost less than timeout_ms ago (docs/alua.md "A short link loss"): the
+  // standby group reports Transitioning and standby LUs answer 02/04/0A, which initiators
+  // retry on the same path, instead of Unavailable (02/04/0C), which fails the path.
+  bool reconnecting = false;
 };
 
 // Where the framework sends work for standby LUs. Calls come from I/O threads.

@@ -346,7 +346,10 @@ bool Stmf::alua_step(const LogicalUnitPtr& lu, const TaskPtr& task) {
     return true;
   }
   if (lu->standby() && !allowed_when_unavailable(cdb.data())) {
-    task->check_condition(scsi::sense::not_ready_target_port_unavailable, lu->descriptor_sense());
+    // The link is down (forward_task refused the task).
+    task->check_condition(alua().reconnecting ? scsi::sense::not_ready_asymmetric_transition
+                                              : scsi::sense::not_ready_target_port_unavailable,
+                          lu->descriptor_sense());
     finish_without_lu(task);
     return true;
   }
@@ -382,7 +385,9 @@ void Stmf::report_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& ta
       g.state = lu->transitioning() ? AccessState::transitioning : AccessState::active_optimized;
       g.preferred = true;
     } else {
-      g.state = a.link_up ? AccessState::active_non_optimized : AccessState::unavailable;
+      g.state = a.link_up        ? AccessState::active_non_optimized
+                : a.reconnecting ? AccessState::transitioning
+                                 : AccessState::unavailable;
     }
     groups.push_back(std::move(g));
   }

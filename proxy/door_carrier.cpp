@@ -116,7 +116,15 @@ struct DoorCarrier::Impl : std::enable_shared_from_this<Impl> {
 };
 
 void DoorCarrier::Impl::on_start(Handler h) {
-  if (started || closed) return;
+  if (closed || down) return;
+  if (started) {
+    // The link above starts over on the same door (ALUA re-initialized while the link was
+    // down): the new handler gets what arrives from now on; calls and results go on as before.
+    std::lock_guard lk(cb_mu);
+    handler = std::move(h);
+    log()->debug("door fd {}: carrier restarted with a new handler", fd_number);
+    return;
+  }
   started = true;
   {
     std::lock_guard lk(cb_mu);

@@ -49,6 +49,7 @@ class DoorCarrier : public Carrier {
   DoorCarrier& operator=(const DoorCarrier&) = delete;
 
   // Carrier. send() queues a door call (before start() too: calls go out once started).
+  // start() on a started carrier replaces the handler (the link starts over on the same door).
   void start(Handler h) override;
   void send(std::vector<uint8_t> frame) override;
   void close() override;

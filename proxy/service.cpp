@@ -103,7 +103,8 @@ void ProxyService::apply(const LinkSettings& s, bool force) {
   const bool was_enabled = settings_.enabled;
   teardown();
   settings_ = s;
-  stmf_.set_alua(AluaGroups{s.enabled, s.node, false});
+  if (!s.enabled) reconnect_until_ms_ = 0;
+  publish_alua();
   if (!s.enabled) {
     if (holding_) release_hold("ALUA disabled");
     link_.reset();
@@ -133,6 +134,10 @@ void ProxyService::teardown() {
     std::lock_guard lk(mu_);
     c = std::move(carrier_);
     carrier_.reset();
+    // An installed door stays: the relay installed it to carry the link, and a reset link
+    // (ALUA re-initialized, illumos's stmfproxy order: door, then enable) starts over on it.
+    // Its callbacks of this generation are ignored from now on (carrier_gen_ moved on).
+    if (c && c == door_) c.reset();
   }
   if (c) c->close();
   if (acceptor_) {
@@ -319,6 +324,19 @@ void ProxyService::run(const LinkState::Actions& a) {
 void ProxyService::tick() {
   if (link_) run(link_->tick(now_ms()));
   const uint64_t now = now_ms();
+  if (reconnect_until_ms_ != 0 && now >= reconnect_until_ms_) {
+    reconnect_until_ms_ = 0;
+    bool up;
+    {
+      std::lock_guard lk(mu_);
+      up = up_;
+    }
+    if (!up && settings_.enabled) {
+      log()->warn("proxy link: not back within {} ms: the standby paths are Unavailable", settings_.timeout_ms);
+      publish_alua();
+      stmf_.raise_alua_change(true, true);
+    }
+  }
   for (auto it = requests_.begin(); it != requests_.end();) {
     if (now < it->second.deadline_ms) { ++it; continue; }
     auto done = std::move(it->second.done);
@@ -391,7 +409,8 @@ void ProxyService::link_up() {
   // receiver keeps the highest seq, so a change racing this snapshot wins).
   host_.restart_reservation_seqs();
   for (auto& [guid, props] : registered_lus_) send_pr_state(guid);
-  stmf_.set_alua(AluaGroups{true, settings_.node, true});
+  reconnect_until_ms_ = 0;
+  publish_alua();
   // The standby group went from Unavailable to Active/Non-optimized: every LU of the pair
   // reports the change, on both nodes (standby LUs registered again keep their UA state).
   stmf_.raise_alua_change(true, true);
@@ -399,6 +418,10 @@ void ProxyService::link_up() {
 
 void ProxyService::link_down(const std::string& why) {
   log()->warn("proxy link down{}{}", why.empty() ? "" : ": ", why);
+  // A lost link may come back (a relay restarting, a peer re-initializing): for timeout_ms the
+  // standby paths say Transitioning, which initiators retry, instead of failing the path.
+  const bool reconnecting = settings_.enabled && settings_.timeout_ms > 0;
+  reconnect_until_ms_ = reconnecting ? now_ms() + settings_.timeout_ms : 0;
   std::unordered_map<uint64_t, Pending> pending;
   std::unordered_map<uint64_t, std::function<void(TmfResponse)>> tmfs;
   std::unordered_map<uint64_t, std::function<void()>> mirrors;
@@ -430,21 +453,42 @@ void ProxyService::link_down(const std::string& why) {
   for (auto& [id, r] : requests_) r.done(ProxyStatus::failure, "the link went down");
   requests_.clear();
   // Forwarded commands whose answer will not come: the initiator retries on another path.
-  for (auto& [id, p] : pending) fail_task(p.task);
+  for (auto& [id, p] : pending) fail_task(p.task, reconnecting);
   for (auto& [id, done] : tmfs) done(TmfResponse::function_rejected);
   // The peer's sessions end here as nexus loss.
   for (auto& [id, n] : sessions_) stmf_.nexus_lost(n);
   sessions_.clear();
   partial_.clear();
-  stmf_.set_alua(AluaGroups{settings_.enabled, settings_.node, false});
+  publish_alua();
   stmf_.raise_alua_change(true, true);
-  if (!pending.empty()) log()->warn("proxy link down: {} forwarded task(s) answered NOT READY", pending.size());
+  if (!pending.empty())
+    log()->warn("proxy link down: {} forwarded task(s) answered NOT READY, {}", pending.size(),
+                reconnecting ? "ASYMMETRIC ACCESS STATE TRANSITION (retried)" : "TARGET PORT IN UNAVAILABLE STATE");
 }
 
-void ProxyService::fail_task(const TaskPtr& task) {
+void ProxyService::publish_alua() {
+  bool up;
+  {
+    std::lock_guard lk(mu_);
+    up = up_;
+  }
+  const bool reconnecting = settings_.enabled && !up && reconnect_until_ms_ != 0 && now_ms() < reconnect_until_ms_;
+  stmf_.set_alua(AluaGroups{settings_.enabled, settings_.node, up, reconnecting});
+}
+
+void ProxyService::fail_task(const TaskPtr& task, bool reconnecting) {
   task->data_in.clear();
-  task->check_condition(scsi::sense::not_ready_target_port_unavailable, false);
+  // The task may or may not have run on the owner; the owner keeps a retry from overtaking it
+  // (running_by_gen_), so a retry is safe.
+  task->check_condition(reconnecting ? scsi::sense::not_ready_asymmetric_transition
+                                     : scsi::sense::not_ready_target_port_unavailable,
+                        false);
   task->nexus->port().task_complete(task);
+}
+
+void ProxyService::track_submit(const TaskPtr& task) {
+  std::lock_guard lk(mu_);
+  ++running_by_gen_[uint16_t(task->port_cookie >> kGenShift)];
 }
 
 // ---------------------------------------------------------------- sending
@@ -580,6 +624,8 @@ void ProxyService::task_finished(const TaskPtr& task, bool aborted) {
   frames.push_back(encode(Message{0, std::move(st)}));
   served_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lk(mu_);
+  if (auto r = running_by_gen_.find(uint16_t(gen)); r != running_by_gen_.end() && --r->second == 0)
+    running_by_gen_.erase(r);
   if (gen != (gen_ & 0xffff) || !up_ || !carrier_) return;  // the link this task came on is gone
   for (auto& f : frames) carrier_->send(std::move(f));
 }
@@ -932,6 +978,24 @@ void ProxyService::on_scsi_cmd(uint64_t id, ScsiCmd c) {
     st.sense = scsi::build_sense(scsi::sense::not_ready_asymmetric_transition, lu->descriptor_sense());
     return send(Message{0, st});
   }
+  bool older_running = false;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [g, n] : running_by_gen_) older_running |= (n > 0 && g != uint16_t(gen_ & 0xffff));
+  }
+  if (older_running) {
+    // Commands that came on a link that went down are still executing here; this one may be
+    // the initiator's retry of one of them and must not overtake it on the medium.
+    log()->debug("SCSI_CMD {}: tasks of a previous link are still running: ASYMMETRIC ACCESS STATE TRANSITION", id);
+    fenced_.fetch_add(1, std::memory_order_relaxed);
+    ScsiStatus st;
+    st.task_id = id;
+    st.session_id = c.session_id;
+    st.response = uint8_t(TaskResponse::completed);
+    st.scsi_status = uint8_t(scsi::Status::check_condition);
+    st.sense = scsi::build_sense(scsi::sense::not_ready_asymmetric_transition, lu->descriptor_sense());
+    return send(Message{0, st});
+  }
   auto t = std::make_shared<ScsiTask>();
   t->nexus = nexus;
   t->lun = c.lun;
@@ -950,6 +1014,7 @@ void ProxyService::on_scsi_cmd(uint64_t id, ScsiCmd c) {
     partial_[id] = t;
     return;
   }
+  track_submit(t);
   stmf_.submit(t);
 }
 
@@ -1010,7 +1075,7 @@ void ProxyService::on_scsi_data(ScsiData d) {
     pending_.erase(it);  // its later SCSI_DATA and SCSI_STATUS find nothing and are dropped
   }
   reply(MsgType::scsi_cmd, d.task_id, ProxyStatus::protocol_error);
-  fail_task(failed);
+  fail_task(failed, false);
 }
 
 void ProxyService::on_xfer_done(ScsiDataXferDone d) {
@@ -1018,6 +1083,7 @@ void ProxyService::on_xfer_done(ScsiDataXferDone d) {
   if (it == partial_.end()) return;
   auto t = it->second;
   partial_.erase(it);
+  track_submit(t);  // balanced by task_finished
   if (d.status != 0) {
     task_finished(t, true);
     return;
@@ -1046,7 +1112,7 @@ void ProxyService::on_scsi_status(ScsiStatus s) {
                      "transfer length {}, at most {}): the task fails",
                      s.task_id, s.data_in_length, t->data_in.size(), t->expected_transfer_length, kMaxTaskData);
         reply(MsgType::scsi_cmd, s.task_id, ProxyStatus::protocol_error);
-        fail_task(t);
+        fail_task(t, false);
         break;
       }
       t->status = scsi::Status(s.scsi_status);
@@ -1060,7 +1126,7 @@ void ProxyService::on_scsi_status(ScsiStatus s) {
       t->nexus->port().task_aborted(t);
       break;
     default:
-      fail_task(t);
+      fail_task(t, false);
   }
 }
 

@@ -178,7 +178,11 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   void register_all_locked();               // mu_ held: every port and active LU, then the LU list
   SessionCreate session_of(const ItNexusPtr& n) const;
   std::vector<LunEntry> standby_luns(const ItNexusPtr& n) const;
-  void fail_task(const TaskPtr& task);
+  void fail_task(const TaskPtr& task, bool reconnecting);
+  // AluaGroups from the link's state and the reconnect window (proxy thread).
+  void publish_alua();
+  // Owner side: a forwarded task handed to the framework / its end (any thread, takes mu_).
+  void track_submit(const TaskPtr& task);
 
   Stmf& stmf_;
   StandbyHost& host_;
@@ -213,6 +217,13 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   std::unordered_map<uint64_t, std::function<void()>> mirrors_;  // under mu_: PR_STATE waiting for STATUS
   std::atomic<bool> holding_{false};       // written by the proxy thread: the ownership hold is on
   uint64_t hold_until_ms_ = 0;
+  // Standby side: the link was lost and may come back; until then (timeout_ms after the loss)
+  // the standby group is Transitioning rather than Unavailable (0: not reconnecting).
+  uint64_t reconnect_until_ms_ = 0;        // proxy thread
+  // Owner side: forwarded tasks executing here, by the link generation they came on (under
+  // mu_). A command of a new generation waits (02/04/0A) while an older one's tasks run: an
+  // initiator's retry must never overtake the lost original still writing the medium.
+  std::map<uint16_t, uint32_t> running_by_gen_;
   std::set<Guid> stepping_down_;           // proxy thread: LUs handed to the peer (stay held)
   struct Handover {
     std::function<void(ProxyStatus, std::string)> done;
