@@ -1,5 +1,9 @@
 #include "proxy/door_carrier.h"
 
+#include <poll.h>
+
+#include <future>
+
 #include <boost/asio.hpp>
 #include <spdlog/spdlog.h>
 
@@ -293,6 +297,19 @@ void DoorCarrier::send(std::vector<uint8_t> frame) {
 void DoorCarrier::deliver(std::vector<uint8_t> frame) {
   if (impl_->closed) return;
   asio::post(impl_->strand, [self = impl_, f = std::move(frame)]() mutable { self->emit_frame(std::move(f)); });
+}
+
+bool DoorCarrier::hung_up() {
+  if (impl_->closed) return true;
+  auto answer = std::make_shared<std::promise<bool>>();
+  auto result = answer->get_future();
+  asio::post(impl_->strand, [self = impl_, answer] {
+    if (self->down || self->io_stopped || self->closed) return answer->set_value(true);
+    pollfd p{self->socket.native_handle(), POLLRDHUP, 0};
+    answer->set_value(::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0);
+  });
+  if (result.wait_for(std::chrono::milliseconds(200)) != std::future_status::ready) return false;
+  return result.get();
 }
 
 void DoorCarrier::close() {

@@ -60,6 +60,12 @@ class DoorCarrier : public Carrier {
   // until start()). Dropped after close() or after the carrier failed.
   void deliver(std::vector<uint8_t> frame);
 
+  // True when the door is gone although on_down may not have been handled yet: the carrier
+  // failed or was closed, or the relay closed its end (hang-up on the fd). Asks the strand and
+  // waits for its answer (at most 200 ms; no answer counts as alive). From any thread but the
+  // carrier's strand; do not hold a lock a callback takes.
+  bool hung_up();
+
   struct Impl;
 
  private:

@@ -329,6 +329,24 @@ TEST_CASE("a second start() hands what arrives from then on to the new handler; 
   CHECK(second.lost_count() == 0);
 }
 
+TEST_CASE("hung_up tells a door whose relay closed its end before on_down is handled", "[proxy][door]") {
+  asio::io_context io;
+  Pair p;
+  Seen seen;
+  DoorCarrier c(io.get_executor(), p.carrier_end);
+  c.start(handler_for(seen));
+  auto guard = asio::make_work_guard(io);
+  std::thread runner([&] { io.run_for(kGuard); });
+  CHECK_FALSE(c.hung_up());
+  p.close_relay();
+  CHECK(c.hung_up());  // at once: no waiting for the reader to see EOF
+  c.close();
+  CHECK(c.hung_up());
+  guard.reset();
+  io.stop();
+  runner.join();
+}
+
 TEST_CASE("no callbacks after close", "[proxy][door]") {
   asio::io_context io;
   Pair p;

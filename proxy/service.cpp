@@ -1268,6 +1268,26 @@ void ProxyService::sync_ports() {
 // ---------------------------------------------------------------- door
 
 DoorResult ProxyService::install_door(int fd) {
+  // A door whose relay is gone (it closed its end or exited) is no longer "established"
+  // (stmfInitProxyDoor(3STMF)) even if the proxy thread has not handled its end yet: a
+  // restarting relay's install must not race that. The check waits on the carrier's strand,
+  // so it runs without mu_.
+  std::shared_ptr<DoorCarrier> old;
+  {
+    std::lock_guard lk(mu_);
+    old = door_;
+  }
+  if (old && old->hung_up()) {
+    bool removed = false;
+    {
+      std::lock_guard lk(mu_);
+      if (door_ == old) door_.reset(), removed = true;
+    }
+    if (removed) {
+      log()->info("proxy door: the previous door's relay is gone: removed before installing the new one");
+      asio::post(io_, [this, old] { retire_door(old, "the relay closed the door"); });
+    }
+  }
   std::shared_ptr<DoorCarrier> d;
   {
     std::lock_guard lk(mu_);
@@ -1299,24 +1319,27 @@ DoorResult ProxyService::destroy_door() {
     door_.reset();
   }
   log()->info("proxy door removed");
-  asio::post(io_, [this, d] {
-    std::shared_ptr<Carrier> cur;
+  asio::post(io_, [this, d] { retire_door(d, "the door was removed"); });
+  return DoorResult::ok;
+}
+
+// Proxy thread: a door no longer installed stops carrying the link (if it did) and is closed.
+void ProxyService::retire_door(const std::shared_ptr<DoorCarrier>& d, const std::string& why) {
+  std::shared_ptr<Carrier> cur;
+  {
+    std::lock_guard lk(mu_);
+    cur = carrier_;
+  }
+  if (cur == d) {
+    if (link_ && link_->up()) link_down(why);
+    ++carrier_gen_;
     {
       std::lock_guard lk(mu_);
-      cur = carrier_;
+      carrier_.reset();
     }
-    if (cur == d) {
-      if (link_ && link_->up()) link_down("the door was removed");
-      ++carrier_gen_;
-      {
-        std::lock_guard lk(mu_);
-        carrier_.reset();
-      }
-      if (link_) run(link_->carrier_down(now_ms(), "door removed"));
-    }
-    d->close();
-  });
-  return DoorResult::ok;
+    if (link_) run(link_->carrier_down(now_ms(), "door removed"));
+  }
+  d->close();
 }
 
 DoorResult ProxyService::post_proxy_msg(std::vector<uint8_t> frame) {

@@ -179,6 +179,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   SessionCreate session_of(const ItNexusPtr& n) const;
   std::vector<LunEntry> standby_luns(const ItNexusPtr& n) const;
   void fail_task(const TaskPtr& task, bool reconnecting);
+  void retire_door(const std::shared_ptr<DoorCarrier>& d, const std::string& why);
   // AluaGroups from the link's state and the reconnect window (proxy thread).
   void publish_alua();
   // Owner side: a forwarded task handed to the framework / its end (any thread, takes mu_).

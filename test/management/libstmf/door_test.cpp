@@ -262,6 +262,29 @@ TEST_CASE("closing the relay's end of the door uninstalls it", "[door]") {
   CHECK(call[5] == uint8_t(stmf::proxy::MsgType::hello));
 }
 
+TEST_CASE("a relay that restarts installs its door at once after the old relay's end closed", "[door]") {
+  // As with illumos, where the kernel revokes a dead process's door: a door whose relay is
+  // gone is not "established", even if stmfd has not handled the hang-up yet. Twenty quick
+  // restarts, each install right after the previous relay's end closed, none retried.
+  Daemon d(door_mode());
+  use(d);
+  for (int i = 0; i < 20; ++i) {
+    Pair p;
+    Handle h;
+    REQUIRE(stmfInitProxyDoor(&h.hdl, p.door()) == STMF_STATUS_SUCCESS);
+    p.close(1);
+    (void)read_door_call(p.relay());  // in use
+    p.close(0);                       // the relay dies: its end of the door closes
+    h.hdl = -1;                       // (its handle's connection is left open, like a hung process's)
+    Pair q;
+    Handle h2;
+    INFO("restart " << i);
+    REQUIRE(stmfInitProxyDoor(&h2.hdl, q.door()) == STMF_STATUS_SUCCESS);
+    stmfDestroyProxyDoor(h2.hdl);
+    h2.hdl = -1;
+  }
+}
+
 // ---------------------------------------------------------------- issue 13 (seed 001)
 
 namespace {
