@@ -153,6 +153,10 @@ awaitable<void> Connection::wait_for_send_queue() {
 namespace {
 // Gives a write buffer's budget back when the last owner lets go.
 struct BufferCharge {
+  BufferCharge(std::shared_ptr<std::atomic<uint64_t>> s, Server* srv, uint64_t n)
+      : session(std::move(s)), server(srv), bytes(n) {}
+  BufferCharge(const BufferCharge&) = delete;
+  BufferCharge& operator=(const BufferCharge&) = delete;
   std::shared_ptr<std::atomic<uint64_t>> session;
   Server* server;
   uint64_t bytes;
@@ -168,16 +172,18 @@ std::shared_ptr<const void> Connection::charge_write_buffer(uint64_t bytes) {
   if (session_write_buffered_->load() + bytes > s.session_write_buffer) return nullptr;
   if (!server_.reserve_write_buffer(bytes)) return nullptr;
   session_write_buffered_->fetch_add(bytes);
-  // Built in place: a temporary BufferCharge would give the budget back at once.
-  return std::shared_ptr<const BufferCharge>(new BufferCharge{session_write_buffered_, &server_, bytes});
+  // Built in place (not copyable: a temporary would give the budget back at once).
+  return std::make_shared<const BufferCharge>(session_write_buffered_, &server_, bytes);
 }
 
 awaitable<void> Connection::reader() {
   auto self = shared_from_this();
   const uint32_t max_recv = server_.settings().max_recv_data_segment_length;
+  const uint64_t send_queue_limit = server_.settings().send_queue_bytes;
   while (phase_ != Phase::closed) {
-    // Backpressure: a peer that does not read its responses stops being read.
-    co_await wait_for_send_queue();
+    // Backpressure: a peer that does not read its responses stops being read. (Tested here so
+    // that the common case costs no coroutine frame.)
+    if (queued_bytes_ > send_queue_limit) co_await wait_for_send_queue();
     if (phase_ == Phase::closed) break;
     InPdu pdu;
     if (!co_await read_exact(pdu.bhs.data(), 48)) break;
