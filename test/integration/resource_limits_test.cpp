@@ -156,6 +156,40 @@ TEST_CASE("write buffers are budgeted and immediate commands limited", "[integra
   CHECK(d.log_text().find("write buffer budget") != std::string::npos);
 }
 
+TEST_CASE("the daemon-wide write budget answers BUSY and comes back when buffers go", "[integration][limits]") {
+  // Room for two ~32 MiB buffers in all, not three; each session could hold three.
+  Daemon d(with_iscsi("\"total_write_buffer\": 80000000, \"session_write_buffer\": 110000000"));
+  Bystander b(d);
+  REQUIRE(b.connected());
+  auto hog = std::make_unique<RawInitiator>(d.port(), "iqn.2026-11.org.example:hog");
+  REQUIRE(hog->login(d.iqn()) == 0);
+  for (int i = 0; i < 2; ++i) REQUIRE(hog->send(big_write(*hog, false)));
+  size_t r2ts = 0;
+  for (auto& p : drain(*hog)) r2ts += p.opcode() == 0x31;
+  CHECK(r2ts == 2);  // both buffers granted; no data is ever sent for them
+
+  RawInitiator late(d.port(), "iqn.2026-11.org.example:late");
+  REQUIRE(late.login(d.iqn()) == 0);
+  REQUIRE(late.send(big_write(late, false)));
+  auto p = late.recv();
+  REQUIRE(p);
+  CHECK(p->opcode() == 0x21);
+  CHECK(p->bhs[3] == 0x08);  // BUSY: the session has nothing else in flight
+  CHECK(b.io(1200));         // a small write still fits
+
+  hog.reset();  // its connection closes: its buffers are given back
+  bool granted = false;
+  for (int i = 0; i < 50 && !granted; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    REQUIRE(late.send(big_write(late, false)));
+    p = late.recv();
+    REQUIRE(p);
+    granted = p->opcode() == 0x31;
+  }
+  CHECK(granted);
+  CHECK(b.io(1300));
+}
+
 TEST_CASE("a discovery session that never reads its NOP-In replies is not read either", "[integration][limits]") {
   Daemon d;
   Bystander b(d);
