@@ -1058,10 +1058,10 @@ iscsi::SessionDecision Connection::check_session(uint64_t isid, uint16_t tsih, s
     // max_sessions_per_initiator: one InitiatorName may not take every connection slot.
     // Refused with 02/06 "too many connections" (RFC 7143 11.13.5), before authentication.
     const auto cap = server_.settings().max_sessions_per_initiator;
-    const auto n = server_.sessions_of_initiator(std::string(initiator), isid, std::string(target));
-    if (n >= cap) {
-      log()->warn("{}: login refused: {} already has {} session(s) (max_sessions_per_initiator {})", peer_, initiator, n,
-                  cap);
+    const auto n = server_.claim_initiator(this, std::string(initiator), isid, std::string(target));
+    if (n > 0) {
+      server_.warn_refused("{}: login refused: {} already has {} session(s) (max_sessions_per_initiator {})", peer_,
+                           initiator, n, cap);
       return iscsi::SessionDecision::too_many_connections;
     }
     return iscsi::SessionDecision::ok;

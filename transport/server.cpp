@@ -184,16 +184,18 @@ bool Server::reserve_write_buffer(uint64_t bytes) {
 
 void Server::release_write_buffer(uint64_t bytes) { write_buffered_.fetch_sub(bytes); }
 
-size_t Server::sessions_of_initiator(const std::string& initiator, uint64_t isid, const std::string& target) {
+size_t Server::claim_initiator(const Connection* c, const std::string& initiator, uint64_t isid,
+                               const std::string& target) {
   std::lock_guard lk(mu_);
   size_t n = 0;
-  for (auto& w : conns_) {
-    auto o = w.lock();
-    if (!o || !o->full_feature() || o->initiator_name() != initiator) continue;
-    if (o->isid() == isid && o->target_name() == target) continue;  // would be reinstated
+  for (auto& [other, claim] : claims_) {
+    if (other == c || claim.initiator != initiator) continue;
+    if (claim.isid == isid && claim.target == target) continue;  // would be reinstated
     ++n;
   }
-  return n;
+  if (n >= settings_.max_sessions_per_initiator) return n;
+  claims_[c] = Claim{initiator, target, isid};
+  return 0;
 }
 
 void Server::track(const std::shared_ptr<Connection>& c) {
@@ -297,6 +299,7 @@ bool Server::session_exists(uint16_t tsih) {
 
 void Server::remove_connection(Connection* c) {
   std::lock_guard lk(mu_);
+  claims_.erase(c);
   if (admitted_ > 0) --admitted_;
   if (auto it = per_address_.find(c->address()); it != per_address_.end() && --it->second == 0) per_address_.erase(it);
   std::erase_if(conns_, [c](auto& w) { auto o = w.lock(); return !o || o.get() == c; });

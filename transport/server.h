@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/stmf.h"
+#include "transport/log.h"
 #include "transport/rate_limited_log.h"
 #include "transport/settings.h"
 #include "transport/target_port.h"
@@ -72,9 +73,19 @@ class Server {
   bool session_exists(uint16_t tsih);
   void remove_connection(Connection* c);
   void track(const std::shared_ptr<Connection>& c);
-  // Full-feature sessions of this InitiatorName, not counting the one (isid, target) that a
-  // login would reinstate (max_sessions_per_initiator).
-  size_t sessions_of_initiator(const std::string& initiator, uint64_t isid, const std::string& target);
+  // max_sessions_per_initiator: a new login of `c` as (initiator, isid, target) is counted
+  // with the other connections that claimed the same InitiatorName (logged in or still
+  // logging in), except one with the same ISID and target (reinstatement). Under the cap the
+  // claim is recorded (until remove_connection) and 0 is returned; otherwise the count.
+  size_t claim_initiator(const Connection* c, const std::string& initiator, uint64_t isid, const std::string& target);
+
+  // A refusal (connection cap, login cap) through the server's rate limit: a client that
+  // reconnects in a loop costs a few lines per interval.
+  template <typename... Args>
+  void warn_refused(spdlog::format_string_t<Args...> fmt, Args&&... args) {
+    std::lock_guard lk(mu_);
+    refused_log_.warn(log(), "iscsi", fmt, std::forward<Args>(args)...);
+  }
 
   // Global Data-Out buffer budget (total_write_buffer): true and charged when `bytes` fit.
   bool reserve_write_buffer(uint64_t bytes);
@@ -117,6 +128,11 @@ class Server {
   // Admitted connections (mu_): all of them and by source address.
   size_t admitted_ = 0;
   std::map<std::string, uint32_t> per_address_;
+  struct Claim {
+    std::string initiator, target;
+    uint64_t isid = 0;
+  };
+  std::map<const Connection*, Claim> claims_;
   RateLimitedLog refused_log_;  // refusals at accept (mu_)
   std::atomic<uint64_t> write_buffered_{0};
 };
