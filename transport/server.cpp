@@ -138,15 +138,12 @@ void Server::accept_loop(std::shared_ptr<Acceptor> a) {
       log()->info("accept: resumed after {} failed attempt(s)", a->errors);
       a->errors = 0;
     }
-    boost::system::error_code rec;
-    auto ep = s.remote_endpoint(rec);
-    const std::string address = rec ? std::string("?") : ep.address().to_string();
+    // Counted under the address the connection itself reports, so that remove_connection()
+    // takes back exactly what admit() counted. A refused connection is never started: its
+    // socket closes with it.
+    auto c = std::make_shared<Connection>(*this, std::move(s), 1);
     std::string why;
-    if (!admit(address, why)) {
-      boost::system::error_code cec;
-      s.close(cec);
-    } else {
-      auto c = std::make_shared<Connection>(*this, std::move(s), 1);
+    if (admit(c->address(), why)) {
       track(c);
       c->start();
     }

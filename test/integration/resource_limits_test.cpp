@@ -290,6 +290,30 @@ TEST_CASE("connection caps: per source address and global at accept, per initiat
   }
 }
 
+TEST_CASE("max_sessions_per_initiator counts a login still in progress", "[integration][limits]") {
+  Daemon d(with_iscsi("\"max_sessions_per_initiator\": 2"));
+  const std::string name = "iqn.2026-11.org.example:same";
+  // A Login Request without the T bit: the target answers and the login stays in progress.
+  RawInitiator pending(d.port(), name, "127.0.0.5");
+  std::array<uint8_t, 48> h{};
+  h[0] = 0x43;
+  h[1] = (1 << 2) | 3;  // CSG operational, no transit
+  h[8] = 0x80;
+  h[12] = 0x77;         // an ISID of its own
+  h[19] = 1;
+  const std::string keys = "InitiatorName=" + name + '\0' + "TargetName=" + d.iqn() + '\0' + "SessionType=Normal" + '\0';
+  REQUIRE(pending.send(h, std::vector<uint8_t>(keys.begin(), keys.end())));
+  auto p = pending.recv();
+  REQUIRE(p);
+  REQUIRE(p->opcode() == 0x23);
+  REQUIRE((p->bhs[36] << 8 | p->bhs[37]) == 0);
+  RawInitiator one(d.port(), name, "127.0.0.6"), two(d.port(), name, "127.0.0.7");
+  one.isid_qualifier = 1;
+  two.isid_qualifier = 2;
+  CHECK(one.login(d.iqn()) == 0);
+  CHECK(two.login(d.iqn()) == 0x0206);
+}
+
 TEST_CASE("the login timeout closes connections that do not log in", "[integration][limits]") {
   Daemon d(with_iscsi("\"login_timeout_s\": 1"));
   Bystander b(d);
