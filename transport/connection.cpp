@@ -193,7 +193,7 @@ awaitable<void> Connection::reader() {
     if (phase_ == Phase::login && (opc != op::login_request || ahs_len != 0 || dlen > 8192)) {
       // Nothing to recover before a session exists (RFC 7143 6.11): drop the connection.
       warn("{}: {} during login (opcode 0x{:02x}, AHS {} bytes, data {} bytes)", peer_,
-                  opc != op::login_request ? "non-login PDU" : "malformed Login Request", opc, ahs_len, dlen);
+           opc != op::login_request ? "non-login PDU" : "malformed Login Request", opc, ahs_len, dlen);
       close("bad PDU during login");
       break;
     }
@@ -209,7 +209,7 @@ awaitable<void> Connection::reader() {
       if (!iscsi::digest_matches(crc, d)) {
         // RFC 7143 7.8: a header digest error cannot be recovered at ERL 0.
         warn("{}: header digest error, opcode 0x{:02x} itt 0x{:08x}", peer_, iscsi::bhs_opcode(pdu.bhs),
-                    iscsi::bhs_itt(pdu.bhs));
+             iscsi::bhs_itt(pdu.bhs));
         close("header digest error");
         break;
       }
@@ -217,7 +217,7 @@ awaitable<void> Connection::reader() {
     const uint32_t limit = phase_ == Phase::login ? 8192 : max_recv;
     if (dlen > limit) {
       warn("{}: data segment {} exceeds MaxRecvDataSegmentLength {} (opcode 0x{:02x} itt 0x{:08x})", peer_, dlen,
-                  limit, opc, iscsi::bhs_itt(pdu.bhs));
+           limit, opc, iscsi::bhs_itt(pdu.bhs));
       reject(pdu, iscsi::reject_reason::protocol_error);
       if (!co_await skip_segment(dlen)) break;
       continue;
@@ -389,7 +389,7 @@ bool Connection::accept_cmd_sn(uint32_t cmd_sn, bool immediate) {
       break;
   }
   warn("{}: CmdSN {} outside window [{}, {}], ignored (RFC 7143 4.2.2.1)", peer_, cmd_sn, window_.exp_cmd_sn(),
-              window_.max_cmd_sn());
+       window_.max_cmd_sn());
   return false;
 }
 
@@ -410,7 +410,7 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
     // is not touched (6.3: a Reject never ends another task) and the CmdSN is not taken as
     // received (6.3), so the initiator can plug the gap.
     warn("{}: itt 0x{:08x} already names a task in flight: command (opcode 0x{:02x}, CmdSN {}) rejected", peer_,
-                cmd.itt, cmd.cdb[0], cmd.cmd_sn);
+         cmd.itt, cmd.cdb[0], cmd.cmd_sn);
     reject(pdu, iscsi::reject_reason::invalid_pdu_field);
     co_return co_await skip_segment(dlen);
   }
@@ -457,7 +457,7 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
                          : std::optional(iscsi::DataOutError::immediate_data_not_allowed);
     if (bad) {
       warn("{}: itt 0x{:08x}: {} bytes of immediate data refused: {} (W={} EDTL={})", peer_, cmd.itt, dlen,
-                  iscsi::to_string(*bad), cmd.write, cmd.edtl);
+           iscsi::to_string(*bad), cmd.write, cmd.edtl);
       reject(pdu, iscsi::reject_reason::protocol_error);
       co_return co_await skip_segment(dlen);
     }
@@ -555,7 +555,7 @@ awaitable<bool> Connection::on_data_out(InPdu& pdu) {
   }
   if (auto err = it->second.tracker.on_data_out(d.ttt, d.buffer_offset, d.data_segment_length, d.data_sn, d.final)) {
     warn("{}: itt 0x{:08x}: bad Data-Out (ttt 0x{:08x} offset {} length {} DataSN {}): {}", peer_, d.itt, d.ttt,
-                d.buffer_offset, d.data_segment_length, d.data_sn, iscsi::to_string(*err));
+         d.buffer_offset, d.data_segment_length, d.data_sn, iscsi::to_string(*err));
     reject(pdu, iscsi::reject_reason::protocol_error);
     co_return co_await skip_segment(d.data_segment_length);
   }
