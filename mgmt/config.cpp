@@ -325,12 +325,33 @@ std::vector<T> parse_list(const json& j, const char* name, T (*one)(const json&,
   return out;
 }
 
+void limits_from(const json& v, IscsiConfig& s) {
+  constexpr uint64_t kMaxBytes = uint64_t(1) << 50;
+  if (auto* x = opt(v, "max_connections")) s.max_connections = uint32_t(get_uint(*x, "iscsi.max_connections", 1, 1000000));
+  if (auto* x = opt(v, "max_connections_per_address"))
+    s.max_connections_per_address = uint32_t(get_uint(*x, "iscsi.max_connections_per_address", 1, 1000000));
+  if (auto* x = opt(v, "max_sessions_per_initiator"))
+    s.max_sessions_per_initiator = uint32_t(get_uint(*x, "iscsi.max_sessions_per_initiator", 1, 1000000));
+  if (auto* x = opt(v, "max_immediate_commands"))
+    s.max_immediate_commands = uint32_t(get_uint(*x, "iscsi.max_immediate_commands", 1, 4096));
+  if (auto* x = opt(v, "session_write_buffer"))
+    s.session_write_buffer = get_uint(*x, "iscsi.session_write_buffer", 65536, kMaxBytes);
+  if (auto* x = opt(v, "total_write_buffer")) s.total_write_buffer = get_uint(*x, "iscsi.total_write_buffer", 65536, kMaxBytes);
+  if (auto* x = opt(v, "send_queue_bytes")) s.send_queue_bytes = get_uint(*x, "iscsi.send_queue_bytes", 65536, kMaxBytes);
+  if (auto* x = opt(v, "warn_burst")) s.warn_burst = uint32_t(get_uint(*x, "iscsi.warn_burst", 0, 1000000));
+  if (auto* x = opt(v, "warn_interval_s")) s.warn_interval_s = uint32_t(get_uint(*x, "iscsi.warn_interval_s", 1, 86400));
+}
+
 IscsiConfig parse_iscsi(const json& v) {
   if (!v.is_object()) fail("iscsi", "must be an object");
   only_keys(v, "iscsi", {"max_recv_data_segment_length", "max_burst_length", "first_burst_length", "immediate_data",
                          "initial_r2t", "max_outstanding_r2t", "header_digest", "data_digest", "queue_depth",
-                         "nop_in_interval_s", "nop_in_timeout_s", "login_timeout_s"});
+                         "nop_in_interval_s", "nop_in_timeout_s", "login_timeout_s", "max_connections",
+                         "max_connections_per_address", "max_sessions_per_initiator", "max_immediate_commands",
+                         "session_write_buffer", "total_write_buffer", "send_queue_bytes", "warn_burst",
+                         "warn_interval_s"});
   IscsiConfig s;
+  limits_from(v, s);
   constexpr uint64_t kMaxLen = (1u << 24) - 1;
   if (auto* x = opt(v, "max_recv_data_segment_length")) s.max_recv_data_segment_length = uint32_t(get_uint(*x, "iscsi.max_recv_data_segment_length", 512, kMaxLen));
   if (auto* x = opt(v, "max_burst_length")) s.max_burst_length = uint32_t(get_uint(*x, "iscsi.max_burst_length", 512, kMaxLen));
@@ -699,6 +720,7 @@ json to_json(const Config& c) {
                 {"nop_in_interval_s", s.nop_in_interval_s},
                 {"nop_in_timeout_s", s.nop_in_timeout_s},
                 {"login_timeout_s", s.login_timeout_s}};
+  j["iscsi"].update(iscsi_limits_json(s));
   j["management"] = {{"socket", c.management.socket}, {"admin_group", c.management.admin_group}};
   j["alua"] = to_json(c.alua);
   j["company_id"] = c.company_id;
@@ -759,6 +781,33 @@ std::optional<Config> load_config(const std::string& path, ConfigError& err) {
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_config(ss.str(), err);
+}
+
+}  // namespace stmf::mgmt
+
+namespace stmf::mgmt {
+
+nlohmann::json iscsi_limits_json(const IscsiConfig& s) {
+  return {{"max_connections", s.max_connections},
+          {"max_connections_per_address", s.max_connections_per_address},
+          {"max_sessions_per_initiator", s.max_sessions_per_initiator},
+          {"max_immediate_commands", s.max_immediate_commands},
+          {"session_write_buffer", s.session_write_buffer},
+          {"total_write_buffer", s.total_write_buffer},
+          {"send_queue_bytes", s.send_queue_bytes},
+          {"warn_burst", s.warn_burst},
+          {"warn_interval_s", s.warn_interval_s}};
+}
+
+bool parse_iscsi_limits(const nlohmann::json& j, IscsiConfig& c, ConfigError& err) {
+  try {
+    if (!j.is_object()) fail("iscsi", "limits must be an object");
+    limits_from(j, c);
+    return true;
+  } catch (const Fail& f) {
+    err = f.e;
+    return false;
+  }
 }
 
 }  // namespace stmf::mgmt

@@ -96,6 +96,16 @@ struct IscsiConfig {
   uint32_t nop_in_interval_s = 30;  // target NOP-In keepalive (0 = off)
   uint32_t nop_in_timeout_s = 30;   // drop the connection if the ping is not answered
   uint32_t login_timeout_s = 15;
+  // Resource limits (docs/security.md "Resource limits").
+  uint32_t max_connections = 1024;
+  uint32_t max_connections_per_address = 64;
+  uint32_t max_sessions_per_initiator = 16;
+  uint32_t max_immediate_commands = 16;
+  uint64_t session_write_buffer = 64ull << 20;
+  uint64_t total_write_buffer = 1ull << 30;
+  uint64_t send_queue_bytes = 4ull << 20;
+  uint32_t warn_burst = 10;
+  uint32_t warn_interval_s = 60;
   bool operator==(const IscsiConfig&) const = default;
 };
 
@@ -194,6 +204,10 @@ uint16_t relative_target_port_id(uint32_t node, uint16_t port_index);
 // The lowest port index (1..32767) no target of `targets` uses; 0 when all are taken.
 uint16_t free_port_index(const std::vector<TargetConfig>& targets);
 nlohmann::json to_json(const AluaConfig& a);
+// The iscsi object's resource limits alone, as JSON (the state database keeps them so).
+nlohmann::json iscsi_limits_json(const IscsiConfig& c);
+// Reads the limit keys present in `j` into `c` (others keep their value); false with `err`.
+bool parse_iscsi_limits(const nlohmann::json& j, IscsiConfig& c, ConfigError& err);
 
 // The embedded default configuration (the quick start's LU).
 extern const char* const kDefaultConfig;

@@ -275,6 +275,11 @@ const char* const kSchemaV3Index = "CREATE UNIQUE INDEX targets_port_index ON ta
 // so that creation and the 3 -> 4 migration share this text; existing LUs start at epoch 0.
 const char* const kSchemaV4 = "ALTER TABLE lus ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0 CHECK (epoch >= 0)";
 
+// Schema 5 adds the iSCSI resource limits (docs/security.md "Resource limits") as one JSON
+// object (config.h iscsi_limits_json); keys it lacks take their defaults. Shared by creation
+// and the 4 -> 5 migration; existing databases start with the defaults.
+const char* const kSchemaV5 = "ALTER TABLE settings ADD COLUMN iscsi_limits TEXT NOT NULL DEFAULT '{}'";
+
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
                                "hg_members",     "target_groups", "tg_members",   "view_entries",
                                "targets",        "target_initiators", "portals",   "pr_state",
@@ -343,8 +348,8 @@ struct StateDb::Impl {
         "log_level, service_online, mgmt_socket, mgmt_admin_group, iscsi_max_recv_data_segment_length, "
         "iscsi_max_burst_length, iscsi_first_burst_length, iscsi_immediate_data, iscsi_initial_r2t, "
         "iscsi_max_outstanding_r2t, iscsi_header_digest, iscsi_data_digest, iscsi_queue_depth, "
-        "iscsi_nop_in_interval_s, iscsi_nop_in_timeout_s, iscsi_login_timeout_s) "
-        "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "iscsi_nop_in_interval_s, iscsi_nop_in_timeout_s, iscsi_login_timeout_s, iscsi_limits) "
+        "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     const IscsiConfig& i = c.iscsi;
     s.bind(1, int64_t(configured))
         .bind_u64(2, generation)
@@ -367,6 +372,7 @@ struct StateDb::Impl {
         .bind(19, int64_t(i.nop_in_interval_s))
         .bind(20, int64_t(i.nop_in_timeout_s))
         .bind(21, int64_t(i.login_timeout_s))
+        .bind(22, iscsi_limits_json(i).dump())
         .run();
     write_alua(c.alua);
   }
@@ -484,7 +490,7 @@ struct StateDb::Impl {
           "iscsi_max_recv_data_segment_length, iscsi_max_burst_length, iscsi_first_burst_length, "
           "iscsi_immediate_data, iscsi_initial_r2t, iscsi_max_outstanding_r2t, iscsi_header_digest, "
           "iscsi_data_digest, iscsi_queue_depth, iscsi_nop_in_interval_s, iscsi_nop_in_timeout_s, "
-          "iscsi_login_timeout_s FROM settings WHERE id = 1");
+          "iscsi_login_timeout_s, iscsi_limits FROM settings WHERE id = 1");
       if (!s.step()) bad_row("settings: row missing");
       c.company_id = s.u32(0);
       c.threads = s.u32(1);
@@ -506,6 +512,12 @@ struct StateDb::Impl {
       i.nop_in_interval_s = s.u32(16);
       i.nop_in_timeout_s = s.u32(17);
       i.login_timeout_s = s.u32(18);
+      {
+        auto j = nlohmann::json::parse(s.text(19), nullptr, false);
+        ConfigError e;
+        if (j.is_discarded() || !parse_iscsi_limits(j, i, e))
+          bad_row("settings.iscsi_limits: " + (j.is_discarded() ? std::string("not JSON") : e.message()));
+      }
       s.start();
     }
     {
@@ -700,10 +712,11 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
           impl->exec(kSchemaV3);
           impl->exec(kSchemaV3Index);
           impl->exec(kSchemaV4);
+          impl->exec(kSchemaV5);
           impl->st("INSERT INTO schema_version (id, version) VALUES (1, ?)").bind(1, int64_t(kSchemaVersion)).run();
           impl->write_settings(Config{}, false, 0);
-          static_assert(kSchemaVersion == 4, "creation writes schema 4; add migrations with the next version");
-          impl->exec("PRAGMA user_version = 4");
+          static_assert(kSchemaVersion == 5, "creation writes schema 5; add migrations with the next version");
+          impl->exec("PRAGMA user_version = 5");
           created = true;
         }
         impl->exec("COMMIT");
@@ -753,6 +766,22 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
         }
         impl->exec("COMMIT");
         version = 4;
+      } catch (...) {
+        impl->rollback_quietly();
+        throw;
+      }
+    }
+    if (version == 4) {  // migration 4 -> 5: the iSCSI resource limits (defaults)
+      impl->exec("BEGIN IMMEDIATE");
+      try {
+        if (impl->pragma_int("PRAGMA user_version") == 4) {  // not migrated by another process meanwhile
+          impl->exec(kSchemaV5);
+          impl->exec("UPDATE schema_version SET version = 5 WHERE id = 1");
+          impl->exec("PRAGMA user_version = 5");
+          log()->info("state database {} upgraded to schema 5", path);
+        }
+        impl->exec("COMMIT");
+        version = 5;
       } catch (...) {
         impl->rollback_quietly();
         throw;

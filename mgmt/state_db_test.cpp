@@ -186,6 +186,15 @@ Config full_config() {
   i.nop_in_interval_s = 0;
   i.nop_in_timeout_s = 5;
   i.login_timeout_s = 60;
+  i.max_connections = 7;
+  i.max_connections_per_address = 3;
+  i.max_sessions_per_initiator = 2;
+  i.max_immediate_commands = 5;
+  i.session_write_buffer = uint64_t(5) << 30;  // beyond 32 bits
+  i.total_write_buffer = 65536;
+  i.send_queue_bytes = 1 << 20;
+  i.warn_burst = 0;
+  i.warn_interval_s = 86400;
   c.management = {"/run/stmf/custom.sock", "stmfadm"};
   c.company_id = kCompany;
   c.threads = 4;
@@ -401,9 +410,9 @@ TEST_CASE("state db: a schema newer than this stmfd is refused", "[statedb]") {
     std::string why;
     REQUIRE(db->save(full_config(), why));
   }
-  raw_exec(d.db(), "PRAGMA user_version = 5");
+  raw_exec(d.db(), "PRAGMA user_version = 6");
   auto why = refused(d.path);
-  CHECK(why.find("newer stmfd (schema 5, this stmfd understands 4)") != std::string::npos);
+  CHECK(why.find("newer stmfd (schema 6, this stmfd understands 5)") != std::string::npos);
 }
 
 TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, schema 1 is upgraded", "[statedb]") {
@@ -432,7 +441,8 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
   // schema 4's LU epochs) is upgraded in place, its configuration kept.
   raw_exec(d.db(),
            "DROP TABLE pr_state; DROP TABLE alua; DROP INDEX targets_port_index; ALTER TABLE targets DROP COLUMN "
-           "port_index; ALTER TABLE lus DROP COLUMN epoch; UPDATE schema_version SET version = 1; "
+           "port_index; ALTER TABLE lus DROP COLUMN epoch; ALTER TABLE settings DROP COLUMN iscsi_limits; "
+           "UPDATE schema_version SET version = 1; "
            "PRAGMA user_version = 1");
   auto db = must_open(d.path);
   std::string why;
@@ -441,6 +451,19 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
   REQUIRE(c);
   Config expect = full_config();
   expect.alua = AluaConfig{};  // schema 1 had none: the defaults
+  {  // nor schema 5's resource limits
+    const IscsiConfig def;
+    auto& i = expect.iscsi;
+    i.max_connections = def.max_connections;
+    i.max_connections_per_address = def.max_connections_per_address;
+    i.max_sessions_per_initiator = def.max_sessions_per_initiator;
+    i.max_immediate_commands = def.max_immediate_commands;
+    i.session_write_buffer = def.session_write_buffer;
+    i.total_write_buffer = def.total_write_buffer;
+    i.send_queue_bytes = def.send_queue_bytes;
+    i.warn_burst = def.warn_burst;
+    i.warn_interval_s = def.warn_interval_s;
+  }
   for (size_t i = 0; i < expect.targets.size(); ++i) expect.targets[i].port_index = uint16_t(i + 1);
   for (auto& l : expect.lus) l.epoch = 0;  // nor epochs
   CHECK(*c == expect);
@@ -822,8 +845,8 @@ TEST_CASE("state db: a schema-2 database is upgraded to schema 3 (and on to 4) i
     REQUIRE(again);
     CHECK(*again == *c);
   }
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 4);
-  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == 4);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
+  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == StateDb::kSchemaVersion);
   CHECK(raw_integrity(d.db()) == "ok");
   // Opened again: no second migration, same content.
   auto db = must_open(d.path);
@@ -860,7 +883,7 @@ TEST_CASE("state db: LU epochs round-trip", "[statedb][alua]") {
     auto db = must_open(d.path);
     REQUIRE(db->save(c, why));
   }
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 4);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
   CHECK(raw_int(d.db(), "SELECT epoch FROM lus WHERE name = 'file lu'") == 9007199254740991);
   CHECK(raw_int(d.db(), "SELECT epoch FROM lus WHERE name = 'r'") == 3);
   CHECK(raw_int(d.db(), "SELECT epoch FROM lus WHERE store = 'null'") == 0);
@@ -946,8 +969,8 @@ TEST_CASE("state db: a schema-3 database is upgraded to schema 4 in place", "[st
     REQUIRE(again);
     CHECK(*again == *c);
   }
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 4);
-  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == 4);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
+  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == StateDb::kSchemaVersion);
   CHECK(raw_integrity(d.db()) == "ok");
   // Opened again: no second migration, same content.
   auto db = must_open(d.path);

@@ -25,6 +25,8 @@ using iscsi::kReservedTag;
 // Largest Data-Out buffer one command may make the target allocate: the LU's maximum transfer
 // length (32 MiB) plus room for the largest block size.
 constexpr uint32_t kMaxWriteBuffer = (32u << 20) + 4096;
+// Discarded data segments are read through a buffer of this size, never the announced length.
+constexpr size_t kSkipBuffer = 16384;
 using iscsi::pad4;
 
 // SAM-5 4.7: the 8-byte LUN field, peripheral (00b) and flat (01b) address methods; any
@@ -45,10 +47,13 @@ Connection::Connection(Server& server, asio::ip::tcp::socket socket, uint16_t)
       socket_(std::move(socket)),
       strand_(asio::make_strand(socket_.get_executor())),
       nop_timer_(strand_),
-      login_timer_(strand_) {
+      login_timer_(strand_),
+      warn_log_(server.settings().warn_burst, std::chrono::seconds(server.settings().warn_interval_s)),
+      drain_timer_(strand_) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
-  peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  address_ = ec ? "?" : ep.address().to_string();
+  peer_ = ec ? "?" : address_ + ":" + std::to_string(ep.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
 }
 
@@ -75,6 +80,8 @@ void Connection::close(const std::string& why) {
     self->socket_.close(ec);
     self->nop_timer_.cancel();
     self->login_timer_.cancel();
+    self->drain_timer_.cancel();
+    self->warn_log_.flush(log(), self->peer_);
     self->finish_session();
   });
 }
@@ -119,14 +126,65 @@ awaitable<bool> Connection::read_segment(uint8_t* dst, size_t len, bool& digest_
 
 awaitable<bool> Connection::skip_segment(size_t len) {
   if (len == 0) co_return true;
-  std::vector<uint8_t> junk(len + pad4(len) + (data_digest_ ? 4 : 0));
-  co_return co_await read_exact(junk.data(), junk.size());
+  size_t left = len + pad4(len) + (data_digest_ ? 4 : 0);
+  std::array<uint8_t, kSkipBuffer> junk;
+  while (left) {
+    const size_t n = std::min(left, junk.size());
+    if (!co_await read_exact(junk.data(), n)) co_return false;
+    left -= n;
+  }
+  co_return true;
+}
+
+awaitable<void> Connection::wait_for_send_queue() {
+  const uint64_t limit = server_.settings().send_queue_bytes;
+  bool logged = false;
+  while (queued_bytes_ > limit && phase_ != Phase::closed) {
+    if (!logged) {
+      log()->debug("{}: {} bytes of responses queued (send_queue_bytes {}): reading paused", peer_, queued_bytes_, limit);
+      logged = true;
+    }
+    boost::system::error_code ec;
+    drain_timer_.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await drain_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+namespace {
+// Gives a write buffer's budget back when the last owner lets go.
+struct BufferCharge {
+  BufferCharge(std::shared_ptr<std::atomic<uint64_t>> s, Server* srv, uint64_t n)
+      : session(std::move(s)), server(srv), bytes(n) {}
+  BufferCharge(const BufferCharge&) = delete;
+  BufferCharge& operator=(const BufferCharge&) = delete;
+  std::shared_ptr<std::atomic<uint64_t>> session;
+  Server* server;
+  uint64_t bytes;
+  ~BufferCharge() {
+    session->fetch_sub(bytes);
+    server->release_write_buffer(bytes);
+  }
+};
+}  // namespace
+
+std::shared_ptr<const void> Connection::charge_write_buffer(uint64_t bytes) {
+  const auto& s = server_.settings();
+  if (session_write_buffered_->load() + bytes > s.session_write_buffer) return nullptr;
+  if (!server_.reserve_write_buffer(bytes)) return nullptr;
+  session_write_buffered_->fetch_add(bytes);
+  // Built in place (not copyable: a temporary would give the budget back at once).
+  return std::make_shared<const BufferCharge>(session_write_buffered_, &server_, bytes);
 }
 
 awaitable<void> Connection::reader() {
   auto self = shared_from_this();
   const uint32_t max_recv = server_.settings().max_recv_data_segment_length;
+  const uint64_t send_queue_limit = server_.settings().send_queue_bytes;
   while (phase_ != Phase::closed) {
+    // Backpressure: a peer that does not read its responses stops being read. (Tested here so
+    // that the common case costs no coroutine frame.)
+    if (queued_bytes_ > send_queue_limit) co_await wait_for_send_queue();
+    if (phase_ == Phase::closed) break;
     InPdu pdu;
     if (!co_await read_exact(pdu.bhs.data(), 48)) break;
     const size_t ahs_len = iscsi::bhs_total_ahs_length(pdu.bhs);
@@ -134,8 +192,8 @@ awaitable<void> Connection::reader() {
     const uint32_t dlen = iscsi::bhs_data_segment_length(pdu.bhs);
     if (phase_ == Phase::login && (opc != op::login_request || ahs_len != 0 || dlen > 8192)) {
       // Nothing to recover before a session exists (RFC 7143 6.11): drop the connection.
-      log()->warn("{}: {} during login (opcode 0x{:02x}, AHS {} bytes, data {} bytes)", peer_,
-                  opc != op::login_request ? "non-login PDU" : "malformed Login Request", opc, ahs_len, dlen);
+      warn("{}: {} during login (opcode 0x{:02x}, AHS {} bytes, data {} bytes)", peer_,
+           opc != op::login_request ? "non-login PDU" : "malformed Login Request", opc, ahs_len, dlen);
       close("bad PDU during login");
       break;
     }
@@ -150,16 +208,16 @@ awaitable<void> Connection::reader() {
       if (ahs_len) crc = iscsi::crc32c_extend(crc, pdu.ahs.data(), ahs_len);
       if (!iscsi::digest_matches(crc, d)) {
         // RFC 7143 7.8: a header digest error cannot be recovered at ERL 0.
-        log()->warn("{}: header digest error, opcode 0x{:02x} itt 0x{:08x}", peer_, iscsi::bhs_opcode(pdu.bhs),
-                    iscsi::bhs_itt(pdu.bhs));
+        warn("{}: header digest error, opcode 0x{:02x} itt 0x{:08x}", peer_, iscsi::bhs_opcode(pdu.bhs),
+             iscsi::bhs_itt(pdu.bhs));
         close("header digest error");
         break;
       }
     }
     const uint32_t limit = phase_ == Phase::login ? 8192 : max_recv;
     if (dlen > limit) {
-      log()->warn("{}: data segment {} exceeds MaxRecvDataSegmentLength {} (opcode 0x{:02x} itt 0x{:08x})", peer_, dlen,
-                  limit, opc, iscsi::bhs_itt(pdu.bhs));
+      warn("{}: data segment {} exceeds MaxRecvDataSegmentLength {} (opcode 0x{:02x} itt 0x{:08x})", peer_, dlen,
+           limit, opc, iscsi::bhs_itt(pdu.bhs));
       reject(pdu, iscsi::reject_reason::protocol_error);
       if (!co_await skip_segment(dlen)) break;
       continue;
@@ -176,7 +234,7 @@ awaitable<void> Connection::reader() {
     if (phase_ == Phase::closed) break;  // closed while this PDU's header was read
     if (!nexus_ && (opc == op::scsi_command || opc == op::data_out || opc == op::task_mgmt_request)) {
       // A discovery session has no I_T nexus: only Text, NOP and Logout (RFC 7143 4.3).
-      log()->warn("{}: opcode 0x{:02x} in a discovery session, itt 0x{:08x}", peer_, opc, iscsi::bhs_itt(pdu.bhs));
+      warn("{}: opcode 0x{:02x} in a discovery session, itt 0x{:08x}", peer_, opc, iscsi::bhs_itt(pdu.bhs));
       reject(pdu, iscsi::reject_reason::protocol_error);
       if (!co_await skip_segment(dlen)) break;
       continue;
@@ -197,7 +255,7 @@ awaitable<void> Connection::reader() {
           break;
         }
         if (!ok) {
-          log()->warn("{}: data digest error on opcode 0x{:02x} itt 0x{:08x}", peer_, opc, iscsi::bhs_itt(pdu.bhs));
+          warn("{}: data digest error on opcode 0x{:02x} itt 0x{:08x}", peer_, opc, iscsi::bhs_itt(pdu.bhs));
           reject(pdu, iscsi::reject_reason::data_digest_error);
           break;
         }
@@ -207,15 +265,15 @@ awaitable<void> Connection::reader() {
           case op::logout_request: on_logout(pdu); break;
           case op::task_mgmt_request: on_task_mgmt(pdu); break;
           case op::snack_request:
-            log()->warn("{}: SNACK at ERL 0, itt 0x{:08x}", peer_, iscsi::bhs_itt(pdu.bhs));
+            warn("{}: SNACK at ERL 0, itt 0x{:08x}", peer_, iscsi::bhs_itt(pdu.bhs));
             reject(pdu, iscsi::reject_reason::command_not_supported);
             break;
           case op::login_request:
-            log()->warn("{}: Login Request in full feature phase", peer_);
+            warn("{}: Login Request in full feature phase", peer_);
             reject(pdu, iscsi::reject_reason::protocol_error);
             break;
           default:
-            log()->warn("{}: unknown opcode 0x{:02x} itt 0x{:08x}", peer_, opc, iscsi::bhs_itt(pdu.bhs));
+            warn("{}: unknown opcode 0x{:02x} itt 0x{:08x}", peer_, opc, iscsi::bhs_itt(pdu.bhs));
             reject(pdu, iscsi::reject_reason::command_not_supported);
         }
       }
@@ -249,6 +307,7 @@ void Connection::send_pdu(const iscsi::Bhs& bhs, const uint8_t* data, size_t len
       o.trailer_len += 4;
     }
   }
+  queued_bytes_ += o.bhs.size() + o.data_len;
   outq_.push_back(std::move(o));
   if (!writing_) write_next();
 }
@@ -277,7 +336,11 @@ void Connection::write_next() {
   }
   auto self = shared_from_this();
   asio::async_write(socket_, wbufs_, asio::bind_executor(strand_, [self, close_after](boost::system::error_code ec, size_t) {
-    for (size_t i = 0; i < self->inflight_pdus_ && !self->outq_.empty(); ++i) self->outq_.pop_front();
+    for (size_t i = 0; i < self->inflight_pdus_ && !self->outq_.empty(); ++i) {
+      self->queued_bytes_ -= self->outq_.front().bhs.size() + self->outq_.front().data_len;
+      self->outq_.pop_front();
+    }
+    if (self->queued_bytes_ <= self->server_.settings().send_queue_bytes) self->drain_timer_.cancel();
     if (ec) {
       self->writing_ = false;
       self->close("write failed: " + ec.message());
@@ -315,6 +378,8 @@ void Connection::reject(const InPdu& pdu, uint8_t reason) {
 bool Connection::accept_cmd_sn(uint32_t cmd_sn, bool immediate) {
   switch (window_.accept(cmd_sn, immediate)) {
     case iscsi::CmdSnClass::immediate:
+      ++immediate_running_;
+      return true;
     case iscsi::CmdSnClass::in_order:
       return true;
     case iscsi::CmdSnClass::future:
@@ -323,8 +388,8 @@ bool Connection::accept_cmd_sn(uint32_t cmd_sn, bool immediate) {
     case iscsi::CmdSnClass::out_of_window:
       break;
   }
-  log()->warn("{}: CmdSN {} outside window [{}, {}], ignored (RFC 7143 4.2.2.1)", peer_, cmd_sn, window_.exp_cmd_sn(),
-              window_.max_cmd_sn());
+  warn("{}: CmdSN {} outside window [{}, {}], ignored (RFC 7143 4.2.2.1)", peer_, cmd_sn, window_.exp_cmd_sn(),
+       window_.max_cmd_sn());
   return false;
 }
 
@@ -333,7 +398,7 @@ bool Connection::accept_cmd_sn(uint32_t cmd_sn, bool immediate) {
 awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
   iscsi::ScsiCommand cmd;
   if (auto err = iscsi::parse_scsi_command(pdu.bhs, pdu.ahs, cmd)) {
-    log()->warn("{}: malformed SCSI Command itt 0x{:08x}: {}", peer_, iscsi::bhs_itt(pdu.bhs), err->what);
+    warn("{}: malformed SCSI Command itt 0x{:08x}: {}", peer_, iscsi::bhs_itt(pdu.bhs), err->what);
     reject(pdu, err->reason);
     co_return co_await skip_segment(iscsi::bhs_data_segment_length(pdu.bhs));
   }
@@ -344,8 +409,8 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
     // the reason for an invalid ITT) before anything about it is recorded: the task in flight
     // is not touched (6.3: a Reject never ends another task) and the CmdSN is not taken as
     // received (6.3), so the initiator can plug the gap.
-    log()->warn("{}: itt 0x{:08x} already names a task in flight: command (opcode 0x{:02x}, CmdSN {}) rejected", peer_,
-                cmd.itt, cmd.cdb[0], cmd.cmd_sn);
+    warn("{}: itt 0x{:08x} already names a task in flight: command (opcode 0x{:02x}, CmdSN {}) rejected", peer_,
+         cmd.itt, cmd.cdb[0], cmd.cmd_sn);
     reject(pdu, iscsi::reject_reason::invalid_pdu_field);
     co_return co_await skip_segment(dlen);
   }
@@ -367,21 +432,46 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
   t->cdb_length = uint8_t(std::min<size_t>(cmd.cdb_length, t->cdb.size()));
   std::memcpy(t->cdb.data(), cmd.cdb.data(), t->cdb_length);
 
+  // RFC 7143 4.2.2.1 / 11.17.1: immediate commands bypass the CmdSN window, so they have
+  // their own limit; beyond it the command is rejected with "too many immediate commands"
+  // (the initiator may send it again) and its data is discarded.
+  const auto& limits = server_.settings();
+  if (cmd.immediate && immediate_running_ >= limits.max_immediate_commands) {
+    warn("{}: itt 0x{:08x}: {} immediate commands in flight (max_immediate_commands {}): rejected", peer_, cmd.itt,
+         immediate_running_, limits.max_immediate_commands);
+    reject(pdu, iscsi::reject_reason::immediate_command_reject);
+    co_return co_await skip_segment(dlen);
+  }
+  // The write buffer is charged in full against the session's and the daemon's budgets
+  // before anything is allocated. Over budget the command ends with TASK SET FULL (BUSY when
+  // the session has no other task: SAM-5 5.3) and its data is discarded.
+  std::optional<scsi::Status> over_budget;
+  if (cmd.write && cmd.edtl > 0 && cmd.edtl <= kMaxWriteBuffer) {
+    t->buffer_charge = charge_write_buffer(cmd.edtl);
+    if (!t->buffer_charge) over_budget = tasks_.empty() ? scsi::Status::busy : scsi::Status::task_set_full;
+  }
+
   // Immediate data goes straight into the task's Data-Out buffer.
   if (dlen > 0) {
     auto bad = cmd.write ? iscsi::DataOutTracker::check_command(cmd.edtl, dlen, cmd.final, params_)
                          : std::optional(iscsi::DataOutError::immediate_data_not_allowed);
     if (bad) {
-      log()->warn("{}: itt 0x{:08x}: {} bytes of immediate data refused: {} (W={} EDTL={})", peer_, cmd.itt, dlen,
-                  iscsi::to_string(*bad), cmd.write, cmd.edtl);
+      warn("{}: itt 0x{:08x}: {} bytes of immediate data refused: {} (W={} EDTL={})", peer_, cmd.itt, dlen,
+           iscsi::to_string(*bad), cmd.write, cmd.edtl);
       reject(pdu, iscsi::reject_reason::protocol_error);
       co_return co_await skip_segment(dlen);
     }
-    t->data_out.resize(std::min(cmd.edtl, kMaxWriteBuffer));
-    bool ok;
-    if (!co_await read_segment(t->data_out.data(), dlen, ok)) co_return false;
+    if (over_budget) {
+      if (!co_await skip_segment(dlen)) co_return false;
+    }
+    // Capacity for the whole transfer, but only the bytes received are touched (no copy
+    // later: Data-Out PDUs extend the vector within this capacity).
+    if (!over_budget) t->data_out.reserve(std::min(cmd.edtl, kMaxWriteBuffer));
+    if (!over_budget) t->data_out.resize(dlen);
+    bool ok = true;
+    if (!over_budget && !co_await read_segment(t->data_out.data(), dlen, ok)) co_return false;
     if (!ok) {
-      log()->warn("{}: itt 0x{:08x}: data digest error on immediate data", peer_, cmd.itt);
+      warn("{}: itt 0x{:08x}: data digest error on immediate data", peer_, cmd.itt);
       reject(pdu, iscsi::reject_reason::data_digest_error);
       // The data never arrived intact: the command cannot run (RFC 7143 7.8, ERL 0).
       if (accept_cmd_sn(cmd.cmd_sn, cmd.immediate)) {
@@ -396,15 +486,27 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
     // No LU accepts a transfer this large (VPD B0 MAXIMUM TRANSFER LENGTH is 32 MiB), and the
     // buffer would be allocated before the CDB is checked: refuse it without allocating.
     // Unsolicited Data-Out for this ITT is discarded as for any unknown task.
-    log()->warn("{}: itt 0x{:08x}: EDTL {} above the {}-byte write limit", peer_, cmd.itt, cmd.edtl, kMaxWriteBuffer);
+    warn("{}: itt 0x{:08x}: EDTL {} above the {}-byte write limit", peer_, cmd.itt, cmd.edtl, kMaxWriteBuffer);
     t->data_out.clear();
     tasks_[cmd.itt] = t;
     fail_task(t, scsi::sense::invalid_field_in_cdb);
     co_return true;
   }
+  if (over_budget) {
+    warn("{}: itt 0x{:08x}: write of {} bytes over the write buffer budget (session {} of {}, daemon {} of {}): {}",
+         peer_, cmd.itt, cmd.edtl, session_write_buffered_->load(), limits.session_write_buffer,
+         server_.write_buffered(), limits.total_write_buffer,
+         *over_budget == scsi::Status::busy ? "BUSY" : "TASK SET FULL");
+    t->data_out.clear();
+    t->buffer_charge.reset();
+    t->status = *over_budget;
+    tasks_[cmd.itt] = t;
+    complete_on_strand(t);
+    co_return true;
+  }
   tasks_[cmd.itt] = t;
   if (cmd.write && cmd.edtl > 0) {
-    if (t->data_out.empty()) t->data_out.resize(cmd.edtl);
+    if (t->data_out.capacity() < cmd.edtl) t->data_out.reserve(cmd.edtl);
     PendingWrite pw;
     pw.task = t;
     pw.lun_field = cmd.lun;
@@ -441,7 +543,7 @@ void Connection::send_r2ts(PendingWrite& w) {
 awaitable<bool> Connection::on_data_out(InPdu& pdu) {
   iscsi::DataOut d;
   if (auto err = iscsi::parse_data_out(pdu.bhs, d)) {
-    log()->warn("{}: malformed Data-Out itt 0x{:08x}: {}", peer_, iscsi::bhs_itt(pdu.bhs), err->what);
+    warn("{}: malformed Data-Out itt 0x{:08x}: {}", peer_, iscsi::bhs_itt(pdu.bhs), err->what);
     reject(pdu, err->reason);
     co_return co_await skip_segment(iscsi::bhs_data_segment_length(pdu.bhs));
   }
@@ -452,18 +554,22 @@ awaitable<bool> Connection::on_data_out(InPdu& pdu) {
     co_return co_await skip_segment(d.data_segment_length);
   }
   if (auto err = it->second.tracker.on_data_out(d.ttt, d.buffer_offset, d.data_segment_length, d.data_sn, d.final)) {
-    log()->warn("{}: itt 0x{:08x}: bad Data-Out (ttt 0x{:08x} offset {} length {} DataSN {}): {}", peer_, d.itt, d.ttt,
-                d.buffer_offset, d.data_segment_length, d.data_sn, iscsi::to_string(*err));
+    warn("{}: itt 0x{:08x}: bad Data-Out (ttt 0x{:08x} offset {} length {} DataSN {}): {}", peer_, d.itt, d.ttt,
+         d.buffer_offset, d.data_segment_length, d.data_sn, iscsi::to_string(*err));
     reject(pdu, iscsi::reject_reason::protocol_error);
     co_return co_await skip_segment(d.data_segment_length);
   }
   auto task = it->second.task;  // the map may change while we read
+  // The tracker checked offset + length <= EDTL, the capacity reserved at the command: the
+  // vector grows in place as data arrives.
+  const size_t end = size_t(d.buffer_offset) + d.data_segment_length;
+  if (task->data_out.size() < end) task->data_out.resize(end);
   bool ok;
   if (!co_await read_segment(task->data_out.data() + d.buffer_offset, d.data_segment_length, ok)) co_return false;
   it = writes_.find(d.itt);
   if (it == writes_.end() || it->second.task != task) co_return true;  // aborted meanwhile
   if (!ok) {
-    log()->warn("{}: itt 0x{:08x}: data digest error on Data-Out at offset {}", peer_, d.itt, d.buffer_offset);
+    warn("{}: itt 0x{:08x}: data digest error on Data-Out at offset {}", peer_, d.itt, d.buffer_offset);
     reject(pdu, iscsi::reject_reason::data_digest_error);
     it->second.failed = true;
   }
@@ -598,7 +704,7 @@ void Connection::complete_on_strand(const TaskPtr& task) {
 void Connection::on_nop_out(InPdu& pdu) {
   iscsi::NopOut n;
   if (auto err = iscsi::parse_nop_out(pdu.bhs, n)) {
-    log()->warn("{}: malformed NOP-Out: {}", peer_, err->what);
+    warn("{}: malformed NOP-Out: {}", peer_, err->what);
     reject(pdu, err->reason);
     return;
   }
@@ -648,7 +754,7 @@ void Connection::start_nop_timer() {
 void Connection::on_text(InPdu& pdu) {
   iscsi::TextRequest req;
   if (auto err = iscsi::parse_text_request(pdu.bhs, req)) {
-    log()->warn("{}: malformed Text Request: {}", peer_, err->what);
+    warn("{}: malformed Text Request: {}", peer_, err->what);
     reject(pdu, err->reason);
     return;
   }
@@ -658,13 +764,13 @@ void Connection::on_text(InPdu& pdu) {
   if (req.ttt != kReservedTag && req.ttt == text_ttt_) {
     response = std::move(text_pending_);  // the initiator asks for the rest of a long answer
   } else if (req.cont) {
-    log()->warn("{}: multi-PDU Text Request not supported, itt 0x{:08x}", peer_, req.itt);
+    warn("{}: multi-PDU Text Request not supported, itt 0x{:08x}", peer_, req.itt);
     reject(pdu, iscsi::reject_reason::command_not_supported);
     return;
   } else {
     iscsi::TextKeys keys;
     if (auto err = iscsi::parse_text(pdu.data, keys)) {
-      log()->warn("{}: malformed Text Request itt 0x{:08x}: {}", peer_, req.itt, iscsi::to_string(*err));
+      warn("{}: malformed Text Request itt 0x{:08x}: {}", peer_, req.itt, iscsi::to_string(*err));
       reject(pdu, iscsi::reject_reason::protocol_error);
       return;
     }
@@ -675,7 +781,7 @@ void Connection::on_text(InPdu& pdu) {
         // gets an empty list). Any other value is not a SendTargets request at all: Reject, so
         // the initiator is not left waiting, and the session goes on.
         if (v != "All" && !v.empty() && !iscsi::well_formed_iscsi_name(v)) {
-          log()->warn("{}: SendTargets={} is neither All nor an iSCSI name, itt 0x{:08x}: rejected", peer_, v, req.itt);
+          warn("{}: SendTargets={} is neither All nor an iSCSI name, itt 0x{:08x}: rejected", peer_, v, req.itt);
           reject(pdu, iscsi::reject_reason::protocol_error);
           return;
         }
@@ -721,7 +827,7 @@ void Connection::on_text(InPdu& pdu) {
 void Connection::on_logout(InPdu& pdu) {
   iscsi::LogoutRequest req;
   if (auto err = iscsi::parse_logout_request(pdu.bhs, req)) {
-    log()->warn("{}: malformed Logout Request: {}", peer_, err->what);
+    warn("{}: malformed Logout Request: {}", peer_, err->what);
     reject(pdu, err->reason);
     return;
   }
@@ -765,7 +871,7 @@ void Connection::request_logout(uint16_t time2wait_s) {
 void Connection::on_task_mgmt(InPdu& pdu) {
   iscsi::TaskMgmtRequest req;
   if (auto err = iscsi::parse_task_mgmt_request(pdu.bhs, req)) {
-    log()->warn("{}: malformed Task Management Request: {}", peer_, err->what);
+    warn("{}: malformed Task Management Request: {}", peer_, err->what);
     reject(pdu, err->reason);
     return;
   }
@@ -788,7 +894,7 @@ void Connection::on_task_mgmt(InPdu& pdu) {
     });
   };
   if (function < 1 || function > 8) {
-    log()->warn("{}: TMF function {} unknown", peer_, function);
+    warn("{}: TMF function {} unknown", peer_, function);
     respond(TmfResponse::function_rejected);
     return;
   }
@@ -873,7 +979,7 @@ awaitable<bool> Connection::on_login(InPdu& pdu) {
   }
   auto r = login_->on_request(pdu.bhs, pdu.data);
   if (r.outcome == iscsi::LoginOutcome::failed) {
-    log()->warn("{}: login failed (status 0x{:04x} {}): {}", peer_, uint16_t(r.status), iscsi::to_string(r.status), r.reason);
+    warn("{}: login failed (status 0x{:04x} {}): {}", peer_, uint16_t(r.status), iscsi::to_string(r.status), r.reason);
     auto data = std::make_shared<std::string>(std::move(r.data));
     send_pdu(r.bhs, reinterpret_cast<const uint8_t*>(data->data()), data->size(), data, /*close_after=*/true);
     co_return true;
@@ -943,12 +1049,23 @@ std::string Connection::target_alias(std::string_view target) {
   return p ? p->settings()->alias : std::string();
 }
 
-iscsi::SessionDecision Connection::check_session(uint64_t, uint16_t tsih, std::string_view, std::string_view,
-                                                 iscsi::SessionType) {
+iscsi::SessionDecision Connection::check_session(uint64_t isid, uint16_t tsih, std::string_view initiator,
+                                                 std::string_view target, iscsi::SessionType) {
   // One connection per session (MaxConnections=1): a login naming a live TSIH would add a
   // second connection; one naming an unknown TSIH has nothing to join. TSIH 0 is a new
   // session; Server::add_session() reinstates an older one of the same initiator port.
-  if (tsih == 0) return iscsi::SessionDecision::ok;
+  if (tsih == 0) {
+    // max_sessions_per_initiator: one InitiatorName may not take every connection slot.
+    // Refused with 02/06 "too many connections" (RFC 7143 11.13.5), before authentication.
+    const auto cap = server_.settings().max_sessions_per_initiator;
+    const auto n = server_.claim_initiator(this, std::string(initiator), isid, std::string(target));
+    if (n > 0) {
+      server_.warn_refused("{}: login refused: {} already has {} session(s) (max_sessions_per_initiator {})", peer_,
+                           initiator, n, cap);
+      return iscsi::SessionDecision::too_many_connections;
+    }
+    return iscsi::SessionDecision::ok;
+  }
   return server_.session_exists(tsih) ? iscsi::SessionDecision::too_many_connections
                                       : iscsi::SessionDecision::session_does_not_exist;
 }

@@ -10,6 +10,7 @@
 #pragma once
 #include <boost/asio.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -26,6 +27,8 @@
 #include "transport/iscsi/login.h"
 #include "transport/iscsi/params.h"
 #include "transport/iscsi/pdu.h"
+#include "transport/log.h"
+#include "transport/rate_limited_log.h"
 #include "transport/target_port.h"
 
 namespace stmf::transport {
@@ -49,6 +52,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   void close(const std::string& why);
 
   const std::string& peer() const { return peer_; }
+  const std::string& address() const { return address_; }  // source IP address only
+  const std::string& target_name() const { return params_.target_name; }
   bool full_feature() const { return phase_ == Phase::full_feature; }
   // Session identity, valid after login.
   const std::string& initiator_name() const { return params_.initiator_name; }
@@ -89,6 +94,16 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   asio::awaitable<bool> read_exact(void* p, size_t n);
   asio::awaitable<bool> read_segment(uint8_t* dst, size_t len, bool& digest_ok);
   asio::awaitable<bool> skip_segment(size_t len);
+  // Backpressure: waits while more than send_queue_bytes of responses are queued.
+  asio::awaitable<void> wait_for_send_queue();
+  // Charges `bytes` of Data-Out buffer against the session and global budgets; nullptr when
+  // either is exhausted.
+  std::shared_ptr<const void> charge_write_buffer(uint64_t bytes);
+  // Logs a per-PDU warning through the connection's rate limit.
+  template <typename... Args>
+  void warn(spdlog::format_string_t<Args...> fmt, Args&&... args) {
+    warn_log_.warn(log(), peer_, fmt, std::forward<Args>(args)...);
+  }
 
   // PDU handlers (on the strand).
   asio::awaitable<bool> on_login(InPdu& pdu);
@@ -104,7 +119,10 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   bool accept_cmd_sn(uint32_t cmd_sn, bool immediate);
   // A command accepted by accept_cmd_sn() finished: non-immediate ones reopen the window.
   void command_done(bool immediate) {
-    if (!immediate) window_.on_completed();
+    if (!immediate)
+      window_.on_completed();
+    else if (immediate_running_ > 0)
+      --immediate_running_;
   }
   // StatSN/ExpCmdSN/MaxCmdSN for a target PDU; advances StatSN when the PDU carries status.
   iscsi::SnFields next_sn(bool advance_stat_sn);
@@ -140,7 +158,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   asio::steady_timer login_timer_;
   std::chrono::system_clock::time_point login_time_{};
   std::string peer_;
+  std::string address_;
   Phase phase_ = Phase::login;
+  RateLimitedLog warn_log_;
 
   // Login and negotiated parameters.
   iscsi::LoginConfig login_config_;
@@ -156,6 +176,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   // Sequence numbers.
   uint32_t stat_sn_ = 0;
   iscsi::CmdWindow window_;
+  uint32_t immediate_running_ = 0;  // immediate commands accepted and not yet done
+  // Data-Out bytes this session's tasks hold (charged by charge_write_buffer()).
+  std::shared_ptr<std::atomic<uint64_t>> session_write_buffered_ = std::make_shared<std::atomic<uint64_t>>(0);
 
   // Tasks by ITT (from command PDU to response).
   std::unordered_map<uint32_t, std::shared_ptr<IscsiTask>> tasks_;
@@ -167,6 +190,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   bool writing_ = false;
   std::vector<asio::const_buffer> wbufs_;
   size_t inflight_pdus_ = 0;
+  size_t queued_bytes_ = 0;         // headers + data of the PDUs in outq_
+  asio::steady_timer drain_timer_;  // the reader waits on it while outq_ is over the limit
 
   // Keepalive.
   uint32_t nop_ttt_ = 0;  // outstanding NOP-In ping (0 = none)

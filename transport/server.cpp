@@ -9,8 +9,16 @@
 
 namespace stmf::transport {
 
+namespace {
+constexpr std::chrono::milliseconds kAcceptBackoffFirst{100};
+constexpr std::chrono::milliseconds kAcceptBackoffMax{1000};
+}  // namespace
+
 Server::Server(asio::io_context& io, Stmf& stmf, IscsiSettings settings)
-    : io_(io), stmf_(stmf), settings_(std::move(settings)) {}
+    : io_(io),
+      stmf_(stmf),
+      settings_(std::move(settings)),
+      refused_log_(settings_.warn_burst, std::chrono::seconds(settings_.warn_interval_s)) {}
 
 Server::~Server() = default;
 
@@ -70,16 +78,16 @@ std::error_code Server::listen(const std::string& host, uint16_t port, std::stri
     return std::make_error_code(std::errc::invalid_argument);
   }
   asio::ip::tcp::endpoint ep(addr, port);
-  auto a = std::make_shared<asio::ip::tcp::acceptor>(io_);
-  a->open(ep.protocol(), ec);
-  if (!ec) a->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) a->bind(ep, ec);
-  if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
+  auto a = std::make_shared<Acceptor>(io_);
+  a->socket.open(ep.protocol(), ec);
+  if (!ec) a->socket.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a->socket.bind(ep, ec);
+  if (!ec) a->socket.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     why = "portal " + host + ":" + std::to_string(port) + ": " + ec.message();
     return std::error_code(ec.value(), std::system_category());
   }
-  auto address = (addr.is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(a->local_endpoint().port());
+  auto address = (addr.is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(a->socket.local_endpoint().port());
   {
     std::lock_guard lk(ports_mu_);
     portals_.push_back({host, port, address, a});
@@ -90,7 +98,7 @@ std::error_code Server::listen(const std::string& host, uint16_t port, std::stri
 }
 
 bool Server::close_portal(const std::string& host, uint16_t port) {
-  std::shared_ptr<asio::ip::tcp::acceptor> a;
+  std::shared_ptr<Acceptor> a;
   {
     std::lock_guard lk(ports_mu_);
     auto it = std::find_if(portals_.begin(), portals_.end(), [&](auto& p) { return p.host == host && p.port == port; });
@@ -99,27 +107,92 @@ bool Server::close_portal(const std::string& host, uint16_t port) {
     log()->info("portal {} closed", it->address);
     portals_.erase(it);
   }
-  asio::post(a->get_executor(), [a] {
+  asio::post(a->socket.get_executor(), [a] {
     boost::system::error_code ec;
-    a->close(ec);
+    a->socket.close(ec);
+    a->retry.cancel();
   });
   return true;
 }
 
-void Server::accept_loop(std::shared_ptr<asio::ip::tcp::acceptor> a) {
-  a->async_accept(asio::make_strand(io_), [this, a](boost::system::error_code ec, asio::ip::tcp::socket s) {
+void Server::accept_loop(std::shared_ptr<Acceptor> a) {
+  a->socket.async_accept(asio::make_strand(io_), [this, a](boost::system::error_code ec, asio::ip::tcp::socket s) {
+    if (ec == asio::error::operation_aborted || !a->socket.is_open()) return;
     if (ec) {
-      if (ec != asio::error::operation_aborted) {
-        log()->warn("accept: {}", ec.message());
-        accept_loop(a);
+      // Out of descriptors or buffers (or a connection reset before accept): retrying at once
+      // would spin. Back off with a timer; one line per episode, one when it ends.
+      if (a->errors++ == 0) {
+        a->backoff = kAcceptBackoffFirst;
+        log()->warn("accept: {}; retrying with back-off ({} ms up to {} ms)", ec.message(), a->backoff.count(),
+                    kAcceptBackoffMax.count());
+      } else {
+        a->backoff = std::min(a->backoff * 2, kAcceptBackoffMax);
       }
+      a->retry.expires_after(a->backoff);
+      a->retry.async_wait([this, a](boost::system::error_code tec) {
+        if (!tec && a->socket.is_open()) accept_loop(a);
+      });
       return;
     }
+    if (a->errors) {
+      log()->info("accept: resumed after {} failed attempt(s)", a->errors);
+      a->errors = 0;
+    }
+    // Counted under the address the connection itself reports, so that remove_connection()
+    // takes back exactly what admit() counted. A refused connection is never started: its
+    // socket closes with it.
     auto c = std::make_shared<Connection>(*this, std::move(s), 1);
-    track(c);
-    c->start();
+    std::string why;
+    if (admit(c->address(), why)) {
+      track(c);
+      c->start();
+    }
     accept_loop(a);
   });
+}
+
+bool Server::admit(const std::string& address, std::string& why) {
+  std::lock_guard lk(mu_);
+  if (admitted_ >= settings_.max_connections) {
+    why = "max_connections";
+    refused_log_.warn(log(), "iscsi", "{}: connection refused: {} connections open (max_connections {})", address,
+                      admitted_, settings_.max_connections);
+    return false;
+  }
+  auto& n = per_address_[address];
+  if (n >= settings_.max_connections_per_address) {
+    why = "max_connections_per_address";
+    refused_log_.warn(log(), "iscsi", "{}: connection refused: {} connections from this address (max_connections_per_address {})",
+                      address, n, settings_.max_connections_per_address);
+    return false;
+  }
+  ++n;
+  ++admitted_;
+  return true;
+}
+
+bool Server::reserve_write_buffer(uint64_t bytes) {
+  uint64_t cur = write_buffered_.load();
+  do {
+    if (cur + bytes > settings_.total_write_buffer) return false;
+  } while (!write_buffered_.compare_exchange_weak(cur, cur + bytes));
+  return true;
+}
+
+void Server::release_write_buffer(uint64_t bytes) { write_buffered_.fetch_sub(bytes); }
+
+size_t Server::claim_initiator(const Connection* c, const std::string& initiator, uint64_t isid,
+                               const std::string& target) {
+  std::lock_guard lk(mu_);
+  size_t n = 0;
+  for (auto& [other, claim] : claims_) {
+    if (other == c || claim.initiator != initiator) continue;
+    if (claim.isid == isid && claim.target == target) continue;  // would be reinstated
+    ++n;
+  }
+  if (n >= settings_.max_sessions_per_initiator) return n;
+  claims_[c] = Claim{initiator, target, isid};
+  return 0;
 }
 
 void Server::track(const std::shared_ptr<Connection>& c) {
@@ -132,7 +205,8 @@ void Server::stop_accepting() {
   std::lock_guard lk(ports_mu_);
   for (auto& p : portals_) {
     boost::system::error_code ec;
-    p.acceptor->close(ec);
+    p.acceptor->socket.close(ec);
+    p.acceptor->retry.cancel();
   }
 }
 
@@ -222,6 +296,9 @@ bool Server::session_exists(uint16_t tsih) {
 
 void Server::remove_connection(Connection* c) {
   std::lock_guard lk(mu_);
+  claims_.erase(c);
+  if (admitted_ > 0) --admitted_;
+  if (auto it = per_address_.find(c->address()); it != per_address_.end() && --it->second == 0) per_address_.erase(it);
   std::erase_if(conns_, [c](auto& w) { auto o = w.lock(); return !o || o.get() == c; });
 }
 

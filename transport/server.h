@@ -5,12 +5,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "core/stmf.h"
+#include "transport/log.h"
+#include "transport/rate_limited_log.h"
 #include "transport/settings.h"
 #include "transport/target_port.h"
 
@@ -70,9 +73,38 @@ class Server {
   bool session_exists(uint16_t tsih);
   void remove_connection(Connection* c);
   void track(const std::shared_ptr<Connection>& c);
+  // max_sessions_per_initiator: a new login of `c` as (initiator, isid, target) is counted
+  // with the other connections that claimed the same InitiatorName (logged in or still
+  // logging in), except one with the same ISID and target (reinstatement). Under the cap the
+  // claim is recorded (until remove_connection) and 0 is returned; otherwise the count.
+  size_t claim_initiator(const Connection* c, const std::string& initiator, uint64_t isid, const std::string& target);
+
+  // A refusal (connection cap, login cap) through the server's rate limit: a client that
+  // reconnects in a loop costs a few lines per interval.
+  template <typename... Args>
+  void warn_refused(spdlog::format_string_t<Args...> fmt, Args&&... args) {
+    std::lock_guard lk(mu_);
+    refused_log_.warn(log(), "iscsi", fmt, std::forward<Args>(args)...);
+  }
+
+  // Global Data-Out buffer budget (total_write_buffer): true and charged when `bytes` fit.
+  bool reserve_write_buffer(uint64_t bytes);
+  void release_write_buffer(uint64_t bytes);
+  uint64_t write_buffered() const { return write_buffered_.load(); }
 
  private:
-  void accept_loop(std::shared_ptr<asio::ip::tcp::acceptor> a);
+  // One listening socket and its accept back-off (EMFILE, ENFILE, ENOBUFS...: retried after
+  // a timer, 100 ms doubling to 1 s; one log line per episode).
+  struct Acceptor {
+    explicit Acceptor(asio::io_context& io) : socket(io), retry(io) {}
+    asio::ip::tcp::acceptor socket;
+    asio::steady_timer retry;
+    std::chrono::milliseconds backoff{0};
+    uint64_t errors = 0;  // in the current episode
+  };
+  void accept_loop(std::shared_ptr<Acceptor> a);
+  // Connection caps checked at accept; counts the connection when admitted.
+  bool admit(const std::string& address, std::string& why);
   std::vector<std::shared_ptr<Connection>> connections_of(const IscsiTargetPort* port);
 
   asio::io_context& io_;
@@ -86,13 +118,23 @@ class Server {
     std::string host;
     uint16_t port;
     std::string address;  // "addr:port" as SendTargets reports it
-    std::shared_ptr<asio::ip::tcp::acceptor> acceptor;
+    std::shared_ptr<Acceptor> acceptor;
   };
   std::vector<Portal> portals_;
   std::atomic<bool> service_online_{true};
   std::mutex mu_;
   std::vector<std::weak_ptr<Connection>> conns_;
   uint16_t next_tsih_ = 1;
+  // Admitted connections (mu_): all of them and by source address.
+  size_t admitted_ = 0;
+  std::map<std::string, uint32_t> per_address_;
+  struct Claim {
+    std::string initiator, target;
+    uint64_t isid = 0;
+  };
+  std::map<const Connection*, Claim> claims_;
+  RateLimitedLog refused_log_;  // refusals at accept (mu_)
+  std::atomic<uint64_t> write_buffered_{0};
 };
 
 }  // namespace stmf::transport

@@ -19,6 +19,9 @@ struct IscsiTask : ScsiTask {
   uint32_t cmd_sn = 0;
   bool immediate = false;
   bool read_flag = false, write_flag = false;
+  // The write-buffer budget this task's data_out holds (session and global); given back
+  // when the task (and so its buffer) is destroyed, on whatever thread that happens.
+  std::shared_ptr<const void> buffer_charge;
 };
 
 class IscsiTargetPort final : public LocalPort {

@@ -20,8 +20,19 @@ uint32_t crc(const uint8_t* p, size_t n) { return ~crc32_iscsi(const_cast<uint8_
 void put_digest(uint8_t* p, uint32_t v) { p[0] = uint8_t(v); p[1] = uint8_t(v >> 8); p[2] = uint8_t(v >> 16); p[3] = uint8_t(v >> 24); }
 }  // namespace
 
-RawInitiator::RawInitiator(uint16_t port, std::string initiator) : initiator_(std::move(initiator)) {
+RawInitiator::RawInitiator(uint16_t port, std::string initiator, const std::string& source)
+    : initiator_(std::move(initiator)) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (!source.empty()) {
+    sockaddr_in l{};
+    l.sin_family = AF_INET;
+    ::inet_pton(AF_INET, source.c_str(), &l.sin_addr);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&l), sizeof l) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+      return;
+    }
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
@@ -38,6 +49,13 @@ RawInitiator::RawInitiator(uint16_t port, std::string initiator) : initiator_(st
 RawInitiator::~RawInitiator() {
   if (fd_ >= 0) ::close(fd_);
 }
+
+void RawInitiator::set_send_timeout(int ms) {
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+void RawInitiator::set_receive_buffer(int bytes) { ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes); }
 
 bool RawInitiator::send_raw(const void* p, size_t n) {
   const uint8_t* b = static_cast<const uint8_t*>(p);
@@ -122,10 +140,14 @@ int RawInitiator::login(const std::string& target, const std::vector<std::string
   h[1] = 0x80 | (1 << 2) | 3;  // T, CSG=operational, NSG=full feature
   h[8] = 0x80;                  // ISID: random-ish, type 10b
   h[13] = uint8_t(::getpid());
+  h[11] = uint8_t(isid_qualifier >> 8);
+  h[12] = uint8_t(isid_qualifier);
   put32(&h[16], itt++);
   put32(&h[24], cmd_sn);
   put32(&h[28], exp_stat_sn);
-  std::string keys = "InitiatorName=" + initiator_ + '\0' + "TargetName=" + target + '\0' + "SessionType=Normal" + '\0';
+  std::string keys = discovery ? "InitiatorName=" + initiator_ + '\0' + "SessionType=Discovery" + '\0'
+                              : "InitiatorName=" + initiator_ + '\0' + "TargetName=" + target + '\0' +
+                                    "SessionType=Normal" + '\0';
   bool hd = false, dd = false;
   for (auto& k : extra) {
     keys += k + '\0';

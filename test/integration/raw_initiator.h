@@ -21,7 +21,8 @@ struct RawPdu {
 
 class RawInitiator {
  public:
-  RawInitiator(uint16_t port, std::string initiator = "iqn.2026-11.org.example:raw");
+  // `source`: local address to connect from (e.g. "127.0.0.2"; empty: any).
+  RawInitiator(uint16_t port, std::string initiator = "iqn.2026-11.org.example:raw", const std::string& source = "");
   ~RawInitiator();
 
   bool connected() const { return fd_ >= 0; }
@@ -48,6 +49,12 @@ class RawInitiator {
 
   uint32_t cmd_sn = 1, exp_stat_sn = 0, itt = 1;
   bool header_digest = false, data_digest = false;
+  bool discovery = false;         // login() opens a discovery session (no TargetName)
+  uint16_t isid_qualifier = 0;    // last two ISID bytes: distinct sessions of one initiator
+  // send() gives up (returns false) after this long blocked (0: never); for peers that stop reading.
+  void set_send_timeout(int ms);
+  // Shrinks the socket's receive buffer (a peer that reads slowly or never).
+  void set_receive_buffer(int bytes);
 
  private:
   int fd_ = -1;

@@ -12,7 +12,11 @@
 #include <filesystem>
 #include <thread>
 
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "core/stmf.h"
 #include "mgmt/config.h"
@@ -43,7 +47,38 @@ stmf::transport::IscsiSettings iscsi_settings(const mgmt::IscsiConfig& c) {
   is.nop_in_interval_s = c.nop_in_interval_s;
   is.nop_in_timeout_s = c.nop_in_timeout_s;
   is.login_timeout_s = c.login_timeout_s;
+  is.max_connections = c.max_connections;
+  is.max_connections_per_address = c.max_connections_per_address;
+  is.max_sessions_per_initiator = c.max_sessions_per_initiator;
+  is.max_immediate_commands = c.max_immediate_commands;
+  is.session_write_buffer = c.session_write_buffer;
+  is.total_write_buffer = c.total_write_buffer;
+  is.send_queue_bytes = c.send_queue_bytes;
+  is.warn_burst = c.warn_burst;
+  is.warn_interval_s = c.warn_interval_s;
   return is;
+}
+
+// Every connection, LU backing file and database handle is a descriptor: run with the soft
+// open-file limit raised to the hard limit (the distribution's soft default, often 1024, is
+// far below what max_connections allows). Logged either way.
+void raise_open_file_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    spdlog::warn("open-file limit: getrlimit: {}", std::strerror(errno));
+    return;
+  }
+  auto show = [](rlim_t v) { return v == RLIM_INFINITY ? std::string("unlimited") : std::to_string(v); };
+  const rlim_t before = rl.rlim_cur;
+  if (rl.rlim_cur != rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+      spdlog::warn("open-file limit: soft {} hard {}: raising the soft limit failed: {}", show(before), show(rl.rlim_max),
+                   std::strerror(errno));
+      return;
+    }
+  }
+  spdlog::info("open-file limit: soft {} -> {} (hard {})", show(before), show(rl.rlim_cur), show(rl.rlim_max));
 }
 
 }  // namespace
@@ -112,6 +147,8 @@ int main(int argc, char** argv) {
     spdlog::warn("configuration file {} ignored: the state database {} holds the configuration (use stmfadm import)",
                  config_path, db->path());
   if (!db) spdlog::warn("no --state-dir: management changes are not persisted");
+
+  raise_open_file_limit();
 
   asio::io_context io;
   stmf::Stmf framework;
