@@ -275,10 +275,25 @@ const char* const kSchemaV3Index = "CREATE UNIQUE INDEX targets_port_index ON ta
 // so that creation and the 3 -> 4 migration share this text; existing LUs start at epoch 0.
 const char* const kSchemaV4 = "ALTER TABLE lus ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0 CHECK (epoch >= 0)";
 
+// Schema 5 adds CHAP as itadm models it (docs/security.md "CHAP"): each target's auth method,
+// the node's default and discovery auth methods, and the initiators' CHAP names and secrets.
+// ALTER TABLE again, so creation and the 4 -> 5 migration share this text.
+const char* const kSchemaV5 = R"SQL(
+ALTER TABLE targets ADD COLUMN auth TEXT NOT NULL DEFAULT 'default' CHECK (auth IN ('default', 'none', 'chap'));
+ALTER TABLE settings ADD COLUMN iscsi_default_auth TEXT NOT NULL DEFAULT 'none' CHECK (iscsi_default_auth IN ('none', 'chap'));
+ALTER TABLE settings ADD COLUMN iscsi_discovery_auth TEXT NOT NULL DEFAULT 'none' CHECK (iscsi_discovery_auth IN ('none', 'chap'));
+CREATE TABLE initiators (
+  name TEXT PRIMARY KEY,
+  pos INTEGER NOT NULL UNIQUE,
+  chap_user TEXT NOT NULL,   -- '' = the node name
+  chap_secret TEXT NOT NULL  -- '' = none configured
+) STRICT;
+)SQL";
+
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
                                "hg_members",     "target_groups", "tg_members",   "view_entries",
                                "targets",        "target_initiators", "portals",   "pr_state",
-                               "alua"};
+                               "alua",           "initiators"};
 
 std::string digests_json(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
 
@@ -343,8 +358,9 @@ struct StateDb::Impl {
         "log_level, service_online, mgmt_socket, mgmt_admin_group, iscsi_max_recv_data_segment_length, "
         "iscsi_max_burst_length, iscsi_first_burst_length, iscsi_immediate_data, iscsi_initial_r2t, "
         "iscsi_max_outstanding_r2t, iscsi_header_digest, iscsi_data_digest, iscsi_queue_depth, "
-        "iscsi_nop_in_interval_s, iscsi_nop_in_timeout_s, iscsi_login_timeout_s) "
-        "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "iscsi_nop_in_interval_s, iscsi_nop_in_timeout_s, iscsi_login_timeout_s, iscsi_default_auth, "
+        "iscsi_discovery_auth) "
+        "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     const IscsiConfig& i = c.iscsi;
     s.bind(1, int64_t(configured))
         .bind_u64(2, generation)
@@ -367,6 +383,8 @@ struct StateDb::Impl {
         .bind(19, int64_t(i.nop_in_interval_s))
         .bind(20, int64_t(i.nop_in_timeout_s))
         .bind(21, int64_t(i.login_timeout_s))
+        .bind(22, i.default_auth)
+        .bind(23, i.discovery_auth)
         .run();
     write_alua(c.alua);
   }
@@ -397,7 +415,8 @@ struct StateDb::Impl {
     // Children first (foreign keys); members and initiators also cascade.
     for (const char* sql : {"DELETE FROM view_entries", "DELETE FROM hg_members", "DELETE FROM tg_members",
                             "DELETE FROM host_groups", "DELETE FROM target_groups", "DELETE FROM target_initiators",
-                            "DELETE FROM targets", "DELETE FROM lus", "DELETE FROM portals"})
+                            "DELETE FROM targets", "DELETE FROM lus", "DELETE FROM portals",
+                            "DELETE FROM initiators"})
       st(sql).run();
     write_settings(c, true, generation);
 
@@ -462,9 +481,9 @@ struct StateDb::Impl {
       const TargetConfig& t = c.targets[p];
       auto& s = st(
           "INSERT INTO targets (iqn, pos, alias, tpgt, chap_user, chap_secret, chap_mutual_user, chap_mutual_secret, "
-          "online, port_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          "online, port_index, auth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       s.bind(1, t.iqn).bind(2, int64_t(p)).bind(3, t.alias).bind(4, int64_t(t.tpgt)).bind(9, int64_t(t.online));
-      s.bind(10, int64_t(t.port_index));
+      s.bind(10, int64_t(t.port_index)).bind(11, t.auth);
       if (t.chap) s.bind(5, t.chap->user).bind(6, t.chap->secret).bind(7, t.chap->mutual_user).bind(8, t.chap->mutual_secret);
       s.run();  // unbound chap parameters are NULL
       for (size_t i = 0; i < t.initiators.size(); ++i)
@@ -474,17 +493,29 @@ struct StateDb::Impl {
             .bind(3, t.initiators[i])
             .run();
     }
+
+    for (size_t p = 0; p < c.initiators.size(); ++p)
+      st("INSERT INTO initiators (name, pos, chap_user, chap_secret) VALUES (?, ?, ?, ?)")
+          .bind(1, c.initiators[p].name)
+          .bind(2, int64_t(p))
+          .bind(3, c.initiators[p].chap_user)
+          .bind(4, c.initiators[p].chap_secret)
+          .run();
   }
 
   Config read_all() {
     Config c;
+    {
+      auto& s = st("SELECT name, chap_user, chap_secret FROM initiators ORDER BY pos");
+      while (s.step()) c.initiators.push_back(InitiatorConfig{s.text(0), s.text(1), s.text(2)});
+    }
     {
       auto& s = st(
           "SELECT company_id, threads, shutdown_timeout_s, log_level, service_online, mgmt_socket, mgmt_admin_group, "
           "iscsi_max_recv_data_segment_length, iscsi_max_burst_length, iscsi_first_burst_length, "
           "iscsi_immediate_data, iscsi_initial_r2t, iscsi_max_outstanding_r2t, iscsi_header_digest, "
           "iscsi_data_digest, iscsi_queue_depth, iscsi_nop_in_interval_s, iscsi_nop_in_timeout_s, "
-          "iscsi_login_timeout_s FROM settings WHERE id = 1");
+          "iscsi_login_timeout_s, iscsi_default_auth, iscsi_discovery_auth FROM settings WHERE id = 1");
       if (!s.step()) bad_row("settings: row missing");
       c.company_id = s.u32(0);
       c.threads = s.u32(1);
@@ -506,6 +537,8 @@ struct StateDb::Impl {
       i.nop_in_interval_s = s.u32(16);
       i.nop_in_timeout_s = s.u32(17);
       i.login_timeout_s = s.u32(18);
+      i.default_auth = s.text(19);
+      i.discovery_auth = s.text(20);
       s.start();
     }
     {
@@ -581,8 +614,8 @@ struct StateDb::Impl {
     }
     {
       auto& s = st(
-          "SELECT iqn, alias, tpgt, chap_user, chap_secret, chap_mutual_user, chap_mutual_secret, online, port_index "
-          "FROM targets ORDER BY pos");
+          "SELECT iqn, alias, tpgt, chap_user, chap_secret, chap_mutual_user, chap_mutual_secret, online, port_index, "
+          "auth FROM targets ORDER BY pos");
       while (s.step()) {
         TargetConfig t;
         t.iqn = s.text(0);
@@ -591,6 +624,7 @@ struct StateDb::Impl {
         if (s.type(3) != SQLITE_NULL) t.chap = ChapConfig{s.text(3), s.text(4), s.text(5), s.text(6)};
         t.online = s.boolean(7);
         t.port_index = s.u16(8);
+        t.auth = s.text(9);
         c.targets.push_back(std::move(t));
       }
       for (auto& t : c.targets) {
@@ -700,10 +734,11 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
           impl->exec(kSchemaV3);
           impl->exec(kSchemaV3Index);
           impl->exec(kSchemaV4);
+          impl->exec(kSchemaV5);
           impl->st("INSERT INTO schema_version (id, version) VALUES (1, ?)").bind(1, int64_t(kSchemaVersion)).run();
           impl->write_settings(Config{}, false, 0);
-          static_assert(kSchemaVersion == 4, "creation writes schema 4; add migrations with the next version");
-          impl->exec("PRAGMA user_version = 4");
+          static_assert(kSchemaVersion == 5, "creation writes schema 5; add migrations with the next version");
+          impl->exec("PRAGMA user_version = 5");
           created = true;
         }
         impl->exec("COMMIT");
@@ -753,6 +788,22 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
         }
         impl->exec("COMMIT");
         version = 4;
+      } catch (...) {
+        impl->rollback_quietly();
+        throw;
+      }
+    }
+    if (version == 4) {  // migration 4 -> 5: CHAP auth methods and the initiators' secrets
+      impl->exec("BEGIN IMMEDIATE");
+      try {
+        if (impl->pragma_int("PRAGMA user_version") == 4) {  // not migrated by another process meanwhile
+          impl->exec(kSchemaV5);
+          impl->exec("UPDATE schema_version SET version = 5 WHERE id = 1");
+          impl->exec("PRAGMA user_version = 5");
+          log()->info("state database {} upgraded to schema 5", path);
+        }
+        impl->exec("COMMIT");
+        version = 5;
       } catch (...) {
         impl->rollback_quietly();
         throw;

@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -163,7 +164,16 @@ Config full_config() {
   t2.iqn = "iqn.2026-11.org.example:t2";
   t2.chap = ChapConfig{"user2", "secret-2222222", "", ""};
   t2.port_index = 1;
-  c.targets = {t0, t1, t2};
+  TargetConfig t3;  // schema 5: an auth method and only the target's own CHAP secret
+  t3.iqn = "iqn.2026-11.org.example:t3";
+  t3.auth = "chap";
+  t3.chap = ChapConfig{"", "", "", "t3-secret-0123"};
+  t3.port_index = 2;
+  t1.auth = "none";
+  c.targets = {t0, t1, t2, t3};
+  c.initiators = {{"iqn.1993-08.org.debian:01:aaa", "", "aaa-secret-012"},
+                  {"iqn.1993-08.org.debian:01:bbb", "bob", "bbb-secret-012"},
+                  {"eui.0123456789abcdef", "", ""}};
 
   c.alua.enabled = true;
   c.alua.node = 1;
@@ -186,6 +196,8 @@ Config full_config() {
   i.nop_in_interval_s = 0;
   i.nop_in_timeout_s = 5;
   i.login_timeout_s = 60;
+  i.default_auth = "chap";
+  i.discovery_auth = "chap";
   c.management = {"/run/stmf/custom.sock", "stmfadm"};
   c.company_id = kCompany;
   c.threads = 4;
@@ -401,9 +413,9 @@ TEST_CASE("state db: a schema newer than this stmfd is refused", "[statedb]") {
     std::string why;
     REQUIRE(db->save(full_config(), why));
   }
-  raw_exec(d.db(), "PRAGMA user_version = 5");
+  raw_exec(d.db(), "PRAGMA user_version = 6");
   auto why = refused(d.path);
-  CHECK(why.find("newer stmfd (schema 5, this stmfd understands 4)") != std::string::npos);
+  CHECK(why.find("newer stmfd (schema 6, this stmfd understands 5)") != std::string::npos);
 }
 
 TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, schema 1 is upgraded", "[statedb]") {
@@ -432,8 +444,9 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
   // schema 4's LU epochs) is upgraded in place, its configuration kept.
   raw_exec(d.db(),
            "DROP TABLE pr_state; DROP TABLE alua; DROP INDEX targets_port_index; ALTER TABLE targets DROP COLUMN "
-           "port_index; ALTER TABLE lus DROP COLUMN epoch; UPDATE schema_version SET version = 1; "
-           "PRAGMA user_version = 1");
+           "port_index; ALTER TABLE lus DROP COLUMN epoch; DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; "
+           "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
+           "UPDATE schema_version SET version = 1; PRAGMA user_version = 1");
   auto db = must_open(d.path);
   std::string why;
   auto c = db->load(why);
@@ -443,6 +456,9 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
   expect.alua = AluaConfig{};  // schema 1 had none: the defaults
   for (size_t i = 0; i < expect.targets.size(); ++i) expect.targets[i].port_index = uint16_t(i + 1);
   for (auto& l : expect.lus) l.epoch = 0;  // nor epochs
+  expect.initiators.clear();  // nor schema 5's CHAP settings
+  for (auto& t : expect.targets) t.auth = "default";
+  expect.iscsi.default_auth = expect.iscsi.discovery_auth = "none";
   CHECK(*c == expect);
   CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
   CHECK(db->load_pr(why)->empty());
@@ -822,8 +838,8 @@ TEST_CASE("state db: a schema-2 database is upgraded to schema 3 (and on to 4) i
     REQUIRE(again);
     CHECK(*again == *c);
   }
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 4);
-  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == 4);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
+  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == StateDb::kSchemaVersion);
   CHECK(raw_integrity(d.db()) == "ok");
   // Opened again: no second migration, same content.
   auto db = must_open(d.path);
@@ -860,7 +876,7 @@ TEST_CASE("state db: LU epochs round-trip", "[statedb][alua]") {
     auto db = must_open(d.path);
     REQUIRE(db->save(c, why));
   }
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 4);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
   CHECK(raw_int(d.db(), "SELECT epoch FROM lus WHERE name = 'file lu'") == 9007199254740991);
   CHECK(raw_int(d.db(), "SELECT epoch FROM lus WHERE name = 'r'") == 3);
   CHECK(raw_int(d.db(), "SELECT epoch FROM lus WHERE store = 'null'") == 0);
@@ -946,8 +962,8 @@ TEST_CASE("state db: a schema-3 database is upgraded to schema 4 in place", "[st
     REQUIRE(again);
     CHECK(*again == *c);
   }
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 4);
-  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == 4);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
+  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == StateDb::kSchemaVersion);
   CHECK(raw_integrity(d.db()) == "ok");
   // Opened again: no second migration, same content.
   auto db = must_open(d.path);
@@ -957,4 +973,37 @@ TEST_CASE("state db: a schema-3 database is upgraded to schema 4 in place", "[st
   REQUIRE(c);
   CHECK(c->lus[0].epoch == 0);
   CHECK(c->lus[1].epoch == 12);
+}
+
+TEST_CASE("state db: a schema-4 database is upgraded to schema 5 (CHAP) in place; secrets stay private", "[statedb]") {
+  TempDir d;
+  Config c = full_config();
+  {
+    auto db = must_open(d.path);
+    std::string why;
+    REQUIRE(db->save(c, why));
+  }
+  // The file holds CHAP secrets: only its owner may read it.
+  struct stat st {};
+  REQUIRE(::stat(d.db().c_str(), &st) == 0);
+  CHECK((st.st_mode & 0077) == 0);
+  CHECK(raw_int(d.db(), "SELECT count(*) FROM initiators") == 3);
+  // Back to schema 4 (what a schema-4 stmfd left), then opened again: migrated, defaults.
+  raw_exec(d.db(),
+           "DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; ALTER TABLE settings DROP COLUMN "
+           "iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; UPDATE schema_version SET "
+           "version = 4; PRAGMA user_version = 4");
+  auto db = must_open(d.path);
+  std::string why;
+  auto back = db->load(why);
+  INFO(why);
+  REQUIRE(back);
+  CHECK(back->initiators.empty());
+  CHECK(back->iscsi.discovery_auth == "none");
+  for (auto& t : back->targets) CHECK(t.auth == "default");
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == 5);
+  REQUIRE(db->save(c, why));
+  auto again = db->load(why);
+  REQUIRE(again);
+  CHECK(*again == c);
 }

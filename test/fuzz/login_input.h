@@ -16,7 +16,7 @@ struct FuzzLoginContext : LoginContext {
   bool chap = false, mutual = false;
   uint8_t seed = 0;
   bool target_exists(std::string_view t) override { return t == "iqn.t" || t == "iqn.u"; }
-  std::optional<ChapSecret> chap_for_target(std::string_view) override {
+  std::optional<ChapSecret> chap_for(std::string_view, std::string_view) override {
     if (!chap) return std::nullopt;
     return ChapSecret{"user", "secretsecret1", mutual ? "tuser" : "", mutual ? "tsecretsecret" : ""};
   }

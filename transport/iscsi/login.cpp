@@ -257,7 +257,7 @@ std::optional<LoginResult> LoginStateMachine::first_request_checks(const TextKey
     case SessionDecision::cant_include_in_session:
       return fail(LoginStatus::cant_include_in_session, "connection can't be added to the session");
   }
-  chap_secret_ = ctx_.chap_for_target(target);
+  chap_secret_ = ctx_.chap_for(target, *iname);
   auth_required_ = chap_secret_.has_value();
   if (stage_ == LoginStage::operational) {
     if (auth_required_) return fail(LoginStatus::authentication_failure, "security stage skipped but CHAP required");
@@ -332,7 +332,7 @@ std::optional<LoginResult> LoginStateMachine::security_key(const std::string& ke
     uint8_t id = 0;
     ctx_.random_bytes(std::span<uint8_t>(&id, 1));
     chap_id_ = id;
-    chap_challenge_.assign(std::max<size_t>(cfg_.chap_challenge_length, 16), 0);
+    chap_challenge_.assign(std::clamp(cfg_.chap_challenge_length, kChapMinChallenge, kChapMaxChallenge), 0);
     ctx_.random_bytes(chap_challenge_);
     append_key(out, "CHAP_A", "5");
     append_key(out, "CHAP_I", std::to_string(chap_id_));
@@ -348,7 +348,13 @@ std::optional<LoginResult> LoginStateMachine::verify_chap(const TextKeys& keys, 
   const std::string* n = find_key(keys, "CHAP_N");
   const std::string* r = find_key(keys, "CHAP_R");
   if (!n || !r) return fail(LoginStatus::authentication_failure, "CHAP_N or CHAP_R missing");
+  if (chap_secret_->secret.empty())
+    return fail(LoginStatus::authentication_failure, "no CHAP secret configured for " + params_.initiator_name);
   if (*n != chap_secret_->user) return fail(LoginStatus::authentication_failure, "CHAP_N " + *n + " unknown");
+  // RFC 7143 12.1.3: a secret must not authenticate both directions (configuration refuses it;
+  // this guards a configuration that changed under a running login).
+  if (chap_secret_->has_mutual() && chap_secret_->mutual_secret == chap_secret_->secret)
+    return fail(LoginStatus::authentication_failure, "initiator and target CHAP secrets are identical");
   auto rb = decode_binary(*r);
   const Md5Digest expected = chap_md5_response(chap_id_, chap_secret_->secret, chap_challenge_);
   if (!rb || !equal_ct(*rb, expected)) return fail(LoginStatus::authentication_failure, "CHAP_R mismatch");
@@ -360,7 +366,9 @@ std::optional<LoginResult> LoginStateMachine::verify_chap(const TextKeys& keys, 
     if (!chap_secret_->has_mutual()) return fail(LoginStatus::authentication_failure, "mutual CHAP not configured");
     auto id = parse_number(*i, 255);
     auto cb = decode_binary(*c);
-    if (!id || !cb || cb->size() > 1024) return fail(LoginStatus::authentication_failure, "bad CHAP_I or CHAP_C");
+    if (!id) return fail(LoginStatus::authentication_failure, "CHAP_I " + *i + " is not 0..255");
+    if (!cb || cb->size() > kChapMaxChallenge)
+      return fail(LoginStatus::authentication_failure, "CHAP_C must be 1 to " + std::to_string(kChapMaxChallenge) + " bytes");
     // RFC 7143 12.1.3: never answer our own challenge (reflection attack).
     if (*cb == chap_challenge_) return fail(LoginStatus::authentication_failure, "initiator reflected our CHAP_C");
     const Md5Digest resp = chap_md5_response(uint8_t(*id), chap_secret_->mutual_secret, *cb);
