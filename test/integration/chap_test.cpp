@@ -9,7 +9,10 @@ extern "C" {
 #include <iscsi/scsi-lowlevel.h>
 }
 
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <map>
 #include <string>
@@ -265,5 +268,16 @@ TEST_CASE("CHAP RFC 7143 12.1.3 rules (raw initiator); the daemon keeps serving"
     CHECK(c.size() <= 1024);
     CHECK(r.last["CHAP_A"] == "5");
   }
+  CHECK(serves(d, kAlice, kAlice, kAliceSecret));
+}
+
+TEST_CASE("CHAP replay script test/attack/chap_reflect.py: refused every time, the daemon keeps serving", "[integration][chap]") {
+  Daemon d(chap_options());
+  const std::string cmd = "python3 " STMF_SOURCE_DIR "/test/attack/chap_reflect.py --host 127.0.0.1 --port " +
+                          std::to_string(d.port()) + " --target " + d.iqn() + " --initiator " + kAlice + " --secret " +
+                          kAliceSecret + " --pid " + std::to_string(d.pid()) + " --seconds 3 --rounds 20";
+  const int rc = std::system(cmd.c_str());
+  REQUIRE(WIFEXITED(rc));
+  CHECK(WEXITSTATUS(rc) == 0);
   CHECK(serves(d, kAlice, kAlice, kAliceSecret));
 }
