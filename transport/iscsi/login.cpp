@@ -23,6 +23,10 @@ bool irrelevant_in_discovery(const std::string& k) {
 
 std::string yes_no(bool b) { return b ? "Yes" : "No"; }
 
+// An initiator-supplied value in a failure reason (the log): at most kShownMax characters.
+constexpr size_t kShownMax = 64;
+std::string shown(const std::string& v) { return v.size() <= kShownMax ? v : v.substr(0, kShownMax) + "..."; }
+
 }  // namespace
 
 const char* to_string(LoginStatus s) {
@@ -321,14 +325,14 @@ std::optional<LoginResult> LoginStateMachine::security_key(const std::string& ke
         return std::nullopt;
       }
     }
-    return fail(LoginStatus::authentication_failure, "no acceptable AuthMethod in " + value);
+    return fail(LoginStatus::authentication_failure, "no acceptable AuthMethod in " + shown(value));
   }
   if (key == "CHAP_A") {
     if (chap_ != Chap::wait_a) return fail(LoginStatus::authentication_failure, "unexpected CHAP_A");
     bool md5 = false;
     for (auto a : split_list(value))
       if (auto n = parse_number(a); n && *n == kChapAlgorithmMd5) md5 = true;
-    if (!md5) return fail(LoginStatus::authentication_failure, "no supported CHAP_A in " + value);
+    if (!md5) return fail(LoginStatus::authentication_failure, "no supported CHAP_A in " + shown(value));
     uint8_t id = 0;
     ctx_.random_bytes(std::span<uint8_t>(&id, 1));
     chap_id_ = id;
@@ -341,7 +345,7 @@ std::optional<LoginResult> LoginStateMachine::security_key(const std::string& ke
     return std::nullopt;
   }
   // CHAP_N/R/I/C outside the response step, or unknown CHAP_ keys.
-  return fail(LoginStatus::authentication_failure, "unexpected " + key);
+  return fail(LoginStatus::authentication_failure, "unexpected " + shown(key));
 }
 
 std::optional<LoginResult> LoginStateMachine::verify_chap(const TextKeys& keys, std::string& out) {
@@ -350,7 +354,7 @@ std::optional<LoginResult> LoginStateMachine::verify_chap(const TextKeys& keys, 
   if (!n || !r) return fail(LoginStatus::authentication_failure, "CHAP_N or CHAP_R missing");
   if (chap_secret_->secret.empty())
     return fail(LoginStatus::authentication_failure, "no CHAP secret configured for " + params_.initiator_name);
-  if (*n != chap_secret_->user) return fail(LoginStatus::authentication_failure, "CHAP_N " + *n + " unknown");
+  if (*n != chap_secret_->user) return fail(LoginStatus::authentication_failure, "CHAP_N " + shown(*n) + " unknown");
   // RFC 7143 12.1.3: a secret must not authenticate both directions (configuration refuses it;
   // this guards a configuration that changed under a running login).
   if (chap_secret_->has_mutual() && chap_secret_->mutual_secret == chap_secret_->secret)
@@ -366,7 +370,7 @@ std::optional<LoginResult> LoginStateMachine::verify_chap(const TextKeys& keys, 
     if (!chap_secret_->has_mutual()) return fail(LoginStatus::authentication_failure, "mutual CHAP not configured");
     auto id = parse_number(*i, 255);
     auto cb = decode_binary(*c);
-    if (!id) return fail(LoginStatus::authentication_failure, "CHAP_I " + *i + " is not 0..255");
+    if (!id) return fail(LoginStatus::authentication_failure, "CHAP_I " + shown(*i) + " is not 0..255");
     if (!cb || cb->size() > kChapMaxChallenge)
       return fail(LoginStatus::authentication_failure, "CHAP_C must be 1 to " + std::to_string(kChapMaxChallenge) + " bytes");
     // RFC 7143 12.1.3: never answer our own challenge (reflection attack).

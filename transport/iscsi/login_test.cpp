@@ -432,6 +432,13 @@ TEST_CASE("CHAP: per-initiator credentials and RFC 7143 12.1.3 rules") {
     auto x = send(sm2, r2, "CHAP_N=alice\0CHAP_R="s + old_r + '\0');
     CHECK(status_of(x) == 0x0201);
   }
+  SECTION("a failure reason (logged) quotes at most 64 characters of what the initiator sent") {
+    LoginStateMachine sm(cfg, ctx);
+    auto [id, c] = chap_challenge(sm, r);
+    auto x = send(sm, r, "CHAP_N="s + std::string(200, 'n') + "\0CHAP_R="s + encode_hex(chap_md5_response(id, "secretsecret12", c)) + '\0');
+    CHECK(status_of(x) == 0x0201);
+    CHECK(x.reason.size() < 100);
+  }
   SECTION("CHAP_R of the wrong length") {
     LoginStateMachine sm(cfg, ctx);
     chap_challenge(sm, r);
