@@ -728,6 +728,11 @@ TEST_CASE("stmfadm export and import", "[stmfadm]") {
   REQUIRE(::stat(f.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   CHECK(json::parse(read_file(f)) == cfg);
+  // An existing, world-readable file is made private before the secrets go in.
+  ::chmod(f.c_str(), 0644);
+  REQUIRE_OK(adm({"export", "-o", f}));
+  REQUIRE(::stat(f.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
 
   // The same configuration: no changes.
   r = adm({"import", "--dry-run", f});
