@@ -216,6 +216,20 @@ TEST_CASE("CHAP on discovery sessions (libiscsi): SendTargets only after authent
     CHECK_FALSE(r.step("InitiatorName=" + kNobody + "\0SessionType=Discovery\0AuthMethod=None\0"s, true));
     CHECK(r.status == 0x0201);
     CHECK(r.ini.closed_by_target());
+    // A SendTargets Text request in the middle of the CHAP exchange gets no answer: the target
+    // closes the connection (only Login Requests are read before the login completes).
+    auto t = raw(d, kAlice);
+    t.challenge("");
+    std::array<uint8_t, 48> text{};
+    text[0] = 0x04;  // Text Request
+    text[1] = 0x80;  // F
+    for (int i = 0; i < 4; ++i) text[20 + size_t(i)] = 0xff;  // TTT 0xffffffff
+    text[19] = 9;                                             // ITT
+    const std::string st = "SendTargets=All\0"s;
+    REQUIRE(t.ini.send(text, std::vector<uint8_t>(st.begin(), st.end())));
+    auto answer_pdu = t.ini.recv(3000);
+    CHECK_FALSE(answer_pdu);
+    CHECK(t.ini.closed_by_target());
   }
   SECTION("discovery_auth none (the default): no credentials needed") {
     Daemon d(chap_options());
