@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -210,6 +211,18 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
   return l;
 }
 
+void check_secret(const std::string& v, const std::string& key) {
+  if (v.size() < kChapSecretMin || v.size() > kChapSecretMax)
+    fail(key, "must be " + std::to_string(kChapSecretMin) + " to " + std::to_string(kChapSecretMax) +
+                  " characters (RFC 7143 12.1.3: at least 96 bits without IPsec; 16 is the common initiator limit)");
+}
+
+void check_chap_name(const std::string& v, const std::string& key) {
+  if (v.size() > kChapNameMax) fail(key, "at most " + std::to_string(kChapNameMax) + " characters");
+  for (char ch : v)
+    if (ch == '\0' || ch == '=') fail(key, "must not contain NUL or '='");
+}
+
 ChapConfig parse_chap_object(const json& v, const std::string& key) {
   if (!v.is_object()) fail(key, "must be an object");
   only_keys(v, key, {"user", "secret", "mutual_user", "mutual_secret"});
@@ -218,14 +231,39 @@ ChapConfig parse_chap_object(const json& v, const std::string& key) {
   if (auto* u = opt(v, "secret")) c.secret = get_string(*u, key + ".secret");
   if (auto* u = opt(v, "mutual_user")) c.mutual_user = get_string(*u, key + ".mutual_user");
   if (auto* u = opt(v, "mutual_secret")) c.mutual_secret = get_string(*u, key + ".mutual_secret");
-  if (c.user.empty()) fail(key + ".user", "missing");
-  if (c.secret.size() < 12 || c.secret.size() > 16)
-    fail(key + ".secret", "must be 12 to 16 characters (RFC 7143 12.1.3 / common initiator limits)");
-  if (!c.mutual_user.empty() != !c.mutual_secret.empty()) fail(key + ".mutual_secret", "mutual_user and mutual_secret go together");
-  if (!c.mutual_secret.empty() && (c.mutual_secret.size() < 12 || c.mutual_secret.size() > 16))
-    fail(key + ".mutual_secret", "must be 12 to 16 characters");
+  check_chap_name(c.user, key + ".user");
+  check_chap_name(c.mutual_user, key + ".mutual_user");
+  // A target-wide initiator secret (user + secret), the target's own secret (mutual_secret), or both.
+  if (c.user.empty() != c.secret.empty()) fail(key + (c.user.empty() ? ".user" : ".secret"), "user and secret go together");
+  if (c.secret.empty() && c.mutual_secret.empty()) fail(key + ".secret", "missing (and no mutual_secret either)");
+  if (!c.secret.empty()) check_secret(c.secret, key + ".secret");
+  if (!c.mutual_user.empty() && c.mutual_secret.empty()) fail(key + ".mutual_secret", "mutual_user needs mutual_secret");
+  if (!c.mutual_secret.empty()) check_secret(c.mutual_secret, key + ".mutual_secret");
   if (!c.mutual_secret.empty() && c.mutual_secret == c.secret) fail(key + ".mutual_secret", "must differ from secret");
   return c;
+}
+
+std::string get_auth(const json& j, const std::string& key, bool allow_default) {
+  auto v = get_string(j, key);
+  if (v != "none" && v != "chap" && (!allow_default || v != "default"))
+    fail(key, allow_default ? "must be default, none or chap" : "must be none or chap");
+  return v;
+}
+
+InitiatorConfig parse_initiator_object(const json& j, const std::string& key) {
+  if (!j.is_object()) fail(key, "must be an object");
+  only_keys(j, key, {"name", "chap_user", "chap_secret"});
+  InitiatorConfig i;
+  auto* n = opt(j, "name");
+  if (!n) fail(key + ".name", "missing");
+  i.name = get_string(*n, key + ".name");
+  std::transform(i.name.begin(), i.name.end(), i.name.begin(), ::tolower);
+  if (!valid_iqn(i.name)) fail(key + ".name", "'" + i.name + "' is not a valid iSCSI name");
+  if (auto* v = opt(j, "chap_user")) i.chap_user = get_string(*v, key + ".chap_user");
+  check_chap_name(i.chap_user, key + ".chap_user");
+  if (auto* v = opt(j, "chap_secret")) i.chap_secret = get_string(*v, key + ".chap_secret");
+  if (!i.chap_secret.empty()) check_secret(i.chap_secret, key + ".chap_secret");
+  return i;
 }
 
 // `luns` (the shorthand) is only accepted when `luns_out` is given.
@@ -233,9 +271,9 @@ TargetConfig parse_target_object(const json& j, const std::string& key, std::vec
                                  uint32_t company_id) {
   if (!j.is_object()) fail(key, "must be an object");
   if (luns_out)
-    only_keys(j, key, {"iqn", "alias", "tpgt", "chap", "initiators", "luns", "state", "port_index"});
+    only_keys(j, key, {"iqn", "alias", "tpgt", "auth", "chap", "initiators", "luns", "state", "port_index"});
   else
-    only_keys(j, key, {"iqn", "alias", "tpgt", "chap", "initiators", "state", "port_index"});
+    only_keys(j, key, {"iqn", "alias", "tpgt", "auth", "chap", "initiators", "state", "port_index"});
   TargetConfig t;
   auto* iqn = opt(j, "iqn");
   if (!iqn) fail(key + ".iqn", "missing");
@@ -246,6 +284,7 @@ TargetConfig parse_target_object(const json& j, const std::string& key, std::vec
     if (t.alias.size() > 255) fail(key + ".alias", "at most 255 characters");
   }
   if (auto* v = opt(j, "tpgt")) t.tpgt = uint16_t(get_uint(*v, key + ".tpgt", 1, 65535));
+  if (auto* v = opt(j, "auth")) t.auth = get_auth(*v, key + ".auth", true);
   if (auto* v = opt(j, "chap"); v && !v->is_null()) t.chap = parse_chap_object(*v, key + ".chap");
   if (auto* v = opt(j, "initiators")) {
     if (!v->is_array()) fail(key + ".initiators", "must be a list of initiator names");
@@ -349,7 +388,7 @@ IscsiConfig parse_iscsi(const json& v) {
                          "nop_in_interval_s", "nop_in_timeout_s", "login_timeout_s", "max_connections",
                          "max_connections_per_address", "max_sessions_per_initiator", "max_immediate_commands",
                          "session_write_buffer", "total_write_buffer", "send_queue_bytes", "warn_burst",
-                         "warn_interval_s"});
+                         "warn_interval_s", "default_auth", "discovery_auth"});
   IscsiConfig s;
   limits_from(v, s);
   constexpr uint64_t kMaxLen = (1u << 24) - 1;
@@ -366,6 +405,8 @@ IscsiConfig parse_iscsi(const json& v) {
   if (auto* x = opt(v, "nop_in_interval_s")) s.nop_in_interval_s = uint32_t(get_uint(*x, "iscsi.nop_in_interval_s", 0, 3600));
   if (auto* x = opt(v, "nop_in_timeout_s")) s.nop_in_timeout_s = uint32_t(get_uint(*x, "iscsi.nop_in_timeout_s", 1, 3600));
   if (auto* x = opt(v, "login_timeout_s")) s.login_timeout_s = uint32_t(get_uint(*x, "iscsi.login_timeout_s", 1, 3600));
+  if (auto* x = opt(v, "default_auth")) s.default_auth = get_auth(*x, "iscsi.default_auth", false);
+  if (auto* x = opt(v, "discovery_auth")) s.discovery_auth = get_auth(*x, "iscsi.discovery_auth", false);
   return s;
 }
 
@@ -414,6 +455,24 @@ void check(const Config& c) {
     if (!port_indexes.insert(t.port_index).second)
       fail(k + ".port_index", "port index " + std::to_string(t.port_index) + " is used by another target");
   }
+  // CHAP (RFC 7143 12.1.3): a secret that authenticates initiators must not authenticate a
+  // target, or a reflected exchange would pass; one initiator is listed once.
+  std::set<std::string> initiator_names;
+  std::map<std::string, std::string> target_secrets;  // mutual secret -> its key
+  for (size_t i = 0; i < c.targets.size(); ++i)
+    if (c.targets[i].chap && !c.targets[i].chap->mutual_secret.empty())
+      target_secrets.emplace(c.targets[i].chap->mutual_secret, "targets[" + std::to_string(i) + "].chap.mutual_secret");
+  for (size_t i = 0; i < c.initiators.size(); ++i) {
+    const auto k = "initiators[" + std::to_string(i) + "]";
+    if (!initiator_names.insert(c.initiators[i].name).second) fail(k + ".name", c.initiators[i].name + " listed twice");
+    if (auto t = target_secrets.find(c.initiators[i].chap_secret); !c.initiators[i].chap_secret.empty() && t != target_secrets.end())
+      fail(k + ".chap_secret", "equals " + t->second + ": initiator and target CHAP secrets must differ (RFC 7143 12.1.3)");
+  }
+  for (size_t i = 0; i < c.targets.size(); ++i)
+    if (auto& ch = c.targets[i].chap; ch && !ch->secret.empty())
+      if (auto t = target_secrets.find(ch->secret); t != target_secrets.end())
+        fail("targets[" + std::to_string(i) + "].chap.secret",
+             "equals " + t->second + ": initiator and target CHAP secrets must differ (RFC 7143 12.1.3)");
   for (size_t i = 0; i < c.lus.size(); ++i) {
     auto k = "lus[" + std::to_string(i) + "]";
     auto& l = c.lus[i];
@@ -459,8 +518,8 @@ void check(const Config& c) {
 
 Config parse(const json& j) {
   if (!j.is_object()) fail("", "the configuration must be a JSON object");
-  only_keys(j, "", {"version", "portals", "targets", "lus", "host_groups", "target_groups", "views", "iscsi", "management",
-                    "alua", "company_id", "threads", "shutdown_timeout_s", "log_level", "service"});
+  only_keys(j, "", {"version", "portals", "targets", "lus", "host_groups", "target_groups", "views", "initiators", "iscsi",
+                    "management", "alua", "company_id", "threads", "shutdown_timeout_s", "log_level", "service"});
   Config c;
   if (auto* v = opt(j, "version"); v && get_uint(*v, "version", 1, 1000) != 1) fail("version", "unsupported (this stmfd reads version 1)");
   if (auto* v = opt(j, "company_id")) c.company_id = uint32_t(get_uint(*v, "company_id", 0, 0xffffff));
@@ -480,6 +539,7 @@ Config parse(const json& j) {
   c.host_groups = parse_list<GroupConfig>(j, "host_groups", parse_group);
   c.target_groups = parse_list<GroupConfig>(j, "target_groups", parse_group);
   c.views = parse_list<ViewEntryConfig>(j, "views", parse_view);
+  c.initiators = parse_list<InitiatorConfig>(j, "initiators", parse_initiator_object);
   auto* targets = opt(j, "targets");
   if (targets && !targets->is_array()) fail("targets", "must be a list");
   for (size_t i = 0; targets && i < targets->size(); ++i) {
@@ -616,6 +676,11 @@ TargetConfig* Config::find_target(const std::string& iqn) {
   return nullptr;
 }
 const TargetConfig* Config::find_target(const std::string& iqn) const { return const_cast<Config*>(this)->find_target(iqn); }
+InitiatorConfig* Config::find_initiator(const std::string& name) {
+  for (auto& i : initiators)
+    if (i.name == name) return &i;
+  return nullptr;
+}
 
 json to_json(const LuConfig& l) {
   json j = {{"guid", l.guid},   {"name", l.name},     {"store", l.store}, {"size", l.size}, {"block_size", l.block_size},
@@ -628,20 +693,46 @@ json to_json(const LuConfig& l) {
 }
 
 json to_json(const TargetConfig& t, bool with_secrets) {
-  json j = {{"iqn", t.iqn}, {"alias", t.alias}, {"tpgt", t.tpgt}, {"initiators", t.initiators},
+  json j = {{"iqn", t.iqn}, {"alias", t.alias}, {"tpgt", t.tpgt}, {"auth", t.auth}, {"initiators", t.initiators},
             {"state", t.online ? "online" : "offline"}, {"port_index", t.port_index}};
   if (t.chap) {
-    json c = {{"user", t.chap->user}};
-    if (with_secrets) c["secret"] = t.chap->secret;
-    if (!t.chap->mutual_user.empty()) {
-      c["mutual_user"] = t.chap->mutual_user;
-      if (with_secrets) c["mutual_secret"] = t.chap->mutual_secret;
+    json c = json::object();
+    // Without secrets, "secret"/"mutual_secret" read "set" (never the secret itself).
+    if (!t.chap->user.empty()) {
+      c["user"] = t.chap->user;
+      c["secret"] = with_secrets ? t.chap->secret : "set";
+    }
+    if (!t.chap->mutual_secret.empty()) {
+      if (!t.chap->mutual_user.empty()) c["mutual_user"] = t.chap->mutual_user;
+      c["mutual_secret"] = with_secrets ? t.chap->mutual_secret : "set";
     }
     j["chap"] = c;
   } else {
     j["chap"] = nullptr;
   }
   return j;
+}
+
+json to_json(const InitiatorConfig& i, bool with_secrets) {
+  json j = {{"name", i.name}};
+  if (!i.chap_user.empty()) j["chap_user"] = i.chap_user;
+  if (with_secrets) {
+    if (!i.chap_secret.empty()) j["chap_secret"] = i.chap_secret;
+  } else {
+    j["chap_secret"] = i.chap_secret.empty() ? "unset" : "set";
+  }
+  return j;
+}
+
+void strip_secrets(json& config) {
+  if (config.contains("targets"))
+    for (auto& t : config["targets"])
+      if (t.contains("chap") && t["chap"].is_object()) {
+        t["chap"].erase("secret");
+        t["chap"].erase("mutual_secret");
+      }
+  if (config.contains("initiators"))
+    for (auto& i : config["initiators"]) i.erase("chap_secret");
 }
 
 json to_json(const ViewEntryConfig& v) {
@@ -707,6 +798,8 @@ json to_json(const Config& c) {
   j["target_groups"] = groups(c.target_groups);
   j["views"] = json::array();
   for (auto& v : c.views) j["views"].push_back(to_json(v));
+  j["initiators"] = json::array();
+  for (auto& i : c.initiators) j["initiators"].push_back(to_json(i, true));
   auto& s = c.iscsi;
   j["iscsi"] = {{"max_recv_data_segment_length", s.max_recv_data_segment_length},
                 {"max_burst_length", s.max_burst_length},
@@ -719,7 +812,9 @@ json to_json(const Config& c) {
                 {"queue_depth", s.queue_depth},
                 {"nop_in_interval_s", s.nop_in_interval_s},
                 {"nop_in_timeout_s", s.nop_in_timeout_s},
-                {"login_timeout_s", s.login_timeout_s}};
+                {"login_timeout_s", s.login_timeout_s},
+                {"default_auth", s.default_auth},
+                {"discovery_auth", s.discovery_auth}};
   j["iscsi"].update(iscsi_limits_json(s));
   j["management"] = {{"socket", c.management.socket}, {"admin_group", c.management.admin_group}};
   j["alua"] = to_json(c.alua);
@@ -749,6 +844,9 @@ std::optional<TargetConfig> parse_target(const json& j, const std::string& key, 
 }
 std::optional<ChapConfig> parse_chap(const json& j, const std::string& key, ConfigError& err) {
   return guarded(err, [&] { return parse_chap_object(j, key); });
+}
+std::optional<InitiatorConfig> parse_initiator(const json& j, const std::string& key, ConfigError& err) {
+  return guarded(err, [&] { return parse_initiator_object(j, key); });
 }
 
 bool validate(const Config& c, ConfigError& err) {

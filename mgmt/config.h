@@ -26,10 +26,28 @@ struct Portal {
   bool operator==(const Portal&) const = default;
 };
 
+// A target's CHAP settings. user/secret: a target-wide initiator secret (optional, kept for
+// compatibility; an initiator's own entry in Config::initiators takes precedence).
+// mutual_user/mutual_secret: the target's own CHAP name and secret, with which it answers an
+// initiator's challenge (mutual CHAP; itadm modify-target -u/-s). mutual_user "" = the IQN.
 struct ChapConfig {
-  std::string user, secret;                // initiator authenticates with these
-  std::string mutual_user, mutual_secret;  // target answers mutual CHAP with these (optional)
+  std::string user, secret;
+  std::string mutual_user, mutual_secret;
   bool operator==(const ChapConfig&) const = default;
+};
+
+// CHAP secrets: RFC 7143 12.1.3 (at least 96 bits without IPsec); 16 is what common
+// initiators accept (Windows, libiscsi's stack buffers).
+inline constexpr size_t kChapSecretMin = 12, kChapSecretMax = 16;
+inline constexpr size_t kChapNameMax = 255;
+
+// An initiator's CHAP credentials (itadm create-initiator -u chap-user -s).
+struct InitiatorConfig {
+  std::string name;         // iSCSI node name, lowercase
+  std::string chap_user;    // CHAP_N it sends; "" = its node name
+  std::string chap_secret;  // "" = none configured
+  const std::string& effective_user() const { return chap_user.empty() ? name : chap_user; }
+  bool operator==(const InitiatorConfig&) const = default;
 };
 
 // A logical unit (COMSTAR: an sbd LU and its properties).
@@ -74,6 +92,7 @@ struct ViewEntryConfig {
 struct TargetConfig {
   std::string iqn, alias;
   uint16_t tpgt = 1;
+  std::string auth = "default";  // default (the iscsi.default_auth) | none | chap
   std::optional<ChapConfig> chap;
   std::vector<std::string> initiators;  // login ACL; empty = any initiator may log in
   bool online = true;
@@ -106,6 +125,8 @@ struct IscsiConfig {
   uint64_t send_queue_bytes = 4ull << 20;
   uint32_t warn_burst = 10;
   uint32_t warn_interval_s = 60;
+  std::string default_auth = "none";    // targets with auth "default": none | chap
+  std::string discovery_auth = "none";  // SendTargets (discovery) sessions: none | chap
   bool operator==(const IscsiConfig&) const = default;
 };
 
@@ -133,6 +154,7 @@ struct Config {
   std::vector<LuConfig> lus;
   std::vector<GroupConfig> host_groups, target_groups;
   std::vector<ViewEntryConfig> views;
+  std::vector<InitiatorConfig> initiators;  // CHAP credentials per initiator node name
   IscsiConfig iscsi;
   ManagementConfig management;
   AluaConfig alua;
@@ -148,6 +170,7 @@ struct Config {
   const LuConfig* find_lu(const std::string& guid) const;
   TargetConfig* find_target(const std::string& iqn);
   const TargetConfig* find_target(const std::string& iqn) const;
+  InitiatorConfig* find_initiator(const std::string& name);
 };
 
 struct ConfigError {
@@ -175,6 +198,11 @@ nlohmann::json to_json(const Portal& p);
 std::optional<LuConfig> parse_lu(const nlohmann::json& j, const std::string& key, uint32_t company_id, ConfigError& err);
 std::optional<TargetConfig> parse_target(const nlohmann::json& j, const std::string& key, ConfigError& err);
 std::optional<ChapConfig> parse_chap(const nlohmann::json& j, const std::string& key, ConfigError& err);
+std::optional<InitiatorConfig> parse_initiator(const nlohmann::json& j, const std::string& key, ConfigError& err);
+// The file form of an initiator; without secrets "chap_secret" reads "set" or "unset".
+nlohmann::json to_json(const InitiatorConfig& i, bool with_secrets);
+// Removes every CHAP secret from a to_json(Config) document (for callers without privilege).
+void strip_secrets(nlohmann::json& config);
 // View entries overlap when both their host sides and their target sides overlap (a side
 // overlaps when either is "all" or both name the same group).
 bool views_overlap(const ViewEntryConfig& a, const ViewEntryConfig& b);

@@ -61,7 +61,8 @@ TEST_CASE("bad configurations are refused naming the key") {
   CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "luns": [{"lun": 0, "size": 4096}]})")) ==
         "targets[0].luns[0].backing: missing (a file store needs a path)");
   CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "chap": {"user": "u", "secret": "short"}, "luns": []})")) ==
-        "targets[0].chap.secret: must be 12 to 16 characters (RFC 7143 12.1.3 / common initiator limits)");
+        "targets[0].chap.secret: must be 12 to 16 characters (RFC 7143 12.1.3: at least 96 bits without IPsec; 16 is "
+        "the common initiator limit)");
 }
 
 TEST_CASE("targets, CHAP, RAM LUs and iSCSI limits are read") {
@@ -289,4 +290,81 @@ TEST_CASE("LUs carry an ALUA ownership epoch: optional, validated, exported", "[
   CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "luns": [{"lun": 0, "store": "ram", "size": 4096, "epoch": -3}]})")) ==
         "targets[0].luns[0].epoch: must be a non-negative integer");
   CHECK(refused(R"({"portals": [], "lus": [{"store": "ram", "size": 4096, "epochs": 1}]})") == "lus[0].epochs: unknown key");
+}
+
+TEST_CASE("CHAP: initiators' secrets, auth methods, RFC 7143 12.1.3 rules", "[chap]") {
+  const std::string base = R"({"portals": ["127.0.0.1:3260"], )";
+  SECTION("read, defaults, and written back") {
+    ConfigError e;
+    auto c = parse_config(base + R"("targets": [{"iqn": "iqn.2026-11.org.example:t", "auth": "chap",
+        "chap": {"mutual_secret": "target-secret1"}}],
+      "initiators": [{"name": "IQN.1993-08.org.debian:01:A", "chap_secret": "init-secret-01"},
+                     {"name": "iqn.1993-08.org.debian:01:b", "chap_user": "bob", "chap_secret": "init-secret-02"},
+                     {"name": "iqn.1993-08.org.debian:01:c"}],
+      "iscsi": {"default_auth": "chap", "discovery_auth": "chap"}})",
+                          e);
+    INFO(e.message());
+    REQUIRE(c);
+    REQUIRE(c->initiators.size() == 3);
+    CHECK(c->initiators[0].name == "iqn.1993-08.org.debian:01:a");  // iSCSI names are case-insensitive
+    CHECK(c->initiators[0].effective_user() == "iqn.1993-08.org.debian:01:a");
+    CHECK(c->initiators[1].effective_user() == "bob");
+    CHECK(c->initiators[2].chap_secret.empty());
+    CHECK(c->targets[0].auth == "chap");
+    CHECK(c->targets[0].chap->mutual_secret == "target-secret1");
+    CHECK(c->targets[0].chap->user.empty());
+    CHECK(c->iscsi.discovery_auth == "chap");
+    CHECK(c->iscsi.default_auth == "chap");
+    ConfigError e2;
+    auto again = parse_config_json(to_json(*c), e2);
+    REQUIRE(again);
+    CHECK(*again == *c);
+    // Without secrets: "set"/"unset", never the secret; strip_secrets removes them from exports.
+    CHECK(to_json(c->initiators[0], false)["chap_secret"] == "set");
+    CHECK(to_json(c->initiators[2], false)["chap_secret"] == "unset");
+    CHECK(to_json(c->targets[0], false)["chap"]["mutual_secret"] == "set");
+    auto j = to_json(*c);
+    strip_secrets(j);
+    CHECK(j.dump().find("secret-0") == std::string::npos);
+    CHECK(j.dump().find("target-secret1") == std::string::npos);
+  }
+  SECTION("secrets shorter than 96 bits (12 bytes) or longer than 16 are refused") {
+    CHECK(refused(base + R"("initiators": [{"name": "iqn.1993-08.org.debian:01:a", "chap_secret": "elevenchars"}]})") ==
+          "initiators[0].chap_secret: must be 12 to 16 characters (RFC 7143 12.1.3: at least 96 bits without IPsec; 16 "
+          "is the common initiator limit)");
+    CHECK(refused(base + R"("initiators": [{"name": "iqn.1993-08.org.debian:01:a", "chap_secret": "seventeen-chars!!"}]})")
+              .find("initiators[0].chap_secret: must be 12 to 16") == 0);
+    CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "chap": {"mutual_secret": "short"}})"))
+              .find("targets[0].chap.mutual_secret: must be 12 to 16") == 0);
+  }
+  SECTION("a secret that authenticates initiators must not authenticate a target") {
+    CHECK(refused(base + R"("targets": [{"iqn": "iqn.2026-11.org.example:t", "chap": {"mutual_secret": "same-secret-01"}}],
+        "initiators": [{"name": "iqn.1993-08.org.debian:01:a", "chap_secret": "same-secret-01"}]})") ==
+          "initiators[0].chap_secret: equals targets[0].chap.mutual_secret: initiator and target CHAP secrets must "
+          "differ (RFC 7143 12.1.3)");
+    CHECK(refused(base + R"("targets": [{"iqn": "iqn.2026-11.org.example:t", "chap": {"mutual_secret": "same-secret-01"}},
+        {"iqn": "iqn.2026-11.org.example:u", "chap": {"user": "u", "secret": "same-secret-01"}}]})")
+              .find("targets[1].chap.secret: equals targets[0].chap.mutual_secret") == 0);
+    CHECK(refused(with_target(
+              R"({"iqn": "iqn.2026-11.org.example:t", "chap": {"user": "u", "secret": "same-secret-01", "mutual_secret": "same-secret-01"}})")) ==
+          "targets[0].chap.mutual_secret: must differ from secret");
+  }
+  SECTION("malformed") {
+    CHECK(refused(base + R"("initiators": [{"name": "iqn.1993-08.org.debian:01:a"}, {"name": "iqn.1993-08.org.debian:01:A"}]})") ==
+          "initiators[1].name: iqn.1993-08.org.debian:01:a listed twice");
+    CHECK(refused(base + R"("initiators": [{"name": "not-a-name"}]})") == "initiators[0].name: 'not-a-name' is not a valid iSCSI name");
+    CHECK(refused(base + R"("initiators": [{"name": "iqn.1993-08.org.debian:01:a", "secret": "x"}]})") ==
+          "initiators[0].secret: unknown key");
+    CHECK(refused(base + R"("initiators": [{"name": "iqn.1993-08.org.debian:01:a", "chap_user": "a=b"}]})") ==
+          "initiators[0].chap_user: must not contain NUL or '='");
+    CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "auth": "radius"})")) ==
+          "targets[0].auth: must be default, none or chap");
+    CHECK(refused(base + R"("iscsi": {"discovery_auth": "default"}})") == "iscsi.discovery_auth: must be none or chap");
+    CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "chap": {"user": "u"}})")) ==
+          "targets[0].chap.secret: user and secret go together");
+    CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "chap": {}})")) ==
+          "targets[0].chap.secret: missing (and no mutual_secret either)");
+    CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "chap": {"user": "u", "secret": "0123456789abc", "mutual_user": "x"}})")) ==
+          "targets[0].chap.mutual_secret: mutual_user needs mutual_secret");
+  }
 }

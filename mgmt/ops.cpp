@@ -367,7 +367,7 @@ Status op_modify_target(Config& c, const json& a, json&, const OpContext&) {
   TargetConfig* t;
   if (auto s = need_target(c, a, t); !s.ok()) return s;
   json tj = to_json(*t, true);
-  for (auto k : {"alias", "chap", "initiators", "tpgt"})
+  for (auto k : {"alias", "auth", "chap", "initiators", "tpgt"})
     if (a.contains(k)) tj[k] = a[k];
   ConfigError e;
   auto n = parse_target(tj, "target", e);
@@ -391,6 +391,85 @@ Status set_target_online(Config& c, const json& a, bool online) {
 }
 Status op_online_target(Config& c, const json& a, json&, const OpContext&) { return set_target_online(c, a, true); }
 Status op_offline_target(Config& c, const json& a, json&, const OpContext&) { return set_target_online(c, a, false); }
+
+// ---- initiators' CHAP credentials and the default auth methods (itadm's model) ----
+// The whole configuration's CHAP rules (a secret authenticates one direction only).
+Status check_whole(const Config& c) {
+  ConfigError e;
+  if (!validate(c, e)) return invalid(e.message());
+  return {};
+}
+Status need_initiator(Config& c, const json& a, InitiatorConfig*& i) {
+  std::string name;
+  if (auto s = need_string(a, "name", name); !s.ok()) return s;
+  std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+  if (!(i = c.find_initiator(name))) return error(STMF_ERROR_NOT_FOUND, "no initiator " + name);
+  return {};
+}
+Status op_create_initiator(Config& c, const json& a, json& r, const OpContext&) {
+  if (!a.contains("initiator") || !a["initiator"].is_object()) return invalid("argument 'initiator' missing or not an object");
+  ConfigError e;
+  auto i = parse_initiator(a["initiator"], "initiator", e);
+  if (!i) return invalid(e.message());
+  if (c.find_initiator(i->name)) return error(STMF_ERROR_EXISTS, "initiator " + i->name + " already exists");
+  Config next = c;
+  next.initiators.push_back(std::move(*i));
+  if (auto s = check_whole(next); !s.ok()) return s;
+  r["name"] = next.initiators.back().name;
+  c = std::move(next);
+  return {};
+}
+Status op_modify_initiator(Config& c, const json& a, json&, const OpContext&) {
+  InitiatorConfig* i;
+  if (auto s = need_initiator(c, a, i); !s.ok()) return s;
+  json ij = to_json(*i, true);
+  for (auto k : {"chap_user", "chap_secret"})
+    if (a.contains(k)) {
+      if (a[k].is_null()) ij.erase(k);  // null clears (the user name falls back to the node name)
+      else ij[k] = a[k];
+    }
+  ConfigError e;
+  auto n = parse_initiator(ij, "initiator", e);
+  if (!n) return invalid(e.message());
+  Config next = c;
+  *next.find_initiator(i->name) = std::move(*n);
+  if (auto s = check_whole(next); !s.ok()) return s;
+  c = std::move(next);
+  return {};
+}
+Status op_delete_initiator(Config& c, const json& a, json&, const OpContext&) {
+  InitiatorConfig* i;
+  if (auto s = need_initiator(c, a, i); !s.ok()) return s;
+  auto name = i->name;
+  std::erase_if(c.initiators, [&](auto& x) { return x.name == name; });
+  return {};
+}
+// Secrets only with "show_secrets": true (the daemon allows that to privileged callers only).
+Status op_list_initiator(Config& c, const json& a, json& r, const OpContext&) {
+  bool show = false;
+  if (auto s = opt_bool(a, "show_secrets", show); !s.ok()) return s;
+  r["initiators"] = json::array();
+  for (auto& i : c.initiators) {
+    json j = to_json(i, show);
+    j["chap_user"] = i.effective_user();
+    if (show) j["chap_secret"] = i.chap_secret;
+    r["initiators"].push_back(j);
+  }
+  return {};
+}
+Status op_list_defaults(Config& c, const json&, json& r, const OpContext&) {
+  r["default_auth"] = c.iscsi.default_auth;
+  r["discovery_auth"] = c.iscsi.discovery_auth;
+  return {};
+}
+Status op_modify_defaults(Config& c, const json& a, json&, const OpContext&) {
+  for (auto [k, field] : {std::pair{"default_auth", &IscsiConfig::default_auth}, std::pair{"discovery_auth", &IscsiConfig::discovery_auth}}) {
+    if (!a.contains(k) || a[k].is_null()) continue;
+    if (!a[k].is_string() || (a[k] != "none" && a[k] != "chap")) return invalid(std::string(k) + " must be none or chap");
+    c.iscsi.*field = a[k].get<std::string>();
+  }
+  return {};
+}
 
 // ---- portals ----
 Status need_portal(const json& a, Portal& p) {
@@ -481,6 +560,12 @@ constexpr OpInfo kOps[] = {
     {"delete-target", true, op_delete_target},
     {"online-target", true, op_online_target},
     {"offline-target", true, op_offline_target},
+    {"create-initiator", true, op_create_initiator},
+    {"modify-initiator", true, op_modify_initiator},
+    {"delete-initiator", true, op_delete_initiator},
+    {"list-initiator", false, op_list_initiator},
+    {"list-defaults", false, op_list_defaults},
+    {"modify-defaults", true, op_modify_defaults},
     {"list-portal", false, op_list_portal},
     {"create-portal", true, op_create_portal},
     {"delete-portal", true, op_delete_portal},
@@ -541,6 +626,7 @@ std::vector<std::string> diff(const Config& from, const Config& to) {
     return o;
   };
   keyed("view", views(a["views"]), views(b["views"]), "key");
+  keyed("initiator", a["initiators"], b["initiators"], "name");
   for (auto k : {"iscsi", "management", "alua", "company_id", "threads", "shutdown_timeout_s", "log_level", "service"})
     if (a[k] != b[k]) out.push_back(std::string("~ setting ") + k);
   return out;

@@ -272,3 +272,61 @@ TEST_CASE("diff lists ALUA settings", "[mgmt][ops][alua]") {
   REQUIRE(f.code("set-alua-state", {{"enabled", true}, {"node", 1}}) == 0);
   CHECK(diff(before, f.c) == std::vector<std::string>{"~ setting alua"});
 }
+
+TEST_CASE("initiators' CHAP credentials and the default auth methods", "[mgmt][ops][chap]") {
+  Fixture f;
+  const std::string a = "iqn.1993-08.org.debian:01:a";
+  json r;
+  REQUIRE(f.run("create-initiator", {{"initiator", {{"name", "IQN.1993-08.org.debian:01:A"}, {"chap_secret", "init-secret-01"}}}}, &r).ok());
+  CHECK(r["name"] == a);
+  CHECK(f.code("create-initiator", {{"initiator", {{"name", a}}}}) == STMF_ERROR_EXISTS);
+  CHECK(f.code("create-initiator", {{"initiator", {{"name", "iqn.1993-08.org.debian:01:b"}, {"chap_secret", "short"}}}}) ==
+        STMF_ERROR_INVALID_ARG);
+  CHECK(f.code("create-initiator", {{"name", a}}) == STMF_ERROR_INVALID_ARG);
+  // Listed without the secret unless asked.
+  REQUIRE(f.run("list-initiator", json::object(), &r).ok());
+  REQUIRE(r["initiators"].size() == 1);
+  CHECK(r["initiators"][0]["chap_user"] == a);
+  CHECK(r["initiators"][0]["chap_secret"] == "set");
+  CHECK(r.dump().find("init-secret-01") == std::string::npos);
+  REQUIRE(f.run("list-initiator", {{"show_secrets", true}}, &r).ok());
+  CHECK(r["initiators"][0]["chap_secret"] == "init-secret-01");
+  // modify: user, secret; null clears.
+  REQUIRE(f.run("modify-initiator", {{"name", a}, {"chap_user", "alice"}}, nullptr).ok());
+  CHECK(f.c.initiators[0].chap_user == "alice");
+  CHECK(f.c.initiators[0].chap_secret == "init-secret-01");
+  REQUIRE(f.run("modify-initiator", {{"name", a}, {"chap_user", nullptr}, {"chap_secret", nullptr}}, nullptr).ok());
+  CHECK(f.c.initiators[0].chap_user.empty());
+  CHECK(f.c.initiators[0].chap_secret.empty());
+  CHECK(f.code("modify-initiator", {{"name", a}, {"chap_secret", "elevenchars"}}) == STMF_ERROR_INVALID_ARG);
+  CHECK(f.code("modify-initiator", {{"name", "iqn.1993-08.org.debian:01:zz"}}) == STMF_ERROR_NOT_FOUND);
+  // A target's own secret may not equal an initiator's (either order of creation).
+  REQUIRE(f.run("modify-initiator", {{"name", a}, {"chap_secret", "init-secret-01"}}, nullptr).ok());
+  CHECK(f.code("create-target", {{"target", {{"name", "iqn.2026-11.org.example:t"}, {"chap", {{"mutual_secret", "init-secret-01"}}}}}}) ==
+        STMF_STATUS_SUCCESS);  // ops check the object; the daemon's apply() validates the whole configuration
+  ConfigError ce;
+  CHECK_FALSE(validate(f.c, ce));
+  f.c.targets.clear();
+  REQUIRE(f.run("create-target", {{"target", {{"name", "iqn.2026-11.org.example:t"}, {"auth", "chap"}, {"chap", {{"mutual_secret", "tgt-secret-001"}}}}}}, nullptr).ok());
+  CHECK(f.c.targets[0].auth == "chap");
+  CHECK(f.code("create-initiator", {{"initiator", {{"name", "iqn.1993-08.org.debian:01:b"}, {"chap_secret", "tgt-secret-001"}}}}) ==
+        STMF_ERROR_INVALID_ARG);
+  CHECK(f.code("modify-initiator", {{"name", a}, {"chap_secret", "tgt-secret-001"}}) == STMF_ERROR_INVALID_ARG);
+  REQUIRE(f.run("modify-target", {{"name", "iqn.2026-11.org.example:t"}, {"auth", "none"}}, nullptr).ok());
+  CHECK(f.c.targets[0].auth == "none");
+  CHECK(f.code("modify-target", {{"name", "iqn.2026-11.org.example:t"}, {"auth", "radius"}}) == STMF_ERROR_INVALID_ARG);
+  // Defaults.
+  REQUIRE(f.run("list-defaults", json::object(), &r).ok());
+  CHECK(r["default_auth"] == "none");
+  CHECK(r["discovery_auth"] == "none");
+  REQUIRE(f.run("modify-defaults", {{"discovery_auth", "chap"}, {"default_auth", "chap"}}, nullptr).ok());
+  CHECK(f.c.iscsi.discovery_auth == "chap");
+  CHECK(f.c.iscsi.default_auth == "chap");
+  CHECK(f.code("modify-defaults", {{"discovery_auth", "default"}}) == STMF_ERROR_INVALID_ARG);
+  // delete
+  REQUIRE(f.run("delete-initiator", {{"name", a}}, nullptr).ok());
+  CHECK(f.c.initiators.empty());
+  CHECK(f.code("delete-initiator", {{"name", a}}) == STMF_ERROR_NOT_FOUND);
+  CHECK(find_op("list-initiator")->changes == false);
+  CHECK(find_op("create-initiator")->changes);
+}

@@ -276,14 +276,28 @@ const char* const kSchemaV3Index = "CREATE UNIQUE INDEX targets_port_index ON ta
 const char* const kSchemaV4 = "ALTER TABLE lus ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0 CHECK (epoch >= 0)";
 
 // Schema 5 adds the iSCSI resource limits (docs/security.md "Resource limits") as one JSON
-// object (config.h iscsi_limits_json); keys it lacks take their defaults. Shared by creation
-// and the 4 -> 5 migration; existing databases start with the defaults.
-const char* const kSchemaV5 = "ALTER TABLE settings ADD COLUMN iscsi_limits TEXT NOT NULL DEFAULT '{}'";
+// object (config.h iscsi_limits_json; keys it lacks take their defaults) and CHAP as itadm
+// models it (docs/security.md "CHAP"): each target's auth method, the node's default and
+// discovery auth methods, and the initiators' CHAP names and secrets. ALTER TABLE again, so
+// creation and the 4 -> 5 migration share this text; existing databases start with the
+// defaults.
+const char* const kSchemaV5 = R"SQL(
+ALTER TABLE settings ADD COLUMN iscsi_limits TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE targets ADD COLUMN auth TEXT NOT NULL DEFAULT 'default' CHECK (auth IN ('default', 'none', 'chap'));
+ALTER TABLE settings ADD COLUMN iscsi_default_auth TEXT NOT NULL DEFAULT 'none' CHECK (iscsi_default_auth IN ('none', 'chap'));
+ALTER TABLE settings ADD COLUMN iscsi_discovery_auth TEXT NOT NULL DEFAULT 'none' CHECK (iscsi_discovery_auth IN ('none', 'chap'));
+CREATE TABLE initiators (
+  name TEXT PRIMARY KEY,
+  pos INTEGER NOT NULL UNIQUE,
+  chap_user TEXT NOT NULL,   -- '' = the node name
+  chap_secret TEXT NOT NULL  -- '' = none configured
+) STRICT;
+)SQL";
 
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
                                "hg_members",     "target_groups", "tg_members",   "view_entries",
                                "targets",        "target_initiators", "portals",   "pr_state",
-                               "alua"};
+                               "alua",           "initiators"};
 
 std::string digests_json(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
 
@@ -348,8 +362,9 @@ struct StateDb::Impl {
         "log_level, service_online, mgmt_socket, mgmt_admin_group, iscsi_max_recv_data_segment_length, "
         "iscsi_max_burst_length, iscsi_first_burst_length, iscsi_immediate_data, iscsi_initial_r2t, "
         "iscsi_max_outstanding_r2t, iscsi_header_digest, iscsi_data_digest, iscsi_queue_depth, "
-        "iscsi_nop_in_interval_s, iscsi_nop_in_timeout_s, iscsi_login_timeout_s, iscsi_limits) "
-        "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "iscsi_nop_in_interval_s, iscsi_nop_in_timeout_s, iscsi_login_timeout_s, iscsi_limits, "
+        "iscsi_default_auth, iscsi_discovery_auth) "
+        "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     const IscsiConfig& i = c.iscsi;
     s.bind(1, int64_t(configured))
         .bind_u64(2, generation)
@@ -373,6 +388,8 @@ struct StateDb::Impl {
         .bind(20, int64_t(i.nop_in_timeout_s))
         .bind(21, int64_t(i.login_timeout_s))
         .bind(22, iscsi_limits_json(i).dump())
+        .bind(23, i.default_auth)
+        .bind(24, i.discovery_auth)
         .run();
     write_alua(c.alua);
   }
@@ -403,7 +420,8 @@ struct StateDb::Impl {
     // Children first (foreign keys); members and initiators also cascade.
     for (const char* sql : {"DELETE FROM view_entries", "DELETE FROM hg_members", "DELETE FROM tg_members",
                             "DELETE FROM host_groups", "DELETE FROM target_groups", "DELETE FROM target_initiators",
-                            "DELETE FROM targets", "DELETE FROM lus", "DELETE FROM portals"})
+                            "DELETE FROM targets", "DELETE FROM lus", "DELETE FROM portals",
+                            "DELETE FROM initiators"})
       st(sql).run();
     write_settings(c, true, generation);
 
@@ -468,9 +486,9 @@ struct StateDb::Impl {
       const TargetConfig& t = c.targets[p];
       auto& s = st(
           "INSERT INTO targets (iqn, pos, alias, tpgt, chap_user, chap_secret, chap_mutual_user, chap_mutual_secret, "
-          "online, port_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          "online, port_index, auth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       s.bind(1, t.iqn).bind(2, int64_t(p)).bind(3, t.alias).bind(4, int64_t(t.tpgt)).bind(9, int64_t(t.online));
-      s.bind(10, int64_t(t.port_index));
+      s.bind(10, int64_t(t.port_index)).bind(11, t.auth);
       if (t.chap) s.bind(5, t.chap->user).bind(6, t.chap->secret).bind(7, t.chap->mutual_user).bind(8, t.chap->mutual_secret);
       s.run();  // unbound chap parameters are NULL
       for (size_t i = 0; i < t.initiators.size(); ++i)
@@ -480,17 +498,29 @@ struct StateDb::Impl {
             .bind(3, t.initiators[i])
             .run();
     }
+
+    for (size_t p = 0; p < c.initiators.size(); ++p)
+      st("INSERT INTO initiators (name, pos, chap_user, chap_secret) VALUES (?, ?, ?, ?)")
+          .bind(1, c.initiators[p].name)
+          .bind(2, int64_t(p))
+          .bind(3, c.initiators[p].chap_user)
+          .bind(4, c.initiators[p].chap_secret)
+          .run();
   }
 
   Config read_all() {
     Config c;
+    {
+      auto& s = st("SELECT name, chap_user, chap_secret FROM initiators ORDER BY pos");
+      while (s.step()) c.initiators.push_back(InitiatorConfig{s.text(0), s.text(1), s.text(2)});
+    }
     {
       auto& s = st(
           "SELECT company_id, threads, shutdown_timeout_s, log_level, service_online, mgmt_socket, mgmt_admin_group, "
           "iscsi_max_recv_data_segment_length, iscsi_max_burst_length, iscsi_first_burst_length, "
           "iscsi_immediate_data, iscsi_initial_r2t, iscsi_max_outstanding_r2t, iscsi_header_digest, "
           "iscsi_data_digest, iscsi_queue_depth, iscsi_nop_in_interval_s, iscsi_nop_in_timeout_s, "
-          "iscsi_login_timeout_s, iscsi_limits FROM settings WHERE id = 1");
+          "iscsi_login_timeout_s, iscsi_limits, iscsi_default_auth, iscsi_discovery_auth FROM settings WHERE id = 1");
       if (!s.step()) bad_row("settings: row missing");
       c.company_id = s.u32(0);
       c.threads = s.u32(1);
@@ -518,6 +548,8 @@ struct StateDb::Impl {
         if (j.is_discarded() || !parse_iscsi_limits(j, i, e))
           bad_row("settings.iscsi_limits: " + (j.is_discarded() ? std::string("not JSON") : e.message()));
       }
+      i.default_auth = s.text(20);
+      i.discovery_auth = s.text(21);
       s.start();
     }
     {
@@ -593,8 +625,8 @@ struct StateDb::Impl {
     }
     {
       auto& s = st(
-          "SELECT iqn, alias, tpgt, chap_user, chap_secret, chap_mutual_user, chap_mutual_secret, online, port_index "
-          "FROM targets ORDER BY pos");
+          "SELECT iqn, alias, tpgt, chap_user, chap_secret, chap_mutual_user, chap_mutual_secret, online, port_index, "
+          "auth FROM targets ORDER BY pos");
       while (s.step()) {
         TargetConfig t;
         t.iqn = s.text(0);
@@ -603,6 +635,7 @@ struct StateDb::Impl {
         if (s.type(3) != SQLITE_NULL) t.chap = ChapConfig{s.text(3), s.text(4), s.text(5), s.text(6)};
         t.online = s.boolean(7);
         t.port_index = s.u16(8);
+        t.auth = s.text(9);
         c.targets.push_back(std::move(t));
       }
       for (auto& t : c.targets) {
@@ -771,7 +804,7 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
         throw;
       }
     }
-    if (version == 4) {  // migration 4 -> 5: the iSCSI resource limits (defaults)
+    if (version == 4) {  // migration 4 -> 5: iSCSI resource limits (defaults), CHAP auth methods and secrets
       impl->exec("BEGIN IMMEDIATE");
       try {
         if (impl->pragma_int("PRAGMA user_version") == 4) {  // not migrated by another process meanwhile

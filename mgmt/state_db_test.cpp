@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -163,7 +164,16 @@ Config full_config() {
   t2.iqn = "iqn.2026-11.org.example:t2";
   t2.chap = ChapConfig{"user2", "secret-2222222", "", ""};
   t2.port_index = 1;
-  c.targets = {t0, t1, t2};
+  TargetConfig t3;  // schema 5: an auth method and only the target's own CHAP secret
+  t3.iqn = "iqn.2026-11.org.example:t3";
+  t3.auth = "chap";
+  t3.chap = ChapConfig{"", "", "", "t3-secret-0123"};
+  t3.port_index = 2;
+  t1.auth = "none";
+  c.targets = {t0, t1, t2, t3};
+  c.initiators = {{"iqn.1993-08.org.debian:01:aaa", "", "aaa-secret-012"},
+                  {"iqn.1993-08.org.debian:01:bbb", "bob", "bbb-secret-012"},
+                  {"eui.0123456789abcdef", "", ""}};
 
   c.alua.enabled = true;
   c.alua.node = 1;
@@ -195,6 +205,8 @@ Config full_config() {
   i.send_queue_bytes = 1 << 20;
   i.warn_burst = 0;
   i.warn_interval_s = 86400;
+  i.default_auth = "chap";
+  i.discovery_auth = "chap";
   c.management = {"/run/stmf/custom.sock", "stmfadm"};
   c.company_id = kCompany;
   c.threads = 4;
@@ -442,8 +454,9 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
   raw_exec(d.db(),
            "DROP TABLE pr_state; DROP TABLE alua; DROP INDEX targets_port_index; ALTER TABLE targets DROP COLUMN "
            "port_index; ALTER TABLE lus DROP COLUMN epoch; ALTER TABLE settings DROP COLUMN iscsi_limits; "
-           "UPDATE schema_version SET version = 1; "
-           "PRAGMA user_version = 1");
+           "DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; "
+           "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
+           "UPDATE schema_version SET version = 1; PRAGMA user_version = 1");
   auto db = must_open(d.path);
   std::string why;
   auto c = db->load(why);
@@ -466,6 +479,9 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
   }
   for (size_t i = 0; i < expect.targets.size(); ++i) expect.targets[i].port_index = uint16_t(i + 1);
   for (auto& l : expect.lus) l.epoch = 0;  // nor epochs
+  expect.initiators.clear();  // nor schema 5's CHAP settings
+  for (auto& t : expect.targets) t.auth = "default";
+  expect.iscsi.default_auth = expect.iscsi.discovery_auth = "none";
   CHECK(*c == expect);
   CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
   CHECK(db->load_pr(why)->empty());
@@ -980,4 +996,37 @@ TEST_CASE("state db: a schema-3 database is upgraded to schema 4 in place", "[st
   REQUIRE(c);
   CHECK(c->lus[0].epoch == 0);
   CHECK(c->lus[1].epoch == 12);
+}
+
+TEST_CASE("state db: a schema-4 database is upgraded to schema 5 (CHAP) in place; secrets stay private", "[statedb]") {
+  TempDir d;
+  Config c = full_config();
+  {
+    auto db = must_open(d.path);
+    std::string why;
+    REQUIRE(db->save(c, why));
+  }
+  // The file holds CHAP secrets: only its owner may read it.
+  struct stat st {};
+  REQUIRE(::stat(d.db().c_str(), &st) == 0);
+  CHECK((st.st_mode & 0077) == 0);
+  CHECK(raw_int(d.db(), "SELECT count(*) FROM initiators") == 3);
+  // Back to schema 4 (what a schema-4 stmfd left), then opened again: migrated, defaults.
+  raw_exec(d.db(),
+           "DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; ALTER TABLE settings DROP COLUMN "
+           "iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; UPDATE schema_version SET "
+           "version = 4; PRAGMA user_version = 4");
+  auto db = must_open(d.path);
+  std::string why;
+  auto back = db->load(why);
+  INFO(why);
+  REQUIRE(back);
+  CHECK(back->initiators.empty());
+  CHECK(back->iscsi.discovery_auth == "none");
+  for (auto& t : back->targets) CHECK(t.auth == "default");
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == 5);
+  REQUIRE(db->save(c, why));
+  auto again = db->load(why);
+  REQUIRE(again);
+  CHECK(*again == c);
 }

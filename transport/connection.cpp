@@ -1026,12 +1026,13 @@ bool Connection::target_online(std::string_view target) {
   return p && p->online() && server_.service_online();
 }
 
-std::optional<iscsi::ChapSecret> Connection::chap_for_target(std::string_view target) {
+std::optional<iscsi::ChapSecret> Connection::chap_for(std::string_view target, std::string_view initiator) {
+  const auto auth = server_.auth();
+  if (target.empty()) return resolve_chap(*auth, nullptr, initiator);
   auto* p = server_.find_target(std::string(target));
   auto st = p ? p->settings() : nullptr;
-  if (!st || !st->chap) return std::nullopt;
-  const auto& c = *st->chap;
-  return iscsi::ChapSecret{c.user, c.secret, c.mutual_user, c.mutual_secret};
+  if (!st) return std::nullopt;
+  return resolve_chap(*auth, st.get(), initiator);
 }
 
 bool Connection::initiator_allowed(std::string_view target, std::string_view initiator) {

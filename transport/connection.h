@@ -141,7 +141,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   // iscsi::LoginContext: what the login state machine asks of the server.
   bool target_exists(std::string_view target) override;
   bool target_online(std::string_view target) override;
-  std::optional<iscsi::ChapSecret> chap_for_target(std::string_view target) override;
+  std::optional<iscsi::ChapSecret> chap_for(std::string_view target, std::string_view initiator) override;
   bool initiator_allowed(std::string_view target, std::string_view initiator) override;
   uint16_t tpgt(std::string_view target) override;
   std::string target_alias(std::string_view target) override;

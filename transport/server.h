@@ -61,6 +61,10 @@ class Server {
   // --- used by connections ---
   Stmf& stmf() { return stmf_; }
   const IscsiSettings& settings() const { return settings_; }
+  // Node-wide authentication (default auth, discovery auth, initiators' CHAP secrets); may
+  // change at run time, a login reads one snapshot.
+  std::shared_ptr<const AuthSettings> auth() const { return std::atomic_load(&auth_); }
+  void set_auth(AuthSettings a) { std::atomic_store(&auth_, std::make_shared<const AuthSettings>(std::move(a))); }
   IscsiTargetPort* find_target(const std::string& iqn);
   std::vector<IscsiTargetPort*> targets();
   // "addr:port,tpgt" strings of every portal, for SendTargets.
@@ -110,6 +114,7 @@ class Server {
   asio::io_context& io_;
   Stmf& stmf_;
   IscsiSettings settings_;
+  std::shared_ptr<const AuthSettings> auth_ = std::make_shared<const AuthSettings>();
   // Ports are never destroyed while the server lives (nexuses refer to them); deleted ones
   // are marked removed. ports_mu_ guards the vector, the portal lists below and nothing else.
   mutable std::mutex ports_mu_;

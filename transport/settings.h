@@ -1,20 +1,30 @@
 // What the iSCSI transport needs to know from the daemon's configuration.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "transport/iscsi/login.h"
 
 namespace stmf::transport {
 
 struct ChapSettings {
-  std::string user, secret;                // the initiator proves it knows `secret`
-  std::string mutual_user, mutual_secret;  // the target proves it knows `mutual_secret`
+  // Target-wide initiator secret (optional, kept for compatibility): used by initiators that
+  // have no entry of their own in AuthSettings::initiators.
+  std::string user, secret;
+  std::string mutual_user, mutual_secret;  // the target's own CHAP name and secret (mutual CHAP)
 };
+
+// Authentication method names (config "auth" values).
+inline constexpr std::string_view kAuthDefault = "default", kAuthNone = "none", kAuthChap = "chap";
 
 struct TargetSettings {
   std::string iqn, alias;
   uint16_t tpgt = 1;
+  std::string auth = std::string(kAuthDefault);  // default | none | chap
   std::optional<ChapSettings> chap;
   std::vector<std::string> initiators;  // empty: any initiator
 };
@@ -44,5 +54,23 @@ struct IscsiSettings {
   uint32_t warn_burst = 10;                     // per-connection warnings per interval...
   uint32_t warn_interval_s = 60;                // ...then one summary line per interval
 };
+
+// The CHAP name and secret of one initiator (itadm create-initiator -u/-s).
+struct InitiatorChap {
+  std::string user, secret;
+};
+
+// Node-wide authentication settings (itadm modify-defaults + the initiators' secrets).
+struct AuthSettings {
+  std::string default_auth = std::string(kAuthNone);    // targets whose auth is "default": none | chap
+  std::string discovery_auth = std::string(kAuthNone);  // SendTargets sessions: none | chap
+  std::map<std::string, InitiatorChap, std::less<>> initiators;  // lowercase node name -> CHAP
+};
+
+// The CHAP credentials `initiator` must prove on `target` (nullptr: a discovery session);
+// nullopt = no authentication. Precedence (docs/security.md "CHAP"): the initiator's own
+// secret, else the target-wide secret; with neither the result has an empty secret (refused).
+std::optional<iscsi::ChapSecret> resolve_chap(const AuthSettings& auth, const TargetSettings* target,
+                                              std::string_view initiator);
 
 }  // namespace stmf::transport

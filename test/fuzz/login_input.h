@@ -9,16 +9,29 @@
 #include <string_view>
 
 #include "transport/iscsi/login.h"
+#include "transport/settings.h"
 
 namespace stmf::iscsi {
 
+// With CHAP, the credentials come from the daemon's own policy (transport::resolve_chap):
+// initiator iqn.i has CHAP name "user" and secret "secretsecret1"; iqn.same has the target's
+// own secret (refused at login); any other initiator has none (CHAP required, never passes).
+// Mutual: the target's name "tuser", secret "tsecretsecret". Discovery requires CHAP too.
 struct FuzzLoginContext : LoginContext {
   bool chap = false, mutual = false;
   uint8_t seed = 0;
   bool target_exists(std::string_view t) override { return t == "iqn.t" || t == "iqn.u"; }
-  std::optional<ChapSecret> chap_for_target(std::string_view) override {
+  std::optional<ChapSecret> chap_for(std::string_view target, std::string_view initiator) override {
     if (!chap) return std::nullopt;
-    return ChapSecret{"user", "secretsecret1", mutual ? "tuser" : "", mutual ? "tsecretsecret" : ""};
+    transport::AuthSettings auth;
+    auth.discovery_auth = "chap";
+    auth.initiators["iqn.i"] = {"user", "secretsecret1"};
+    auth.initiators["iqn.same"] = {"same", "tsecretsecret"};
+    transport::TargetSettings t;
+    t.iqn = std::string(target);
+    t.auth = "chap";
+    if (mutual) t.chap = transport::ChapSettings{"", "", "tuser", "tsecretsecret"};
+    return transport::resolve_chap(auth, target.empty() ? nullptr : &t, initiator);
   }
   bool initiator_allowed(std::string_view, std::string_view i) override { return i != "iqn.denied"; }
   uint16_t tpgt(std::string_view) override { return 1; }

@@ -235,8 +235,14 @@ TextKeys step(LoginStateMachine& sm, uint8_t flags, uint8_t lenb, const std::str
   return k;
 }
 
-// CHAP (optionally mutual) then operational negotiation, answered correctly.
-std::vector<uint8_t> chap_conversation(bool mutual) {
+// A CHAP exchange (optionally mutual, or of a discovery session) through the real state
+// machine. `attack` names a way to break it (the last step is then refused, and the seed
+// ends there): "wrong-secret", "reflect" (the target's own challenge as the mutual one),
+// "missing-r", "chap-a-7", "unknown-initiator", "same-secret" (initiator and target secrets
+// equal), "empty-challenge" (a mutual CHAP_C of no bytes; a record holds at most 508 bytes, too
+// few for an over-long one); "" = answered correctly, then the
+// operational stage.
+std::vector<uint8_t> chap_conversation(bool mutual, bool discovery = false, const std::string& attack = "") {
   const uint8_t policy = mutual ? 3 : 1;
   FuzzLoginContext ctx;
   ctx.chap = true;
@@ -244,9 +250,24 @@ std::vector<uint8_t> chap_conversation(bool mutual) {
   const LoginConfig cfg = fuzz_login_config(policy);  // the state machine keeps a reference
   LoginStateMachine sm(cfg, ctx);
   Conversation c(policy);
+  const bool fails = !attack.empty();
+  auto last = [&](uint8_t flags, const std::string& t) {  // a step the target must refuse
+    const uint8_t lenb = c.add(flags, t);
+    const Bhs b = fuzz_login_bhs(flags, lenb, t.size());
+    auto r = sm.on_request(b, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(t.data()), t.size()));
+    if (r.outcome != LoginOutcome::failed || r.status != LoginStatus::authentication_failure) {
+      std::fprintf(stderr, "make_seeds: CHAP attack '%s' was not refused with 0x0201\n", attack.c_str());
+      std::abort();
+    }
+    return c.bytes;
+  };
 
-  std::string t = keys({{"InitiatorName", "iqn.i"}, {"TargetName", "iqn.t"}, {"SessionType", "Normal"}, {"AuthMethod", "CHAP,None"}});
+  const char* initiator = attack == "unknown-initiator" ? "iqn.x" : attack == "same-secret" ? "iqn.same" : "iqn.i";
+  std::string t = discovery ? keys({{"InitiatorName", initiator}, {"SessionType", "Discovery"}, {"AuthMethod", "CHAP,None"}})
+                            : keys({{"InitiatorName", initiator}, {"TargetName", "iqn.t"}, {"SessionType", "Normal"},
+                                    {"AuthMethod", "CHAP,None"}});
   step(sm, kSecStay, c.add(kSecStay, t), t);
+  if (attack == "chap-a-7") return last(kSecStay, keys({{"CHAP_A", "7"}}));
   t = keys({{"CHAP_A", "5"}});
   const TextKeys challenge = step(sm, kSecStay, c.add(kSecStay, t), t);
   const std::string* id = find_key(challenge, "CHAP_I");
@@ -254,14 +275,21 @@ std::vector<uint8_t> chap_conversation(bool mutual) {
   if (!id || !chal) std::abort();
   const auto chal_bytes = decode_binary(*chal);
   if (!chal_bytes) std::abort();
-  const auto answer = chap_md5_response(uint8_t(std::stoi(*id)), "secretsecret1", *chal_bytes);
+  const std::string secret = attack == "wrong-secret" ? "wrongsecret12" : attack == "same-secret" ? "tsecretsecret" : "secretsecret1";
+  const auto answer = chap_md5_response(uint8_t(std::stoi(*id)), secret, *chal_bytes);
   t.clear();
-  append_key(t, "CHAP_N", "user");
-  append_key(t, "CHAP_R", encode_hex(answer));
+  append_key(t, "CHAP_N", attack == "same-secret" ? "same" : "user");
+  if (attack != "missing-r") append_key(t, "CHAP_R", encode_hex(answer));
   if (mutual) {
-    append_key(t, "CHAP_I", "7");
-    append_key(t, "CHAP_C", "0x00112233445566778899aabbccddeeff");
+    if (attack == "reflect") {
+      append_key(t, "CHAP_I", *id);
+      append_key(t, "CHAP_C", *chal);
+    } else {
+      append_key(t, "CHAP_I", "7");
+      append_key(t, "CHAP_C", attack == "empty-challenge" ? "0x" : "0x00112233445566778899aabbccddeeff");
+    }
   }
+  if (fails) return last(kSecToOp, t);
   const TextKeys done = step(sm, kSecToOp, c.add(kSecToOp, t), t);
   if (mutual && !find_key(done, "CHAP_R")) std::abort();  // the target answered our challenge
   step(sm, kOpToFfp, c.add(kOpToFfp, kOperational), kOperational);
@@ -300,6 +328,12 @@ void login_seeds() {
   }
   put("fuzz_login", "chap", chap_conversation(false));
   put("fuzz_login", "chap-mutual", chap_conversation(true));
+  put("fuzz_login", "chap-discovery", chap_conversation(false, true));
+  for (const char* attack : {"wrong-secret", "missing-r", "chap-a-7", "unknown-initiator"})
+    put("fuzz_login", std::string("chap-") + attack, chap_conversation(false, false, attack));
+  for (const char* attack : {"reflect", "same-secret", "empty-challenge"})
+    put("fuzz_login", std::string("chap-mutual-") + attack, chap_conversation(true, false, attack));
+  put("fuzz_login", "chap-discovery-wrong-secret", chap_conversation(false, true, "wrong-secret"));
 }
 
 // ---------------------------------------------------------------------------- fuzz_proxy

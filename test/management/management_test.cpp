@@ -526,3 +526,55 @@ TEST_CASE("set-alua-state needs privilege, get-alua-state does not", "[managemen
   Client c(d.socket_path());
   CHECK(ok(c, "get-alua-state")["enabled"] == false);
 }
+
+TEST_CASE("CHAP changes apply to the next login at once: initiators' secrets, auth method, discovery auth",
+          "[management][chap]") {
+  DaemonOptions o;
+  o.target_json_extra = R"("auth": "chap", )";
+  Daemon d(o);
+  Client c(d.socket_path());
+  const std::string s1 = "node1-secret-01", s2 = "node1-secret-02";
+  auto chap_login = [&](const char* initiator, const std::string& user, const std::string& secret) {
+    Ctx ctx(initiator);
+    if (!user.empty()) iscsi_set_initiator_username_pwd(ctx, user.c_str(), secret.c_str());
+    return login(ctx, d);
+  };
+  auto discover = [&](const char* initiator, const std::string& secret) {
+    Ctx ctx(initiator);
+    iscsi_set_session_type(ctx, ISCSI_SESSION_DISCOVERY);
+    iscsi_set_timeout(ctx, 10);
+    if (!secret.empty()) iscsi_set_initiator_username_pwd(ctx, initiator, secret.c_str());
+    if (iscsi_connect_sync(ctx, d.portal().c_str()) != 0 || iscsi_login_sync(ctx) != 0) return false;
+    auto* a = iscsi_discovery_sync(ctx);
+    if (!a) return false;
+    iscsi_free_discovery_data(ctx, a);
+    return true;
+  };
+  // CHAP required, nobody has a secret yet.
+  CHECK_FALSE(chap_login(kI1, kI1, s1));
+  CHECK_FALSE(chap_login(kI1, "", ""));
+  REQUIRE(c.call("create-initiator", {{"initiator", {{"name", kI1}, {"chap_secret", s1}}}}).ok());
+  CHECK(chap_login(kI1, kI1, s1));
+  CHECK_FALSE(chap_login(kI2, kI1, s1));  // node2 has no secret of its own
+  REQUIRE(c.call("modify-initiator", {{"name", kI1}, {"chap_secret", s2}, {"chap_user", "n1"}}).ok());
+  CHECK_FALSE(chap_login(kI1, kI1, s1));
+  CHECK_FALSE(chap_login(kI1, kI1, s2));  // the CHAP name changed too
+  CHECK(chap_login(kI1, "n1", s2));
+  // The target stops requiring CHAP; then it follows the default again.
+  REQUIRE(c.call("modify-target", {{"name", d.iqn()}, {"auth", "none"}}).ok());
+  CHECK(chap_login(kI2, "", ""));
+  REQUIRE(c.call("modify-target", {{"name", d.iqn()}, {"auth", "default"}}).ok());
+  CHECK(chap_login(kI2, "", ""));  // default_auth is none
+  REQUIRE(c.call("modify-defaults", {{"default_auth", "chap"}}).ok());
+  CHECK_FALSE(chap_login(kI2, "", ""));
+  CHECK(chap_login(kI1, "n1", s2));
+  // Discovery authentication.
+  CHECK(discover(kI2, ""));
+  REQUIRE(c.call("modify-defaults", {{"discovery_auth", "chap"}}).ok());
+  CHECK_FALSE(discover(kI2, ""));
+  REQUIRE(c.call("modify-initiator", {{"name", kI1}, {"chap_user", nullptr}}).ok());
+  CHECK(discover(kI1, s2));
+  REQUIRE(c.call("delete-initiator", {{"name", kI1}}).ok());
+  CHECK_FALSE(discover(kI1, s2));
+  CHECK_FALSE(chap_login(kI1, kI1, s2));
+}

@@ -31,12 +31,13 @@ int main(int argc, char** argv) {
   app.add_option("--socket", ctx.socket, "stmfd's management socket (default: $STMFD_SOCKET, else the standard path)");
   app.footer(
       "Environment: STMFD_SOCKET (management socket), STMFADM_CHAP_SECRET and STMFADM_MUTUAL_SECRET\n"
-      "(CHAP secrets for create-target/modify-target).\n"
+      "(CHAP secrets for create-target/modify-target; STMFADM_CHAP_SECRET for create/modify-initiator -s).\n"
       "Exit status: 0 success, 1 an operation failed, 2 usage error. See 'stmfadm SUBCOMMAND --help'.");
 
   add_lu_commands(app, reg, ctx);
   add_group_commands(app, reg, ctx);
   add_target_commands(app, reg, ctx);
+  add_initiator_commands(app, reg, ctx);
   add_service_commands(app, reg, ctx);
   add_alua_commands(app, reg, ctx);
 

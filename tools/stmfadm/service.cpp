@@ -2,6 +2,7 @@
 // export, import.
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -61,6 +62,14 @@ void add_service_commands(CLI::App& app, Registry& r, Ctx& ctx) {
       }
       int fd = ::open(out->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
       if (fd < 0) throw LocalError(*out + ": " + std::strerror(errno));
+      // An existing file keeps its mode through O_CREAT: take group and other access away
+      // before any secret is written (refuse when that is not ours to do).
+      struct stat st {};
+      if (::fstat(fd, &st) != 0 || ((st.st_mode & 077) && ::fchmod(fd, st.st_mode & 0700) != 0)) {
+        int e = errno;
+        ::close(fd);
+        throw LocalError(*out + ": cannot make it private (mode 0600) for the CHAP secrets: " + std::strerror(e));
+      }
       size_t off = 0;
       while (off < text.size()) {
         ssize_t n = ::write(fd, text.data() + off, text.size() - off);

@@ -94,6 +94,7 @@ struct Registry {
 void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx);
 void add_group_commands(CLI::App& app, Registry& r, Ctx& ctx);
 void add_target_commands(CLI::App& app, Registry& r, Ctx& ctx);
+void add_initiator_commands(CLI::App& app, Registry& r, Ctx& ctx);
 void add_service_commands(CLI::App& app, Registry& r, Ctx& ctx);
 void add_alua_commands(CLI::App& app, Registry& r, Ctx& ctx);
 // "ALUA Status" and "ALUA Node" lines of a get-alua-state result (list-state, list-alua-state).

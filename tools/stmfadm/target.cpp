@@ -32,7 +32,7 @@ std::string logged_in_since(const json& s) {
 
 // Options shared by create-target and modify-target.
 struct TargetOpts {
-  std::string name, alias, chap_user, chap_secret_file, mutual_user, mutual_secret_file;
+  std::string name, alias, chap_user, chap_secret_file, mutual_user, mutual_secret_file, auth;
   int tpgt = 1;
   std::vector<std::string> initiators;
   bool no_chap = false, any_initiator = false;
@@ -43,7 +43,8 @@ struct TargetOpts {
     c->add_option("--chap-user", chap_user, "Require CHAP: the user name the initiator must present");
     c->add_option("--chap-secret-file", chap_secret_file,
                   "File holding the CHAP secret (12-16 characters); default: $STMFADM_CHAP_SECRET");
-    c->add_option("--mutual-user", mutual_user, "Mutual CHAP: the name the target answers with");
+    c->add_option("--auth-method", auth, "default (the node's, see modify-defaults), none or chap");
+    c->add_option("--mutual-user", mutual_user, "Mutual CHAP: the name the target answers with (default: its IQN)");
     c->add_option("--mutual-secret-file", mutual_secret_file,
                   "File holding the mutual CHAP secret; default: $STMFADM_MUTUAL_SECRET");
     c->add_option("--initiator", initiators, "Initiator allowed to log in (repeatable); default: any")
@@ -52,18 +53,21 @@ struct TargetOpts {
 
   // The "chap" member for the request, or nullopt when no CHAP option was given.
   std::optional<json> chap() const {
+    // The target's own secret alone (mutual CHAP with per-initiator secrets) needs no --chap-user.
     if (chap_user.empty()) {
-      if (!mutual_user.empty() || !chap_secret_file.empty() || !mutual_secret_file.empty())
-        throw UsageError("CHAP options need --chap-user");
-      return std::nullopt;
+      if (!chap_secret_file.empty()) throw UsageError("--chap-secret-file needs --chap-user");
+      if (mutual_user.empty() && mutual_secret_file.empty()) return std::nullopt;
     }
-    json c = {{"user", chap_user}};
-    if (!chap_secret_file.empty())
-      c["secret"] = read_secret_file(chap_secret_file);
-    else if (const char* e = std::getenv("STMFADM_CHAP_SECRET"); e && *e)
-      c["secret"] = std::string(e);
-    else
-      throw UsageError("--chap-user needs a secret: --chap-secret-file FILE or $STMFADM_CHAP_SECRET");
+    json c = json::object();
+    if (!chap_user.empty()) {
+      c["user"] = chap_user;
+      if (!chap_secret_file.empty())
+        c["secret"] = read_secret_file(chap_secret_file);
+      else if (const char* e = std::getenv("STMFADM_CHAP_SECRET"); e && *e)
+        c["secret"] = std::string(e);
+      else
+        throw UsageError("--chap-user needs a secret: --chap-secret-file FILE or $STMFADM_CHAP_SECRET");
+    }
     if (!mutual_user.empty()) {
       c["mutual_user"] = mutual_user;
       if (!mutual_secret_file.empty())
@@ -73,7 +77,7 @@ struct TargetOpts {
       else
         throw UsageError("--mutual-user needs a secret: --mutual-secret-file FILE or $STMFADM_MUTUAL_SECRET");
     } else if (!mutual_secret_file.empty()) {
-      throw UsageError("--mutual-secret-file needs --mutual-user");
+      c["mutual_secret"] = read_secret_file(mutual_secret_file);
     }
     return c;
   }
@@ -127,13 +131,14 @@ void add_target_commands(CLI::App& app, Registry& r, Ctx& ctx) {
         field("Alias", alias.empty() ? "-" : alias);
         field("Protocol", t.value("protocol", std::string("iSCSI")));
         field("TPGT", std::to_string(t.value("tpgt", 1)));
+        field("Auth Method", t.value("auth", std::string("default")));
         if (t.contains("chap") && t["chap"].is_object()) {
-          std::string auth = "CHAP (user " + t["chap"].value("user", std::string()) + ")";
-          std::string mu = t["chap"].value("mutual_user", std::string());
-          if (!mu.empty()) auth += ", mutual (" + mu + ")";
+          std::string user = t["chap"].value("user", std::string());
+          std::string auth = user.empty() ? "per initiator" : "CHAP (user " + user + ")";
+          if (t["chap"].contains("mutual_secret")) auth += ", mutual (" + t["chap"].value("mutual_user", name) + ")";
           field("Authentication", auth);
         } else {
-          field("Authentication", "none");
+          field("Authentication", t.value("auth", std::string()) == "chap" ? "per initiator" : "none");
         }
         std::string acl;
         for (auto& i : t.value("initiators", json::array())) acl += (acl.empty() ? "" : ", ") + i.get<std::string>();
@@ -173,6 +178,7 @@ void add_target_commands(CLI::App& app, Registry& r, Ctx& ctx) {
       if (!o->name.empty()) t["name"] = o->name;
       if (o->alias_opt->count()) t["alias"] = o->alias;
       if (o->tpgt_opt->count()) t["tpgt"] = o->tpgt;
+      if (!o->auth.empty()) t["auth"] = o->auth;
       if (auto chap = o->chap()) t["chap"] = *chap;
       if (!o->initiators.empty()) t["initiators"] = o->initiators;
       json res = ctx.call("create-target", {{"target", t}});
@@ -194,6 +200,7 @@ void add_target_commands(CLI::App& app, Registry& r, Ctx& ctx) {
     r.on(c, [o, &ctx] {
       json args = {{"name", o->name}};
       if (o->alias_opt->count()) args["alias"] = o->alias;
+      if (!o->auth.empty()) args["auth"] = o->auth;
       auto chap = o->chap();
       if (o->no_chap && chap) throw UsageError("--no-chap conflicts with --chap-user");
       if (o->no_chap) args["chap"] = nullptr;

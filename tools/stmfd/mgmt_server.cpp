@@ -61,7 +61,7 @@ std::string upper(std::string s) {
 json redacted(json j) {
   if (j.is_object()) {
     for (auto& [k, v] : j.items()) {
-      if (k == "secret" || k == "mutual_secret") v = "***";
+      if (k == "secret" || k == "mutual_secret" || k == "chap_secret") v = "***";
       else v = redacted(v);
     }
   }
@@ -548,12 +548,7 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
   if (op == "export") {
     // The configuration includes CHAP secrets: only privileged callers get them.
     result["config"] = to_json(current_);
-    if (!privileged(peer))
-      for (auto& t : result["config"]["targets"])
-        if (t["chap"].is_object()) {
-          t["chap"].erase("secret");
-          t["chap"].erase("mutual_secret");
-        }
+    if (!privileged(peer)) strip_secrets(result["config"]);
     co_return respond({}, result);
   }
   if (op == "import") {
@@ -614,6 +609,9 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
   }
   if (!info) co_return respond(error(STMF_ERROR_INVALID_ARG, "unknown op '" + op + "'"));
   if (info->changes && !privileged(peer)) co_return respond(kPermDenied);
+  // CHAP secrets are shown only to privileged callers who ask (docs/security.md "CHAP").
+  if (op == "list-initiator" && req.contains("show_secrets") && req["show_secrets"] == true && !privileged(peer))
+    co_return respond(error(STMF_ERROR_PERM, "permission denied: showing CHAP secrets needs root or the admin group"));
   // Takeover of a standby LU (docs/alua.md): only when its active node is out of reach.
   if ((op == "import-lu" || op == "create-lu") && args.contains("lu") && args["lu"].is_object() &&
       args["lu"].contains("guid") && args["lu"]["guid"].is_string()) {

@@ -49,8 +49,19 @@ stmf::transport::TargetSettings target_settings(const TargetConfig& t) {
   ts.alias = t.alias;
   ts.tpgt = t.tpgt;
   ts.initiators = t.initiators;
+  ts.auth = t.auth;
   if (t.chap) ts.chap = stmf::transport::ChapSettings{t.chap->user, t.chap->secret, t.chap->mutual_user, t.chap->mutual_secret};
   return ts;
+}
+
+// The node-wide CHAP settings: initiators without a secret are left out (nothing to prove).
+stmf::transport::AuthSettings auth_settings(const Config& c) {
+  stmf::transport::AuthSettings a;
+  a.default_auth = c.iscsi.default_auth;
+  a.discovery_auth = c.iscsi.discovery_auth;
+  for (auto& i : c.initiators)
+    if (!i.chap_secret.empty()) a.initiators[i.name] = {i.effective_user(), i.chap_secret};
+  return a;
 }
 
 }  // namespace
@@ -187,6 +198,11 @@ void Runtime::commit(const Config& from, const Config& to) {
     if (!n || n->tpgt != t.tpgt) server_.remove_target(t.iqn);
   }
   server_.set_service_online(to.service_online);
+  if (to.initiators != from.initiators || to.iscsi.default_auth != from.iscsi.default_auth ||
+      to.iscsi.discovery_auth != from.iscsi.discovery_auth || !auth_set_) {
+    server_.set_auth(auth_settings(to));
+    auth_set_ = true;
+  }
   for (auto& t : to.targets) {
     auto* port = server_.find_target(t.iqn);
     if (!port) {
@@ -198,7 +214,7 @@ void Runtime::commit(const Config& from, const Config& to) {
       continue;
     }
     const TargetConfig* old = from.find_target(t.iqn);
-    if (old && (old->alias != t.alias || old->chap != t.chap || old->initiators != t.initiators))
+    if (old && (old->alias != t.alias || old->auth != t.auth || old->chap != t.chap || old->initiators != t.initiators))
       port->set_settings(target_settings(t));
     if (port->online() != t.online) server_.set_target_online(*port, t.online, 0);
   }

@@ -112,6 +112,7 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   std::map<std::string, stmf::LogicalUnitPtr> prepared_;  // built by prepare(), not yet live
   std::vector<stmf::mgmt::Portal> new_portals_;           // bound by prepare()
   uint16_t next_rtpi_ = 1;
+  bool auth_set_ = false;  // the server has this node's AuthSettings (set on the first commit)
   void apply_alua(const stmf::mgmt::Config& from, const stmf::mgmt::Config& to);
   stmf::proxy::ProxyStatus add_standby(const stmf::proxy::RegisterLun& m);
   stmf::mgmt::Config current_;                             // last committed (management thread)

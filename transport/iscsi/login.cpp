@@ -23,6 +23,10 @@ bool irrelevant_in_discovery(const std::string& k) {
 
 std::string yes_no(bool b) { return b ? "Yes" : "No"; }
 
+// An initiator-supplied value in a failure reason (the log): at most kShownMax characters.
+constexpr size_t kShownMax = 64;
+std::string shown(const std::string& v) { return v.size() <= kShownMax ? v : v.substr(0, kShownMax) + "..."; }
+
 }  // namespace
 
 const char* to_string(LoginStatus s) {
@@ -257,7 +261,7 @@ std::optional<LoginResult> LoginStateMachine::first_request_checks(const TextKey
     case SessionDecision::cant_include_in_session:
       return fail(LoginStatus::cant_include_in_session, "connection can't be added to the session");
   }
-  chap_secret_ = ctx_.chap_for_target(target);
+  chap_secret_ = ctx_.chap_for(target, *iname);
   auth_required_ = chap_secret_.has_value();
   if (stage_ == LoginStage::operational) {
     if (auth_required_) return fail(LoginStatus::authentication_failure, "security stage skipped but CHAP required");
@@ -321,18 +325,18 @@ std::optional<LoginResult> LoginStateMachine::security_key(const std::string& ke
         return std::nullopt;
       }
     }
-    return fail(LoginStatus::authentication_failure, "no acceptable AuthMethod in " + value);
+    return fail(LoginStatus::authentication_failure, "no acceptable AuthMethod in " + shown(value));
   }
   if (key == "CHAP_A") {
     if (chap_ != Chap::wait_a) return fail(LoginStatus::authentication_failure, "unexpected CHAP_A");
     bool md5 = false;
     for (auto a : split_list(value))
       if (auto n = parse_number(a); n && *n == kChapAlgorithmMd5) md5 = true;
-    if (!md5) return fail(LoginStatus::authentication_failure, "no supported CHAP_A in " + value);
+    if (!md5) return fail(LoginStatus::authentication_failure, "no supported CHAP_A in " + shown(value));
     uint8_t id = 0;
     ctx_.random_bytes(std::span<uint8_t>(&id, 1));
     chap_id_ = id;
-    chap_challenge_.assign(std::max<size_t>(cfg_.chap_challenge_length, 16), 0);
+    chap_challenge_.assign(std::clamp(cfg_.chap_challenge_length, kChapMinChallenge, kChapMaxChallenge), 0);
     ctx_.random_bytes(chap_challenge_);
     append_key(out, "CHAP_A", "5");
     append_key(out, "CHAP_I", std::to_string(chap_id_));
@@ -341,14 +345,20 @@ std::optional<LoginResult> LoginStateMachine::security_key(const std::string& ke
     return std::nullopt;
   }
   // CHAP_N/R/I/C outside the response step, or unknown CHAP_ keys.
-  return fail(LoginStatus::authentication_failure, "unexpected " + key);
+  return fail(LoginStatus::authentication_failure, "unexpected " + shown(key));
 }
 
 std::optional<LoginResult> LoginStateMachine::verify_chap(const TextKeys& keys, std::string& out) {
   const std::string* n = find_key(keys, "CHAP_N");
   const std::string* r = find_key(keys, "CHAP_R");
   if (!n || !r) return fail(LoginStatus::authentication_failure, "CHAP_N or CHAP_R missing");
-  if (*n != chap_secret_->user) return fail(LoginStatus::authentication_failure, "CHAP_N " + *n + " unknown");
+  if (chap_secret_->secret.empty())
+    return fail(LoginStatus::authentication_failure, "no CHAP secret configured for " + params_.initiator_name);
+  if (*n != chap_secret_->user) return fail(LoginStatus::authentication_failure, "CHAP_N " + shown(*n) + " unknown");
+  // RFC 7143 12.1.3: a secret must not authenticate both directions (configuration refuses it;
+  // this guards a configuration that changed under a running login).
+  if (chap_secret_->has_mutual() && chap_secret_->mutual_secret == chap_secret_->secret)
+    return fail(LoginStatus::authentication_failure, "initiator and target CHAP secrets are identical");
   auto rb = decode_binary(*r);
   const Md5Digest expected = chap_md5_response(chap_id_, chap_secret_->secret, chap_challenge_);
   if (!rb || !equal_ct(*rb, expected)) return fail(LoginStatus::authentication_failure, "CHAP_R mismatch");
@@ -360,7 +370,9 @@ std::optional<LoginResult> LoginStateMachine::verify_chap(const TextKeys& keys, 
     if (!chap_secret_->has_mutual()) return fail(LoginStatus::authentication_failure, "mutual CHAP not configured");
     auto id = parse_number(*i, 255);
     auto cb = decode_binary(*c);
-    if (!id || !cb || cb->size() > 1024) return fail(LoginStatus::authentication_failure, "bad CHAP_I or CHAP_C");
+    if (!id) return fail(LoginStatus::authentication_failure, "CHAP_I " + shown(*i) + " is not 0..255");
+    if (!cb || cb->size() > kChapMaxChallenge)
+      return fail(LoginStatus::authentication_failure, "CHAP_C must be 1 to " + std::to_string(kChapMaxChallenge) + " bytes");
     // RFC 7143 12.1.3: never answer our own challenge (reflection attack).
     if (*cb == chap_challenge_) return fail(LoginStatus::authentication_failure, "initiator reflected our CHAP_C");
     const Md5Digest resp = chap_md5_response(uint8_t(*id), chap_secret_->mutual_secret, *cb);

@@ -53,11 +53,17 @@ enum class LoginStatus : uint16_t {
 };
 const char* to_string(LoginStatus s);
 
+// The CHAP credentials of one login (one initiator on one target, or a discovery session).
 struct ChapSecret {
-  std::string user, secret;  // the initiator proves it knows `secret` (CHAP_N must be `user`)
+  // The initiator proves it knows `secret` (CHAP_N must be `user`). An empty secret means CHAP
+  // is required but nothing is configured for this initiator: every answer fails (0x0201).
+  std::string user, secret;
   std::string mutual_user, mutual_secret;  // the target's identity for mutual CHAP (may be empty)
   bool has_mutual() const { return !mutual_secret.empty(); }
 };
+
+inline constexpr size_t kChapMaxChallenge = 1024;  // RFC 7143 12.1.3: CHAP_C at most 1024 bytes
+inline constexpr size_t kChapMinChallenge = 16;    // the shortest challenge we send
 
 // What the caller decided about the (ISID, TSIH) of a leading login.
 enum class SessionDecision {
@@ -75,9 +81,9 @@ class LoginContext {
   virtual bool target_exists(std::string_view target) = 0;
   // False while the target is offline (stmfOfflineTarget): logins get Service Unavailable.
   virtual bool target_online(std::string_view) { return true; }
-  // CHAP credentials required for `target` ("" for discovery sessions); nullopt = no CHAP,
-  // AuthMethod=None is accepted. When present, CHAP is required.
-  virtual std::optional<ChapSecret> chap_for_target(std::string_view target) = 0;
+  // CHAP credentials `initiator` must prove on `target` ("" for discovery sessions); nullopt =
+  // no CHAP, AuthMethod=None is accepted. When present, CHAP is required.
+  virtual std::optional<ChapSecret> chap_for(std::string_view target, std::string_view initiator) = 0;
   virtual bool initiator_allowed(std::string_view target, std::string_view initiator) = 0;
   virtual uint16_t tpgt(std::string_view target) = 0;
   virtual std::string target_alias(std::string_view target) = 0;

@@ -23,11 +23,12 @@ struct FakeContext : LoginContext {
   uint64_t seen_isid = 0;
   uint16_t seen_tsih = 0;
   uint8_t random_seed = 0;
-  std::string chap_target_asked = "-";
+  std::string chap_target_asked = "-", chap_initiator_asked = "-";
 
   bool target_exists(std::string_view t) override { return targets.count(std::string(t)) != 0; }
-  std::optional<ChapSecret> chap_for_target(std::string_view t) override {
+  std::optional<ChapSecret> chap_for(std::string_view t, std::string_view i) override {
     chap_target_asked = std::string(t);
+    chap_initiator_asked = std::string(i);
     return chap;
   }
   bool initiator_allowed(std::string_view, std::string_view) override { return allowed; }
@@ -368,6 +369,120 @@ TEST_CASE("authentication requirements") {
     LoginStateMachine sm(cfg, ctx);
     send(sm, r, names(true));
     CHECK(ctx.chap_target_asked.empty());
+  }
+}
+
+// Drives a login up to the target's CHAP challenge; returns the CHAP_I and challenge bytes.
+std::pair<uint8_t, std::vector<uint8_t>> chap_challenge(LoginStateMachine& sm, Req& r, bool discovery = false) {
+  r.csg = 0;
+  r.nsg = 1;
+  r.transit = false;
+  REQUIRE(send(sm, r, names(discovery) + "AuthMethod=CHAP\0"s).outcome == LoginOutcome::in_progress);
+  auto b = send(sm, r, "CHAP_A=5\0"s);
+  REQUIRE(b.outcome == LoginOutcome::in_progress);
+  auto c = decode_binary(val(b, "CHAP_C"));
+  REQUIRE(c);
+  r.transit = true;
+  return {uint8_t(std::stoi(val(b, "CHAP_I"))), *c};
+}
+
+TEST_CASE("CHAP: per-initiator credentials and RFC 7143 12.1.3 rules") {
+  LoginConfig cfg;
+  FakeContext ctx;
+  ctx.chap = ChapSecret{"alice", "secretsecret12", "", ""};
+  ctx.random_seed = 1;
+  Req r;
+  SECTION("the context is asked for this initiator's credentials") {
+    LoginStateMachine sm(cfg, ctx);
+    chap_challenge(sm, r);
+    CHECK(ctx.chap_target_asked == kTarget);
+    CHECK(ctx.chap_initiator_asked == kInit);
+  }
+  SECTION("CHAP required but no secret for this initiator: every answer fails") {
+    ctx.chap = ChapSecret{"", "", "", ""};
+    LoginStateMachine sm(cfg, ctx);
+    auto [id, c] = chap_challenge(sm, r);
+    auto resp = chap_md5_response(id, "", c);  // the answer an empty secret would give
+    auto x = send(sm, r, "CHAP_N=\0CHAP_R="s + encode_hex(resp) + '\0');
+    CHECK(x.outcome == LoginOutcome::failed);
+    CHECK(status_of(x) == 0x0201);
+  }
+  SECTION("identical initiator and target secrets are refused") {
+    ctx.chap = ChapSecret{"alice", "secretsecret12", "tgt", "secretsecret12"};
+    LoginStateMachine sm(cfg, ctx);
+    auto [id, c] = chap_challenge(sm, r);
+    auto resp = chap_md5_response(id, "secretsecret12", c);
+    auto x = send(sm, r, "CHAP_N=alice\0CHAP_R="s + encode_hex(resp) + "\0CHAP_I=3\0CHAP_C=0x00112233445566778899aabbccddeeff\0"s);
+    CHECK(status_of(x) == 0x0201);
+  }
+  SECTION("a response recorded from an earlier login does not open a new one (challenge reuse)") {
+    std::string old_r;
+    {
+      LoginStateMachine sm(cfg, ctx);
+      auto [id, c] = chap_challenge(sm, r);
+      old_r = encode_hex(chap_md5_response(id, "secretsecret12", c));
+      auto ok = send(sm, r, "CHAP_N=alice\0CHAP_R="s + old_r + '\0');
+      REQUIRE(ok.outcome == LoginOutcome::in_progress);
+      REQUIRE(sm.authenticated_with_chap());
+    }
+    Req r2;
+    LoginStateMachine sm2(cfg, ctx);  // the context's bytes moved on: a new identifier and challenge
+    auto [id2, c2] = chap_challenge(sm2, r2);
+    CHECK(id2 != 1);
+    auto x = send(sm2, r2, "CHAP_N=alice\0CHAP_R="s + old_r + '\0');
+    CHECK(status_of(x) == 0x0201);
+  }
+  SECTION("a failure reason (logged) quotes at most 64 characters of what the initiator sent") {
+    LoginStateMachine sm(cfg, ctx);
+    auto [id, c] = chap_challenge(sm, r);
+    auto x = send(sm, r, "CHAP_N="s + std::string(200, 'n') + "\0CHAP_R="s + encode_hex(chap_md5_response(id, "secretsecret12", c)) + '\0');
+    CHECK(status_of(x) == 0x0201);
+    CHECK(x.reason.size() < 100);
+  }
+  SECTION("CHAP_R of the wrong length") {
+    LoginStateMachine sm(cfg, ctx);
+    chap_challenge(sm, r);
+    CHECK(status_of(send(sm, r, "CHAP_N=alice\0CHAP_R=0x0011\0"s)) == 0x0201);
+  }
+  SECTION("CHAP_I and CHAP_C of a mutual challenge are checked") {
+    ctx.chap = ChapSecret{"alice", "secretsecret12", "tgt", "targetsecret99"};
+    LoginStateMachine sm(cfg, ctx);
+    auto [id, c] = chap_challenge(sm, r);
+    const std::string ans = "CHAP_N=alice\0CHAP_R="s + encode_hex(chap_md5_response(id, "secretsecret12", c)) + '\0';
+    std::string mutual;
+    SECTION("CHAP_I above 255") { mutual = "CHAP_I=256\0CHAP_C=0x00112233445566778899aabbccddeeff\0"s; }
+    SECTION("CHAP_I not a number") { mutual = "CHAP_I=x\0CHAP_C=0x00112233445566778899aabbccddeeff\0"s; }
+    SECTION("empty CHAP_C") { mutual = "CHAP_I=1\0CHAP_C=0x\0"s; }
+    SECTION("CHAP_C longer than 1024 bytes") { mutual = "CHAP_I=1\0CHAP_C=0x"s + std::string(2 * 1025, 'a') + '\0'; }
+    SECTION("CHAP_C not binary") { mutual = "CHAP_I=1\0CHAP_C=hello\0"s; }
+    auto x = send(sm, r, ans + mutual);
+    CHECK(x.outcome == LoginOutcome::failed);
+    CHECK(status_of(x) == 0x0201);
+  }
+  SECTION("a 1024-byte mutual challenge is answered") {
+    ctx.chap = ChapSecret{"alice", "secretsecret12", "tgt", "targetsecret99"};
+    LoginStateMachine sm(cfg, ctx);
+    auto [id, c] = chap_challenge(sm, r);
+    const std::string ans = "CHAP_N=alice\0CHAP_R="s + encode_hex(chap_md5_response(id, "secretsecret12", c)) + '\0';
+    auto x = send(sm, r, ans + "CHAP_I=1\0CHAP_C=0x"s + std::string(2 * 1024, 'b') + '\0');
+    CHECK(x.outcome == LoginOutcome::in_progress);
+    CHECK(val(x, "CHAP_N") == "tgt");
+  }
+  SECTION("CHAP_A: only MD5 (5) is chosen") {
+    LoginStateMachine sm(cfg, ctx);
+    r.csg = 0;
+    r.transit = false;
+    REQUIRE(send(sm, r, names() + "AuthMethod=CHAP\0"s).outcome == LoginOutcome::in_progress);
+    SECTION("SHA-256 (7) alone is refused") { CHECK(status_of(send(sm, r, "CHAP_A=7\0"s)) == 0x0201); }
+    SECTION("a list containing 5 gets 5") { CHECK(val(send(sm, r, "CHAP_A=7,6,5\0"s), "CHAP_A") == "5"); }
+    SECTION("garbage is refused") { CHECK(status_of(send(sm, r, "CHAP_A=five\0"s)) == 0x0201); }
+  }
+  SECTION("discovery sessions authenticate too") {
+    LoginStateMachine sm(cfg, ctx);
+    auto [id, c] = chap_challenge(sm, r, true);
+    CHECK(ctx.chap_target_asked.empty());
+    auto x = send(sm, r, "CHAP_N=alice\0CHAP_R="s + encode_hex(chap_md5_response(id, "wrongsecret12", c)) + '\0');
+    CHECK(status_of(x) == 0x0201);
   }
 }
 

@@ -728,6 +728,11 @@ TEST_CASE("stmfadm export and import", "[stmfadm]") {
   REQUIRE(::stat(f.c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
   CHECK(json::parse(read_file(f)) == cfg);
+  // An existing, world-readable file is made private before the secrets go in.
+  ::chmod(f.c_str(), 0644);
+  REQUIRE_OK(adm({"export", "-o", f}));
+  REQUIRE(::stat(f.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
 
   // The same configuration: no changes.
   r = adm({"import", "--dry-run", f});
@@ -1073,4 +1078,110 @@ TEST_CASE("stmfadm ALUA state as an unprivileged user: list works, set gets STMF
   r = run_stmfadm({"set-alua-state", "enable", "--node", "1"}, nobody);
   REQUIRE_FAIL(r, "STMF_ERROR_PERM");
   CHECK(has_line(adm({"list-alua-state"}).out, "ALUA Status       : disabled"));
+}
+
+TEST_CASE("stmfadm CHAP: initiators' secrets, auth methods, defaults; secrets never printed unasked", "[stmfadm][chap]") {
+  Daemon d;
+  Adm adm{d};
+  const std::string a = "iqn.2026-11.org.example:alice", b = "iqn.2026-11.org.example:bob";
+  const std::string sa = "alice-secret-01", sb = "bob-secret-0001", st = "target-secret-1";
+  write_file(d.dir() + "/sb", sb + "\n");
+  write_file(d.dir() + "/st", st + "\n");
+
+  // -s takes the secret from the environment (or standard input), never from the command line.
+  auto r = adm({"create-initiator", "-s", a}, StmfadmOptions{"", false, {{"STMFADM_CHAP_SECRET", sa}}, ""});
+  REQUIRE_OK(r);
+  CHECK(r.out == "Initiator " + a + " successfully created\n");
+  REQUIRE_OK(adm({"create-initiator", "-u", "bob", "--chap-secret-file", d.dir() + "/sb", b}));
+  REQUIRE_OK(adm({"create-initiator", "iqn.2026-11.org.example:carol"}));
+  REQUIRE_FAIL(adm({"create-initiator", a}), "STMF_ERROR_EXISTS");
+  // RFC 7143 12.1.3: shorter than 96 bits (12 bytes) is refused at configuration time.
+  REQUIRE_FAIL(adm({"create-initiator", "-s", "iqn.2026-11.org.example:dave"}, StmfadmOptions{"", false, {}, "elevenchars\n"}),
+               "STMF_ERROR_INVALID_ARG");
+
+  r = adm({"list-initiator", "-v"});
+  REQUIRE_OK(r);
+  CHECK(has_line(r.out, "Initiator: " + a));
+  CHECK(has_line(r.out, "    CHAP User         : bob"));
+  CHECK(has_line(r.out, "    CHAP Secret       : set"));
+  CHECK(has_line(r.out, "    CHAP Secret       : unset"));
+  CHECK(r.out.find(sa) == std::string::npos);
+  CHECK(adm({"--json", "list-initiator", "-v"}).out.find(sb) == std::string::npos);
+  r = adm({"list-initiator", "--show-secrets", b});
+  REQUIRE_OK(r);
+  CHECK(has_line(r.out, "    CHAP Secret       : " + sb));
+
+  // The target's own secret (mutual CHAP) and its auth method; identical secrets are refused.
+  REQUIRE_OK(adm({"modify-target", "--auth-method", "chap", "--mutual-secret-file", d.dir() + "/st", kTargetIqn}));
+  json t = find_by(adm.js({"list-target"})["targets"], "name", kTargetIqn);
+  CHECK(t["auth"] == "chap");
+  CHECK(t["chap"]["mutual_secret"] == "set");
+  r = adm({"list-target", "-v", kTargetIqn});
+  CHECK(has_line(r.out, "    Auth Method       : chap"));
+  CHECK(has_line(r.out, "    Authentication    : per initiator, mutual (" + kTargetIqn + ")"));
+  CHECK(r.out.find(st) == std::string::npos);
+  REQUIRE_FAIL(adm({"modify-initiator", "--chap-secret-file", d.dir() + "/st", a}), "STMF_ERROR_INVALID_ARG");
+  REQUIRE_FAIL(adm({"modify-target", "--auth-method", "radius", kTargetIqn}), "STMF_ERROR_INVALID_ARG");
+
+  // modify / delete initiators.
+  REQUIRE_OK(adm({"modify-initiator", "-u", "alice", a}));
+  CHECK(has_line(adm({"list-initiator", "-v", a}).out, "    CHAP User         : alice"));
+  REQUIRE_OK(adm({"modify-initiator", "--clear-chap-user", "--clear-chap-secret", a}));
+  r = adm({"list-initiator", "-v", a});
+  CHECK(has_line(r.out, "    CHAP User         : " + a));
+  CHECK(has_line(r.out, "    CHAP Secret       : unset"));
+  REQUIRE_USAGE(adm({"modify-initiator", a}));
+  REQUIRE_FAIL(adm({"modify-initiator", "-u", "x", "iqn.2026-11.org.example:nosuch"}), "STMF_ERROR_NOT_FOUND");
+  REQUIRE_OK(adm({"delete-initiator", "iqn.2026-11.org.example:carol"}));
+  REQUIRE_FAIL(adm({"delete-initiator", "iqn.2026-11.org.example:carol"}), "STMF_ERROR_NOT_FOUND");
+
+  // Defaults (itadm modify-defaults).
+  r = adm({"list-defaults"});
+  REQUIRE_OK(r);
+  CHECK(has_line(r.out, "    Discovery Auth    : none"));
+  REQUIRE_OK(adm({"modify-defaults", "--discovery-auth", "chap", "--auth-method", "chap"}));
+  json dj = adm.js({"list-defaults"});
+  CHECK(dj["discovery_auth"] == "chap");
+  CHECK(dj["default_auth"] == "chap");
+  REQUIRE_USAGE(adm({"modify-defaults", "--discovery-auth", "maybe"}));
+  REQUIRE_USAGE(adm({"modify-defaults"}));
+
+  // Persisted: after a restart everything is still there; the state database is private.
+  d.terminate(10);
+  d.restart();
+  r = adm({"list-initiator", "--show-secrets", b});
+  REQUIRE_OK(r);
+  CHECK(has_line(r.out, "    CHAP Secret       : " + sb));
+  CHECK(adm.js({"list-defaults"})["discovery_auth"] == "chap");
+  struct stat s {};
+  REQUIRE(::stat((d.state_dir() + "/stmf.db").c_str(), &s) == 0);
+  CHECK((s.st_mode & 0077) == 0);
+  // The daemon's log records the changes, never a secret.
+  const std::string log = d.log_text();
+  CHECK(log.find("create-initiator") != std::string::npos);
+  CHECK(log.find(sa) == std::string::npos);
+  CHECK(log.find(sb) == std::string::npos);
+  CHECK(log.find(st) == std::string::npos);
+}
+
+TEST_CASE("stmfadm CHAP as an unprivileged user: secrets are neither shown nor exported", "[stmfadm][chap]") {
+  require_second_uid();
+  Daemon d;
+  Adm adm{d};
+  const std::string a = "iqn.2026-11.org.example:alice", sa = "alice-secret-01";
+  REQUIRE_OK(adm({"create-initiator", "-s", a}, StmfadmOptions{"", false, {{"STMFADM_CHAP_SECRET", sa}}, ""}));
+  StmfadmOptions nobody;
+  nobody.socket = d.socket_path();
+  nobody.unprivileged = true;
+  auto r = run_stmfadm({"list-initiator", "-v"}, nobody);
+  REQUIRE_OK(r);
+  CHECK(has_line(r.out, "    CHAP Secret       : set"));
+  REQUIRE_FAIL(run_stmfadm({"list-initiator", "--show-secrets"}, nobody), "STMF_ERROR_PERM");
+  r = run_stmfadm({"export"}, nobody);
+  REQUIRE_OK(r);
+  CHECK(r.out.find(a) != std::string::npos);
+  CHECK(r.out.find(sa) == std::string::npos);
+  CHECK(adm({"export"}).out.find(sa) != std::string::npos);
+  REQUIRE_FAIL(run_stmfadm({"create-initiator", "iqn.2026-11.org.example:x"}, nobody), "STMF_ERROR_PERM");
+  REQUIRE_FAIL(run_stmfadm({"modify-defaults", "--discovery-auth", "none"}, nobody), "STMF_ERROR_PERM");
 }
