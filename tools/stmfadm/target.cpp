@@ -202,7 +202,7 @@ void add_target_commands(CLI::App& app, Registry& r, Ctx& ctx) {
       if (o->alias_opt->count()) args["alias"] = o->alias;
       if (!o->auth.empty()) args["auth"] = o->auth;
       auto chap = o->chap();
-      if (o->no_chap && chap) throw UsageError("--no-chap conflicts with --chap-user");
+      if (o->no_chap && chap) throw UsageError("--no-chap conflicts with the CHAP options (--chap-user, --mutual-user, --mutual-secret-file)");
       if (o->no_chap) args["chap"] = nullptr;
       if (chap) args["chap"] = *chap;
       if (o->any_initiator && !o->initiators.empty()) throw UsageError("--any-initiator conflicts with --initiator");
