@@ -275,6 +275,17 @@ const char* const kSchemaV3Index = "CREATE UNIQUE INDEX targets_port_index ON ta
 // so that creation and the 3 -> 4 migration share this text; existing LUs start at epoch 0.
 const char* const kSchemaV4 = "ALTER TABLE lus ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0 CHECK (epoch >= 0)";
 
+// Schema 5 adds the peer link's TLS and plain-TCP settings (docs/security.md "Peer link") and
+// the LUs kept as standby records after stepping down (LuConfig::standby). Added with ALTER
+// TABLE so that creation and the 4 -> 5 migration share this text.
+const char* const kSchemaV5 = R"SQL(
+ALTER TABLE alua ADD COLUMN tls TEXT NOT NULL DEFAULT '';  -- {"cert","key","peer_cert","ca"} or ''
+ALTER TABLE alua ADD COLUMN insecure INTEGER NOT NULL DEFAULT 0 CHECK (insecure IN (0, 1));
+ALTER TABLE alua ADD COLUMN handshake_timeout_ms INTEGER NOT NULL DEFAULT 5000
+  CHECK (handshake_timeout_ms BETWEEN 0 AND 4294967295);
+ALTER TABLE lus ADD COLUMN standby INTEGER NOT NULL DEFAULT 0 CHECK (standby IN (0, 1));
+)SQL";
+
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
                                "hg_members",     "target_groups", "tg_members",   "view_entries",
                                "targets",        "target_initiators", "portals",   "pr_state",
@@ -372,8 +383,11 @@ struct StateDb::Impl {
   }
 
   void write_alua(const AluaConfig& a) {
-    st("INSERT OR REPLACE INTO alua (id, enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms) "
-       "VALUES (1, ?, ?, ?, ?, ?, ?, ?)")
+    std::string tls;
+    if (a.tls) tls = nlohmann::json{{"cert", a.tls->cert}, {"key", a.tls->key}, {"peer_cert", a.tls->peer_cert},
+                                    {"ca", a.tls->ca}}.dump();
+    st("INSERT OR REPLACE INTO alua (id, enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms, tls, insecure, "
+       "handshake_timeout_ms) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         .bind(1, int64_t(a.enabled))
         .bind(2, int64_t(a.node))
         .bind(3, a.listen)
@@ -381,6 +395,9 @@ struct StateDb::Impl {
         .bind(5, a.carrier)
         .bind(6, int64_t(a.heartbeat_ms))
         .bind(7, int64_t(a.timeout_ms))
+        .bind(8, tls)
+        .bind(9, int64_t(a.insecure))
+        .bind(10, int64_t(a.handshake_timeout_ms))
         .run();
   }
 
@@ -390,7 +407,8 @@ struct StateDb::Impl {
     exec(kSchemaV3);
     exec("UPDATE targets SET port_index = (SELECT count(*) FROM targets AS t WHERE t.pos <= targets.pos)");
     exec(kSchemaV3Index);
-    write_alua(AluaConfig{});
+    exec("INSERT OR REPLACE INTO alua (id, enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms) "
+         "VALUES (1, 0, 0, '', '', 'tcp', 500, 3000)");  // AluaConfig{} in schema 3's columns
   }
 
   void write_all(const Config& c, uint64_t generation) {
@@ -411,8 +429,8 @@ struct StateDb::Impl {
     for (size_t p = 0; p < c.lus.size(); ++p) {
       const LuConfig& l = c.lus[p];
       st("INSERT INTO lus (guid, pos, name, store, backing, size, block_size, physical_block_size, write_protect, "
-         "write_cache, removable, direct, serial, vendor, product, mgmt_url, online, epoch) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+         "write_cache, removable, direct, serial, vendor, product, mgmt_url, online, epoch, standby) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
           .bind(1, l.guid)
           .bind(2, int64_t(p))
           .bind(3, l.name)
@@ -431,6 +449,7 @@ struct StateDb::Impl {
           .bind(16, l.mgmt_url)
           .bind(17, int64_t(l.online))
           .bind_u64(18, l.epoch)
+          .bind(19, int64_t(l.standby))
           .run();
     }
 
@@ -509,7 +528,8 @@ struct StateDb::Impl {
       s.start();
     }
     {
-      auto& s = st("SELECT enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms FROM alua WHERE id = 1");
+      auto& s = st("SELECT enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms, tls, insecure, "
+                   "handshake_timeout_ms FROM alua WHERE id = 1");
       if (!s.step()) bad_row("alua: row missing");
       AluaConfig& a = c.alua;
       a.enabled = s.boolean(0);
@@ -519,6 +539,13 @@ struct StateDb::Impl {
       a.carrier = s.text(4);
       a.heartbeat_ms = s.u32(5);
       a.timeout_ms = s.u32(6);
+      if (const std::string tls = s.text(7); !tls.empty()) {
+        auto j = nlohmann::json::parse(tls, nullptr, false);
+        if (!j.is_object()) bad_row("alua.tls: not a JSON object");
+        a.tls = AluaTlsConfig{j.value("cert", ""), j.value("key", ""), j.value("peer_cert", ""), j.value("ca", "")};
+      }
+      a.insecure = s.boolean(8);
+      a.handshake_timeout_ms = s.u32(9);
       s.start();
     }
     {
@@ -528,7 +555,7 @@ struct StateDb::Impl {
     {
       auto& s = st(
           "SELECT guid, name, store, backing, size, block_size, physical_block_size, write_protect, write_cache, "
-          "removable, direct, serial, vendor, product, mgmt_url, online, epoch FROM lus ORDER BY pos");
+          "removable, direct, serial, vendor, product, mgmt_url, online, epoch, standby FROM lus ORDER BY pos");
       while (s.step()) {
         LuConfig l;
         l.guid = s.text(0);
@@ -550,6 +577,7 @@ struct StateDb::Impl {
         l.mgmt_url = s.text(14);
         l.online = s.boolean(15);
         l.epoch = s.u64(16);  // validate() (in load) holds it to the file's range
+        l.standby = s.boolean(17);
         c.lus.push_back(std::move(l));
       }
     }
@@ -700,10 +728,11 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
           impl->exec(kSchemaV3);
           impl->exec(kSchemaV3Index);
           impl->exec(kSchemaV4);
+          impl->exec(kSchemaV5);
           impl->st("INSERT INTO schema_version (id, version) VALUES (1, ?)").bind(1, int64_t(kSchemaVersion)).run();
           impl->write_settings(Config{}, false, 0);
-          static_assert(kSchemaVersion == 4, "creation writes schema 4; add migrations with the next version");
-          impl->exec("PRAGMA user_version = 4");
+          static_assert(kSchemaVersion == 5, "creation writes schema 5; add migrations with the next version");
+          impl->exec("PRAGMA user_version = 5");
           created = true;
         }
         impl->exec("COMMIT");
@@ -753,6 +782,22 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
         }
         impl->exec("COMMIT");
         version = 4;
+      } catch (...) {
+        impl->rollback_quietly();
+        throw;
+      }
+    }
+    if (version == 4) {  // migration 4 -> 5: the peer link's TLS settings, standby LU records
+      impl->exec("BEGIN IMMEDIATE");
+      try {
+        if (impl->pragma_int("PRAGMA user_version") == 4) {  // not migrated by another process meanwhile
+          impl->exec(kSchemaV5);
+          impl->exec("UPDATE schema_version SET version = 5 WHERE id = 1");
+          impl->exec("PRAGMA user_version = 5");
+          log()->info("state database {} upgraded to schema 5", path);
+        }
+        impl->exec("COMMIT");
+        version = 5;
       } catch (...) {
         impl->rollback_quietly();
         throw;
