@@ -257,8 +257,8 @@ void ProxyService::accept_loop() {
       // The live link (if any) stays until this connection completed TLS and sent its HELLO.
       log()->debug("proxy link: connection from {}: handshake", who);
       ++handshaking_;
-      if (tls_) handshake(TlsStream(std::move(sock), *tls_), true);
-      else handshake(std::move(sock), true);
+      if (tls_) handshake(TlsStream(std::move(sock), *tls_), true, who);
+      else handshake(std::move(sock), true, who);
     }
     accept_loop();
   });
@@ -279,17 +279,17 @@ void ProxyService::warn_limited(const std::string& what) {
 // its handshake completed (proxy/peer_handshake.h). An accepted one then replaces the current
 // carrier, as a reconnecting peer's always did, and its HELLO is handled as the first frame.
 template <class Stream>
-void ProxyService::handshake(Stream s, bool accepted) {
+void ProxyService::handshake(Stream s, bool accepted, const std::string& who) {
   using Hs = PeerHandshake<Stream>;
   auto hs = std::make_shared<Hs>(std::move(s), accepted ? TlsRole::server : TlsRole::client, accepted, settings_.node,
                                  std::chrono::milliseconds(settings_.handshake_timeout_ms));
   const uint64_t gen = accepted ? acceptor_gen_ : carrier_gen_;
-  hs->start([this, gen, accepted](std::optional<typename Hs::Result> r, const std::string& why) {
+  hs->start([this, gen, accepted, who](std::optional<typename Hs::Result> r, const std::string& why) {
     if (accepted) --handshaking_;
     if (gen != (accepted ? acceptor_gen_ : carrier_gen_)) return;  // reset meanwhile
     if (!r) {
       if (accepted) {
-        warn_limited("refused a connection: " + why);
+        warn_limited("refused the connection from " + who + ": " + why);
         return;
       }
       warn_limited(settings_.peer_host + ":" + std::to_string(settings_.peer_port) + ": " + why);
@@ -344,8 +344,9 @@ void ProxyService::dial() {
       });
       return;
     }
-    if (tls_) handshake(TlsStream(std::move(*sock), *tls_), false);
-    else handshake(std::move(*sock), false);
+    const std::string who = settings_.peer_host + ":" + std::to_string(settings_.peer_port);
+    if (tls_) handshake(TlsStream(std::move(*sock), *tls_), false, who);
+    else handshake(std::move(*sock), false, who);
   });
 }
 

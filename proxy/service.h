@@ -146,7 +146,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   void accept_loop();
   void attach(std::shared_ptr<Carrier> c, bool door);
   template <class Stream>
-  void handshake(Stream s, bool accepted);
+  void handshake(Stream s, bool accepted, const std::string& who);
   // A connection refused or a handshake that failed: logged at most once per interval.
   void warn_limited(const std::string& what);
   void on_frame(uint64_t carrier_gen, std::vector<uint8_t> frame);
