@@ -39,6 +39,14 @@ void PeerHandshake<Stream>::start(Done done) {
 }
 
 template <class Stream>
+void PeerHandshake<Stream>::cancel(const std::string& why) {
+  if (finished_) return;
+  cancelled_ = why;
+  boost::system::error_code ignored;
+  stream_.lowest_layer().close(ignored);  // the pending operation fails: finish() reports
+}
+
+template <class Stream>
 void PeerHandshake<Stream>::handshaken() {
   if (!want_hello_) return finish("");
   read_hello();
@@ -85,7 +93,9 @@ void PeerHandshake<Stream>::finish(const std::string& why) {
     stream_.lowest_layer().close(ignored);
     constexpr bool tls = std::is_same_v<Stream, TlsStream>;
     const std::string wanted = tls ? (want_hello_ ? "TLS handshake and HELLO" : "TLS handshake") : "HELLO";
-    done(std::nullopt, timed_out_ ? "no " + wanted + " within " + std::to_string(deadline_.count()) + " ms" : why);
+    done(std::nullopt, !cancelled_.empty() ? "closed: " + cancelled_
+                       : timed_out_      ? "no " + wanted + " within " + std::to_string(deadline_.count()) + " ms"
+                                         : why);
     return;
   }
   done(Result{std::move(stream_), std::move(reader_), std::move(hello_frame_), hello_}, "");

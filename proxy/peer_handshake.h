@@ -39,6 +39,8 @@ class PeerHandshake final : public std::enable_shared_from_this<PeerHandshake<St
   // name the other one).
   PeerHandshake(Stream stream, TlsRole role, bool want_hello, uint32_t own_node, std::chrono::milliseconds deadline);
   void start(Done done);
+  // Ends the handshake now (`done` reports "closed: <why>"); nothing when it already ended.
+  void cancel(const std::string& why);
 
  private:
   void handshaken();
@@ -57,6 +59,7 @@ class PeerHandshake final : public std::enable_shared_from_this<PeerHandshake<St
   std::vector<uint8_t> hello_frame_;
   Hello hello_;
   bool timed_out_ = false, finished_ = false;
+  std::string cancelled_;  // why cancel() ended it
 };
 
 extern template class PeerHandshake<boost::asio::ip::tcp::socket>;

@@ -28,8 +28,8 @@ constexpr uint32_t kDataChunk = 1u << 20;  // SCSI_DATA carries at most 1 MiB
 constexpr uint32_t kMaxTaskData = (32u << 20) + 4096;
 constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr auto kRedial = std::chrono::milliseconds(500);
-// Accepted connections of the link port allowed in their handshake at once (only the peer's
-// address gets that far); more are closed at once.
+// Accepted connections of the link port in their handshake at once (only the peer's address
+// gets that far); a newer one closes the oldest.
 constexpr size_t kMaxHandshaking = 4;
 // "connection refused" lines on the link port: at most one per this interval (the rest counted).
 constexpr uint64_t kRefusedLogIntervalMs = 5000;
@@ -251,12 +251,16 @@ void ProxyService::accept_loop() {
     const std::string who = ec ? "(unknown)" : from.address().to_string() + ":" + std::to_string(from.port());
     if (ec || aec || from.address() != peer) {
       warn_limited("refused a connection from " + who + " (not the peer's address " + settings_.peer_host + ")");
-    } else if (handshaking_ >= kMaxHandshaking) {
-      warn_limited("refused a connection from " + who + " (" + std::to_string(kMaxHandshaking) + " connections already in their handshake)");
     } else {
       // The live link (if any) stays until this connection completed TLS and sent its HELLO.
+      // Handshakes are bounded: the oldest one gives way (the real peer, reconnecting, always
+      // gets its turn; a stranger holding connections open only delays itself).
+      if (handshaking_.size() >= kMaxHandshaking) {
+        auto close = std::move(handshaking_.front().second);
+        handshaking_.pop_front();
+        close(std::to_string(kMaxHandshaking) + " connections were in their handshake and a newer one came");
+      }
       log()->debug("proxy link: connection from {}: handshake", who);
-      ++handshaking_;
       if (tls_) handshake(TlsStream(std::move(sock), *tls_), true, who);
       else handshake(std::move(sock), true, who);
     }
@@ -284,8 +288,13 @@ void ProxyService::handshake(Stream s, bool accepted, const std::string& who) {
   auto hs = std::make_shared<Hs>(std::move(s), accepted ? TlsRole::server : TlsRole::client, accepted, settings_.node,
                                  std::chrono::milliseconds(settings_.handshake_timeout_ms));
   const uint64_t gen = accepted ? acceptor_gen_ : carrier_gen_;
-  hs->start([this, gen, accepted, who](std::optional<typename Hs::Result> r, const std::string& why) {
-    if (accepted) --handshaking_;
+  const uint64_t id = ++next_handshake_;
+  if (accepted)
+    handshaking_.emplace_back(id, [w = std::weak_ptr<Hs>(hs)](const std::string& why) {
+      if (auto h = w.lock()) h->cancel(why);
+    });
+  hs->start([this, gen, accepted, who, id](std::optional<typename Hs::Result> r, const std::string& why) {
+    if (accepted) std::erase_if(handshaking_, [id](const auto& e) { return e.first == id; });
     if (gen != (accepted ? acceptor_gen_ : carrier_gen_)) return;  // reset meanwhile
     if (!r) {
       if (accepted) {

@@ -21,6 +21,7 @@
 #include <boost/asio.hpp>
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -203,7 +204,9 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   bool carrier_is_door_ = false;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
   std::shared_ptr<boost::asio::ssl::context> tls_;  // TCP carrier with TLS: this node's side
-  size_t handshaking_ = 0;                           // accepted connections still in handshake
+  // Accepted connections still in their handshake, oldest first: id and how to close it.
+  std::deque<std::pair<uint64_t, std::function<void(const std::string&)>>> handshaking_;
+  uint64_t next_handshake_ = 0;
   std::atomic<uint64_t> refused_{0};                 // connections refused on the link port
   uint64_t refused_logged_ = 0;                      // refused_ at the last such line
   std::atomic<bool> tls_on_{false};                  // the TCP link runs TLS (status())
