@@ -130,11 +130,11 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
   if (lun)
     only_keys(j, key, {"lun", "store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache",
                        "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state",
-                       "epoch"});
+                       "epoch", "standby"});
   else
     only_keys(j, key, {"store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache",
                        "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state",
-                       "epoch"});
+                       "epoch", "standby"});
   LuConfig l;
   if (lun) {
     auto* v = opt(j, "lun");
@@ -200,6 +200,7 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
   if (auto* v = opt(j, "state")) l.online = get_state(*v, key + ".state");
   // At most 2^53-1: exact in every JSON reader (JavaScript numbers), far beyond any takeover count.
   if (auto* v = opt(j, "epoch")) l.epoch = get_uint(*v, key + ".epoch", 0, (uint64_t(1) << 53) - 1);
+  if (auto* v = opt(j, "standby")) l.standby = get_bool(*v, key + ".standby");
   if (auto* v = opt(j, "guid")) {
     auto g = guid_bytes(get_string(*v, key + ".guid"));
     if (!g) fail(key + ".guid", "must be 32 hex digits");
@@ -412,7 +413,8 @@ IscsiConfig parse_iscsi(const json& v) {
 
 AluaConfig parse_alua(const json& v) {
   if (!v.is_object()) fail("alua", "must be an object");
-  only_keys(v, "alua", {"enabled", "node", "listen", "peer", "carrier", "heartbeat_ms", "timeout_ms"});
+  only_keys(v, "alua", {"enabled", "node", "listen", "peer", "carrier", "heartbeat_ms", "timeout_ms", "tls", "insecure",
+                        "handshake_timeout_ms"});
   AluaConfig a;
   if (auto* x = opt(v, "enabled")) a.enabled = get_bool(*x, "alua.enabled");
   if (auto* x = opt(v, "node")) a.node = uint32_t(get_uint(*x, "alua.node", 0, 1));
@@ -433,6 +435,31 @@ AluaConfig parse_alua(const json& v) {
   if (auto* x = opt(v, "timeout_ms")) a.timeout_ms = uint32_t(get_uint(*x, "alua.timeout_ms", 0, 7200000));
   if (uint64_t(a.timeout_ms) < 2 * uint64_t(a.heartbeat_ms))
     fail("alua.timeout_ms", "must be at least twice heartbeat_ms (" + std::to_string(2 * uint64_t(a.heartbeat_ms)) + ")");
+  if (auto* x = opt(v, "handshake_timeout_ms"))
+    a.handshake_timeout_ms = uint32_t(get_uint(*x, "alua.handshake_timeout_ms", 100, 600000));
+  if (auto* x = opt(v, "insecure")) a.insecure = get_bool(*x, "alua.insecure");
+  if (auto* t = opt(v, "tls"); t && !t->is_null()) {
+    if (!t->is_object()) fail("alua.tls", "must be an object {\"cert\", \"key\", \"peer_cert\" or \"ca\"}");
+    only_keys(*t, "alua.tls", {"cert", "key", "peer_cert", "ca"});
+    AluaTlsConfig c;
+    for (auto [name, field] : {std::pair{"cert", &AluaTlsConfig::cert}, std::pair{"key", &AluaTlsConfig::key},
+                               std::pair{"peer_cert", &AluaTlsConfig::peer_cert}, std::pair{"ca", &AluaTlsConfig::ca}}) {
+      if (auto* f = opt(*t, name)) c.*field = get_string(*f, std::string("alua.tls.") + name);
+    }
+    if (c.cert.empty()) fail("alua.tls.cert", "missing (this node's certificate, a PEM file)");
+    if (c.key.empty()) fail("alua.tls.key", "missing (this node's private key, a PEM file)");
+    if (c.peer_cert.empty() == c.ca.empty())
+      fail("alua.tls", "needs exactly one of peer_cert (the peer's certificate, pinned) or ca (the CA that signed it)");
+    a.tls = c;
+  }
+  if (a.tls && a.insecure) fail("alua.insecure", "contradicts alua.tls: remove one of them");
+  if (a.enabled && a.carrier == "tcp") {
+    if (!a.tls && !a.insecure)
+      fail("alua.tls", "the tcp carrier needs TLS (\"tls\": {\"cert\", \"key\", \"peer_cert\" or \"ca\"}; "
+                       "scripts/pair-keys.sh makes them), or \"insecure\": true for plain TCP");
+    if (a.node == 1 && a.peer.empty())
+      fail("alua.peer", "node 1 accepts the link only from the peer's address: set alua.peer (its port is not used)");
+  }
   return a;
 }
 
@@ -689,6 +716,7 @@ json to_json(const LuConfig& l) {
             {"vendor", l.vendor}, {"product", l.product}, {"mgmt_url", l.mgmt_url}, {"state", l.online ? "online" : "offline"},
             {"epoch", l.epoch}};
   if (l.store == "file") j["backing"] = l.backing;
+  if (l.standby) j["standby"] = true;
   return j;
 }
 
@@ -743,8 +771,17 @@ json to_json(const ViewEntryConfig& v) {
 json to_json(const Portal& p) { return {{"host", p.host}, {"port", p.port}}; }
 
 json to_json(const AluaConfig& a) {
-  return {{"enabled", a.enabled}, {"node", a.node},       {"listen", a.listen},           {"peer", a.peer},
-          {"carrier", a.carrier}, {"heartbeat_ms", a.heartbeat_ms}, {"timeout_ms", a.timeout_ms}};
+  json j{{"enabled", a.enabled}, {"node", a.node},       {"listen", a.listen},           {"peer", a.peer},
+         {"carrier", a.carrier}, {"heartbeat_ms", a.heartbeat_ms}, {"timeout_ms", a.timeout_ms},
+         {"handshake_timeout_ms", a.handshake_timeout_ms}};
+  if (a.insecure) j["insecure"] = true;
+  if (a.tls) {
+    json t{{"cert", a.tls->cert}, {"key", a.tls->key}};
+    if (!a.tls->peer_cert.empty()) t["peer_cert"] = a.tls->peer_cert;
+    if (!a.tls->ca.empty()) t["ca"] = a.tls->ca;
+    j["tls"] = t;
+  }
+  return j;
 }
 
 std::optional<std::pair<std::string, uint16_t>> parse_host_port(const std::string& s) {

@@ -68,6 +68,11 @@ struct LuConfig {
   // ALUA ownership epoch (docs/alua.md "Fencing"): raised by each takeover; of two nodes that
   // both have the LU configured, the one with the lower epoch is stale and steps down.
   uint64_t epoch = 0;
+  // The peer owns this LU (it stepped down here on the peer's newer epoch, docs/alua.md
+  // "Fencing"): kept in the configuration, but never opened or registered as active here; the
+  // node serves it as the peer's standby LU. A takeover (create-lu/import-lu of the GUID) or a
+  // switchover to this node replaces the record.
+  bool standby = false;
   bool operator==(const LuConfig&) const = default;
 };
 
@@ -136,15 +141,28 @@ struct ManagementConfig {
   bool operator==(const ManagementConfig&) const = default;
 };
 
+// TLS of the ALUA peer link (docs/security.md "Peer link"): PEM file paths. This node's
+// certificate and key, and the peer pinned to its certificate (`peer_cert`) or any peer
+// certificate signed by `ca` (exactly one of the two).
+struct AluaTlsConfig {
+  std::string cert, key, peer_cert, ca;
+  bool operator==(const AluaTlsConfig&) const = default;
+};
+
 // ALUA pair settings (docs/alua.md). stmfSetAluaState changes `enabled` and `node`.
+// An enabled pair on the tcp carrier needs `tls`, or `insecure` to run plain TCP.
 struct AluaConfig {
   bool enabled = false;
   uint32_t node = 0;            // 0 or 1; must differ between the two nodes
   std::string listen;           // "host:port": node 1 accepts the proxy link here
-  std::string peer;             // "host:port": node 0 connects to the peer's listen address
+  std::string peer;             // "host:port": node 0 connects to the peer's listen address;
+                                // node 1 accepts the link only from its host
   std::string carrier = "tcp";  // tcp (direct link) | door (a relay installed by stmfInitProxyDoor)
   uint32_t heartbeat_ms = 500;  // ECHO_REQUEST interval while the link is up
   uint32_t timeout_ms = 3000;   // link declared down after this long without any frame
+  std::optional<AluaTlsConfig> tls;     // the tcp carrier's TLS
+  bool insecure = false;                // plain TCP on the tcp carrier (a warning at start)
+  uint32_t handshake_timeout_ms = 5000; // a new link connection's TLS handshake + HELLO
   bool operator==(const AluaConfig&) const = default;
 };
 

@@ -179,7 +179,7 @@ TEST_CASE("the alua section is read, validated and exported", "[alua]") {
   CHECK(c->alua.timeout_ms == 200);
   json j = to_json(*c);
   CHECK(j["alua"] == json{{"enabled", true}, {"node", 1}, {"listen", "[::1]:3270"}, {"peer", "192.0.2.1:3270"},
-                          {"carrier", "door"}, {"heartbeat_ms", 100}, {"timeout_ms", 200}});
+                          {"carrier", "door"}, {"heartbeat_ms", 100}, {"timeout_ms", 200}, {"handshake_timeout_ms", 5000}});
   auto again = parse_config_json(j, e);
   REQUIRE(again);
   CHECK(*again == *c);
@@ -204,6 +204,59 @@ TEST_CASE("the alua section is read, validated and exported", "[alua]") {
   CHECK(refused(with(R"({"heartbeat_ms": 100, "timeout_ms": 199})")) == "alua.timeout_ms: must be at least twice heartbeat_ms (200)");
   auto empty_addr = parse_config(with(R"({"listen": "", "peer": ""})"), e);
   CHECK(empty_addr);
+}
+
+TEST_CASE("an enabled tcp carrier needs alua.tls or an explicit insecure", "[alua][tls]") {
+  ConfigError e;
+  auto with = [](const std::string& alua) { return std::string(R"({"portals": [], "alua": )") + alua + "}"; };
+  // TLS with pinning: read, exported and read back the same.
+  auto c = parse_config(with(R"({"enabled": true, "node": 1, "listen": "127.0.0.2:3270", "peer": "127.0.0.1:3270",
+    "handshake_timeout_ms": 2000,
+    "tls": {"cert": "/k/node1.crt", "key": "/k/node1.key", "peer_cert": "/k/node0.crt"}})"), e);
+  INFO(e.message());
+  REQUIRE(c);
+  REQUIRE(c->alua.tls);
+  CHECK(c->alua.tls->cert == "/k/node1.crt");
+  CHECK(c->alua.tls->key == "/k/node1.key");
+  CHECK(c->alua.tls->peer_cert == "/k/node0.crt");
+  CHECK(c->alua.tls->ca.empty());
+  CHECK_FALSE(c->alua.insecure);
+  CHECK(c->alua.handshake_timeout_ms == 2000);
+  json j = to_json(*c);
+  CHECK(j["alua"]["tls"] == json{{"cert", "/k/node1.crt"}, {"key", "/k/node1.key"}, {"peer_cert", "/k/node0.crt"}});
+  CHECK_FALSE(j["alua"].contains("insecure"));
+  auto again = parse_config_json(j, e);
+  REQUIRE(again);
+  CHECK(*again == *c);
+  // Or a CA.
+  auto ca = parse_config(with(R"({"enabled": true, "peer": "127.0.0.2:3270", "tls": {"cert": "a", "key": "b", "ca": "c"}})"), e);
+  REQUIRE(ca);
+  CHECK(ca->alua.tls->ca == "c");
+  // Plain TCP only when asked for, and then exported as such.
+  auto plain = parse_config(with(R"({"enabled": true, "peer": "127.0.0.2:3270", "insecure": true})"), e);
+  REQUIRE(plain);
+  CHECK(plain->alua.insecure);
+  CHECK(to_json(*plain)["alua"]["insecure"] == true);
+
+  const std::string no_tls = refused(with(R"({"enabled": true, "node": 0, "peer": "127.0.0.2:3270"})"));
+  CHECK(no_tls.rfind("alua.tls: the tcp carrier needs TLS", 0) == 0);
+  CHECK(no_tls.find("\"insecure\": true") != std::string::npos);
+  // Door carrier, or ALUA disabled: no TLS needed (the relays carry it, docs/stmfproxy.md).
+  CHECK(parse_config(with(R"({"enabled": true, "carrier": "door"})"), e));
+  CHECK(parse_config(with(R"({"enabled": false, "peer": "127.0.0.2:3270"})"), e));
+  CHECK(refused(with(R"({"tls": {"cert": "a", "key": "b"}})")) ==
+        "alua.tls: needs exactly one of peer_cert (the peer's certificate, pinned) or ca (the CA that signed it)");
+  CHECK(refused(with(R"({"tls": {"cert": "a", "key": "b", "peer_cert": "c", "ca": "d"}})")).rfind("alua.tls: needs exactly one", 0) == 0);
+  CHECK(refused(with(R"({"tls": {"key": "b", "peer_cert": "c"}})")).rfind("alua.tls.cert: missing", 0) == 0);
+  CHECK(refused(with(R"({"tls": {"cert": "a", "peer_cert": "c"}})")).rfind("alua.tls.key: missing", 0) == 0);
+  CHECK(refused(with(R"({"tls": {"cert": "a", "key": "b", "peer_cert": "c", "pin": "d"}})")) == "alua.tls.pin: unknown key");
+  CHECK(refused(with(R"({"tls": "yes"})")).rfind("alua.tls: must be an object", 0) == 0);
+  CHECK(refused(with(R"({"insecure": "yes"})")) == "alua.insecure: must be true or false");
+  CHECK(refused(with(R"({"insecure": true, "tls": {"cert": "a", "key": "b", "ca": "c"}})")) ==
+        "alua.insecure: contradicts alua.tls: remove one of them");
+  CHECK(refused(with(R"({"handshake_timeout_ms": 99})")) == "alua.handshake_timeout_ms: must be between 100 and 600000");
+  // Node 1 accepts the link only from the peer's address.
+  CHECK(refused(with(R"({"enabled": true, "node": 1, "listen": "127.0.0.2:3270", "insecure": true})")).rfind("alua.peer: node 1", 0) == 0);
 }
 
 TEST_CASE("targets get port indexes: kept when given, else the lowest free", "[alua]") {

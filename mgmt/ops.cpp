@@ -94,7 +94,7 @@ Status op_get_lu(Config& c, const json& a, json& r, const OpContext&) {
   auto* l = c.find_lu(guid);
   if (!l) return error(STMF_ERROR_NOT_FOUND, "no logical unit " + guid);
   r["lu"] = to_json(*l);
-  r["lu"]["access_state"] = "active";
+  r["lu"]["access_state"] = l->standby ? "standby" : "active";
   r["lu"]["view_entries"] = view_count(c, guid);
   return {};
 }
@@ -107,12 +107,21 @@ Status op_create_lu(Config& c, const json& a, json& r, const OpContext& ctx) {
   ConfigError e;
   auto l = parse_lu(lj, "lu", c.company_id, e);
   if (!l) return error(lu_prop_error(e), e.message());
+  // A standby record of the same GUID (the LU stepped down here, docs/alua.md "Fencing") is
+  // replaced: creating or importing it here is the takeover.
+  auto* record = c.find_lu(l->guid);
+  if (record && !record->standby) record = nullptr;
   if (l->store == "file")
     for (auto& o : c.lus)
-      if (o.store == "file" && o.backing == l->backing)
+      if (&o != record && o.store == "file" && o.backing == l->backing)
         return error(STMF_ERROR_FILE_IN_USE, l->backing + " already backs LU " + o.guid);
-  if (c.find_lu(l->guid)) return error(STMF_ERROR_GUID_IN_USE, "GUID " + l->guid + " is already in use");
+  if (!record && c.find_lu(l->guid)) return error(STMF_ERROR_GUID_IN_USE, "GUID " + l->guid + " is already in use");
   r["guid"] = l->guid;
+  if (record) {
+    if (l->epoch <= record->epoch) l->epoch = record->epoch;
+    *record = std::move(*l);
+    return {};
+  }
   c.lus.push_back(std::move(*l));
   return {};
 }

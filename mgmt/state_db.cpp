@@ -276,11 +276,12 @@ const char* const kSchemaV3Index = "CREATE UNIQUE INDEX targets_port_index ON ta
 const char* const kSchemaV4 = "ALTER TABLE lus ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0 CHECK (epoch >= 0)";
 
 // Schema 5 adds the iSCSI resource limits (docs/security.md "Resource limits") as one JSON
-// object (config.h iscsi_limits_json; keys it lacks take their defaults) and CHAP as itadm
+// object (config.h iscsi_limits_json; keys it lacks take their defaults); CHAP as itadm
 // models it (docs/security.md "CHAP"): each target's auth method, the node's default and
-// discovery auth methods, and the initiators' CHAP names and secrets. ALTER TABLE again, so
-// creation and the 4 -> 5 migration share this text; existing databases start with the
-// defaults.
+// discovery auth methods, and the initiators' CHAP names and secrets; the peer link's TLS and
+// plain-TCP settings (docs/security.md "Peer link"); and the LUs kept as standby records after
+// stepping down (LuConfig::standby). ALTER TABLE again, so creation and the 4 -> 5 migration
+// share this text; existing databases start with the defaults.
 const char* const kSchemaV5 = R"SQL(
 ALTER TABLE settings ADD COLUMN iscsi_limits TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE targets ADD COLUMN auth TEXT NOT NULL DEFAULT 'default' CHECK (auth IN ('default', 'none', 'chap'));
@@ -292,6 +293,11 @@ CREATE TABLE initiators (
   chap_user TEXT NOT NULL,   -- '' = the node name
   chap_secret TEXT NOT NULL  -- '' = none configured
 ) STRICT;
+ALTER TABLE alua ADD COLUMN tls TEXT NOT NULL DEFAULT '';  -- {"cert","key","peer_cert","ca"} or ''
+ALTER TABLE alua ADD COLUMN insecure INTEGER NOT NULL DEFAULT 0 CHECK (insecure IN (0, 1));
+ALTER TABLE alua ADD COLUMN handshake_timeout_ms INTEGER NOT NULL DEFAULT 5000
+  CHECK (handshake_timeout_ms BETWEEN 0 AND 4294967295);
+ALTER TABLE lus ADD COLUMN standby INTEGER NOT NULL DEFAULT 0 CHECK (standby IN (0, 1));
 )SQL";
 
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
@@ -395,8 +401,11 @@ struct StateDb::Impl {
   }
 
   void write_alua(const AluaConfig& a) {
-    st("INSERT OR REPLACE INTO alua (id, enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms) "
-       "VALUES (1, ?, ?, ?, ?, ?, ?, ?)")
+    std::string tls;
+    if (a.tls) tls = nlohmann::json{{"cert", a.tls->cert}, {"key", a.tls->key}, {"peer_cert", a.tls->peer_cert},
+                                    {"ca", a.tls->ca}}.dump();
+    st("INSERT OR REPLACE INTO alua (id, enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms, tls, insecure, "
+       "handshake_timeout_ms) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         .bind(1, int64_t(a.enabled))
         .bind(2, int64_t(a.node))
         .bind(3, a.listen)
@@ -404,6 +413,9 @@ struct StateDb::Impl {
         .bind(5, a.carrier)
         .bind(6, int64_t(a.heartbeat_ms))
         .bind(7, int64_t(a.timeout_ms))
+        .bind(8, tls)
+        .bind(9, int64_t(a.insecure))
+        .bind(10, int64_t(a.handshake_timeout_ms))
         .run();
   }
 
@@ -413,7 +425,8 @@ struct StateDb::Impl {
     exec(kSchemaV3);
     exec("UPDATE targets SET port_index = (SELECT count(*) FROM targets AS t WHERE t.pos <= targets.pos)");
     exec(kSchemaV3Index);
-    write_alua(AluaConfig{});
+    exec("INSERT OR REPLACE INTO alua (id, enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms) "
+         "VALUES (1, 0, 0, '', '', 'tcp', 500, 3000)");  // AluaConfig{} in schema 3's columns
   }
 
   void write_all(const Config& c, uint64_t generation) {
@@ -435,8 +448,8 @@ struct StateDb::Impl {
     for (size_t p = 0; p < c.lus.size(); ++p) {
       const LuConfig& l = c.lus[p];
       st("INSERT INTO lus (guid, pos, name, store, backing, size, block_size, physical_block_size, write_protect, "
-         "write_cache, removable, direct, serial, vendor, product, mgmt_url, online, epoch) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+         "write_cache, removable, direct, serial, vendor, product, mgmt_url, online, epoch, standby) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
           .bind(1, l.guid)
           .bind(2, int64_t(p))
           .bind(3, l.name)
@@ -455,6 +468,7 @@ struct StateDb::Impl {
           .bind(16, l.mgmt_url)
           .bind(17, int64_t(l.online))
           .bind_u64(18, l.epoch)
+          .bind(19, int64_t(l.standby))
           .run();
     }
 
@@ -553,7 +567,8 @@ struct StateDb::Impl {
       s.start();
     }
     {
-      auto& s = st("SELECT enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms FROM alua WHERE id = 1");
+      auto& s = st("SELECT enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms, tls, insecure, "
+                   "handshake_timeout_ms FROM alua WHERE id = 1");
       if (!s.step()) bad_row("alua: row missing");
       AluaConfig& a = c.alua;
       a.enabled = s.boolean(0);
@@ -563,6 +578,13 @@ struct StateDb::Impl {
       a.carrier = s.text(4);
       a.heartbeat_ms = s.u32(5);
       a.timeout_ms = s.u32(6);
+      if (const std::string tls = s.text(7); !tls.empty()) {
+        auto j = nlohmann::json::parse(tls, nullptr, false);
+        if (!j.is_object()) bad_row("alua.tls: not a JSON object");
+        a.tls = AluaTlsConfig{j.value("cert", ""), j.value("key", ""), j.value("peer_cert", ""), j.value("ca", "")};
+      }
+      a.insecure = s.boolean(8);
+      a.handshake_timeout_ms = s.u32(9);
       s.start();
     }
     {
@@ -572,7 +594,7 @@ struct StateDb::Impl {
     {
       auto& s = st(
           "SELECT guid, name, store, backing, size, block_size, physical_block_size, write_protect, write_cache, "
-          "removable, direct, serial, vendor, product, mgmt_url, online, epoch FROM lus ORDER BY pos");
+          "removable, direct, serial, vendor, product, mgmt_url, online, epoch, standby FROM lus ORDER BY pos");
       while (s.step()) {
         LuConfig l;
         l.guid = s.text(0);
@@ -594,6 +616,7 @@ struct StateDb::Impl {
         l.mgmt_url = s.text(14);
         l.online = s.boolean(15);
         l.epoch = s.u64(16);  // validate() (in load) holds it to the file's range
+        l.standby = s.boolean(17);
         c.lus.push_back(std::move(l));
       }
     }
@@ -804,7 +827,7 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
         throw;
       }
     }
-    if (version == 4) {  // migration 4 -> 5: iSCSI resource limits (defaults), CHAP auth methods and secrets
+    if (version == 4) {  // migration 4 -> 5: iSCSI resource limits, CHAP, peer-link TLS, standby LU records
       impl->exec("BEGIN IMMEDIATE");
       try {
         if (impl->pragma_int("PRAGMA user_version") == 4) {  // not migrated by another process meanwhile

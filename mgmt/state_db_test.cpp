@@ -450,12 +450,13 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
     CHECK(db->load_pr(why)->empty());
   }
   // A schema-1 database (no pr_state table, nor schema 3's ALUA table and port indexes, nor
-  // schema 4's LU epochs) is upgraded in place, its configuration kept.
+  // schema 4's LU epochs, nor schema 5's standby records) is upgraded in place, its configuration kept.
   raw_exec(d.db(),
            "DROP TABLE pr_state; DROP TABLE alua; DROP INDEX targets_port_index; ALTER TABLE targets DROP COLUMN "
            "port_index; ALTER TABLE lus DROP COLUMN epoch; ALTER TABLE settings DROP COLUMN iscsi_limits; "
            "DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; "
            "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
+           "ALTER TABLE lus DROP COLUMN standby; "
            "UPDATE schema_version SET version = 1; PRAGMA user_version = 1");
   auto db = must_open(d.path);
   std::string why;
@@ -756,7 +757,7 @@ CREATE TABLE alua (
 INSERT INTO schema_version (id, version) VALUES (1, 3);
 INSERT INTO settings VALUES (1, 1, 17, 1327183, 0, 10, 'info', 1, '', '', 262144, 1048576, 65536, 1, 0, 1,
                              '["CRC32C","None"]', '["CRC32C","None"]', 128, 30, 30, 15);
-INSERT INTO alua VALUES (1, 1, 1, '127.0.0.1:3270', '', 'tcp', 500, 3000);
+INSERT INTO alua VALUES (1, 1, 1, '127.0.0.1:3270', '', 'door', 500, 3000);
 INSERT INTO portals VALUES (0, '127.0.0.1', 3260);
 INSERT INTO lus VALUES ('600144F000000000000000000000000A', 0, 'file', 'file', '/var/tmp/v3.img', 4194304, 512, 4096,
                         1, 0, 0, 1, 'S-1', 'ACME', 'Disk', 'https://example.org/', 0);
@@ -850,6 +851,8 @@ TEST_CASE("state db: a schema-2 database is upgraded to schema 3 (and on to 4) i
     // The upgraded database takes the new fields.
     c->alua.enabled = true;
     c->alua.node = 1;
+    c->alua.peer = "127.0.0.1:3270";
+    c->alua.tls = AluaTlsConfig{"/k/node1.crt", "/k/node1.key", "/k/node0.crt", ""};
     TargetConfig t;
     t.iqn = "iqn.2026-11.org.example:new";
     t.port_index = free_port_index(c->targets);
@@ -889,6 +892,37 @@ TEST_CASE("state db: a schema-2 database whose targets cannot be numbered stays 
   auto c = db->load(why);
   REQUIRE(c);
   CHECK(c->targets[2].port_index == 3);
+}
+
+TEST_CASE("state db: the peer link's TLS settings and standby LU records round-trip", "[statedb][alua][tls]") {
+  TempDir d;
+  Config c = full_config();
+  c.alua.enabled = true;
+  c.alua.node = 0;
+  c.alua.peer = "127.0.0.2:3270";
+  c.alua.tls = AluaTlsConfig{"/k/node0.crt", "/k/node0.key", "", "/k/ca.crt"};
+  c.alua.handshake_timeout_ms = 1234;
+  c.lus[0].standby = true;
+  std::string why;
+  {
+    auto db = must_open(d.path);
+    REQUIRE(db->save(c, why));
+  }
+  CHECK(raw_int(d.db(), "SELECT standby FROM lus WHERE name = 'file lu'") == 1);
+  CHECK(raw_int(d.db(), "SELECT handshake_timeout_ms FROM alua") == 1234);
+  auto db = must_open(d.path);
+  auto back = db->load(why);
+  INFO(why);
+  REQUIRE(back);
+  CHECK(*back == c);
+  // Plain TCP, explicitly.
+  c.alua.tls.reset();
+  c.alua.insecure = true;
+  REQUIRE(db->save(c, why));
+  back = db->load(why);
+  REQUIRE(back);
+  CHECK(back->alua.insecure);
+  CHECK(*back == c);
 }
 
 TEST_CASE("state db: LU epochs round-trip", "[statedb][alua]") {
@@ -973,6 +1007,9 @@ TEST_CASE("state db: a schema-3 database is upgraded to schema 4 in place", "[st
     CHECK(c->alua.enabled);
     CHECK(c->alua.node == 1);
     CHECK(c->alua.listen == "127.0.0.1:3270");
+    CHECK(c->alua.carrier == "door");  // (an enabled tcp carrier would now need TLS: refused)
+    CHECK_FALSE(c->alua.tls);
+    CHECK(c->alua.handshake_timeout_ms == 5000);
     auto pr = db->load_pr(why);
     REQUIRE(pr);
     CHECK(pr->size() == 1);

@@ -7,6 +7,7 @@
 #include "proxy/codec.h"
 #include "proxy/door_carrier.h"
 #include "proxy/log.h"
+#include "proxy/peer_handshake.h"
 #include "proxy/proxy_port.h"
 #include "proxy/tcp_carrier.h"
 
@@ -27,6 +28,11 @@ constexpr uint32_t kDataChunk = 1u << 20;  // SCSI_DATA carries at most 1 MiB
 constexpr uint32_t kMaxTaskData = (32u << 20) + 4096;
 constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr auto kRedial = std::chrono::milliseconds(500);
+// Accepted connections of the link port in their handshake at once (only the peer's address
+// gets that far); a newer one closes the oldest.
+constexpr size_t kMaxHandshaking = 4;
+// "connection refused" lines on the link port: at most one per this interval (the rest counted).
+constexpr uint64_t kRefusedLogIntervalMs = 5000;
 
 uint64_t random_incarnation() {
   std::random_device rd;
@@ -117,9 +123,36 @@ void ProxyService::apply(const LinkSettings& s, bool force) {
   }
   link_ = std::make_unique<LinkState>(s.node, random_incarnation(), s.heartbeat_ms, s.timeout_ms);
   hold_active_lus();
+  tls_.reset();
+  tls_on_ = false;
+  if (!s.door) {
+    if (s.tls.enabled()) {
+      std::string why;
+      tls_ = make_tls_context(s.tls, s.node == 0 ? TlsRole::client : TlsRole::server, why);
+      tls_on_ = tls_ != nullptr;
+      if (!tls_) {
+        log()->error("ALUA enabled, but the link's TLS cannot be set up: {}: the link cannot start", why);
+        std::lock_guard lk(mu_);
+        last_down_why_ = "TLS: " + why;
+        return;
+      }
+    } else if (s.insecure) {
+      log()->warn("ALUA peer link over PLAIN TCP (\"insecure\": true): anyone who reaches {} can read and "
+                  "forge the pair's traffic; configure alua.tls (docs/security.md)",
+                  s.node == 0 ? s.peer_host + ":" + std::to_string(s.peer_port)
+                              : s.listen_host + ":" + std::to_string(s.listen_port));
+    } else {
+      log()->error("ALUA tcp carrier without alua.tls and without \"insecure\": true: the link cannot start");
+      std::lock_guard lk(mu_);
+      last_down_why_ = "no TLS configured";
+      return;
+    }
+  }
   log()->info("ALUA enabled: node {}, carrier {}, incarnation {:016x}", s.node,
-              s.door ? "door" : (s.node == 0 ? "tcp to " + s.peer_host + ":" + std::to_string(s.peer_port)
-                                              : "tcp from " + s.listen_host + ":" + std::to_string(s.listen_port)),
+              s.door ? "door" : std::string(tls_ ? "tls" : "tcp") +
+                                    (s.node == 0 ? " to " + s.peer_host + ":" + std::to_string(s.peer_port)
+                                                 : " on " + s.listen_host + ":" + std::to_string(s.listen_port) +
+                                                       " from " + s.peer_host),
               link_->incarnation());
   start_carrier();
 }
@@ -173,6 +206,10 @@ void ProxyService::start_carrier() {
     log()->error("ALUA node 1 has no listen address: the link cannot start");
     return;
   }
+  if (settings_.peer_host.empty()) {
+    log()->error("ALUA node 1 has no peer address (it accepts the link only from there): the link cannot start");
+    return;
+  }
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(settings_.listen_host, ec);
   if (ec) {
@@ -213,16 +250,89 @@ void ProxyService::accept_loop() {
       });
       return;
     }
-    log()->info("proxy link: connection from {}", sock.remote_endpoint(ec).address().to_string());
-    // A new connection replaces the current one (the peer reconnected).
+    const auto from = sock.remote_endpoint(ec);
+    boost::system::error_code aec;
+    const auto peer = asio::ip::make_address(settings_.peer_host, aec);
+    const std::string who = ec ? "(unknown)" : from.address().to_string() + ":" + std::to_string(from.port());
+    if (ec || aec || from.address() != peer) {
+      warn_limited("refused a connection from " + who + " (not the peer's address " + settings_.peer_host + ")");
+    } else {
+      // The live link (if any) stays until this connection completed TLS and sent its HELLO.
+      // Handshakes are bounded: the oldest one gives way (the real peer, reconnecting, always
+      // gets its turn; a stranger holding connections open only delays itself).
+      if (handshaking_.size() >= kMaxHandshaking) {
+        auto close = std::move(handshaking_.front().second);
+        handshaking_.pop_front();
+        close(std::to_string(kMaxHandshaking) + " connections were in their handshake and a newer one came");
+      }
+      log()->debug("proxy link: connection from {}: handshake", who);
+      if (tls_) handshake(TlsStream(std::move(sock), *tls_), true, who);
+      else handshake(std::move(sock), true, who);
+    }
+    accept_loop();
+  });
+}
+
+void ProxyService::warn_limited(const std::string& what) {
+  ++refused_;
+  const uint64_t now = now_ms();
+  if (refused_logged_ && now - refused_log_ms_ < kRefusedLogIntervalMs) return;
+  const uint64_t skipped = refused_ - refused_logged_ - 1;
+  refused_logged_ = refused_.load();
+  refused_log_ms_ = now;
+  if (skipped) log()->warn("proxy link: {} ({} more refused connection(s) since the last such line)", what, skipped);
+  else log()->warn("proxy link: {}", what);
+}
+
+// A new TCP connection of the link (accepted: node 1; dialled: node 0) becomes the carrier once
+// its handshake completed (proxy/peer_handshake.h). An accepted one then replaces the current
+// carrier, as a reconnecting peer's always did, and its HELLO is handled as the first frame.
+template <class Stream>
+void ProxyService::handshake(Stream s, bool accepted, const std::string& who) {
+  using Hs = PeerHandshake<Stream>;
+  auto hs = std::make_shared<Hs>(std::move(s), accepted ? TlsRole::server : TlsRole::client, accepted, settings_.node,
+                                 std::chrono::milliseconds(settings_.handshake_timeout_ms));
+  const uint64_t gen = accepted ? acceptor_gen_ : carrier_gen_;
+  const uint64_t id = ++next_handshake_;
+  if (accepted)
+    handshaking_.emplace_back(id, [w = std::weak_ptr<Hs>(hs)](const std::string& why) {
+      if (auto h = w.lock()) h->cancel(why);
+    });
+  hs->start([this, gen, accepted, who, id](std::optional<typename Hs::Result> r, const std::string& why) {
+    if (accepted) std::erase_if(handshaking_, [id](const auto& e) { return e.first == id; });
+    if (gen != (accepted ? acceptor_gen_ : carrier_gen_)) return;  // reset meanwhile
+    if (!r) {
+      if (accepted) {
+        warn_limited("refused the connection from " + who + ": " + why);
+        return;
+      }
+      warn_limited(settings_.peer_host + ":" + std::to_string(settings_.peer_port) + ": " + why);
+      {
+        std::lock_guard lk(mu_);
+        last_down_why_ = "handshake with " + settings_.peer_host + ":" + std::to_string(settings_.peer_port) + ": " + why;
+      }
+      dial_timer_.expires_after(kRedial);
+      dial_timer_.async_wait([this, gen](boost::system::error_code e) {
+        if (!e && gen == carrier_gen_) dial();
+      });
+      return;
+    }
+    std::string tls = "plain TCP";
+    if constexpr (std::is_same_v<Stream, TlsStream>) tls = describe_tls(r->stream.native_handle());
+    if (!accepted) {
+      log()->info("proxy link: connected to {}:{} ({})", settings_.peer_host, settings_.peer_port, tls);
+      attach(std::make_shared<StreamCarrier<Stream>>(std::move(r->stream), std::move(r->reader)), false);
+      return;
+    }
+    log()->info("proxy link: node {} ({}) connected ({})", r->hello.node, r->hello.name, tls);
     std::shared_ptr<Carrier> old;
     {
       std::lock_guard lk(mu_);
       old = carrier_;
     }
-    if (old) on_carrier_down(carrier_gen_, "replaced by a new connection");
-    attach(std::make_shared<TcpCarrier>(std::move(sock)), false);
-    accept_loop();
+    if (old) on_carrier_down(carrier_gen_, "replaced by a new connection of the peer");
+    attach(std::make_shared<StreamCarrier<Stream>>(std::move(r->stream), std::move(r->reader)), false);
+    on_frame(carrier_gen_, std::move(r->hello_frame));
   });
 }
 
@@ -248,8 +358,9 @@ void ProxyService::dial() {
       });
       return;
     }
-    log()->info("proxy link: connected to {}:{}", settings_.peer_host, settings_.peer_port);
-    attach(std::make_shared<TcpCarrier>(std::move(*sock)), false);
+    const std::string who = settings_.peer_host + ":" + std::to_string(settings_.peer_port);
+    if (tls_) handshake(TlsStream(std::move(*sock), *tls_), false, who);
+    else handshake(std::move(*sock), false, who);
   });
 }
 
@@ -1369,6 +1480,8 @@ nlohmann::json ProxyService::status() const {
   j["fenced_tasks"] = fenced_.load();
   j["ownership_hold"] = holding_.load();  // this node's LUs held Transitioning until settled
   j["door_call_failures"] = door_call_failures_.load();
+  j["tls"] = tls_on_.load();
+  j["refused_connections"] = refused_.load();  // on the link port, or handshakes that failed
   j["pending_tasks"] = pending_.size();
   if (!last_down_why_.empty()) j["last_link_error"] = last_down_why_;
   return j;

@@ -21,6 +21,7 @@
 #include <boost/asio.hpp>
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -38,6 +39,7 @@
 #include "proxy/carrier.h"
 #include "proxy/link_state.h"
 #include "proxy/messages.h"
+#include "proxy/tls.h"
 
 namespace stmf::proxy {
 
@@ -49,9 +51,12 @@ struct LinkSettings {
   uint32_t node = 0;
   std::string listen_host;  // node 1 accepts here ("" = nowhere)
   uint16_t listen_port = 0;
-  std::string peer_host;    // node 0 connects here
+  std::string peer_host;    // node 0 connects here; node 1 accepts only from this address
   uint16_t peer_port = 0;
   bool door = false;        // the carrier is the installed door, not TCP
+  TlsSettings tls;          // the TCP link's TLS (docs/security.md "Peer link")
+  bool insecure = false;    // plain TCP allowed (only when tls is not set)
+  uint32_t handshake_timeout_ms = 5000;  // TLS handshake + HELLO of a new connection
   uint32_t heartbeat_ms = 500;
   uint32_t timeout_ms = 3000;
   bool operator==(const LinkSettings&) const = default;
@@ -141,6 +146,10 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   void dial();
   void accept_loop();
   void attach(std::shared_ptr<Carrier> c, bool door);
+  template <class Stream>
+  void handshake(Stream s, bool accepted, const std::string& who);
+  // A connection refused or a handshake that failed: logged at most once per interval.
+  void warn_limited(const std::string& what);
   void on_frame(uint64_t carrier_gen, std::vector<uint8_t> frame);
   void on_carrier_down(uint64_t carrier_gen, const std::string& why);
   void run(const LinkState::Actions& a);
@@ -199,6 +208,14 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   uint64_t acceptor_gen_ = 0;  // the listening socket's (node 1 on TCP): bumped by teardown()
   bool carrier_is_door_ = false;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // TCP carrier with TLS: this node's side
+  // Accepted connections still in their handshake, oldest first: id and how to close it.
+  std::deque<std::pair<uint64_t, std::function<void(const std::string&)>>> handshaking_;
+  uint64_t next_handshake_ = 0;
+  std::atomic<uint64_t> refused_{0};                 // connections refused on the link port
+  uint64_t refused_logged_ = 0;                      // refused_ at the last such line
+  std::atomic<bool> tls_on_{false};                  // the TCP link runs TLS (status())
+  uint64_t refused_log_ms_ = 0;                      // last "refused" line
   boost::asio::steady_timer tick_timer_{io_};
   boost::asio::steady_timer dial_timer_{io_};
   std::map<uint16_t, std::shared_ptr<ProxyPort>> peer_ports_;   // by rtpi, registered with Stmf

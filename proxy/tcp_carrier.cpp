@@ -6,60 +6,80 @@ namespace stmf::proxy {
 
 namespace asio = boost::asio;
 
-TcpCarrier::TcpCarrier(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {
+namespace {
+template <class S>
+constexpr bool kIsTls = std::is_same_v<S, TlsStream>;
+}  // namespace
+
+template <class Stream>
+StreamCarrier<Stream>::StreamCarrier(Stream stream, FrameReader reader)
+    : stream_(std::move(stream)), reader_(std::move(reader)) {
   boost::system::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
-  describe_ = ec ? "tcp (unconnected)" : "tcp " + ep.address().to_string() + ":" + std::to_string(ep.port());
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  auto& sock = stream_.lowest_layer();
+  auto ep = sock.remote_endpoint(ec);
+  const char* kind = kIsTls<Stream> ? "tls " : "tcp ";
+  describe_ = ec ? std::string(kind) + "(unconnected)" : kind + ep.address().to_string() + ":" + std::to_string(ep.port());
+  sock.set_option(asio::ip::tcp::no_delay(true), ec);
   rbuf_.resize(256 * 1024);
 }
 
-TcpCarrier::~TcpCarrier() {
+template <class Stream>
+StreamCarrier<Stream>::~StreamCarrier() {
   boost::system::error_code ec;
-  socket_.close(ec);
+  stream_.lowest_layer().close(ec);
 }
 
-void TcpCarrier::start(Handler h) {
+template <class Stream>
+void StreamCarrier<Stream>::start(Handler h) {
   handler_ = std::move(h);
-  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->read_more(); });
+  asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->deliver(); });
 }
 
-void TcpCarrier::read_more() {
-  socket_.async_read_some(asio::buffer(rbuf_), [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+template <class Stream>
+void StreamCarrier<Stream>::deliver() {
+  for (;;) {
+    std::vector<uint8_t> frame;
+    std::string why;
+    auto r = reader_.next(frame, why);
+    if (r == FrameReader::Next::need_more) break;
+    if (r == FrameReader::Next::error) {
+      fail("bad frame: " + why);
+      return;
+    }
+    {
+      std::lock_guard lk(mu_);
+      if (closed_) return;
+    }
+    if (handler_.on_frame) handler_.on_frame(std::move(frame));
+  }
+  read_more();
+}
+
+template <class Stream>
+void StreamCarrier<Stream>::read_more() {
+  stream_.async_read_some(asio::buffer(rbuf_), [self = this->shared_from_this()](boost::system::error_code ec, size_t n) {
     if (ec) {
-      self->fail(ec == asio::error::eof ? "the peer closed the connection" : ec.message());
+      self->fail(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ? "the peer closed the connection"
+                                                                                     : ec.message());
       return;
     }
     self->reader_.feed(self->rbuf_.data(), n);
-    for (;;) {
-      std::vector<uint8_t> frame;
-      std::string why;
-      auto r = self->reader_.next(frame, why);
-      if (r == FrameReader::Next::need_more) break;
-      if (r == FrameReader::Next::error) {
-        self->fail("bad frame: " + why);
-        return;
-      }
-      {
-        std::lock_guard lk(self->mu_);
-        if (self->closed_) return;
-      }
-      if (self->handler_.on_frame) self->handler_.on_frame(std::move(frame));
-    }
-    self->read_more();
+    self->deliver();
   });
 }
 
-void TcpCarrier::send(std::vector<uint8_t> frame) {
+template <class Stream>
+void StreamCarrier<Stream>::send(std::vector<uint8_t> frame) {
   std::lock_guard lk(mu_);
   if (closed_) return;
   queue_.push_back(std::move(frame));
   if (writing_) return;
   writing_ = true;
-  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_more(); });
+  asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->write_more(); });
 }
 
-void TcpCarrier::write_more() {
+template <class Stream>
+void StreamCarrier<Stream>::write_more() {
   {
     std::lock_guard lk(mu_);
     if (closed_ || queue_.empty()) {
@@ -68,10 +88,7 @@ void TcpCarrier::write_more() {
     }
     inflight_.swap(queue_);
   }
-  std::vector<asio::const_buffer> bufs;
-  bufs.reserve(inflight_.size());
-  for (auto& f : inflight_) bufs.push_back(asio::buffer(f));
-  asio::async_write(socket_, bufs, [self = shared_from_this()](boost::system::error_code ec, size_t) {
+  auto done = [self = this->shared_from_this()](boost::system::error_code ec, size_t) {
     self->inflight_.clear();
     if (ec) {
       {
@@ -82,10 +99,28 @@ void TcpCarrier::write_more() {
       return;
     }
     self->write_more();
-  });
+  };
+  if constexpr (kIsTls<Stream>) {
+    // An SSL stream writes one buffer of a sequence at a time (a record and a system call
+    // each): small frames go out together.
+    if (inflight_.size() > 1) {
+      size_t total = 0;
+      for (auto& f : inflight_) total += f.size();
+      joined_.clear();
+      joined_.reserve(total);
+      for (auto& f : inflight_) joined_.insert(joined_.end(), f.begin(), f.end());
+      asio::async_write(stream_, asio::buffer(joined_), std::move(done));
+      return;
+    }
+  }
+  std::vector<asio::const_buffer> bufs;
+  bufs.reserve(inflight_.size());
+  for (auto& f : inflight_) bufs.push_back(asio::buffer(f));
+  asio::async_write(stream_, bufs, std::move(done));
 }
 
-void TcpCarrier::fail(const std::string& why) {
+template <class Stream>
+void StreamCarrier<Stream>::fail(const std::string& why) {
   Handler h;
   {
     std::lock_guard lk(mu_);
@@ -96,21 +131,25 @@ void TcpCarrier::fail(const std::string& why) {
   h = std::move(handler_);  // on the socket's executor
   handler_ = {};
   boost::system::error_code ec;
-  socket_.close(ec);
+  stream_.lowest_layer().close(ec);
   if (h.on_down) h.on_down(why);
 }
 
-void TcpCarrier::close() {
+template <class Stream>
+void StreamCarrier<Stream>::close() {
   {
     std::lock_guard lk(mu_);
     closed_ = true;
     queue_.clear();
   }
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+  asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
     self->handler_ = {};
     boost::system::error_code ec;
-    self->socket_.close(ec);
+    self->stream_.lowest_layer().close(ec);
   });
 }
+
+template class StreamCarrier<asio::ip::tcp::socket>;
+template class StreamCarrier<TlsStream>;
 
 }  // namespace stmf::proxy

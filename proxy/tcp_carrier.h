@@ -1,7 +1,10 @@
-// The direct carrier: one TCP connection between the two stmfd nodes (docs/proxy-protocol.md).
-// Frames are written back to back; several queued frames go out in one gathered write.
+// The direct carrier: one TCP connection between the two stmfd nodes (docs/proxy-protocol.md),
+// plain (TcpCarrier, only with "insecure": true) or inside TLS (TlsCarrier, proxy/tls.h).
+// Frames are written back to back; several queued frames go out in one gathered write (over
+// TLS: copied into one buffer, so that they share records and system calls).
 #pragma once
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 
 #include <deque>
 #include <memory>
@@ -12,21 +15,27 @@
 
 namespace stmf::proxy {
 
-class TcpCarrier final : public Carrier, public std::enable_shared_from_this<TcpCarrier> {
+using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+
+template <class Stream>
+class StreamCarrier final : public Carrier, public std::enable_shared_from_this<StreamCarrier<Stream>> {
  public:
-  explicit TcpCarrier(boost::asio::ip::tcp::socket socket);
-  ~TcpCarrier() override;
+  // `reader` may hold bytes already read from the stream (after the first frame of an accepted
+  // connection, proxy/newcomer.h): they are delivered before anything read later.
+  explicit StreamCarrier(Stream stream, FrameReader reader = {});
+  ~StreamCarrier() override;
   void start(Handler h) override;
   void send(std::vector<uint8_t> frame) override;
   void close() override;
   std::string describe() const override { return describe_; }
 
  private:
+  void deliver();  // the frames the reader holds, then read_more()
   void read_more();
   void write_more();  // on the socket's executor
   void fail(const std::string& why);
 
-  boost::asio::ip::tcp::socket socket_;
+  Stream stream_;
   std::string describe_;
   Handler handler_;
   FrameReader reader_;
@@ -36,6 +45,13 @@ class TcpCarrier final : public Carrier, public std::enable_shared_from_this<Tcp
   bool writing_ = false;                     // under mu_
   bool closed_ = false;                      // under mu_
   std::vector<std::vector<uint8_t>> inflight_;
+  std::vector<uint8_t> joined_;  // TLS: the inflight frames in one buffer
 };
+
+using TcpCarrier = StreamCarrier<boost::asio::ip::tcp::socket>;
+using TlsCarrier = StreamCarrier<TlsStream>;
+
+extern template class StreamCarrier<boost::asio::ip::tcp::socket>;
+extern template class StreamCarrier<TlsStream>;
 
 }  // namespace stmf::proxy

@@ -2,41 +2,53 @@
 # Side-by-side benchmark: stmfd vs tgt (the Linux userspace target) on the same machine, in
 # the same run, each serving a file-backed LU, driven by `qemu-img bench` over libiscsi.
 #
-#   scripts/bench.sh [--count N] [--rounds R] [--size 1G]
+#   scripts/bench.sh [--count N] [--rounds R] [--size 1G] [--only tgt|pair|tls]
 #
 # For every workload it runs the two targets alternately R rounds and reports the median IOPS
 # of each and the ratio stmfd/tgt. Machines are shared and noisy: read the ratios.
+# Then the ALUA pair: direct (node 0) against proxied (node 1); then the cost of the peer
+# link's TLS: two pairs at once, one with TLS (the default) and one with "insecure": true,
+# both driven through node 1 (every command proxied), alternately (BENCH_TLS=0 leaves it out).
+# --only runs one of the three tables (tls and pair need no tgt).
 # Bounded: every qemu-img run does a fixed number of requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-count=200000; rounds=3; size=1G
+count=200000; rounds=3; size=1G; only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --count) count=$2; shift 2;;
     --rounds) rounds=$2; shift 2;;
     --size) size=$2; shift 2;;
-    *) echo "usage: $0 [--count N] [--rounds R] [--size SIZE]" >&2; exit 2;;
+    --only) only=$2; shift 2;;
+    *) echo "usage: $0 [--count N] [--rounds R] [--size SIZE] [--only tgt|pair|tls]" >&2; exit 2;;
   esac
 done
-scripts/deps.sh --bench
+case "$only" in ""|tgt|pair|tls) ;; *) echo "bench.sh: --only tgt, pair or tls" >&2; exit 2;; esac
+want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+if want tgt; then scripts/deps.sh --bench; fi
+command -v qemu-img >/dev/null || { echo "bench.sh: qemu-img is needed (scripts/deps.sh --bench)" >&2; exit 1; }
 [ -x build/tools/stmfd ] || scripts/build.sh
 
 work=$(mktemp -d /var/tmp/stmf-bench-XXXXXX)
 sport=$((20000 + RANDOM % 10000)); tport=$((sport + 1))
 spid=""
+pairs=()
 cleanup() {
+  local d
+  for d in "${pairs[@]}"; do scripts/pair.sh stop "$d" || true; done
   [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
-  scripts/tgt-peer.sh stop "$work/tgt" || true
+  want tgt && { scripts/tgt-peer.sh stop "$work/tgt" || true; }
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 bytes=$(numfmt --from=iec "${size%iB}")
-truncate -s "$bytes" "$work/stmfd.img" "$work/tgt.img"
+truncate -s "$bytes" "$work/stmfd.img"
 # Fill both so reads hit allocated blocks, then drop nothing: both stay equally page-cached.
 dd if=/dev/urandom of="$work/stmfd.img" bs=1M count=$((bytes / 1048576)) conv=notrunc status=none
-cp "$work/stmfd.img" "$work/tgt.img"
+want tgt && cp "$work/stmfd.img" "$work/tgt.img"
 
+if want tgt; then
 cat >"$work/stmfd.json" <<JSON
 {"portals": ["127.0.0.1:$sport"], "log_level": "warn",
  "targets": [{"iqn": "iqn.2026-11.org.example:bench",
@@ -50,6 +62,7 @@ turl=$(scripts/tgt-peer.sh start "$work/tgt" "$tport" "$work/tgt.img" | tail -1)
 surl="iscsi://127.0.0.1:$sport/iqn.2026-11.org.example:bench/0"
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$sport) 2>/dev/null && break; sleep 0.1; done
 
+fi
 # iops URL BLOCKSIZE DEPTH RW COUNT
 iops() {
   local url=$1 bs=$2 depth=$3 rw=$4 n=$5 out secs
@@ -60,6 +73,7 @@ iops() {
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2))}'; }
 
+if want tgt; then
 printf '%-28s %12s %12s %8s\n' workload stmfd tgt ratio
 run() {
   local name=$1 bs=$2 depth=$3 rw=$4 n=$5 s=() t=()
@@ -77,12 +91,14 @@ run "128KiB read  QD16 (IOPS)" 131072 16 read  $((count / 8))
 run "128KiB write QD16 (IOPS)" 131072 16 write $((count / 8))
 run "4KiB read  QD1 (IOPS)"    4096 1 read  $((count / 4))
 
+fi
+
 # The ALUA pair (scripts/pair.sh): the same LU through node 0 (active, direct) and through
 # node 1 (standby: every command proxied to node 0 over the link), alternately.
-if [ "${BENCH_PAIR:-1}" = 1 ]; then
+if [ "${BENCH_PAIR:-1}" = 1 ] && want pair; then
   pair_dir=$work/pair
+  pairs+=("$pair_dir")
   scripts/pair.sh start "$pair_dir" --size "$size" --log-level warn >/dev/null
-  trap 'scripts/pair.sh stop "$pair_dir"; cleanup' EXIT
   # shellcheck disable=SC1091
   . "$pair_dir/pair.env"
   dd if="$work/stmfd.img" of="$BACKING" bs=1M conv=notrunc status=none  # allocated, page-cached
@@ -102,4 +118,35 @@ if [ "${BENCH_PAIR:-1}" = 1 ]; then
   run_pair "4KiB write QD32 (IOPS)"   4096 32 write "$count"
   run_pair "128KiB read  QD16 (IOPS)" 131072 16 read  $((count / 8))
   run_pair "128KiB write QD16 (IOPS)" 131072 16 write $((count / 8))
+fi
+
+# The peer link's TLS against plain TCP: two pairs, both read and written through node 1.
+if [ "${BENCH_TLS:-1}" = 1 ] && want tls; then
+  for kind in tls plain; do
+    d=$work/pair-$kind
+    pairs+=("$d")
+    opt=""; [ "$kind" = plain ] && opt=--insecure
+    # shellcheck disable=SC2086
+    scripts/pair.sh start "$d" --size "$size" --log-level warn $opt >/dev/null
+    # shellcheck disable=SC1091
+    . "$d/pair.env"
+    dd if="$work/stmfd.img" of="$BACKING" bs=1M conv=notrunc status=none
+    printf -v "url_$kind" '%s' "$URL_B"
+  done
+  echo
+  printf '%-28s %12s %12s %8s\n' "peer link (through node 1)" plain tls ratio
+  run_tls() {
+    local name=$1 bs=$2 depth=$3 rw=$4 n=$5 t=() p=()
+    for _ in $(seq "$rounds"); do
+      p+=("$(iops "$url_plain" "$bs" "$depth" "$rw" "$n")")
+      t+=("$(iops "$url_tls" "$bs" "$depth" "$rw" "$n")")
+    done
+    local tm pm
+    tm=$(printf '%s\n' "${t[@]}" | median); pm=$(printf '%s\n' "${p[@]}" | median)
+    printf '%-28s %12s %12s %8s\n' "$name" "$pm" "$tm" "$(awk -v a="$tm" -v b="$pm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+  }
+  run_tls "4KiB read  QD32 (IOPS)"   4096 32 read  "$count"
+  run_tls "4KiB write QD32 (IOPS)"   4096 32 write "$count"
+  run_tls "128KiB read  QD16 (IOPS)" 131072 16 read  $((count / 8))
+  run_tls "128KiB write QD16 (IOPS)" 131072 16 write $((count / 8))
 fi

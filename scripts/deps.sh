@@ -12,7 +12,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git python3
       libboost1.81-dev libspdlog-dev catch2 libiscsi-dev libiscsi-bin libsqlite3-dev
-      liburing-dev libisal-dev libcli11-dev nlohmann-json3-dev)
+      liburing-dev libisal-dev libcli11-dev nlohmann-json3-dev libssl-dev openssl)
 case "${1:-}" in
   "") ;;
   --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev) ;;

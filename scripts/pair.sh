@@ -16,6 +16,9 @@
 #          --size SIZE         LU size (default 1GiB), --block-size N (default 512)
 #          --bin DIR           the build's tools folder (default build/tools)
 #          --log-level LEVEL   stmfd log level (default info)
+#          --insecure          plain TCP for the peer link (and the relays' link); by default
+#                              scripts/pair-keys.sh makes DIR/keys and the link runs TLS 1.3,
+#                              each node pinned to the other's certificate (docs/security.md)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 cmd=run; dir=""
@@ -69,7 +72,7 @@ if [ "$cmd" = restart ]; then
   echo "pair.sh: node $n did not come back; see $dir/node$n.log" >&2; exit 1
 fi
 
-carrier=tcp; size=1GiB; bs=512; level=info
+carrier=tcp; size=1GiB; bs=512; level=info; insecure=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --carrier) carrier=$2; shift 2 ;;
@@ -77,6 +80,7 @@ while [ $# -gt 0 ]; do
     --block-size) bs=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --log-level) level=$2; shift 2 ;;
+    --insecure) insecure=1; shift ;;
     *) echo "pair.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -93,6 +97,19 @@ if [ "$cmd" = run ]; then
 fi
 mkdir -p "$dir"
 echo "$bin" >"$dir/bin"
+keys=$dir/keys
+if [ -z "$insecure" ]; then
+  "$src/scripts/pair-keys.sh" "$keys" >/dev/null
+  tls_a="\"tls\": {\"cert\": \"$keys/node0.crt\", \"key\": \"$keys/node0.key\", \"peer_cert\": \"$keys/node1.crt\"}"
+  tls_b="\"tls\": {\"cert\": \"$keys/node1.crt\", \"key\": \"$keys/node1.key\", \"peer_cert\": \"$keys/node0.crt\"}"
+  relay_tls_a="--tls-cert $keys/node0.crt --tls-key $keys/node0.key --tls-peer-cert $keys/node1.crt"
+  relay_tls_b="--tls-cert $keys/node1.crt --tls-key $keys/node1.key --tls-peer-cert $keys/node0.crt"
+  keys_env=$keys
+else
+  keys_env=""
+  tls_a='"insecure": true'; tls_b=$tls_a
+  relay_tls_a=--insecure; relay_tls_b=--insecure
+fi
 
 free_ports() {  # two distinct free TCP ports on address $1 (both held while chosen: one at a
   # time, the kernel may hand out the same port twice)
@@ -114,8 +131,9 @@ launch() {
     alua_a='"alua": {"enabled": true, "node": 0, "carrier": "door"}'
     alua_b='"alua": {"enabled": true, "node": 1, "carrier": "door"}'
   else
-    alua_a="\"alua\": {\"enabled\": true, \"node\": 0, \"peer\": \"$B:$link\"}"
-    alua_b="\"alua\": {\"enabled\": true, \"node\": 1, \"listen\": \"$B:$link\"}"
+    # Node 1 accepts the link only from node 0's address (the port of its "peer" is not used).
+    alua_a="\"alua\": {\"enabled\": true, \"node\": 0, \"peer\": \"$B:$link\", $tls_a}"
+    alua_b="\"alua\": {\"enabled\": true, \"node\": 1, \"listen\": \"$B:$link\", \"peer\": \"$A:$link\", $tls_b}"
   fi
   # Node 0: the LU (active here) and a view for it on its own target.
   cat >"$dir/node0.json" <<JSON
@@ -137,8 +155,8 @@ JSON
   start_node 0
   start_node 1
   if [ "$carrier" = door ]; then
-    echo "--socket $dir/node0.sock --listen $A:$relay" >"$dir/relay0.args"
-    echo "--socket $dir/node1.sock --connect $A:$relay --retry-ms 200" >"$dir/relay1.args"
+    echo "--socket $dir/node0.sock --listen $A:$relay $relay_tls_a" >"$dir/relay0.args"
+    echo "--socket $dir/node1.sock --connect $A:$relay --retry-ms 200 $relay_tls_b" >"$dir/relay1.args"
     start_relay 0
     start_relay 1
   fi
@@ -154,6 +172,7 @@ SOCK_B=$dir/node1.sock
 GUID=$guid
 BACKING=$backing
 CARRIER=$carrier
+KEYS=$keys_env
 ENV
 
   # Ready when both portals answer, node 1 has the standby LU (the link is up) and node 0 has

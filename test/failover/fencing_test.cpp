@@ -20,6 +20,10 @@
 #include "proxy/messages.h"
 #include "test/integration/daemon.h"
 #include "test/failover/fake_peer.h"
+#include "mgmt/client.h"
+#include "core/guid.h"
+
+#include <algorithm>
 
 using namespace stmf::proxy;
 using stmf::test::Daemon;
@@ -200,4 +204,56 @@ TEST_CASE("the owner refuses proxied commands that name another ownership epoch"
     REQUIRE(good(r));
     CHECK(r.data_in == std::vector<uint8_t>(512, 0x22));
   }
+}
+
+namespace {
+// One management call (`args` an object); the reply, or null when the call failed.
+nlohmann::json mgmt_call(const Daemon& d, const std::string& op, nlohmann::json args = nlohmann::json::object()) {
+  stmf::mgmt::Client c(d.socket_path());
+  nlohmann::json r;
+  if (!c.call(op, args, r).ok()) return nullptr;
+  return r;
+}
+}  // namespace
+
+// docs/security.md "Peer link": no message from the peer deletes configuration. A peer that
+// registers this node's LU with a newer epoch makes it step down, but the LU stays in the
+// state database as a standby record: after the peer is gone (and after a restart) it is
+// still configured here, and importing it again takes it back.
+TEST_CASE("an LU that steps down on the peer's REGISTER_LUN stays configured as standby", "[fencing][failover][tls]") {
+  DaemonOptions o;
+  o.top_json_extra = R"("alua": {"enabled": true, "node": 0, "carrier": "door"}, )";
+  o.lun0_json_extra = ", \"epoch\": " + std::to_string(kOwnerEpoch);
+  Daemon d(o);
+  std::string guid;
+  {
+    FakePeer peer(d);
+    RegisterLun reg = link_up(peer);
+    guid = stmf::guid_hex(reg.guid);
+    auto props = nlohmann::json::parse(reg.properties);
+    props["epoch"] = kOwnerEpoch + 1000;  // "the peer took it over while we were away"
+    peer.post(Message{77, RegisterLun{reg.guid, "sbd", props.dump()}});
+    auto st = peer.wait_for<Status>([](const Status& s) { return s.msg_id == 77; });
+    REQUIRE(st);
+    CHECK(st->second.status == uint32_t(ProxyStatus::success));
+    auto lu = mgmt_call(d, "get-lu", {{"guid", guid}});
+    REQUIRE(lu.is_object());
+    CHECK(lu["lu"]["access_state"] == "standby");
+  }  // the peer goes away
+  for (int restarted = 0; restarted < 2; ++restarted) {
+    INFO("restarted " << restarted);
+    auto list = mgmt_call(d, "list-lu");
+    REQUIRE(list.is_object());
+    CHECK(std::count(list["lus"].begin(), list["lus"].end(), guid) == 1);
+    auto lu = mgmt_call(d, "get-lu", {{"guid", guid}});
+    REQUIRE(lu.is_object());
+    CHECK(lu["lu"]["standby"] == true);
+    CHECK(lu["lu"]["access_state"] == "standby");
+    CHECK(lu["lu"]["epoch"] == kOwnerEpoch);
+    if (!restarted) {
+      REQUIRE(d.terminate(10) == 0);
+      d.restart();
+    }
+  }
+  CHECK(d.log_text().find("kept in this node's configuration as a standby record") != std::string::npos);
 }

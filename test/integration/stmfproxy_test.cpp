@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -79,6 +80,9 @@ std::string slurp(const std::string& path) {
 class Relay {
  public:
   Relay(const Daemon& d, std::vector<std::string> args, const std::string& name) : log_(d.dir() + "/" + name + ".log") {
+    // Plain TCP unless the test gives TLS options: the wire-format tests play the peer relay
+    // with a plain socket.
+    if (std::find(args.begin(), args.end(), "--tls-cert") == args.end()) args.push_back("--insecure");
     args.insert(args.begin(), {"stmfproxy", "--socket", d.socket_path(), "--retry-ms", "100", "--log-level", "debug"});
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -110,6 +114,14 @@ class Relay {
     int status = 0;
     const bool exited = eventually([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; });
     if (!exited) return -1;
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  // For a relay that exits on its own: its exit status (-1 when it did not exit in the guard).
+  int exit_status() {
+    if (pid_ <= 0) return -1;
+    int status = 0;
+    if (!eventually([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; })) return -1;
     pid_ = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
@@ -338,4 +350,67 @@ TEST_CASE("a listening relay takes a newer connection over the old one", "[stmfp
   CHECK(closed_by_peer(one));
   REQUIRE(read_message(two, f));
   CHECK(f[5] == uint8_t(stmf::proxy::MsgType::hello));
+}
+
+// --- TLS (docs/security.md "Peer link")
+
+namespace {
+
+// Keys of a pair (scripts/pair-keys.sh) in `dir`; relay N's TLS options, pinned to the other.
+std::vector<std::string> tls_args(const std::string& dir, int n, int peer) {
+  return {"--tls-cert", dir + "/node" + std::to_string(n) + ".crt", "--tls-key", dir + "/node" + std::to_string(n) + ".key",
+          "--tls-peer-cert", dir + "/node" + std::to_string(peer) + ".crt"};
+}
+void make_keys(const std::string& dir) {
+  REQUIRE(std::system((std::string(PAIR_KEYS_SCRIPT) + " " + dir + " >/dev/null").c_str()) == 0);
+}
+std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("relays link over TLS and refuse a plain or unpinned peer relay while the link stays up", "[stmfproxy][tls]") {
+  Daemon a(door_node(0)), b(door_node(1));
+  const std::string keys = a.dir() + "/keys", other = a.dir() + "/other";
+  make_keys(keys);
+  make_keys(other);  // a second pair: its certificates are not the pinned ones
+  const uint16_t port = stmf::test::free_port();
+  const std::string link = "127.0.0.1:" + std::to_string(port);
+  Relay ra(a, with({"--listen", link}, tls_args(keys, 0, 1)), "relay-a");
+  Relay rb(b, with({"--connect", link}, tls_args(keys, 1, 0)), "relay-b");
+  REQUIRE(eventually([&] { return link_up(a) && link_up(b); }));
+  CHECK(ra.log().find("TLSv1.3") != std::string::npos);
+
+  // A plain TCP peer speaking the relay wire format (a HELLO) is refused: no TLS handshake.
+  stmf::proxy::Hello hello;
+  hello.node = 1;
+  hello.incarnation = 0x5555;
+  hello.name = "impostor";
+  {
+    Fd plain(connect_to(port));
+    REQUIRE(plain >= 0);
+    send_message(plain, stmf::proxy::encode(stmf::proxy::Message{0, hello}));
+    CHECK(closed_by_peer(plain));
+  }
+  // A relay with a certificate of its own (not the pinned one) is refused too.
+  Daemon c(door_node(1));
+  Relay rc(c, with({"--connect", link}, tls_args(other, 1, 0)), "relay-c");
+  REQUIRE(eventually([&] { return ra.log().find("TLS handshake failed") != std::string::npos &&
+                                  rc.log().find("TLS handshake failed") != std::string::npos; }));
+  CHECK_FALSE(link_up(c));
+  // The real link never went down for them.
+  CHECK(link_up(a));
+  CHECK(link_up(b));
+  CHECK(ra.log().find("replaced by a newer connection") == std::string::npos);
+}
+
+TEST_CASE("stmfproxy refuses to start without TLS or --insecure", "[stmfproxy][tls]") {
+  Daemon a(door_node(0));
+  // The helper adds --insecure unless --tls-cert is given: give a certificate without a key.
+  Relay r(a, {"--listen", "127.0.0.1:" + std::to_string(stmf::test::free_port()), "--tls-cert", "/nonexistent.crt"},
+          "relay-bad");
+  CHECK(r.exit_status() == 2);
+  CHECK(r.log().find("--tls-key") != std::string::npos);
 }

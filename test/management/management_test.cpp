@@ -448,7 +448,7 @@ namespace {
 DaemonOptions alua_options() {
   DaemonOptions o;
   o.top_json_extra = "\"alua\": {\"listen\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) +
-                     "\", \"peer\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) + "\"}, ";
+                     "\", \"peer\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) + "\", \"insecure\": true}, ";
   return o;
 }
 }  // namespace

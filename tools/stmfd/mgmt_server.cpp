@@ -198,8 +198,12 @@ void MgmtServer::promote_lu(const json& lu, std::function<void(bool)> done) {
       return done(false);
     }
     Config next = current_;
-    if (next.find_lu(l->guid)) return done(false);
-    next.lus.push_back(*l);
+    if (auto* o = next.find_lu(l->guid)) {
+      if (!o->standby) return done(false);
+      *o = *l;  // this node's standby record of the LU becomes the active LU
+    } else {
+      next.lus.push_back(*l);
+    }
     Status s = apply(next);
     if (!s.ok()) log()->error("switchover: LU {} could not be taken: {}", l->guid, s.message);
     done(s.ok());
@@ -209,12 +213,13 @@ void MgmtServer::promote_lu(const json& lu, std::function<void(bool)> done) {
 void MgmtServer::demote_lu(const std::string& guid, std::function<void(bool)> done) {
   asio::post(strand_, [this, guid, done = std::move(done)] {
     Config next = current_;
-    std::erase_if(next.lus, [&](const LuConfig& l) { return l.guid == guid; });
-    if (next == current_) return done(false);
+    auto* l = next.find_lu(guid);
+    if (!l || l->standby) return done(false);
+    l->standby = true;
     Status s = apply(next);
     if (s.ok())
-      log()->warn("LU {} removed from this node's configuration: the ALUA peer owns it (newer epoch); its view "
-                  "entries stay and now show the standby copy", guid);
+      log()->warn("LU {} kept in this node's configuration as a standby record: the ALUA peer owns it (newer "
+                  "epoch); its view entries stay and now show the standby copy", guid);
     else
       log()->error("LU {}: stepping down failed: {}", guid, s.message);
     done(s.ok());

@@ -110,7 +110,28 @@ Status Runtime::build_lu(const LuConfig& l, uint64_t& size, stmf::LogicalUnitPtr
   return {};
 }
 
-Status Runtime::prepare(const Config& from, Config& to) {
+namespace {
+// The configuration as the running objects see it: LUs kept as standby records (stepped down,
+// the peer owns them) are neither opened nor registered here; the peer's registration serves them.
+Config active_only(const Config& c) {
+  Config a = c;
+  std::erase_if(a.lus, [](const LuConfig& l) { return l.standby; });
+  return a;
+}
+}  // namespace
+
+Status Runtime::prepare(const Config& from_all, Config& to_all) {
+  const Config from = active_only(from_all);
+  Config to = active_only(to_all);
+  auto s = prepare_active(from, to);
+  for (auto& l : to.lus)
+    if (auto* x = to_all.find_lu(l.guid)) x->size = l.size;  // sizes found by opening the stores
+  return s;
+}
+
+void Runtime::commit(const Config& from, const Config& to) { commit_active(active_only(from), active_only(to)); }
+
+Status Runtime::prepare_active(const Config& from, Config& to) {
   abort();
   auto fail = [&](Status s) {
     abort();
@@ -145,7 +166,7 @@ void Runtime::abort() {
   new_portals_.clear();
 }
 
-void Runtime::commit(const Config& from, const Config& to) {
+void Runtime::commit_active(const Config& from, const Config& to) {
   // LUs: unregister the deleted and the rebuilt, register the new, change the rest in place.
   for (auto it = lus_.begin(); it != lus_.end();) {
     if (!find(to.lus, it->first) || prepared_.count(it->first)) {
@@ -463,8 +484,9 @@ uint64_t Runtime::standby_epoch(const std::string& guid) const {
 }
 
 // Fencing (docs/alua.md): this node's copy of the LU lost ownership to the peer (a takeover
-// while this node was down). The LU leaves the configuration (its views stay) and comes back
-// as the standby LU the peer registered.
+// while this node was down). The LU stays in the configuration as a standby record (closed
+// here, never registered as active; its views stay) and is served as the standby LU the peer
+// registered. No message of the peer deletes configuration.
 void Runtime::step_down(stmf::proxy::RegisterLun m, std::function<void(stmf::proxy::ProxyStatus)> done) {
   post_([this, m = std::move(m), done = std::move(done)]() mutable {
     const std::string guid = guid_hex(m.guid);
@@ -616,6 +638,9 @@ void Runtime::apply_alua(const Config& from, const Config& to) {
     s.peer_port = hp->second;
   }
   s.door = to.alua.carrier == "door";
+  if (to.alua.tls) s.tls = {to.alua.tls->cert, to.alua.tls->key, to.alua.tls->peer_cert, to.alua.tls->ca};
+  s.insecure = to.alua.insecure;
+  s.handshake_timeout_ms = to.alua.handshake_timeout_ms;
   s.heartbeat_ms = to.alua.heartbeat_ms;
   s.timeout_ms = to.alua.timeout_ms;
   proxy_->configure(s);

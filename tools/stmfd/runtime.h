@@ -31,6 +31,7 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
       : stmf_(stmf), server_(server), restored_pr_(std::move(restored_pr)) {}
 
   // Fallible half. May complete `to` (the size of an LU created on an existing file).
+  // Both halves work on the LUs active here: standby records (LuConfig::standby) are left out.
   stmf::mgmt::Status prepare(const stmf::mgmt::Config& from, stmf::mgmt::Config& to);
   // Infallible half: `to` becomes live.
   void commit(const stmf::mgmt::Config& from, const stmf::mgmt::Config& to);
@@ -99,6 +100,8 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   nlohmann::json standby_lus() const;
 
  private:
+  stmf::mgmt::Status prepare_active(const stmf::mgmt::Config& from, stmf::mgmt::Config& to);
+  void commit_active(const stmf::mgmt::Config& from, const stmf::mgmt::Config& to);
   struct PreparedLu {
     stmf::LogicalUnitPtr lu;
   };

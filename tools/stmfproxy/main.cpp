@@ -35,10 +35,30 @@ int main(int argc, char** argv) {
   app.add_option("--retry-ms", retry_ms, "reconnect and reinstall interval in milliseconds")
       ->check(CLI::Range(10u, 3600000u))
       ->capture_default_str();
+  stmf::proxy::TlsSettings tls;
+  bool insecure = false;
+  uint32_t handshake_timeout_ms = 5000;
+  app.add_option("--tls-cert", tls.cert, "this relay's certificate (PEM) for the TLS link to the peer relay");
+  app.add_option("--tls-key", tls.key, "its private key (PEM)");
+  app.add_option("--tls-peer-cert", tls.peer_cert, "the peer relay's certificate (PEM): only it is accepted (pinning)");
+  app.add_option("--tls-ca", tls.ca, "or: accept a peer relay certificate signed by this CA (PEM)");
+  app.add_flag("--insecure", insecure, "link to the peer relay over plain TCP (no TLS): anyone who reaches it can forge frames");
+  app.add_option("--handshake-timeout-ms", handshake_timeout_ms, "a new connection's TLS handshake must end within this")
+      ->check(CLI::Range(100u, 600000u))
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (listen.empty() == connect.empty()) {
     std::fprintf(stderr, "stmfproxy: exactly one of --listen HOST:PORT or --connect HOST:PORT is needed\n");
+    return 2;
+  }
+  if (tls.enabled() == insecure) {
+    std::fprintf(stderr, "stmfproxy: the link to the peer relay needs TLS (--tls-cert, --tls-key and --tls-peer-cert or "
+                         "--tls-ca; scripts/pair-keys.sh makes them) or, for plain TCP, --insecure (not both)\n");
+    return 2;
+  }
+  if (tls.enabled() && (tls.key.empty() || tls.peer_cert.empty() == tls.ca.empty())) {
+    std::fprintf(stderr, "stmfproxy: --tls-cert needs --tls-key and exactly one of --tls-peer-cert or --tls-ca\n");
     return 2;
   }
   auto ep = stmfproxy::parse_endpoint(listen.empty() ? connect : listen);
@@ -66,6 +86,9 @@ int main(int argc, char** argv) {
   o.endpoint = *ep;
   if (*n) o.node = node;
   o.retry = std::chrono::milliseconds(retry_ms);
+  o.tls = tls;
+  o.insecure = insecure;
+  o.handshake_timeout = std::chrono::milliseconds(handshake_timeout_ms);
 
   asio::io_context io(1);
   stmfproxy::StmfWorker worker;

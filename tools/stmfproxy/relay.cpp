@@ -37,6 +37,8 @@ constexpr size_t kPostHighWater = 16u << 20;  // bytes waiting for stmfPostProxy
 // One TCP write gathers at most this much.
 constexpr size_t kMaxFramesPerWrite = 64;
 constexpr size_t kMaxBytesPerWrite = 4u << 20;
+// Accepted connections allowed in their TLS handshake at once; more are closed at once.
+constexpr size_t kMaxHandshaking = 4;
 
 std::string status_text(int rc) {
   auto name = stmf::mgmt::status_name(rc);
@@ -91,14 +93,17 @@ struct Relay::Door {
 
 // The link to the peer relay.
 struct Relay::Conn {
-  Conn(tcp::socket s, uint64_t i) : id(i), sock(std::move(s)), peer(endpoint_text(sock)), space(sock.get_executor()) {}
+  Conn(TlsStream s, bool t, uint64_t i)
+      : id(i), stream(std::move(s)), tls(t), peer(endpoint_text(stream.next_layer())), space(stream.get_executor()) {}
   struct Out {
     std::vector<uint8_t> msg;  // u32 size + frame, as the door call carried it
     uint64_t door_gen;
     uint64_t seq;
   };
   uint64_t id;
-  tcp::socket sock;
+  TlsStream stream;  // with tls false, only its socket (next_layer()) is used
+  bool tls;
+  std::vector<uint8_t> joined;  // TLS: the inflight messages in one buffer (one record run)
   std::string peer;
   std::deque<Out> queue;
   std::vector<Out> inflight;
@@ -115,6 +120,21 @@ Relay::Relay(asio::io_context& io, StmfWorker& worker, Options o)
 Relay::~Relay() = default;
 
 bool Relay::start(std::string& why) {
+  if (opts_.tls.enabled()) {
+    tls_ = stmf::proxy::make_tls_context(opts_.tls, opts_.listen ? stmf::proxy::TlsRole::server : stmf::proxy::TlsRole::client,
+                                         why);
+    if (!tls_) {
+      why = "TLS: " + why;
+      return false;
+    }
+    log()->info("the link to the peer relay runs TLS 1.3 ({})",
+                opts_.tls.peer_cert.empty() ? "peer certificate signed by " + opts_.tls.ca
+                                            : "peer pinned to " + opts_.tls.peer_cert);
+  } else {
+    tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls);  // never handshakes
+    log()->warn("the link to the peer relay is PLAIN TCP (--insecure): anyone who reaches it can read and forge the "
+                "pair's traffic; use --tls-cert/--tls-key/--tls-peer-cert (docs/stmfproxy.md)");
+  }
   if (opts_.listen) {
     boost::system::error_code ec;
     tcp::resolver r(io_);
@@ -397,8 +417,53 @@ awaitable<void> Relay::accept_loop() {
       s.close(ec);
       continue;
     }
-    attach(std::move(s));
+    if (handshaking_ >= kMaxHandshaking) {
+      log()->warn("connection from {} refused: {} connections already in their TLS handshake", endpoint_text(s),
+                  kMaxHandshaking);
+      s.close(ec);
+      continue;
+    }
+    asio::co_spawn(io_, handshake_then_attach(TlsStream(std::move(s), *tls_)), asio::detached);
   }
+}
+
+// The link is replaced only by a connection that completed its TLS handshake (the peer relay
+// proved its key): a stranger's connection never drops the live link.
+awaitable<void> Relay::handshake_then_attach(TlsStream s) {
+  const std::string who = endpoint_text(s.next_layer());
+  if (opts_.tls.enabled()) {
+    if (opts_.listen) ++handshaking_;
+    auto timed_out = std::make_shared<bool>(false);
+    asio::steady_timer t(io_);
+    t.expires_after(opts_.handshake_timeout);
+    t.async_wait([timed_out, &s](boost::system::error_code ec) {
+      if (ec) return;
+      *timed_out = true;
+      boost::system::error_code ignored;
+      s.next_layer().close(ignored);
+    });
+    boost::system::error_code ec;
+    co_await s.async_handshake(opts_.listen ? asio::ssl::stream_base::server : asio::ssl::stream_base::client,
+                               asio::redirect_error(use_awaitable, ec));
+    t.cancel();
+    if (opts_.listen) --handshaking_;
+    if (stopping_) co_return;
+    if (ec || *timed_out) {
+      const std::string why = *timed_out ? "no TLS handshake within " + std::to_string(opts_.handshake_timeout.count()) + " ms"
+                                         : ec.message();
+      log()->log(dial_failed_ && !opts_.listen ? spdlog::level::debug : spdlog::level::warn,
+                 "{} {}: TLS handshake failed: {}", opts_.listen ? "connection from" : "peer relay at", who, why);
+      boost::system::error_code ignored;
+      s.next_layer().close(ignored);
+      if (!opts_.listen) {
+        dial_failed_ = true;
+        dial_after(opts_.retry);
+      }
+      co_return;
+    }
+  }
+  if (!door_ || (!opts_.listen && conn_)) co_return;  // the door went away meanwhile
+  attach(std::move(s));
 }
 
 void Relay::dial() {
@@ -430,19 +495,22 @@ awaitable<void> Relay::dial_once() {
     co_return;
   }
   if (!door_ || conn_) co_return;  // the door went away meanwhile (dial() again once it is back)
-  attach(std::move(s));
+  dialing_ = true;  // until the handshake ends
+  co_await handshake_then_attach(TlsStream(std::move(s), *tls_));
+  dialing_ = false;
 }
 
-void Relay::attach(tcp::socket sock) {
+void Relay::attach(TlsStream stream) {
   boost::system::error_code ec;
-  sock.set_option(tcp::no_delay(true), ec);
-  sock.set_option(asio::socket_base::keep_alive(true), ec);
-  auto c = std::make_shared<Conn>(std::move(sock), next_conn_id_++);
+  stream.next_layer().set_option(tcp::no_delay(true), ec);
+  stream.next_layer().set_option(asio::socket_base::keep_alive(true), ec);
+  auto c = std::make_shared<Conn>(std::move(stream), opts_.tls.enabled(), next_conn_id_++);
   if (conn_) conn_failed(conn_, "replaced by a newer connection from " + c->peer);
   conn_ = c;
   dial_failed_ = false;
   lost_logged_ = false;
-  log()->info("linked to the peer relay {} ({})", c->peer, opts_.listen ? "accepted" : "connected");
+  log()->info("linked to the peer relay {} ({}, {})", c->peer, opts_.listen ? "accepted" : "connected",
+              c->tls ? stmf::proxy::describe_tls(c->stream.native_handle()) : "plain TCP");
   asio::co_spawn(io_, read_conn(c), asio::detached);
 }
 
@@ -450,7 +518,7 @@ void Relay::conn_failed(std::shared_ptr<Conn> c, const std::string& why, bool qu
   if (c->closed) return;
   c->closed = true;
   boost::system::error_code ec;
-  c->sock.close(ec);
+  c->stream.next_layer().close(ec);
   c->space.notify();
   // Frames not (completely) written are lost: their door calls are answered ENOTCONN.
   auto d = door_;
@@ -495,7 +563,7 @@ void Relay::write_conn(const std::shared_ptr<Conn>& c) {
     bytes += c->inflight.back().msg.size();
   }
   for (auto& o : c->inflight) bufs.emplace_back(asio::buffer(o.msg));
-  asio::async_write(c->sock, bufs, [this, c](boost::system::error_code ec, size_t) {
+  auto written = [this, c](boost::system::error_code ec, size_t) {
     c->writing = false;
     if (c->closed) {
       c->inflight.clear();
@@ -519,17 +587,27 @@ void Relay::write_conn(const std::shared_ptr<Conn>& c) {
       d->space.notify();
     }
     write_conn(c);
-  });
+  };
+  if (!c->tls) {
+    asio::async_write(c->stream.next_layer(), bufs, std::move(written));
+    return;
+  }
+  // An SSL stream writes one buffer of a sequence at a time (a record and a system call each).
+  c->joined.clear();
+  c->joined.reserve(bytes);
+  for (auto& o : c->inflight) c->joined.insert(c->joined.end(), o.msg.begin(), o.msg.end());
+  asio::async_write(c->stream, asio::buffer(c->joined), std::move(written));
 }
 
 awaitable<void> Relay::read_conn(std::shared_ptr<Conn> c) {
   for (;;) {
     uint8_t hdr[4];
     boost::system::error_code ec;
-    co_await asio::async_read(c->sock, asio::buffer(hdr), asio::redirect_error(use_awaitable, ec));
+    if (c->tls) co_await asio::async_read(c->stream, asio::buffer(hdr), asio::redirect_error(use_awaitable, ec));
+    else co_await asio::async_read(c->stream.next_layer(), asio::buffer(hdr), asio::redirect_error(use_awaitable, ec));
     if (c->closed) co_return;
     if (ec) {
-      conn_failed(c, ec == asio::error::eof ? "the peer relay closed the connection" : "receiving: " + ec.message());
+      conn_failed(c, ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ? "the peer relay closed the connection" : "receiving: " + ec.message());
       co_return;
     }
     const uint32_t size = get_be32(hdr);
@@ -540,10 +618,11 @@ awaitable<void> Relay::read_conn(std::shared_ptr<Conn> c) {
       co_return;
     }
     std::vector<uint8_t> frame(size);
-    co_await asio::async_read(c->sock, asio::buffer(frame), asio::redirect_error(use_awaitable, ec));
+    if (c->tls) co_await asio::async_read(c->stream, asio::buffer(frame), asio::redirect_error(use_awaitable, ec));
+    else co_await asio::async_read(c->stream.next_layer(), asio::buffer(frame), asio::redirect_error(use_awaitable, ec));
     if (c->closed) co_return;
     if (ec) {
-      conn_failed(c, ec == asio::error::eof ? "the peer relay closed the connection" : "receiving: " + ec.message());
+      conn_failed(c, ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ? "the peer relay closed the connection" : "receiving: " + ec.message());
       co_return;
     }
     ++c->frames_in;

@@ -11,6 +11,8 @@
 // TCP side: each message (u32 length + one whole frame) is posted to stmfd with
 // stmfPostProxyMsg, in arrival order.
 //
+// TLS: a connection becomes the link only once its TLS handshake completed (within
+// handshake_timeout, at most kMaxHandshaking at once): a stranger never replaces the link.
 // Link policy: a TCP link exists only while this relay's door is installed (the listener
 // refuses connections, the dialer does not dial, and a lost door closes the link), so a peer
 // relay answers ENOTCONN at once instead of accepting frames nobody can deliver. A lost door
@@ -31,6 +33,7 @@
 // the worker alive longer than the Relay, and calls worker.finish() before destroying it.
 #pragma once
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -39,6 +42,7 @@
 #include <optional>
 #include <string>
 
+#include "proxy/tls.h"
 #include "tools/stmfproxy/endpoint.h"
 #include "tools/stmfproxy/stmf_worker.h"
 
@@ -52,6 +56,11 @@ struct Options {
   Endpoint endpoint;
   std::optional<uint32_t> node;  // --node
   std::chrono::milliseconds retry{1000};
+  // The relays' link (docs/security.md "Peer link"): TLS 1.3, the peer relay pinned to its
+  // certificate or signed by a CA; plain TCP only with `insecure`.
+  stmf::proxy::TlsSettings tls;
+  bool insecure = false;
+  std::chrono::milliseconds handshake_timeout{5000};  // a new connection's TLS handshake
 };
 
 class Relay {
@@ -90,7 +99,10 @@ class Relay {
 
   void dial();
   void dial_after(std::chrono::milliseconds delay);
-  void attach(asio::ip::tcp::socket sock);
+  using TlsStream = asio::ssl::stream<asio::ip::tcp::socket>;
+  // TLS handshake (when configured) of a new connection, then attach().
+  asio::awaitable<void> handshake_then_attach(TlsStream s);
+  void attach(TlsStream s);
   void conn_failed(std::shared_ptr<Conn> c, const std::string& why, bool quiet = false);
   void write_conn(const std::shared_ptr<Conn>& c);
   void post_frame(std::vector<uint8_t> frame);
@@ -100,6 +112,8 @@ class Relay {
   StmfWorker& worker_;
   Options opts_;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
+  std::shared_ptr<asio::ssl::context> tls_;  // with TLS: this relay's side; else a dummy
+  size_t handshaking_ = 0;                   // accepted connections in their TLS handshake
   asio::steady_timer install_timer_, dial_timer_;
   std::optional<asio::ip::tcp::resolver> resolver_;
 

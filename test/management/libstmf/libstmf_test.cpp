@@ -189,7 +189,7 @@ stmfViewEntry view(const char* hg, const char* tg, int lun = -1) {
 // loopback ports: enabling ALUA then starts a link that nothing answers.
 std::string alua_json(const std::string& extra = "") {
   return "\"alua\": {\"listen\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) + "\", \"peer\": \"127.0.0.1:" +
-         std::to_string(stmf::test::free_port()) + "\"" + extra + "}, ";
+         std::to_string(stmf::test::free_port()) + "\", \"insecure\": true" + extra + "}, ";
 }
 
 stmf::test::DaemonOptions alua_options(const std::string& extra = "") {

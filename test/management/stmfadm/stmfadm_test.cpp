@@ -141,7 +141,7 @@ bool wait_target_state(const Adm& adm, const std::string& state) {
 stmf::test::DaemonOptions alua_options() {
   stmf::test::DaemonOptions o;
   o.top_json_extra = "\"alua\": {\"listen\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) +
-                     "\", \"peer\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) + "\"}, ";
+                     "\", \"peer\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) + "\", \"insecure\": true}, ";
   return o;
 }
 
