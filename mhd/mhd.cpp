@@ -76,6 +76,7 @@ struct mhd_handle {
   bool reserved = false;       // SD_RESERVE: TKOWN succeeded, reinstate after resets
   bool lost_reserve = false;   // SD_LOST_RESERVE: a reset was seen while reserved
   bool want_reserve = false;   // SD_WANT_RESERVE: the reinstate thread should re-reserve
+  Clock::time_point want_since{};
   bool reset_seen = false;     // any reset since TKOWN last looked
   unsigned failfast_ms = 0;    // 0: off
   uint64_t failfast_epoch = 0; // bumped on every MHIOCENFAILFAST: stops an old probe loop
@@ -144,6 +145,7 @@ struct mhd_handle {
     std::lock_guard<std::mutex> g(st);
     reset_seen = true;
     if (reserved) {
+      if (!want_reserve) want_since = Clock::now();
       lost_reserve = want_reserve = true;
       log()->info("{}: reset observed (unit attention 29h) while reserved: reinstating", initiator);
       cv.notify_all();
@@ -225,33 +227,48 @@ struct mhd_handle {
   }
 
   // ---- reinstatement ------------------------------------------------------------------------
-  // While reserved: every reinstate_delay, a TEST UNIT READY watch (when failfast is off; the
-  // probe watches otherwise) notices resets; a lost reservation is re-taken with RESERVE.
+  // While reserved: every reinstate_delay a TEST UNIT READY watch (when failfast is off; the
+  // probe watches otherwise) notices resets; reinstate_delay after a reset was noticed, the
+  // reservation is re-taken with RESERVE (sd's reclaim thread). A RESERVATION CONFLICT then
+  // means another host took the disk: the reservation is lost (and failfast, if on, fires).
   void reinstate_loop() {
     std::unique_lock<std::mutex> lk(st);
+    Clock::time_point next_watch = Clock::now() + reinstate_delay;
     while (!closing && reserved) {
-      Ms delay = reinstate_delay;
-      cv.wait_for(lk, delay, [&] { return closing || !reserved; });
+      bool was_want = want_reserve;
+      Clock::time_point deadline = next_watch;
+      if (want_reserve && want_since + reinstate_delay < deadline) deadline = want_since + reinstate_delay;
+      cv.wait_until(lk, deadline, [&] { return closing || !reserved || want_reserve != was_want; });
       if (closing || !reserved) break;
-      bool watch = failfast_ms == 0;
-      lk.unlock();
-      if (watch) simple(mhd::test_unit_ready_cdb());
-      lk.lock();
-      if (closing || !reserved || !want_reserve) continue;
+      if (want_reserve != was_want) continue;  // a reset was just noticed: schedule the reclaim
+      Clock::time_point now = Clock::now();
+      if (now >= next_watch) {
+        next_watch = now + reinstate_delay;
+        if (failfast_ms == 0) {
+          lk.unlock();
+          simple(mhd::test_unit_ready_cdb());
+          lk.lock();
+          continue;
+        }
+      }
+      if (!want_reserve || now < want_since + reinstate_delay) continue;
       lk.unlock();
       mhd::Reserve r = reserve6();
       lk.lock();
       if (r == mhd::Reserve::kGood) {
         lost_reserve = want_reserve = false;
         log()->info("{}: reservation reinstated", initiator);
-      } else {
-        log()->warn("{}: reservation could not be reinstated ({})", initiator,
-                    r == mhd::Reserve::kConflict ? "RESERVATION CONFLICT" : "error");
-        if (r == mhd::Reserve::kConflict && failfast_ms != 0) {
+      } else if (r == mhd::Reserve::kConflict) {
+        log()->warn("{}: reservation lost: another host holds the disk", initiator);
+        reserved = lost_reserve = want_reserve = false;
+        if (failfast_ms != 0) {
           lk.unlock();
           fire("reservation lost to another host");
           lk.lock();
         }
+      } else {
+        want_since = Clock::now();  // retry after another delay
+        log()->warn("{}: reservation could not be reinstated ({}), retrying", initiator, last_error);
       }
     }
   }
