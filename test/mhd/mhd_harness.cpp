@@ -52,6 +52,11 @@ struct Failure : std::runtime_error {
 struct Skipped : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// The target answered ENOTSUP (it does not offer the operation, as mhd(4I) allows): a skip,
+// unless --strict (what CTest runs against stmfd, which offers everything).
+struct Unsupported : Skipped {
+  using Skipped::Skipped;
+};
 
 std::string fmt_errno(int e) { return std::string(strerrorname_np(e) ? strerrorname_np(e) : "?"); }
 
@@ -67,11 +72,15 @@ struct Env {
 
 Env* g_env = nullptr;
 
+struct Host;
+Host* g_last = nullptr;  // the host of the last request, for the target's answer in messages
+
 struct Host {
   std::string name;
   mhd_handle_t* h = nullptr;
   std::atomic<int> fired{0};
   ~Host() {
+    if (g_last == this) g_last = nullptr;
     if (h) mhd_close(h);
   }
   void close() {
@@ -95,16 +104,25 @@ std::unique_ptr<Host> open_host(char id, int flags = O_NDELAY) {
 }
 
 // -1 with `err`, or the call's result when err == 0.
+
 void expect_rc(int rc, int err, const std::string& what) {
   if (err == 0) {
-    if (rc < 0) throw Failure(what + ": expected success, got " + fmt_errno(errno));
+    if (rc < 0 && errno == ENOTSUP)
+      throw Unsupported(what + ": the target does not support it (ENOTSUP" +
+                        (g_last && g_last->h ? std::string(", ") + mhd_last_error(g_last->h) : "") + ")");
+    if (rc < 0)
+      throw Failure(what + ": expected success, got " + fmt_errno(errno) +
+                    (g_last && g_last->h ? std::string(" [") + mhd_last_error(g_last->h) + "]" : ""));
     return;
   }
   if (rc != -1) throw Failure(what + ": expected " + fmt_errno(err) + ", got " + std::to_string(rc));
   if (errno != err) throw Failure(what + ": expected " + fmt_errno(err) + ", got " + fmt_errno(errno));
 }
 
-int ioctl_(Host& h, int req, const void* arg = nullptr) { return mhd_ioctl(h.h, req, const_cast<void*>(arg)); }
+int ioctl_(Host& h, int req, const void* arg = nullptr) {
+  g_last = &h;
+  return mhd_ioctl(h.h, req, const_cast<void*>(arg));
+}
 
 mhioc_resv_key_t key(uint64_t v) {
   mhioc_resv_key_t k;
@@ -535,6 +553,14 @@ std::vector<Scenario> scenarios() {
                      written = seq;
                    }
                  });
+                 struct Joiner {  // a failed expectation below must not leave the writer running
+                   std::atomic<bool>& stop;
+                   std::thread& t;
+                   ~Joiner() {
+                     stop = true;
+                     if (t.joinable()) t.join();
+                   }
+                 } joiner{stop, writer};
                  eventually([&] { return written >= 20; }, 5ms);
                  preempt(*b, MHIOCGRP_PREEMPTANDABORT, kKeyB, kKeyA, SCSI3_RESV_WRITEEXCLUSIVEREGISTRANTSONLY);
                  auto pb = pattern(*b, 'B', 0xffff);
@@ -611,12 +637,13 @@ std::vector<Scenario> scenarios() {
 int main(int argc, char** argv) {
   CLI::App app{"mhd_harness: libmhd's multi-host scenarios against an iSCSI target"};
   std::string url, stmfd, restart_cmd, only;
-  bool list = false;
+  bool list = false, strict = false;
   app.add_option("--url", url, "iSCSI URL of the LU under test (iscsi://host:port/iqn/lun)");
   app.add_option("--stmfd", stmfd, "start this stmfd on loopback and test its LU 0");
   app.add_option("--restart-cmd", restart_cmd, "shell command that restarts the target (same URL after)");
   app.add_option("--only", only, "run the scenarios whose name contains this");
   app.add_flag("--list", list, "list the scenarios and exit");
+  app.add_flag("--strict", strict, "an operation the target does not support (ENOTSUP) fails the scenario");
   CLI11_PARSE(app, argc, argv);
   if (list) {
     for (auto& s : scenarios()) std::printf("%-8s %s\n", s.category, s.name);
@@ -654,6 +681,9 @@ int main(int argc, char** argv) {
       clean_lu();
       s.run();
       verdict = 'P';
+    } catch (const Unsupported& e) {
+      verdict = strict ? 'F' : 'S';
+      detail = e.what();
     } catch (const Skipped& e) {
       verdict = 'S';
       detail = e.what();
