@@ -514,17 +514,19 @@ mhd_handle_t* mhd_open(const char* url, const char* initiator, int flags) {
     return nullptr;
   }
   auto h = std::make_unique<mhd_handle>();
+  // Closing a half-open handle logs out, which may touch errno: set it last.
+  auto fail_open = [&h](int e) -> mhd_handle_t* {
+    h.reset();
+    errno = e;
+    return nullptr;
+  };
   h->initiator = initiator && *initiator ? initiator : kDefaultInitiator;
   h->ctx = iscsi_create_context(h->initiator.c_str());
-  if (!h->ctx) {
-    errno = ENOMEM;
-    return nullptr;
-  }
+  if (!h->ctx) return fail_open(ENOMEM);
   iscsi_url* u = iscsi_parse_full_url(h->ctx, url);
   if (!u) {
     log()->warn("mhd_open: bad URL {}: {}", url, iscsi_get_error(h->ctx));
-    errno = EINVAL;
-    return nullptr;
+    return fail_open(EINVAL);
   }
   uint64_t id = fnv1a(h->initiator);
   iscsi_set_isid_random(h->ctx, uint32_t(id & 0xffffff), uint32_t((id >> 24) & 0xffff));
@@ -539,26 +541,19 @@ mhd_handle_t* mhd_open(const char* url, const char* initiator, int flags) {
   if (rc != 0) {
     std::string err = iscsi_get_error(h->ctx);
     log()->warn("mhd_open: {} as {}: login failed: {}", url, h->initiator, err);
-    errno = (err.find("Authentication failure") != std::string::npos ||
-             err.find("Authorization failure") != std::string::npos)
-                ? EPERM
-                : (err.find("not found") != std::string::npos ? ENXIO : EIO);
-    return nullptr;
+    return fail_open((err.find("Authentication failure") != std::string::npos ||
+                      err.find("Authorization failure") != std::string::npos)
+                         ? EPERM
+                         : (err.find("not found") != std::string::npos ? ENXIO : EIO));
   }
   // Consume the unit attentions a new nexus sees; without O_NDELAY, a conflicting reservation
   // refuses the open (TEST UNIT READY for SCSI-2, READ of block 0 for persistent ones).
   Outcome o = h->simple(mhd::test_unit_ready_cdb());
   if (!(flags & O_NDELAY)) {
-    if (o.conflict()) {
-      errno = EACCES;
-      return nullptr;
-    }
-    if (!h->read_capacity()) {
-      errno = EIO;
-      return nullptr;
-    }
+    if (o.conflict()) return fail_open(EACCES);
+    if (!h->read_capacity()) return fail_open(EIO);
     std::vector<uint8_t> block(h->block_size);
-    if (h->rw(false, block.data(), block.size(), 0) < 0) return nullptr;  // errno set
+    if (h->rw(false, block.data(), block.size(), 0) < 0) return fail_open(errno);
   } else {
     h->read_capacity();  // may be refused by another host's reservation: retried at first I/O
   }
