@@ -15,6 +15,8 @@ extern "C" {
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cerrno>
@@ -79,6 +81,7 @@ struct Host {
   std::string name;
   mhd_handle_t* h = nullptr;
   std::atomic<int> fired{0};
+  std::atomic<Clock::rep> fired_at{0};  // steady clock ticks of the first firing
   ~Host() {
     if (g_last == this) g_last = nullptr;
     if (h) mhd_close(h);
@@ -89,7 +92,14 @@ struct Host {
   }
 };
 
-void on_failfast(mhd_handle_t*, const char*, void* arg) { static_cast<Host*>(arg)->fired++; }
+void on_failfast(mhd_handle_t*, const char*, void* arg) {
+  auto* h = static_cast<Host*>(arg);
+  Clock::rep zero = 0;
+  h->fired_at.compare_exchange_strong(zero, Clock::now().time_since_epoch().count());
+  h->fired++;
+}
+
+std::string g_note;  // informational detail printed with a PASS (measurements, never criteria)
 
 std::string host_name(char id) { return std::string("iqn.2026-11.org.example:mhd-host-") + id; }
 
@@ -351,9 +361,17 @@ std::vector<Scenario> scenarios() {
                  EXPECT(a->fired == 0, "A's failfast quiet while A owns the disk");
                  expect_rc(ioctl_(*b, MHIOCQRESERVE), EACCES, "B QRESERVE");
                  EXPECT(status(*b) == 1, "B STATUS 1");
+                 auto t0 = Clock::now();
                  expect_rc(ioctl_(*b, MHIOCTKOWN, &kFastTkown), 0, "B TKOWN");
+                 auto t1 = Clock::now();
                  EXPECT(a->fired == 1, "A's failfast fired by the time B owns the disk (fired " +
                                            std::to_string(a->fired.load()) + ")");
+                 auto ms = [&](Clock::time_point t) {
+                   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(t - t0).count());
+                 };
+                 g_note = "A fired " + ms(Clock::time_point(Clock::duration(a->fired_at.load()))) +
+                          " ms after B's TKOWN began (probe " + std::to_string(kProbeMs) + " ms); B owned at " + ms(t1) +
+                          " ms";
                }});
   s.push_back({"failfast_on_own_io", "scsi2", [] {
                  auto a = open_host('a'), b = open_host('b');
@@ -637,14 +655,16 @@ std::vector<Scenario> scenarios() {
 int main(int argc, char** argv) {
   CLI::App app{"mhd_harness: libmhd's multi-host scenarios against an iSCSI target"};
   std::string url, stmfd, restart_cmd, only;
-  bool list = false, strict = false;
+  bool list = false, strict = false, verbose = false;
   app.add_option("--url", url, "iSCSI URL of the LU under test (iscsi://host:port/iqn/lun)");
   app.add_option("--stmfd", stmfd, "start this stmfd on loopback and test its LU 0");
   app.add_option("--restart-cmd", restart_cmd, "shell command that restarts the target (same URL after)");
   app.add_option("--only", only, "run the scenarios whose name contains this");
   app.add_flag("--list", list, "list the scenarios and exit");
   app.add_flag("--strict", strict, "an operation the target does not support (ENOTSUP) fails the scenario");
+  app.add_flag("--verbose,-v", verbose, "libmhd's info lines too (default: warnings and failfast)");
   CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::warn);
   if (list) {
     for (auto& s : scenarios()) std::printf("%-8s %s\n", s.category, s.name);
     return 0;
@@ -677,10 +697,12 @@ int main(int argc, char** argv) {
     std::string detail;
     char verdict;
     auto t0 = Clock::now();
+    g_note.clear();
     try {
       clean_lu();
       s.run();
       verdict = 'P';
+      detail = g_note;
     } catch (const Unsupported& e) {
       verdict = strict ? 'F' : 'S';
       detail = e.what();
