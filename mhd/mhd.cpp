@@ -48,6 +48,7 @@ constexpr int kDefaultCommandTimeoutS = 10;
 constexpr unsigned kDefaultFailfastFloorMs = 1;
 constexpr unsigned kFailfastNoProbe = INT_MAX;  // sd: failfast for PGR use, no watch thread
 constexpr size_t kMaxTransfer = 1 << 20;        // bytes per READ(10)/WRITE(10)
+constexpr uint32_t kMaxBlockSize = 1 << 16;     // larger READ CAPACITY answers are refused
 
 // The ISID is derived from the initiator name (FNV-1a), so a host is the same I_T nexus on
 // every open: its PR registrations (bound to name + ISID) stay its own across processes.
@@ -446,7 +447,7 @@ struct mhd_handle {
     bool ok = false;
     if (t->status == SCSI_STATUS_GOOD) {
       auto* rc = static_cast<scsi_readcapacity10*>(scsi_datain_unmarshall(t));
-      if (rc && rc->block_size) {
+      if (rc && rc->block_size && rc->block_size <= kMaxBlockSize) {
         block_size = rc->block_size;
         blocks = uint64_t(rc->lba) + 1;
         ok = true;
