@@ -9,6 +9,7 @@ extern "C" {
 }
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -49,6 +50,8 @@ constexpr unsigned kDefaultFailfastFloorMs = 1;
 constexpr unsigned kFailfastNoProbe = INT_MAX;  // sd: failfast for PGR use, no watch thread
 constexpr size_t kMaxTransfer = 1 << 20;        // bytes per READ(10)/WRITE(10)
 constexpr uint32_t kMaxBlockSize = 1 << 16;     // larger READ CAPACITY answers are refused
+constexpr size_t kMaxInFlight = 8;              // commands of one mhd_pread/mhd_pwrite queued at once
+constexpr int kPollSliceMs = 100;               // libiscsi scans its timeouts when serviced
 
 // The ISID is derived from the initiator name (FNV-1a), so a host is the same I_T nexus on
 // every open: its PR registrations (bound to name + ISID) stay its own across processes.
@@ -134,6 +137,101 @@ struct mhd_handle {
     last_error = mhd::describe(o);
     if (o.transport_error) last_error += std::string(": ") + iscsi_get_error(ctx);
     return o;
+  }
+
+  static Outcome outcome_of(int status, scsi_task* t) {
+    Outcome o;
+    if (status > 0xff || !t) {
+      o.transport_error = true;
+      return o;
+    }
+    o.status = status;
+    if (status == SCSI_STATUS_CHECK_CONDITION) {
+      o.sense_key = uint8_t(t->sense.key);
+      o.asc_ascq = uint16_t(t->sense.ascq);
+    }
+    return o;
+  }
+
+  // One command of a multi-command read or write.
+  struct Chunk {
+    mhd::Cdb10 cdb{};
+    uint8_t* buf = nullptr;
+    size_t n = 0;
+    bool write = false;
+    iscsi_data data{};
+    scsi_task* task = nullptr;  // while outstanding
+    bool sent = false, done = false;
+    Outcome o;
+    std::vector<uint8_t> in;
+  };
+
+  static void chunk_done(iscsi_context*, int status, void* command_data, void* private_data) {
+    auto* c = static_cast<Chunk*>(private_data);
+    auto* t = static_cast<scsi_task*>(command_data);
+    c->o = outcome_of(status, t);
+    if (!c->write && t && status == SCSI_STATUS_GOOD && t->datain.data)
+      c->in.assign(t->datain.data, t->datain.data + t->datain.size);
+    if (t) scsi_free_scsi_task(t);
+    c->task = nullptr;
+    c->done = true;
+  }
+
+  // Queues the chunks together (at most kMaxInFlight outstanding), as a host's driver queues a
+  // large request's commands; a chunk that meets a unit attention is sent again on its own.
+  // The worst outcome wins: RESERVATION CONFLICT, then any other failure.
+  Outcome run_chunks(std::vector<Chunk>& chunks) {
+    std::lock_guard<std::mutex> g(io);
+    size_t next = 0, outstanding = 0;
+    bool broken = false;
+    auto submit = [&] {
+      while (!broken && next < chunks.size() && outstanding < kMaxInFlight) {
+        Chunk& c = chunks[next++];
+        scsi_task* t = scsi_create_task(10, c.cdb.data(), c.write ? SCSI_XFER_WRITE : SCSI_XFER_READ, int(c.n));
+        c.data = iscsi_data{c.n, c.buf};
+        c.sent = true;
+        c.task = t;
+        if (!t || iscsi_scsi_command_async(ctx, lun, t, chunk_done, c.write ? &c.data : nullptr, &c) != 0) {
+          c.task = nullptr;
+          c.o.transport_error = true;
+          c.done = true;
+          broken = true;
+          continue;
+        }
+        ++outstanding;
+      }
+    };
+    submit();
+    while (outstanding > 0) {
+      pollfd p{iscsi_get_fd(ctx), short(iscsi_which_events(ctx)), 0};
+      int r = p.events ? ::poll(&p, 1, kPollSliceMs) : (std::this_thread::sleep_for(Ms(kPollSliceMs)), 0);
+      if (r < 0 && errno != EINTR) break;
+      if (iscsi_service(ctx, r > 0 ? p.revents : 0) < 0) break;
+      outstanding = 0;
+      for (size_t i = 0; i < next; ++i)
+        if (chunks[i].sent && !chunks[i].done) ++outstanding;
+      submit();
+    }
+    // The session broke under us: no callback may outlive this frame.
+    for (size_t i = 0; i < next; ++i)
+      if (chunks[i].sent && !chunks[i].done && chunks[i].task) iscsi_scsi_cancel_task(ctx, chunks[i].task);
+    Outcome worst;
+    for (Chunk& c : chunks) {
+      if (!c.sent || !c.done) {
+        c.o = Outcome{};
+        c.o.transport_error = true;
+      } else if (c.o.retryable()) {
+        if (c.o.unit_attention()) note_unit_attention(c.o);
+        std::vector<uint8_t> in;
+        c.o = run_locked(c.cdb.data(), 10, c.write ? SCSI_XFER_WRITE : SCSI_XFER_READ, c.write ? c.buf : nullptr,
+                         c.write ? c.n : 0, c.write ? nullptr : &in, c.n);
+        if (!c.write) c.in = std::move(in);
+      }
+      if (c.o.conflict() || (!worst.conflict() && worst.good() && !c.o.good())) worst = c.o;
+    }
+    last_error = mhd::describe(worst);
+    if (worst.transport_error) last_error += std::string(": ") + iscsi_get_error(ctx);
+    return worst;
   }
 
   template <size_t N>
@@ -469,28 +567,34 @@ struct mhd_handle {
       return fail(EIO);
     }
     if (offset < 0 || offset % block_size || nbytes % block_size) return fail(EINVAL);
-    size_t done = 0;
-    while (done < nbytes) {
-      size_t n = std::min(nbytes - done, kMaxTransfer - kMaxTransfer % block_size);
+    size_t chunk_max = kMaxTransfer - kMaxTransfer % block_size;
+    std::vector<Chunk> chunks;
+    for (size_t done = 0; done < nbytes;) {
+      size_t n = std::min(nbytes - done, chunk_max);
       uint64_t lba = (uint64_t(offset) + done) / block_size;
       if (lba + n / block_size > UINT32_MAX) return fail(EINVAL);
       uint32_t blocks_n = uint32_t(n / block_size);
-      mhd::Cdb10 cdb{uint8_t(write ? 0x2a : 0x28), 0, uint8_t(lba >> 24), uint8_t(lba >> 16), uint8_t(lba >> 8),
-                uint8_t(lba), 0, uint8_t(blocks_n >> 8), uint8_t(blocks_n), 0};
-      std::vector<uint8_t> in;
-      Outcome o = write ? run(cdb.data(), 10, SCSI_XFER_WRITE, buf + done, n, nullptr, 0)
-                        : run(cdb.data(), 10, SCSI_XFER_READ, nullptr, 0, &in, n);
-      if (o.conflict()) {
-        fire("I/O got RESERVATION CONFLICT");
-        return fail(EACCES);
-      }
-      if (int e = mhd::errno_for(o)) return fail(e == EINVAL ? EIO : e);
-      if (!write) {
-        if (in.size() < n) return fail(EIO);
-        std::memcpy(buf + done, in.data(), n);
-      }
+      Chunk c;
+      c.cdb = {uint8_t(write ? 0x2a : 0x28), 0, uint8_t(lba >> 24), uint8_t(lba >> 16), uint8_t(lba >> 8),
+               uint8_t(lba), 0, uint8_t(blocks_n >> 8), uint8_t(blocks_n), 0};
+      c.buf = buf + done;
+      c.n = n;
+      c.write = write;
+      chunks.push_back(std::move(c));
       done += n;
     }
+    Outcome o = run_chunks(chunks);
+    if (o.conflict()) {
+      fire("I/O got RESERVATION CONFLICT");
+      return fail(EACCES);
+    }
+    if (int e = mhd::errno_for(o)) return fail(e == EINVAL ? EIO : e);
+    if (!write)
+      for (Chunk& c : chunks) {
+        if (c.in.size() < c.n) return fail(EIO);
+        std::memcpy(c.buf, c.in.data(), c.n);
+      }
+    size_t done = nbytes;
     return ssize_t(done);
   }
   ~mhd_handle() {
