@@ -171,4 +171,18 @@ TEST_CASE("mhdadm: --hold keeps the reservation; failfast under --hold exits 100
   CHECK(run(d, kHostB, {"tkown", "--min-delay", "1000", "--max-delay", "5000"}).status == 0);
   CHECK(reap(owner, 20) == kExitFailfast);
   CHECK(slurp(d.dir() + "/a.err").find("failfast") != std::string::npos);
+
+  // enfailfast --hold alone: A only watches; B reserves the disk; A's probe fires, A exits 100.
+  CHECK(run(d, kHostB, {"release"}).status == 0);
+  pid_t watcher = spawn(d, kHostA, {"enfailfast", "100", "--hold"}, d.dir() + "/w.out", d.dir() + "/w.err");
+  bool on = false;
+  for (int i = 0; i < 250 && !on; ++i) {
+    on = slurp(d.dir() + "/w.out").find("failfast on") != std::string::npos;
+    if (!on) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(on);
+  pid_t holder_b = spawn(d, kHostB, {"qreserve", "--hold"}, d.dir() + "/b.out", d.dir() + "/b.err");
+  CHECK(reap(watcher, 20) == kExitFailfast);
+  ::kill(holder_b, SIGTERM);
+  CHECK(reap(holder_b, 20) == 0);
 }
