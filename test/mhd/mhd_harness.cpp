@@ -625,6 +625,27 @@ std::vector<Scenario> scenarios() {
                  g_note = "A: " + std::to_string(at_preempt) + " region writes before the preempt, then " +
                           fmt_errno(last_errno);
                }});
+  s.push_back({"persistent_reservation_survives_lu_reset", "pr", [] {
+                 auto a = open_host('a'), b = open_host('b');
+                 reg(*a, 0, kKeyA);
+                 resv(*a, kKeyA, SCSI3_RESV_EXCLUSIVEACCESS);
+                 lun_reset_from('c');
+                 auto r = inresv(*b);
+                 EXPECT(r.listlen == 1 && value(r.list[0].key) == kKeyA, "A's reservation after the LU reset");
+                 EXPECT(inkeys(*b).keys == std::vector<uint64_t>{kKeyA}, "A's registration after the LU reset");
+               }});
+  s.push_back({"tkown_cannot_break_persistent_reservation", "pr", [] {
+                 // Never mix: a host using the SCSI-2 requests against a disk under a PR. RESERVE
+                 // conflicts while registrations exist (SPC-2/SPC-4 5.13.3), and the resets
+                 // TKOWN sends do not remove persistent reservations: EACCES.
+                 auto a = open_host('a'), b = open_host('b');
+                 reg(*a, 0, kKeyA);
+                 resv(*a, kKeyA, SCSI3_RESV_WRITEEXCLUSIVEREGISTRANTSONLY);
+                 expect_rc(ioctl_(*b, MHIOCQRESERVE), EACCES, "B QRESERVE");
+                 expect_rc(ioctl_(*b, MHIOCTKOWN, &kFastTkown), EACCES, "B TKOWN");
+                 auto r = inresv(*b);
+                 EXPECT(r.listlen == 1 && value(r.list[0].key) == kKeyA, "A's reservation stands");
+               }});
   s.push_back({"clear_removes_everything", "pr", [] {
                  auto a = open_host('a'), b = open_host('b');
                  reg(*a, 0, kKeyA);
