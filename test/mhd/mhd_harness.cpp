@@ -646,6 +646,20 @@ std::vector<Scenario> scenarios() {
                  auto r = inresv(*b);
                  EXPECT(r.listlen == 1 && value(r.list[0].key) == kKeyA, "A's reservation stands");
                }});
+  s.push_back({"pr_requests_conflict_under_scsi2_reservation", "pr", [] {
+                 // The other direction of "never mix": while a SCSI-2 reservation exists, every
+                 // PR IN and PR OUT conflicts, whoever sends it (SPC-2 5.5.1; SPC-4 5.13.3).
+                 auto a = open_host('a'), b = open_host('b');
+                 expect_rc(ioctl_(*a, MHIOCQRESERVE), 0, "A QRESERVE");
+                 std::vector<mhioc_resv_key_t> list(4);
+                 mhioc_key_list_t li{4, 0, list.data()};
+                 mhioc_inkeys_t in{0, &li};
+                 expect_rc(ioctl_(*b, MHIOCGRP_INKEYS, &in), EACCES, "B INKEYS");
+                 reg(*b, 0, kKeyB, false, EACCES);
+                 // SPC-2 5.5.1: "regardless of initiator": the holder's own PR requests too.
+                 expect_rc(ioctl_(*a, MHIOCGRP_INKEYS, &in), EACCES, "A (the holder) INKEYS");
+                 reg(*a, 0, kKeyA, false, EACCES);
+               }});
   s.push_back({"clear_removes_everything", "pr", [] {
                  auto a = open_host('a'), b = open_host('b');
                  reg(*a, 0, kKeyA);
