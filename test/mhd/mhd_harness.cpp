@@ -126,7 +126,9 @@ void expect_rc(int rc, int err, const std::string& what) {
     return;
   }
   if (rc != -1) throw Failure(what + ": expected " + fmt_errno(err) + ", got " + std::to_string(rc));
-  if (errno != err) throw Failure(what + ": expected " + fmt_errno(err) + ", got " + fmt_errno(errno));
+  if (errno != err)
+    throw Failure(what + ": expected " + fmt_errno(err) + ", got " + fmt_errno(errno) +
+                  (g_last && g_last->h ? std::string(" [") + mhd_last_error(g_last->h) + "]" : ""));
 }
 
 int ioctl_(Host& h, int req, const void* arg = nullptr) {
@@ -659,6 +661,61 @@ std::vector<Scenario> scenarios() {
                  // SPC-2 5.5.1: "regardless of initiator": the holder's own PR requests too.
                  expect_rc(ioctl_(*a, MHIOCGRP_INKEYS, &in), EACCES, "A (the holder) INKEYS");
                  reg(*a, 0, kKeyA, false, EACCES);
+               }});
+  s.push_back({"preempt_zero_key_einval", "pr", [] {
+                 // PREEMPT with SERVICE ACTION RESERVATION KEY 0 under a non-all-registrants
+                 // reservation: ILLEGAL REQUEST / INVALID FIELD IN PARAMETER LIST (SPC-4 table 72).
+                 auto a = open_host('a'), b = open_host('b');
+                 reg(*a, 0, kKeyA);
+                 reg(*b, 0, kKeyB);
+                 resv(*a, kKeyA, SCSI3_RESV_WRITEEXCLUSIVE);
+                 preempt(*b, MHIOCGRP_PREEMPT, kKeyB, 0, SCSI3_RESV_WRITEEXCLUSIVE, EINVAL);
+                 auto r = inresv(*b);
+                 EXPECT(r.listlen == 1 && value(r.list[0].key) == kKeyA, "A still holds");
+               }});
+  s.push_back({"holder_cannot_change_type_with_reserve", "pr", [] {
+                 auto a = open_host('a');
+                 reg(*a, 0, kKeyA);
+                 resv(*a, kKeyA, SCSI3_RESV_WRITEEXCLUSIVE);
+                 resv(*a, kKeyA, SCSI3_RESV_EXCLUSIVEACCESS, EACCES);
+                 auto r = inresv(*a);
+                 EXPECT(r.listlen == 1 && r.list[0].type == SCSI3_RESV_WRITEEXCLUSIVE, "type unchanged (WE)");
+               }});
+  s.push_back({"generation_counts_only_registration_changes", "pr", [] {
+                 // PRgeneration: +1 for REGISTER/RIEK/CLEAR/PREEMPT(AND ABORT), not for RESERVE,
+                 // PR IN, or a command that failed (SPC-4 6.15.2).
+                 auto a = open_host('a'), b = open_host('b');
+                 reg(*a, 0, kKeyA);
+                 uint32_t g = inkeys(*a).generation;
+                 resv(*a, kKeyA, SCSI3_RESV_WRITEEXCLUSIVE);
+                 EXPECT(inkeys(*a).generation == g, "RESERVE leaves the generation");
+                 reg(*b, 0xBAD, kKeyB, false, EACCES);
+                 EXPECT(inkeys(*a).generation == g, "a failed REGISTER leaves the generation");
+                 mhioc_registerandignorekey_t r{key(kKeyB), B_FALSE};
+                 expect_rc(ioctl_(*b, MHIOCGRP_REGISTERANDIGNOREKEY, &r), 0, "B REGISTERANDIGNOREKEY");
+                 EXPECT(inkeys(*a).generation == g + 1, "RIEK +1");
+                 preempt(*b, MHIOCGRP_PREEMPT, kKeyB, kKeyA, SCSI3_RESV_WRITEEXCLUSIVE);
+                 EXPECT(inkeys(*a).generation == g + 2, "PREEMPT +1");
+               }});
+  s.push_back({"shared_key_listed_per_host", "pr", [] {
+                 // Keys may be shared; READ KEYS lists one per registered I_T nexus.
+                 auto a = open_host('a'), b = open_host('b');
+                 reg(*a, 0, kKeyA);
+                 reg(*b, 0, kKeyA);
+                 auto k = inkeys(*a);
+                 EXPECT(k.listlen == 2 && k.keys == (std::vector<uint64_t>{kKeyA, kKeyA}), "key A twice, got listlen " +
+                                                                                             std::to_string(k.listlen));
+               }});
+  s.push_back({"fenced_host_registers_again", "pr", [] {
+                 // After being preempted, a host rejoins with REGISTER (its old key is gone).
+                 auto a = open_host('a'), b = open_host('b');
+                 reg(*a, 0, kKeyA);
+                 reg(*b, 0, kKeyB);
+                 resv(*b, kKeyB, SCSI3_RESV_WRITEEXCLUSIVEREGISTRANTSONLY);
+                 preempt(*b, MHIOCGRP_PREEMPT, kKeyB, kKeyA, SCSI3_RESV_WRITEEXCLUSIVEREGISTRANTSONLY);
+                 expect_rc(int(write_block(*a, pattern(*a, 'A', 7))), EACCES, "A (preempted) write");
+                 reg(*a, 0, kKeyC);
+                 expect_rc(int(write_block(*a, pattern(*a, 'A', 8))), 0, "A (registered again) write under WE-RO");
                }});
   s.push_back({"clear_removes_everything", "pr", [] {
                  auto a = open_host('a'), b = open_host('b');
