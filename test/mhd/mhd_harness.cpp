@@ -638,7 +638,7 @@ std::vector<Scenario> scenarios() {
                }});
   s.push_back({"tkown_cannot_break_persistent_reservation", "pr", [] {
                  // Never mix: a host using the SCSI-2 requests against a disk under a PR. RESERVE
-                 // conflicts while registrations exist (SPC-2/SPC-4 5.13.3), and the resets
+                 // conflicts while registrations exist (SPC-2, kept by SPC-4 with the CRH exceptions), and the resets
                  // TKOWN sends do not remove persistent reservations: EACCES.
                  auto a = open_host('a'), b = open_host('b');
                  reg(*a, 0, kKeyA);
@@ -650,7 +650,7 @@ std::vector<Scenario> scenarios() {
                }});
   s.push_back({"pr_requests_conflict_under_scsi2_reservation", "pr", [] {
                  // The other direction of "never mix": while a SCSI-2 reservation exists, every
-                 // PR IN and PR OUT conflicts, whoever sends it (SPC-2 5.5.1; SPC-4 5.13.3).
+                 // PR IN and PR OUT conflicts, whoever sends it (SPC-2, kept by SPC-4).
                  auto a = open_host('a'), b = open_host('b');
                  expect_rc(ioctl_(*a, MHIOCQRESERVE), 0, "A QRESERVE");
                  std::vector<mhioc_resv_key_t> list(4);
@@ -658,7 +658,7 @@ std::vector<Scenario> scenarios() {
                  mhioc_inkeys_t in{0, &li};
                  expect_rc(ioctl_(*b, MHIOCGRP_INKEYS, &in), EACCES, "B INKEYS");
                  reg(*b, 0, kKeyB, false, EACCES);
-                 // SPC-2 5.5.1: "regardless of initiator": the holder's own PR requests too.
+                 // SPC-2: "regardless of initiator": the holder's own PR requests too.
                  expect_rc(ioctl_(*a, MHIOCGRP_INKEYS, &in), EACCES, "A (the holder) INKEYS");
                  reg(*a, 0, kKeyA, false, EACCES);
                }});
@@ -683,7 +683,7 @@ std::vector<Scenario> scenarios() {
                }});
   s.push_back({"generation_counts_only_registration_changes", "pr", [] {
                  // PRgeneration: +1 for REGISTER/RIEK/CLEAR/PREEMPT(AND ABORT), not for RESERVE,
-                 // PR IN, or a command that failed (SPC-4 6.15.2).
+                 // PR IN, or a command that failed (SPC-4).
                  auto a = open_host('a'), b = open_host('b');
                  reg(*a, 0, kKeyA);
                  uint32_t g = inkeys(*a).generation;
