@@ -326,7 +326,7 @@ struct mhd_handle {
   }
 
   // ---- reinstatement ------------------------------------------------------------------------
-  // While reserved: every reinstate_delay a TEST UNIT READY watch (when failfast is off; the
+  // While reserved: every reinstate_delay a TEST UNIT READY watch (unless a failfast probe runs; the
   // probe watches otherwise) notices resets; reinstate_delay after a reset was noticed, the
   // reservation is re-taken with RESERVE (sd's reclaim thread). A RESERVATION CONFLICT then
   // means another host took the disk: the reservation is lost (and failfast, if on, fires).
@@ -343,7 +343,7 @@ struct mhd_handle {
       Clock::time_point now = Clock::now();
       if (now >= next_watch) {
         next_watch = now + reinstate_delay;
-        if (failfast_ms == 0) {
+        if (failfast_ms == 0 || failfast_ms == kFailfastNoProbe) {  // no probe is watching
           lk.unlock();
           simple(mhd::test_unit_ready_cdb());
           lk.lock();
