@@ -1,4 +1,5 @@
 #include "mgmt/state_db.h"
+#include "mgmt/json_limits.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -275,6 +276,10 @@ const char* const kSchemaV3Index = "CREATE UNIQUE INDEX targets_port_index ON ta
 // so that creation and the 3 -> 4 migration share this text; existing LUs start at epoch 0.
 const char* const kSchemaV4 = "ALTER TABLE lus ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0 CHECK (epoch >= 0)";
 
+// Schema 5 adds the management socket's bounds and the audit trail's settings: the rest of the
+// "management" object (mgmt/config.h ManagementConfig), as its JSON text; '{}' = the defaults.
+const char* const kSchemaV5 = "ALTER TABLE settings ADD COLUMN mgmt_limits TEXT NOT NULL DEFAULT '{}'";
+
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
                                "hg_members",     "target_groups", "tg_members",   "view_entries",
                                "targets",        "target_initiators", "portals",   "pr_state",
@@ -283,7 +288,7 @@ const char* const kTables[] = {"schema_version", "settings",      "lus",        
 std::string digests_json(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
 
 std::vector<std::string> digests_from(const std::string& s, const char* col) {
-  auto j = nlohmann::json::parse(s, nullptr, false);
+  auto j = stmf::mgmt::parse_json_limited(s);
   if (j.is_discarded() || !j.is_array()) bad_row(std::string("settings.") + col + ": not a JSON list");
   std::vector<std::string> out;
   for (auto& e : j) {
@@ -368,6 +373,7 @@ struct StateDb::Impl {
         .bind(20, int64_t(i.nop_in_timeout_s))
         .bind(21, int64_t(i.login_timeout_s))
         .run();
+    st("UPDATE settings SET mgmt_limits = ? WHERE id = 1").bind(1, to_json(c.management).dump()).run();
     write_alua(c.alua);
   }
 
@@ -506,6 +512,19 @@ struct StateDb::Impl {
       i.nop_in_interval_s = s.u32(16);
       i.nop_in_timeout_s = s.u32(17);
       i.login_timeout_s = s.u32(18);
+      s.start();
+    }
+    {
+      auto& s = st("SELECT mgmt_limits FROM settings WHERE id = 1");
+      if (!s.step()) bad_row("settings: row missing");
+      auto j = parse_json_limited(s.text(0));
+      ConfigError err;
+      auto m = j.is_discarded() ? std::nullopt : parse_management(j, "settings.mgmt_limits", err);
+      if (!m) bad_row(j.is_discarded() ? "settings.mgmt_limits: not a JSON object" : err.message());
+      // socket and admin_group have their own columns.
+      m->socket = c.management.socket;
+      m->admin_group = c.management.admin_group;
+      c.management = *m;
       s.start();
     }
     {
@@ -700,10 +719,11 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
           impl->exec(kSchemaV3);
           impl->exec(kSchemaV3Index);
           impl->exec(kSchemaV4);
+          impl->exec(kSchemaV5);
           impl->st("INSERT INTO schema_version (id, version) VALUES (1, ?)").bind(1, int64_t(kSchemaVersion)).run();
           impl->write_settings(Config{}, false, 0);
-          static_assert(kSchemaVersion == 4, "creation writes schema 4; add migrations with the next version");
-          impl->exec("PRAGMA user_version = 4");
+          static_assert(kSchemaVersion == 5, "creation writes schema 5; add migrations with the next version");
+          impl->exec("PRAGMA user_version = 5");
           created = true;
         }
         impl->exec("COMMIT");
@@ -753,6 +773,22 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
         }
         impl->exec("COMMIT");
         version = 4;
+      } catch (...) {
+        impl->rollback_quietly();
+        throw;
+      }
+    }
+    if (version == 4) {  // migration 4 -> 5: the management socket's bounds, the audit settings (defaults)
+      impl->exec("BEGIN IMMEDIATE");
+      try {
+        if (impl->pragma_int("PRAGMA user_version") == 4) {  // not migrated by another process meanwhile
+          impl->exec(kSchemaV5);
+          impl->exec("UPDATE schema_version SET version = 5 WHERE id = 1");
+          impl->exec("PRAGMA user_version = 5");
+          log()->info("state database {} upgraded to schema 5", path);
+        }
+        impl->exec("COMMIT");
+        version = 5;
       } catch (...) {
         impl->rollback_quietly();
         throw;

@@ -401,9 +401,9 @@ TEST_CASE("state db: a schema newer than this stmfd is refused", "[statedb]") {
     std::string why;
     REQUIRE(db->save(full_config(), why));
   }
-  raw_exec(d.db(), "PRAGMA user_version = 5");
+  raw_exec(d.db(), "PRAGMA user_version = 6");
   auto why = refused(d.path);
-  CHECK(why.find("newer stmfd (schema 5, this stmfd understands 4)") != std::string::npos);
+  CHECK(why.find("newer stmfd (schema 6, this stmfd understands 5)") != std::string::npos);
 }
 
 TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, schema 1 is upgraded", "[statedb]") {
@@ -429,10 +429,11 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
     CHECK(db->load_pr(why)->empty());
   }
   // A schema-1 database (no pr_state table, nor schema 3's ALUA table and port indexes, nor
-  // schema 4's LU epochs) is upgraded in place, its configuration kept.
+  // schema 4's LU epochs, nor schema 5's management bounds) is upgraded in place, its configuration kept.
   raw_exec(d.db(),
            "DROP TABLE pr_state; DROP TABLE alua; DROP INDEX targets_port_index; ALTER TABLE targets DROP COLUMN "
-           "port_index; ALTER TABLE lus DROP COLUMN epoch; UPDATE schema_version SET version = 1; "
+           "port_index; ALTER TABLE lus DROP COLUMN epoch; ALTER TABLE settings DROP COLUMN mgmt_limits; "
+           "UPDATE schema_version SET version = 1; "
            "PRAGMA user_version = 1");
   auto db = must_open(d.path);
   std::string why;
@@ -822,8 +823,8 @@ TEST_CASE("state db: a schema-2 database is upgraded to schema 3 (and on to 4) i
     REQUIRE(again);
     CHECK(*again == *c);
   }
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 4);
-  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == 4);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
+  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == StateDb::kSchemaVersion);
   CHECK(raw_integrity(d.db()) == "ok");
   // Opened again: no second migration, same content.
   auto db = must_open(d.path);
@@ -860,7 +861,7 @@ TEST_CASE("state db: LU epochs round-trip", "[statedb][alua]") {
     auto db = must_open(d.path);
     REQUIRE(db->save(c, why));
   }
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 4);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
   CHECK(raw_int(d.db(), "SELECT epoch FROM lus WHERE name = 'file lu'") == 9007199254740991);
   CHECK(raw_int(d.db(), "SELECT epoch FROM lus WHERE name = 'r'") == 3);
   CHECK(raw_int(d.db(), "SELECT epoch FROM lus WHERE store = 'null'") == 0);
@@ -894,7 +895,7 @@ TEST_CASE("state db: LU epochs round-trip", "[statedb][alua]") {
   sqlite3_close(raw);
 }
 
-TEST_CASE("state db: a schema-3 database is upgraded to schema 4 in place", "[statedb][alua]") {
+TEST_CASE("state db: a schema-3 database is upgraded to schema 4 (and on) in place", "[statedb][alua]") {
   TempDir d;
   raw_exec(d.db(), kOldSchemaV3);
   REQUIRE(raw_int(d.db(), "PRAGMA user_version") == 3);
@@ -946,8 +947,8 @@ TEST_CASE("state db: a schema-3 database is upgraded to schema 4 in place", "[st
     REQUIRE(again);
     CHECK(*again == *c);
   }
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 4);
-  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == 4);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
+  CHECK(raw_int(d.db(), "SELECT version FROM schema_version") == StateDb::kSchemaVersion);
   CHECK(raw_integrity(d.db()) == "ok");
   // Opened again: no second migration, same content.
   auto db = must_open(d.path);
@@ -957,4 +958,45 @@ TEST_CASE("state db: a schema-3 database is upgraded to schema 4 in place", "[st
   REQUIRE(c);
   CHECK(c->lus[0].epoch == 0);
   CHECK(c->lus[1].epoch == 12);
+}
+
+TEST_CASE("state db: the management bounds and audit settings round-trip and a schema-4 database gets the defaults",
+          "[statedb]") {
+  TempDir d;
+  Config c = full_config();
+  c.management.max_connections = 7;
+  c.management.max_connections_per_uid = 3;
+  c.management.idle_timeout_s = 9;
+  c.management.max_line_bytes = 8192;
+  c.management.max_import_bytes = 1 << 20;
+  c.management.max_json_depth = 20;
+  c.management.audit = AuditConfig{"/var/log/stmfd-audit.log", 1 << 20, 2, true};
+  std::string why;
+  {
+    auto db = must_open(d.path);
+    REQUIRE(db->save(c, why));
+    auto back = db->load(why);
+    INFO(why);
+    REQUIRE(back);
+    CHECK(back->management == c.management);
+  }
+  // Back to schema 4 (no column): opened, it is upgraded and the settings are the defaults.
+  raw_exec(d.db(),
+           "ALTER TABLE settings DROP COLUMN mgmt_limits; UPDATE schema_version SET version = 4; "
+           "PRAGMA user_version = 4");
+  auto db = must_open(d.path);
+  auto back = db->load(why);
+  INFO(why);
+  REQUIRE(back);
+  ManagementConfig expect;
+  expect.socket = c.management.socket;
+  expect.admin_group = c.management.admin_group;
+  CHECK(back->management == expect);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == 5);
+  // A value written behind stmfd's back that does not validate stops the load.
+  db.reset();
+  raw_exec(d.db(), "UPDATE settings SET mgmt_limits = '{\"max_json_depth\": 1}'");
+  db = must_open(d.path);
+  CHECK_FALSE(db->load(why));
+  CHECK(why.find("max_json_depth") != std::string::npos);
 }
