@@ -338,6 +338,30 @@ TEST_CASE("connections are capped per uid and globally while other clients are s
   CHECK(log.find("(management.max_connections)") != std::string::npos);
 }
 
+TEST_CASE("the last connections are kept for privileged clients", "[management][security]") {
+  require_second_uid();
+  // 20 in all, 5 (a quarter, at most 8) kept: uid 65534 gets 15 although its own cap is 16.
+  Daemon d(with_management("\"max_connections\": 20, \"max_connections_per_uid\": 16"));
+  NobodyFlood flood(d.socket_path(), 20, 100);
+  CHECK(flood.opened() == 20);
+  std::vector<int> mine;
+  for (int i = 0; i < 5; ++i) {
+    int fd = connect_raw(d.socket_path());
+    REQUIRE(fd >= 0);
+    mine.push_back(fd);
+    REQUIRE(send_all(fd, "{\"v\":1,\"op\":\"get-state\"}\n"));
+    CHECK(read_line(fd).find("\"status\":0") != std::string::npos);  // root still gets in
+  }
+  int fd = connect_raw(d.socket_path());
+  REQUIRE(fd >= 0);
+  send_all(fd, "{\"v\":1,\"op\":\"get-state\"}\n");
+  CHECK(error_of(read_line(fd)) == "STMF_ERROR_BUSY");  // now full
+  ::close(fd);
+  for (int f : mine) ::close(f);
+  flood.release();
+  CHECK(d.log_text().find("15 connections open (management.max_connections): pid") != std::string::npos);
+}
+
 TEST_CASE("a connection that sends no whole request in idle_timeout_s is closed and a kept Client reconnects",
           "[management][security]") {
   Daemon d(with_management("\"idle_timeout_s\": 1"));

@@ -75,6 +75,8 @@ constexpr std::chrono::milliseconds kAcceptBackoffMax{1000};
 // A connection that buffered at least this much gives the memory back to the system when it
 // closes (malloc_trim): glibc keeps freed large heaps of the management thread's arena.
 constexpr size_t kTrimAfterBytes = 1u << 20;
+// Connections of max_connections only privileged clients may take (at most a quarter).
+constexpr size_t kPrivilegedReserve = 8;
 
 // Best-effort reply to a client that is refused or about to be closed: never waits (a client
 // that does not read gets nothing).
@@ -328,8 +330,12 @@ awaitable<void> MgmtServer::serve(local_socket sock) {
     peer.gid = uc.gid;
     peer.pid = uc.pid;
   }
-  // Connection caps: the client gets one error line and the connection is closed.
-  if (conns_->open >= limits_.max_connections) {
+  // Connection caps: the client gets one error line and the connection is closed. The last
+  // slots are kept for privileged clients: local users flooding from several uids cannot lock
+  // root out.
+  const bool may_import = privileged(peer);
+  const size_t reserve = std::min<size_t>(kPrivilegedReserve, limits_.max_connections / 4);
+  if (conns_->open >= limits_.max_connections - (may_import ? 0 : reserve)) {
     warn_limited(kWarnConnCap, "management socket: {} connections open (management.max_connections): pid {} uid {} refused",
                  conns_->open, peer.pid, peer.uid);
     send_now(sock, respond(error(STMF_ERROR_BUSY, "too many management connections (" +
@@ -390,7 +396,6 @@ awaitable<void> MgmtServer::serve(local_socket sock) {
     ~Done() { d.live = false; }
   } done{*dl};
 
-  const bool may_import = privileged(peer);
   const size_t max_line = limits_.max_line_bytes;
   const size_t max_read = may_import ? std::max<size_t>(limits_.max_import_bytes, max_line) : max_line;
   const uint64_t conn = next_conn_++;
