@@ -82,3 +82,26 @@ TEST_CASE("an ALUA pair audits link up and down and a switchover on both nodes",
   p.signal(0, SIGKILL);
   CHECK(eventually([&] { return has(audit_of(p.log(1)), "alua", "link-down", "ok"); }));
 }
+
+TEST_CASE("a takeover and the old owner's step-down are audited as ALUA and fencing events", "[alua][audit]") {
+  Pair p("tcp");
+  const std::string guid = p.guid();
+  p.signal(0, SIGKILL);
+  CHECK(eventually([&] { return has(audit_of(p.log(1)), "alua", "link-down", "ok"); }));
+  // Taken over on node 1 once it knows its peer is gone.
+  int code = -1;
+  eventually([&] {
+    code = Client(p.socket(1)).call("import-lu", {{"backing", p.backing()}}).code;
+    return code == STMF_STATUS_SUCCESS;
+  });
+  REQUIRE(code == STMF_STATUS_SUCCESS);
+  auto lu_is = [&](const json& j) { return j["what"]["lu"] == guid; };
+  CHECK(has(audit_of(p.log(1)), "alua", "takeover", "ok", [&](const json& j) { return lu_is(j) && j["what"]["epoch"] == 1; }));
+  CHECK(has(audit_of(p.log(1)), "management", "import-lu", "ok"));
+  // Node 0 comes back with its stale copy (epoch 0): it steps down, and says so.
+  p.restart(0);
+  CHECK(eventually([&] { return has(audit_of(p.log(0)), "fencing", "step-down", "ok", lu_is); }));
+  CHECK(has(audit_of(p.log(0)), "fencing", "stale-copy", "stepping down", [&](const json& j) {
+    return lu_is(j) && j["what"]["peer_epoch"] == "1" && j["what"]["our_epoch"] == "0";
+  }));
+}
