@@ -209,6 +209,20 @@ TEST_CASE("a request nested 150000 levels deep is refused and stmfd keeps servin
   CHECK(d.log_text().find("management.max_json_depth") != std::string::npos);
 }
 
+TEST_CASE("an argument of the wrong type gets an error answer and the connection stays", "[management][security]") {
+  Daemon d(with_management(""));
+  int fd = connect_raw(d.socket_path());
+  REQUIRE(fd >= 0);
+  REQUIRE(send_all(fd, "{\"v\":1,\"op\":\"import\",\"dry_run\":\"x\",\"config\":{}}\n"));
+  const std::string reply = read_line(fd);
+  INFO(reply);
+  CHECK(error_of(reply) == "STMF_ERROR_INVALID_ARG");
+  CHECK(reply.find("malformed argument") != std::string::npos);
+  REQUIRE(send_all(fd, "{\"v\":1,\"op\":\"list-hg\"}\n"));
+  CHECK(read_line(fd).find("\"status\":0") != std::string::npos);
+  ::close(fd);
+}
+
 TEST_CASE("the nesting bound is management.max_json_depth", "[management][security]") {
   Daemon d(with_management("\"max_json_depth\": 10"));
   int fd = connect_raw(d.socket_path());

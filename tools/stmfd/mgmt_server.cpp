@@ -454,7 +454,14 @@ awaitable<void> MgmtServer::serve(local_socket sock) {
     } else {
       if (!fds.empty()) log()->warn("client pid {}: {} descriptor(s) with op {} closed", peer.pid, fds.size(), req.value("op", json()).dump());
       close_all(fds);
-      resp = co_await handle(req, peer);
+      try {
+        resp = co_await handle(req, peer);
+      } catch (const json::exception& e) {
+        // An argument of an unexpected type that an op read without checking (e.g. "dry_run":
+        // "x"): an answer, not a silently dropped connection.
+        log()->warn("client pid {}: op {}: malformed argument: {}", peer.pid, req.value("op", json()).dump(), e.what());
+        resp = respond(error(STMF_ERROR_INVALID_ARG, std::string("malformed argument: ") + e.what()));
+      }
     }
     if (req.is_object()) audit_request(req, resp, peer);
     line = std::string();
