@@ -171,6 +171,8 @@ class MgmtServer::FdReader {
   // Removes the first n bytes; returns the descriptors that came with them (the caller owns them).
   std::vector<int> take(size_t n) {
     buf_.erase(0, n);
+    // A large request (an import) leaves a large buffer: not kept for the connection's life.
+    if (buf_.capacity() >= kTrimAfterBytes && buf_.size() < kTrimAfterBytes / 4) buf_.shrink_to_fit();
     std::vector<int> out;
     std::vector<std::pair<size_t, int>> rest;
     for (auto& [off, fd] : fds_) {
