@@ -626,3 +626,28 @@ TEST_CASE("ALUA enable and disable are audited from the proxy service and the re
   CHECK(en[0]["what"]["node"] == "1");
   CHECK(lines_of(all, "alua", "disabled", "ok").size() == 1);
 }
+
+TEST_CASE("the audit file rotates at max_bytes and keeps max_files old files", "[management][audit]") {
+  DaemonOptions o;
+  o.store = "ram";
+  o.top_json_extra = "\"management\": {\"audit\": {\"max_bytes\": 4096, \"max_files\": 2}}, ";
+  Daemon d(o);
+  Client c(d.socket_path());
+  // ~120 bytes a line: 100 changes are ~3 files' worth.
+  for (int i = 0; i < 100; ++i) REQUIRE(c.call("create-hg", {{"name", "g" + std::to_string(i)}}).ok());
+  const std::string dir = d.state_dir();
+  namespace fs = std::filesystem;
+  REQUIRE(fs::exists(dir + "/audit.log"));
+  CHECK(fs::exists(dir + "/audit.1.log"));
+  CHECK(fs::exists(dir + "/audit.2.log"));
+  CHECK_FALSE(fs::exists(dir + "/audit.3.log"));
+  for (auto* f : {"/audit.log", "/audit.1.log", "/audit.2.log"}) {
+    CHECK(fs::file_size(dir + f) <= 4096);
+    for (auto& j : audit_lines(dir + f)) CHECK(j.value("action", "") == "create-hg");
+  }
+  // The newest lines are in audit.log: the last change is there.
+  auto last = audit_lines(dir + "/audit.log");
+  REQUIRE_FALSE(last.empty());
+  CHECK(last.back()["what"]["name"] == "g99");
+  CHECK((fs::status(dir + "/audit.log").permissions() & fs::perms::others_read) == fs::perms::none);
+}

@@ -1,6 +1,7 @@
 #include "tools/stmfd/audit_log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -55,9 +56,12 @@ bool AuditLog::open(const stmf::mgmt::AuditConfig& c, const std::string& state_d
   path_ = !c.file.empty() ? c.file : !state_dir.empty() ? (std::filesystem::path(state_dir) / "audit.log").string() : "";
   try {
     if (!path_.empty()) {
-      // Created with its mode before spdlog opens it (spdlog would use the umask).
-      if (int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, kAuditFileMode); fd >= 0) ::close(fd);
-      sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(path_, size_t(c.max_bytes), size_t(c.max_files)));
+      // Every file it opens (the first, and the new one after each rotation) gets the audit
+      // mode (spdlog would create it with the umask's).
+      spdlog::file_event_handlers handlers;
+      handlers.after_open = [](const spdlog::filename_t&, std::FILE* f) { ::fchmod(::fileno(f), kAuditFileMode); };
+      sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(path_, size_t(c.max_bytes), size_t(c.max_files),
+                                                                             false, handlers));
     }
     if (c.syslog) sinks.push_back(std::make_shared<spdlog::sinks::syslog_sink_mt>("stmfd-audit", LOG_PID, LOG_AUTHPRIV, false));
   } catch (const spdlog::spdlog_ex& e) {
