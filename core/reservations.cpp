@@ -3,8 +3,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <iterator>
 #include <set>
+#include <string>
 
+#include "core/audit.h"
 #include "core/guid.h"
 #include "core/local_port.h"
 #include "core/scsi/cdb.h"
@@ -23,6 +26,31 @@ std::shared_ptr<spdlog::logger> log() {
 }
 
 constexpr uint8_t kPrIn = 0x5e, kPrOut = 0x5f, kReserve6 = 0x16, kRelease6 = 0x17, kReserve10 = 0x56, kRelease10 = 0x57;
+
+// The audit action of a reservation command (PR OUT by service action).
+std::string audit_action(const uint8_t* cdb) {
+  static const char* const kPrOutActions[] = {"REGISTER", "RESERVE", "RELEASE", "CLEAR", "PREEMPT", "PREEMPT AND ABORT",
+                                              "REGISTER AND IGNORE EXISTING KEY", "REGISTER AND MOVE",
+                                              "REPLACE LOST RESERVATION"};
+  switch (cdb[0]) {
+    case kPrOut: {
+      const uint8_t sa = cdb[1] & 0x1f;
+      return sa < std::size(kPrOutActions) ? kPrOutActions[sa] : "PR OUT service action " + std::to_string(sa);
+    }
+    case kReserve6: return "RESERVE(6)";
+    case kRelease6: return "RELEASE(6)";
+    case kReserve10: return "RESERVE(10)";
+    default: return "RELEASE(10)";
+  }
+}
+
+const char* audit_result(pr::Result::Status s) {
+  switch (s) {
+    case pr::Result::Status::good: return "ok";
+    case pr::Result::Status::reservation_conflict: return "RESERVATION CONFLICT";
+    default: return "CHECK CONDITION";
+  }
+}
 
 }  // namespace
 
@@ -124,6 +152,14 @@ bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, cons
     }
   }
   if (!r.effects.audit.empty()) log()->info("LU {}: {} (nexus {})", guid_hex(lu->guid()), r.effects.audit, task->nexus->id());
+  // Every reservation change request (not PR IN), whatever its outcome, in the audit trail.
+  if (op != kPrIn && auditing())
+    audit(AuditEvent{"pr",
+                     audit_action(cdb),
+                     {{"initiator", me.initiator_name}, {"isid", me.isid}, {"target_port", me.target_port},
+                      {"rtpi", std::to_string(me.rtpi)}},
+                     {{"lu", guid_hex(lu->guid())}, {"detail", r.effects.audit}},
+                     audit_result(r.status)});
   apply_reservation_effects(lu, r.effects, task->nexus);
   switch (r.status) {
     case pr::Result::Status::good:

@@ -16,6 +16,7 @@
 #pragma GCC visibility push(default)
 #include "libstmf/libstmf.h"
 #pragma GCC visibility pop
+#include "mgmt/json_limits.h"
 
 #include "core/scsi/cdb.h"
 
@@ -151,7 +152,7 @@ int read_reply(int sock) {
     }
     if (line.size() > stmf::mgmt::kMaxMessageBytes) return STMF_STATUS_ERROR;
   }
-  json response = json::parse(line, nullptr, false);
+  json response = stmf::mgmt::parse_json_limited(line);
   if (response.is_discarded()) return STMF_STATUS_ERROR;
   return stmf::mgmt::response_status(response).code;
 }

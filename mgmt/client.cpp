@@ -1,5 +1,7 @@
 #include "mgmt/client.h"
+#include "mgmt/json_limits.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -42,6 +44,12 @@ Status Client::call(const std::string& op, const json& args) {
 }
 
 Status Client::call(const std::string& op, const json& args, json& response) {
+  // A kept connection that is readable between requests was closed by stmfd (its idle
+  // timeout, docs/management.md) or carries bytes out of turn: start over on a new one.
+  if (fd_ >= 0) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 0) != 0) disconnect();
+  }
   if (fd_ < 0)
     if (auto s = connect(); !s.ok()) return s;
   json req = args.is_object() ? args : json::object();
@@ -75,7 +83,7 @@ Status Client::call(const std::string& op, const json& args, json& response) {
   }
   std::string text = rbuf_.substr(0, nl);
   rbuf_.erase(0, nl + 1);
-  response = json::parse(text, nullptr, false);
+  response = stmf::mgmt::parse_json_limited(text);
   if (response.is_discarded()) {
     disconnect();
     return error(STMF_STATUS_ERROR, "malformed response from stmfd");

@@ -1,4 +1,5 @@
 #include "mgmt/config.h"
+#include "mgmt/json_limits.h"
 
 #include <arpa/inet.h>
 
@@ -543,6 +544,36 @@ void check(const Config& c) {
   }
 }
 
+ManagementConfig parse_management_object(const json& v, const std::string& key) {
+  ManagementConfig m;
+  if (!v.is_object()) fail(key, "must be an object");
+  only_keys(v, key,
+            {"socket", "admin_group", "max_connections", "max_connections_per_uid", "idle_timeout_s", "max_line_bytes",
+             "max_import_bytes", "max_json_depth", "audit"});
+  auto u32 = [&](const char* k, uint32_t& out, uint64_t lo, uint64_t hi) {
+    if (auto* x = opt(v, k)) out = uint32_t(get_uint(*x, key + "." + k, lo, hi));
+  };
+  if (auto* x = opt(v, "socket")) m.socket = get_string(*x, key + ".socket");
+  if (auto* x = opt(v, "admin_group")) m.admin_group = get_string(*x, key + ".admin_group");
+  u32("max_connections", m.max_connections, 1, 65536);
+  u32("max_connections_per_uid", m.max_connections_per_uid, 1, 65536);
+  u32("idle_timeout_s", m.idle_timeout_s, 1, 86400);
+  u32("max_line_bytes", m.max_line_bytes, 4096, 256u << 20);
+  u32("max_import_bytes", m.max_import_bytes, 4096, 256u << 20);
+  u32("max_json_depth", m.max_json_depth, 8, 10000);
+  if (m.max_import_bytes < m.max_line_bytes) fail(key + ".max_import_bytes", "must be at least max_line_bytes");
+  if (auto* a = opt(v, "audit")) {
+    const std::string ak = key + ".audit";
+    if (!a->is_object()) fail(ak, "must be an object");
+    only_keys(*a, ak, {"file", "max_bytes", "max_files", "syslog"});
+    if (auto* x = opt(*a, "file")) m.audit.file = get_string(*x, ak + ".file");
+    if (auto* x = opt(*a, "max_bytes")) m.audit.max_bytes = get_uint(*x, ak + ".max_bytes", 4096, uint64_t(1) << 40);
+    if (auto* x = opt(*a, "max_files")) m.audit.max_files = uint32_t(get_uint(*x, ak + ".max_files", 1, 1000));
+    if (auto* x = opt(*a, "syslog")) m.audit.syslog = get_bool(*x, ak + ".syslog");
+  }
+  return m;
+}
+
 Config parse(const json& j) {
   if (!j.is_object()) fail("", "the configuration must be a JSON object");
   only_keys(j, "", {"version", "portals", "targets", "lus", "host_groups", "target_groups", "views", "initiators", "iscsi",
@@ -599,12 +630,7 @@ Config parse(const json& j) {
     v.index = n;
   }
   if (auto* v = opt(j, "iscsi")) c.iscsi = parse_iscsi(*v);
-  if (auto* v = opt(j, "management")) {
-    if (!v->is_object()) fail("management", "must be an object");
-    only_keys(*v, "management", {"socket", "admin_group"});
-    if (auto* x = opt(*v, "socket")) c.management.socket = get_string(*x, "management.socket");
-    if (auto* x = opt(*v, "admin_group")) c.management.admin_group = get_string(*x, "management.admin_group");
-  }
+  if (auto* v = opt(j, "management")) c.management = parse_management_object(*v, "management");
   if (auto* v = opt(j, "alua")) c.alua = parse_alua(*v);
   if (auto* v = opt(j, "threads")) c.threads = uint32_t(get_uint(*v, "threads", 0, 256));
   if (auto* v = opt(j, "shutdown_timeout_s")) c.shutdown_timeout_s = uint32_t(get_uint(*v, "shutdown_timeout_s", 1, 3600));
@@ -853,7 +879,7 @@ json to_json(const Config& c) {
                 {"default_auth", s.default_auth},
                 {"discovery_auth", s.discovery_auth}};
   j["iscsi"].update(iscsi_limits_json(s));
-  j["management"] = {{"socket", c.management.socket}, {"admin_group", c.management.admin_group}};
+  j["management"] = to_json(c.management);
   j["alua"] = to_json(c.alua);
   j["company_id"] = c.company_id;
   j["threads"] = c.threads;
@@ -879,6 +905,23 @@ std::optional<LuConfig> parse_lu(const json& j, const std::string& key, uint32_t
 std::optional<TargetConfig> parse_target(const json& j, const std::string& key, ConfigError& err) {
   return guarded(err, [&] { return parse_target_object(j, key, nullptr, 0); });
 }
+std::optional<ManagementConfig> parse_management(const json& j, const std::string& key, ConfigError& err) {
+  return guarded(err, [&] { return parse_management_object(j, key); });
+}
+
+json to_json(const ManagementConfig& m) {
+  return {{"socket", m.socket},
+          {"admin_group", m.admin_group},
+          {"max_connections", m.max_connections},
+          {"max_connections_per_uid", m.max_connections_per_uid},
+          {"idle_timeout_s", m.idle_timeout_s},
+          {"max_line_bytes", m.max_line_bytes},
+          {"max_import_bytes", m.max_import_bytes},
+          {"max_json_depth", m.max_json_depth},
+          {"audit",
+           {{"file", m.audit.file}, {"max_bytes", m.audit.max_bytes}, {"max_files", m.audit.max_files}, {"syslog", m.audit.syslog}}}};
+}
+
 std::optional<ChapConfig> parse_chap(const json& j, const std::string& key, ConfigError& err) {
   return guarded(err, [&] { return parse_chap_object(j, key); });
 }
@@ -898,6 +941,12 @@ std::optional<Config> parse_config_json(const json& j, ConfigError& err) {
 
 std::optional<Config> parse_config(const std::string& text, ConfigError& err) {
   json j;
+  // A configuration nests a few levels: refuse deep nesting before building anything (the
+  // copies and comparisons of a parsed value recurse per level).
+  if (json_nesting_depth(text, kDefaultMaxJsonDepth) > kDefaultMaxJsonDepth) {
+    err = {"", "not a configuration: JSON nested deeper than " + std::to_string(kDefaultMaxJsonDepth) + " levels"};
+    return std::nullopt;
+  }
   try {
     j = json::parse(text);
   } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large

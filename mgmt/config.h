@@ -135,9 +135,27 @@ struct IscsiConfig {
   bool operator==(const IscsiConfig&) const = default;
 };
 
+// The audit trail (docs/security.md "Audit trail"): one JSON line per management change and
+// per PR, ALUA and fencing event.
+struct AuditConfig {
+  std::string file;                     // "" = <state dir>/audit.log (no state dir: the daemon's log)
+  uint64_t max_bytes = 10u << 20;       // the file rotates at this size...
+  uint32_t max_files = 5;               // ...keeping this many old files (audit.1.log ...)
+  bool syslog = false;                  // also to syslog (LOG_AUTHPRIV, ident "stmfd-audit")
+  bool operator==(const AuditConfig&) const = default;
+};
+
 struct ManagementConfig {
   std::string socket;       // "" = default path (docs/management.md)
   std::string admin_group;  // members may change state; "" = only root and the daemon's user
+  // Bounds of the socket (docs/security.md "Management socket"); they take effect at start.
+  uint32_t max_connections = 64;          // open connections, all clients together
+  uint32_t max_connections_per_uid = 16;  // open connections of one uid
+  uint32_t idle_timeout_s = 60;           // a request must arrive complete within this
+  uint32_t max_line_bytes = 64u << 10;    // largest request line...
+  uint32_t max_import_bytes = 16u << 20;  // ...except `import` from a privileged peer
+  uint32_t max_json_depth = 64;           // nesting of arrays/objects in a request
+  AuditConfig audit;
   bool operator==(const ManagementConfig&) const = default;
 };
 
@@ -254,6 +272,10 @@ nlohmann::json to_json(const AluaConfig& a);
 nlohmann::json iscsi_limits_json(const IscsiConfig& c);
 // Reads the limit keys present in `j` into `c` (others keep their value); false with `err`.
 bool parse_iscsi_limits(const nlohmann::json& j, IscsiConfig& c, ConfigError& err);
+// The "management" object (file form) and its parser (`key` prefixes errors); the state
+// database stores the same object.
+nlohmann::json to_json(const ManagementConfig& m);
+std::optional<ManagementConfig> parse_management(const nlohmann::json& j, const std::string& key, ConfigError& err);
 
 // The embedded default configuration (the quick start's LU).
 extern const char* const kDefaultConfig;

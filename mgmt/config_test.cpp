@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "mgmt/config.h"
+#include "mgmt/json_limits.h"
 
 using namespace stmf::mgmt;
 using nlohmann::json;
@@ -420,4 +421,54 @@ TEST_CASE("CHAP: initiators' secrets, auth methods, RFC 7143 12.1.3 rules", "[ch
     CHECK(refused(with_target(R"({"iqn": "iqn.2026-11.org.example:t", "chap": {"user": "u", "secret": "0123456789abc", "mutual_user": "x"}})")) ==
           "targets[0].chap.mutual_secret: mutual_user needs mutual_secret");
   }
+}
+
+TEST_CASE("config: the management object's bounds and audit settings", "[config]") {
+  ConfigError err;
+  auto c = parse_config(R"({"portals": [], "management": {"max_connections": 8, "max_connections_per_uid": 2,
+      "idle_timeout_s": 5, "max_line_bytes": 4096, "max_import_bytes": 8192, "max_json_depth": 16,
+      "audit": {"file": "/var/log/a.log", "max_bytes": 65536, "max_files": 3, "syslog": true}}})", err);
+  INFO(err.message());
+  REQUIRE(c);
+  CHECK(c->management.max_connections == 8);
+  CHECK(c->management.max_connections_per_uid == 2);
+  CHECK(c->management.idle_timeout_s == 5);
+  CHECK(c->management.max_line_bytes == 4096);
+  CHECK(c->management.max_import_bytes == 8192);
+  CHECK(c->management.max_json_depth == 16);
+  CHECK(c->management.audit == AuditConfig{"/var/log/a.log", 65536, 3, true});
+  // Round trip through the file form.
+  auto back = parse_config_json(to_json(*c), err);
+  REQUIRE(back);
+  CHECK(back->management == c->management);
+  // Defaults.
+  auto d = parse_config(R"({"portals": []})", err);
+  REQUIRE(d);
+  CHECK(d->management.max_connections == 64);
+  CHECK(d->management.max_line_bytes == 65536);
+  CHECK(d->management.max_json_depth == 64);
+  CHECK(d->management.audit.file.empty());
+  // Refusals name the key.
+  CHECK_FALSE(parse_config(R"({"portals": [], "management": {"max_json_depth": 2}})", err));
+  CHECK(err.key == "management.max_json_depth");
+  CHECK_FALSE(parse_config(R"({"portals": [], "management": {"max_line_bytes": 65536, "max_import_bytes": 8192}})", err));
+  CHECK(err.key == "management.max_import_bytes");
+  CHECK_FALSE(parse_config(R"({"portals": [], "management": {"audit": {"rotate": 1}}})", err));
+  CHECK(err.key == "management.audit.rotate");
+}
+
+TEST_CASE("config: JSON nested deeper than 64 levels is refused before it is parsed", "[config]") {
+  ConfigError err;
+  const std::string deep = "{\"portals\": [], \"x\": " + std::string(150000, '[') + std::string(150000, ']') + "}";
+  CHECK_FALSE(parse_config(deep, err));
+  CHECK(err.message().find("nested deeper than 64 levels") != std::string::npos);
+  // The scan skips strings (escaped quotes included) and stops counting above its limit.
+  CHECK(json_nesting_depth(R"({"a": "[[[[\"[[[", "b": [[1]]})", 64) == 3);
+  CHECK(json_nesting_depth(std::string(1000, '['), 10) == 11);
+  std::string why;
+  CHECK(parse_json_limited(std::string(65, '[') + std::string(65, ']'), 64, &why).is_discarded());
+  CHECK(why == "nested deeper than 64 levels");
+  CHECK(parse_json_limited(std::string(64, '[') + std::string(64, ']'), 64, &why).is_array());
+  CHECK(parse_json_limited("{", 64, &why).is_discarded());
+  CHECK(why == "not valid JSON");
 }

@@ -1,4 +1,5 @@
 #include "mgmt/ops.h"
+#include "mgmt/json_limits.h"
 
 #include <arpa/inet.h>
 
@@ -592,6 +593,31 @@ const OpInfo* find_op(std::string_view name) {
 
 size_t view_count(const Config& c, const std::string& guid) {
   return size_t(std::count_if(c.views.begin(), c.views.end(), [&](auto& v) { return v.guid == guid; }));
+}
+
+AdmittedRequest admit_request(std::string_view line, const ManagementConfig& limits) {
+  AdmittedRequest a;
+  std::string why;
+  a.request = parse_json_limited(line, limits.max_json_depth, &why);
+  if (a.request.is_discarded()) {
+    a.too_deep = why != "not valid JSON";
+    a.status = error(STMF_ERROR_INVALID_ARG, a.too_deep ? "request refused: JSON " + why : "request is not a JSON object");
+    return a;
+  }
+  if (!a.request.is_object()) {
+    a.request = json(json::value_t::discarded);
+    a.status = error(STMF_ERROR_INVALID_ARG, "request is not a JSON object");
+    return a;
+  }
+  if (line.size() > limits.max_line_bytes) {
+    auto op = a.request.find("op");
+    if (op == a.request.end() || *op != "import") {
+      a.request = json(json::value_t::discarded);
+      a.status = error(STMF_ERROR_INVALID_ARG, "request larger than " + std::to_string(limits.max_line_bytes) +
+                                                   " bytes (only import may be larger)");
+    }
+  }
+  return a;
 }
 
 std::vector<std::string> diff(const Config& from, const Config& to) {

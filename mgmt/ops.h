@@ -31,6 +31,18 @@ const OpInfo* find_op(std::string_view name);
 // The view entries of `c` an LU GUID has, and the LUN an unspecified add-view would pick.
 size_t view_count(const Config& c, const std::string& guid);
 
+// One complete request line as the management socket admits it (docs/management.md "Limits"):
+// refused when nested deeper than limits.max_json_depth (measured before anything is parsed),
+// when not a JSON object, or when longer than limits.max_line_bytes and not an "import" (how
+// much a connection may buffer before the line is complete is the server's business). On
+// refusal `status` says why (STMF_ERROR_INVALID_ARG) and `request` is discarded.
+struct AdmittedRequest {
+  json request;
+  Status status;
+  bool too_deep = false;  // refused for its nesting
+};
+AdmittedRequest admit_request(std::string_view line, const ManagementConfig& limits);
+
 // Lines describing what turns `from` into `to` ("+ lu <guid>", "- hg a", "~ target <iqn>: alias").
 std::vector<std::string> diff(const Config& from, const Config& to);
 

@@ -330,3 +330,27 @@ TEST_CASE("initiators' CHAP credentials and the default auth methods", "[mgmt][o
   CHECK(find_op("list-initiator")->changes == false);
   CHECK(find_op("create-initiator")->changes);
 }
+
+TEST_CASE("admit_request: the nesting bound first, then the object, then the line bound except for import", "[ops]") {
+  ManagementConfig lim;
+  lim.max_json_depth = 8;
+  lim.max_line_bytes = 4096;
+  auto ok = admit_request(R"({"v":1,"op":"list-hg","x":[[[[[[1]]]]]]})", lim);  // 7 levels
+  CHECK(ok.status.ok());
+  CHECK(ok.request.is_object());
+  auto deep = admit_request(R"({"v":1,"op":"list-hg","x":[[[[[[[[1]]]]]]]]})", lim);  // 9 levels
+  CHECK(deep.status.code == STMF_ERROR_INVALID_ARG);
+  CHECK(deep.too_deep);
+  CHECK(deep.status.message == "request refused: JSON nested deeper than 8 levels");
+  CHECK(deep.request.is_discarded());
+  // Deep and malformed: the nesting is what is reported (nothing was parsed).
+  CHECK(admit_request(std::string(100000, '['), lim).too_deep);
+  auto arr = admit_request("[1]", lim);
+  CHECK(arr.status.message == "request is not a JSON object");
+  CHECK_FALSE(arr.too_deep);
+  CHECK(admit_request("{", lim).status.message == "request is not a JSON object");
+  const std::string pad(5000, 'p');
+  auto big = admit_request(R"({"v":1,"op":"list-hg","pad":")" + pad + "\"}", lim);
+  CHECK(big.status.message == "request larger than 4096 bytes (only import may be larger)");
+  CHECK(admit_request(R"({"v":1,"op":"import","pad":")" + pad + "\"}", lim).status.ok());
+}

@@ -1,4 +1,5 @@
 #include "mgmt/state_db.h"
+#include "mgmt/json_limits.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -279,8 +280,9 @@ const char* const kSchemaV4 = "ALTER TABLE lus ADD COLUMN epoch INTEGER NOT NULL
 // object (config.h iscsi_limits_json; keys it lacks take their defaults); CHAP as itadm
 // models it (docs/security.md "CHAP"): each target's auth method, the node's default and
 // discovery auth methods, and the initiators' CHAP names and secrets; the peer link's TLS and
-// plain-TCP settings (docs/security.md "Peer link"); and the LUs kept as standby records after
-// stepping down (LuConfig::standby). ALTER TABLE again, so creation and the 4 -> 5 migration
+// plain-TCP settings (docs/security.md "Peer link"); the LUs kept as standby records after
+// stepping down (LuConfig::standby); and the management socket's bounds and the audit trail's
+// settings (the rest of the "management" object, ManagementConfig, as JSON; '{}' = defaults). ALTER TABLE again, so creation and the 4 -> 5 migration
 // share this text; existing databases start with the defaults.
 const char* const kSchemaV5 = R"SQL(
 ALTER TABLE settings ADD COLUMN iscsi_limits TEXT NOT NULL DEFAULT '{}';
@@ -298,6 +300,7 @@ ALTER TABLE alua ADD COLUMN insecure INTEGER NOT NULL DEFAULT 0 CHECK (insecure 
 ALTER TABLE alua ADD COLUMN handshake_timeout_ms INTEGER NOT NULL DEFAULT 5000
   CHECK (handshake_timeout_ms BETWEEN 0 AND 4294967295);
 ALTER TABLE lus ADD COLUMN standby INTEGER NOT NULL DEFAULT 0 CHECK (standby IN (0, 1));
+ALTER TABLE settings ADD COLUMN mgmt_limits TEXT NOT NULL DEFAULT '{}';
 )SQL";
 
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
@@ -308,7 +311,7 @@ const char* const kTables[] = {"schema_version", "settings",      "lus",        
 std::string digests_json(const std::vector<std::string>& v) { return nlohmann::json(v).dump(); }
 
 std::vector<std::string> digests_from(const std::string& s, const char* col) {
-  auto j = nlohmann::json::parse(s, nullptr, false);
+  auto j = stmf::mgmt::parse_json_limited(s);
   if (j.is_discarded() || !j.is_array()) bad_row(std::string("settings.") + col + ": not a JSON list");
   std::vector<std::string> out;
   for (auto& e : j) {
@@ -397,6 +400,7 @@ struct StateDb::Impl {
         .bind(23, i.default_auth)
         .bind(24, i.discovery_auth)
         .run();
+    st("UPDATE settings SET mgmt_limits = ? WHERE id = 1").bind(1, to_json(c.management).dump()).run();
     write_alua(c.alua);
   }
 
@@ -564,6 +568,19 @@ struct StateDb::Impl {
       }
       i.default_auth = s.text(20);
       i.discovery_auth = s.text(21);
+      s.start();
+    }
+    {
+      auto& s = st("SELECT mgmt_limits FROM settings WHERE id = 1");
+      if (!s.step()) bad_row("settings: row missing");
+      auto j = parse_json_limited(s.text(0));
+      ConfigError err;
+      auto m = j.is_discarded() ? std::nullopt : parse_management(j, "settings.mgmt_limits", err);
+      if (!m) bad_row(j.is_discarded() ? "settings.mgmt_limits: not a JSON object" : err.message());
+      // socket and admin_group have their own columns.
+      m->socket = c.management.socket;
+      m->admin_group = c.management.admin_group;
+      c.management = *m;
       s.start();
     }
     {
@@ -827,7 +844,7 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
         throw;
       }
     }
-    if (version == 4) {  // migration 4 -> 5: iSCSI resource limits, CHAP, peer-link TLS, standby LU records
+    if (version == 4) {  // migration 4 -> 5: iSCSI limits, CHAP, peer-link TLS, standby LU records, management bounds and audit
       impl->exec("BEGIN IMMEDIATE");
       try {
         if (impl->pragma_int("PRAGMA user_version") == 4) {  // not migrated by another process meanwhile

@@ -235,6 +235,15 @@ Config gen_config(uint64_t g) {
 
 }  // namespace
 
+// What a schema-4 stmfd left: every schema-5 addition dropped again (the 4 -> 5 migration
+// re-adds them all, so a test downgrade must remove them all).
+constexpr const char* kDowngradeToSchema4 =
+    "ALTER TABLE settings DROP COLUMN iscsi_limits; DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; "
+    "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
+    "ALTER TABLE alua DROP COLUMN tls; ALTER TABLE alua DROP COLUMN insecure; "
+    "ALTER TABLE alua DROP COLUMN handshake_timeout_ms; ALTER TABLE lus DROP COLUMN standby; "
+    "ALTER TABLE settings DROP COLUMN mgmt_limits; UPDATE schema_version SET version = 4; PRAGMA user_version = 4";
+
 TEST_CASE("state db: a new database is empty and holds no configuration", "[statedb]") {
   TempDir d;
   auto db = must_open(d.path);
@@ -450,13 +459,14 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
     CHECK(db->load_pr(why)->empty());
   }
   // A schema-1 database (no pr_state table, nor schema 3's ALUA table and port indexes, nor
-  // schema 4's LU epochs, nor schema 5's standby records) is upgraded in place, its configuration kept.
+  // schema 4's LU epochs, nor schema 5's limits, CHAP, TLS, standby records and management
+  // bounds) is upgraded in place, its configuration kept.
   raw_exec(d.db(),
            "DROP TABLE pr_state; DROP TABLE alua; DROP INDEX targets_port_index; ALTER TABLE targets DROP COLUMN "
            "port_index; ALTER TABLE lus DROP COLUMN epoch; ALTER TABLE settings DROP COLUMN iscsi_limits; "
            "DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; "
            "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
-           "ALTER TABLE lus DROP COLUMN standby; "
+           "ALTER TABLE lus DROP COLUMN standby; ALTER TABLE settings DROP COLUMN mgmt_limits; "
            "UPDATE schema_version SET version = 1; PRAGMA user_version = 1");
   auto db = must_open(d.path);
   std::string why;
@@ -967,7 +977,7 @@ TEST_CASE("state db: LU epochs round-trip", "[statedb][alua]") {
   sqlite3_close(raw);
 }
 
-TEST_CASE("state db: a schema-3 database is upgraded to schema 4 in place", "[statedb][alua]") {
+TEST_CASE("state db: a schema-3 database is upgraded to schema 4 (and on) in place", "[statedb][alua]") {
   TempDir d;
   raw_exec(d.db(), kOldSchemaV3);
   REQUIRE(raw_int(d.db(), "PRAGMA user_version") == 3);
@@ -1035,7 +1045,7 @@ TEST_CASE("state db: a schema-3 database is upgraded to schema 4 in place", "[st
   CHECK(c->lus[1].epoch == 12);
 }
 
-TEST_CASE("state db: a schema-4 database is upgraded to schema 5 (CHAP) in place; secrets stay private", "[statedb]") {
+TEST_CASE("state db: a schema-4 database is upgraded to schema 5 (CHAP) in place, secrets stay private", "[statedb]") {
   TempDir d;
   Config c = full_config();
   {
@@ -1050,9 +1060,7 @@ TEST_CASE("state db: a schema-4 database is upgraded to schema 5 (CHAP) in place
   CHECK(raw_int(d.db(), "SELECT count(*) FROM initiators") == 3);
   // Back to schema 4 (what a schema-4 stmfd left), then opened again: migrated, defaults.
   raw_exec(d.db(),
-           "DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; ALTER TABLE settings DROP COLUMN "
-           "iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; UPDATE schema_version SET "
-           "version = 4; PRAGMA user_version = 4");
+           kDowngradeToSchema4);
   auto db = must_open(d.path);
   std::string why;
   auto back = db->load(why);
@@ -1066,4 +1074,44 @@ TEST_CASE("state db: a schema-4 database is upgraded to schema 5 (CHAP) in place
   auto again = db->load(why);
   REQUIRE(again);
   CHECK(*again == c);
+}
+
+TEST_CASE("state db: the management bounds and audit settings round-trip and a schema-4 database gets the defaults",
+          "[statedb]") {
+  TempDir d;
+  Config c = full_config();
+  c.management.max_connections = 7;
+  c.management.max_connections_per_uid = 3;
+  c.management.idle_timeout_s = 9;
+  c.management.max_line_bytes = 8192;
+  c.management.max_import_bytes = 1 << 20;
+  c.management.max_json_depth = 20;
+  c.management.audit = AuditConfig{"/var/log/stmfd-audit.log", 1 << 20, 2, true};
+  std::string why;
+  {
+    auto db = must_open(d.path);
+    REQUIRE(db->save(c, why));
+    auto back = db->load(why);
+    INFO(why);
+    REQUIRE(back);
+    CHECK(back->management == c.management);
+  }
+  // Back to schema 4 (no column): opened, it is upgraded and the settings are the defaults.
+  raw_exec(d.db(),
+           kDowngradeToSchema4);
+  auto db = must_open(d.path);
+  auto back = db->load(why);
+  INFO(why);
+  REQUIRE(back);
+  ManagementConfig expect;
+  expect.socket = c.management.socket;
+  expect.admin_group = c.management.admin_group;
+  CHECK(back->management == expect);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == 5);
+  // A value written behind stmfd's back that does not validate stops the load.
+  db.reset();
+  raw_exec(d.db(), "UPDATE settings SET mgmt_limits = '{\"max_json_depth\": 1}'");
+  db = must_open(d.path);
+  CHECK_FALSE(db->load(why));
+  CHECK(why.find("max_json_depth") != std::string::npos);
 }

@@ -304,7 +304,7 @@ TEST_CASE("delivered frames reach on_frame in order from another thread", "[prox
   CHECK(seen.downs.empty());
 }
 
-TEST_CASE("a second start() hands what arrives from then on to the new handler; the door goes on", "[proxy][door]") {
+TEST_CASE("a second start() hands what arrives from then on to the new handler, the door goes on", "[proxy][door]") {
   // The proxy service starts the link over on the same door when ALUA is re-initialized
   // while the link is down (illumos's stmfproxy: door installed, then stmfSetAluaState).
   asio::io_context io;

@@ -1,4 +1,6 @@
 #include "proxy/service.h"
+#include "mgmt/json_limits.h"
+#include "core/audit.h"
 
 #include <random>
 
@@ -116,6 +118,7 @@ void ProxyService::apply(const LinkSettings& s, bool force) {
     link_.reset();
     if (was_enabled) {
       log()->info("ALUA disabled: standby LUs and the peer's ports are dropped");
+      audit({"alua", "disabled", {}, {}, "ok"});
       host_.drop_standby();
       drop_peer_ports();
     }
@@ -154,6 +157,7 @@ void ProxyService::apply(const LinkSettings& s, bool force) {
                                                  : " on " + s.listen_host + ":" + std::to_string(s.listen_port) +
                                                        " from " + s.peer_host),
               link_->incarnation());
+  audit({"alua", "enabled", {}, {{"node", std::to_string(s.node)}, {"carrier", s.door ? "door" : "tcp"}}, "ok"});
   start_carrier();
 }
 
@@ -507,6 +511,7 @@ void ProxyService::register_all_locked() {
 void ProxyService::link_up() {
   log()->info("proxy link up: peer node {} ({}), incarnation {:016x}", link_->peer_node(), link_->peer_name(),
               link_->peer_incarnation());
+  audit({"alua", "link-up", {{"peer_node", std::to_string(link_->peer_node())}, {"peer_name", link_->peer_name()}}, {}, "ok"});
   {
     // Registrations, then the sessions, then forwarding: all in this order on the carrier.
     std::lock_guard lk(mu_);
@@ -533,6 +538,7 @@ void ProxyService::link_down(const std::string& why) {
   // standby paths say Transitioning, which initiators retry, instead of failing the path.
   const bool reconnecting = settings_.enabled && settings_.timeout_ms > 0;
   reconnect_until_ms_ = reconnecting ? now_ms() + settings_.timeout_ms : 0;
+  audit({"alua", "link-down", {}, {{"reason", why}}, "ok"});
   std::unordered_map<uint64_t, Pending> pending;
   std::unordered_map<uint64_t, std::function<void(TmfResponse)>> tmfs;
   std::unordered_map<uint64_t, std::function<void()>> mirrors;
@@ -832,7 +838,7 @@ void ProxyService::handle(Message m) {
 
 namespace {
 uint64_t epoch_of(const std::string& properties) {
-  auto j = nlohmann::json::parse(properties, nullptr, false);
+  auto j = stmf::mgmt::parse_json_limited(properties);
   if (!j.is_object()) return 0;
   auto e = j.find("epoch");
   return e != j.end() && e->is_number_unsigned() ? e->get<uint64_t>() : 0;
@@ -852,6 +858,9 @@ void ProxyService::on_register_lun(uint64_t id, RegisterLun m) {
     if (theirs > mine) {
       log()->warn("LU {}: the peer owns it with epoch {}, ours is {}: this copy is stale and steps down to standby",
                   guid_hex(m.guid), theirs, mine);
+      audit({"fencing", "stale-copy", {{"peer", "alua-peer"}},
+             {{"lu", guid_hex(m.guid)}, {"peer_epoch", std::to_string(theirs)}, {"our_epoch", std::to_string(mine)}},
+             "stepping down"});
       lu->set_transitioning(true);  // no command runs on the stale copy from now on
       const Guid g = m.guid;
       stepping_down_.insert(g);
@@ -863,6 +872,9 @@ void ProxyService::on_register_lun(uint64_t id, RegisterLun m) {
       });
       return;
     }
+    audit({"fencing", "peer-registers-active", {{"peer", "alua-peer"}},
+           {{"lu", guid_hex(m.guid)}, {"peer_epoch", std::to_string(theirs)}, {"our_epoch", std::to_string(mine)}},
+           "refused"});
     if (theirs < mine)
       log()->warn("LU {}: the peer registers a stale copy (epoch {} < ours {}): refused; it steps down when it "
                   "hears ours", guid_hex(m.guid), theirs, mine);
@@ -906,6 +918,7 @@ void ProxyService::start_handover(const Guid& g, std::function<void(ProxyStatus,
   if (handovers_.count(g)) return done(ProxyStatus::already, "a switchover of this LU is in progress");
   if (!up_) return done(ProxyStatus::not_ready, "the link to the peer is down");
   log()->info("LU {}: switchover to the peer: holding it (Transitioning), draining in-flight commands", guid_hex(g));
+  audit({"alua", "switchover-out", {}, {{"lu", guid_hex(g)}}, "started"});
   lu->set_transitioning(true);
   stmf_.raise_for_lu(lu, scsi::sense::asymmetric_access_state_changed);
   auto& h = handovers_[g];
@@ -964,6 +977,7 @@ void ProxyService::handover_rollback(const Guid& g, const std::string& why) {
     if (up_) send_pr_state(g);
   }
   log()->warn("LU {}: switchover abandoned, still active here: {}", guid_hex(g), why);
+  audit({"alua", "switchover-out", {}, {{"lu", guid_hex(g)}, {"reason", why}}, "abandoned"});
   done(ProxyStatus::failure, why);
 }
 
@@ -1267,6 +1281,7 @@ void ProxyService::on_status(const Status& s) {
       stepping_down_.insert(guid);
       handovers_.erase(guid);
       log()->info("LU {}: handed over to the peer", guid_hex(guid));
+      audit({"alua", "switchover-out", {}, {{"lu", guid_hex(guid)}}, "ok"});
       done(ProxyStatus::success, "");
       return;
     }

@@ -2,9 +2,16 @@
 // JSON object per line, run through the pure operations of mgmt/ops.h against one model), and
 // configuration files (mgmt/config.h).
 //
+// Each request line first goes through admit_request() (mgmt/ops.h), the socket's admission
+// step, with small bounds (nesting 16, line 16 KiB) so that both refusals are reached.
+//
 // Invariants: no exception leaves an operation or the parsers (stmfd does not catch them: one
 // would end the daemon); a refused operation leaves the model untouched; a configuration that
-// parses and validates survives to_json -> parse -> to_json unchanged.
+// parses and validates survives to_json -> parse -> to_json unchanged; an admitted request is an
+// object nested no deeper than the bound (checked on the parsed value, independently of the
+// scan), a request refused as too deep is deeper than the bound, and a line over the line bound
+// is admitted only as an import.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +20,7 @@
 #include <string_view>
 
 #include "mgmt/config.h"
+#include "mgmt/json_limits.h"
 #include "mgmt/ops.h"
 
 using namespace stmf::mgmt;
@@ -37,6 +45,27 @@ const Config& base() {
   return c;
 }
 
+// The admission bounds the requests meet here.
+const ManagementConfig& limits() {
+  static const ManagementConfig m = [] {
+    ManagementConfig l;
+    l.max_json_depth = 16;
+    l.max_line_bytes = 16384;
+    return l;
+  }();
+  return m;
+}
+
+// Nesting of a parsed value (1 for an empty array or object), giving up above `limit`: never
+// recurses deeper than limit + 1.
+size_t depth_of(const json& j, size_t limit) {
+  if (!j.is_structured()) return 0;
+  if (limit == 0) return 1;
+  size_t deepest = 0;
+  for (auto& v : j) deepest = std::max(deepest, depth_of(v, limit - 1));
+  return deepest + 1;
+}
+
 void config_file(std::string_view text) {
   ConfigError err;
   auto c = parse_config(std::string(text), err);
@@ -58,8 +87,17 @@ void requests(std::string_view text) {
     const size_t nl = text.find('\n');
     const std::string_view line = text.substr(0, nl);
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    const json req = json::parse(line, nullptr, false);
-    if (req.is_discarded() || !req.is_object()) continue;
+    AdmittedRequest admitted = admit_request(line, limits());
+    const size_t bound = limits().max_json_depth;
+    if (!admitted.status.ok()) {
+      if (!admitted.request.is_discarded()) std::abort();  // a refusal carries no request
+      if (admitted.too_deep && json_nesting_depth(line, bound) <= bound) std::abort();
+      continue;
+    }
+    const json req = std::move(admitted.request);
+    if (!req.is_object()) std::abort();
+    if (depth_of(req, bound) > bound) std::abort();  // the scan under-counted
+    if (line.size() > limits().max_line_bytes && req.value("op", json()) != "import") std::abort();
     auto op = req.find("op");
     if (op == req.end() || !op->is_string()) continue;
     const OpInfo* info = find_op(op->get<std::string>());

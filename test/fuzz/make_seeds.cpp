@@ -443,6 +443,31 @@ void mgmt_seeds() {
       "{\"v\":1,\"op\":\"offline\"}\n"
       "{\"v\":1,\"op\":\"get-state\"}\n"
       "{\"v\":1,\"op\":\"delete-target\",\"name\":\"iqn.2026-11.org.example:u\"}\n");
+  // The admission bounds (issue 14): nesting at the fuzz target's bound (16) and one over it,
+  // deep arrays and objects (the request that crashed stmfd had 150,000 levels; this one fits
+  // libFuzzer's 64 KiB), brackets inside strings, a line over the line bound as an import and
+  // as something else.
+  auto nest = [](size_t n, const std::string& open, const std::string& close) {
+    std::string s;
+    for (size_t i = 0; i < n; ++i) s += open;
+    s += "1";
+    for (size_t i = 0; i < n; ++i) s += close;
+    return s;
+  };
+  put("fuzz_mgmt", "depth-at-bound",
+      "{\"v\":1,\"op\":\"create-hg\",\"name\":\"d\",\"x\":" + nest(15, "[", "]") + "}\n"
+      "{\"v\":1,\"op\":\"create-hg\",\"name\":\"e\",\"x\":" + nest(16, "[", "]") + "}\n");
+  put("fuzz_mgmt", "deep-arrays", "{\"v\":1,\"op\":\"list-hg\",\"x\":" + nest(30000, "[", "]") + "}\n");
+  put("fuzz_mgmt", "deep-objects", "{\"v\":1,\"op\":\"list-hg\",\"x\":" + nest(6000, "{\"a\":", "}") + "}\n");
+  put("fuzz_mgmt", "deep-config", "{\"portals\": [], \"x\": " + nest(30000, "[", "]") + "}");
+  put("fuzz_mgmt", "brackets-in-strings",
+      "{\"v\":1,\"op\":\"create-hg\",\"name\":\"[[[[[[[[[[[[[[[[[[[[\\\"[[[\"}\n"
+      "{\"v\":1,\"op\":\"list-hg\"}\n");
+  const std::string pad(17000, 'p');
+  put("fuzz_mgmt", "long-lines",
+      "{\"v\":1,\"op\":\"create-hg\",\"name\":\"" + pad + "\"}\n"
+      "{\"v\":1,\"op\":\"import\",\"pad\":\"" + pad + "\"}\n"
+      "{\"v\":1,\"op\":\"create-hg\",\"name\":\"ok\"}\n");
 }
 
 

@@ -237,7 +237,7 @@ TEST_CASE("CHAP on discovery sessions (libiscsi): SendTargets only after authent
   }
 }
 
-TEST_CASE("CHAP RFC 7143 12.1.3 rules (raw initiator); the daemon keeps serving", "[integration][chap]") {
+TEST_CASE("CHAP RFC 7143 12.1.3 rules (raw initiator), the daemon keeps serving", "[integration][chap]") {
   Daemon d(chap_options());
   SECTION("a reflected challenge (the target's own CHAP_C as the mutual challenge) is refused") {
     auto r = raw(d, kAlice);

@@ -284,7 +284,7 @@ std::array<uint8_t, 48> with_itt(std::array<uint8_t, 48> h, uint32_t itt) {
 }
 }  // namespace
 
-TEST_CASE("a command reusing the ITT of a task in flight is rejected; the task in flight completes",
+TEST_CASE("a command reusing the ITT of a task in flight is rejected, the task in flight completes",
           "[integration][malformed][itt]") {
   Daemon d;
   const int variant = GENERATE(0, 1, 2);

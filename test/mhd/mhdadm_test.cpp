@@ -144,7 +144,7 @@ TEST_CASE("mhdadm: the exit status is the errno, with a one-line reason", "[mhd]
   CHECK(bad.status == EINVAL);
 }
 
-TEST_CASE("mhdadm: --hold keeps the reservation; failfast under --hold exits 100", "[mhd][mhdadm]") {
+TEST_CASE("mhdadm: --hold keeps the reservation, failfast under --hold exits 100", "[mhd][mhdadm]") {
   Daemon d;
   pid_t holder = spawn(d, kHostA, {"qreserve", "--hold"}, d.dir() + "/a.out", d.dir() + "/a.err");
   bool held = false;

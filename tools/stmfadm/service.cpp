@@ -11,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "mgmt/json_limits.h"
 #include "tools/stmfadm/stmfadm.h"
 
 namespace stmfadm {
@@ -105,8 +106,12 @@ void add_service_commands(CLI::App& app, Registry& r, Ctx& ctx) {
         ss << in.rdbuf();
       }
       json cfg;
+      const std::string text = ss.str();
+      if (stmf::mgmt::json_nesting_depth(text, stmf::mgmt::kDefaultMaxJsonDepth) > stmf::mgmt::kDefaultMaxJsonDepth)
+        throw LocalError(o->file + ": not a configuration: JSON nested deeper than " +
+                         std::to_string(stmf::mgmt::kDefaultMaxJsonDepth) + " levels");
       try {
-        cfg = json::parse(ss.str());
+        cfg = json::parse(text);
       } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large
         throw LocalError(o->file + ": not valid JSON: " + e.what());
       }

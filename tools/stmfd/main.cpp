@@ -19,6 +19,8 @@
 #include <cstring>
 
 #include "core/stmf.h"
+#include "mgmt/json_limits.h"
+#include "tools/stmfd/audit_log.h"
 #include "mgmt/config.h"
 #include "mgmt/protocol.h"
 #include "mgmt/state_db.h"
@@ -147,6 +149,21 @@ int main(int argc, char** argv) {
     spdlog::warn("configuration file {} ignored: the state database {} holds the configuration (use stmfadm import)",
                  config_path, db->path());
   if (!db) spdlog::warn("no --state-dir: management changes are not persisted");
+  // The audit trail (docs/security.md): open before anything can change.
+  stmfd::AuditLog audit_log;
+  {
+    std::string why;
+    if (!audit_log.open(cfg.management.audit, state_dir, why)) {
+      std::fprintf(stderr, "stmfd: %s\n", why.c_str());
+      return 2;
+    }
+    spdlog::info("audit trail: {}{}", audit_log.path().empty() ? "this log" : audit_log.path(),
+                 cfg.management.audit.syslog ? " and syslog" : "");
+  }
+  stmf::set_audit_sink(&audit_log);
+  struct AuditOff {
+    ~AuditOff() { stmf::set_audit_sink(nullptr); }
+  } audit_off;
 
   raise_open_file_limit();
 
@@ -164,7 +181,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     for (auto& [guid, text] : *rows) {
-      auto j = nlohmann::json::parse(text, nullptr, false);
+      auto j = stmf::mgmt::parse_json_limited(text);
       auto st = j.is_discarded() ? std::nullopt : stmfd::pr_state_from_json(j, why);
       if (!st) {
         std::fprintf(stderr, "stmfd: refusing to start: %s: reservation state of LU %s is invalid: %s\n",
@@ -207,6 +224,7 @@ int main(int argc, char** argv) {
   }
 
   stmfd::MgmtServer mgmt_server(mgmt_io, runtime, db.get(), cfg);
+  mgmt_server.set_audit(&audit_log);
   {
     std::string why;
     const std::string path = !socket_path.empty()            ? socket_path

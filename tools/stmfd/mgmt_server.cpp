@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -17,6 +18,7 @@
 #include <utility>
 
 #include "mgmt/door_fd.h"
+#include "mgmt/json_limits.h"
 #include "mgmt/ops.h"
 
 namespace stmfd {
@@ -57,22 +59,30 @@ std::string upper(std::string s) {
   return s;
 }
 
-// The request as logged: secrets replaced.
-json redacted(json j) {
-  if (j.is_object()) {
-    for (auto& [k, v] : j.items()) {
-      if (k == "secret" || k == "mutual_secret" || k == "chap_secret") v = "***";
-      else v = redacted(v);
-    }
-  }
-  return j;
-}
-
 json respond(const Status& s, json result = json::object()) {
   json r = make_response(s);
   if (s.ok() && result.is_object())
     for (auto& [k, v] : result.items()) r[k] = v;
   return r;
+}
+
+// Kinds of rate-limited warnings (MgmtServer::warn_limited).
+enum WarnKind : int { kWarnConnCap, kWarnUidCap, kWarnLine, kWarnDepth, kWarnIdle };
+
+// Accept back-off: the first retry after this, doubling up to kAcceptBackoffMax.
+constexpr std::chrono::milliseconds kAcceptBackoffMin{100};
+constexpr std::chrono::milliseconds kAcceptBackoffMax{1000};
+// A connection that buffered at least this much gives the memory back to the system when it
+// closes (malloc_trim): glibc keeps freed large heaps of the management thread's arena.
+constexpr size_t kTrimAfterBytes = 1u << 20;
+// Connections of max_connections only privileged clients may take (at most a quarter).
+constexpr size_t kPrivilegedReserve = 8;
+
+// Best-effort reply to a client that is refused or about to be closed: never waits (a client
+// that does not read gets nothing).
+void send_now(local_socket& sock, const json& reply) {
+  const std::string out = reply.dump() + "\n";
+  [[maybe_unused]] ssize_t n = ::send(sock.native_handle(), out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 void close_all(std::vector<int>& fds) {
@@ -161,6 +171,8 @@ class MgmtServer::FdReader {
   // Removes the first n bytes; returns the descriptors that came with them (the caller owns them).
   std::vector<int> take(size_t n) {
     buf_.erase(0, n);
+    // A large request (an import) leaves a large buffer: not kept for the connection's life.
+    if (buf_.capacity() >= kTrimAfterBytes && buf_.size() < kTrimAfterBytes / 4) buf_.shrink_to_fit();
     std::vector<int> out;
     std::vector<std::pair<size_t, int>> rest;
     for (auto& [off, fd] : fds_) {
@@ -182,7 +194,8 @@ class MgmtServer::FdReader {
 };
 
 MgmtServer::MgmtServer(asio::io_context& io, Runtime& runtime, StateDb* db, Config current)
-    : io_(io), strand_(asio::make_strand(io)), runtime_(runtime), db_(db), current_(std::move(current)) {
+    : io_(io), strand_(asio::make_strand(io)), runtime_(runtime), db_(db), current_(std::move(current)),
+      limits_(current_.management), accept_timer_(std::make_unique<asio::steady_timer>(strand_)) {
   ctx_.new_guid = [this] { return derive_guid(current_.company_id, "generated|" + random_hex(16)); };
   ctx_.new_target_iqn = [] { return "iqn.2026-11.org.stmf:" + random_hex(8); };
   runtime_.set_demote([this](const std::string& guid, std::function<void(bool)> done) { demote_lu(guid, std::move(done)); });
@@ -206,6 +219,9 @@ void MgmtServer::promote_lu(const json& lu, std::function<void(bool)> done) {
     }
     Status s = apply(next);
     if (!s.ok()) log()->error("switchover: LU {} could not be taken: {}", l->guid, s.message);
+    if (audit_)
+      audit_->write("alua", "switchover-in", {{"peer", "alua-peer"}}, {{"lu", l->guid}, {"epoch", l->epoch}},
+                    s.ok() ? "ok" : "failed", s.message);
     done(s.ok());
   });
 }
@@ -222,6 +238,8 @@ void MgmtServer::demote_lu(const std::string& guid, std::function<void(bool)> do
                   "epoch); its view entries stay and now show the standby copy", guid);
     else
       log()->error("LU {}: stepping down failed: {}", guid, s.message);
+    if (audit_)
+      audit_->write("fencing", "step-down", {{"peer", "alua-peer"}}, {{"lu", guid}}, s.ok() ? "ok" : "failed", s.message);
     done(s.ok());
   });
 }
@@ -264,16 +282,49 @@ void MgmtServer::stop() {
       boost::system::error_code ec;
       acceptor_->close(ec);
     }
+    accept_timer_->cancel();
     std::error_code ec;
     if (!path_.empty()) std::filesystem::remove(path_, ec);
   });
 }
 
+template <class... Args>
+void MgmtServer::warn_limited(int kind, spdlog::format_string_t<Args...> f, Args&&... args) {
+  auto& w = warned_[size_t(kind)];
+  const auto now = std::chrono::steady_clock::now();
+  if (now < w.next) {
+    ++w.dropped;
+    return;
+  }
+  w.next = now + std::chrono::seconds(1);
+  std::string text = fmt::format(f, std::forward<Args>(args)...);
+  if (w.dropped) text += fmt::format(" ({} more like this in the last second not logged)", w.dropped);
+  w.dropped = 0;
+  log()->warn("{}", text);
+}
+
 void MgmtServer::accept_loop() {
   acceptor_->async_accept(strand_, [this](boost::system::error_code ec, local_socket s) {
-    if (ec) return;  // closed
+    if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;  // closed
+    if (ec) return accept_failed(ec);
+    if (accept_errors_) {
+      log()->info("management socket: accepting again after {} failed accept(s)", accept_errors_);
+      accept_errors_ = 0;
+      accept_backoff_ = {};
+    }
     asio::co_spawn(strand_, serve(std::move(s)), asio::detached);
     accept_loop();
+  });
+}
+
+void MgmtServer::accept_failed(const boost::system::error_code& ec) {
+  if (accept_errors_++ == 0)
+    log()->error("management socket: accept failed: {}; retrying with a back-off of {} to {} ms ({} open connection(s))",
+                 ec.message(), kAcceptBackoffMin.count(), kAcceptBackoffMax.count(), conns_->open);
+  accept_backoff_ = accept_backoff_.count() ? std::min(accept_backoff_ * 2, kAcceptBackoffMax) : kAcceptBackoffMin;
+  accept_timer_->expires_after(accept_backoff_);
+  accept_timer_->async_wait([this](boost::system::error_code tec) {
+    if (!tec && acceptor_ && acceptor_->is_open()) accept_loop();
   });
 }
 
@@ -286,33 +337,145 @@ awaitable<void> MgmtServer::serve(local_socket sock) {
     peer.gid = uc.gid;
     peer.pid = uc.pid;
   }
+  // Connection caps: the client gets one error line and the connection is closed. The last
+  // slots are kept for privileged clients: local users flooding from several uids cannot lock
+  // root out.
+  const bool may_import = privileged(peer);
+  const size_t reserve = std::min<size_t>(kPrivilegedReserve, limits_.max_connections / 4);
+  if (conns_->open >= limits_.max_connections - (may_import ? 0 : reserve)) {
+    warn_limited(kWarnConnCap, "management socket: {} connections open (management.max_connections): pid {} uid {} refused",
+                 conns_->open, peer.pid, peer.uid);
+    send_now(sock, respond(error(STMF_ERROR_BUSY, "too many management connections (" +
+                                                      std::to_string(limits_.max_connections) + "); retry later")));
+    co_return;
+  }
+  if (auto it = conns_->per_uid.find(peer.uid); it != conns_->per_uid.end() && it->second >= limits_.max_connections_per_uid) {
+    warn_limited(kWarnUidCap,
+                 "management socket: uid {} has {} connections open (management.max_connections_per_uid): pid {} refused",
+                 peer.uid, it->second, peer.pid);
+    send_now(sock, respond(error(STMF_ERROR_BUSY, "too many management connections of uid " + std::to_string(peer.uid) +
+                                                      " (" + std::to_string(limits_.max_connections_per_uid) +
+                                                      "); retry later")));
+    co_return;
+  }
+  // Counted while open (everything here runs on the strand). Memory a large request took is
+  // given back when its connection closes.
+  size_t peak = 0;
+  struct Slot {
+    std::shared_ptr<Conns> c;
+    uid_t uid;
+    size_t& peak;
+    ~Slot() {
+      --c->open;
+      if (--c->per_uid[uid] == 0) c->per_uid.erase(uid);
+      if (peak >= kTrimAfterBytes) ::malloc_trim(0);
+    }
+  } slot{conns_, peer.uid, peak};
+  ++conns_->open;
+  ++conns_->per_uid[peer.uid];
+
+  // The deadline: a request must arrive whole, and its answer be taken, within idle_timeout_s
+  // (not while it runs, nor in door mode). On expiry the socket is cancelled and the reads or
+  // writes waiting on it fail. Shared with the timer's handler, which may run after we return.
+  struct Deadline {
+    local_socket* sock;
+    uint64_t armed = 0;  // generation: a handler of an older arming does nothing
+    bool live = true, expired = false;
+  };
+  auto dl = std::make_shared<Deadline>(Deadline{&sock});
+  asio::steady_timer timer(strand_);
+  auto arm = [&] {
+    const uint64_t gen = ++dl->armed;
+    timer.expires_after(std::chrono::seconds(limits_.idle_timeout_s));
+    timer.async_wait([dl, gen](boost::system::error_code ec) {
+      if (ec || !dl->live || dl->armed != gen) return;
+      dl->expired = true;
+      boost::system::error_code cec;
+      dl->sock->cancel(cec);
+    });
+  };
+  auto disarm = [&] {
+    ++dl->armed;
+    timer.cancel();
+  };
+  struct Done {
+    Deadline& d;
+    ~Done() { d.live = false; }
+  } done{*dl};
+
+  const size_t max_line = limits_.max_line_bytes;
+  const size_t max_read = may_import ? std::max<size_t>(limits_.max_import_bytes, max_line) : max_line;
   const uint64_t conn = next_conn_++;
   FdReader in(sock);
   for (;;) {
+    arm();
     size_t nl;
-    while ((nl = in.data().find('\n')) == std::string::npos) {
-      if (in.data().size() > kMaxMessageBytes) {
-        log()->warn("client pid {}: request larger than {} bytes, closing", peer.pid, kMaxMessageBytes);
+    size_t scanned = 0;
+    while ((nl = in.data().find('\n', scanned)) == std::string::npos) {
+      scanned = in.data().size();
+      peak = std::max(peak, in.data().capacity());
+      if (in.data().size() > max_read) {
+        warn_limited(kWarnLine, "management socket: pid {} uid {} sent a request line over {} bytes ({}): closed",
+                     peer.pid, peer.uid, max_read, may_import ? "management.max_import_bytes" : "management.max_line_bytes");
+        send_now(sock, respond(error(STMF_ERROR_INVALID_ARG,
+                                     "request larger than " + std::to_string(max_read) + " bytes" +
+                                         (may_import ? "" : " (only a privileged import may be larger)") +
+                                         "; connection closed")));
         co_return;
       }
-      if (!co_await in.fill()) co_return;
+      if (!co_await in.fill()) {
+        if (dl->expired) {
+          if (in.data().empty()) {
+            log()->debug("management socket: pid {} idle for {} s: closed", peer.pid, limits_.idle_timeout_s);
+          } else {
+            warn_limited(kWarnIdle, "management socket: pid {} uid {} did not complete its request in {} s "
+                         "(management.idle_timeout_s): closed", peer.pid, peer.uid, limits_.idle_timeout_s);
+            send_now(sock, respond(error(STMF_STATUS_ERROR, "request not complete after " +
+                                                                std::to_string(limits_.idle_timeout_s) +
+                                                                " s; connection closed")));
+          }
+        }
+        co_return;
+      }
     }
+    peak = std::max(peak, in.data().capacity());
+    disarm();
     std::string line = in.data().substr(0, nl);
     std::vector<int> fds = in.take(nl + 1);
-    json req = json::parse(line, nullptr, false);
+    // The nesting bound comes before anything copies, compares or dumps the request.
+    AdmittedRequest admitted = admit_request(line, limits_);
+    json req = std::move(admitted.request);
     json resp;
     bool door = false;
-    if (req.is_discarded() || !req.is_object()) {
+    if (!admitted.status.ok()) {
       close_all(fds);
-      resp = respond(error(STMF_ERROR_INVALID_ARG, "request is not a JSON object"));
+      if (admitted.too_deep)
+        warn_limited(kWarnDepth, "management socket: pid {} uid {}: {} (management.max_json_depth)", peer.pid,
+                     peer.uid, admitted.status.message);
+      else if (line.size() > max_line)
+        warn_limited(kWarnLine, "management socket: pid {} uid {}: request of {} bytes over management.max_line_bytes "
+                     "({}) and not an import: refused", peer.pid, peer.uid, line.size(), max_line);
+      resp = respond(admitted.status);
     } else if (req.contains("op") && req["op"] == "init-proxy-door") {
       resp = init_proxy_door(req, peer, fds, conn, door);
     } else {
       if (!fds.empty()) log()->warn("client pid {}: {} descriptor(s) with op {} closed", peer.pid, fds.size(), req.value("op", json()).dump());
       close_all(fds);
-      resp = co_await handle(req, peer);
+      try {
+        resp = co_await handle(req, peer);
+      } catch (const json::exception& e) {
+        // An argument of an unexpected type that an op read without checking (e.g. "dry_run":
+        // "x"): an answer, not a silently dropped connection.
+        log()->warn("client pid {}: op {}: malformed argument: {}", peer.pid, req.value("op", json()).dump(), e.what());
+        resp = respond(error(STMF_ERROR_INVALID_ARG, std::string("malformed argument: ") + e.what()));
+      }
     }
+    if (req.is_object()) audit_request(req, resp, peer);
+    line = std::string();
+    req = json();
     std::string out = resp.dump() + "\n";
+    resp = json();
+    if (!door) arm();  // the answer must be taken in time too
     boost::system::error_code ec;
     co_await asio::async_write(sock, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
     if (door) {
@@ -322,6 +485,32 @@ awaitable<void> MgmtServer::serve(local_socket sock) {
     }
     if (ec) co_return;
   }
+}
+
+void MgmtServer::audit_request(const json& req, const json& resp, const PeerCredentials& peer) {
+  if (!audit_) return;
+  auto o = req.find("op");
+  if (o == req.end() || !o->is_string()) return;
+  const std::string op = *o;
+  json what;
+  if (op == "import") {
+    auto d = req.find("dry_run");
+    if (d != req.end() && d->is_boolean() && d->get<bool>()) return;  // a dry run changes nothing
+    // Not the whole configuration (up to max_import_bytes): what it changed.
+    what = {{"changes", resp.value("changes", json::array())}};
+  } else if (op == "switchover-lu" || op == "import-lu" || op == "init-proxy-door") {
+    what = redact_secrets(req);
+  } else if (const OpInfo* info = find_op(op); info && info->changes) {
+    what = redact_secrets(req);
+  } else {
+    return;  // reads are not audited
+  }
+  what.erase("v");
+  what.erase("op");
+  const int status = resp.value("status", int(STMF_STATUS_ERROR));
+  audit_->write("management", op, {{"uid", peer.uid}, {"gid", peer.gid}, {"pid", peer.pid}}, what,
+                status == STMF_STATUS_SUCCESS ? "ok" : resp.value("error", std::string("STMF_STATUS_ERROR")),
+                status == STMF_STATUS_SUCCESS ? std::string() : resp.value("message", std::string()));
 }
 
 json MgmtServer::init_proxy_door(const json& req, const PeerCredentials& peer, std::vector<int>& fds, uint64_t conn,
@@ -603,6 +792,7 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
 
   const OpInfo* info = find_op(op);
   json args = req;
+  std::string takeover_guid;  // create-lu/import-lu of a standby LU whose peer is down
   if (op == "import-lu") {
     if (!privileged(peer)) co_return respond(error(STMF_ERROR_PERM, "permission denied: changes need root or the admin group"));
     if (!req.contains("backing") || !req["backing"].is_string())
@@ -627,7 +817,10 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
                                                       "taken over here only when the peer is down (docs/alua.md)"));
     // A takeover raises the ownership epoch past the peer's: a stale copy on the peer steps
     // down when it comes back (docs/alua.md "Fencing").
-    if (runtime_.standby_lus().contains(guid)) args["lu"]["epoch"] = runtime_.standby_epoch(guid) + 1;
+    if (runtime_.standby_lus().contains(guid)) {
+      args["lu"]["epoch"] = runtime_.standby_epoch(guid) + 1;
+      takeover_guid = guid;
+    }
   }
   // Standby LUs are not in current_, so the ops do not see them: reads add them, and changes
   // to one are refused (it is managed on its active node; docs/management.md "Standby LUs").
@@ -662,8 +855,12 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
   Status s = info->fn(next, args, result, ctx_);
   if (s.ok() && info->changes && !(next == current_)) {
     s = apply(next);
-    if (s.ok()) log()->info("{} by uid {}: {}", op, peer.uid, redacted(req).dump());
+    if (s.ok()) log()->info("{} by uid {}: {}", op, peer.uid, redact_secrets(req).dump());
   }
+  if (!takeover_guid.empty() && audit_)
+    audit_->write("alua", "takeover", {{"uid", peer.uid}, {"pid", peer.pid}},
+                  {{"lu", takeover_guid}, {"epoch", args["lu"]["epoch"]}}, s.ok() ? "ok" : std::string(status_name(s.code)),
+                  s.message);
   if (s.ok() && op == "offline-target") {
     // "wait": false (stmfOfflineTarget) answers once the port is stopped and its sessions were
     // asked to log out; the target reads "offlining" until they are gone, then "offline".

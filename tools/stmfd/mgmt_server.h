@@ -17,7 +17,11 @@
 // door goes away with the connection that installed it.
 #pragma once
 #include <boost/asio.hpp>
+#include <spdlog/spdlog.h>
 
+#include <array>
+#include <chrono>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -26,6 +30,7 @@
 #include "mgmt/protocol.h"
 #include "mgmt/ops.h"
 #include "mgmt/state_db.h"
+#include "tools/stmfd/audit_log.h"
 #include "tools/stmfd/door_host.h"
 #include "tools/stmfd/runtime.h"
 
@@ -57,6 +62,10 @@ class MgmtServer {
     door_host_override_ = host;
     door_host_overridden_ = true;
   }
+  // The audit trail: every change request (who: SO_PEERCRED; what: op and arguments, secrets
+  // redacted; result) and the fencing/switchover events this server applies. Call before start().
+  void set_audit(AuditLog* a) { audit_ = a; }
+
   // Largest stmfPostProxyMsg frame; a larger one is answered STMF_ERROR_INVALID_ARG and the
   // connection (with its door) is closed.
   static constexpr uint32_t kMaxProxyFrame = 64u << 20;
@@ -73,6 +82,12 @@ class MgmtServer {
                                    DoorHost* host, const PeerCredentials& peer);
   DoorHost* door_host() { return door_host_overridden_ ? door_host_override_ : runtime_.door_host(); }
   void accept_loop();
+  // One accept failed (EMFILE, ENFILE, ENOBUFS...): accept again after a back-off (100 ms
+  // doubling to 1 s), one log line per episode. The socket never stops accepting.
+  void accept_failed(const boost::system::error_code& ec);
+  // A warning of kind `kind` at most once per second; the next one says how many were dropped.
+  template <class... Args>
+  void warn_limited(int kind, spdlog::format_string_t<Args...> f, Args&&... args);
   bool privileged(const PeerCredentials& peer) const;
   // Applies a configuration change end to end (prepare, save, commit). `next` may be
   // completed by prepare.
@@ -100,6 +115,26 @@ class MgmtServer {
   DoorHost* door_host_override_ = nullptr;
   bool door_host_overridden_ = false;
   uint64_t next_conn_ = 1;
+  AuditLog* audit_ = nullptr;
+  // Writes the audit line of request `req` answered with `resp` when it is a change.
+  void audit_request(const stmf::mgmt::json& req, const stmf::mgmt::json& resp, const PeerCredentials& peer);
+  // The socket's bounds (management.* in the configuration the daemon started with).
+  stmf::mgmt::ManagementConfig limits_;
+  // Open connections. Shared with each connection's coroutine: a frame still suspended at
+  // shutdown is destroyed with the io_context, after this server.
+  struct Conns {
+    size_t open = 0;
+    std::map<uid_t, size_t> per_uid;
+  };
+  std::shared_ptr<Conns> conns_ = std::make_shared<Conns>();
+  std::unique_ptr<asio::steady_timer> accept_timer_;
+  std::chrono::milliseconds accept_backoff_{0};
+  uint64_t accept_errors_ = 0;  // in the current episode
+  struct Limited {
+    std::chrono::steady_clock::time_point next{};
+    uint64_t dropped = 0;
+  };
+  std::array<Limited, 8> warned_{};
   // The connection whose door is installed (0: none through this server). Its close removes the
   // door; a connection whose door was replaced meanwhile removes nothing.
   uint64_t door_owner_ = 0;

@@ -1,4 +1,5 @@
 #include "tools/stmfd/runtime.h"
+#include "mgmt/json_limits.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/xattr.h>
@@ -260,7 +261,7 @@ std::optional<nlohmann::json> Runtime::reservations_json(const std::string& guid
     // A standby LU: the copy its active node mirrored here (what a takeover would start from).
     if (!standby_.count(guid)) return std::nullopt;
     auto m = standby_pr_.find(guid);
-    auto j = m == standby_pr_.end() ? nlohmann::json() : nlohmann::json::parse(m->second.state, nullptr, false);
+    auto j = m == standby_pr_.end() ? nlohmann::json() : stmf::mgmt::parse_json_limited(m->second.state);
     if (!j.is_object()) j = pr_state_to_json(stmf::pr::PrState{});
     if (!j.contains("scsi2_reservation")) j["scsi2_reservation"] = nullptr;
     if (j["scsi2_reservation"].is_object()) j["scsi2_reservation"].erase("rtpi");
@@ -321,7 +322,7 @@ nlohmann::json Runtime::standby_lus() const {
   for (auto& [guid, props] : standby_props_) {
     // add_standby() accepted these properties, so they parse again; to_json() gives them the
     // same keys as a configured LU.
-    auto j = nlohmann::json::parse(props, nullptr, false);
+    auto j = stmf::mgmt::parse_json_limited(props);
     ConfigError err;
     std::optional<LuConfig> l;
     if (j.is_object()) l = parse_lu(j, "standby", current_.company_id, err);
@@ -346,7 +347,7 @@ stmf::proxy::ProxyStatus Runtime::add_standby(const stmf::proxy::RegisterLun& m)
     log()->error("the peer registers LU {} as standby here, but this node has it configured: refused", guid);
     return ProxyStatus::already;
   }
-  auto j = nlohmann::json::parse(m.properties, nullptr, false);
+  auto j = stmf::mgmt::parse_json_limited(m.properties);
   ConfigError err;
   std::optional<LuConfig> l;
   if (j.is_object()) {
@@ -478,7 +479,7 @@ void Runtime::keep_standby_only(std::vector<stmf::proxy::Guid> guids, std::funct
 uint64_t Runtime::standby_epoch(const std::string& guid) const {
   auto it = standby_props_.find(guid);
   if (it == standby_props_.end()) return 0;
-  auto j = nlohmann::json::parse(it->second, nullptr, false);
+  auto j = stmf::mgmt::parse_json_limited(it->second);
   auto e = j.is_object() ? j.find("epoch") : j.end();
   return j.is_object() && e != j.end() && e->is_number_unsigned() ? e->get<uint64_t>() : 0;
 }
@@ -512,7 +513,7 @@ void Runtime::promote(stmf::proxy::Guid g, std::function<void(stmf::proxy::Proxy
     const std::string guid = guid_hex(g);
     auto it = standby_props_.find(guid);
     if (it == standby_props_.end() || !promote_) return done(stmf::proxy::ProxyStatus::not_found);
-    auto j = nlohmann::json::parse(it->second, nullptr, false);
+    auto j = stmf::mgmt::parse_json_limited(it->second);
     if (!j.is_object()) return done(stmf::proxy::ProxyStatus::invalid_arg);
     j["guid"] = guid;
     j["epoch"] = standby_epoch(guid) + 1;
@@ -553,7 +554,7 @@ void Runtime::take_over(const std::string& guid, const stmf::LogicalUnitPtr& lu)
     log()->warn("LU {} taken over: active here now; the peer mirrored no reservation state", guid);
     return;
   }
-  auto j = nlohmann::json::parse(text, nullptr, false);
+  auto j = stmf::mgmt::parse_json_limited(text);
   std::string why;
   auto st = j.is_object() ? pr_state_from_json(j, why) : std::nullopt;
   if (!st) {
@@ -686,7 +687,7 @@ Status Runtime::read_lu_metadata(const std::string& backing, nlohmann::json& lu)
     return error(STMF_ERROR_META_FILE_NAME, backing + " holds no LU metadata (" + std::strerror(errno) + ")");
   }
   buf.resize(size_t(n));
-  lu = nlohmann::json::parse(buf, nullptr, false);
+  lu = stmf::mgmt::parse_json_limited(buf);
   if (!lu.is_object()) return error(STMF_ERROR_META_FILE_NAME, backing + ": LU metadata is not readable");
   lu["backing"] = backing;
   lu["store"] = "file";

@@ -1080,7 +1080,7 @@ TEST_CASE("stmfadm ALUA state as an unprivileged user: list works, set gets STMF
   CHECK(has_line(adm({"list-alua-state"}).out, "ALUA Status       : disabled"));
 }
 
-TEST_CASE("stmfadm CHAP: initiators' secrets, auth methods, defaults; secrets never printed unasked", "[stmfadm][chap]") {
+TEST_CASE("stmfadm CHAP: initiators' secrets, auth methods, defaults, secrets never printed unasked", "[stmfadm][chap]") {
   Daemon d;
   Adm adm{d};
   const std::string a = "iqn.2026-11.org.example:alice", b = "iqn.2026-11.org.example:bob";
