@@ -375,9 +375,9 @@ void limits_from(const json& v, IscsiConfig& s) {
     s.max_sessions_per_initiator = uint32_t(get_uint(*x, "iscsi.max_sessions_per_initiator", 1, 1000000));
   if (auto* x = opt(v, "max_immediate_commands"))
     s.max_immediate_commands = uint32_t(get_uint(*x, "iscsi.max_immediate_commands", 1, 4096));
-  if (auto* x = opt(v, "session_write_buffer"))
-    s.session_write_buffer = get_uint(*x, "iscsi.session_write_buffer", 65536, kMaxBytes);
-  if (auto* x = opt(v, "total_write_buffer")) s.total_write_buffer = get_uint(*x, "iscsi.total_write_buffer", 65536, kMaxBytes);
+  if (auto* x = opt(v, "session_data_buffer"))
+    s.session_data_buffer = get_uint(*x, "iscsi.session_data_buffer", 65536, kMaxBytes);
+  if (auto* x = opt(v, "total_data_buffer")) s.total_data_buffer = get_uint(*x, "iscsi.total_data_buffer", 65536, kMaxBytes);
   if (auto* x = opt(v, "send_queue_bytes")) s.send_queue_bytes = get_uint(*x, "iscsi.send_queue_bytes", 65536, kMaxBytes);
   if (auto* x = opt(v, "warn_burst")) s.warn_burst = uint32_t(get_uint(*x, "iscsi.warn_burst", 0, 1000000));
   if (auto* x = opt(v, "warn_interval_s")) s.warn_interval_s = uint32_t(get_uint(*x, "iscsi.warn_interval_s", 1, 86400));
@@ -389,7 +389,7 @@ IscsiConfig parse_iscsi(const json& v) {
                          "initial_r2t", "max_outstanding_r2t", "header_digest", "data_digest", "queue_depth",
                          "nop_in_interval_s", "nop_in_timeout_s", "login_timeout_s", "max_connections",
                          "max_connections_per_address", "max_sessions_per_initiator", "max_immediate_commands",
-                         "session_write_buffer", "total_write_buffer", "send_queue_bytes", "warn_burst",
+                         "session_data_buffer", "total_data_buffer", "send_queue_bytes", "warn_burst",
                          "warn_interval_s", "default_auth", "discovery_auth"});
   IscsiConfig s;
   limits_from(v, s);
@@ -976,8 +976,8 @@ nlohmann::json iscsi_limits_json(const IscsiConfig& s) {
           {"max_connections_per_address", s.max_connections_per_address},
           {"max_sessions_per_initiator", s.max_sessions_per_initiator},
           {"max_immediate_commands", s.max_immediate_commands},
-          {"session_write_buffer", s.session_write_buffer},
-          {"total_write_buffer", s.total_write_buffer},
+          {"session_data_buffer", s.session_data_buffer},
+          {"total_data_buffer", s.total_data_buffer},
           {"send_queue_bytes", s.send_queue_bytes},
           {"warn_burst", s.warn_burst},
           {"warn_interval_s", s.warn_interval_s}};

@@ -125,8 +125,8 @@ struct IscsiConfig {
   uint32_t max_connections_per_address = 64;
   uint32_t max_sessions_per_initiator = 16;
   uint32_t max_immediate_commands = 16;
-  uint64_t session_write_buffer = 64ull << 20;
-  uint64_t total_write_buffer = 1ull << 30;
+  uint64_t session_data_buffer = 64ull << 20;
+  uint64_t total_data_buffer = 1ull << 30;
   uint64_t send_queue_bytes = 4ull << 20;
   uint32_t warn_burst = 10;
   uint32_t warn_interval_s = 60;

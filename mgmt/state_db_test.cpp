@@ -200,8 +200,8 @@ Config full_config() {
   i.max_connections_per_address = 3;
   i.max_sessions_per_initiator = 2;
   i.max_immediate_commands = 5;
-  i.session_write_buffer = uint64_t(5) << 30;  // beyond 32 bits
-  i.total_write_buffer = 65536;
+  i.session_data_buffer = uint64_t(5) << 30;  // beyond 32 bits
+  i.total_data_buffer = 65536;
   i.send_queue_bytes = 1 << 20;
   i.warn_burst = 0;
   i.warn_interval_s = 86400;
@@ -482,8 +482,8 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
     i.max_connections_per_address = def.max_connections_per_address;
     i.max_sessions_per_initiator = def.max_sessions_per_initiator;
     i.max_immediate_commands = def.max_immediate_commands;
-    i.session_write_buffer = def.session_write_buffer;
-    i.total_write_buffer = def.total_write_buffer;
+    i.session_data_buffer = def.session_data_buffer;
+    i.total_data_buffer = def.total_data_buffer;
     i.send_queue_bytes = def.send_queue_bytes;
     i.warn_burst = def.warn_burst;
     i.warn_interval_s = def.warn_interval_s;

@@ -23,11 +23,27 @@ namespace op = iscsi::opcode;
 using iscsi::kReservedTag;
 
 // Largest Data-Out buffer one command may make the target allocate: the LU's maximum transfer
-// length (32 MiB) plus room for the largest block size.
+// length (32 MiB) plus room for the largest block size. Also the cap of a read's charge.
 constexpr uint32_t kMaxWriteBuffer = (32u << 20) + 4096;
 // Discarded data segments are read through a buffer of this size, never the announced length.
 constexpr size_t kSkipBuffer = 16384;
 using iscsi::pad4;
+
+// Bytes a read command makes the LU allocate, as far as the transport can tell: the CDB's
+// block count of READ (6/10/12/16) in 512-byte blocks (the smallest block size, so an LU with
+// larger blocks allocates up to 8 times this), or the EDTL if larger; capped at the largest
+// transfer an LU accepts (larger ones are refused by the LU before it allocates).
+uint64_t read_buffer_estimate(const std::array<uint8_t, 260>& cdb, uint32_t edtl) {
+  uint64_t blocks = 0;
+  switch (cdb[0]) {
+    case 0x08: blocks = cdb[4] ? cdb[4] : 256; break;
+    case 0x28: blocks = iscsi::load_be16(&cdb[7]); break;
+    case 0xa8: blocks = iscsi::load_be32(&cdb[6]); break;
+    case 0x88: blocks = iscsi::load_be32(&cdb[10]); break;
+    default: break;
+  }
+  return std::min<uint64_t>(std::max<uint64_t>(edtl, blocks * 512), kMaxWriteBuffer);
+}
 
 // SAM-5 4.7: the 8-byte LUN field, peripheral (00b) and flat (01b) address methods; any
 // other method maps to an impossible LUN, reported as LOGICAL UNIT NOT SUPPORTED.
@@ -151,7 +167,7 @@ awaitable<void> Connection::wait_for_send_queue() {
 }
 
 namespace {
-// Gives a write buffer's budget back when the last owner lets go.
+// Gives a data buffer's budget back when the last owner lets go.
 struct BufferCharge {
   BufferCharge(std::shared_ptr<std::atomic<uint64_t>> s, Server* srv, uint64_t n)
       : session(std::move(s)), server(srv), bytes(n) {}
@@ -162,18 +178,18 @@ struct BufferCharge {
   uint64_t bytes;
   ~BufferCharge() {
     session->fetch_sub(bytes);
-    server->release_write_buffer(bytes);
+    server->release_data_buffer(bytes);
   }
 };
 }  // namespace
 
-std::shared_ptr<const void> Connection::charge_write_buffer(uint64_t bytes) {
+std::shared_ptr<const void> Connection::charge_data_buffer(uint64_t bytes) {
   const auto& s = server_.settings();
-  if (session_write_buffered_->load() + bytes > s.session_write_buffer) return nullptr;
-  if (!server_.reserve_write_buffer(bytes)) return nullptr;
-  session_write_buffered_->fetch_add(bytes);
+  if (session_buffered_->load() + bytes > s.session_data_buffer) return nullptr;
+  if (!server_.reserve_data_buffer(bytes)) return nullptr;
+  session_buffered_->fetch_add(bytes);
   // Built in place (not copyable: a temporary would give the budget back at once).
-  return std::make_shared<const BufferCharge>(session_write_buffered_, &server_, bytes);
+  return std::make_shared<const BufferCharge>(session_buffered_, &server_, bytes);
 }
 
 awaitable<void> Connection::reader() {
@@ -442,12 +458,19 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
     reject(pdu, iscsi::reject_reason::immediate_command_reject);
     co_return co_await skip_segment(dlen);
   }
-  // The write buffer is charged in full against the session's and the daemon's budgets
-  // before anything is allocated. Over budget the command ends with TASK SET FULL (BUSY when
-  // the session has no other task: SAM-5 5.3) and its data is discarded.
+  // A write's buffer (its EDTL) and a read's (read_buffer_estimate) are charged in full
+  // against the session's and the daemon's budgets before anything is allocated; the charge
+  // lives as long as the task (for a read: until its Data-In is sent). Over budget the
+  // command ends with TASK SET FULL (BUSY when the session has no other task: SAM-5 5.3) and
+  // its data is discarded.
   std::optional<scsi::Status> over_budget;
-  if (cmd.write && cmd.edtl > 0 && cmd.edtl <= kMaxWriteBuffer) {
-    t->buffer_charge = charge_write_buffer(cmd.edtl);
+  uint64_t charge = 0;
+  if (cmd.write)
+    charge = cmd.edtl <= kMaxWriteBuffer ? cmd.edtl : 0;  // larger: refused below without allocating
+  else  // R bit or not: a READ CDB makes the LU read its blocks either way
+    charge = read_buffer_estimate(cmd.cdb, cmd.edtl);
+  if (charge > 0) {
+    t->buffer_charge = charge_data_buffer(charge);
     if (!t->buffer_charge) over_budget = tasks_.empty() ? scsi::Status::busy : scsi::Status::task_set_full;
   }
 
@@ -493,9 +516,9 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
     co_return true;
   }
   if (over_budget) {
-    warn("{}: itt 0x{:08x}: write of {} bytes over the write buffer budget (session {} of {}, daemon {} of {}): {}",
-         peer_, cmd.itt, cmd.edtl, session_write_buffered_->load(), limits.session_write_buffer,
-         server_.write_buffered(), limits.total_write_buffer,
+    warn("{}: itt 0x{:08x}: {} of {} bytes over the data buffer budget (session {} of {}, daemon {} of {}): {}",
+         peer_, cmd.itt, cmd.write ? "write" : "read", charge, session_buffered_->load(), limits.session_data_buffer,
+         server_.data_buffered(), limits.total_data_buffer,
          *over_budget == scsi::Status::busy ? "BUSY" : "TASK SET FULL");
     t->data_out.clear();
     t->buffer_charge.reset();

@@ -98,7 +98,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   asio::awaitable<void> wait_for_send_queue();
   // Charges `bytes` of Data-Out buffer against the session and global budgets; nullptr when
   // either is exhausted.
-  std::shared_ptr<const void> charge_write_buffer(uint64_t bytes);
+  std::shared_ptr<const void> charge_data_buffer(uint64_t bytes);
   // Logs a per-PDU warning through the connection's rate limit.
   template <typename... Args>
   void warn(spdlog::format_string_t<Args...> fmt, Args&&... args) {
@@ -177,8 +177,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   uint32_t stat_sn_ = 0;
   iscsi::CmdWindow window_;
   uint32_t immediate_running_ = 0;  // immediate commands accepted and not yet done
-  // Data-Out bytes this session's tasks hold (charged by charge_write_buffer()).
-  std::shared_ptr<std::atomic<uint64_t>> session_write_buffered_ = std::make_shared<std::atomic<uint64_t>>(0);
+  // Buffer bytes this session's tasks hold (charged by charge_data_buffer()).
+  std::shared_ptr<std::atomic<uint64_t>> session_buffered_ = std::make_shared<std::atomic<uint64_t>>(0);
 
   // Tasks by ITT (from command PDU to response).
   std::unordered_map<uint32_t, std::shared_ptr<IscsiTask>> tasks_;

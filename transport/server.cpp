@@ -171,15 +171,15 @@ bool Server::admit(const std::string& address, std::string& why) {
   return true;
 }
 
-bool Server::reserve_write_buffer(uint64_t bytes) {
-  uint64_t cur = write_buffered_.load();
+bool Server::reserve_data_buffer(uint64_t bytes) {
+  uint64_t cur = data_buffered_.load();
   do {
-    if (cur + bytes > settings_.total_write_buffer) return false;
-  } while (!write_buffered_.compare_exchange_weak(cur, cur + bytes));
+    if (cur + bytes > settings_.total_data_buffer) return false;
+  } while (!data_buffered_.compare_exchange_weak(cur, cur + bytes));
   return true;
 }
 
-void Server::release_write_buffer(uint64_t bytes) { write_buffered_.fetch_sub(bytes); }
+void Server::release_data_buffer(uint64_t bytes) { data_buffered_.fetch_sub(bytes); }
 
 size_t Server::claim_initiator(const Connection* c, const std::string& initiator, uint64_t isid,
                                const std::string& target) {

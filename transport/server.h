@@ -91,10 +91,10 @@ class Server {
     refused_log_.warn(log(), "iscsi", fmt, std::forward<Args>(args)...);
   }
 
-  // Global Data-Out buffer budget (total_write_buffer): true and charged when `bytes` fit.
-  bool reserve_write_buffer(uint64_t bytes);
-  void release_write_buffer(uint64_t bytes);
-  uint64_t write_buffered() const { return write_buffered_.load(); }
+  // Global data buffer budget (total_data_buffer, writes and reads): true and charged when `bytes` fit.
+  bool reserve_data_buffer(uint64_t bytes);
+  void release_data_buffer(uint64_t bytes);
+  uint64_t data_buffered() const { return data_buffered_.load(); }
 
  private:
   // One listening socket and its accept back-off (EMFILE, ENFILE, ENOBUFS...: retried after
@@ -139,7 +139,7 @@ class Server {
   };
   std::map<const Connection*, Claim> claims_;
   RateLimitedLog refused_log_;  // refusals at accept (mu_)
-  std::atomic<uint64_t> write_buffered_{0};
+  std::atomic<uint64_t> data_buffered_{0};
 };
 
 }  // namespace stmf::transport

@@ -48,8 +48,8 @@ struct IscsiSettings {
   uint32_t max_connections_per_address = 64;    // from one source IP address (checked at accept)
   uint32_t max_sessions_per_initiator = 16;     // per InitiatorName (checked at login)
   uint32_t max_immediate_commands = 16;         // immediate commands in flight per session
-  uint64_t session_write_buffer = 64ull << 20;  // Data-Out buffers one session may hold
-  uint64_t total_write_buffer = 1ull << 30;     // Data-Out buffers of all sessions together
+  uint64_t session_data_buffer = 64ull << 20;  // write and read buffers one session may hold
+  uint64_t total_data_buffer = 1ull << 30;     // the same, all sessions together
   uint64_t send_queue_bytes = 4ull << 20;       // queued responses above which reading stops
   uint32_t warn_burst = 10;                     // per-connection warnings per interval...
   uint32_t warn_interval_s = 60;                // ...then one summary line per interval

@@ -6,7 +6,7 @@ and carrying 1,392 bytes of immediate data (1,440-byte PDUs), then never the res
 fix stmfd sized (and zero-filled) every 32 MiB buffer on arrival, and immediate commands
 bypassed the CmdSN window: ~983 MB for 45 KB sent. Now immediate commands beyond
 iscsi.max_immediate_commands get a Reject (reason 0x06) and write buffers are charged against
-iscsi.session_write_buffer / total_write_buffer (over budget: TASK SET FULL / BUSY).
+iscsi.session_data_buffer / total_data_buffer (over budget: TASK SET FULL / BUSY).
 
 Withstood (exit 0): a bystander session logged in before keeps getting answers, a fresh
 session still logs in, and with --pid the daemon's RSS grew less than --max-rss-growth-mb.

@@ -117,7 +117,7 @@ constexpr long kMiB = 1024;  // in kB, as /proc reports RSS
 
 TEST_CASE("write buffers are budgeted and immediate commands limited", "[integration][limits]") {
   // Two buffers of ~32 MiB fit the session budget; immediate commands beyond 2 are rejected.
-  Daemon d(with_iscsi("\"max_immediate_commands\": 2, \"session_write_buffer\": 100000000"));
+  Daemon d(with_iscsi("\"max_immediate_commands\": 2, \"session_data_buffer\": 100000000"));
   Bystander b(d);
   REQUIRE(b.connected());
   REQUIRE(b.io(100));
@@ -153,12 +153,43 @@ TEST_CASE("write buffers are budgeted and immediate commands limited", "[integra
   const long grown = rss_kb(d.pid()) - before;
   INFO("RSS grew by " << grown / kMiB << " MiB");
   CHECK(grown < 48 * kMiB);  // before the budget: 16 x 32 MiB zero-filled
-  CHECK(d.log_text().find("write buffer budget") != std::string::npos);
+  CHECK(d.log_text().find("data buffer budget") != std::string::npos);
+}
+
+TEST_CASE("reads are charged against the data buffer budget too", "[integration][limits]") {
+  // Room for one ~32 MiB buffer per session.
+  Daemon d(with_iscsi("\"session_data_buffer\": 40000000"));
+  Bystander b(d);
+  REQUIRE(b.connected());
+  RawInitiator r(d.port(), "iqn.2026-11.org.example:reader");
+  REQUIRE(r.login(d.iqn()) == 0);
+  const long before = rss_kb(d.pid());
+  // A write that never sends its data holds the session's budget...
+  REQUIRE(r.send(big_write(r, false)));
+  auto p = r.recv();
+  REQUIRE(p);
+  REQUIRE(p->opcode() == 0x31);
+  // ...so READ(10)s of 65535 blocks find none left: with the EDTL announced, or with an EDTL
+  // of 0 and no R bit (the LU would read the CDB's blocks either way).
+  const uint8_t cdb[10] = {0x28, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0};
+  for (int i = 0; i < 4; ++i) REQUIRE(r.send(r.scsi_command(cdb, sizeof cdb, i % 2 ? 0 : kBigEdtl, i % 2 == 0, false, 0)));
+  size_t full = 0, data_in = 0;
+  for (auto& q : drain(r)) {
+    full += q.opcode() == 0x21 && q.bhs[3] == 0x28;
+    data_in += q.opcode() == 0x25;
+  }
+  CHECK(full == 4);  // TASK SET FULL
+  CHECK(data_in == 0);
+  CHECK(b.io(1500));
+  const long grown = rss_kb(d.pid()) - before;
+  INFO("RSS grew by " << grown / kMiB << " MiB");
+  CHECK(grown < 24 * kMiB);  // before: each read's 32 MiB
+  CHECK(d.log_text().find("read of 33553920 bytes over the data buffer budget") != std::string::npos);
 }
 
 TEST_CASE("the daemon-wide write budget answers BUSY and comes back when buffers go", "[integration][limits]") {
   // Room for two ~32 MiB buffers in all, not three; each session could hold three.
-  Daemon d(with_iscsi("\"total_write_buffer\": 80000000, \"session_write_buffer\": 110000000"));
+  Daemon d(with_iscsi("\"total_data_buffer\": 80000000, \"session_data_buffer\": 110000000"));
   Bystander b(d);
   REQUIRE(b.connected());
   auto hog = std::make_unique<RawInitiator>(d.port(), "iqn.2026-11.org.example:hog");

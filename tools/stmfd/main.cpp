@@ -53,8 +53,8 @@ stmf::transport::IscsiSettings iscsi_settings(const mgmt::IscsiConfig& c) {
   is.max_connections_per_address = c.max_connections_per_address;
   is.max_sessions_per_initiator = c.max_sessions_per_initiator;
   is.max_immediate_commands = c.max_immediate_commands;
-  is.session_write_buffer = c.session_write_buffer;
-  is.total_write_buffer = c.total_write_buffer;
+  is.session_data_buffer = c.session_data_buffer;
+  is.total_data_buffer = c.total_data_buffer;
   is.send_queue_bytes = c.send_queue_bytes;
   is.warn_burst = c.warn_burst;
   is.warn_interval_s = c.warn_interval_s;
