@@ -8,7 +8,7 @@ namespace asio = boost::asio;
 
 namespace {
 template <class S>
-constexpr bool kIsTls = std::is_same_v<S, TlsStream>;
+constexpr bool kIsTls = std::is_same_v<S, TlsSocket>;
 }  // namespace
 
 template <class Stream>
@@ -59,8 +59,7 @@ template <class Stream>
 void StreamCarrier<Stream>::read_more() {
   stream_.async_read_some(asio::buffer(rbuf_), [self = this->shared_from_this()](boost::system::error_code ec, size_t n) {
     if (ec) {
-      self->fail(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ? "the peer closed the connection"
-                                                                                     : ec.message());
+      self->fail(ec == asio::error::eof ? "the peer closed the connection" : ec.message());
       return;
     }
     self->reader_.feed(self->rbuf_.data(), n);
@@ -101,22 +100,24 @@ void StreamCarrier<Stream>::write_more() {
     self->write_more();
   };
   if constexpr (kIsTls<Stream>) {
-    // An SSL stream writes one buffer of a sequence at a time (a record and a system call
-    // each): small frames go out together.
-    if (inflight_.size() > 1) {
-      size_t total = 0;
-      for (auto& f : inflight_) total += f.size();
-      joined_.clear();
-      joined_.reserve(total);
-      for (auto& f : inflight_) joined_.insert(joined_.end(), f.begin(), f.end());
-      asio::async_write(stream_, asio::buffer(joined_), std::move(done));
+    // TLS writes one buffer at a time: small frames go out together (they share records and
+    // system calls).
+    if (inflight_.size() == 1) {
+      stream_.async_write_all(asio::buffer(inflight_.front()), std::move(done));
       return;
     }
+    size_t total = 0;
+    for (auto& f : inflight_) total += f.size();
+    joined_.clear();
+    joined_.reserve(total);
+    for (auto& f : inflight_) joined_.insert(joined_.end(), f.begin(), f.end());
+    stream_.async_write_all(asio::buffer(joined_), std::move(done));
+  } else {
+    std::vector<asio::const_buffer> bufs;
+    bufs.reserve(inflight_.size());
+    for (auto& f : inflight_) bufs.push_back(asio::buffer(f));
+    asio::async_write(stream_, bufs, std::move(done));
   }
-  std::vector<asio::const_buffer> bufs;
-  bufs.reserve(inflight_.size());
-  for (auto& f : inflight_) bufs.push_back(asio::buffer(f));
-  asio::async_write(stream_, bufs, std::move(done));
 }
 
 template <class Stream>
@@ -150,6 +151,6 @@ void StreamCarrier<Stream>::close() {
 }
 
 template class StreamCarrier<asio::ip::tcp::socket>;
-template class StreamCarrier<TlsStream>;
+template class StreamCarrier<TlsSocket>;
 
 }  // namespace stmf::proxy
