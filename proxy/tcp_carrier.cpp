@@ -100,18 +100,30 @@ void StreamCarrier<Stream>::write_more() {
     self->write_more();
   };
   if constexpr (kIsTls<Stream>) {
-    // TLS writes one buffer at a time: small frames go out together (they share records and
-    // system calls).
-    if (inflight_.size() == 1) {
-      stream_.async_write_all(asio::buffer(inflight_.front()), std::move(done));
-      return;
-    }
-    size_t total = 0;
-    for (auto& f : inflight_) total += f.size();
+    // Each buffer is encrypted into its own records: runs of small frames are joined first
+    // (they share records), large ones go as they are (no copy). One socket write for all.
+    constexpr size_t kJoinBelow = 16 * 1024;
+    size_t small = 0;
+    for (auto& f : inflight_)
+      if (f.size() < kJoinBelow) small += f.size();
     joined_.clear();
-    joined_.reserve(total);
-    for (auto& f : inflight_) joined_.insert(joined_.end(), f.begin(), f.end());
-    stream_.async_write_all(asio::buffer(joined_), std::move(done));
+    joined_.reserve(small);  // never reallocated below: the buffers point into it
+    std::vector<asio::const_buffer> bufs;
+    size_t run_start = 0;
+    bool in_run = false;
+    for (auto& f : inflight_) {
+      if (f.size() < kJoinBelow) {
+        if (!in_run) run_start = joined_.size();
+        in_run = true;
+        joined_.insert(joined_.end(), f.begin(), f.end());
+        continue;
+      }
+      if (in_run) bufs.emplace_back(joined_.data() + run_start, joined_.size() - run_start);
+      in_run = false;
+      bufs.push_back(asio::buffer(f));
+    }
+    if (in_run) bufs.emplace_back(joined_.data() + run_start, joined_.size() - run_start);
+    stream_.async_write_all(std::move(bufs), std::move(done));
   } else {
     std::vector<asio::const_buffer> bufs;
     bufs.reserve(inflight_.size());

@@ -9,6 +9,31 @@ namespace asio = boost::asio;
 namespace {
 // OpenSSL reads ahead up to this much from the socket at once (one system call for many records).
 constexpr long kReadAhead = 256 * 1024;
+// An output vector keeps at most this much capacity between writes.
+constexpr size_t kMaxKeptOutput = 4u << 20;
+
+// A sink BIO appending to the std::vector<uint8_t> set as its data.
+int vector_write(BIO* b, const char* data, size_t len, size_t* written) {
+  auto* v = static_cast<std::vector<uint8_t>*>(BIO_get_data(b));
+  v->insert(v->end(), reinterpret_cast<const uint8_t*>(data), reinterpret_cast<const uint8_t*>(data) + len);
+  *written = len;
+  return 1;
+}
+long vector_ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+int vector_create(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+BIO_METHOD* vector_bio() {
+  static BIO_METHOD* m = [] {
+    BIO_METHOD* x = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "stmf vector sink");
+    BIO_meth_set_write_ex(x, vector_write);
+    BIO_meth_set_ctrl(x, vector_ctrl);
+    BIO_meth_set_create(x, vector_create);
+    return x;
+  }();
+  return m;
+}
 }  // namespace
 
 TlsSocket::TlsSocket(asio::ip::tcp::socket socket, asio::ssl::context& ctx) : socket_(std::move(socket)) {
@@ -17,7 +42,7 @@ TlsSocket::TlsSocket(asio::ip::tcp::socket socket, asio::ssl::context& ctx) : so
   ssl_ = SSL_new(ctx.native_handle());
   if (!ssl_) return;  // every call fails (handshake reports it)
   BIO* rbio = BIO_new_socket(int(socket_.native_handle()), BIO_NOCLOSE);
-  wbio_ = BIO_new(BIO_s_mem());
+  wbio_ = BIO_new(vector_bio());
   if (!rbio || !wbio_) {
     BIO_free(rbio);
     BIO_free(wbio_);
@@ -26,6 +51,7 @@ TlsSocket::TlsSocket(asio::ip::tcp::socket socket, asio::ssl::context& ctx) : so
     ssl_ = nullptr;
     return;
   }
+  BIO_set_data(wbio_, &out_[fill_]);
   SSL_set_bio(ssl_, rbio, wbio_);  // the SSL object owns both
   SSL_set_mode(ssl_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_set_read_ahead(ssl_, 1);
@@ -33,7 +59,10 @@ TlsSocket::TlsSocket(asio::ip::tcp::socket socket, asio::ssl::context& ctx) : so
 }
 
 TlsSocket::TlsSocket(TlsSocket&& o) noexcept
-    : socket_(std::move(o.socket_)), ssl_(o.ssl_), wbio_(o.wbio_), out_(std::move(o.out_)) {
+    : socket_(std::move(o.socket_)), ssl_(o.ssl_), wbio_(o.wbio_), fill_(o.fill_), sending_(o.sending_) {
+  out_[0] = std::move(o.out_[0]);
+  out_[1] = std::move(o.out_[1]);
+  if (wbio_) BIO_set_data(wbio_, &out_[fill_]);  // moved only between operations
   o.ssl_ = nullptr;
   o.wbio_ = nullptr;
 }
@@ -131,39 +160,51 @@ void TlsSocket::read_step(asio::mutable_buffer b, Handler h) {
 }
 
 void TlsSocket::async_write_all(asio::const_buffer b, Handler h) {
+  async_write_all(std::vector<asio::const_buffer>{b}, std::move(h));
+}
+
+void TlsSocket::async_write_all(std::vector<asio::const_buffer> bufs, Handler h) {
   if (!ssl_) {
     asio::post(socket_.get_executor(), [h] { h(asio::error::no_memory, 0); });
     return;
   }
-  write_step(b, 0, std::move(h));
-}
-
-void TlsSocket::write_step(asio::const_buffer b, size_t, Handler h) {
-  // The memory BIO takes everything: one call encrypts the whole buffer.
-  ERR_clear_error();
-  errno = 0;
-  size_t n = 0;
-  boost::system::error_code ec;
-  const Step s = classify(SSL_write_ex(ssl_, b.data(), b.size(), &n), ec);
-  if (s != Step::done) {
-    if (!ec) ec = asio::error::fault;  // want_read/want_write cannot happen on a memory BIO
-    asio::post(socket_.get_executor(), [h, ec] { h(ec, 0); });
-    return;
+  // The memory BIO takes everything: each buffer is encrypted in one call, in order.
+  size_t total = 0;
+  for (auto& b : bufs) {
+    ERR_clear_error();
+    errno = 0;
+    size_t n = 0;
+    boost::system::error_code ec;
+    if (b.size() && classify(SSL_write_ex(ssl_, b.data(), b.size(), &n), ec) != Step::done) {
+      if (!ec) ec = asio::error::fault;  // want_read/want_write cannot happen on a memory BIO
+      asio::post(socket_.get_executor(), [h, ec] { h(ec, 0); });
+      return;
+    }
+    total += b.size();
   }
-  flush([h, n](boost::system::error_code fe) { h(fe, fe ? 0 : n); });
+  flush([h, total](boost::system::error_code fe) { h(fe, fe ? 0 : total); });
 }
 
 void TlsSocket::flush(std::function<void(boost::system::error_code)> h) {
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(wbio_, &data);
-  if (len <= 0) {
+  if (out_[fill_].empty()) {
     asio::post(socket_.get_executor(), [h] { h({}); });
     return;
   }
-  // Copied out: a read may make OpenSSL write into the BIO (an alert) while this is in flight.
-  out_.assign(data, data + len);
-  (void)BIO_reset(wbio_);
-  asio::async_write(socket_, asio::buffer(out_), [h](boost::system::error_code ec, size_t) { h(ec); });
+  if (sending_) {  // callers serialize writes; never expected
+    asio::post(socket_.get_executor(), [h] { h(asio::error::in_progress); });
+    return;
+  }
+  // OpenSSL's next output (an alert a read may cause) goes to the other vector meanwhile.
+  const int send = fill_;
+  fill_ ^= 1;
+  BIO_set_data(wbio_, &out_[fill_]);
+  sending_ = true;
+  asio::async_write(socket_, asio::buffer(out_[send]), [this, send, h](boost::system::error_code ec, size_t) {
+    out_[send].clear();  // keeps its capacity, up to a bound (one burst must not pin its size)
+    if (out_[send].capacity() > kMaxKeptOutput) out_[send].shrink_to_fit();
+    sending_ = false;
+    h(ec);
+  });
 }
 
 }  // namespace stmf::proxy

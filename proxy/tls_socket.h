@@ -38,8 +38,9 @@ class TlsSocket {
   void async_handshake(TlsRole role, std::function<void(boost::system::error_code)> h);
   // Some bytes (at least one) into `b`; eof when the peer closed.
   void async_read_some(boost::asio::mutable_buffer b, Handler h);
-  // All of `b`.
+  // All of `b` (in order, each buffer its own records).
   void async_write_all(boost::asio::const_buffer b, Handler h);
+  void async_write_all(std::vector<boost::asio::const_buffer> bufs, Handler h);
 
  private:
   // One OpenSSL call's outcome: done (ok), or wait for the socket and call again, or failed.
@@ -48,14 +49,17 @@ class TlsSocket {
   void wait(Step s, std::function<void(boost::system::error_code)> again);
   void handshake_step(std::function<void(boost::system::error_code)> h);
   void read_step(boost::asio::mutable_buffer b, Handler h);
-  void write_step(boost::asio::const_buffer b, size_t done, Handler h);
   // Writes what OpenSSL put in the write BIO (records, handshake messages) to the socket, then `h`.
   void flush(std::function<void(boost::system::error_code)> h);
 
   boost::asio::ip::tcp::socket socket_;
   SSL* ssl_ = nullptr;
-  BIO* wbio_ = nullptr;          // memory BIO: OpenSSL encrypts a whole buffer into it at once
-  std::vector<uint8_t> out_;     // what flush() is writing
+  // The write BIO (owned by ssl_) appends OpenSSL's output to out_[fill_]; flush() sends that
+  // vector and switches the BIO to the other one, so nothing is copied or cleared in between.
+  BIO* wbio_ = nullptr;
+  std::vector<uint8_t> out_[2];
+  int fill_ = 0;
+  bool sending_ = false;
 };
 
 }  // namespace stmf::proxy
