@@ -4,8 +4,8 @@
 // ahead as much as the socket holds and writes straight to it, and Asio only waits for the
 // socket to become readable or writable. About the cost of TLS: docs/benchmark.md.
 //
-// Writes: the whole buffer is encrypted in one call into a memory BIO and its records leave in
-// one socket write. Reads: straight from the socket, with read-ahead.
+// Writes: each buffer is encrypted in one call into a sink BIO (a vector) and the records of
+// all of them leave in one socket write. Reads: straight from the socket, with read-ahead.
 //
 // The interface is the part of an Asio stream the carrier and the handshake use. One read and
 // one write may be in flight at once; everything runs on the socket's executor (one thread),
