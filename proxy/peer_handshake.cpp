@@ -27,9 +27,8 @@ void PeerHandshake<Stream>::start(Done done) {
     boost::system::error_code ignored;
     self->stream_.lowest_layer().close(ignored);  // the pending operation fails: finish() reports
   });
-  if constexpr (std::is_same_v<Stream, TlsStream>) {
-    const auto type = role_ == TlsRole::client ? asio::ssl::stream_base::client : asio::ssl::stream_base::server;
-    stream_.async_handshake(type, [self](boost::system::error_code ec) {
+  if constexpr (std::is_same_v<Stream, TlsSocket>) {
+    stream_.async_handshake(role_, [self](boost::system::error_code ec) {
       if (ec) return self->finish("TLS handshake: " + ec.message());
       self->handshaken();
     });
@@ -91,7 +90,7 @@ void PeerHandshake<Stream>::finish(const std::string& why) {
   if (!why.empty()) {
     boost::system::error_code ignored;
     stream_.lowest_layer().close(ignored);
-    constexpr bool tls = std::is_same_v<Stream, TlsStream>;
+    constexpr bool tls = std::is_same_v<Stream, TlsSocket>;
     const std::string wanted = tls ? (want_hello_ ? "TLS handshake and HELLO" : "TLS handshake") : "HELLO";
     done(std::nullopt, !cancelled_.empty() ? "closed: " + cancelled_
                        : timed_out_      ? "no " + wanted + " within " + std::to_string(deadline_.count()) + " ms"
@@ -102,6 +101,6 @@ void PeerHandshake<Stream>::finish(const std::string& why) {
 }
 
 template class PeerHandshake<asio::ip::tcp::socket>;
-template class PeerHandshake<TlsStream>;
+template class PeerHandshake<TlsSocket>;
 
 }  // namespace stmf::proxy

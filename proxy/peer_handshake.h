@@ -1,5 +1,5 @@
 // One TCP connection of the direct peer link before it may become the link's carrier
-// (docs/security.md "Peer link"): the TLS handshake (TlsStream; a plain socket has none), then,
+// (docs/security.md "Peer link"): the TLS handshake (TlsSocket; a plain socket has none), then,
 // on the accepting node, the first frame, which must be a HELLO from the other node id. All
 // within one deadline; the bytes read before the HELLO are bounded. Until it completed, the
 // service changes nothing: a live link is never dropped for a newcomer.
@@ -63,6 +63,6 @@ class PeerHandshake final : public std::enable_shared_from_this<PeerHandshake<St
 };
 
 extern template class PeerHandshake<boost::asio::ip::tcp::socket>;
-extern template class PeerHandshake<TlsStream>;
+extern template class PeerHandshake<TlsSocket>;
 
 }  // namespace stmf::proxy

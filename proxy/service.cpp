@@ -270,7 +270,7 @@ void ProxyService::accept_loop() {
         close(std::to_string(kMaxHandshaking) + " connections were in their handshake and a newer one came");
       }
       log()->debug("proxy link: connection from {}: handshake", who);
-      if (tls_) handshake(TlsStream(std::move(sock), *tls_), true, who);
+      if (tls_) handshake(TlsSocket(std::move(sock), *tls_), true, who);
       else handshake(std::move(sock), true, who);
     }
     accept_loop();
@@ -322,7 +322,7 @@ void ProxyService::handshake(Stream s, bool accepted, const std::string& who) {
       return;
     }
     std::string tls = "plain TCP";
-    if constexpr (std::is_same_v<Stream, TlsStream>) tls = describe_tls(r->stream.native_handle());
+    if constexpr (std::is_same_v<Stream, TlsSocket>) tls = describe_tls(r->stream.native_handle());
     if (!accepted) {
       log()->info("proxy link: connected to {}:{} ({})", settings_.peer_host, settings_.peer_port, tls);
       attach(std::make_shared<StreamCarrier<Stream>>(std::move(r->stream), std::move(r->reader)), false);
@@ -363,7 +363,7 @@ void ProxyService::dial() {
       return;
     }
     const std::string who = settings_.peer_host + ":" + std::to_string(settings_.peer_port);
-    if (tls_) handshake(TlsStream(std::move(*sock), *tls_), false, who);
+    if (tls_) handshake(TlsSocket(std::move(*sock), *tls_), false, who);
     else handshake(std::move(*sock), false, who);
   });
 }

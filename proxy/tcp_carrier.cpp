@@ -8,7 +8,7 @@ namespace asio = boost::asio;
 
 namespace {
 template <class S>
-constexpr bool kIsTls = std::is_same_v<S, TlsStream>;
+constexpr bool kIsTls = std::is_same_v<S, TlsSocket>;
 }  // namespace
 
 template <class Stream>
@@ -59,8 +59,7 @@ template <class Stream>
 void StreamCarrier<Stream>::read_more() {
   stream_.async_read_some(asio::buffer(rbuf_), [self = this->shared_from_this()](boost::system::error_code ec, size_t n) {
     if (ec) {
-      self->fail(ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ? "the peer closed the connection"
-                                                                                     : ec.message());
+      self->fail(ec == asio::error::eof ? "the peer closed the connection" : ec.message());
       return;
     }
     self->reader_.feed(self->rbuf_.data(), n);
@@ -101,22 +100,36 @@ void StreamCarrier<Stream>::write_more() {
     self->write_more();
   };
   if constexpr (kIsTls<Stream>) {
-    // An SSL stream writes one buffer of a sequence at a time (a record and a system call
-    // each): small frames go out together.
-    if (inflight_.size() > 1) {
-      size_t total = 0;
-      for (auto& f : inflight_) total += f.size();
-      joined_.clear();
-      joined_.reserve(total);
-      for (auto& f : inflight_) joined_.insert(joined_.end(), f.begin(), f.end());
-      asio::async_write(stream_, asio::buffer(joined_), std::move(done));
-      return;
+    // Each buffer is encrypted into its own records: runs of small frames are joined first
+    // (they share records), large ones go as they are (no copy). One socket write for all.
+    constexpr size_t kJoinBelow = 16 * 1024;
+    size_t small = 0;
+    for (auto& f : inflight_)
+      if (f.size() < kJoinBelow) small += f.size();
+    joined_.clear();
+    joined_.reserve(small);  // never reallocated below: the buffers point into it
+    std::vector<asio::const_buffer> bufs;
+    size_t run_start = 0;
+    bool in_run = false;
+    for (auto& f : inflight_) {
+      if (f.size() < kJoinBelow) {
+        if (!in_run) run_start = joined_.size();
+        in_run = true;
+        joined_.insert(joined_.end(), f.begin(), f.end());
+        continue;
+      }
+      if (in_run) bufs.emplace_back(joined_.data() + run_start, joined_.size() - run_start);
+      in_run = false;
+      bufs.push_back(asio::buffer(f));
     }
+    if (in_run) bufs.emplace_back(joined_.data() + run_start, joined_.size() - run_start);
+    stream_.async_write_all(std::move(bufs), std::move(done));
+  } else {
+    std::vector<asio::const_buffer> bufs;
+    bufs.reserve(inflight_.size());
+    for (auto& f : inflight_) bufs.push_back(asio::buffer(f));
+    asio::async_write(stream_, bufs, std::move(done));
   }
-  std::vector<asio::const_buffer> bufs;
-  bufs.reserve(inflight_.size());
-  for (auto& f : inflight_) bufs.push_back(asio::buffer(f));
-  asio::async_write(stream_, bufs, std::move(done));
 }
 
 template <class Stream>
@@ -150,6 +163,6 @@ void StreamCarrier<Stream>::close() {
 }
 
 template class StreamCarrier<asio::ip::tcp::socket>;
-template class StreamCarrier<TlsStream>;
+template class StreamCarrier<TlsSocket>;
 
 }  // namespace stmf::proxy

@@ -1,10 +1,9 @@
 // The direct carrier: one TCP connection between the two stmfd nodes (docs/proxy-protocol.md),
-// plain (TcpCarrier, only with "insecure": true) or inside TLS (TlsCarrier, proxy/tls.h).
+// plain (TcpCarrier, only with "insecure": true) or inside TLS (TlsCarrier, proxy/tls_socket.h).
 // Frames are written back to back; several queued frames go out in one gathered write (over
 // TLS: copied into one buffer, so that they share records and system calls).
 #pragma once
 #include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
 
 #include <deque>
 #include <memory>
@@ -12,10 +11,9 @@
 
 #include "proxy/carrier.h"
 #include "proxy/codec.h"
+#include "proxy/tls_socket.h"
 
 namespace stmf::proxy {
-
-using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
 
 template <class Stream>
 class StreamCarrier final : public Carrier, public std::enable_shared_from_this<StreamCarrier<Stream>> {
@@ -49,9 +47,9 @@ class StreamCarrier final : public Carrier, public std::enable_shared_from_this<
 };
 
 using TcpCarrier = StreamCarrier<boost::asio::ip::tcp::socket>;
-using TlsCarrier = StreamCarrier<TlsStream>;
+using TlsCarrier = StreamCarrier<TlsSocket>;
 
 extern template class StreamCarrier<boost::asio::ip::tcp::socket>;
-extern template class StreamCarrier<TlsStream>;
+extern template class StreamCarrier<TlsSocket>;
 
 }  // namespace stmf::proxy

@@ -8,7 +8,8 @@
 # of each and the ratio stmfd/tgt. Machines are shared and noisy: read the ratios.
 # Then the ALUA pair: direct (node 0) against proxied (node 1); then the cost of the peer
 # link's TLS: two pairs at once, one with TLS (the default) and one with "insecure": true,
-# both driven through node 1 (every command proxied), alternately (BENCH_TLS=0 leaves it out).
+# both driven through node 1 (every command proxied), alternately (BENCH_TLS=0 leaves it out),
+# with the CPU time both pairs' daemons used for the same requests.
 # --only runs one of the three tables (tls and pair need no tgt).
 # Bounded: every qemu-img run does a fixed number of requests.
 set -euo pipefail
@@ -145,8 +146,22 @@ if [ "${BENCH_TLS:-1}" = 1 ] && want tls; then
     tm=$(printf '%s\n' "${t[@]}" | median); pm=$(printf '%s\n' "${p[@]}" | median)
     printf '%-28s %12s %12s %8s\n' "$name" "$pm" "$tm" "$(awk -v a="$tm" -v b="$pm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
   }
+  # CPU seconds (user + system) the two daemons of a pair used so far: on a shared machine the
+  # CPU per request is steadier than the IOPS.
+  cpu_of() {
+    local p t=0
+    for p in $(cat "$work/pair-$1"/node*.pid); do
+      t=$(awk -v t="$t" -v hz="$(getconf CLK_TCK)" '{ print t + ($14 + $15) / hz }' "/proc/$p/stat")
+    done
+    echo "$t"
+  }
+  c0_tls=$(cpu_of tls); c0_plain=$(cpu_of plain)
   run_tls "4KiB read  QD32 (IOPS)"   4096 32 read  "$count"
   run_tls "4KiB write QD32 (IOPS)"   4096 32 write "$count"
   run_tls "128KiB read  QD16 (IOPS)" 131072 16 read  $((count / 8))
   run_tls "128KiB write QD16 (IOPS)" 131072 16 write $((count / 8))
+  c_tls=$(awk -v a="$(cpu_of tls)" -v b="$c0_tls" 'BEGIN { printf "%.1f", a - b }')
+  c_plain=$(awk -v a="$(cpu_of plain)" -v b="$c0_plain" 'BEGIN { printf "%.1f", a - b }')
+  printf '%-28s %12s %12s %8s\n' "daemons' CPU seconds" "$c_plain" "$c_tls" \
+    "$(awk -v a="$c_tls" -v b="$c_plain" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
 fi

@@ -11,11 +11,13 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 #include <string>
 #include <thread>
@@ -87,6 +89,14 @@ size_t open_fds(pid_t pid) {
   return n;
 }
 
+uint64_t vm_rss(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  FAIL("no VmRSS for pid " << pid);
+  return 0;
+}
+
 stmf::mgmt::json alua_state(const Pair& p, int node) {
   stmf::mgmt::Client c(p.socket(node));
   stmf::mgmt::json r;
@@ -121,6 +131,7 @@ TEST_CASE("impostors on the link port are refused while the real link keeps serv
   write_blocks(a, 0, 100, data);
   REQUIRE(read_blocks(b, 0, 100, 8 * 512) == data);
   const size_t fds_before = open_fds(p.pid(1));
+  const uint64_t rss_before = vm_rss(p.pid(1));
 
   // The bystander: reads through node 1 until the attacks are over.
   std::atomic<bool> done{false};
@@ -204,4 +215,37 @@ TEST_CASE("impostors on the link port are refused while the real link keeps serv
   REQUIRE(read_blocks(b, 0, 100, 8 * 512) == data);
   // Every refused connection was closed: node 1's descriptors are back near where they were.
   CHECK(open_fds(p.pid(1)) <= fds_before + 4);
+  CHECK(vm_rss(p.pid(1)) <= rss_before + (64u << 20));
+}
+
+// Node 0 dials its peer's address: a server there without the pinned certificate (node 1 is
+// gone, a stranger took its port) never becomes the peer.
+TEST_CASE("node 0 refuses a peer whose certificate is not the pinned one", "[alua][tls]") {
+  Pair p;
+  const std::string other = p.dir() + "/other";
+  REQUIRE(std::system(("$(dirname " + std::string(PAIR_SCRIPT) + ")/pair-keys.sh " + other + " >/dev/null").c_str()) == 0);
+  p.signal(1, SIGKILL);
+  const auto down = std::chrono::steady_clock::now() + kGuard;
+  while (alua_state(p, 0)["link"] == "up" && std::chrono::steady_clock::now() < down)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(alua_state(p, 0)["link"] != "up");
+  const uint64_t refused_before = alua_state(p, 0).value("refused_connections", uint64_t(0));
+  // The stranger: a TLS server on node 1's link address with a certificate of its own (and
+  // asking for node 0's, as node 1 would). It runs until node 0 has tried it a few times.
+  const std::string server = "timeout 6 openssl s_server -quiet -accept 127.0.0.2:" + p.env("LINK_PORT") + " -cert " +
+                             other + "/node1.crt -key " + other + "/node1.key -Verify 1 >" + p.dir() +
+                             "/s_server.out 2>&1 </dev/null";
+  std::thread stranger([&] { (void)std::system(server.c_str()); });
+  // Checked while the stranger still runs (node 0 redials it every 0.5 s).
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto st = alua_state(p, 0);
+  while (st.value("refused_connections", uint64_t(0)) <= refused_before && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    st = alua_state(p, 0);
+  }
+  CHECK(st.value("refused_connections", uint64_t(0)) > refused_before);
+  CHECK(st["link"] != "up");
+  stranger.join();
+  CHECK(alua_state(p, 0)["link"] != "up");
+  CHECK(p.log(0).find("certificate verify failed") != std::string::npos);
 }

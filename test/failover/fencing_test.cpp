@@ -256,4 +256,16 @@ TEST_CASE("an LU that steps down on the peer's REGISTER_LUN stays configured as 
     }
   }
   CHECK(d.log_text().find("kept in this node's configuration as a standby record") != std::string::npos);
+  // The administrator takes it back (the peer is gone): import-lu replaces the record.
+  auto lu = mgmt_call(d, "get-lu", {{"guid", guid}});
+  REQUIRE(lu.is_object());
+  const std::string backing = lu["lu"].value("backing", std::string());
+  REQUIRE_FALSE(backing.empty());
+  REQUIRE(mgmt_call(d, "import-lu", {{"backing", backing}}).is_object());
+  lu = mgmt_call(d, "get-lu", {{"guid", guid}});
+  REQUIRE(lu.is_object());
+  CHECK(lu["lu"]["access_state"] == "active");
+  CHECK_FALSE(lu["lu"].contains("standby"));
+  auto list = mgmt_call(d, "list-lu");
+  CHECK(std::count(list["lus"].begin(), list["lus"].end(), guid) == 1);
 }

@@ -37,7 +37,7 @@ constexpr size_t kPostHighWater = 16u << 20;  // bytes waiting for stmfPostProxy
 // One TCP write gathers at most this much.
 constexpr size_t kMaxFramesPerWrite = 64;
 constexpr size_t kMaxBytesPerWrite = 4u << 20;
-// Accepted connections allowed in their TLS handshake at once; more are closed at once.
+// Accepted connections in their TLS handshake at once; a newer one closes the oldest.
 constexpr size_t kMaxHandshaking = 4;
 
 std::string status_text(int rc) {
@@ -417,11 +417,12 @@ awaitable<void> Relay::accept_loop() {
       s.close(ec);
       continue;
     }
-    if (handshaking_ >= kMaxHandshaking) {
-      log()->warn("connection from {} refused: {} connections already in their TLS handshake", endpoint_text(s),
-                  kMaxHandshaking);
-      s.close(ec);
-      continue;
+    if (handshaking_.size() >= kMaxHandshaking) {
+      TlsStream* oldest = handshaking_.front().second;
+      handshaking_.pop_front();
+      log()->warn("connection from {}: {} connections were in their TLS handshake: closing the oldest ({})",
+                  endpoint_text(s), kMaxHandshaking, endpoint_text(oldest->next_layer()));
+      oldest->next_layer().close(ec);
     }
     asio::co_spawn(io_, handshake_then_attach(TlsStream(std::move(s), *tls_)), asio::detached);
   }
@@ -432,7 +433,8 @@ awaitable<void> Relay::accept_loop() {
 awaitable<void> Relay::handshake_then_attach(TlsStream s) {
   const std::string who = endpoint_text(s.next_layer());
   if (opts_.tls.enabled()) {
-    if (opts_.listen) ++handshaking_;
+    const uint64_t id = ++next_handshake_;
+    if (opts_.listen) handshaking_.emplace_back(id, &s);
     auto timed_out = std::make_shared<bool>(false);
     asio::steady_timer t(io_);
     t.expires_after(opts_.handshake_timeout);
@@ -446,7 +448,7 @@ awaitable<void> Relay::handshake_then_attach(TlsStream s) {
     co_await s.async_handshake(opts_.listen ? asio::ssl::stream_base::server : asio::ssl::stream_base::client,
                                asio::redirect_error(use_awaitable, ec));
     t.cancel();
-    if (opts_.listen) --handshaking_;
+    std::erase_if(handshaking_, [id](const auto& e) { return e.first == id; });
     if (stopping_) co_return;
     if (ec || *timed_out) {
       const std::string why = *timed_out ? "no TLS handshake within " + std::to_string(opts_.handshake_timeout.count()) + " ms"

@@ -12,7 +12,8 @@
 // stmfPostProxyMsg, in arrival order.
 //
 // TLS: a connection becomes the link only once its TLS handshake completed (within
-// handshake_timeout, at most kMaxHandshaking at once): a stranger never replaces the link.
+// handshake_timeout; at most kMaxHandshaking at once, a newer one closing the oldest): a
+// stranger never replaces the link, nor locks the peer relay out by holding connections.
 // Link policy: a TCP link exists only while this relay's door is installed (the listener
 // refuses connections, the dialer does not dial, and a lost door closes the link), so a peer
 // relay answers ENOTCONN at once instead of accepting frames nobody can deliver. A lost door
@@ -38,6 +39,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -113,7 +115,9 @@ class Relay {
   Options opts_;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
   std::shared_ptr<asio::ssl::context> tls_;  // with TLS: this relay's side; else a dummy
-  size_t handshaking_ = 0;                   // accepted connections in their TLS handshake
+  // Accepted connections in their TLS handshake, oldest first (a newer one closes the oldest).
+  std::deque<std::pair<uint64_t, TlsStream*>> handshaking_;
+  uint64_t next_handshake_ = 0;
   asio::steady_timer install_timer_, dial_timer_;
   std::optional<asio::ip::tcp::resolver> resolver_;
 
