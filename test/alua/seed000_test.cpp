@@ -70,9 +70,11 @@ bool settled(const Pair& p) {
 class Loop {
  public:
   Loop(const std::string& sock0, const std::string& sock1, const std::string& log) {
+    // Close-on-exec: the program holds only its own ends, so it sees EOF on stdin (and exits)
+    // when this process goes away, however it goes.
     int in[2], out[2];
-    REQUIRE(::pipe(in) == 0);
-    REQUIRE(::pipe(out) == 0);
+    REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(in[0], 0);

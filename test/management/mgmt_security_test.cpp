@@ -608,7 +608,7 @@ TEST_CASE("PR OUT REGISTER and RESERVE and a conflicting RESERVE are audited wit
 TEST_CASE("ALUA enable and disable are audited from the proxy service and the request", "[management][audit][alua]") {
   DaemonOptions o;
   o.top_json_extra = "\"alua\": {\"listen\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) +
-                     "\", \"peer\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) + "\"}, ";
+                     "\", \"peer\": \"127.0.0.1:" + std::to_string(stmf::test::free_port()) + "\", \"insecure\": true}, ";
   Daemon d(o);
   Client c(d.socket_path());
   REQUIRE(c.call("set-alua-state", {{"enabled", true}, {"node", 1}}).ok());

@@ -275,7 +275,8 @@ TEST_CASE("a relay that restarts installs its door at once after the old relay's
     p.close(1);
     (void)read_door_call(p.relay());  // in use
     p.close(0);                       // the relay dies: its end of the door closes
-    h.hdl = -1;                       // (its handle's connection is left open, like a hung process's)
+    // (its handle's connection stays open until the end of this iteration, after the new
+    // install: a late destroy through it finds its door replaced and removes nothing)
     Pair q;
     Handle h2;
     INFO("restart " << i);
