@@ -128,7 +128,8 @@ void check_chap_name(const std::string& v, const std::string& key);
 
 IscsiBackendConfig parse_backend_object(const json& j, const std::string& key) {
   if (!j.is_object()) fail(key, "must be an object");
-  only_keys(j, key, {"url", "initiator", "chap", "header_digest"});
+  only_keys(j, key, {"url", "initiator", "chap", "header_digest", "queue_depth", "queue_limit", "retry_attempts", "retry_ms",
+                     "command_timeout_s", "connect_timeout_ms"});
   IscsiBackendConfig b;
   auto* url = opt(j, "url");
   if (!url) fail(key + ".url", "missing");
@@ -148,6 +149,15 @@ IscsiBackendConfig parse_backend_object(const json& j, const std::string& key) {
     check_secret(b.chap_secret, key + ".chap.secret");
   }
   if (auto* v = opt(j, "header_digest")) b.header_digest = get_bool(*v, key + ".header_digest");
+  auto limit = [&](const char* k, uint32_t& out, uint64_t lo, uint64_t hi) {
+    if (auto* v = opt(j, k)) out = uint32_t(get_uint(*v, key + "." + k, lo, hi));
+  };
+  limit("queue_depth", b.queue_depth, 1, 4096);
+  limit("queue_limit", b.queue_limit, 0, 1u << 20);
+  limit("retry_attempts", b.retry_attempts, 1, 100);
+  limit("retry_ms", b.retry_ms, 0, 3600000);
+  limit("command_timeout_s", b.command_timeout_s, 1, 3600);
+  limit("connect_timeout_ms", b.connect_timeout_ms, 100, 600000);
   return b;
 }
 
@@ -760,7 +770,16 @@ json to_json(const LuConfig& l, bool with_secrets) {
             {"epoch", l.epoch}};
   if (l.store == "file") j["backing"] = l.backing;
   if (l.store == "iscsi") {
-    json b = {{"url", l.backend.url}, {"initiator", l.backend.initiator}, {"header_digest", l.backend.header_digest}};
+    const auto& k = l.backend;
+    json b = {{"url", k.url},
+              {"initiator", k.initiator},
+              {"header_digest", k.header_digest},
+              {"queue_depth", k.queue_depth},
+              {"queue_limit", k.queue_limit},
+              {"retry_attempts", k.retry_attempts},
+              {"retry_ms", k.retry_ms},
+              {"command_timeout_s", k.command_timeout_s},
+              {"connect_timeout_ms", k.connect_timeout_ms}};
     if (!l.backend.chap_user.empty())
       b["chap"] = {{"user", l.backend.chap_user}, {"secret", with_secrets ? l.backend.chap_secret : "set"}};
     j["backend"] = b;

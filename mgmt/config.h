@@ -57,6 +57,15 @@ struct IscsiBackendConfig {
   std::string initiator;  // the initiator name stmfd logs in with
   std::string chap_user, chap_secret;  // both empty = no CHAP
   bool header_digest = false;
+  // Limits (docs/configuration.md "The iscsi store"): commands in flight on the backend and
+  // waiting beyond them; how often and how long a command caught by a connection loss is sent
+  // again; how long a backend command or a login may take.
+  uint32_t queue_depth = 64;
+  uint32_t queue_limit = 1024;
+  uint32_t retry_attempts = 2;
+  uint32_t retry_ms = 10000;
+  uint32_t command_timeout_s = 10;
+  uint32_t connect_timeout_ms = 5000;
   bool operator==(const IscsiBackendConfig&) const = default;
 };
 

@@ -438,6 +438,9 @@ TEST_CASE("iscsi store LUs: backend object, size from the backend, secrets kept 
   CHECK(l.backend.chap_user == "front");
   CHECK(l.backend.chap_secret == "0123456789abcdef");
   CHECK(l.backend.header_digest);
+  CHECK(l.backend.queue_depth == 64);  // the defaults
+  CHECK(l.backend.retry_attempts == 2);
+  CHECK(l.backend.retry_ms == 10000);
   // Listings show "set"; the whole-configuration export keeps the secret (it round-trips).
   CHECK(to_json(l)["backend"]["chap"]["secret"] == "set");
   auto whole = to_json(*c);
@@ -463,4 +466,21 @@ TEST_CASE("iscsi store LUs: backend object, size from the backend, secrets kept 
             .find("lus[0].backend.chap.secret: must be 12 to 16 characters") == 0);
   CHECK(refused(lu(R"({"store": "iscsi", "backend": {"url": "iscsi://h/iqn.x:y/0", "initiator": "iqn.2026-12.org.example:f",
                                                      "digest": true}})")) == "lus[0].backend.digest: unknown key");
+  CHECK(refused(lu(R"({"store": "iscsi", "backend": {"url": "iscsi://h/iqn.x:y/0", "initiator": "iqn.2026-12.org.example:f",
+                                                     "queue_depth": 0}})")) ==
+        "lus[0].backend.queue_depth: must be between 1 and 4096");
+  auto tuned = parse_config(lu(R"({"store": "iscsi", "backend": {"url": "iscsi://h/iqn.x:y/0", "initiator":
+    "iqn.2026-12.org.example:f", "queue_depth": 8, "queue_limit": 16, "retry_attempts": 3, "retry_ms": 2000,
+    "command_timeout_s": 4, "connect_timeout_ms": 1500}})"), e);
+  INFO(e.message());
+  REQUIRE(tuned);
+  CHECK(tuned->lus[0].backend.queue_depth == 8);
+  CHECK(tuned->lus[0].backend.queue_limit == 16);
+  CHECK(tuned->lus[0].backend.retry_attempts == 3);
+  CHECK(tuned->lus[0].backend.retry_ms == 2000);
+  CHECK(tuned->lus[0].backend.command_timeout_s == 4);
+  CHECK(tuned->lus[0].backend.connect_timeout_ms == 1500);
+  auto round = parse_config(to_json(*tuned).dump(), e);
+  REQUIRE(round);
+  CHECK(round->lus[0] == tuned->lus[0]);
 }

@@ -629,6 +629,17 @@ struct StateDb::Impl {
           l.backend.url = b["url"].get<std::string>();
           l.backend.initiator = b["initiator"].get<std::string>();
           l.backend.header_digest = b.value("header_digest", false);
+          auto limit = [&](const char* k, uint32_t& out) {
+            if (!b.contains(k)) return;  // written before the key existed: the default
+            if (!b[k].is_number_unsigned()) bad_row(where + "." + k + ": not a non-negative integer");
+            out = b[k].get<uint32_t>();
+          };
+          limit("queue_depth", l.backend.queue_depth);
+          limit("queue_limit", l.backend.queue_limit);
+          limit("retry_attempts", l.backend.retry_attempts);
+          limit("retry_ms", l.backend.retry_ms);
+          limit("command_timeout_s", l.backend.command_timeout_s);
+          limit("connect_timeout_ms", l.backend.connect_timeout_ms);
           if (b.contains("chap") && b["chap"].is_object()) {
             l.backend.chap_user = b["chap"].value("user", "");
             l.backend.chap_secret = b["chap"].value("secret", "");

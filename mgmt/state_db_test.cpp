@@ -904,6 +904,8 @@ TEST_CASE("state db: an iscsi store LU's backend (CHAP included) round-trips", "
   l.size = 0;
   l.backend = {"iscsi://127.0.0.1:3260/iqn.2026-12.org.example:san/3", "iqn.2026-12.org.example:front", "frontuser",
                "0123456789abcdef", true};
+  l.backend.queue_depth = 7;
+  l.backend.retry_ms = 1234;
   c.lus.push_back(l);
   std::string why;
   {

@@ -35,6 +35,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <deque>
+#include <mutex>
 #include <optional>
 #include <unordered_set>
 #include <vector>
@@ -146,13 +147,22 @@ class Impl : public std::enable_shared_from_this<Impl> {
       self->stopped_ = true;
       self->tick_.cancel();
       self->drop_context();
+      self->drain_inbox();  // enqueue() refuses them: stopped
       self->fail_all(std::make_error_code(std::errc::not_connected));
     });
   }
 
+  // Any thread: the op joins the inbox; the first op of a burst posts one drain to the strand,
+  // which queues the whole burst and sends it with one round of socket writes.
   void submit(Op* op) {
     op->arrived = Clock::now();
-    asio::post(strand_, [self = shared_from_this(), op] { self->enqueue(op); });
+    bool first;
+    {
+      std::lock_guard lk(inbox_mu_);
+      first = inbox_.empty();
+      inbox_.push_back(op);
+    }
+    if (first) asio::post(strand_, [self = shared_from_this()] { self->drain_inbox(); });
   }
 
   bool ready() const { return ready_.load(std::memory_order_relaxed); }
@@ -161,6 +171,18 @@ class Impl : public std::enable_shared_from_this<Impl> {
   const IscsiStoreOptions& options() const { return o_; }
 
  private:
+  void drain_inbox() {
+    std::vector<Op*> burst;
+    {
+      std::lock_guard lk(inbox_mu_);
+      burst.swap(inbox_);
+    }
+    for (Op* op : burst) enqueue(op);
+    dispatch();
+    flush_out();
+    arm();
+  }
+
   void enqueue(Op* op) {
     if (stopped_) return complete(op, std::make_error_code(std::errc::not_connected));
     // Down longer than a command may wait: the backend is unreachable, answer at once.
@@ -174,9 +196,6 @@ class Impl : public std::enable_shared_from_this<Impl> {
       return complete(op, std::make_error_code(std::errc::device_or_resource_busy));
     }
     waiting_.push_back(op);
-    dispatch();
-    flush_out();
-    arm();
   }
 
   void dispatch() {
@@ -466,6 +485,8 @@ class Impl : public std::enable_shared_from_this<Impl> {
   milliseconds backoff_;
   Clock::time_point down_since_{}, reconnect_at_{}, connect_started_{}, last_full_log_{}, last_fail_log_{};
   std::atomic<bool> ready_{true};
+  std::mutex inbox_mu_;
+  std::vector<Op*> inbox_;  // submitted, not yet seen by the strand
 };
 
 class IscsiStore final : public store::BackingStore {

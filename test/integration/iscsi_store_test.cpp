@@ -8,7 +8,10 @@ extern "C" {
 #include <iscsi/scsi-lowlevel.h>
 }
 
+#include <poll.h>
+
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -245,4 +248,73 @@ TEST_CASE("iscsi store: an unreachable backend at creation is refused with the r
     why = e.what();
   }
   CHECK(why.find("cannot log in to the backend") != std::string::npos);
+}
+
+namespace {
+struct Async {
+  bool done = false;
+  int status = -1;
+  int key = -1, ascq = -1;
+  static void cb(iscsi_context*, int status, void* data, void* priv) {
+    auto* a = static_cast<Async*>(priv);
+    auto* t = static_cast<scsi_task*>(data);
+    a->done = true;
+    a->status = status;
+    if (t) {
+      a->key = t->sense.key;
+      a->ascq = t->sense.ascq;
+      scsi_free_scsi_task(t);
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE("iscsi store: a hung SAN (SIGSTOP): commands time out, the queue stays bounded, NOT READY; resumed: serving",
+          "[integration][iscsi_store]") {
+  Daemon san;
+  // One command on the backend, one waiting; 2 s command timeout, 4 s retry bound.
+  DaemonOptions o = front_options(san);
+  o.lun0_json_extra = ", \"backend\": {\"url\": \"" + san.url() + "\", \"initiator\": \"" + kFrontInitiator +
+                      "\", \"queue_depth\": 1, \"queue_limit\": 1, \"command_timeout_s\": 2, \"retry_ms\": 4000}";
+  Daemon tight(o);
+  Ctx fc;
+  REQUIRE(login(fc, tight));
+  auto before = pattern(8 * kBlock, 7);
+  write_blocks(fc, 0, before, false);
+
+  REQUIRE(::kill(san.pid(), SIGSTOP) == 0);
+  // Three reads at once: one goes to the (hung) backend, one waits, the third finds the queue full.
+  Async a[3];
+  for (auto& x : a) REQUIRE(iscsi_read16_task(fc, 0, 0, 8 * kBlock, kBlock, 0, 0, 0, 0, 0, Async::cb, &x));
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (!(a[0].done && a[1].done && a[2].done) && Clock::now() < deadline) {
+    pollfd p{iscsi_get_fd(fc), short(iscsi_which_events(fc)), 0};
+    ::poll(&p, 1, 100);
+    REQUIRE(iscsi_service(fc, p.revents) == 0);
+  }
+  ::kill(san.pid(), SIGCONT);
+  REQUIRE((a[0].done && a[1].done && a[2].done));
+  int busy = 0, not_ready = 0;
+  for (auto& x : a) {
+    INFO("status " << x.status << " key " << x.key << " ascq " << std::hex << x.ascq);
+    REQUIRE(x.status == SCSI_STATUS_CHECK_CONDITION);
+    if (x.key == 0xb /* ABORTED COMMAND */ && x.ascq == 0x5503) ++busy;
+    if (x.key == SCSI_SENSE_NOT_READY && x.ascq == 0x0401) ++not_ready;
+  }
+  CHECK(busy == 1);       // refused at once: beyond queue_depth + queue_limit
+  CHECK(not_ready == 2);  // the hung command timed out, both waited out retry_ms
+  CHECK(tight.log_text().find("queue_limit") != std::string::npos);
+  CHECK(tight.log_text().find("backend connection lost") != std::string::npos);
+
+  // SAN resumed: the front reconnects and serves what it had.
+  bool ready = false;
+  const auto back_by = Clock::now() + std::chrono::seconds(30);
+  while (!ready && Clock::now() < back_by) {
+    Task t(iscsi_testunitready_sync(fc, 0));
+    REQUIRE(t);
+    ready = t->status == SCSI_STATUS_GOOD;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(ready);
+  CHECK(read_blocks(fc, 0, 8) == before);
 }

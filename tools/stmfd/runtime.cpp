@@ -81,6 +81,12 @@ Status Runtime::build_lu(const LuConfig& l, uint64_t& size, stmf::LogicalUnitPtr
     o.chap_user = l.backend.chap_user;
     o.chap_secret = l.backend.chap_secret;
     o.header_digest = l.backend.header_digest;
+    o.queue_depth = l.backend.queue_depth;
+    o.queue_limit = l.backend.queue_limit;
+    o.retry.max_attempts = l.backend.retry_attempts;
+    o.retry.max_wait = std::chrono::milliseconds(l.backend.retry_ms);
+    o.command_timeout_s = l.backend.command_timeout_s;
+    o.connect_timeout = std::chrono::milliseconds(l.backend.connect_timeout_ms);
     o.block_size = l.block_size;
     o.size = l.size;
     std::error_code ec;
