@@ -305,11 +305,6 @@ void BlockLu::execute(const TaskPtr& task, TaskDone done) {
                                                                : scsi::sense::medium_not_present);
     return;
   }
-  if ((row->flags & kMedium) && !store_->ready()) {
-    // The medium is out of reach for now (iscsi store: reconnecting to its backend).
-    fail(task, done, scsi::sense::not_ready_becoming_ready);
-    return;
-  }
   if ((row->flags & kModifies) && write_protected()) {
     fail(task, done, scsi::sense::write_protected);
     return;

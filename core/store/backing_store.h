@@ -47,8 +47,9 @@ class BackingStore {
   virtual bool thin() const = 0;
   // A short name for logs: "file:/path", "ram", "null", "iscsi://host/iqn/lun".
   virtual std::string describe() const = 0;
-  // False while the medium is out of reach (iscsi store: backend connection down); medium
-  // access commands, TEST UNIT READY included, then answer NOT READY (02/04/01).
+  // False while the medium is out of reach (iscsi store: backend connection down): TEST UNIT
+  // READY then answers NOT READY (02/04/01). Data commands still come to the store, which
+  // completes them (ENOTCONN) or holds them for a reconnection as it sees fit.
   virtual bool ready() const { return true; }
 
   // Reads buf.size() bytes at offset. Reading a deallocated range yields zeroes.
