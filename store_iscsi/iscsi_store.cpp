@@ -89,11 +89,13 @@ struct SyncStep {
   bool finished = false;
   int status = 0;
   scsi_task* task = nullptr;
-  static void cb(iscsi_context*, int status, void* command_data, void* private_data) {
+  std::string error;  // libiscsi's message when the step ended (later calls overwrite it)
+  static void cb(iscsi_context* c, int status, void* command_data, void* private_data) {
     auto* s = static_cast<SyncStep*>(private_data);
     s->finished = true;
     s->status = status;
     s->task = static_cast<scsi_task*>(command_data);
+    if (status != SCSI_STATUS_GOOD) s->error = iscsi_get_error(c);
   }
 };
 
@@ -584,7 +586,7 @@ std::unique_ptr<store::BackingStore> make_iscsi_store(asio::io_context& io, cons
   if (iscsi_full_connect_async(c, url.portal, url.lun, SyncStep::cb, &login) != 0 || !run_until(c, login, deadline) ||
       login.status != SCSI_STATUS_GOOD) {
     why = "cannot log in to the backend " + shown + ": " +
-          (login.finished || *iscsi_get_error(c) ? iscsi_get_error(c) : "timed out");
+          (!login.error.empty() ? login.error : *iscsi_get_error(c) ? std::string(iscsi_get_error(c)) : "timed out");
     iscsi_destroy_context(c);
     return nullptr;
   }
