@@ -373,3 +373,39 @@ TEST_CASE("iscsi store: a write sent while the SAN restarts waits for the new co
   CHECK(read_blocks(sc, 200, 16) == data);
   CHECK(read_blocks(sc, 100, 8) == warm);
 }
+
+TEST_CASE("iscsi store: CHAP toward the backend and its header digest", "[integration][iscsi_store]") {
+  // The SAN requires CHAP of the front's initiator name (node-wide initiator secret).
+  DaemonOptions so;
+  so.top_json_extra = std::string(R"("initiators": [{"name": ")") + kFrontInitiator +
+                      R"(", "chap_user": "front", "chap_secret": "0123456789abcdef"}], )";
+  so.target_json_extra = R"("auth": "chap", )";
+  Daemon san(so);
+  const std::string backend = ", \"backend\": {\"url\": \"" + san.url() + "\", \"initiator\": \"" + kFrontInitiator + "\"";
+
+  // Without the secret the LU cannot be created: the daemon says why.
+  DaemonOptions bad = front_options(san);
+  bad.lun0_json_extra = backend + "}";
+  std::string why;
+  try {
+    Daemon front(bad);
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  CHECK(why.find("cannot log in to the backend") != std::string::npos);
+
+  DaemonOptions good = front_options(san);
+  good.lun0_json_extra =
+      backend + ", \"chap\": {\"user\": \"front\", \"secret\": \"0123456789abcdef\"}, \"header_digest\": true}";
+  Daemon front(good);
+  Ctx fc;
+  REQUIRE(login(fc, front));
+  auto data = pattern(8 * kBlock, 8);
+  write_blocks(fc, 42, data, true);
+  CHECK(read_blocks(fc, 42, 8) == data);
+  // The SAN logged the front's session in with a header digest.
+  const std::string log = san.log_text();
+  const auto at = log.find(std::string("normal session: ") + kFrontInitiator);
+  REQUIRE(at != std::string::npos);
+  CHECK(log.substr(at, 400).find("HeaderDigest=true") != std::string::npos);
+}
