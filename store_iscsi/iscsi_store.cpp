@@ -60,6 +60,10 @@ constexpr milliseconds kTick{250};              // libiscsi timeouts, queue expi
 constexpr int kServiceRounds = 16;              // iscsi_service() rounds per readiness wake-up
 constexpr uint32_t kDefaultMaxTransferBlocks = 2048;  // when the backend reports no limit (1 MiB at 512)
 constexpr int kVpdAllocation = 255;
+// An idle connection is probed with TEST UNIT READY after this long without an answer from the
+// backend, so that a backend that hangs while nothing is sent (its TCP connection still open)
+// is noticed within kIdleProbe + command_timeout_s and TEST UNIT READY on the LU says so.
+constexpr milliseconds kIdleProbe{5000};
 
 auto& log() { return store::log(); }
 
@@ -112,7 +116,7 @@ bool run_until(iscsi_context* c, SyncStep& s, Clock::time_point deadline) {
 }
 
 struct Op {
-  enum Kind { read, write, flush, unmap } kind;
+  enum Kind { read, write, flush, unmap } kind = read;
   uint64_t lba = 0, blocks = 0;  // what is left to do
   uint8_t* buf = nullptr;        // read/write: where the next piece's bytes are
   bool fua = false;
@@ -138,6 +142,7 @@ class Impl : public std::enable_shared_from_this<Impl> {
     asio::post(strand_, [self = shared_from_this(), c] {
       self->ctx_ = c;
       self->connected_ = true;
+      self->last_heard_ = Clock::now();
       self->wrap_fd();
       self->arm();
       self->schedule_tick();
@@ -268,6 +273,8 @@ class Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void finished(Op* op, int status, scsi_task* t) {
+    if (status != SCSI_STATUS_TIMEOUT && status != SCSI_STATUS_ERROR && status != SCSI_STATUS_CANCELLED)
+      last_heard_ = Clock::now();
     in_flight_.erase(op);
     op->task = nullptr;
     const Verdict v = classify(status, uint8_t(t->sense.key), uint8_t(t->sense.ascq >> 8), uint8_t(t->sense.ascq & 0xff));
@@ -376,8 +383,9 @@ class Impl : public std::enable_shared_from_this<Impl> {
     rd_armed_ = wr_armed_ = false;
     if (!ctx_) return;
     for (Op* op : in_flight_) scsi_set_task_private_ptr(op->task, nullptr);
+    probing_ = false;
     iscsi_context* c = std::exchange(ctx_, nullptr);
-    iscsi_destroy_context(c);  // callbacks see no op: they only free their tasks
+    iscsi_destroy_context(c);  // callbacks see no op (nor this context): they only free their tasks
   }
 
   // The connection is unusable: requeue what it carried (within the retry bounds), reconnect later.
@@ -431,6 +439,18 @@ class Impl : public std::enable_shared_from_this<Impl> {
     self->connected_ = true;
     self->ready_ = true;
     self->backoff_ = self->o_.reconnect_min;
+    self->last_heard_ = Clock::now();
+  }
+
+  static void on_probe(iscsi_context* c, int status, void* command_data, void* private_data) {
+    auto* self = static_cast<Impl*>(private_data);
+    if (command_data) scsi_free_scsi_task(static_cast<scsi_task*>(command_data));
+    if (c != self->ctx_) return;  // the context is being destroyed
+    self->probing_ = false;
+    if (status == SCSI_STATUS_TIMEOUT || status == SCSI_STATUS_ERROR || status == SCSI_STATUS_CANCELLED)
+      self->lost_ = "the idle probe (TEST UNIT READY) got no answer";
+    else
+      self->last_heard_ = Clock::now();  // any answer, a UNIT ATTENTION included: the backend is alive
   }
 
   void schedule_tick() {
@@ -448,6 +468,12 @@ class Impl : public std::enable_shared_from_this<Impl> {
       // libiscsi checks its command timeouts here; a login that hangs is ours to bound.
       if (iscsi_service(ctx_, 0) < 0 && lost_.empty()) lost_ = iscsi_get_error(ctx_);
       if (!connected_ && lost_.empty() && now - connect_started_ > o_.connect_timeout) lost_ = "login timed out";
+      if (connected_ && lost_.empty() && in_flight_.empty() && !probing_ && now - last_heard_ >= kIdleProbe) {
+        if (iscsi_testunitready_task(ctx_, url_.lun, on_probe, this))
+          probing_ = true;
+        else
+          lost_ = std::string("cannot queue a probe: ") + iscsi_get_error(ctx_);
+      }
       after_service();
     }
     if (!connected_) {
@@ -481,6 +507,8 @@ class Impl : public std::enable_shared_from_this<Impl> {
   uint64_t gen_ = 0;  // bumped whenever the descriptor changes: older waits are ignored
   bool rd_armed_ = false, wr_armed_ = false;
   bool connected_ = false, stopped_ = false;
+  bool probing_ = false;  // an idle probe is on the backend
+  Clock::time_point last_heard_{};  // the backend's last answer
   std::string lost_;  // set inside libiscsi callbacks; acted on once iscsi_service returns
   std::deque<Op*> waiting_;
   std::unordered_set<Op*> in_flight_;
@@ -512,7 +540,8 @@ class IscsiStore final : public store::BackingStore {
     submit(Op::write, offset, buf.size(), const_cast<uint8_t*>(buf.data()), fua, std::move(done));
   }
   void flush(store::Completion done) override {
-    auto* op = new Op{Op::flush};
+    auto* op = new Op;
+    op->kind = Op::flush;
     op->blocks = 1;
     op->done = std::move(done);
     impl_->submit(op);
@@ -540,7 +569,8 @@ class IscsiStore final : public store::BackingStore {
   }
   void submit(Op::Kind k, uint64_t offset, uint64_t len, uint8_t* buf, bool fua, store::Completion done) {
     const uint32_t bs = impl_->info().block_size;
-    auto* op = new Op{k};
+    auto* op = new Op;
+    op->kind = k;
     op->lba = offset / bs;
     op->blocks = len / bs;
     op->buf = buf;

@@ -409,3 +409,41 @@ TEST_CASE("iscsi store: CHAP toward the backend and its header digest", "[integr
   REQUIRE(at != std::string::npos);
   CHECK(log.substr(at, 400).find("HeaderDigest=true") != std::string::npos);
 }
+
+TEST_CASE("iscsi store: a SAN that hangs while idle is noticed by the idle probe: TEST UNIT READY answers NOT READY",
+          "[integration][iscsi_store]") {
+  Daemon san;
+  DaemonOptions o = front_options(san);
+  o.lun0_json_extra = ", \"backend\": {\"url\": \"" + san.url() + "\", \"initiator\": \"" + kFrontInitiator +
+                      "\", \"command_timeout_s\": 2}";
+  Daemon front(o);
+  Ctx fc;
+  REQUIRE(login(fc, front));
+  {
+    Task t(past_ua([&] { return iscsi_testunitready_sync(fc, 0); }));
+    REQUIRE(t);
+    REQUIRE(t->status == SCSI_STATUS_GOOD);
+  }
+  REQUIRE(::kill(san.pid(), SIGSTOP) == 0);
+  // Nothing is sent: only the probe (after 5 s idle, then a 2 s command timeout) can notice.
+  bool not_ready = false;
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (!not_ready && Clock::now() < deadline) {
+    Task t(iscsi_testunitready_sync(fc, 0));
+    REQUIRE(t);
+    not_ready = t->status == SCSI_STATUS_CHECK_CONDITION && t->sense.key == SCSI_SENSE_NOT_READY && t->sense.ascq == 0x0401;
+    if (!not_ready) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ::kill(san.pid(), SIGCONT);
+  REQUIRE(not_ready);
+  CHECK(front.log_text().find("idle probe") != std::string::npos);
+  bool ready = false;
+  const auto back_by = Clock::now() + std::chrono::seconds(30);
+  while (!ready && Clock::now() < back_by) {
+    Task t(iscsi_testunitready_sync(fc, 0));
+    REQUIRE(t);
+    ready = t->status == SCSI_STATUS_GOOD;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(ready);
+}
