@@ -124,6 +124,44 @@ bool get_state(const json& j, const std::string& key) {
   return v == "online";
 }
 
+void check_secret(const std::string& v, const std::string& key);
+void check_chap_name(const std::string& v, const std::string& key);
+
+IscsiBackendConfig parse_backend_object(const json& j, const std::string& key) {
+  if (!j.is_object()) fail(key, "must be an object");
+  only_keys(j, key, {"url", "initiator", "chap", "header_digest", "queue_depth", "queue_limit", "retry_attempts", "retry_ms",
+                     "command_timeout_s", "connect_timeout_ms"});
+  IscsiBackendConfig b;
+  auto* url = opt(j, "url");
+  if (!url) fail(key + ".url", "missing");
+  b.url = get_string(*url, key + ".url");
+  if (b.url.rfind("iscsi://", 0) != 0 || b.url.size() > 1024) fail(key + ".url", "must be iscsi://host[:port]/target-iqn/lun");
+  auto* ini = opt(j, "initiator");
+  if (!ini) fail(key + ".initiator", "missing");
+  b.initiator = get_string(*ini, key + ".initiator");
+  if (!valid_iscsi_name(b.initiator)) fail(key + ".initiator", "must be an iSCSI name (iqn..., eui..., naa...)");
+  if (auto* c = opt(j, "chap")) {
+    if (!c->is_object()) fail(key + ".chap", "must be an object");
+    only_keys(*c, key + ".chap", {"user", "secret"});
+    if (auto* u = opt(*c, "user")) b.chap_user = get_string(*u, key + ".chap.user");
+    if (auto* u = opt(*c, "secret")) b.chap_secret = get_string(*u, key + ".chap.secret");
+    if (b.chap_user.empty() || b.chap_secret.empty()) fail(key + ".chap", "user and secret go together");
+    check_chap_name(b.chap_user, key + ".chap.user");
+    check_secret(b.chap_secret, key + ".chap.secret");
+  }
+  if (auto* v = opt(j, "header_digest")) b.header_digest = get_bool(*v, key + ".header_digest");
+  auto limit = [&](const char* k, uint32_t& out, uint64_t lo, uint64_t hi) {
+    if (auto* v = opt(j, k)) out = uint32_t(get_uint(*v, key + "." + k, lo, hi));
+  };
+  limit("queue_depth", b.queue_depth, 1, 4096);
+  limit("queue_limit", b.queue_limit, 0, 1u << 20);
+  limit("retry_attempts", b.retry_attempts, 1, 100);
+  limit("retry_ms", b.retry_ms, 0, 3600000);
+  limit("command_timeout_s", b.command_timeout_s, 1, 3600);
+  limit("connect_timeout_ms", b.connect_timeout_ms, 100, 600000);
+  return b;
+}
+
 // Accepts both the file's keys and the shorthand's "lun" (returned through *lun).
 LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company_id, uint64_t* lun,
                          const std::string& guid_seed_prefix) {
@@ -131,11 +169,11 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
   if (lun)
     only_keys(j, key, {"lun", "store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache",
                        "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state",
-                       "epoch", "standby"});
+                       "epoch", "standby", "backend"});
   else
     only_keys(j, key, {"store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache",
                        "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state",
-                       "epoch", "standby"});
+                       "epoch", "standby", "backend"});
   LuConfig l;
   if (lun) {
     auto* v = opt(j, "lun");
@@ -144,7 +182,14 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
   }
   if (auto* v = opt(j, "store")) {
     l.store = get_string(*v, key + ".store");
-    if (l.store != "file" && l.store != "ram" && l.store != "null") fail(key + ".store", "must be file, ram or null");
+    if (l.store != "file" && l.store != "ram" && l.store != "null" && l.store != "iscsi")
+      fail(key + ".store", "must be file, ram, null or iscsi");
+  }
+  if (auto* v = opt(j, "backend")) {
+    if (l.store != "iscsi") fail(key + ".backend", "only an iscsi store has a backend");
+    l.backend = parse_backend_object(*v, key + ".backend");
+  } else if (l.store == "iscsi") {
+    fail(key + ".backend", "missing (an iscsi store needs {\"url\", \"initiator\"})");
   }
   if (auto* v = opt(j, "backing")) l.backing = get_string(*v, key + ".backing");
   if (l.store == "file" && l.backing.empty()) fail(key + ".backing", "missing (a file store needs a path)");
@@ -159,7 +204,8 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
       l.size = get_uint(*v, key + ".size", 0, uint64_t(1) << 60);
     }
   }
-  if (l.store != "file" && l.size == 0) fail(key + ".size", "required for a " + l.store + " store");
+  // An iscsi store's size 0 means the backend's capacity (found when the store connects).
+  if (l.store != "file" && l.store != "iscsi" && l.size == 0) fail(key + ".size", "required for a " + l.store + " store");
   if (l.size > (uint64_t(1) << 60)) fail(key + ".size", "too large");
   if (auto* v = opt(j, "block_size")) {
     l.block_size = uint32_t(get_uint(*v, key + ".block_size", 512, 4096));
@@ -208,7 +254,9 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
     if (((*g)[0] >> 4) != 6) fail(key + ".guid", "must be an NAA 6 identifier (first digit 6)");
     l.guid = guid_hex(*g);
   } else {
-    l.guid = derive_guid(company_id, guid_seed_prefix + (l.store == "file" ? l.backing : l.store + ":" + l.name));
+    l.guid = derive_guid(company_id, guid_seed_prefix + (l.store == "file"    ? l.backing
+                                                         : l.store == "iscsi" ? "iscsi:" + l.backend.url
+                                                                              : l.store + ":" + l.name));
   }
   return l;
 }
@@ -507,7 +555,10 @@ void check(const Config& c) {
     if (!guid_bytes(l.guid) || l.guid != guid_hex(*guid_bytes(l.guid))) fail(k + ".guid", "must be 32 uppercase hex digits");
     if (!guids.insert(l.guid).second) fail(k + ".guid", "GUID " + l.guid + " used by two LUs");
     if (l.store == "file" && !files.insert(l.backing).second) fail(k + ".backing", l.backing + " is used by another LU");
-    if (l.store != "file" && l.store != "ram" && l.store != "null") fail(k + ".store", "must be file, ram or null");
+    if (l.store != "file" && l.store != "ram" && l.store != "null" && l.store != "iscsi")
+      fail(k + ".store", "must be file, ram, null or iscsi");
+    if (l.store == "iscsi" && (l.backend.url.empty() || l.backend.initiator.empty()))
+      fail(k + ".backend", "an iscsi store needs a url and an initiator");
     if (l.block_size != 512 && l.block_size != 4096) fail(k + ".block_size", "must be 512 or 4096");
     if (l.size % l.block_size) fail(k + ".size", "must be a multiple of block_size");
   }
@@ -593,7 +644,9 @@ Config parse(const json& j) {
   // GUIDs derived for canonical LUs use the configured company id: re-derive those.
   if (auto* lus = opt(j, "lus"))
     for (size_t i = 0; i < c.lus.size(); ++i)
-      if (!opt((*lus)[i], "guid")) c.lus[i].guid = derive_guid(c.company_id, c.lus[i].store == "file" ? c.lus[i].backing : c.lus[i].store + ":" + c.lus[i].name);
+      if (!opt((*lus)[i], "guid")) c.lus[i].guid = derive_guid(c.company_id, c.lus[i].store == "file"    ? c.lus[i].backing
+                                                      : c.lus[i].store == "iscsi" ? "iscsi:" + c.lus[i].backend.url
+                                                                                  : c.lus[i].store + ":" + c.lus[i].name);
   c.host_groups = parse_list<GroupConfig>(j, "host_groups", parse_group);
   c.target_groups = parse_list<GroupConfig>(j, "target_groups", parse_group);
   c.views = parse_list<ViewEntryConfig>(j, "views", parse_view);
@@ -735,13 +788,28 @@ InitiatorConfig* Config::find_initiator(const std::string& name) {
   return nullptr;
 }
 
-json to_json(const LuConfig& l) {
+json to_json(const LuConfig& l, bool with_secrets) {
   json j = {{"guid", l.guid},   {"name", l.name},     {"store", l.store}, {"size", l.size}, {"block_size", l.block_size},
             {"physical_block_size", l.physical_block_size}, {"write_protect", l.write_protect},
             {"write_cache", l.write_cache}, {"removable", l.removable}, {"direct", l.direct}, {"serial", l.serial},
             {"vendor", l.vendor}, {"product", l.product}, {"mgmt_url", l.mgmt_url}, {"state", l.online ? "online" : "offline"},
             {"epoch", l.epoch}};
   if (l.store == "file") j["backing"] = l.backing;
+  if (l.store == "iscsi") {
+    const auto& k = l.backend;
+    json b = {{"url", k.url},
+              {"initiator", k.initiator},
+              {"header_digest", k.header_digest},
+              {"queue_depth", k.queue_depth},
+              {"queue_limit", k.queue_limit},
+              {"retry_attempts", k.retry_attempts},
+              {"retry_ms", k.retry_ms},
+              {"command_timeout_s", k.command_timeout_s},
+              {"connect_timeout_ms", k.connect_timeout_ms}};
+    if (!l.backend.chap_user.empty())
+      b["chap"] = {{"user", l.backend.chap_user}, {"secret", with_secrets ? l.backend.chap_secret : "set"}};
+    j["backend"] = b;
+  }
   if (l.standby) j["standby"] = true;
   return j;
 }
@@ -787,6 +855,9 @@ void strip_secrets(json& config) {
       }
   if (config.contains("initiators"))
     for (auto& i : config["initiators"]) i.erase("chap_secret");
+  if (config.contains("lus"))
+    for (auto& l : config["lus"])
+      if (l.contains("backend") && l["backend"].contains("chap")) l["backend"]["chap"].erase("secret");
 }
 
 json to_json(const ViewEntryConfig& v) {
@@ -851,7 +922,7 @@ json to_json(const Config& c) {
   j["targets"] = json::array();
   for (auto& t : c.targets) j["targets"].push_back(to_json(t, true));
   j["lus"] = json::array();
-  for (auto& l : c.lus) j["lus"].push_back(to_json(l));
+  for (auto& l : c.lus) j["lus"].push_back(to_json(l, true));
   auto groups = [](const std::vector<GroupConfig>& gs) {
     json a = json::array();
     for (auto& g : gs) a.push_back({{"name", g.name}, {"members", g.members}});

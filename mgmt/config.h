@@ -51,10 +51,28 @@ struct InitiatorConfig {
 };
 
 // A logical unit (COMSTAR: an sbd LU and its properties).
+// Where an "iscsi" store's blocks live: a LUN of another iSCSI target (docs/configuration.md).
+struct IscsiBackendConfig {
+  std::string url;        // iscsi://host[:port]/target-iqn/lun
+  std::string initiator;  // the initiator name stmfd logs in with
+  std::string chap_user, chap_secret;  // both empty = no CHAP
+  bool header_digest = false;
+  // Limits (docs/configuration.md "The iscsi store"): commands in flight on the backend and
+  // waiting beyond them; how often and how long a command caught by a connection loss is sent
+  // again; how long a backend command or a login may take.
+  uint32_t queue_depth = 64;
+  uint32_t queue_limit = 1024;
+  uint32_t retry_attempts = 2;
+  uint32_t retry_ms = 10000;
+  uint32_t command_timeout_s = 10;
+  uint32_t connect_timeout_ms = 5000;
+  bool operator==(const IscsiBackendConfig&) const = default;
+};
+
 struct LuConfig {
   std::string guid;            // 32 uppercase hex digits, NAA 6 (always set after parsing)
   std::string name;            // alias
-  std::string store = "file";  // file | ram | null
+  std::string store = "file";  // file | ram | null | iscsi
   std::string backing;         // file store path (absolute)
   uint64_t size = 0;           // bytes (0 in a file = size of the existing file)
   uint32_t block_size = 512;
@@ -73,6 +91,7 @@ struct LuConfig {
   // node serves it as the peer's standby LU. A takeover (create-lu/import-lu of the GUID) or a
   // switchover to this node replaces the record.
   bool standby = false;
+  IscsiBackendConfig backend;  // store "iscsi" only
   bool operator==(const LuConfig&) const = default;
 };
 
@@ -225,7 +244,8 @@ std::optional<Config> load_config(const std::string& path, ConfigError& err);
 // configuration); the management protocol strips them where the doc says so.
 nlohmann::json to_json(const Config& c);
 // One LU / target / view entry in the file's vocabulary (used by the protocol too).
-nlohmann::json to_json(const LuConfig& l);
+// with_secrets: an iscsi store's backend CHAP secret as it is (else "set").
+nlohmann::json to_json(const LuConfig& l, bool with_secrets = false);
 nlohmann::json to_json(const TargetConfig& t, bool with_secrets);
 nlohmann::json to_json(const ViewEntryConfig& v);
 nlohmann::json to_json(const Portal& p);

@@ -472,3 +472,66 @@ TEST_CASE("config: JSON nested deeper than 64 levels is refused before it is par
   CHECK(parse_json_limited("{", 64, &why).is_discarded());
   CHECK(why == "not valid JSON");
 }
+
+TEST_CASE("iscsi store LUs: backend object, size from the backend, secrets kept out of listings", "[iscsi_store]") {
+  ConfigError e;
+  auto c = parse_config(R"({"portals": [], "lus": [{"name": "s", "store": "iscsi", "block_size": 512,
+    "backend": {"url": "iscsi://127.0.0.1:3260/iqn.2026-12.org.example:san/1", "initiator": "iqn.2026-12.org.example:front",
+                "chap": {"user": "front", "secret": "0123456789abcdef"}, "header_digest": true}}]})", e);
+  INFO(e.message());
+  REQUIRE(c);
+  REQUIRE(c->lus.size() == 1);
+  const auto& l = c->lus[0];
+  CHECK(l.store == "iscsi");
+  CHECK(l.size == 0);  // the backend's capacity, found when the store connects
+  CHECK(l.backend.url == "iscsi://127.0.0.1:3260/iqn.2026-12.org.example:san/1");
+  CHECK(l.backend.initiator == "iqn.2026-12.org.example:front");
+  CHECK(l.backend.chap_user == "front");
+  CHECK(l.backend.chap_secret == "0123456789abcdef");
+  CHECK(l.backend.header_digest);
+  CHECK(l.backend.queue_depth == 64);  // the defaults
+  CHECK(l.backend.retry_attempts == 2);
+  CHECK(l.backend.retry_ms == 10000);
+  // Listings show "set"; the whole-configuration export keeps the secret (it round-trips).
+  CHECK(to_json(l)["backend"]["chap"]["secret"] == "set");
+  auto whole = to_json(*c);
+  CHECK(whole["lus"][0]["backend"]["chap"]["secret"] == "0123456789abcdef");
+  auto again = parse_config(whole.dump(), e);
+  INFO(e.message());
+  REQUIRE(again);
+  CHECK(again->lus[0] == l);
+  strip_secrets(whole);
+  CHECK_FALSE(whole["lus"][0]["backend"]["chap"].contains("secret"));
+
+  auto lu = [](const std::string& body) { return std::string(R"({"portals": [], "lus": [)") + body + "]}"; };
+  CHECK(refused(lu(R"({"store": "iscsi"})")) ==
+        "lus[0].backend: missing (an iscsi store needs {\"url\", \"initiator\"})");
+  CHECK(refused(lu(R"({"store": "ram", "size": 4096, "backend": {}})")) == "lus[0].backend: only an iscsi store has a backend");
+  CHECK(refused(lu(R"({"store": "iscsi", "backend": {"url": "http://x/y/0", "initiator": "iqn.2026-12.org.example:f"}})")) ==
+        "lus[0].backend.url: must be iscsi://host[:port]/target-iqn/lun");
+  CHECK(refused(lu(R"({"store": "iscsi", "backend": {"url": "iscsi://h/iqn.x:y/0"}})")) == "lus[0].backend.initiator: missing");
+  CHECK(refused(lu(R"({"store": "iscsi", "backend": {"url": "iscsi://h/iqn.x:y/0", "initiator": "bob"}})")) ==
+        "lus[0].backend.initiator: must be an iSCSI name (iqn..., eui..., naa...)");
+  CHECK(refused(lu(R"({"store": "iscsi", "backend": {"url": "iscsi://h/iqn.x:y/0", "initiator": "iqn.2026-12.org.example:f",
+                                                     "chap": {"user": "u", "secret": "short"}}})"))
+            .find("lus[0].backend.chap.secret: must be 12 to 16 characters") == 0);
+  CHECK(refused(lu(R"({"store": "iscsi", "backend": {"url": "iscsi://h/iqn.x:y/0", "initiator": "iqn.2026-12.org.example:f",
+                                                     "digest": true}})")) == "lus[0].backend.digest: unknown key");
+  CHECK(refused(lu(R"({"store": "iscsi", "backend": {"url": "iscsi://h/iqn.x:y/0", "initiator": "iqn.2026-12.org.example:f",
+                                                     "queue_depth": 0}})")) ==
+        "lus[0].backend.queue_depth: must be between 1 and 4096");
+  auto tuned = parse_config(lu(R"({"store": "iscsi", "backend": {"url": "iscsi://h/iqn.x:y/0", "initiator":
+    "iqn.2026-12.org.example:f", "queue_depth": 8, "queue_limit": 16, "retry_attempts": 3, "retry_ms": 2000,
+    "command_timeout_s": 4, "connect_timeout_ms": 1500}})"), e);
+  INFO(e.message());
+  REQUIRE(tuned);
+  CHECK(tuned->lus[0].backend.queue_depth == 8);
+  CHECK(tuned->lus[0].backend.queue_limit == 16);
+  CHECK(tuned->lus[0].backend.retry_attempts == 3);
+  CHECK(tuned->lus[0].backend.retry_ms == 2000);
+  CHECK(tuned->lus[0].backend.command_timeout_s == 4);
+  CHECK(tuned->lus[0].backend.connect_timeout_ms == 1500);
+  auto round = parse_config(to_json(*tuned).dump(), e);
+  REQUIRE(round);
+  CHECK(round->lus[0] == tuned->lus[0]);
+}

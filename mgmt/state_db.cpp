@@ -301,6 +301,8 @@ ALTER TABLE alua ADD COLUMN handshake_timeout_ms INTEGER NOT NULL DEFAULT 5000
   CHECK (handshake_timeout_ms BETWEEN 0 AND 4294967295);
 ALTER TABLE lus ADD COLUMN standby INTEGER NOT NULL DEFAULT 0 CHECK (standby IN (0, 1));
 ALTER TABLE settings ADD COLUMN mgmt_limits TEXT NOT NULL DEFAULT '{}';
+-- An iscsi store's backend: {"url","initiator","chap":{"user","secret"},"header_digest"}; '' otherwise.
+ALTER TABLE lus ADD COLUMN backend TEXT NOT NULL DEFAULT '';
 )SQL";
 
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
@@ -452,8 +454,8 @@ struct StateDb::Impl {
     for (size_t p = 0; p < c.lus.size(); ++p) {
       const LuConfig& l = c.lus[p];
       st("INSERT INTO lus (guid, pos, name, store, backing, size, block_size, physical_block_size, write_protect, "
-         "write_cache, removable, direct, serial, vendor, product, mgmt_url, online, epoch, standby) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+         "write_cache, removable, direct, serial, vendor, product, mgmt_url, online, epoch, standby, backend) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
           .bind(1, l.guid)
           .bind(2, int64_t(p))
           .bind(3, l.name)
@@ -473,6 +475,7 @@ struct StateDb::Impl {
           .bind(17, int64_t(l.online))
           .bind_u64(18, l.epoch)
           .bind(19, int64_t(l.standby))
+          .bind(20, l.store == "iscsi" ? to_json(l, true)["backend"].dump() : std::string())
           .run();
     }
 
@@ -611,13 +614,13 @@ struct StateDb::Impl {
     {
       auto& s = st(
           "SELECT guid, name, store, backing, size, block_size, physical_block_size, write_protect, write_cache, "
-          "removable, direct, serial, vendor, product, mgmt_url, online, epoch, standby FROM lus ORDER BY pos");
+          "removable, direct, serial, vendor, product, mgmt_url, online, epoch, standby, backend FROM lus ORDER BY pos");
       while (s.step()) {
         LuConfig l;
         l.guid = s.text(0);
         l.name = s.text(1);
         l.store = s.text(2);
-        if (l.store != "file" && l.store != "ram" && l.store != "null")
+        if (l.store != "file" && l.store != "ram" && l.store != "null" && l.store != "iscsi")
           bad_row("lus[" + std::to_string(c.lus.size()) + "].store: unknown store '" + l.store + "'");
         l.backing = s.text(3);
         l.size = s.u64(4);
@@ -634,6 +637,31 @@ struct StateDb::Impl {
         l.online = s.boolean(15);
         l.epoch = s.u64(16);  // validate() (in load) holds it to the file's range
         l.standby = s.boolean(17);
+        if (l.store == "iscsi") {
+          const std::string where = "lus[" + std::to_string(c.lus.size()) + "].backend";
+          auto b = nlohmann::json::parse(s.text(18), nullptr, false);
+          if (!b.is_object() || !b.contains("url") || !b["url"].is_string() || !b.contains("initiator") ||
+              !b["initiator"].is_string())
+            bad_row(where + ": not a backend object");
+          l.backend.url = b["url"].get<std::string>();
+          l.backend.initiator = b["initiator"].get<std::string>();
+          l.backend.header_digest = b.value("header_digest", false);
+          auto limit = [&](const char* k, uint32_t& out) {
+            if (!b.contains(k)) return;  // written before the key existed: the default
+            if (!b[k].is_number_unsigned()) bad_row(where + "." + k + ": not a non-negative integer");
+            out = b[k].get<uint32_t>();
+          };
+          limit("queue_depth", l.backend.queue_depth);
+          limit("queue_limit", l.backend.queue_limit);
+          limit("retry_attempts", l.backend.retry_attempts);
+          limit("retry_ms", l.backend.retry_ms);
+          limit("command_timeout_s", l.backend.command_timeout_s);
+          limit("connect_timeout_ms", l.backend.connect_timeout_ms);
+          if (b.contains("chap") && b["chap"].is_object()) {
+            l.backend.chap_user = b["chap"].value("user", "");
+            l.backend.chap_secret = b["chap"].value("secret", "");
+          }
+        }
         c.lus.push_back(std::move(l));
       }
     }

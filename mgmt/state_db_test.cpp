@@ -242,7 +242,8 @@ constexpr const char* kDowngradeToSchema4 =
     "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
     "ALTER TABLE alua DROP COLUMN tls; ALTER TABLE alua DROP COLUMN insecure; "
     "ALTER TABLE alua DROP COLUMN handshake_timeout_ms; ALTER TABLE lus DROP COLUMN standby; "
-    "ALTER TABLE settings DROP COLUMN mgmt_limits; UPDATE schema_version SET version = 4; PRAGMA user_version = 4";
+    "ALTER TABLE settings DROP COLUMN mgmt_limits; ALTER TABLE lus DROP COLUMN backend; "
+    "UPDATE schema_version SET version = 4; PRAGMA user_version = 4";
 
 TEST_CASE("state db: a new database is empty and holds no configuration", "[statedb]") {
   TempDir d;
@@ -466,7 +467,7 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
            "port_index; ALTER TABLE lus DROP COLUMN epoch; ALTER TABLE settings DROP COLUMN iscsi_limits; "
            "DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; "
            "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
-           "ALTER TABLE lus DROP COLUMN standby; ALTER TABLE settings DROP COLUMN mgmt_limits; "
+           "ALTER TABLE lus DROP COLUMN standby; ALTER TABLE settings DROP COLUMN mgmt_limits; ALTER TABLE lus DROP COLUMN backend; "
            "UPDATE schema_version SET version = 1; PRAGMA user_version = 1");
   auto db = must_open(d.path);
   std::string why;
@@ -902,6 +903,38 @@ TEST_CASE("state db: a schema-2 database whose targets cannot be numbered stays 
   auto c = db->load(why);
   REQUIRE(c);
   CHECK(c->targets[2].port_index == 3);
+}
+
+TEST_CASE("state db: an iscsi store LU's backend (CHAP included) round-trips", "[statedb][iscsi_store]") {
+  TempDir d;
+  Config c = full_config();
+  LuConfig l;
+  l.guid = "600144F0000000000000000000001717";
+  l.name = "san lu";
+  l.store = "iscsi";
+  l.size = 0;
+  l.backend = {"iscsi://127.0.0.1:3260/iqn.2026-12.org.example:san/3", "iqn.2026-12.org.example:front", "frontuser",
+               "0123456789abcdef", true};
+  l.backend.queue_depth = 7;
+  l.backend.retry_ms = 1234;
+  c.lus.push_back(l);
+  std::string why;
+  {
+    auto db = must_open(d.path);
+    REQUIRE(db->save(c, why));
+  }
+  auto db = must_open(d.path);
+  auto back = db->load(why);
+  INFO(why);
+  REQUIRE(back);
+  CHECK(*back == c);
+  REQUIRE(back->find_lu(l.guid));
+  CHECK(back->find_lu(l.guid)->backend.chap_secret == "0123456789abcdef");
+  CHECK(back->find_lu(l.guid)->backend.header_digest);
+  // A row whose backend is not an object is refused, not served half-configured.
+  raw_exec(d.db(), "UPDATE lus SET backend = 'nonsense' WHERE store = 'iscsi'");
+  CHECK_FALSE(db->load(why));
+  CHECK(why.find("backend") != std::string::npos);
 }
 
 TEST_CASE("state db: the peer link's TLS settings and standby LU records round-trip", "[statedb][alua][tls]") {

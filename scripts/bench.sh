@@ -2,7 +2,7 @@
 # Side-by-side benchmark: stmfd vs tgt (the Linux userspace target) on the same machine, in
 # the same run, each serving a file-backed LU, driven by `qemu-img bench` over libiscsi.
 #
-#   scripts/bench.sh [--count N] [--rounds R] [--size 1G] [--only tgt|pair|tls]
+#   scripts/bench.sh [--count N] [--rounds R] [--size 1G] [--only tgt|pair|tls|san]
 #
 # For every workload it runs the two targets alternately R rounds and reports the median IOPS
 # of each and the ratio stmfd/tgt. Machines are shared and noisy: read the ratios.
@@ -10,7 +10,10 @@
 # link's TLS: two pairs at once, one with TLS (the default) and one with "insecure": true,
 # both driven through node 1 (every command proxied), alternately (BENCH_TLS=0 leaves it out),
 # with the CPU time both pairs' daemons used for the same requests.
-# --only runs one of the three tables (tls and pair need no tgt).
+# Then the iscsi backing store (--only san, or BENCH_SAN=0 to leave it out): a "SAN" stmfd
+# serves a file LU, a second stmfd exports an iscsi-store LU over that LUN; the SAN LUN is
+# driven directly and through the front, alternately (ratio: through the front / direct).
+# --only runs one of the four tables (tls, pair and san need no tgt).
 # Bounded: every qemu-img run does a fixed number of requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +24,10 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2;;
     --size) size=$2; shift 2;;
     --only) only=$2; shift 2;;
-    *) echo "usage: $0 [--count N] [--rounds R] [--size SIZE] [--only tgt|pair|tls]" >&2; exit 2;;
+    *) echo "usage: $0 [--count N] [--rounds R] [--size SIZE] [--only tgt|pair|tls|san]" >&2; exit 2;;
   esac
 done
-case "$only" in ""|tgt|pair|tls) ;; *) echo "bench.sh: --only tgt, pair or tls" >&2; exit 2;; esac
+case "$only" in ""|tgt|pair|tls|san) ;; *) echo "bench.sh: --only tgt, pair, tls or san" >&2; exit 2;; esac
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 if want tgt; then scripts/deps.sh --bench; fi
 command -v qemu-img >/dev/null || { echo "bench.sh: qemu-img is needed (scripts/deps.sh --bench)" >&2; exit 1; }
@@ -33,11 +36,13 @@ command -v qemu-img >/dev/null || { echo "bench.sh: qemu-img is needed (scripts/
 work=$(mktemp -d /var/tmp/stmf-bench-XXXXXX)
 sport=$((20000 + RANDOM % 10000)); tport=$((sport + 1))
 spid=""
+san_pids=()
 pairs=()
 cleanup() {
   local d
   for d in "${pairs[@]}"; do scripts/pair.sh stop "$d" || true; done
   [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
+  for d in "${san_pids[@]}"; do kill "$d" 2>/dev/null && wait "$d" 2>/dev/null || true; done
   want tgt && { scripts/tgt-peer.sh stop "$work/tgt" || true; }
   rm -rf "$work"
 }
@@ -164,4 +169,45 @@ if [ "${BENCH_TLS:-1}" = 1 ] && want tls; then
   c_plain=$(awk -v a="$(cpu_of plain)" -v b="$c0_plain" 'BEGIN { printf "%.1f", a - b }')
   printf '%-28s %12s %12s %8s\n' "daemons' CPU seconds" "$c_plain" "$c_tls" \
     "$(awk -v a="$c_tls" -v b="$c_plain" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+fi
+
+# The iscsi backing store: the SAN LUN directly against the same LUN through an stmfd whose
+# LU is "store": "iscsi" over it (both on loopback, alternately).
+if [ "${BENCH_SAN:-1}" = 1 ] && want san; then
+  san_port=$((sport + 10)); front_port=$((sport + 11))
+  cp "$work/stmfd.img" "$work/san.img" 2>/dev/null || dd if="$work/stmfd.img" of="$work/san.img" bs=1M status=none
+  cat >"$work/san.json" <<JSON
+{"portals": ["127.0.0.1:$san_port"], "log_level": "warn",
+ "targets": [{"iqn": "iqn.2026-12.org.example:san", "luns": [{"lun": 0, "backing": "$work/san.img", "block_size": 512}]}]}
+JSON
+  build/tools/stmfd --config "$work/san.json" --socket "$work/san.sock" >"$work/san.log" 2>&1 &
+  san_pids+=($!)
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$san_port) 2>/dev/null && break; sleep 0.1; done
+  san_url="iscsi://127.0.0.1:$san_port/iqn.2026-12.org.example:san/0"
+  cat >"$work/front.json" <<JSON
+{"portals": ["127.0.0.1:$front_port"], "log_level": "warn",
+ "targets": [{"iqn": "iqn.2026-12.org.example:front", "luns": [{"lun": 0, "store": "iscsi", "block_size": 512,
+   "backend": {"url": "$san_url", "initiator": "iqn.2026-12.org.example:bench-front"}}]}]}
+JSON
+  build/tools/stmfd --config "$work/front.json" --socket "$work/front.sock" >"$work/front.log" 2>&1 &
+  san_pids+=($!)
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$front_port) 2>/dev/null && break; sleep 0.1; done
+  front_url="iscsi://127.0.0.1:$front_port/iqn.2026-12.org.example:front/0"
+  echo
+  printf '%-28s %12s %12s %8s
+' "iscsi store workload" direct "via stmfd" ratio
+  run_san() {
+    local name=$1 bs=$2 depth=$3 rw=$4 n=$5 d=() f=()
+    for _ in $(seq "$rounds"); do
+      d+=("$(iops "$san_url" "$bs" "$depth" "$rw" "$n")")
+      f+=("$(iops "$front_url" "$bs" "$depth" "$rw" "$n")")
+    done
+    local dm fm
+    dm=$(printf '%s\n' "${d[@]}" | median); fm=$(printf '%s\n' "${f[@]}" | median)
+    printf '%-28s %12s %12s %8s\n' "$name" "$dm" "$fm" "$(awk -v a="$fm" -v b="$dm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+  }
+  run_san "4KiB read  QD32 (IOPS)"   4096 32 read  "$count"
+  run_san "4KiB write QD32 (IOPS)"   4096 32 write "$count"
+  run_san "128KiB read  QD16 (IOPS)" 131072 16 read  $((count / 8))
+  run_san "128KiB write QD16 (IOPS)" 131072 16 write $((count / 8))
 fi

@@ -25,6 +25,8 @@ class Connection;
 class Server {
  public:
   Server(asio::io_context& io, Stmf& stmf, IscsiSettings settings);
+  // The daemon's I/O context (the iscsi backing store runs its backend connections on it).
+  asio::io_context& io() { return io_; }
   ~Server();
 
   IscsiTargetPort& add_target(TargetSettings t, uint16_t rtpi, uint16_t tpg);

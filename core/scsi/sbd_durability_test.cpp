@@ -255,3 +255,27 @@ TEST_CASE("file store whose io_uring_submit keeps failing: commands end with CHE
   CHECK_SENSE(rd, 0x3, 0x11, 0x00);
   CHECK_SENSE(sync, 0x3, 0x0c, 0x00);
 }
+
+TEST_CASE("a store out of reach (ENOTCONN) or out of queue slots (EBUSY): retryable sense, no latch; not ready: TEST UNIT "
+          "READY says so", "[sbd][durability][iscsi_store]") {
+  Lu l;
+  REQUIRE(good(l.run(cdb10(kWrite10, 0, 8), pattern(8 * 512, 1))));
+  // A flush that never ran (the backend connection was down): NOT READY, BECOMING READY.
+  l.store->flush_error_once = std::make_error_code(std::errc::not_connected);
+  CHECK_SENSE(l.run(cdb10(kSync10, 0, 0)), 0x2, 0x04, 0x01);
+  CHECK_FALSE(sbd::block_lu_durability_fault(*l.lu));
+  CHECK(good(l.run(cdb10(kSync10, 0, 0))));  // the next one reaches the store and succeeds
+  // A FUA write and a read refused for want of queue slots: ABORTED COMMAND, INSUFFICIENT RESOURCES.
+  l.store->write_error = std::make_error_code(std::errc::device_or_resource_busy);
+  CHECK_SENSE(l.run(cdb10(kWrite10, 0, 1, kFua), pattern(512, 2)), 0xb, 0x55, 0x03);
+  CHECK_FALSE(sbd::block_lu_durability_fault(*l.lu));
+  l.store->write_error = {};
+  l.store->read_error = std::make_error_code(std::errc::not_connected);
+  CHECK_SENSE(l.run(cdb10(kRead10, 0, 1)), 0x2, 0x04, 0x01);
+  l.store->read_error = {};
+  // Not ready: TEST UNIT READY answers 02/04/01 at once; ready again: GOOD.
+  l.store->ready_now = false;
+  CHECK_SENSE(l.run({0x00, 0, 0, 0, 0, 0}), 0x2, 0x04, 0x01);
+  l.store->ready_now = true;
+  CHECK(good(l.run({0x00, 0, 0, 0, 0, 0})));
+}

@@ -60,7 +60,13 @@ struct BlockLu::VerifyOp {
 
 // ---------------------------------------------------------------------------------------
 
-void BlockLu::h_test_unit_ready(const TaskPtr& t, TaskDone& done) { done(t); }
+void BlockLu::h_test_unit_ready(const TaskPtr& t, TaskDone& done) {
+  // The medium is out of reach for now (iscsi store: reconnecting to its backend). Only TEST
+  // UNIT READY says so at once: data commands go to the store, which holds them for the
+  // reconnection within its bound and then fails them with ENOTCONN (the same sense).
+  if (!store_->ready()) return fail(t, done, sense::not_ready_becoming_ready);
+  done(t);
+}
 
 void BlockLu::h_read(const TaskPtr& t, TaskDone& done) {
   const uint8_t* cdb = t->cdb.data();

@@ -256,6 +256,8 @@ void BlockLu::store_flush(const char* what, store::Completion done) {
 void BlockLu::note_durability_failure(const char* what, std::error_code ec) {
   // Refused before reaching the medium: nothing that was written is in doubt.
   if (ec == std::errc::invalid_argument || ec == std::errc::read_only_file_system) return;
+  // Not executed: the store was out of reach or out of queue slots (the initiator retries).
+  if (transient_error(ec)) return;
   const std::string reason = std::string(what) + " failed: " + ec.message();
   if (latch_.trip(reason))
     log()->error("LU {} ({}): {}: writes acknowledged before it may be lost; every later flush and FUA write "
@@ -331,11 +333,21 @@ std::optional<scsi::SenseCode> BlockLu::check_range(const LbaRange& r, uint32_t 
   return std::nullopt;
 }
 
+// A store out of reach (ENOTCONN) or out of queue slots (EBUSY) did not execute the command:
+// retryable answers, not medium errors.
+std::optional<scsi::SenseCode> BlockLu::transient_error(std::error_code ec) {
+  if (ec == std::errc::not_connected) return scsi::sense::not_ready_becoming_ready;
+  if (ec == std::errc::device_or_resource_busy) return scsi::sense::aborted_insufficient_resources;
+  return std::nullopt;
+}
+
 scsi::SenseCode BlockLu::read_error(std::error_code ec) {
+  if (auto t = transient_error(ec)) return *t;
   return scsi::sense::unrecovered_read_error;
 }
 
 scsi::SenseCode BlockLu::write_error(std::error_code ec) {
+  if (auto t = transient_error(ec)) return *t;
   if (ec == std::errc::no_space_on_device) return scsi::sense::space_allocation_failed_write_protect;
   return scsi::sense::write_error;
 }

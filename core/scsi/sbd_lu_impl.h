@@ -109,6 +109,7 @@ class BlockLu final : public LogicalUnit {
   // LBA itself must exist) and, when max_blocks != 0, the length limit.
   std::optional<scsi::SenseCode> check_range(const LbaRange& r, uint32_t max_blocks) const;
   bool write_protected() const { return write_protect_.load(std::memory_order_relaxed) || modes_.swp(); }
+  static std::optional<scsi::SenseCode> transient_error(std::error_code ec);
   static scsi::SenseCode read_error(std::error_code ec);
   static scsi::SenseCode write_error(std::error_code ec);
 

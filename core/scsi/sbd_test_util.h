@@ -27,6 +27,7 @@ class FakeStore : public store::BackingStore {
   uint64_t size() const override { return data_.size(); }
   bool thin() const override { return thin_; }
   std::string describe() const override { return "fake"; }
+  bool ready() const override { return ready_now; }
 
   void read(uint64_t off, std::span<uint8_t> buf, store::Completion done) override {
     ++reads;
@@ -96,6 +97,7 @@ class FakeStore : public store::BackingStore {
   std::error_code flush_error_once;
   int reads = 0, writes = 0, flushes = 0, unmaps = 0;
   bool last_fua = false;
+  bool ready_now = true;  // BackingStore::ready() (the iscsi store's backend connection)
 
  private:
   void submit(std::function<void()> f) {

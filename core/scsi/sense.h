@@ -85,6 +85,7 @@ inline const SenseCode insufficient_registration_resources = make(SenseKey::ille
 inline const SenseCode medium_removal_prevented = make(SenseKey::illegal_request, 0x53, 0x02);
 inline const SenseCode invalid_field_in_command_iu = make(SenseKey::illegal_request, 0x0e, 0x03);
 inline const SenseCode overlapped_commands = make(SenseKey::aborted_command, 0x4e, 0x00);
+inline const SenseCode aborted_insufficient_resources = make(SenseKey::aborted_command, 0x55, 0x03);
 // UNIT ATTENTION
 inline const SenseCode power_on_reset = make(SenseKey::unit_attention, 0x29, 0x00);
 inline const SenseCode bus_device_reset = make(SenseKey::unit_attention, 0x29, 0x03);
@@ -99,6 +100,7 @@ inline const SenseCode commands_cleared_by_another_initiator = make(SenseKey::un
 inline const SenseCode reported_luns_data_has_changed = make(SenseKey::unit_attention, 0x3f, 0x0e);
 inline const SenseCode inquiry_data_has_changed = make(SenseKey::unit_attention, 0x3f, 0x03);
 // NOT READY
+inline const SenseCode not_ready_becoming_ready = make(SenseKey::not_ready, 0x04, 0x01);
 inline const SenseCode not_ready_initializing_required = make(SenseKey::not_ready, 0x04, 0x02);
 inline const SenseCode not_ready_manual_intervention = make(SenseKey::not_ready, 0x04, 0x03);
 inline const SenseCode not_ready_asymmetric_transition = make(SenseKey::not_ready, 0x04, 0x0a);

@@ -8,7 +8,9 @@
 //    must not block; callers re-post to their own executor if they need to.
 //  - All methods are thread-safe: many tasks on many connections call them concurrently.
 //  - Errors are std::system_category codes: a range outside [0, size()) is EINVAL, a write or
-//    unmap on a read-only store is EROFS, I/O failures carry the kernel's errno.
+//    unmap on a read-only store is EROFS, I/O failures carry the kernel's errno. A store whose
+//    medium is out of reach for now (the iscsi store's backend connection is down) says
+//    ENOTCONN: the block LU answers NOT READY, LOGICAL UNIT IS IN PROCESS OF BECOMING READY.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -43,8 +45,12 @@ class BackingStore {
   }
   // True when unmap() really deallocates (thin provisioning): sparse files, RAM.
   virtual bool thin() const = 0;
-  // A short name for logs: "file:/path", "ram", "null".
+  // A short name for logs: "file:/path", "ram", "null", "iscsi://host/iqn/lun".
   virtual std::string describe() const = 0;
+  // False while the medium is out of reach (iscsi store: backend connection down): TEST UNIT
+  // READY then answers NOT READY (02/04/01). Data commands still come to the store, which
+  // completes them (ENOTCONN) or holds them for a reconnection as it sees fit.
+  virtual bool ready() const { return true; }
 
   // Reads buf.size() bytes at offset. Reading a deallocated range yields zeroes.
   virtual void read(uint64_t offset, std::span<uint8_t> buf, Completion done) = 0;

@@ -13,6 +13,7 @@
 #include "core/store/backing_store.h"
 #include "libstmf/stmf_status.h"
 #include "proxy/proxy_port.h"
+#include "store_iscsi/iscsi_store.h"
 #include "tools/stmfd/pr_persistence.h"
 
 namespace stmfd {
@@ -33,7 +34,7 @@ std::shared_ptr<spdlog::logger> log() {
 
 // Properties that need a new LU object when they change (the rest change in place).
 bool needs_rebuild(const LuConfig& a, const LuConfig& b) {
-  return a.store != b.store || a.backing != b.backing || a.block_size != b.block_size ||
+  return a.store != b.store || a.backing != b.backing || a.backend != b.backend || a.block_size != b.block_size ||
          a.physical_block_size != b.physical_block_size || a.removable != b.removable || a.direct != b.direct ||
          a.vendor != b.vendor || a.product != b.product || a.serial != b.serial;
 }
@@ -74,6 +75,29 @@ Status Runtime::build_lu(const LuConfig& l, uint64_t& size, stmf::LogicalUnitPtr
     store = stmf::store::make_ram_store(l.size);
   } else if (l.store == "null") {
     store = stmf::store::make_null_store(l.size);
+  } else if (l.store == "iscsi") {
+    stmf::iscsistore::IscsiStoreOptions o;
+    o.url = l.backend.url;
+    o.initiator = l.backend.initiator;
+    o.chap_user = l.backend.chap_user;
+    o.chap_secret = l.backend.chap_secret;
+    o.header_digest = l.backend.header_digest;
+    o.queue_depth = l.backend.queue_depth;
+    o.queue_limit = l.backend.queue_limit;
+    o.retry.max_attempts = l.backend.retry_attempts;
+    o.retry.max_wait = std::chrono::milliseconds(l.backend.retry_ms);
+    o.command_timeout_s = l.backend.command_timeout_s;
+    o.connect_timeout = std::chrono::milliseconds(l.backend.connect_timeout_ms);
+    o.block_size = l.block_size;
+    o.size = l.size;
+    std::error_code ec;
+    // Connects and probes the backend here (the management thread), bounded by its connect timeout.
+    store = stmf::iscsistore::make_iscsi_store(server_.io(), o, ec, why);
+    if (!store)
+      return error(ec == std::errc::argument_out_of_domain ? STMF_ERROR_INVALID_BLKSIZE
+                   : ec == std::errc::value_too_large      ? STMF_ERROR_SIZE_OUT_OF_RANGE
+                                                           : STMF_ERROR_DATA_FILE_NAME,
+                   "LU " + (l.name.empty() ? l.guid : l.name) + ": " + why);
   } else {
     stmf::store::StoreOptions o;
     o.path = l.backing;
