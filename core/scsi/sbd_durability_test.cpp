@@ -256,7 +256,7 @@ TEST_CASE("file store whose io_uring_submit keeps failing: commands end with CHE
   CHECK_SENSE(sync, 0x3, 0x0c, 0x00);
 }
 
-TEST_CASE("a store out of reach (ENOTCONN) or out of queue slots (EBUSY): retryable sense, no latch; not ready: TEST UNIT "
+TEST_CASE("a store out of reach (ENOTCONN) or out of queue slots (EBUSY): retryable sense, no latch, not ready: TEST UNIT "
           "READY says so", "[sbd][durability][iscsi_store]") {
   Lu l;
   REQUIRE(good(l.run(cdb10(kWrite10, 0, 8), pattern(8 * 512, 1))));

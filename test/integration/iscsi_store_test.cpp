@@ -104,7 +104,7 @@ uint64_t capacity_blocks(Ctx& c) {
 
 }  // namespace
 
-TEST_CASE("iscsi store: capacity from the backend; data both ways; FUA, SYNCHRONIZE CACHE, UNMAP pass through",
+TEST_CASE("iscsi store: capacity from the backend, data both ways, FUA, SYNCHRONIZE CACHE, UNMAP pass through",
           "[integration][iscsi_store]") {
   Daemon san;  // a 64 MiB file LU (sparse: thin, so the backend offers UNMAP)
   Daemon front(front_options(san));
@@ -164,7 +164,7 @@ TEST_CASE("iscsi store: capacity from the backend; data both ways; FUA, SYNCHRON
   }
 }
 
-TEST_CASE("iscsi store: SAN killed -> NOT READY (becoming ready) within the bound; SAN back -> serving, no acknowledged write lost",
+TEST_CASE("iscsi store: SAN killed -> NOT READY (becoming ready) within the bound, SAN back -> serving, no acknowledged write lost",
           "[integration][iscsi_store]") {
   Daemon san;
   Daemon front(front_options(san));
@@ -285,7 +285,7 @@ struct Async {
 };
 }  // namespace
 
-TEST_CASE("iscsi store: a hung SAN (SIGSTOP): commands time out, the queue stays bounded, NOT READY; resumed: serving",
+TEST_CASE("iscsi store: a hung SAN (SIGSTOP): commands time out, the queue stays bounded, NOT READY, resumed: serving",
           "[integration][iscsi_store]") {
   Daemon san;
   // One command on the backend, one waiting; 2 s command timeout, 4 s retry bound.
