@@ -4,9 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "core/it_nexus.h"
 #include "core/scsi/cdb.h"
+#include "core/scsi/opcodes.h"
 
 namespace stmf::sbd {
 
@@ -22,39 +24,43 @@ std::shared_ptr<spdlog::logger> log() {
 
 using D = DataDirection;
 using R = ReservationClass;
-using U = std::array<uint8_t, 16>;
 
+// One row of the table as written below: one labelled field each (C++20 designated
+// initializers, in the spirit of LIO's target_opcode_descriptor). Fields with a default here
+// may be left out; a row that leaves out another one draws -Wmissing-field-initializers.
 struct RowSpec {
   uint8_t opcode;
-  int sa;  // -1: no service action
+  std::optional<uint8_t> service_action = std::nullopt;  // opcodes with service actions (CDB byte 1)
   const char* name;
-  D dir;
-  U usage;  // usage[0] = opcode; cdb length = index of the last (control) byte + 1
-  uint8_t len;
-  R res;
-  bool standby;
-  bool with_ua;
-  Handler h;
-  uint8_t flags;
-  uint32_t nominal, recommended;
+  D direction;
+  uint8_t cdb_length;
+  std::array<uint8_t, 16> usage;  // CDB usage bitmap: usage[0] = opcode; the last byte is CONTROL
+  R reservation;
+  bool standby = false;  // allowed on a standby path (SPC-4 5.16.2.4.4)
+  bool with_ua = false;  // does not report a pending unit attention
+  Handler handler = nullptr;  // nullptr: answered by the framework
+  uint8_t flags = 0;          // RowFlag
+  struct {
+    uint32_t nominal, recommended;  // seconds
+  } timeouts;
 };
 
 CommandRow make_row(const RowSpec& s) {
   CommandRow r{};
   r.info.opcode = s.opcode;
-  r.info.has_service_action = s.sa >= 0;
-  r.info.service_action = s.sa >= 0 ? uint16_t(s.sa) : 0;
+  r.info.has_service_action = s.service_action.has_value();
+  r.info.service_action = s.service_action.value_or(0);
   r.info.name = s.name;
-  r.info.direction = s.dir;
-  r.info.cdb_length = s.len;
+  r.info.direction = s.direction;
+  r.info.cdb_length = s.cdb_length;
   r.info.usage = s.usage;
-  r.info.reservation = s.res;
+  r.info.reservation = s.reservation;
   r.info.allowed_in_standby = s.standby;
   r.info.allowed_with_ua = s.with_ua;
-  r.handler = s.h;
+  r.handler = s.handler;
   r.flags = s.flags;
-  r.nominal_timeout = s.nominal;
-  r.recommended_timeout = s.recommended;
+  r.nominal_timeout = s.timeouts.nominal;
+  r.recommended_timeout = s.timeouts.recommended;
   return r;
 }
 
@@ -65,72 +71,239 @@ CommandRow make_row(const RowSpec& s) {
 // framework. Sorted by opcode, then service action.
 const std::vector<CommandRow>& rows() {
   using B = BlockLu;
+  using namespace scsi;
   constexpr uint8_t M = kMedium, W = kModifies | kMedium, T = kThinOnly;
+  constexpr uint8_t kControl = 0x04;  // CONTROL byte usage: NACA only
   static const std::vector<CommandRow> t = [] {
     const RowSpec specs[] = {
-        {0x00, -1, "TEST UNIT READY", D::none, {0x00, 0, 0, 0, 0, 0x04}, 6, R::allowed, false, false, &B::h_test_unit_ready, M, 0, 5},
-        {0x03, -1, "REQUEST SENSE", D::in, {0x03, 0x01, 0, 0, 0xff, 0x04}, 6, R::allowed, true, true, nullptr, 0, 0, 5},
-        {0x08, -1, "READ(6)", D::in, {0x08, 0x1f, 0xff, 0xff, 0xff, 0x04}, 6, R::read, false, false, &B::h_read, M, 1, 30},
-        {0x0a, -1, "WRITE(6)", D::out, {0x0a, 0x1f, 0xff, 0xff, 0xff, 0x04}, 6, R::write, false, false, &B::h_write, W, 1, 30},
-        {0x12, -1, "INQUIRY", D::in, {0x12, 0x01, 0xff, 0xff, 0xff, 0x04}, 6, R::allowed, true, true, &B::h_inquiry, 0, 0, 5},
-        {0x15, -1, "MODE SELECT(6)", D::out, {0x15, 0x11, 0, 0, 0xff, 0x04}, 6, R::conflict, true, false, &B::h_mode_select, 0, 0, 5},
+        {.opcode = op::kTestUnitReady, .name = "TEST UNIT READY", .direction = D::none, .cdb_length = 6,
+         .usage = {op::kTestUnitReady, 0, 0, 0, 0, kControl},
+         .reservation = R::allowed, .handler = &B::h_test_unit_ready, .flags = M, .timeouts = {0, 5}},
+        {.opcode = op::kRequestSense, .name = "REQUEST SENSE", .direction = D::in, .cdb_length = 6,
+         .usage = {op::kRequestSense, 0x01, 0, 0, 0xff, kControl},
+         .reservation = R::allowed, .standby = true, .with_ua = true, .timeouts = {0, 5}},
+        {.opcode = op::kRead6, .name = "READ(6)", .direction = D::in, .cdb_length = 6,
+         .usage = {op::kRead6, 0x1f, 0xff, 0xff, 0xff, kControl},
+         .reservation = R::read, .handler = &B::h_read, .flags = M, .timeouts = {1, 30}},
+        {.opcode = op::kWrite6, .name = "WRITE(6)", .direction = D::out, .cdb_length = 6,
+         .usage = {op::kWrite6, 0x1f, 0xff, 0xff, 0xff, kControl},
+         .reservation = R::write, .handler = &B::h_write, .flags = W, .timeouts = {1, 30}},
+        {.opcode = op::kInquiry, .name = "INQUIRY", .direction = D::in, .cdb_length = 6,
+         .usage = {op::kInquiry, 0x01, 0xff, 0xff, 0xff, kControl},
+         .reservation = R::allowed, .standby = true, .with_ua = true, .handler = &B::h_inquiry, .timeouts = {0, 5}},
+        {.opcode = op::kModeSelect6, .name = "MODE SELECT(6)", .direction = D::out, .cdb_length = 6,
+         .usage = {op::kModeSelect6, 0x11, 0, 0, 0xff, kControl},
+         .reservation = R::conflict, .standby = true, .handler = &B::h_mode_select, .timeouts = {0, 5}},
         // RESERVE/RELEASE and PERSISTENT RESERVE IN/OUT: answered by the framework
         // (core/reservations.cpp); the rows give their CDB layout and reservation class.
-        {0x16, -1, "RESERVE(6)", D::none, {0x16, 0, 0, 0, 0, 0x04}, 6, R::reserve, false, false, nullptr, 0, 0, 5},
-        {0x17, -1, "RELEASE(6)", D::none, {0x17, 0, 0, 0, 0, 0x04}, 6, R::reserve, false, false, nullptr, 0, 0, 5},
-        {0x1a, -1, "MODE SENSE(6)", D::in, {0x1a, 0x08, 0xff, 0xff, 0xff, 0x04}, 6, R::read, true, false, &B::h_mode_sense, 0, 0, 5},
-        {0x1b, -1, "START STOP UNIT", D::none, {0x1b, 0x01, 0, 0x0f, 0xf7, 0x04}, 6, R::conflict, false, false, &B::h_start_stop_unit, 0, 0, 60},
-        {0x1e, -1, "PREVENT ALLOW MEDIUM REMOVAL", D::none, {0x1e, 0, 0, 0, 0x03, 0x04}, 6, R::conflict, false, false, &B::h_prevent_allow, 0, 0, 5},
-        {0x25, -1, "READ CAPACITY(10)", D::in, {0x25, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x01, 0x04}, 10, R::allowed, false, false, &B::h_read_capacity10, M, 0, 5},
-        {0x28, -1, "READ(10)", D::in, {0x28, 0xfe, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0x04}, 10, R::read, false, false, &B::h_read, M, 1, 30},
-        {0x2a, -1, "WRITE(10)", D::out, {0x2a, 0xfa, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0x04}, 10, R::write, false, false, &B::h_write, W, 1, 30},
-        {0x2e, -1, "WRITE AND VERIFY(10)", D::out, {0x2e, 0xf6, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0x04}, 10, R::write, false, false, &B::h_write_verify, W, 1, 30},
-        {0x2f, -1, "VERIFY(10)", D::out, {0x2f, 0xf6, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0x04}, 10, R::read, false, false, &B::h_verify, M, 1, 30},
-        {0x34, -1, "PRE-FETCH(10)", D::none, {0x34, 0x02, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0x04}, 10, R::read, false, false, &B::h_prefetch, M, 0, 30},
-        {0x35, -1, "SYNCHRONIZE CACHE(10)", D::none, {0x35, 0x06, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0x04}, 10, R::write, false, false, &B::h_sync_cache, M, 1, 60},
-        {0x37, -1, "READ DEFECT DATA(10)", D::in, {0x37, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::read, false, false, &B::h_read_defect_data, M, 0, 5},
-        {0x41, -1, "WRITE SAME(10)", D::out, {0x41, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, 0x04}, 10, R::write, false, false, &B::h_write_same, W, 1, 60},
-        {0x42, -1, "UNMAP", D::out, {0x42, 0x01, 0, 0, 0, 0, 0x3f, 0xff, 0xff, 0x04}, 10, R::write, false, false, &B::h_unmap, W | T, 1, 60},
-        {0x55, -1, "MODE SELECT(10)", D::out, {0x55, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::conflict, true, false, &B::h_mode_select, 0, 0, 5},
-        {0x56, -1, "RESERVE(10)", D::none, {0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0x04}, 10, R::reserve, false, false, nullptr, 0, 0, 5},
-        {0x57, -1, "RELEASE(10)", D::none, {0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0x04}, 10, R::reserve, false, false, nullptr, 0, 0, 5},
-        {0x5a, -1, "MODE SENSE(10)", D::in, {0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::read, true, false, &B::h_mode_sense, 0, 0, 5},
-        {0x5e, 0x00, "PERSISTENT RESERVE IN", D::in, {0x5e, 0x00, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
-        {0x5e, 0x01, "PERSISTENT RESERVE IN", D::in, {0x5e, 0x01, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
-        {0x5e, 0x02, "PERSISTENT RESERVE IN", D::in, {0x5e, 0x02, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
-        {0x5e, 0x03, "PERSISTENT RESERVE IN", D::in, {0x5e, 0x03, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
-        {0x5f, 0x00, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x00, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
-        {0x5f, 0x01, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x01, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
-        {0x5f, 0x02, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x02, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
-        {0x5f, 0x03, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x03, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
-        {0x5f, 0x04, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x04, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
-        {0x5f, 0x05, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x05, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
-        {0x5f, 0x06, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x06, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
-        {0x5f, 0x07, "PERSISTENT RESERVE OUT", D::out, {0x5f, 0x07, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x04}, 10, R::persistent, false, false, nullptr, 0, 0, 5},
-        {0x88, -1, "READ(16)", D::in, {0x88, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::read, false, false, &B::h_read, M, 1, 30},
-        {0x89, -1, "COMPARE AND WRITE", D::out, {0x89, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0x3f, 0x04}, 16, R::write, false, false, &B::h_compare_and_write, W, 1, 30},
-        {0x8a, -1, "WRITE(16)", D::out, {0x8a, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::write, false, false, &B::h_write, W, 1, 30},
-        {0x8b, -1, "ORWRITE(16)", D::out, {0x8b, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::write, false, false, &B::h_orwrite, W, 1, 30},
-        {0x8e, -1, "WRITE AND VERIFY(16)", D::out, {0x8e, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::write, false, false, &B::h_write_verify, W, 1, 30},
-        {0x8f, -1, "VERIFY(16)", D::out, {0x8f, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::read, false, false, &B::h_verify, M, 1, 30},
-        {0x90, -1, "PRE-FETCH(16)", D::none, {0x90, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::read, false, false, &B::h_prefetch, M, 0, 30},
-        {0x91, -1, "SYNCHRONIZE CACHE(16)", D::none, {0x91, 0x06, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::write, false, false, &B::h_sync_cache, M, 1, 60},
-        {0x93, -1, "WRITE SAME(16)", D::out, {0x93, 0xf9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::write, false, false, &B::h_write_same, W, 1, 60},
-        {0x9c, -1, "WRITE ATOMIC(16)", D::out, {0x9c, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 16, R::write, false, false, &B::h_write_atomic, W, 1, 30},
-        {0x9e, 0x10, "READ CAPACITY(16)", D::in, {0x9e, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x04}, 16, R::allowed, false, false, &B::h_read_capacity16, M, 0, 5},
-        {0x9e, 0x12, "GET LBA STATUS", D::in, {0x9e, 0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 16, R::read, false, false, &B::h_get_lba_status, M, 0, 5},
-        {0xa0, -1, "REPORT LUNS", D::in, {0xa0, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 12, R::allowed, true, true, nullptr, 0, 0, 5},
+        {.opcode = op::kReserve6, .name = "RESERVE(6)", .direction = D::none, .cdb_length = 6,
+         .usage = {op::kReserve6, 0, 0, 0, 0, kControl},
+         .reservation = R::reserve, .timeouts = {0, 5}},
+        {.opcode = op::kRelease6, .name = "RELEASE(6)", .direction = D::none, .cdb_length = 6,
+         .usage = {op::kRelease6, 0, 0, 0, 0, kControl},
+         .reservation = R::reserve, .timeouts = {0, 5}},
+        {.opcode = op::kModeSense6, .name = "MODE SENSE(6)", .direction = D::in, .cdb_length = 6,
+         .usage = {op::kModeSense6, 0x08, 0xff, 0xff, 0xff, kControl},
+         .reservation = R::read, .standby = true, .handler = &B::h_mode_sense, .timeouts = {0, 5}},
+        {.opcode = op::kStartStopUnit, .name = "START STOP UNIT", .direction = D::none, .cdb_length = 6,
+         .usage = {op::kStartStopUnit, 0x01, 0, 0x0f, 0xf7, kControl},
+         .reservation = R::conflict, .handler = &B::h_start_stop_unit, .timeouts = {0, 60}},
+        {.opcode = op::kPreventAllowMediumRemoval,
+         .name = "PREVENT ALLOW MEDIUM REMOVAL", .direction = D::none, .cdb_length = 6,
+         .usage = {op::kPreventAllowMediumRemoval, 0, 0, 0, 0x03, kControl},
+         .reservation = R::conflict, .handler = &B::h_prevent_allow, .timeouts = {0, 5}},
+        {.opcode = op::kReadCapacity10, .name = "READ CAPACITY(10)", .direction = D::in, .cdb_length = 10,
+         .usage = {op::kReadCapacity10, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x01, kControl},
+         .reservation = R::allowed, .handler = &B::h_read_capacity10, .flags = M, .timeouts = {0, 5}},
+        {.opcode = op::kRead10, .name = "READ(10)", .direction = D::in, .cdb_length = 10,
+         .usage = {op::kRead10, 0xfe, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, kControl},
+         .reservation = R::read, .handler = &B::h_read, .flags = M, .timeouts = {1, 30}},
+        {.opcode = op::kWrite10, .name = "WRITE(10)", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kWrite10, 0xfa, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, kControl},
+         .reservation = R::write, .handler = &B::h_write, .flags = W, .timeouts = {1, 30}},
+        {.opcode = op::kWriteAndVerify10, .name = "WRITE AND VERIFY(10)", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kWriteAndVerify10, 0xf6, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, kControl},
+         .reservation = R::write, .handler = &B::h_write_verify, .flags = W, .timeouts = {1, 30}},
+        {.opcode = op::kVerify10, .name = "VERIFY(10)", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kVerify10, 0xf6, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, kControl},
+         .reservation = R::read, .handler = &B::h_verify, .flags = M, .timeouts = {1, 30}},
+        {.opcode = op::kPreFetch10, .name = "PRE-FETCH(10)", .direction = D::none, .cdb_length = 10,
+         .usage = {op::kPreFetch10, 0x02, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, kControl},
+         .reservation = R::read, .handler = &B::h_prefetch, .flags = M, .timeouts = {0, 30}},
+        {.opcode = op::kSynchronizeCache10, .name = "SYNCHRONIZE CACHE(10)", .direction = D::none, .cdb_length = 10,
+         .usage = {op::kSynchronizeCache10, 0x06, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, kControl},
+         .reservation = R::write, .handler = &B::h_sync_cache, .flags = M, .timeouts = {1, 60}},
+        {.opcode = op::kReadDefectData10, .name = "READ DEFECT DATA(10)", .direction = D::in, .cdb_length = 10,
+         .usage = {op::kReadDefectData10, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, kControl},
+         .reservation = R::read, .handler = &B::h_read_defect_data, .flags = M, .timeouts = {0, 5}},
+        {.opcode = op::kWriteSame10, .name = "WRITE SAME(10)", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kWriteSame10, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x3f, 0xff, 0xff, kControl},
+         .reservation = R::write, .handler = &B::h_write_same, .flags = W, .timeouts = {1, 60}},
+        {.opcode = op::kUnmap, .name = "UNMAP", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kUnmap, 0x01, 0, 0, 0, 0, 0x3f, 0xff, 0xff, kControl},
+         .reservation = R::write, .handler = &B::h_unmap, .flags = W | T, .timeouts = {1, 60}},
+        {.opcode = op::kModeSelect10, .name = "MODE SELECT(10)", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kModeSelect10, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, kControl},
+         .reservation = R::conflict, .standby = true, .handler = &B::h_mode_select, .timeouts = {0, 5}},
+        {.opcode = op::kReserve10, .name = "RESERVE(10)", .direction = D::none, .cdb_length = 10,
+         .usage = {op::kReserve10, 0, 0, 0, 0, 0, 0, 0, 0, kControl},
+         .reservation = R::reserve, .timeouts = {0, 5}},
+        {.opcode = op::kRelease10, .name = "RELEASE(10)", .direction = D::none, .cdb_length = 10,
+         .usage = {op::kRelease10, 0, 0, 0, 0, 0, 0, 0, 0, kControl},
+         .reservation = R::reserve, .timeouts = {0, 5}},
+        {.opcode = op::kModeSense10, .name = "MODE SENSE(10)", .direction = D::in, .cdb_length = 10,
+         .usage = {op::kModeSense10, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, kControl},
+         .reservation = R::read, .standby = true, .handler = &B::h_mode_sense, .timeouts = {0, 5}},
+        {.opcode = op::kPersistentReserveIn, .service_action = pr_in::kReadKeys,
+         .name = "PERSISTENT RESERVE IN", .direction = D::in, .cdb_length = 10,
+         .usage = {op::kPersistentReserveIn, pr_in::kReadKeys, 0, 0, 0, 0, 0, 0xff, 0xff, kControl},
+         .reservation = R::persistent, .timeouts = {0, 5}},
+        {.opcode = op::kPersistentReserveIn, .service_action = pr_in::kReadReservation,
+         .name = "PERSISTENT RESERVE IN", .direction = D::in, .cdb_length = 10,
+         .usage = {op::kPersistentReserveIn, pr_in::kReadReservation, 0, 0, 0, 0, 0, 0xff, 0xff, kControl},
+         .reservation = R::persistent, .timeouts = {0, 5}},
+        {.opcode = op::kPersistentReserveIn, .service_action = pr_in::kReportCapabilities,
+         .name = "PERSISTENT RESERVE IN", .direction = D::in, .cdb_length = 10,
+         .usage = {op::kPersistentReserveIn, pr_in::kReportCapabilities, 0, 0, 0, 0, 0, 0xff, 0xff, kControl},
+         .reservation = R::persistent, .timeouts = {0, 5}},
+        {.opcode = op::kPersistentReserveIn, .service_action = pr_in::kReadFullStatus,
+         .name = "PERSISTENT RESERVE IN", .direction = D::in, .cdb_length = 10,
+         .usage = {op::kPersistentReserveIn, pr_in::kReadFullStatus, 0, 0, 0, 0, 0, 0xff, 0xff, kControl},
+         .reservation = R::persistent, .timeouts = {0, 5}},
+        {.opcode = op::kPersistentReserveOut, .service_action = pr_out::kRegister,
+         .name = "PERSISTENT RESERVE OUT", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kPersistentReserveOut, pr_out::kRegister, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, kControl},
+         .reservation = R::persistent, .timeouts = {0, 5}},
+        {.opcode = op::kPersistentReserveOut, .service_action = pr_out::kReserve,
+         .name = "PERSISTENT RESERVE OUT", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kPersistentReserveOut, pr_out::kReserve, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, kControl},
+         .reservation = R::persistent, .timeouts = {0, 5}},
+        {.opcode = op::kPersistentReserveOut, .service_action = pr_out::kRelease,
+         .name = "PERSISTENT RESERVE OUT", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kPersistentReserveOut, pr_out::kRelease, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, kControl},
+         .reservation = R::persistent, .timeouts = {0, 5}},
+        {.opcode = op::kPersistentReserveOut, .service_action = pr_out::kClear,
+         .name = "PERSISTENT RESERVE OUT", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kPersistentReserveOut, pr_out::kClear, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, kControl},
+         .reservation = R::persistent, .timeouts = {0, 5}},
+        {.opcode = op::kPersistentReserveOut, .service_action = pr_out::kPreempt,
+         .name = "PERSISTENT RESERVE OUT", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kPersistentReserveOut, pr_out::kPreempt, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, kControl},
+         .reservation = R::persistent, .timeouts = {0, 5}},
+        {.opcode = op::kPersistentReserveOut, .service_action = pr_out::kPreemptAndAbort,
+         .name = "PERSISTENT RESERVE OUT", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kPersistentReserveOut, pr_out::kPreemptAndAbort, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, kControl},
+         .reservation = R::persistent, .timeouts = {0, 5}},
+        {.opcode = op::kPersistentReserveOut, .service_action = pr_out::kRegisterAndIgnoreExistingKey,
+         .name = "PERSISTENT RESERVE OUT", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kPersistentReserveOut, pr_out::kRegisterAndIgnoreExistingKey, 0xff, 0, 0, 0xff, 0xff, 0xff,
+                   0xff, kControl},
+         .reservation = R::persistent, .timeouts = {0, 5}},
+        {.opcode = op::kPersistentReserveOut, .service_action = pr_out::kRegisterAndMove,
+         .name = "PERSISTENT RESERVE OUT", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kPersistentReserveOut, pr_out::kRegisterAndMove, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, kControl},
+         .reservation = R::persistent, .timeouts = {0, 5}},
+        {.opcode = op::kRead16, .name = "READ(16)", .direction = D::in, .cdb_length = 16,
+         .usage = {op::kRead16, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
+         .reservation = R::read, .handler = &B::h_read, .flags = M, .timeouts = {1, 30}},
+        {.opcode = op::kCompareAndWrite, .name = "COMPARE AND WRITE", .direction = D::out, .cdb_length = 16,
+         .usage = {op::kCompareAndWrite, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                   0xff, 0xff, 0, 0, 0, 0xff, 0x3f, kControl},
+         .reservation = R::write, .handler = &B::h_compare_and_write, .flags = W, .timeouts = {1, 30}},
+        {.opcode = op::kWrite16, .name = "WRITE(16)", .direction = D::out, .cdb_length = 16,
+         .usage = {op::kWrite16, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
+         .reservation = R::write, .handler = &B::h_write, .flags = W, .timeouts = {1, 30}},
+        {.opcode = op::kOrwrite16, .name = "ORWRITE(16)", .direction = D::out, .cdb_length = 16,
+         .usage = {op::kOrwrite16, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
+         .reservation = R::write, .handler = &B::h_orwrite, .flags = W, .timeouts = {1, 30}},
+        {.opcode = op::kWriteAndVerify16, .name = "WRITE AND VERIFY(16)", .direction = D::out, .cdb_length = 16,
+         .usage = {op::kWriteAndVerify16, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
+         .reservation = R::write, .handler = &B::h_write_verify, .flags = W, .timeouts = {1, 30}},
+        {.opcode = op::kVerify16, .name = "VERIFY(16)", .direction = D::out, .cdb_length = 16,
+         .usage = {op::kVerify16, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
+         .reservation = R::read, .handler = &B::h_verify, .flags = M, .timeouts = {1, 30}},
+        {.opcode = op::kPreFetch16, .name = "PRE-FETCH(16)", .direction = D::none, .cdb_length = 16,
+         .usage = {op::kPreFetch16, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
+         .reservation = R::read, .handler = &B::h_prefetch, .flags = M, .timeouts = {0, 30}},
+        {.opcode = op::kSynchronizeCache16, .name = "SYNCHRONIZE CACHE(16)", .direction = D::none, .cdb_length = 16,
+         .usage = {op::kSynchronizeCache16, 0x06, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
+         .reservation = R::write, .handler = &B::h_sync_cache, .flags = M, .timeouts = {1, 60}},
+        {.opcode = op::kWriteSame16, .name = "WRITE SAME(16)", .direction = D::out, .cdb_length = 16,
+         .usage = {op::kWriteSame16, 0xf9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
+         .reservation = R::write, .handler = &B::h_write_same, .flags = W, .timeouts = {1, 60}},
+        {.opcode = op::kWriteAtomic16, .name = "WRITE ATOMIC(16)", .direction = D::out, .cdb_length = 16,
+         .usage = {op::kWriteAtomic16, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
+         .reservation = R::write, .handler = &B::h_write_atomic, .flags = W, .timeouts = {1, 30}},
+        {.opcode = op::kServiceActionIn16, .service_action = service_action_in16::kReadCapacity16,
+         .name = "READ CAPACITY(16)", .direction = D::in, .cdb_length = 16,
+         .usage = {op::kServiceActionIn16, service_action_in16::kReadCapacity16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, kControl},
+         .reservation = R::allowed, .handler = &B::h_read_capacity16, .flags = M, .timeouts = {0, 5}},
+        {.opcode = op::kServiceActionIn16, .service_action = service_action_in16::kGetLbaStatus,
+         .name = "GET LBA STATUS", .direction = D::in, .cdb_length = 16,
+         .usage = {op::kServiceActionIn16, service_action_in16::kGetLbaStatus, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                   0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, kControl},
+         .reservation = R::read, .handler = &B::h_get_lba_status, .flags = M, .timeouts = {0, 5}},
+        {.opcode = op::kReportLuns, .name = "REPORT LUNS", .direction = D::in, .cdb_length = 12,
+         .usage = {op::kReportLuns, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, kControl},
+         .reservation = R::allowed, .standby = true, .with_ua = true, .timeouts = {0, 5}},
         // REPORT TARGET PORT GROUPS: answered by the framework (core/alua.h).
-        {0xa3, 0x0a, "REPORT TARGET PORT GROUPS", D::in, {0xa3, 0xea, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 12, R::allowed, true, false, nullptr, 0, 0, 5},
-        {0xa3, 0x0c, "REPORT SUPPORTED OPERATION CODES", D::in, {0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 12, R::read, true, false, &B::h_report_opcodes, 0, 0, 5},
-        {0xa3, 0x0d, "REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS", D::in, {0xa3, 0x0d, 0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 12, R::read, true, false, &B::h_report_tmfs, 0, 0, 5},
+        {.opcode = op::kMaintenanceIn, .service_action = maintenance_in::kReportTargetPortGroups,
+         .name = "REPORT TARGET PORT GROUPS", .direction = D::in, .cdb_length = 12,
+         .usage = {op::kMaintenanceIn, 0xe0 | maintenance_in::kReportTargetPortGroups, 0, 0, 0, 0, 0xff, 0xff,
+                   0xff, 0xff, 0, kControl},
+         .reservation = R::allowed, .standby = true, .timeouts = {0, 5}},
+        {.opcode = op::kMaintenanceIn, .service_action = maintenance_in::kReportSupportedOperationCodes,
+         .name = "REPORT SUPPORTED OPERATION CODES", .direction = D::in, .cdb_length = 12,
+         .usage = {op::kMaintenanceIn, maintenance_in::kReportSupportedOperationCodes, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff,
+                   0xff, 0xff, 0, kControl},
+         .reservation = R::read, .standby = true, .handler = &B::h_report_opcodes, .timeouts = {0, 5}},
+        {.opcode = op::kMaintenanceIn, .service_action = maintenance_in::kReportSupportedTaskManagementFunctions,
+         .name = "REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS", .direction = D::in, .cdb_length = 12,
+         .usage = {op::kMaintenanceIn, maintenance_in::kReportSupportedTaskManagementFunctions, 0x80, 0, 0, 0, 0xff, 0xff,
+                   0xff, 0xff, 0, kControl},
+         .reservation = R::read, .standby = true, .handler = &B::h_report_tmfs, .timeouts = {0, 5}},
         // SET TARGET PORT GROUPS: answered by the framework (explicit ALUA, core/alua.h).
-        {0xa4, 0x0a, "SET TARGET PORT GROUPS", D::out, {0xa4, 0x0a, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 12, R::conflict, false, false, nullptr, 0, 0, 30},
-        {0xa8, -1, "READ(12)", D::in, {0xa8, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 12, R::read, false, false, &B::h_read, M, 1, 30},
-        {0xaa, -1, "WRITE(12)", D::out, {0xaa, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 12, R::write, false, false, &B::h_write, W, 1, 30},
-        {0xae, -1, "WRITE AND VERIFY(12)", D::out, {0xae, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 12, R::write, false, false, &B::h_write_verify, W, 1, 30},
-        {0xaf, -1, "VERIFY(12)", D::out, {0xaf, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, 0x04}, 12, R::read, false, false, &B::h_verify, M, 1, 30},
-        {0xb7, -1, "READ DEFECT DATA(12)", D::in, {0xb7, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0x04}, 12, R::read, false, false, &B::h_read_defect_data, M, 0, 5},
+        {.opcode = op::kMaintenanceOut, .service_action = maintenance_out::kSetTargetPortGroups,
+         .name = "SET TARGET PORT GROUPS", .direction = D::out, .cdb_length = 12,
+         .usage = {op::kMaintenanceOut, maintenance_out::kSetTargetPortGroups, 0, 0, 0, 0, 0xff, 0xff,
+                   0xff, 0xff, 0, kControl},
+         .reservation = R::conflict, .timeouts = {0, 30}},
+        {.opcode = op::kRead12, .name = "READ(12)", .direction = D::in, .cdb_length = 12,
+         .usage = {op::kRead12, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
+         .reservation = R::read, .handler = &B::h_read, .flags = M, .timeouts = {1, 30}},
+        {.opcode = op::kWrite12, .name = "WRITE(12)", .direction = D::out, .cdb_length = 12,
+         .usage = {op::kWrite12, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
+         .reservation = R::write, .handler = &B::h_write, .flags = W, .timeouts = {1, 30}},
+        {.opcode = op::kWriteAndVerify12, .name = "WRITE AND VERIFY(12)", .direction = D::out, .cdb_length = 12,
+         .usage = {op::kWriteAndVerify12, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
+         .reservation = R::write, .handler = &B::h_write_verify, .flags = W, .timeouts = {1, 30}},
+        {.opcode = op::kVerify12, .name = "VERIFY(12)", .direction = D::out, .cdb_length = 12,
+         .usage = {op::kVerify12, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
+         .reservation = R::read, .handler = &B::h_verify, .flags = M, .timeouts = {1, 30}},
+        {.opcode = op::kReadDefectData12, .name = "READ DEFECT DATA(12)", .direction = D::in, .cdb_length = 12,
+         .usage = {op::kReadDefectData12, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, kControl},
+         .reservation = R::read, .handler = &B::h_read_defect_data, .flags = M, .timeouts = {0, 5}},
+        // First row index per opcode (-1: unsupported); rows of one opcode are adjacent.
+        // the WRITE ATOMIC(16) TRANSFER LENGTH field has 16 bits; a multiple of the granularity
+        // Refused before reaching the medium: nothing that was written is in doubt.
+        // Not executed: the store was out of reach or out of queue slots (the initiator retries).
+        // Reserved bits and fields: everything the usage bitmap does not allow (SPC-4 4.3.5.1).
+        // Ejected (removable LU): MEDIUM NOT PRESENT; stopped: INITIALIZING COMMAND REQUIRED.
+        // SAM-5 hard reset / logical unit reset: mode parameters back to defaults, medium
+        // removal prevention ends (SBC-3 5.13).
+        // SBC-3 4.5: the LBA must exist even when no block is transferred.
+        // A store out of reach (ENOTCONN) or out of queue slots (EBUSY) did not execute the command:
+        // retryable answers, not medium errors.
     };
     std::vector<CommandRow> v;
     for (const auto& s : specs) v.push_back(make_row(s));
