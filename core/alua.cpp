@@ -1,5 +1,7 @@
 #include "core/alua.h"
 
+#include "core/scsi/opcodes.h"
+
 namespace stmf {
 
 std::vector<uint8_t> build_rtpg(const std::vector<TpgDescriptor>& groups, bool extended) {
@@ -32,17 +34,18 @@ std::vector<uint8_t> build_rtpg(const std::vector<TpgDescriptor>& groups, bool e
 }
 
 bool allowed_when_unavailable(const uint8_t* cdb) {
+  using namespace scsi;
   switch (cdb[0]) {
-    case 0x12:  // INQUIRY
-    case 0xa0:  // REPORT LUNS
-    case 0x03:  // REQUEST SENSE
-    case 0x3b:  // WRITE BUFFER
-    case 0x3c:  // READ BUFFER
+    case op::kInquiry:
+    case op::kReportLuns:
+    case op::kRequestSense:
+    case op::kWriteBuffer:
+    case op::kReadBuffer:
       return true;
-    case 0xa3:  // MAINTENANCE IN: REPORT TARGET PORT GROUPS
-      return (cdb[1] & 0x1f) == 0x0a;
-    case 0xa4:  // MAINTENANCE OUT: SET TARGET PORT GROUPS
-      return (cdb[1] & 0x1f) == 0x0a;
+    case op::kMaintenanceIn:
+      return service_action(cdb) == maintenance_in::kReportTargetPortGroups;
+    case op::kMaintenanceOut:
+      return service_action(cdb) == maintenance_out::kSetTargetPortGroups;
     default:
       return false;
   }

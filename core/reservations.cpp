@@ -11,6 +11,7 @@
 #include "core/guid.h"
 #include "core/local_port.h"
 #include "core/scsi/cdb.h"
+#include "core/scsi/opcodes.h"
 #include "core/stmf.h"
 
 namespace stmf {
@@ -25,16 +26,15 @@ std::shared_ptr<spdlog::logger> log() {
   return l;
 }
 
-constexpr uint8_t kPrIn = 0x5e, kPrOut = 0x5f, kReserve6 = 0x16, kRelease6 = 0x17, kReserve10 = 0x56, kRelease10 = 0x57;
-
 // The audit action of a reservation command (PR OUT by service action).
 std::string audit_action(const uint8_t* cdb) {
   static const char* const kPrOutActions[] = {"REGISTER", "RESERVE", "RELEASE", "CLEAR", "PREEMPT", "PREEMPT AND ABORT",
                                               "REGISTER AND IGNORE EXISTING KEY", "REGISTER AND MOVE",
                                               "REPLACE LOST RESERVATION"};
+  using namespace scsi::op;
   switch (cdb[0]) {
-    case kPrOut: {
-      const uint8_t sa = cdb[1] & 0x1f;
+    case kPersistentReserveOut: {
+      const uint8_t sa = scsi::service_action(cdb);
       return sa < std::size(kPrOutActions) ? kPrOutActions[sa] : "PR OUT service action " + std::to_string(sa);
     }
     case kReserve6: return "RESERVE(6)";
@@ -87,8 +87,10 @@ bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, cons
                              std::shared_lock<std::shared_mutex>& admission) {
   auto& rs = lu->reservations();
   const uint8_t* cdb = task->cdb.data();
+  using namespace scsi::op;
   const uint8_t op = cdb[0];
-  const bool own = op == kPrIn || op == kPrOut || op == kReserve6 || op == kRelease6 || op == kReserve10 || op == kRelease10;
+  const bool own = op == kPersistentReserveIn || op == kPersistentReserveOut || op == kReserve6 || op == kRelease6 ||
+                   op == kReserve10 || op == kRelease10;
   if (!own) {
     admission = std::shared_lock(rs.mu);
     // Hot path: with no reservation held nothing can conflict (no nexus identity is built).
@@ -105,7 +107,7 @@ bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, cons
     return true;
   }
   // PR OUT moves PARAMETER LIST LENGTH bytes: the port's residuals are computed against it.
-  if (op == kPrOut) task->transfer_length = scsi::get_be32(&cdb[5]);
+  if (op == kPersistentReserveOut) task->transfer_length = scsi::get_be32(&cdb[5]);
   const pr::Nexus me = pr_nexus(*task->nexus);
   const auto ports = target_ports();
   pr::Result r;
@@ -121,8 +123,8 @@ bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, cons
       // The command runs on a copy: it becomes the LU's state only once it is durable.
       pr::PrEngine next = rs.engine;
       switch (op) {
-        case kPrIn: r = next.persistent_reserve_in(me, cdb, ports); break;
-        case kPrOut: r = next.persistent_reserve_out(me, cdb, task->data_out, ports); break;
+        case kPersistentReserveIn: r = next.persistent_reserve_in(me, cdb, ports); break;
+        case kPersistentReserveOut: r = next.persistent_reserve_out(me, cdb, task->data_out, ports); break;
         case kReserve6:
         case kReserve10: r = next.reserve(me, cdb); break;
         default: r = next.release(me, cdb); break;
@@ -153,7 +155,7 @@ bool Stmf::reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, cons
   }
   if (!r.effects.audit.empty()) log()->info("LU {}: {} (nexus {})", guid_hex(lu->guid()), r.effects.audit, task->nexus->id());
   // Every reservation change request (not PR IN), whatever its outcome, in the audit trail.
-  if (op != kPrIn && auditing())
+  if (op != kPersistentReserveIn && auditing())
     audit(AuditEvent{"pr",
                      audit_action(cdb),
                      {{"initiator", me.initiator_name}, {"isid", me.isid}, {"target_port", me.target_port},

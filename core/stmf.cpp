@@ -7,6 +7,7 @@
 #include <span>
 
 #include "core/scsi/cdb.h"
+#include "core/scsi/opcodes.h"
 
 namespace stmf {
 
@@ -20,9 +21,9 @@ std::shared_ptr<spdlog::logger> log() {
   return l;
 }
 
-constexpr uint8_t kInquiry = 0x12;
-constexpr uint8_t kRequestSense = 0x03;
-constexpr uint8_t kReportLuns = 0xa0;
+using scsi::op::kInquiry;
+using scsi::op::kReportLuns;
+using scsi::op::kRequestSense;
 
 uint32_t alloc_len32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
 
@@ -322,7 +323,8 @@ void Stmf::submit(TaskPtr task) {
   std::shared_lock<std::shared_mutex> admission;
   if (reservations_step(lu, task, *ci, admission)) return;
   // SET TARGET PORT GROUPS (explicit ALUA): the framework changes ownership.
-  if (op == 0xa4 && (task->cdb[1] & 0x1f) == 0x0a) {
+  if (op == scsi::op::kMaintenanceOut &&
+      scsi::service_action(task->cdb.data()) == scsi::maintenance_out::kSetTargetPortGroups) {
     admission.unlock();
     set_target_port_groups(lu, task);
     return;
@@ -340,7 +342,8 @@ void Stmf::submit(TaskPtr task) {
 
 bool Stmf::alua_step(const LogicalUnitPtr& lu, const TaskPtr& task) {
   const auto& cdb = task->cdb;
-  if (cdb[0] == 0xa3 && (cdb[1] & 0x1f) == 0x0a) {
+  if (cdb[0] == scsi::op::kMaintenanceIn &&
+      scsi::service_action(cdb.data()) == scsi::maintenance_in::kReportTargetPortGroups) {
     report_target_port_groups(lu, task);
     finish_without_lu(task);
     return true;

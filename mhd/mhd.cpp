@@ -494,37 +494,37 @@ struct mhd_handle {
       case MHIOCQRESERVE:
         return qreserve();
       case MHIOCGRP_INKEYS:
-        return pr_in(mhd::kPrInReadKeys, static_cast<mhioc_inkeys_t*>(arg), MHIOC_RESV_KEY_SIZE,
+        return pr_in(mhd::pr_in::kReadKeys, static_cast<mhioc_inkeys_t*>(arg), MHIOC_RESV_KEY_SIZE,
                      mhd::parse_read_keys);
       case MHIOCGRP_INRESV:
-        return pr_in(mhd::kPrInReadReservation, static_cast<mhioc_inresvs_t*>(arg), mhd::kPrInResvDescLen,
+        return pr_in(mhd::pr_in::kReadReservation, static_cast<mhioc_inresvs_t*>(arg), mhd::kPrInResvDescLen,
                      mhd::parse_read_reservation);
       case MHIOCGRP_REGISTER: {
         auto* r = static_cast<const mhioc_register_t*>(arg);
         if (!r) return 0;
-        return pr_out(mhd::kPrOutRegister, 0, 0, r->oldkey, r->newkey, r->aptpl != B_FALSE);
+        return pr_out(mhd::pr_out::kRegister, 0, 0, r->oldkey, r->newkey, r->aptpl != B_FALSE);
       }
       case MHIOCGRP_RESERVE: {
         auto* r = static_cast<const mhioc_resv_desc_t*>(arg);
         if (!r) return 0;
-        return pr_out(mhd::kPrOutReserve, r->scope, r->type, r->key, mhd::make_key(0), false);
+        return pr_out(mhd::pr_out::kReserve, r->scope, r->type, r->key, mhd::make_key(0), false);
       }
       case MHIOCGRP_PREEMPTANDABORT:
       case MHIOCGRP_PREEMPT: {
         auto* r = static_cast<const mhioc_preemptandabort_t*>(arg);
         if (!r) return 0;
-        return pr_out(request == MHIOCGRP_PREEMPT ? mhd::kPrOutPreempt : mhd::kPrOutPreemptAndAbort,
+        return pr_out(request == MHIOCGRP_PREEMPT ? mhd::pr_out::kPreempt : mhd::pr_out::kPreemptAndAbort,
                       r->resvdesc.scope, r->resvdesc.type, r->resvdesc.key, r->victim_key, false);
       }
       case MHIOCGRP_CLEAR: {
         auto* k = static_cast<const mhioc_resv_key_t*>(arg);
         if (!k) return 0;
-        return pr_out(mhd::kPrOutClear, 0, 0, *k, mhd::make_key(0), false);
+        return pr_out(mhd::pr_out::kClear, 0, 0, *k, mhd::make_key(0), false);
       }
       case MHIOCGRP_REGISTERANDIGNOREKEY: {
         auto* r = static_cast<const mhioc_registerandignorekey_t*>(arg);
         if (!r) return 0;
-        return pr_out(mhd::kPrOutRegisterAndIgnoreExistingKey, 0, 0, mhd::make_key(0), r->newkey,
+        return pr_out(mhd::pr_out::kRegisterAndIgnoreExistingKey, 0, 0, mhd::make_key(0), r->newkey,
                       r->aptpl != B_FALSE);
       }
       case MHIOCREREGISTERDEVID:  // no device ids to re-register over iSCSI
@@ -575,8 +575,8 @@ struct mhd_handle {
       if (lba + n / block_size > UINT32_MAX) return fail(EINVAL);
       uint32_t blocks_n = uint32_t(n / block_size);
       Chunk c;
-      c.cdb = {uint8_t(write ? 0x2a : 0x28), 0, uint8_t(lba >> 24), uint8_t(lba >> 16), uint8_t(lba >> 8),
-               uint8_t(lba), 0, uint8_t(blocks_n >> 8), uint8_t(blocks_n), 0};
+      c.cdb = {write ? mhd::op::kWrite10 : mhd::op::kRead10, 0, uint8_t(lba >> 24), uint8_t(lba >> 16),
+               uint8_t(lba >> 8), uint8_t(lba), 0, uint8_t(blocks_n >> 8), uint8_t(blocks_n), 0};
       c.buf = buf + done;
       c.n = n;
       c.write = write;

@@ -8,12 +8,6 @@
 namespace mhd {
 
 namespace {
-constexpr uint8_t kOpTestUnitReady = 0x00;
-constexpr uint8_t kOpReserve6 = 0x16;
-constexpr uint8_t kOpRelease6 = 0x17;
-constexpr uint8_t kOpWrite10 = 0x2a;
-constexpr uint8_t kOpPrIn = 0x5e;
-constexpr uint8_t kOpPrOut = 0x5f;
 constexpr uint8_t kAptplBit = 0x01;
 
 uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
@@ -69,18 +63,19 @@ mhioc_resv_key_t make_key(uint64_t v) {
   return k;
 }
 
-Cdb6 reserve6_cdb() { return {kOpReserve6, 0, 0, 0, 0, 0}; }
-Cdb6 release6_cdb() { return {kOpRelease6, 0, 0, 0, 0, 0}; }
-Cdb6 test_unit_ready_cdb() { return {kOpTestUnitReady, 0, 0, 0, 0, 0}; }
-Cdb10 write10_zero_length_cdb() { return {kOpWrite10, 0, 0, 0, 0, 0, 0, 0, 0, 0}; }
+Cdb6 reserve6_cdb() { return {op::kReserve6, 0, 0, 0, 0, 0}; }
+Cdb6 release6_cdb() { return {op::kRelease6, 0, 0, 0, 0, 0}; }
+Cdb6 test_unit_ready_cdb() { return {op::kTestUnitReady, 0, 0, 0, 0, 0}; }
+Cdb10 write10_zero_length_cdb() { return {op::kWrite10, 0, 0, 0, 0, 0, 0, 0, 0, 0}; }
 
 Cdb10 pr_out_cdb(uint8_t sa, uint8_t scope, uint8_t type) {
-  return {kOpPrOut, uint8_t(sa & 0x1f), uint8_t((scope & 0xf) << 4 | (type & 0xf)), 0, 0, 0, 0, 0,
-          uint8_t(kPrOutParamLen), 0};
+  return {op::kPersistentReserveOut, uint8_t(sa & stmf::scsi::kServiceActionMask),
+          uint8_t((scope & 0xf) << 4 | (type & 0xf)), 0, 0, 0, 0, 0, uint8_t(kPrOutParamLen), 0};
 }
 
 Cdb10 pr_in_cdb(uint8_t sa, uint16_t alloc) {
-  return {kOpPrIn, uint8_t(sa & 0x1f), 0, 0, 0, 0, 0, uint8_t(alloc >> 8), uint8_t(alloc), 0};
+  return {op::kPersistentReserveIn, uint8_t(sa & stmf::scsi::kServiceActionMask), 0, 0, 0, 0, 0, uint8_t(alloc >> 8),
+          uint8_t(alloc), 0};
 }
 
 std::array<uint8_t, kPrOutParamLen> pr_out_params(const mhioc_resv_key_t& key, const mhioc_resv_key_t& sa_key,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/scsi/opcodes.h"  // header-only: libmhd does not link the daemon
 #include "mhd/mhd.h"
 
 namespace mhd {
@@ -28,16 +29,10 @@ constexpr uint8_t kAscInvalidFieldInParameterList = 0x26;  // also 26/04 INVALID
 constexpr uint8_t kAscResetOccurred = 0x29;                // POWER ON, RESET, OR BUS DEVICE RESET
 constexpr uint8_t kAscParametersChanged = 0x2a;            // 2A/03..05: reservations changed
 
-// PR OUT service actions and PR IN service actions (SPC-4 6.15, 6.16).
-constexpr uint8_t kPrOutRegister = 0x00;
-constexpr uint8_t kPrOutReserve = 0x01;
-constexpr uint8_t kPrOutRelease = 0x02;
-constexpr uint8_t kPrOutClear = 0x03;
-constexpr uint8_t kPrOutPreempt = 0x04;
-constexpr uint8_t kPrOutPreemptAndAbort = 0x05;
-constexpr uint8_t kPrOutRegisterAndIgnoreExistingKey = 0x06;
-constexpr uint8_t kPrInReadKeys = 0x00;
-constexpr uint8_t kPrInReadReservation = 0x01;
+// Opcodes, PR OUT and PR IN service actions (SPC-4 6.15, 6.16): core/scsi/opcodes.h.
+namespace op = stmf::scsi::op;
+namespace pr_in = stmf::scsi::pr_in;
+namespace pr_out = stmf::scsi::pr_out;
 
 constexpr size_t kPrOutParamLen = 24;
 constexpr size_t kPrInHeaderLen = 8;

@@ -61,7 +61,7 @@ TEST_CASE("keys: the 8 bytes are the wire bytes, most significant first", "[mhd]
 }
 
 TEST_CASE("PR OUT: CDB and the 24-byte basic parameter list", "[mhd][marshal]") {
-  auto cdb = pr_out_cdb(kPrOutPreemptAndAbort, SCSI3_SCOPE_LOGICALUNIT, SCSI3_RESV_WRITEEXCLUSIVEREGISTRANTSONLY);
+  auto cdb = pr_out_cdb(pr_out::kPreemptAndAbort, SCSI3_SCOPE_LOGICALUNIT, SCSI3_RESV_WRITEEXCLUSIVEREGISTRANTSONLY);
   CHECK(cdb[0] == 0x5f);
   CHECK(cdb[1] == 0x05);
   CHECK(cdb[2] == 0x05);
@@ -77,7 +77,7 @@ TEST_CASE("PR OUT: CDB and the 24-byte basic parameter list", "[mhd][marshal]") 
 }
 
 TEST_CASE("PR IN: CDB and the allocation length for a caller's list", "[mhd][marshal]") {
-  auto cdb = pr_in_cdb(kPrInReadReservation, 0x1234);
+  auto cdb = pr_in_cdb(pr_in::kReadReservation, 0x1234);
   CHECK(cdb[0] == 0x5e);
   CHECK(cdb[1] == 0x01);
   CHECK(cdb[7] == 0x12);

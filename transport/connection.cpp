@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/scsi/opcodes.h"
 #include "transport/iscsi/crc32c.h"
 #include "transport/iscsi/data_in.h"
 #include "transport/iscsi/pdu.h"
@@ -36,10 +37,10 @@ using iscsi::pad4;
 uint64_t read_buffer_estimate(const std::array<uint8_t, 260>& cdb, uint32_t edtl) {
   uint64_t blocks = 0;
   switch (cdb[0]) {
-    case 0x08: blocks = cdb[4] ? cdb[4] : 256; break;
-    case 0x28: blocks = iscsi::load_be16(&cdb[7]); break;
-    case 0xa8: blocks = iscsi::load_be32(&cdb[6]); break;
-    case 0x88: blocks = iscsi::load_be32(&cdb[10]); break;
+    case scsi::op::kRead6: blocks = cdb[4] ? cdb[4] : 256; break;
+    case scsi::op::kRead10: blocks = iscsi::load_be16(&cdb[7]); break;
+    case scsi::op::kRead12: blocks = iscsi::load_be32(&cdb[6]); break;
+    case scsi::op::kRead16: blocks = iscsi::load_be32(&cdb[10]); break;
     default: break;
   }
   return std::min<uint64_t>(std::max<uint64_t>(edtl, blocks * 512), kMaxWriteBuffer);

@@ -14,28 +14,23 @@
 // plus TEST UNIT READY always allowed (ALLOW COMMANDS 011b with the block LU's table), PR IN always allowed, PR OUT per
 // table 66, RESERVE/RELEASE per SPC-2 with the CRH=1 exceptions (SPC-4 5.13.3).
 #include "core/pr/pr_internal.h"
+#include "core/scsi/opcodes.h"
 
 namespace stmf::pr {
 
-namespace {
-constexpr uint8_t kTestUnitReady = 0x00;
-constexpr uint8_t kPrIn = 0x5e, kPrOut = 0x5f;
-constexpr uint8_t kRelease6 = 0x17, kRelease10 = 0x57;
-constexpr uint8_t kInquiry = 0x12, kReportLuns = 0xa0, kRequestSense = 0x03, kMaintenanceIn = 0xa3,
-                  kReportTargetPortGroups = 0x0a, kPreventAllow = 0x1e;
-}  // namespace
-
 bool PrEngine::conflicts(const Nexus& n, ReservationClass cls, const uint8_t* cdb) const {
   using RC = ReservationClass;
+  using namespace scsi::op;
   const uint8_t op = cdb[0];
-  const bool is_pr = cls == RC::persistent || op == kPrIn || op == kPrOut;
+  const bool is_pr = cls == RC::persistent || op == kPersistentReserveIn || op == kPersistentReserveOut;
 
   if (scsi2_) {
     if (is_pr) return true;  // "regardless of initiator or service action"
     if (detail::same_nexus(*scsi2_, n)) return false;
     if (op == kInquiry || op == kReportLuns || op == kRequestSense) return false;
-    if (op == kMaintenanceIn && (cdb[1] & 0x1f) == kReportTargetPortGroups) return false;
-    if (op == kPreventAllow && (cdb[4] & 0x03) == 0) return false;
+    if (op == kMaintenanceIn && scsi::service_action(cdb) == scsi::maintenance_in::kReportTargetPortGroups)
+      return false;
+    if (op == kPreventAllowMediumRemoval && (cdb[4] & 0x03) == 0) return false;
     return !(op == kRelease6 || op == kRelease10);
   }
 
@@ -45,21 +40,21 @@ bool PrEngine::conflicts(const Nexus& n, ReservationClass cls, const uint8_t* cd
   }
 
   if (is_pr) {
-    if (op == kPrIn) return false;
+    if (op == kPersistentReserveIn) return false;
     if (!st_.reservation || is_holder(n)) return false;
     const bool registered = registration_of(n).has_value();
-    switch (cdb[1] & 0x1f) {  // SPC-4 table 66
-      case sa::register_key:
-      case sa::register_ignore:
+    switch (scsi::service_action(cdb)) {  // SPC-4 table 66
+      case pr_out::kRegister:
+      case pr_out::kRegisterAndIgnoreExistingKey:
         return false;
-      case sa::clear:
-      case sa::preempt:
-      case sa::preempt_and_abort:
-      case sa::release:
-      case sa::replace_lost:
+      case pr_out::kClear:
+      case pr_out::kPreempt:
+      case pr_out::kPreemptAndAbort:
+      case pr_out::kRelease:
+      case pr_out::kReplaceLostReservation:
         return !registered;
-      case sa::reserve:
-      case sa::register_and_move:
+      case pr_out::kReserve:
+      case pr_out::kRegisterAndMove:
         return true;
       default:
         return false;  // unknown service action: the command reports INVALID FIELD IN CDB

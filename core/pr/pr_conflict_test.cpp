@@ -99,9 +99,11 @@ TEST_CASE("table 66: PR IN and PR OUT service actions", "[pr][conflicts]") {
   // registrant non-holder / non-registrant, under a reservation held by another nexus.
   struct Cell { uint8_t sa; bool registrant, other; };
   const Cell cells[] = {
-      {sa::register_key, OK, OK},         {sa::register_ignore, OK, OK}, {sa::clear, OK, CONF},
-      {sa::preempt, OK, CONF},            {sa::preempt_and_abort, OK, CONF}, {sa::release, OK, CONF},
-      {sa::replace_lost, OK, CONF},       {sa::reserve, CONF, CONF},     {sa::register_and_move, CONF, CONF},
+      {pr_out::kRegister, OK, OK},          {pr_out::kRegisterAndIgnoreExistingKey, OK, OK},
+      {pr_out::kClear, OK, CONF},           {pr_out::kPreempt, OK, CONF},
+      {pr_out::kPreemptAndAbort, OK, CONF}, {pr_out::kRelease, OK, CONF},
+      {pr_out::kReplaceLostReservation, OK, CONF},
+      {pr_out::kReserve, CONF, CONF},       {pr_out::kRegisterAndMove, CONF, CONF},
   };
   for (uint8_t t : {kWriteExclusive, kExclusiveAccessRegistrantsOnly}) {
     Lu l = reserved(t);
@@ -147,7 +149,7 @@ TEST_CASE("SCSI-2 reservation held by another nexus or by the same", "[pr][confl
   CHECK_FALSE(l.e.conflicts(a, RC::reserve, res6.data()));
   CHECK_FALSE(l.e.conflicts(a, RC::reserve, rel6.data()));
   CHECK(l.e.conflicts(a, RC::persistent, in_cdb(0).data()));
-  CHECK(l.e.conflicts(a, RC::persistent, out_cdb(sa::register_key).data()));
+  CHECK(l.e.conflicts(a, RC::persistent, out_cdb(pr_out::kRegister).data()));
   // Another nexus (other initiator, other session of the same initiator, other port).
   for (const Nexus* n : {&b, &a_isid2, &a2}) {
     CHECK_FALSE(l.e.conflicts(*n, RC::allowed, cdb_for(RC::allowed).data()));  // INQUIRY
@@ -166,7 +168,7 @@ TEST_CASE("SCSI-2 reservation held by another nexus or by the same", "[pr][confl
     CHECK(l.e.conflicts(*n, RC::reserve, res6.data()));
     CHECK_FALSE(l.e.conflicts(*n, RC::reserve, rel6.data()));  // GOOD, no effect
     CHECK(l.e.conflicts(*n, RC::persistent, in_cdb(0).data()));
-    CHECK(l.e.conflicts(*n, RC::persistent, out_cdb(sa::register_key).data()));
+    CHECK(l.e.conflicts(*n, RC::persistent, out_cdb(pr_out::kRegister).data()));
   }
 }
 
@@ -190,7 +192,7 @@ TEST_CASE("registration identity in conflicts", "[pr][conflicts]") {
   SECTION("00b TransportID registration: every session of that name on that port") {
     Lu l;
     auto p = basic(0, 0xA, SPEC_I_PT, {PrEngine::iscsi_transport_id(kC, "")});
-    REQUIRE(is_good(l.out_params(a, sa::register_key, p)));
+    REQUIRE(is_good(l.out_params(a, pr_out::kRegister, p)));
     REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusiveRegistrantsOnly)));
     CHECK_FALSE(l.e.conflicts(nx(kC, kP1, "0000aaaabbbb"), RC::write, cdb_for(RC::write).data()));
     CHECK(l.e.conflicts(nx(kC, kP2, "0000aaaabbbb"), RC::write, cdb_for(RC::write).data()));

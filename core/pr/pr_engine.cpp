@@ -3,6 +3,7 @@
 #include "core/pr/pr_engine.h"
 
 #include "core/pr/pr_internal.h"
+#include "core/scsi/opcodes.h"
 
 namespace stmf::pr {
 
@@ -79,10 +80,10 @@ using detail::crh_exception;
 using detail::same_nexus;
 const char* scsi2_name(const uint8_t* cdb) {
   switch (cdb[0]) {
-    case 0x16: return "RESERVE(6)";
-    case 0x56: return "RESERVE(10)";
-    case 0x17: return "RELEASE(6)";
-    case 0x57: return "RELEASE(10)";
+    case scsi::op::kReserve6: return "RESERVE(6)";
+    case scsi::op::kReserve10: return "RESERVE(10)";
+    case scsi::op::kRelease6: return "RELEASE(6)";
+    case scsi::op::kRelease10: return "RELEASE(10)";
     default: return "RESERVE/RELEASE";
   }
 }

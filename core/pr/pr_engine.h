@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/logical_unit.h"
+#include "core/scsi/opcodes.h"
 #include "core/scsi/sense.h"
 
 namespace stmf::pr {
@@ -25,14 +26,9 @@ inline constexpr uint8_t kWriteExclusiveAllRegistrants = 0x7;
 inline constexpr uint8_t kExclusiveAccessAllRegistrants = 0x8;
 inline constexpr uint8_t kLuScope = 0x0;
 
-// PR OUT / PR IN service actions.
-namespace sa {
-inline constexpr uint8_t register_key = 0x00, reserve = 0x01, release = 0x02, clear = 0x03, preempt = 0x04,
-                         preempt_and_abort = 0x05, register_ignore = 0x06, register_and_move = 0x07,
-                         replace_lost = 0x08;
-inline constexpr uint8_t read_keys = 0x00, read_reservation = 0x01, report_capabilities = 0x02,
-                         read_full_status = 0x03;
-}  // namespace sa
+// PR IN / PR OUT service actions: core/scsi/opcodes.h.
+namespace pr_in = scsi::pr_in;
+namespace pr_out = scsi::pr_out;
 
 // REPORT CAPABILITIES ALLOW COMMANDS value: 011b. TEST UNIT READY is allowed through Write
 // Exclusive and Exclusive Access reservations, and the block LU's command table classes MODE

@@ -12,14 +12,14 @@ using detail::put64;
 Result PrEngine::persistent_reserve_in(const Nexus& n, const uint8_t* cdb, std::span<const TargetPort> ports) {
   // SPC-2 5.5.1: while a RESERVE(6)/(10) reservation exists every PR IN conflicts.
   if (scsi2_) return detail::conflict();
-  const uint8_t action = cdb[1] & 0x1f;
+  const uint8_t action = scsi::service_action(cdb);
   const uint16_t alloc = detail::be16(cdb + 7);
   const auto& res = st_.reservation;
   std::vector<uint8_t> d(8, 0);
   put32(&d[0], st_.generation);
 
   switch (action) {
-    case sa::read_keys: {
+    case pr_in::kReadKeys: {
       for (const auto& r : st_.registrations) {
         d.resize(d.size() + 8);
         put64(&d[d.size() - 8], r.key);
@@ -27,7 +27,7 @@ Result PrEngine::persistent_reserve_in(const Nexus& n, const uint8_t* cdb, std::
       put32(&d[4], uint32_t(d.size() - 8));
       break;
     }
-    case sa::read_reservation: {
+    case pr_in::kReadReservation: {
       if (res) {
         d.resize(24, 0);
         put32(&d[4], 16);
@@ -37,7 +37,7 @@ Result PrEngine::persistent_reserve_in(const Nexus& n, const uint8_t* cdb, std::
       }
       break;
     }
-    case sa::report_capabilities: {
+    case pr_in::kReportCapabilities: {
       d.assign(8, 0);
       put16(&d[0], 8);
       d[2] = 0x10 | 0x08 | 0x04 | 0x01;  // CRH, SIP_C, ATP_C, PTPL_C (RLR_C = 0)
@@ -46,7 +46,7 @@ Result PrEngine::persistent_reserve_in(const Nexus& n, const uint8_t* cdb, std::
       d[5] = 0x01;                               // EX_AC_AR
       break;
     }
-    case sa::read_full_status: {
+    case pr_in::kReadFullStatus: {
       for (size_t i = 0; i < st_.registrations.size(); ++i) {
         const auto& r = st_.registrations[i];
         auto tid = iscsi_transport_id(r.initiator_name, r.isid);

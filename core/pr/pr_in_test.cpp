@@ -31,7 +31,7 @@ std::vector<uint8_t> tid(uint8_t byte0, const std::string& s, size_t padded_len)
 TEST_CASE("READ KEYS", "[pr][prin]") {
   Lu l;
   SECTION("no registrations") {
-    auto r = l.in(a, sa::read_keys);
+    auto r = l.in(a, pr_in::kReadKeys);
     REQUIRE(is_good(r));
     CHECK(r.data_in == std::vector<uint8_t>{0, 0, 0, 0, 0, 0, 0, 0});
   }
@@ -39,15 +39,15 @@ TEST_CASE("READ KEYS", "[pr][prin]") {
     REQUIRE(is_good(l.reg(a, 0x0102030405060708ull)));
     REQUIRE(is_good(l.reg(b, 0xB)));
     REQUIRE(is_good(l.reg(c, 0xB)));
-    auto r = l.in(d, sa::read_keys);
+    auto r = l.in(d, pr_in::kReadKeys);
     REQUIRE(is_good(r));
     CHECK(r.data_in == cat({{0, 0, 0, 3, 0, 0, 0, 24}, be64v(0x0102030405060708ull), be64v(0xB), be64v(0xB)}));
     SECTION("allocation length truncates, ADDITIONAL LENGTH does not") {
-      auto t = l.in(d, sa::read_keys, 12);
+      auto t = l.in(d, pr_in::kReadKeys, 12);
       CHECK(t.data_in == std::vector<uint8_t>{0, 0, 0, 3, 0, 0, 0, 24, 1, 2, 3, 4});
-      CHECK(l.in(d, sa::read_keys, 0).data_in.empty());
-      CHECK(l.in(d, sa::read_keys, 6).data_in == std::vector<uint8_t>{0, 0, 0, 3, 0, 0});
-      CHECK(l.in(d, sa::read_keys, 1000).data_in.size() == 32);
+      CHECK(l.in(d, pr_in::kReadKeys, 0).data_in.empty());
+      CHECK(l.in(d, pr_in::kReadKeys, 6).data_in == std::vector<uint8_t>{0, 0, 0, 3, 0, 0});
+      CHECK(l.in(d, pr_in::kReadKeys, 1000).data_in.size() == 32);
     }
   }
 }
@@ -57,18 +57,18 @@ TEST_CASE("READ RESERVATION", "[pr][prin]") {
   REQUIRE(is_good(l.reg(a, 0xA)));
   REQUIRE(is_good(l.reg(b, 0x1122334455667788ull)));
   SECTION("none") {
-    CHECK(l.in(a, sa::read_reservation).data_in == std::vector<uint8_t>{0, 0, 0, 2, 0, 0, 0, 0});
+    CHECK(l.in(a, pr_in::kReadReservation).data_in == std::vector<uint8_t>{0, 0, 0, 2, 0, 0, 0, 0});
   }
   SECTION("held: holder key, SCOPE/TYPE in byte 21") {
     REQUIRE(is_good(l.resv(b, 0x1122334455667788ull, kWriteExclusiveRegistrantsOnly)));
-    auto r = l.in(a, sa::read_reservation);
+    auto r = l.in(a, pr_in::kReadReservation);
     CHECK(r.data_in == cat({{0, 0, 0, 2, 0, 0, 0, 16}, be64v(0x1122334455667788ull), {0, 0, 0, 0, 0, 0x05, 0, 0}}));
-    CHECK(l.in(a, sa::read_reservation, 16).data_in.size() == 16);
-    CHECK(get32(l.in(a, sa::read_reservation, 8).data_in, 4) == 16);
+    CHECK(l.in(a, pr_in::kReadReservation, 16).data_in.size() == 16);
+    CHECK(get32(l.in(a, pr_in::kReadReservation, 8).data_in, 4) == 16);
   }
   SECTION("all-registrants: key 0") {
     REQUIRE(is_good(l.resv(b, 0x1122334455667788ull, kExclusiveAccessAllRegistrants)));
-    auto r = l.in(a, sa::read_reservation);
+    auto r = l.in(a, pr_in::kReadReservation);
     CHECK(r.data_in == cat({{0, 0, 0, 2, 0, 0, 0, 16}, be64v(0), {0, 0, 0, 0, 0, 0x08, 0, 0}}));
   }
 }
@@ -76,10 +76,10 @@ TEST_CASE("READ RESERVATION", "[pr][prin]") {
 TEST_CASE("REPORT CAPABILITIES", "[pr][prin]") {
   Lu l;
   // LENGTH 8; CRH SIP_C ATP_C PTPL_C (RLR_C 0); TMV, ALLOW COMMANDS 011b, PTPL_A; type mask.
-  CHECK(l.in(a, sa::report_capabilities).data_in == std::vector<uint8_t>{0x00, 0x08, 0x1d, 0xb0, 0xea, 0x01, 0, 0});
+  CHECK(l.in(a, pr_in::kReportCapabilities).data_in == std::vector<uint8_t>{0x00, 0x08, 0x1d, 0xb0, 0xea, 0x01, 0, 0});
   REQUIRE(is_good(l.reg(a, 1, APTPL)));
-  CHECK(l.in(a, sa::report_capabilities).data_in == std::vector<uint8_t>{0x00, 0x08, 0x1d, 0xb1, 0xea, 0x01, 0, 0});
-  CHECK(l.in(a, sa::report_capabilities, 4).data_in == std::vector<uint8_t>{0x00, 0x08, 0x1d, 0xb1});
+  CHECK(l.in(a, pr_in::kReportCapabilities).data_in == std::vector<uint8_t>{0x00, 0x08, 0x1d, 0xb1, 0xea, 0x01, 0, 0});
+  CHECK(l.in(a, pr_in::kReportCapabilities, 4).data_in == std::vector<uint8_t>{0x00, 0x08, 0x1d, 0xb1});
 }
 
 TEST_CASE("READ FULL STATUS", "[pr][prin]") {
@@ -87,7 +87,7 @@ TEST_CASE("READ FULL STATUS", "[pr][prin]") {
   REQUIRE(is_good(l.reg(a, 0xA)));
   REQUIRE(is_good(l.reg(b2, 0xB, ALL_TG_PT)));
   auto p = basic(0, 0xD, SPEC_I_PT, {PrEngine::iscsi_transport_id(kC, "")});
-  REQUIRE(is_good(l.out_params(d, sa::register_key, p)));
+  REQUIRE(is_good(l.out_params(d, pr_out::kRegister, p)));
   REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusiveRegistrantsOnly)));
 
   const auto ta = tid(0x45, "iqn.1994-05.com.redhat:alpha,i,0x400001370000", 48);
@@ -110,20 +110,20 @@ TEST_CASE("READ FULL STATUS", "[pr][prin]") {
                          desc(0xB, 0x02, 0x00, 0, tb),    // ALL_TG_PT
                          desc(0xD, 0x00, 0x00, 1, td),
                          desc(0xD, 0x00, 0x00, 1, tc)});  // registered through an 00b TransportID
-  auto r = l.in(b, sa::read_full_status);
+  auto r = l.in(b, pr_in::kReadFullStatus);
   REQUIRE(is_good(r));
   CHECK(r.data_in.size() == 296);
   CHECK(r.data_in == full);
 
   SECTION("truncated inside a descriptor") {
-    auto t = l.in(b, sa::read_full_status, 42);
+    auto t = l.in(b, pr_in::kReadFullStatus, 42);
     CHECK(t.data_in == std::vector<uint8_t>(full.begin(), full.begin() + 42));
     CHECK(get32(t.data_in, 4) == 288);
   }
   SECTION("all-registrants: every descriptor is a holder") {
-    REQUIRE(is_good(l.out(a, sa::release, 0xA, 0, kWriteExclusiveRegistrantsOnly)));
+    REQUIRE(is_good(l.out(a, pr_out::kRelease, 0xA, 0, kWriteExclusiveRegistrantsOnly)));
     REQUIRE(is_good(l.resv(d, 0xD, kWriteExclusiveAllRegistrants)));
-    auto s = l.in(b, sa::read_full_status).data_in;
+    auto s = l.in(b, pr_in::kReadFullStatus).data_in;
     size_t o = 8;
     int n = 0;
     while (o < s.size()) {
@@ -140,7 +140,7 @@ TEST_CASE("READ FULL STATUS takes the RTPI from the port list when unknown", "[p
   PrState s;
   s.registrations.push_back(Registration{kA, kIsid1, kP2.name, 0, false, 9});
   Lu l(s);
-  auto d = l.in(a, sa::read_full_status).data_in;
+  auto d = l.in(a, pr_in::kReadFullStatus).data_in;
   REQUIRE(d.size() > 20);
   CHECK(d[8 + 18] == 0);
   CHECK(d[8 + 19] == 2);
@@ -156,7 +156,7 @@ TEST_CASE("PR IN errors", "[pr][prin]") {
   }
   std::array<uint8_t, 6> reserve6{0x16, 0, 0, 0, 0, 0};
   REQUIRE(is_good(l.e.reserve(b, reserve6.data())));
-  for (uint8_t s : {sa::read_keys, sa::read_reservation, sa::report_capabilities, sa::read_full_status}) {
+  for (uint8_t s : {pr_in::kReadKeys, pr_in::kReadReservation, pr_in::kReportCapabilities, pr_in::kReadFullStatus}) {
     CHECK(is_conflict(l.in(a, s)));
     CHECK(is_conflict(l.in(b, s)));  // even for the SCSI-2 holder (SPC-2 5.5.1)
   }

@@ -26,15 +26,15 @@ const scsi::SenseCode& kIfcdb = sn::invalid_field_in_cdb;
 
 const char* sa_name(uint8_t a) {
   switch (a) {
-    case sa::register_key: return "REGISTER";
-    case sa::reserve: return "RESERVE";
-    case sa::release: return "RELEASE";
-    case sa::clear: return "CLEAR";
-    case sa::preempt: return "PREEMPT";
-    case sa::preempt_and_abort: return "PREEMPT AND ABORT";
-    case sa::register_ignore: return "REGISTER AND IGNORE EXISTING KEY";
-    case sa::register_and_move: return "REGISTER AND MOVE";
-    case sa::replace_lost: return "REPLACE LOST RESERVATION";
+    case pr_out::kRegister: return "REGISTER";
+    case pr_out::kReserve: return "RESERVE";
+    case pr_out::kRelease: return "RELEASE";
+    case pr_out::kClear: return "CLEAR";
+    case pr_out::kPreempt: return "PREEMPT";
+    case pr_out::kPreemptAndAbort: return "PREEMPT AND ABORT";
+    case pr_out::kRegisterAndIgnoreExistingKey: return "REGISTER AND IGNORE EXISTING KEY";
+    case pr_out::kRegisterAndMove: return "REGISTER AND MOVE";
+    case pr_out::kReplaceLostReservation: return "REPLACE LOST RESERVATION";
     default: return "?";
   }
 }
@@ -115,8 +115,8 @@ class ProOut {
 };
 
 Result ProOut::run(const uint8_t* cdb, std::span<const uint8_t> params, std::span<const TargetPort> ports) {
-  const uint8_t action = cdb[1] & 0x1f;
-  if (action > sa::replace_lost) return check(kIfcdb.with_field(true, 1, 4));
+  const uint8_t action = scsi::service_action(cdb);
+  if (action > pr_out::kReplaceLostReservation) return check(kIfcdb.with_field(true, 1, 4));
   const uint8_t scope = cdb[2] >> 4, type = cdb[2] & 0x0f;
   const uint32_t plen = be32(cdb + 5);
   // Every parameter list starts with the 24-byte header (basic or REGISTER AND MOVE).
@@ -127,21 +127,21 @@ Result ProOut::run(const uint8_t* cdb, std::span<const uint8_t> params, std::spa
   auto p = params.first(plen);
   key_ = be64(&p[0]);
   sa_key_ = be64(&p[8]);
-  if (action == sa::register_and_move) return do_move(p, ports);
+  if (action == pr_out::kRegisterAndMove) return do_move(p, ports);
 
   const bool spec_i_pt = p[20] & 0x08, all_tg_pt = p[20] & 0x04, aptpl = p[20] & 0x01;
-  if (spec_i_pt && action != sa::register_key) return check(kIfipl.with_field(false, 20, 3));
+  if (spec_i_pt && action != pr_out::kRegister) return check(kIfipl.with_field(false, 20, 3));
   if (!spec_i_pt && plen != 24) return check(kPlle);
   switch (action) {
-    case sa::register_key:
-    case sa::register_ignore:
+    case pr_out::kRegister:
+    case pr_out::kRegisterAndIgnoreExistingKey:
       return do_register(action, p, spec_i_pt, all_tg_pt, aptpl);
-    case sa::reserve: return do_reserve(scope, type);
-    case sa::release: return do_release(scope, type);
-    case sa::clear: return do_clear();
-    case sa::preempt: return do_preempt(false, scope, type);
-    case sa::preempt_and_abort: return do_preempt(true, scope, type);
-    case sa::replace_lost:
+    case pr_out::kReserve: return do_reserve(scope, type);
+    case pr_out::kRelease: return do_release(scope, type);
+    case pr_out::kClear: return do_clear();
+    case pr_out::kPreempt: return do_preempt(false, scope, type);
+    case pr_out::kPreemptAndAbort: return do_preempt(true, scope, type);
+    case pr_out::kReplaceLostReservation:
       // SPC-4 5.13.11.5: RESERVATION KEY must be zero; outside the "persistent reservation
       // information lost" condition (which this engine never enters, RLR_C = 0) the command
       // is rejected.
@@ -153,7 +153,7 @@ Result ProOut::run(const uint8_t* cdb, std::span<const uint8_t> params, std::spa
 
 // REGISTER / REGISTER AND IGNORE EXISTING KEY (SPC-4 5.13.7, tables 67-69).
 Result ProOut::do_register(uint8_t action, std::span<const uint8_t> p, bool spec_i_pt, bool all_tg_pt, bool aptpl) {
-  const bool ignore_key = action == sa::register_ignore;
+  const bool ignore_key = action == pr_out::kRegisterAndIgnoreExistingKey;
   const std::string name = sa_name(action);
   auto idx = detail::find_registration(st_, n_);
 

@@ -49,7 +49,7 @@ TEST_CASE("REGISTER from an unregistered nexus", "[pr][register]") {
     CHECK(r.effects.audit.find("gen 1") != std::string::npos);
   }
   SECTION("non-zero RESERVATION KEY: RESERVATION CONFLICT, nothing changes") {
-    auto r = l.out(a, sa::register_key, 5, 6);
+    auto r = l.out(a, pr_out::kRegister, 5, 6);
     CHECK(is_conflict(r));
     CHECK(l.st() == PrState{});
     CHECK_FALSE(r.effects.state_changed);
@@ -71,19 +71,19 @@ TEST_CASE("REGISTER from a registered nexus", "[pr][register]") {
   Lu l;
   REQUIRE(is_good(l.reg(a, 0xA)));
   SECTION("wrong RESERVATION KEY conflicts") {
-    CHECK(is_conflict(l.out(a, sa::register_key, 0xB, 0xC)));
-    CHECK(is_conflict(l.out(a, sa::register_key, 0, 0xC)));
+    CHECK(is_conflict(l.out(a, pr_out::kRegister, 0xB, 0xC)));
+    CHECK(is_conflict(l.out(a, pr_out::kRegister, 0, 0xC)));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xA});
     CHECK(l.st().generation == 1);
   }
   SECTION("non-zero SA key changes the key") {
-    auto r = l.out(a, sa::register_key, 0xA, 0xAA);
+    auto r = l.out(a, pr_out::kRegister, 0xA, 0xAA);
     CHECK(is_good(r));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xAA});
     CHECK(l.st().generation == 2);
   }
   SECTION("SA key 0 unregisters") {
-    auto r = l.out(a, sa::register_key, 0xA, 0);
+    auto r = l.out(a, pr_out::kRegister, 0xA, 0);
     CHECK(is_good(r));
     CHECK(l.st().registrations.empty());
     CHECK(l.st().generation == 2);
@@ -91,14 +91,14 @@ TEST_CASE("REGISTER from a registered nexus", "[pr][register]") {
   }
   SECTION("SPEC_I_PT from a registered nexus: INVALID FIELD IN PARAMETER LIST") {
     auto p = basic(0xA, 0xAB, SPEC_I_PT, {PrEngine::iscsi_transport_id(kB, kIsid1)});
-    auto r = l.out_params(a, sa::register_key, p);
+    auto r = l.out_params(a, pr_out::kRegister, p);
     REQUIRE(has_sense(r, sn::invalid_field_in_parameter_list));
     CHECK(*r.sense == sn::invalid_field_in_parameter_list.with_field(false, 20, 3));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xA});
   }
   SECTION("registering leaves the reservation alone") {
     REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusive)));
-    REQUIRE(is_good(l.out(a, sa::register_key, 0xA, 0xAB)));
+    REQUIRE(is_good(l.out(a, pr_out::kRegister, 0xA, 0xAB)));
     REQUIRE(l.st().reservation);
     CHECK(*l.st().reservation == Reservation{0, kWriteExclusive, 0});
   }
@@ -107,34 +107,34 @@ TEST_CASE("REGISTER from a registered nexus", "[pr][register]") {
 TEST_CASE("REGISTER AND IGNORE EXISTING KEY", "[pr][register]") {
   Lu l;
   SECTION("unregistered: RESERVATION KEY ignored, registers") {
-    CHECK(is_good(l.out(a, sa::register_ignore, 0xdead, 0x5)));
+    CHECK(is_good(l.out(a, pr_out::kRegisterAndIgnoreExistingKey, 0xdead, 0x5)));
     CHECK(keys(l.st()) == std::vector<uint64_t>{5});
   }
   SECTION("unregistered, SA key 0: GOOD no-op") {
-    CHECK(is_good(l.out(a, sa::register_ignore, 0xdead, 0)));
+    CHECK(is_good(l.out(a, pr_out::kRegisterAndIgnoreExistingKey, 0xdead, 0)));
     CHECK(l.st().registrations.empty());
     CHECK(l.st().generation == 1);
   }
   SECTION("registered: replaces the key whatever RESERVATION KEY says") {
     REQUIRE(is_good(l.reg(a, 1)));
-    CHECK(is_good(l.out(a, sa::register_ignore, 0x999, 2)));
+    CHECK(is_good(l.out(a, pr_out::kRegisterAndIgnoreExistingKey, 0x999, 2)));
     CHECK(keys(l.st()) == std::vector<uint64_t>{2});
     CHECK(l.st().generation == 2);
   }
   SECTION("registered, SA key 0: unregisters") {
     REQUIRE(is_good(l.reg(a, 1)));
-    CHECK(is_good(l.out(a, sa::register_ignore, 0x999, 0)));
+    CHECK(is_good(l.out(a, pr_out::kRegisterAndIgnoreExistingKey, 0x999, 0)));
     CHECK(l.st().registrations.empty());
   }
   SECTION("SPEC_I_PT is only for REGISTER") {
     auto p = basic(0, 5, SPEC_I_PT, {PrEngine::iscsi_transport_id(kB, kIsid1)});
-    auto r = l.out_params(a, sa::register_ignore, p);
+    auto r = l.out_params(a, pr_out::kRegisterAndIgnoreExistingKey, p);
     REQUIRE(r.sense);
     CHECK(*r.sense == sn::invalid_field_in_parameter_list.with_field(false, 20, 3));
     CHECK(l.st().registrations.empty());
   }
   SECTION("ALL_TG_PT honoured") {
-    REQUIRE(is_good(l.out(a, sa::register_ignore, 0, 5, 0, ALL_TG_PT)));
+    REQUIRE(is_good(l.out(a, pr_out::kRegisterAndIgnoreExistingKey, 0, 5, 0, ALL_TG_PT)));
     CHECK(l.st().registrations[0].all_tg_pt);
     CHECK(l.e.registration_of(a2) == 0u);
   }
@@ -151,14 +151,14 @@ TEST_CASE("APTPL bit and the persist effect", "[pr][register][aptpl]") {
   r = l.resv(a, 1, kWriteExclusive);  // no-op: nothing to persist
   CHECK_FALSE(r.effects.state_changed);
   CHECK_FALSE(r.effects.persist);
-  r = l.out(a, sa::register_key, 1, 2);  // APTPL 1 -> 0: persist (erase)
+  r = l.out(a, pr_out::kRegister, 1, 2);  // APTPL 1 -> 0: persist (erase)
   CHECK_FALSE(l.st().aptpl);
   CHECK(r.effects.persist);
-  r = l.out(a, sa::register_key, 2, 3);  // APTPL stays 0
+  r = l.out(a, pr_out::kRegister, 2, 3);  // APTPL stays 0
   CHECK(r.effects.state_changed);
   CHECK_FALSE(r.effects.persist);
   // APTPL is ignored by the other service actions.
-  r = l.out(a, sa::release, 3, 0, kWriteExclusive, APTPL);
+  r = l.out(a, pr_out::kRelease, 3, 0, kWriteExclusive, APTPL);
   CHECK(is_good(r));
   CHECK_FALSE(l.st().aptpl);
 }
@@ -172,7 +172,7 @@ TEST_CASE("registration capacity: INSUFFICIENT REGISTRATION RESOURCES", "[pr][re
   CHECK(has_sense(r, sn::insufficient_registration_resources));
   CHECK(l.st() == before);
   // Changing a key needs no new room.
-  CHECK(is_good(l.out(a, sa::register_key, 1, 9)));
+  CHECK(is_good(l.out(a, pr_out::kRegister, 1, 9)));
 }
 
 TEST_CASE("parameter list length and CDB checks", "[pr][plist]") {
@@ -180,22 +180,24 @@ TEST_CASE("parameter list length and CDB checks", "[pr][plist]") {
   REQUIRE(is_good(l.reg(a, 1)));
   SECTION("shorter than 24 bytes") {
     std::vector<uint8_t> p(23, 0);
-    CHECK(has_sense(l.out_raw(a, out_cdb(sa::register_key, 0, 23), p), sn::parameter_list_length_error));
-    CHECK(has_sense(l.out_raw(a, out_cdb(sa::register_and_move, 0, 23), p), sn::parameter_list_length_error));
-    CHECK(has_sense(l.out_raw(a, out_cdb(sa::clear, 0, 0), {}), sn::parameter_list_length_error));
+    CHECK(has_sense(l.out_raw(a, out_cdb(pr_out::kRegister, 0, 23), p), sn::parameter_list_length_error));
+    CHECK(has_sense(l.out_raw(a, out_cdb(pr_out::kRegisterAndMove, 0, 23), p), sn::parameter_list_length_error));
+    CHECK(has_sense(l.out_raw(a, out_cdb(pr_out::kClear, 0, 0), {}), sn::parameter_list_length_error));
   }
   SECTION("not 24 without SPEC_I_PT") {
     auto p = basic(1, 0);
     p.resize(28);
-    for (uint8_t s : {sa::register_key, sa::reserve, sa::release, sa::clear, sa::preempt, sa::register_ignore})
+    for (uint8_t s : {pr_out::kRegister, pr_out::kReserve, pr_out::kRelease, pr_out::kClear, pr_out::kPreempt,
+                      pr_out::kRegisterAndIgnoreExistingKey})
       CHECK(has_sense(l.out_raw(a, out_cdb(s, kWriteExclusive, 28), p), sn::parameter_list_length_error));
   }
   SECTION("data shorter than the PARAMETER LIST LENGTH: the transport's fault, INVALID FIELD IN INFORMATION UNIT") {
     auto p = basic(1, 2);
-    CHECK(has_sense(l.out_raw(a, out_cdb(sa::register_key, 0, 32), p), sn::invalid_field_in_command_iu));
+    CHECK(has_sense(l.out_raw(a, out_cdb(pr_out::kRegister, 0, 32), p), sn::invalid_field_in_command_iu));
   }
   SECTION("SPEC_I_PT with another service action") {
-    for (uint8_t s : {sa::reserve, sa::release, sa::clear, sa::preempt, sa::preempt_and_abort, sa::replace_lost}) {
+    for (uint8_t s : {pr_out::kReserve, pr_out::kRelease, pr_out::kClear, pr_out::kPreempt,
+                      pr_out::kPreemptAndAbort, pr_out::kReplaceLostReservation}) {
       auto p = basic(1, 2, SPEC_I_PT);
       auto r = l.out_raw(a, out_cdb(s, kWriteExclusive, uint32_t(p.size())), p);
       REQUIRE(r.sense);
@@ -220,7 +222,7 @@ TEST_CASE("SPEC_I_PT registers every TransportID, formats 00b and 01b", "[pr][sp
   Lu l;
   auto p = basic(0, 0x77, SPEC_I_PT,
                  {PrEngine::iscsi_transport_id(kB, kIsid2), PrEngine::iscsi_transport_id(kC, "")});
-  auto r = l.out_params(a, sa::register_key, p);
+  auto r = l.out_params(a, pr_out::kRegister, p);
   REQUIRE(is_good(r));
   REQUIRE(l.st().registrations.size() == 3);
   CHECK(l.st().registrations[0] == reg_of(a, 0x77));
@@ -239,7 +241,7 @@ TEST_CASE("SPEC_I_PT registers every TransportID, formats 00b and 01b", "[pr][sp
 TEST_CASE("SPEC_I_PT with ALL_TG_PT registers on every target port", "[pr][spec_i_pt][all_tg_pt]") {
   Lu l;
   auto p = basic(0, 0x77, SPEC_I_PT | ALL_TG_PT, {PrEngine::iscsi_transport_id(kB, kIsid1)});
-  REQUIRE(is_good(l.out_params(a, sa::register_key, p)));
+  REQUIRE(is_good(l.out_params(a, pr_out::kRegister, p)));
   CHECK(l.e.registration_of(a2) == 0u);
   CHECK(l.e.registration_of(b2) == 1u);
   CHECK(l.e.registration_of(b) == 1u);
@@ -253,27 +255,27 @@ TEST_CASE("SPEC_I_PT is all-or-nothing", "[pr][spec_i_pt]") {
   auto tc = PrEngine::iscsi_transport_id(kC, kIsid1);
   SECTION("a TransportID that is already registered") {
     auto p = basic(0, 5, SPEC_I_PT, {tb, tc});
-    auto r = l.out_params(a, sa::register_key, p);
+    auto r = l.out_params(a, pr_out::kRegister, p);
     REQUIRE(r.sense);
     CHECK(*r.sense == sn::invalid_field_in_parameter_list.with_field(false, uint16_t(28 + tb.size())));
   }
   SECTION("an 00b TransportID covering a registered session") {
     auto p = basic(0, 5, SPEC_I_PT, {PrEngine::iscsi_transport_id(kC, "")});
-    CHECK(has_sense(l.out_params(a, sa::register_key, p), sn::invalid_field_in_parameter_list));
+    CHECK(has_sense(l.out_params(a, pr_out::kRegister, p), sn::invalid_field_in_parameter_list));
   }
   SECTION("the same TransportID twice") {
     auto p = basic(0, 5, SPEC_I_PT, {tb, tb});
-    CHECK(has_sense(l.out_params(a, sa::register_key, p), sn::invalid_field_in_parameter_list));
+    CHECK(has_sense(l.out_params(a, pr_out::kRegister, p), sn::invalid_field_in_parameter_list));
   }
   SECTION("a TransportID naming the issuer") {
     auto p = basic(0, 5, SPEC_I_PT, {PrEngine::iscsi_transport_id(kA, kIsid1)});
-    CHECK(has_sense(l.out_params(a, sa::register_key, p), sn::invalid_field_in_parameter_list));
+    CHECK(has_sense(l.out_params(a, pr_out::kRegister, p), sn::invalid_field_in_parameter_list));
   }
   SECTION("a malformed TransportID (FC protocol identifier)") {
     auto bad = tb;
     bad[0] = 0x40;  // 01b, protocol 0 (FC)
     auto p = basic(0, 5, SPEC_I_PT, {tb, bad});
-    auto r = l.out_params(a, sa::register_key, p);
+    auto r = l.out_params(a, pr_out::kRegister, p);
     REQUIRE(r.sense);
     CHECK(*r.sense == sn::invalid_field_in_parameter_list.with_field(false, uint16_t(28 + tb.size())));
   }
@@ -281,27 +283,27 @@ TEST_CASE("SPEC_I_PT is all-or-nothing", "[pr][spec_i_pt]") {
     auto p = basic(0, 5, SPEC_I_PT, {tb});
     p.resize(p.size() - 4);
     put32(p, 24, uint32_t(tb.size() - 4));
-    CHECK(has_sense(l.out_params(a, sa::register_key, p), sn::parameter_list_length_error));
+    CHECK(has_sense(l.out_params(a, pr_out::kRegister, p), sn::parameter_list_length_error));
   }
   SECTION("TRANSPORTID PARAMETER DATA LENGTH beyond the parameter list") {
     auto p = basic(0, 5, SPEC_I_PT, {tb});
     put32(p, 24, uint32_t(tb.size() + 4));
-    CHECK(has_sense(l.out_params(a, sa::register_key, p), sn::parameter_list_length_error));
+    CHECK(has_sense(l.out_params(a, pr_out::kRegister, p), sn::parameter_list_length_error));
   }
   SECTION("TRANSPORTID PARAMETER DATA LENGTH short of the parameter list") {
     auto p = basic(0, 5, SPEC_I_PT, {tb});
     put32(p, 24, uint32_t(tb.size() - 8));
-    CHECK(has_sense(l.out_params(a, sa::register_key, p), sn::parameter_list_length_error));
+    CHECK(has_sense(l.out_params(a, pr_out::kRegister, p), sn::parameter_list_length_error));
   }
   SECTION("SPEC_I_PT with a 24-byte list") {
     auto p = basic(0, 5);
     p[20] = SPEC_I_PT;
-    CHECK(has_sense(l.out_params(a, sa::register_key, p), sn::parameter_list_length_error));
+    CHECK(has_sense(l.out_params(a, pr_out::kRegister, p), sn::parameter_list_length_error));
   }
   SECTION("not enough room for all of them") {
     Lu small({}, 2);
     auto p = basic(0, 5, SPEC_I_PT, {tb, tc});
-    CHECK(has_sense(small.out_params(a, sa::register_key, p), sn::insufficient_registration_resources));
+    CHECK(has_sense(small.out_params(a, pr_out::kRegister, p), sn::insufficient_registration_resources));
     CHECK(small.st() == PrState{});
   }
   CHECK(l.st() == before);
@@ -311,7 +313,7 @@ TEST_CASE("SPEC_I_PT with an empty TransportID list registers the issuer", "[pr]
   Lu l;
   auto p = basic(0, 5, SPEC_I_PT, {});
   REQUIRE(p.size() == 28);
-  CHECK(is_good(l.out_params(a, sa::register_key, p)));
+  CHECK(is_good(l.out_params(a, pr_out::kRegister, p)));
   CHECK(keys(l.st()) == std::vector<uint64_t>{5});
 }
 
@@ -332,7 +334,7 @@ TEST_CASE("ALL_TG_PT registration covers the initiator port on every target port
     CHECK(l.e.is_holder(a2));
   }
   SECTION("unregistering through port 2 removes it everywhere") {
-    REQUIRE(is_good(l.out(a2, sa::register_key, 0xA, 0)));
+    REQUIRE(is_good(l.out(a2, pr_out::kRegister, 0xA, 0)));
     CHECK(l.st().registrations.empty());
   }
 }
@@ -381,7 +383,7 @@ TEST_CASE("RESERVE errors", "[pr][reserve]") {
     }
   }
   SECTION("scope other than LU_SCOPE") {
-    auto r = l.out(a, sa::reserve, 0xA, 0, kWriteExclusive, 0, 1);
+    auto r = l.out(a, pr_out::kReserve, 0xA, 0, kWriteExclusive, 0, 1);
     REQUIRE(r.sense);
     CHECK(*r.sense == sn::invalid_field_in_cdb.with_field(true, 2, 7));
   }
@@ -415,37 +417,38 @@ TEST_CASE("RESERVE under an all-registrants reservation", "[pr][reserve]") {
 TEST_CASE("RELEASE", "[pr][release]") {
   Lu l = three();
   SECTION("no reservation: GOOD, nothing changes") {
-    auto r = l.out(a, sa::release, 0xA, 0, kWriteExclusive);
+    auto r = l.out(a, pr_out::kRelease, 0xA, 0, kWriteExclusive);
     CHECK(is_good(r));
     CHECK_FALSE(r.effects.state_changed);
   }
   SECTION("unregistered nexus or wrong key: conflict") {
     REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusive)));
-    CHECK(is_conflict(l.out(d, sa::release, 0, 0, kWriteExclusive)));
-    CHECK(is_conflict(l.out(a, sa::release, 0xB, 0, kWriteExclusive)));
+    CHECK(is_conflict(l.out(d, pr_out::kRelease, 0, 0, kWriteExclusive)));
+    CHECK(is_conflict(l.out(a, pr_out::kRelease, 0xB, 0, kWriteExclusive)));
     CHECK(l.st().reservation);
   }
   SECTION("registered non-holder: GOOD, nothing released") {
     REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusive)));
-    auto r = l.out(b, sa::release, 0xB, 0, kWriteExclusive);
+    auto r = l.out(b, pr_out::kRelease, 0xB, 0, kWriteExclusive);
     CHECK(is_good(r));
     CHECK_FALSE(r.effects.state_changed);
     CHECK(l.st().reservation);
   }
   SECTION("holder with another TYPE or SCOPE: INVALID RELEASE OF PERSISTENT RESERVATION") {
     REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusive)));
-    auto r = l.out(a, sa::release, 0xA, 0, kExclusiveAccess);
+    auto r = l.out(a, pr_out::kRelease, 0xA, 0, kExclusiveAccess);
     CHECK(has_sense(r, sn::invalid_release_of_persistent_reservation));
     CHECK(r.sense->asc == 0x26);
     CHECK(r.sense->ascq == 0x04);
-    CHECK(has_sense(l.out(a, sa::release, 0xA, 0, kWriteExclusive, 0, 2), sn::invalid_release_of_persistent_reservation));
-    CHECK(has_sense(l.out(a, sa::release, 0xA, 0, 0), sn::invalid_release_of_persistent_reservation));
+    CHECK(has_sense(l.out(a, pr_out::kRelease, 0xA, 0, kWriteExclusive, 0, 2),
+                    sn::invalid_release_of_persistent_reservation));
+    CHECK(has_sense(l.out(a, pr_out::kRelease, 0xA, 0, 0), sn::invalid_release_of_persistent_reservation));
     CHECK(l.st().reservation);
   }
   SECTION("WE / EA release: no unit attention, registrations kept") {
     for (uint8_t t : {kWriteExclusive, kExclusiveAccess}) {
       REQUIRE(is_good(l.resv(a, 0xA, t)));
-      auto r = l.out(a, sa::release, 0xA, 0, t);
+      auto r = l.out(a, pr_out::kRelease, 0xA, 0, t);
       CHECK(is_good(r));
       CHECK_FALSE(l.st().reservation);
       CHECK(r.effects.unit_attentions.empty());
@@ -458,7 +461,7 @@ TEST_CASE("RELEASE", "[pr][release]") {
                       kExclusiveAccessAllRegistrants}) {
       CAPTURE(t);
       REQUIRE(is_good(l.resv(a, 0xA, t)));
-      auto r = l.out(a, sa::release, 0xA, 0, t);
+      auto r = l.out(a, pr_out::kRelease, 0xA, 0, t);
       CHECK(is_good(r));
       CHECK_FALSE(l.st().reservation);
       CHECK(uas(r) == std::vector<std::string>{ua_line(b, k2A04), ua_line(c, k2A04)});
@@ -466,7 +469,7 @@ TEST_CASE("RELEASE", "[pr][release]") {
   }
   SECTION("any registrant releases an all-registrants reservation") {
     REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusiveAllRegistrants)));
-    auto r = l.out(c, sa::release, 0xC, 0, kWriteExclusiveAllRegistrants);
+    auto r = l.out(c, pr_out::kRelease, 0xC, 0, kWriteExclusiveAllRegistrants);
     CHECK(is_good(r));
     CHECK_FALSE(l.st().reservation);
     CHECK(uas(r) == std::vector<std::string>{ua_line(a, k2A04), ua_line(b, k2A04)});
@@ -479,33 +482,33 @@ TEST_CASE("unregistering and the reservation", "[pr][register][unregister]") {
   Lu l = three();
   SECTION("WE holder unregisters: released, no unit attention") {
     REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusive)));
-    auto r = l.out(a, sa::register_key, 0xA, 0);
+    auto r = l.out(a, pr_out::kRegister, 0xA, 0);
     CHECK_FALSE(l.st().reservation);
     CHECK(r.effects.unit_attentions.empty());
   }
   SECTION("registrants-only holder unregisters: RESERVATIONS RELEASED to the remaining registrants") {
     REQUIRE(is_good(l.resv(a, 0xA, kExclusiveAccessRegistrantsOnly)));
-    auto r = l.out(a, sa::register_key, 0xA, 0);
+    auto r = l.out(a, pr_out::kRegister, 0xA, 0);
     CHECK_FALSE(l.st().reservation);
     CHECK(uas(r) == std::vector<std::string>{ua_line(b, k2A04), ua_line(c, k2A04)});
   }
   SECTION("a non-holder unregisters: reservation kept, holder index follows") {
     REQUIRE(is_good(l.resv(c, 0xC, kWriteExclusiveRegistrantsOnly)));
-    auto r = l.out(a, sa::register_key, 0xA, 0);
+    auto r = l.out(a, pr_out::kRegister, 0xA, 0);
     CHECK(r.effects.unit_attentions.empty());
     REQUIRE(l.st().reservation);
     CHECK(l.st().reservation->holder == 1);
     CHECK(l.e.is_holder(c));
-    auto rr = l.in(b, sa::read_reservation);
+    auto rr = l.in(b, pr_in::kReadReservation);
     CHECK(get64(rr.data_in, 8) == 0xC);
   }
   SECTION("all-registrants: kept until the last registrant leaves") {
     REQUIRE(is_good(l.resv(b, 0xB, kWriteExclusiveAllRegistrants)));
-    CHECK(is_good(l.out(b, sa::register_key, 0xB, 0)));
+    CHECK(is_good(l.out(b, pr_out::kRegister, 0xB, 0)));
     CHECK(l.st().reservation);
-    CHECK(is_good(l.out(a, sa::register_ignore, 0, 0)));
+    CHECK(is_good(l.out(a, pr_out::kRegisterAndIgnoreExistingKey, 0, 0)));
     CHECK(l.st().reservation);
-    auto r = l.out(c, sa::register_key, 0xC, 0);
+    auto r = l.out(c, pr_out::kRegister, 0xC, 0);
     CHECK(is_good(r));
     CHECK_FALSE(l.st().reservation);
     CHECK(r.effects.unit_attentions.empty());
@@ -518,7 +521,7 @@ TEST_CASE("CLEAR", "[pr][clear]") {
   Lu l = three();
   REQUIRE(is_good(l.resv(b, 0xB, kWriteExclusive)));
   SECTION("removes everything, RESERVATIONS PREEMPTED to every other registrant") {
-    auto r = l.out(a, sa::clear, 0xA, 0, 0xf, 0, 3);  // TYPE and SCOPE ignored
+    auto r = l.out(a, pr_out::kClear, 0xA, 0, 0xf, 0, 3);  // TYPE and SCOPE ignored
     REQUIRE(is_good(r));
     CHECK(l.st().registrations.empty());
     CHECK_FALSE(l.st().reservation);
@@ -528,8 +531,8 @@ TEST_CASE("CLEAR", "[pr][clear]") {
   }
   SECTION("unregistered or wrong key: conflict, nothing changes") {
     const auto before = l.st();
-    CHECK(is_conflict(l.out(d, sa::clear, 0, 0)));
-    CHECK(is_conflict(l.out(a, sa::clear, 0xB, 0)));
+    CHECK(is_conflict(l.out(d, pr_out::kClear, 0, 0)));
+    CHECK(is_conflict(l.out(a, pr_out::kClear, 0xB, 0)));
     CHECK(l.st() == before);
   }
 }
@@ -539,7 +542,7 @@ TEST_CASE("CLEAR", "[pr][clear]") {
 TEST_CASE("PREEMPT without a reservation removes registrations", "[pr][preempt]") {
   Lu l = three();
   SECTION("SA key of another registrant") {
-    auto r = l.out(a, sa::preempt, 0xA, 0xB, 0);  // TYPE ignored
+    auto r = l.out(a, pr_out::kPreempt, 0xA, 0xB, 0);  // TYPE ignored
     REQUIRE(is_good(r));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xA, 0xC});
     CHECK_FALSE(l.st().reservation);
@@ -548,23 +551,23 @@ TEST_CASE("PREEMPT without a reservation removes registrations", "[pr][preempt]"
     CHECK(r.effects.abort_tasks_of.empty());
   }
   SECTION("SA key 0: INVALID FIELD IN PARAMETER LIST") {
-    auto r = l.out(a, sa::preempt, 0xA, 0, kWriteExclusive);
+    auto r = l.out(a, pr_out::kPreempt, 0xA, 0, kWriteExclusive);
     REQUIRE(r.sense);
     CHECK(*r.sense == sn::invalid_field_in_parameter_list.with_field(false, 8));
   }
   SECTION("SA key matching nothing: conflict, generation unchanged") {
-    CHECK(is_conflict(l.out(a, sa::preempt, 0xA, 0x99, kWriteExclusive)));
+    CHECK(is_conflict(l.out(a, pr_out::kPreempt, 0xA, 0x99, kWriteExclusive)));
     CHECK(l.st().generation == 3);
   }
   SECTION("preempting its own key removes its own registration, no unit attention") {
-    auto r = l.out(a, sa::preempt, 0xA, 0xA, kWriteExclusive);
+    auto r = l.out(a, pr_out::kPreempt, 0xA, 0xA, kWriteExclusive);
     CHECK(is_good(r));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xB, 0xC});
     CHECK(r.effects.unit_attentions.empty());
   }
   SECTION("unregistered nexus or wrong key") {
-    CHECK(is_conflict(l.out(d, sa::preempt, 0, 0xB, kWriteExclusive)));
-    CHECK(is_conflict(l.out(a, sa::preempt, 0xC, 0xB, kWriteExclusive)));
+    CHECK(is_conflict(l.out(d, pr_out::kPreempt, 0, 0xB, kWriteExclusive)));
+    CHECK(is_conflict(l.out(a, pr_out::kPreempt, 0xC, 0xB, kWriteExclusive)));
   }
 }
 
@@ -572,7 +575,7 @@ TEST_CASE("PREEMPT of the reservation holder", "[pr][preempt]") {
   Lu l = three();
   REQUIRE(is_good(l.resv(b, 0xB, kExclusiveAccess)));
   SECTION("same type: REGISTRATIONS PREEMPTED to the loser only") {
-    auto r = l.out(a, sa::preempt, 0xA, 0xB, kExclusiveAccess);
+    auto r = l.out(a, pr_out::kPreempt, 0xA, 0xB, kExclusiveAccess);
     REQUIRE(is_good(r));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xA, 0xC});
     CHECK(*l.st().reservation == Reservation{0, kExclusiveAccess, 0});
@@ -581,33 +584,33 @@ TEST_CASE("PREEMPT of the reservation holder", "[pr][preempt]") {
     CHECK(l.st().generation == 4);
   }
   SECTION("type changed: RESERVATIONS RELEASED to the remaining registrants") {
-    auto r = l.out(a, sa::preempt, 0xA, 0xB, kWriteExclusiveRegistrantsOnly);
+    auto r = l.out(a, pr_out::kPreempt, 0xA, 0xB, kWriteExclusiveRegistrantsOnly);
     REQUIRE(is_good(r));
     CHECK(*l.st().reservation == Reservation{0, kWriteExclusiveRegistrantsOnly, 0});
     CHECK(uas(r) == std::vector<std::string>{ua_line(b, k2A05), ua_line(c, k2A04)});
   }
   SECTION("every registration sharing the holder's key goes") {
     REQUIRE(is_good(l.reg(d, 0xB)));
-    auto r = l.out(c, sa::preempt, 0xC, 0xB, kExclusiveAccess);
+    auto r = l.out(c, pr_out::kPreempt, 0xC, 0xB, kExclusiveAccess);
     REQUIRE(is_good(r));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xA, 0xC});
     CHECK(l.st().reservation->holder == 1);
     CHECK(uas(r) == std::vector<std::string>{ua_line(b, k2A05), ua_line(d, k2A05)});
   }
   SECTION("SA key 0 without an all-registrants reservation") {
-    CHECK(has_sense(l.out(a, sa::preempt, 0xA, 0, kExclusiveAccess), sn::invalid_field_in_parameter_list));
+    CHECK(has_sense(l.out(a, pr_out::kPreempt, 0xA, 0, kExclusiveAccess), sn::invalid_field_in_parameter_list));
   }
   SECTION("invalid TYPE or SCOPE when a reservation is established") {
-    auto r = l.out(a, sa::preempt, 0xA, 0xB, 2);
+    auto r = l.out(a, pr_out::kPreempt, 0xA, 0xB, 2);
     REQUIRE(r.sense);
     CHECK(*r.sense == sn::invalid_field_in_cdb.with_field(true, 2, 3));
-    r = l.out(a, sa::preempt, 0xA, 0xB, kExclusiveAccess, 0, 1);
+    r = l.out(a, pr_out::kPreempt, 0xA, 0xB, kExclusiveAccess, 0, 1);
     REQUIRE(r.sense);
     CHECK(*r.sense == sn::invalid_field_in_cdb.with_field(true, 2, 7));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xA, 0xB, 0xC});
   }
   SECTION("SA key of a non-holder: only registrations go, reservation stays") {
-    auto r = l.out(a, sa::preempt, 0xA, 0xC, 0xf);  // TYPE ignored
+    auto r = l.out(a, pr_out::kPreempt, 0xA, 0xC, 0xf);  // TYPE ignored
     REQUIRE(is_good(r));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xA, 0xB});
     CHECK(*l.st().reservation == Reservation{1, kExclusiveAccess, 0});
@@ -619,7 +622,7 @@ TEST_CASE("the holder preempts itself", "[pr][preempt]") {
   Lu l = three();
   REQUIRE(is_good(l.reg(d, 0xA)));  // shares a's key
   REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusive)));
-  auto r = l.out(a, sa::preempt, 0xA, 0xA, kExclusiveAccess);
+  auto r = l.out(a, pr_out::kPreempt, 0xA, 0xA, kExclusiveAccess);
   REQUIRE(is_good(r));
   CHECK(keys(l.st()) == std::vector<uint64_t>{0xA, 0xB, 0xC});
   CHECK(*l.st().reservation == Reservation{0, kExclusiveAccess, 0});
@@ -630,7 +633,7 @@ TEST_CASE("PREEMPT under an all-registrants reservation", "[pr][preempt]") {
   Lu l = three();
   REQUIRE(is_good(l.resv(b, 0xB, kExclusiveAccessAllRegistrants)));
   SECTION("SA key 0: everyone else removed, new reservation for the issuer") {
-    auto r = l.out(c, sa::preempt, 0xC, 0, kWriteExclusive);
+    auto r = l.out(c, pr_out::kPreempt, 0xC, 0, kWriteExclusive);
     REQUIRE(is_good(r));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xC});
     CHECK(*l.st().reservation == Reservation{0, kWriteExclusive, 0});
@@ -638,17 +641,17 @@ TEST_CASE("PREEMPT under an all-registrants reservation", "[pr][preempt]") {
     CHECK(l.st().generation == 4);
   }
   SECTION("SA key 0, same type") {
-    auto r = l.out(c, sa::preempt, 0xC, 0, kExclusiveAccessAllRegistrants);
+    auto r = l.out(c, pr_out::kPreempt, 0xC, 0, kExclusiveAccessAllRegistrants);
     REQUIRE(is_good(r));
     CHECK(*l.st().reservation == Reservation{0, kExclusiveAccessAllRegistrants, 0});
     CHECK(l.e.is_holder(c));
   }
   SECTION("SA key 0 with an obsolete type") {
-    CHECK(has_sense(l.out(c, sa::preempt, 0xC, 0, 4), sn::invalid_field_in_cdb));
+    CHECK(has_sense(l.out(c, pr_out::kPreempt, 0xC, 0, 4), sn::invalid_field_in_cdb));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xA, 0xB, 0xC});
   }
   SECTION("non-zero SA key: removes those registrations, the reservation stays") {
-    auto r = l.out(c, sa::preempt, 0xC, 0xA, 0);
+    auto r = l.out(c, pr_out::kPreempt, 0xC, 0xA, 0);
     REQUIRE(is_good(r));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xB, 0xC});
     CHECK(*l.st().reservation == Reservation{0, kExclusiveAccessAllRegistrants, 0});
@@ -661,7 +664,7 @@ TEST_CASE("PREEMPT AND ABORT victims", "[pr][preempt][abort]") {
   SECTION("holder preempted: every registration with the key") {
     REQUIRE(is_good(l.reg(d, 0xB)));
     REQUIRE(is_good(l.resv(b, 0xB, kWriteExclusive)));
-    auto r = l.out(a, sa::preempt_and_abort, 0xA, 0xB, kWriteExclusive);
+    auto r = l.out(a, pr_out::kPreemptAndAbort, 0xA, 0xB, kWriteExclusive);
     REQUIRE(is_good(r));
     CHECK(r.effects.abort_tasks_of == std::vector<Registration>{reg_of(b, 0xB), reg_of(d, 0xB)});
     CHECK(uas(r) == std::vector<std::string>{ua_line(b, k2A05), ua_line(d, k2A05)});
@@ -670,13 +673,13 @@ TEST_CASE("PREEMPT AND ABORT victims", "[pr][preempt][abort]") {
     CHECK(r.effects.audit.find("PREEMPT AND ABORT") == 0);
   }
   SECTION("registrations only") {
-    auto r = l.out(a, sa::preempt_and_abort, 0xA, 0xC, 0);
+    auto r = l.out(a, pr_out::kPreemptAndAbort, 0xA, 0xC, 0);
     REQUIRE(is_good(r));
     CHECK(r.effects.abort_tasks_of == std::vector<Registration>{reg_of(c, 0xC)});
   }
   SECTION("all-registrants with SA key 0: every registered nexus, the issuer's included") {
     REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusiveAllRegistrants)));
-    auto r = l.out(b, sa::preempt_and_abort, 0xB, 0, kWriteExclusiveAllRegistrants);
+    auto r = l.out(b, pr_out::kPreemptAndAbort, 0xB, 0, kWriteExclusiveAllRegistrants);
     REQUIRE(is_good(r));
     CHECK(r.effects.abort_tasks_of ==
           std::vector<Registration>{reg_of(a, 0xA), reg_of(b, 0xB), reg_of(c, 0xC)});
@@ -684,13 +687,13 @@ TEST_CASE("PREEMPT AND ABORT victims", "[pr][preempt][abort]") {
   }
   SECTION("holder preempting itself aborts its own other tasks") {
     REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusive)));
-    auto r = l.out(a, sa::preempt_and_abort, 0xA, 0xA, kWriteExclusive);
+    auto r = l.out(a, pr_out::kPreemptAndAbort, 0xA, 0xA, kWriteExclusive);
     REQUIRE(is_good(r));
     CHECK(r.effects.abort_tasks_of == std::vector<Registration>{reg_of(a, 0xA)});
     CHECK(r.effects.unit_attentions.empty());
   }
   SECTION("a failed PREEMPT AND ABORT aborts nothing") {
-    auto r = l.out(a, sa::preempt_and_abort, 0xA, 0x42, 0);
+    auto r = l.out(a, pr_out::kPreemptAndAbort, 0xA, 0x42, 0);
     CHECK(is_conflict(r));
     CHECK(r.effects.abort_tasks_of.empty());
   }
@@ -703,7 +706,7 @@ TEST_CASE("REGISTER AND MOVE", "[pr][move]") {
   REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusive)));
   auto tb2 = PrEngine::iscsi_transport_id(kB, kIsid1);
   SECTION("to a new I_T nexus on port 2") {
-    auto r = l.out_params(a, sa::register_and_move, move_params(0xA, 0xB2, 2, tb2));
+    auto r = l.out_params(a, pr_out::kRegisterAndMove, move_params(0xA, 0xB2, 2, tb2));
     REQUIRE(is_good(r));
     REQUIRE(l.st().registrations.size() == 4);
     CHECK(l.st().registrations[3] == reg_of(b2, 0xB2));
@@ -715,7 +718,7 @@ TEST_CASE("REGISTER AND MOVE", "[pr][move]") {
     CHECK(r.effects.unit_attentions.empty());
   }
   SECTION("UNREG=1 and APTPL") {
-    auto r = l.out_params(a, sa::register_and_move, move_params(0xA, 0xB2, 2, tb2, true, true));
+    auto r = l.out_params(a, pr_out::kRegisterAndMove, move_params(0xA, 0xB2, 2, tb2, true, true));
     REQUIRE(is_good(r));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xB, 0xC, 0xB2});
     CHECK(*l.st().reservation == Reservation{2, kWriteExclusive, 0});
@@ -723,19 +726,20 @@ TEST_CASE("REGISTER AND MOVE", "[pr][move]") {
     CHECK(r.effects.persist);
   }
   SECTION("to an already registered nexus: its key is replaced") {
-    auto r = l.out_params(a, sa::register_and_move, move_params(0xA, 0xBB, 1, tb2));
+    auto r = l.out_params(a, pr_out::kRegisterAndMove, move_params(0xA, 0xBB, 1, tb2));
     REQUIRE(is_good(r));
     CHECK(keys(l.st()) == std::vector<uint64_t>{0xA, 0xBB, 0xC});
     CHECK(*l.st().reservation == Reservation{1, kWriteExclusive, 0});
   }
   SECTION("to another session of the same initiator") {
-    auto r = l.out_params(a, sa::register_and_move, move_params(0xA, 0xA2, 1, PrEngine::iscsi_transport_id(kA, kIsid2)));
+    auto r = l.out_params(a, pr_out::kRegisterAndMove,
+                          move_params(0xA, 0xA2, 1, PrEngine::iscsi_transport_id(kA, kIsid2)));
     REQUIRE(is_good(r));
     CHECK(l.e.is_holder(a_isid2));
   }
   SECTION("error paths leave everything as it was") {
     const auto before = l.st();
-    auto mv = [&](const Nexus& n, std::vector<uint8_t> p) { return l.out_params(n, sa::register_and_move, p); };
+    auto mv = [&](const Nexus& n, std::vector<uint8_t> p) { return l.out_params(n, pr_out::kRegisterAndMove, p); };
     CHECK(is_conflict(mv(d, move_params(0, 0xD, 2, tb2))));           // unregistered
     CHECK(is_conflict(mv(a, move_params(0xB, 0xD, 2, tb2))));         // wrong key
     CHECK(is_conflict(mv(b, move_params(0xB, 0xD, 2, tb2))));         // not the holder
@@ -767,7 +771,7 @@ TEST_CASE("REGISTER AND MOVE", "[pr][move]") {
     Lu s({}, 1);
     REQUIRE(is_good(s.reg(a, 0xA)));
     REQUIRE(is_good(s.resv(a, 0xA, kWriteExclusive)));
-    CHECK(has_sense(s.out_params(a, sa::register_and_move, move_params(0xA, 0xB, 2, tb2)),
+    CHECK(has_sense(s.out_params(a, pr_out::kRegisterAndMove, move_params(0xA, 0xB, 2, tb2)),
                     sn::insufficient_registration_resources));
   }
 }
@@ -777,25 +781,27 @@ TEST_CASE("REGISTER AND MOVE to a nexus the source registration already covers",
   // moving to another of those sessions would move the reservation onto itself.
   Lu l;
   auto p = basic(0, 0xB, SPEC_I_PT, {PrEngine::iscsi_transport_id(kA, "")});
-  REQUIRE(is_good(l.out_params(b, sa::register_key, p)));
+  REQUIRE(is_good(l.out_params(b, pr_out::kRegister, p)));
   REQUIRE(is_good(l.resv(a, 0xB, kWriteExclusive)));
   const auto before = l.st();
-  auto r = l.out_params(a, sa::register_and_move, move_params(0xB, 0xA2, 1, PrEngine::iscsi_transport_id(kA, kIsid2)));
+  auto r = l.out_params(a, pr_out::kRegisterAndMove,
+                        move_params(0xB, 0xA2, 1, PrEngine::iscsi_transport_id(kA, kIsid2)));
   REQUIRE(r.sense);
   CHECK(*r.sense == sn::invalid_field_in_parameter_list.with_field(false, 24));
   CHECK(l.st() == before);
   // Through port 2 it is a different I_T nexus: allowed.
-  CHECK(is_good(l.out_params(a, sa::register_and_move, move_params(0xB, 0xA2, 2, PrEngine::iscsi_transport_id(kA, kIsid2)))));
+  CHECK(is_good(l.out_params(a, pr_out::kRegisterAndMove,
+                             move_params(0xB, 0xA2, 2, PrEngine::iscsi_transport_id(kA, kIsid2)))));
   CHECK(l.e.is_holder(nx(kA, kP2, kIsid2)));
 }
 
 TEST_CASE("REGISTER AND MOVE without a reservation or under all-registrants", "[pr][move]") {
   Lu l = three();
   auto tb2 = PrEngine::iscsi_transport_id(kB, kIsid1);
-  auto r = l.out_params(a, sa::register_and_move, move_params(0xA, 0xB2, 2, tb2));
+  auto r = l.out_params(a, pr_out::kRegisterAndMove, move_params(0xA, 0xB2, 2, tb2));
   CHECK(has_sense(r, sn::invalid_field_in_cdb));
   REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusiveAllRegistrants)));
-  CHECK(is_conflict(l.out_params(a, sa::register_and_move, move_params(0xA, 0xB2, 2, tb2))));
+  CHECK(is_conflict(l.out_params(a, pr_out::kRegisterAndMove, move_params(0xA, 0xB2, 2, tb2))));
   CHECK(l.st().registrations.size() == 3);
 }
 
@@ -805,10 +811,11 @@ TEST_CASE("REPLACE LOST RESERVATION: information is never lost", "[pr][rlr]") {
   Lu l = three();
   REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusive)));
   const auto before = l.st();
-  auto r = l.out(a, sa::replace_lost, 0, 0x55, kWriteExclusive);
+  auto r = l.out(a, pr_out::kReplaceLostReservation, 0, 0x55, kWriteExclusive);
   CHECK(has_sense(r, sn::invalid_release_of_persistent_reservation));
-  CHECK(is_conflict(l.out(a, sa::replace_lost, 0xA, 0x55, kWriteExclusive)));
-  CHECK(has_sense(l.out(d, sa::replace_lost, 0, 0x55, kWriteExclusive), sn::invalid_release_of_persistent_reservation));
+  CHECK(is_conflict(l.out(a, pr_out::kReplaceLostReservation, 0xA, 0x55, kWriteExclusive)));
+  CHECK(has_sense(l.out(d, pr_out::kReplaceLostReservation, 0, 0x55, kWriteExclusive),
+                  sn::invalid_release_of_persistent_reservation));
   CHECK(l.st() == before);
 }
 
@@ -819,23 +826,24 @@ TEST_CASE("PRgeneration counts REGISTER, RIEK, MOVE, CLEAR, PREEMPT, P&A only", 
   auto gen = [&] { return l.st().generation; };
   REQUIRE(is_good(l.reg(a, 0xA)));
   CHECK(gen() == 1);
-  REQUIRE(is_good(l.out(b, sa::register_ignore, 0, 0xB)));
+  REQUIRE(is_good(l.out(b, pr_out::kRegisterAndIgnoreExistingKey, 0, 0xB)));
   CHECK(gen() == 2);
   REQUIRE(is_good(l.resv(a, 0xA, kWriteExclusive)));
   CHECK(gen() == 2);
-  REQUIRE(is_good(l.in(a, sa::read_keys)));
+  REQUIRE(is_good(l.in(a, pr_in::kReadKeys)));
   CHECK(gen() == 2);
   REQUIRE(is_conflict(l.reg(a, 0xA)));  // failed: not counted
   CHECK(gen() == 2);
-  REQUIRE(is_good(l.out_params(a, sa::register_and_move, move_params(0xA, 0xC, 2, PrEngine::iscsi_transport_id(kC, kIsid1)))));
+  REQUIRE(is_good(l.out_params(a, pr_out::kRegisterAndMove,
+                               move_params(0xA, 0xC, 2, PrEngine::iscsi_transport_id(kC, kIsid1)))));
   CHECK(gen() == 3);
-  REQUIRE(is_good(l.out(b, sa::preempt, 0xB, 0xC, kWriteExclusive)));
+  REQUIRE(is_good(l.out(b, pr_out::kPreempt, 0xB, 0xC, kWriteExclusive)));
   CHECK(gen() == 4);
-  REQUIRE(is_good(l.out(b, sa::release, 0xB, 0, kWriteExclusive)));
+  REQUIRE(is_good(l.out(b, pr_out::kRelease, 0xB, 0, kWriteExclusive)));
   CHECK(gen() == 4);
-  REQUIRE(is_good(l.out(b, sa::preempt_and_abort, 0xB, 0xA, 0)));
+  REQUIRE(is_good(l.out(b, pr_out::kPreemptAndAbort, 0xB, 0xA, 0)));
   CHECK(gen() == 5);
-  REQUIRE(is_good(l.out(b, sa::clear, 0xB, 0)));
+  REQUIRE(is_good(l.out(b, pr_out::kClear, 0xB, 0)));
   CHECK(gen() == 6);
 }
 
@@ -851,7 +859,7 @@ TEST_CASE("unit attentions reach the issuer's other I_T nexuses, never the issue
   Lu l;
   REQUIRE(is_good(l.reg(a, 0xA, ALL_TG_PT)));  // a through port 1 and port 2
   REQUIRE(is_good(l.reg(b, 0xB)));
-  auto r = l.out(a, sa::clear, 0xA, 0);
+  auto r = l.out(a, pr_out::kClear, 0xA, 0);
   REQUIRE(is_good(r));
   // The caller skips the issuing nexus (a on port 1); a on port 2 still gets it.
   REQUIRE(r.effects.unit_attentions.size() == 2);

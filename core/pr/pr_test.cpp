@@ -58,7 +58,7 @@ TEST_CASE("SCSI-2 RESERVE/RELEASE without registrations", "[pr][scsi2]") {
   // PR IN/OUT conflict for everybody while it exists.
   CHECK(is_conflict(l.reg(a, 1)));
   CHECK(is_conflict(l.reg(b, 1)));
-  CHECK(is_conflict(l.in(a, sa::report_capabilities)));
+  CHECK(is_conflict(l.in(a, pr_in::kReportCapabilities)));
   CHECK(l.st() == PrState{});
   REQUIRE(is_good(l.e.release(a, kRelease10.data())));
   CHECK_FALSE(l.e.scsi2_holder());
@@ -149,7 +149,7 @@ TEST_CASE("state round trip through PrEngine(restored)", "[pr][state]") {
   REQUIRE(is_good(l.reg(a, 0xA, APTPL)));
   REQUIRE(is_good(l.reg(b2, 0xB, ALL_TG_PT | APTPL)));
   auto p = basic(0, 0xD, SPEC_I_PT | APTPL, {PrEngine::iscsi_transport_id(kC, "")});
-  REQUIRE(is_good(l.out_params(d, sa::register_key, p)));
+  REQUIRE(is_good(l.out_params(d, pr_out::kRegister, p)));
   REQUIRE(is_good(l.resv(d, 0xD, kExclusiveAccessRegistrantsOnly)));
   const PrState saved = l.st();
   CHECK(saved.aptpl);
@@ -157,7 +157,7 @@ TEST_CASE("state round trip through PrEngine(restored)", "[pr][state]") {
 
   Lu r(saved);
   CHECK(r.st() == saved);
-  for (uint8_t s : {sa::read_keys, sa::read_reservation, sa::report_capabilities, sa::read_full_status})
+  for (uint8_t s : {pr_in::kReadKeys, pr_in::kReadReservation, pr_in::kReportCapabilities, pr_in::kReadFullStatus})
     CHECK(r.in(a, s).data_in == l.in(a, s).data_in);
   for (const Nexus* n : {&a, &a2, &b, &b2, &c, &d, &a_isid2}) {
     CHECK(r.e.registration_of(*n) == l.e.registration_of(*n));
@@ -166,7 +166,7 @@ TEST_CASE("state round trip through PrEngine(restored)", "[pr][state]") {
           l.e.conflicts(*n, ReservationClass::write, std::array<uint8_t, 10>{0x2a}.data()));
   }
   // And it keeps working from there.
-  REQUIRE(is_good(r.out(a, sa::preempt, 0xA, 0xD, kWriteExclusive)));
+  REQUIRE(is_good(r.out(a, pr_out::kPreempt, 0xA, 0xD, kWriteExclusive)));
   CHECK(r.e.is_holder(a));
   CHECK(r.st().generation == 4);
 }
@@ -212,8 +212,8 @@ TEST_CASE("restored state is sanitised", "[pr][state]") {
 TEST_CASE("failed commands report no effects", "[pr][effects]") {
   Lu l;
   REQUIRE(is_good(l.reg(a, 0xA, APTPL)));
-  for (auto r : {l.reg(a, 0xA), l.resv(b, 0, kWriteExclusive), l.out(a, sa::reserve, 0xA, 0, 0),
-                 l.out(a, sa::preempt, 0xA, 0x77, kWriteExclusive)}) {
+  for (auto r : {l.reg(a, 0xA), l.resv(b, 0, kWriteExclusive), l.out(a, pr_out::kReserve, 0xA, 0, 0),
+                 l.out(a, pr_out::kPreempt, 0xA, 0x77, kWriteExclusive)}) {
     CHECK_FALSE(is_good(r));
     CHECK_FALSE(r.effects.state_changed);
     CHECK_FALSE(r.effects.persist);

@@ -102,8 +102,8 @@ struct Lu {
     auto cdb = out_cdb(action, type, uint32_t(p.size()));
     return e.persistent_reserve_out(n, cdb.data(), p, ports);
   }
-  Result reg(const Nexus& n, uint64_t key, uint8_t flags = 0) { return out(n, sa::register_key, 0, key, 0, flags); }
-  Result resv(const Nexus& n, uint64_t key, uint8_t type) { return out(n, sa::reserve, key, 0, type); }
+  Result reg(const Nexus& n, uint64_t key, uint8_t flags = 0) { return out(n, pr_out::kRegister, 0, key, 0, flags); }
+  Result resv(const Nexus& n, uint64_t key, uint8_t type) { return out(n, pr_out::kReserve, key, 0, type); }
   Result in(const Nexus& n, uint8_t action, uint16_t alloc = 0xffff) {
     auto cdb = in_cdb(action, alloc);
     return e.persistent_reserve_in(n, cdb.data(), ports);

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <future>
 
+#include "core/scsi/opcodes.h"
 #include "core/scsi/sbd_test_util.h"
 #include "core/store/file_store.h"
 #include "core/store/store_faults.h"
@@ -14,8 +15,8 @@ using namespace stmf;
 using namespace stmf::sbd::test;
 
 namespace {
-constexpr uint8_t kRead10 = 0x28, kWrite10 = 0x2a, kWriteVerify10 = 0x2e, kVerify10 = 0x2f, kWs10 = 0x41,
-                  kSync10 = 0x35, kUnmap = 0x42, kFua = 0x08;
+using namespace stmf::scsi::op;
+constexpr uint8_t kFua = 0x08;
 
 // UNMAP with one descriptor: its CDB and parameter list.
 const std::vector<uint8_t> kUnmapCdb = [] {
@@ -48,12 +49,12 @@ TEST_CASE("a failed flush is latched: later flushes and FUA writes fail until it
   CHECK_FALSE(sbd::block_lu_durability_fault(*l.lu));
   // The writeback failed: the store reports it to one flush and then forgets it.
   l.store->flush_error_once = std::make_error_code(std::errc::io_error);
-  CHECK_SENSE(l.run(cdb10(kSync10, 0, 0)), 0x3, 0x0c, 0x00);
+  CHECK_SENSE(l.run(cdb10(kSynchronizeCache10, 0, 0)), 0x3, 0x0c, 0x00);
   const int flushes = l.store->flushes, writes = l.store->writes;
   // Every later flush and FUA write fails, without reaching the store.
-  CHECK_SENSE(l.run(cdb10(kSync10, 0, 0)), 0x3, 0x0c, 0x00);
+  CHECK_SENSE(l.run(cdb10(kSynchronizeCache10, 0, 0)), 0x3, 0x0c, 0x00);
   CHECK_SENSE(l.run(cdb10(kWrite10, 0, 1, kFua), pattern(512, 2)), 0x3, 0x0c, 0x00);
-  CHECK_SENSE(l.run(cdb10(kWriteVerify10, 0, 1), pattern(512, 2)), 0x3, 0x0c, 0x00);
+  CHECK_SENSE(l.run(cdb10(kWriteAndVerify10, 0, 1), pattern(512, 2)), 0x3, 0x0c, 0x00);
   CHECK_SENSE(l.run(ssu(0x00)), 0x3, 0x0c, 0x00);  // stop flushes first
   CHECK_FALSE(lu_flush(*l.lu));                     // a switchover's flush fails too
   CHECK(l.store->flushes == flushes);
@@ -61,7 +62,7 @@ TEST_CASE("a failed flush is latched: later flushes and FUA writes fail until it
   // Writes with WCE=0 are FUA writes.
   sbd::set_block_lu_write_cache(*l.lu, false);
   CHECK_SENSE(l.run(cdb10(kWrite10, 0, 1), pattern(512, 2)), 0x3, 0x0c, 0x00);
-  CHECK_SENSE(l.run(cdb10(kWs10, 0, 4), pattern(512, 2)), 0x3, 0x0c, 0x00);
+  CHECK_SENSE(l.run(cdb10(kWriteSame10, 0, 4), pattern(512, 2)), 0x3, 0x0c, 0x00);
   sbd::set_block_lu_write_cache(*l.lu, true);
   // Writes into the cache and reads go on.
   CHECK(good(l.run(cdb10(kWrite10, 8, 1), pattern(512, 3))));
@@ -74,7 +75,7 @@ TEST_CASE("a failed flush is latched: later flushes and FUA writes fail until it
   CHECK(sbd::clear_block_lu_durability_fault(*l.lu) == fault);
   CHECK_FALSE(sbd::block_lu_durability_fault(*l.lu));
   CHECK_FALSE(sbd::clear_block_lu_durability_fault(*l.lu));
-  CHECK(good(l.run(cdb10(kSync10, 0, 0))));
+  CHECK(good(l.run(cdb10(kSynchronizeCache10, 0, 0))));
   CHECK(good(l.run(cdb10(kWrite10, 0, 1, kFua), pattern(512, 4))));
   CHECK(l.store->bytes()[0] == 4);
   CHECK(lu_flush(*l.lu));
@@ -86,7 +87,7 @@ TEST_CASE("a failed FUA write is latched like a failed flush", "[sbd][durability
   l.store->write_error = std::make_error_code(std::errc::io_error);
   CHECK_SENSE(l.run(cdb10(kWrite10, 0, 1, kFua), pattern(512, 1)), 0x3, 0x0c, 0x00);
   l.store->write_error = {};
-  CHECK_SENSE(l.run(cdb10(kSync10, 0, 0)), 0x3, 0x0c, 0x00);
+  CHECK_SENSE(l.run(cdb10(kSynchronizeCache10, 0, 0)), 0x3, 0x0c, 0x00);
   CHECK(sbd::block_lu_durability_fault(*l.lu));
   sbd::clear_block_lu_durability_fault(*l.lu);
   // Out of space: reported as such first, and latched (the kernel gives a failed writeback
@@ -94,25 +95,25 @@ TEST_CASE("a failed FUA write is latched like a failed flush", "[sbd][durability
   l.store->write_error = std::make_error_code(std::errc::no_space_on_device);
   CHECK_SENSE(l.run(cdb10(kWrite10, 0, 1, kFua), pattern(512, 1)), 0x7, 0x27, 0x07);
   l.store->write_error = {};
-  CHECK_SENSE(l.run(cdb10(kSync10, 0, 0)), 0x3, 0x0c, 0x00);
+  CHECK_SENSE(l.run(cdb10(kSynchronizeCache10, 0, 0)), 0x3, 0x0c, 0x00);
   sbd::clear_block_lu_durability_fault(*l.lu);
   // Refusals before the medium (a read-only store) are not latched.
   l.store->write_error = std::make_error_code(std::errc::read_only_file_system);
   CHECK_SENSE(l.run(cdb10(kWrite10, 0, 1, kFua), pattern(512, 1)), 0x3, 0x0c, 0x00);
   l.store->write_error = {};
-  CHECK(good(l.run(cdb10(kSync10, 0, 0))));
+  CHECK(good(l.run(cdb10(kSynchronizeCache10, 0, 0))));
   // A failed write without FUA promised nothing durable: not latched.
   l.store->write_error = std::make_error_code(std::errc::io_error);
   CHECK_SENSE(l.run(cdb10(kWrite10, 0, 1), pattern(512, 1)), 0x3, 0x0c, 0x00);
   l.store->write_error = {};
-  CHECK(good(l.run(cdb10(kSync10, 0, 0))));
+  CHECK(good(l.run(cdb10(kSynchronizeCache10, 0, 0))));
 }
 
 TEST_CASE("with WCE=0, UNMAP and WRITE SAME UNMAP are flushed before GOOD", "[sbd][durability][thin]") {
   Lu l;
   // WCE=1: no flush.
   REQUIRE(good(l.run(kUnmapCdb, unmap_list(0, 8))));
-  REQUIRE(good(l.run(cdb10(kWs10, 16, 8, 0x08), pattern(512, 0))));
+  REQUIRE(good(l.run(cdb10(kWriteSame10, 16, 8, 0x08), pattern(512, 0))));
   CHECK(l.store->flushes == 0);
 
   sbd::set_block_lu_write_cache(*l.lu, false);
@@ -121,7 +122,7 @@ TEST_CASE("with WCE=0, UNMAP and WRITE SAME UNMAP are flushed before GOOD", "[sb
     l.store->hold = true;
     const int unmaps = l.store->unmaps, flushes = l.store->flushes;
     bool done = false;
-    TaskPtr t = write_same ? l.start(cdb10(kWs10, 32, 8, 0x08), pattern(512, 0), &done)
+    TaskPtr t = write_same ? l.start(cdb10(kWriteSame10, 32, 8, 0x08), pattern(512, 0), &done)
                            : l.start(kUnmapCdb, unmap_list(32, 8), &done);
     REQUIRE(l.store->run_one());  // the deallocation
     CHECK(l.store->unmaps == unmaps + 1);
@@ -133,7 +134,7 @@ TEST_CASE("with WCE=0, UNMAP and WRITE SAME UNMAP are flushed before GOOD", "[sb
     l.store->hold = false;
     // A failed flush fails the command (and is latched).
     l.store->flush_error_once = std::make_error_code(std::errc::io_error);
-    CHECK_SENSE(write_same ? l.run(cdb10(kWs10, 32, 8, 0x08), pattern(512, 0)) : l.run(kUnmapCdb, unmap_list(32, 8)),
+    CHECK_SENSE(write_same ? l.run(cdb10(kWriteSame10, 32, 8, 0x08), pattern(512, 0)) : l.run(kUnmapCdb, unmap_list(32, 8)),
                 0x3, 0x0c, 0x00);
     CHECK(sbd::clear_block_lu_durability_fault(*l.lu));
   }
@@ -209,15 +210,15 @@ TEST_CASE("file store whose fdatasync fails once: SYNCHRONIZE CACHE keeps failin
     REQUIRE(t);
     REQUIRE(good(t));
     f.faults->flush_once = EIO;
-    REQUIRE((t = f.run(cdb10(kSync10, 0, 0))));
+    REQUIRE((t = f.run(cdb10(kSynchronizeCache10, 0, 0))));
     CHECK_SENSE(t, 0x3, 0x0c, 0x00);
     // The kernel has forgotten the error (the next fdatasync would succeed); the LU has not.
-    REQUIRE((t = f.run(cdb10(kSync10, 0, 0))));
+    REQUIRE((t = f.run(cdb10(kSynchronizeCache10, 0, 0))));
     CHECK_SENSE(t, 0x3, 0x0c, 0x00);
     REQUIRE((t = f.run(cdb10(kWrite10, 0, 1, kFua), pattern(512, 8))));
     CHECK_SENSE(t, 0x3, 0x0c, 0x00);
     REQUIRE(sbd::clear_block_lu_durability_fault(*f.lu));
-    REQUIRE((t = f.run(cdb10(kSync10, 0, 0))));
+    REQUIRE((t = f.run(cdb10(kSynchronizeCache10, 0, 0))));
     CHECK(good(t));
   }
 }
@@ -244,11 +245,11 @@ TEST_CASE("file store whose io_uring_submit keeps failing: commands end with CHE
     rd = f.run(cdb10(kRead10, 0, 1));
     if (!wr || !rd) break;
   }
-  sync = f.run(cdb10(kSync10, 0, 0));
+  sync = f.run(cdb10(kSynchronizeCache10, 0, 0));
   const bool hung = !wr || !rd || !sync;
   f.faults->uring_submit = 0;
   if (hung) {
-    (void)f.run(cdb10(kSync10, 0, 0));  // lets the kernel take what was left in the ring
+    (void)f.run(cdb10(kSynchronizeCache10, 0, 0));  // lets the kernel take what was left in the ring
     FAIL("a command did not complete while io_uring_submit failed");
   }
   CHECK_SENSE(wr, 0x3, 0x0c, 0x00);
@@ -262,9 +263,9 @@ TEST_CASE("a store out of reach (ENOTCONN) or out of queue slots (EBUSY): retrya
   REQUIRE(good(l.run(cdb10(kWrite10, 0, 8), pattern(8 * 512, 1))));
   // A flush that never ran (the backend connection was down): NOT READY, BECOMING READY.
   l.store->flush_error_once = std::make_error_code(std::errc::not_connected);
-  CHECK_SENSE(l.run(cdb10(kSync10, 0, 0)), 0x2, 0x04, 0x01);
+  CHECK_SENSE(l.run(cdb10(kSynchronizeCache10, 0, 0)), 0x2, 0x04, 0x01);
   CHECK_FALSE(sbd::block_lu_durability_fault(*l.lu));
-  CHECK(good(l.run(cdb10(kSync10, 0, 0))));  // the next one reaches the store and succeeds
+  CHECK(good(l.run(cdb10(kSynchronizeCache10, 0, 0))));  // the next one reaches the store and succeeds
   // A FUA write and a read refused for want of queue slots: ABORTED COMMAND, INSUFFICIENT RESOURCES.
   l.store->write_error = std::make_error_code(std::errc::device_or_resource_busy);
   CHECK_SENSE(l.run(cdb10(kWrite10, 0, 1, kFua), pattern(512, 2)), 0xb, 0x55, 0x03);

@@ -7,6 +7,7 @@
 #include "core/it_nexus.h"
 #include "core/local_port.h"
 #include "core/scsi/cdb.h"
+#include "core/scsi/opcodes.h"
 #include "core/scsi/sbd_lu_impl.h"
 
 namespace stmf::sbd {
@@ -251,7 +252,7 @@ void BlockLu::h_get_lba_status(const TaskPtr& t, TaskDone& done) {
 
 void BlockLu::h_read_defect_data(const TaskPtr& t, TaskDone& done) {
   const uint8_t* cdb = t->cdb.data();
-  const bool ten = cdb[0] == 0x37;
+  const bool ten = cdb[0] == scsi::op::kReadDefectData10;
   const uint8_t flags = ten ? cdb[2] : cdb[1];
   const uint8_t format = flags & 0x07;
   if (format == 0x07)  // reserved

@@ -9,6 +9,7 @@
 
 #include "core/it_nexus.h"
 #include "core/scsi/cdb.h"
+#include "core/scsi/opcodes.h"
 #include "core/scsi/sbd_lu_impl.h"
 
 namespace stmf::sbd {
@@ -302,7 +303,7 @@ void BlockLu::h_write_same(const TaskPtr& t, TaskDone& done) {
   const uint8_t* cdb = t->cdb.data();
   if (cdb[1] & 0xe0) return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 1, 7));  // WRPROTECT
   if (cdb[1] & 0x10) return fail(t, done, sense::invalid_field_in_cdb.with_field(true, 1, 4));  // ANCHOR: ANC_SUP=0
-  const bool ndob = cdb[0] == 0x93 && (cdb[1] & 0x01);
+  const bool ndob = cdb[0] == scsi::op::kWriteSame16 && (cdb[1] & 0x01);
   const bool unmap = cdb[1] & 0x08;
   const LbaRange r = decode_lba_range(cdb);
   if (auto e = check_range(r, BlockLimits::kMaxWriteSameBlocks)) return fail(t, done, *e);

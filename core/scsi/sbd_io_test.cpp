@@ -1,14 +1,12 @@
 // Block LU medium access commands.
+#include "core/scsi/opcodes.h"
 #include "core/scsi/sbd_test_util.h"
 
 using namespace stmf;
 using namespace stmf::sbd::test;
 
 namespace {
-constexpr uint8_t kRead6 = 0x08, kWrite6 = 0x0a, kRead10 = 0x28, kWrite10 = 0x2a, kRead12 = 0xa8, kWrite12 = 0xaa,
-                  kRead16 = 0x88, kWrite16 = 0x8a, kVerify10 = 0x2f, kVerify16 = 0x8f, kWriteVerify10 = 0x2e,
-                  kOrWrite = 0x8b, kWs10 = 0x41, kWs16 = 0x93, kSync10 = 0x35, kSync16 = 0x91, kPrefetch10 = 0x34,
-                  kPrefetch16 = 0x90;
+using namespace stmf::scsi::op;
 
 std::vector<uint8_t> unmap_cdb(uint16_t plen, uint8_t b1 = 0) {
   std::vector<uint8_t> c(10, 0);
@@ -166,13 +164,13 @@ TEST_CASE("FUA and write cache: FUA bit or WCE=0 writes through", "[sbd][io]") {
 TEST_CASE("write-protected LU: medium-modifying commands get DATA PROTECT", "[sbd][io][wp]") {
   Lu l(2048, 512, true, /*wp=*/true);
   CHECK_SENSE(l.run(cdb10(kWrite10, 0, 1), pattern(512, 1)), 0x7, 0x27, 0x00);
-  CHECK_SENSE(l.run(cdb16(kWs16, 0, 4), pattern(512, 0)), 0x7, 0x27, 0x00);
+  CHECK_SENSE(l.run(cdb16(kWriteSame16, 0, 4), pattern(512, 0)), 0x7, 0x27, 0x00);
   CHECK_SENSE(l.run(unmap_cdb(24), unmap_list({{0, 1}})), 0x7, 0x27, 0x00);
   CHECK_SENSE(l.run(caw(0, 1), pattern(1024, 0)), 0x7, 0x27, 0x00);
-  CHECK_SENSE(l.run(cdb16(kOrWrite, 0, 1), pattern(512, 0)), 0x7, 0x27, 0x00);
-  CHECK_SENSE(l.run(cdb10(kWriteVerify10, 0, 1), pattern(512, 0)), 0x7, 0x27, 0x00);
+  CHECK_SENSE(l.run(cdb16(kOrwrite16, 0, 1), pattern(512, 0)), 0x7, 0x27, 0x00);
+  CHECK_SENSE(l.run(cdb10(kWriteAndVerify10, 0, 1), pattern(512, 0)), 0x7, 0x27, 0x00);
   CHECK(good(l.run(cdb10(kRead10, 0, 1))));
-  CHECK(good(l.run(cdb10(kSync10, 0, 0))));
+  CHECK(good(l.run(cdb10(kSynchronizeCache10, 0, 0))));
   CHECK(l.store->writes == 0);
 }
 
@@ -185,7 +183,7 @@ TEST_CASE("backing store errors become MEDIUM ERROR / space allocation failed", 
   l.store->read_error = {};
   l.store->write_error = std::make_error_code(std::errc::io_error);
   CHECK_SENSE(l.run(cdb10(kWrite10, 0, 1), pattern(512, 1)), 0x3, 0x0c, 0x00);
-  CHECK_SENSE(l.run(cdb10(kSync10, 0, 0)), 0x3, 0x0c, 0x00);
+  CHECK_SENSE(l.run(cdb10(kSynchronizeCache10, 0, 0)), 0x3, 0x0c, 0x00);
   l.store->write_error = std::make_error_code(std::errc::no_space_on_device);
   CHECK_SENSE(l.run(cdb10(kWrite10, 0, 1), pattern(512, 1)), 0x7, 0x27, 0x07);
 }
@@ -239,7 +237,7 @@ TEST_CASE("VERIFY with BYTCHK 00b reads the medium, in bounded chunks", "[sbd][i
 
 TEST_CASE("WRITE AND VERIFY writes through", "[sbd][io]") {
   Lu l;
-  REQUIRE(good(l.run(cdb10(kWriteVerify10, 7, 2, 0x02), pattern(1024, 9))));
+  REQUIRE(good(l.run(cdb10(kWriteAndVerify10, 7, 2, 0x02), pattern(1024, 9))));
   CHECK(l.store->last_fua);
   CHECK(l.run(cdb10(kRead10, 7, 2))->data_in == pattern(1024, 9));
 }
@@ -247,9 +245,9 @@ TEST_CASE("WRITE AND VERIFY writes through", "[sbd][io]") {
 TEST_CASE("ORWRITE ORs data into the medium", "[sbd][io]") {
   Lu l;
   REQUIRE(good(l.run(cdb10(kWrite10, 3, 1), pattern(512, 0x0f))));
-  REQUIRE(good(l.run(cdb16(kOrWrite, 3, 1), pattern(512, 0xf0))));
+  REQUIRE(good(l.run(cdb16(kOrwrite16, 3, 1), pattern(512, 0xf0))));
   CHECK(l.run(cdb10(kRead10, 3, 1))->data_in == pattern(512, 0xff));
-  CHECK_SENSE(l.run(cdb16(kOrWrite, 2048, 1), pattern(512, 0)), 0x5, 0x21, 0);
+  CHECK_SENSE(l.run(cdb16(kOrwrite16, 2048, 1), pattern(512, 0)), 0x5, 0x21, 0);
 }
 
 TEST_CASE("COMPARE AND WRITE: success, miscompare with offset, data untouched", "[sbd][io][caw]") {
@@ -335,31 +333,31 @@ TEST_CASE("reads take no range lock", "[sbd][io]") {
 
 TEST_CASE("SYNCHRONIZE CACHE and PRE-FETCH", "[sbd][io]") {
   Lu l;
-  CHECK(good(l.run(cdb10(kSync10, 0, 0))));
-  CHECK(good(l.run(cdb16(kSync16, 100, 10))));
+  CHECK(good(l.run(cdb10(kSynchronizeCache10, 0, 0))));
+  CHECK(good(l.run(cdb16(kSynchronizeCache16, 100, 10))));
   CHECK(l.store->flushes == 2);
-  CHECK_SENSE(l.run(cdb16(kSync16, 2040, 10)), 0x5, 0x21, 0);
-  CHECK_SENSE(l.run(cdb10(kSync10, 2048, 0)), 0x5, 0x21, 0);
-  auto p = l.run(cdb10(kPrefetch10, 0, 256, 0x02));
+  CHECK_SENSE(l.run(cdb16(kSynchronizeCache16, 2040, 10)), 0x5, 0x21, 0);
+  CHECK_SENSE(l.run(cdb10(kSynchronizeCache10, 2048, 0)), 0x5, 0x21, 0);
+  auto p = l.run(cdb10(kPreFetch10, 0, 256, 0x02));
   CHECK(good(p));
   CHECK(p->status == scsi::Status::good);
-  CHECK(good(l.run(cdb16(kPrefetch16, 2047, 1))));
-  CHECK_SENSE(l.run(cdb16(kPrefetch16, 2048, 1)), 0x5, 0x21, 0);
-  CHECK_SENSE(l.run(cdb10(kPrefetch10, 2049, 0)), 0x5, 0x21, 0);
+  CHECK(good(l.run(cdb16(kPreFetch16, 2047, 1))));
+  CHECK_SENSE(l.run(cdb16(kPreFetch16, 2048, 1)), 0x5, 0x21, 0);
+  CHECK_SENSE(l.run(cdb10(kPreFetch10, 2049, 0)), 0x5, 0x21, 0);
 }
 
 TEST_CASE("WRITE SAME writes the block over the range", "[sbd][io][ws]") {
   Lu l;
   auto blk = pattern(512, 0);
   for (size_t i = 0; i < 512; ++i) blk[i] = uint8_t(i);
-  REQUIRE(good(l.run(cdb10(kWs10, 30, 5), blk)));
+  REQUIRE(good(l.run(cdb10(kWriteSame10, 30, 5), blk)));
   auto r = l.run(cdb10(kRead10, 29, 7));
   for (int b = 0; b < 7; ++b) {
     bool in = b >= 1 && b <= 5;
     CHECK((std::equal(blk.begin(), blk.end(), r->data_in.begin() + b * 512)) == in);
   }
   // NDOB (WRITE SAME(16)): zeroes, no Data-Out.
-  auto t = l.run(cdb16(kWs16, 31, 2, 0x01));
+  auto t = l.run(cdb16(kWriteSame16, 31, 2, 0x01));
   CHECK(good(t));
   CHECK(t->transfer_length == 0);
   CHECK(l.store->bytes()[31 * 512 + 1] == 0);
@@ -371,7 +369,7 @@ TEST_CASE("WRITE SAME over many chunks, inline and deferred completions", "[sbd]
     Lu l(8192);
     l.store->hold = hold;
     bool done = false;
-    auto t = l.start(cdb16(kWs16, 10, 5000), pattern(512, 0x5a), &done);
+    auto t = l.start(cdb16(kWriteSame16, 10, 5000), pattern(512, 0x5a), &done);
     l.store->run_all();
     REQUIRE(done);
     CHECK(good(t));
@@ -385,26 +383,26 @@ TEST_CASE("WRITE SAME over many chunks, inline and deferred completions", "[sbd]
 TEST_CASE("WRITE SAME errors", "[sbd][io][ws]") {
   Lu l;
   auto z = pattern(512, 0);
-  auto t = l.run(cdb10(kWs10, 0, 1, 0x10), z);  // ANCHOR
+  auto t = l.run(cdb10(kWriteSame10, 0, 1, 0x10), z);  // ANCHOR
   CHECK_SENSE(t, 0x5, 0x24, 0);
   CHECK_FIELD(t, true, 1, 4);
-  t = l.run(cdb16(kWs16, 0, sbd::BlockLimits::kMaxWriteSameBlocks + 1), z);  // MAXIMUM WRITE SAME LENGTH
+  t = l.run(cdb16(kWriteSame16, 0, sbd::BlockLimits::kMaxWriteSameBlocks + 1), z);  // MAXIMUM WRITE SAME LENGTH
   CHECK_FIELD(t, true, 10, -1);
-  CHECK_SENSE(l.run(cdb10(kWs10, 2049, 0), z), 0x5, 0x21, 0);  // zero blocks past the end
-  CHECK_SENSE(l.run(cdb10(kWs10, 2048, 0), z), 0x5, 0x21, 0);
-  CHECK_SENSE(l.run(cdb16(kWs16, ~0ULL, 1), z), 0x5, 0x21, 0);
-  CHECK_SENSE(l.run(cdb16(kWs16, ~0ULL, 0), z), 0x5, 0x21, 0);
+  CHECK_SENSE(l.run(cdb10(kWriteSame10, 2049, 0), z), 0x5, 0x21, 0);  // zero blocks past the end
+  CHECK_SENSE(l.run(cdb10(kWriteSame10, 2048, 0), z), 0x5, 0x21, 0);
+  CHECK_SENSE(l.run(cdb16(kWriteSame16, ~0ULL, 1), z), 0x5, 0x21, 0);
+  CHECK_SENSE(l.run(cdb16(kWriteSame16, ~0ULL, 0), z), 0x5, 0x21, 0);
   // Data-Out must be exactly one block: short -> INVALID FIELD IN COMMAND IU; long (or any
   // with NDOB) -> INVALID FIELD IN CDB. Nothing is written.
-  CHECK_SENSE(l.run(cdb10(kWs10, 0, 1), pattern(100, 0)), 0x5, 0x0e, 0x03);
+  CHECK_SENSE(l.run(cdb10(kWriteSame10, 0, 1), pattern(100, 0)), 0x5, 0x0e, 0x03);
   l.store->bytes()[0] = 0x77;
-  t = l.run(cdb10(kWs10, 0, 1), pattern(1024, 0));
+  t = l.run(cdb10(kWriteSame10, 0, 1), pattern(1024, 0));
   CHECK_SENSE(t, 0x5, 0x24, 0x00);
   CHECK_FIELD(t, true, 7, -1);
-  t = l.run(cdb16(kWs16, 0, 1, 0x01), pattern(512, 0));  // NDOB with Data-Out
+  t = l.run(cdb16(kWriteSame16, 0, 1, 0x01), pattern(512, 0));  // NDOB with Data-Out
   CHECK_SENSE(t, 0x5, 0x24, 0x00);
   CHECK(l.store->bytes()[0] == 0x77);
-  t = l.run(cdb10(kWs10, 0, 1, 0x04), z);  // obsolete PBDATA
+  t = l.run(cdb10(kWriteSame10, 0, 1, 0x04), z);  // obsolete PBDATA
   CHECK_FIELD(t, true, 1, 2);
 }
 
@@ -417,11 +415,11 @@ TEST_CASE("WRITE SAME UNMAP and UNMAP deallocate, GET LBA STATUS reports it", "[
   CHECK((d[1].lba == 32 && d[1].n == 2048 - 32 && d[1].status == 1));
 
   // WRITE SAME(10) UNMAP with a zero block deallocates.
-  REQUIRE(good(l.run(cdb10(kWs10, 4, 4, 0x08), pattern(512, 0))));
+  REQUIRE(good(l.run(cdb10(kWriteSame10, 4, 4, 0x08), pattern(512, 0))));
   CHECK(l.store->unmaps == 1);
   // WRITE SAME UNMAP with a non-zero block deallocates too (SBC-4 table 237): the block is
   // not written, the range reads as zeroes (LBPRZ).
-  REQUIRE(good(l.run(cdb10(kWs10, 4, 4, 0x08), pattern(512, 7))));
+  REQUIRE(good(l.run(cdb10(kWriteSame10, 4, 4, 0x08), pattern(512, 7))));
   CHECK(l.store->unmaps == 2);
   CHECK(l.store->bytes()[4 * 512] == 0);
   CHECK(l.store->bytes()[7 * 512 + 511] == 0);
@@ -473,7 +471,7 @@ TEST_CASE("UNMAP is not offered on a fully provisioned LU", "[sbd][io][thin]") {
   std::array<uint8_t, 16> c{0x42};
   CHECK(l.lu->command_info(c.data(), 10) == nullptr);
   // WRITE SAME with UNMAP on a full LU writes.
-  REQUIRE(good(l.run(cdb10(kWs10, 0, 2, 0x08), pattern(512, 0))));
+  REQUIRE(good(l.run(cdb10(kWriteSame10, 0, 2, 0x08), pattern(512, 0))));
   CHECK(l.store->unmaps == 0);
   auto d = lba_descs(l.run(get_lba_status(0)));
   REQUIRE(d.size() == 1);
@@ -533,13 +531,13 @@ TEST_CASE("START STOP UNIT, TEST UNIT READY and PREVENT ALLOW MEDIUM REMOVAL", "
 TEST_CASE("WRITE SAME with NUMBER OF LOGICAL BLOCKS = 0 writes through the last LBA", "[sbd][io][ws]") {
   Lu l(2048, 512, false);  // fully provisioned: the pattern is written
   auto a = pattern(512, 0xa5);
-  REQUIRE(good(l.run(cdb16(kWs16, 2040, 0), a)));
+  REQUIRE(good(l.run(cdb16(kWriteSame16, 2040, 0), a)));
   for (size_t i = 2040 * 512; i < 2048 * 512; ++i) REQUIRE(l.store->bytes()[i] == 0xa5);
   CHECK(l.store->bytes()[2040 * 512 - 1] == 0);
-  REQUIRE(good(l.run(cdb10(kWs10, 0, 0), pattern(512, 0x11))));
+  REQUIRE(good(l.run(cdb10(kWriteSame10, 0, 0), pattern(512, 0x11))));
   for (size_t i = 0; i < 2048 * 512; i += 509) REQUIRE(l.store->bytes()[i] == 0x11);
   // Last LBA alone.
-  REQUIRE(good(l.run(cdb10(kWs10, 2047, 0), pattern(512, 0x22))));
+  REQUIRE(good(l.run(cdb10(kWriteSame10, 2047, 0), pattern(512, 0x22))));
   CHECK(l.store->bytes()[2047 * 512] == 0x22);
   CHECK(l.store->bytes()[2046 * 512] == 0x11);
 }
@@ -547,7 +545,7 @@ TEST_CASE("WRITE SAME with NUMBER OF LOGICAL BLOCKS = 0 writes through the last 
 TEST_CASE("WRITE SAME UNMAP with NUMBER OF LOGICAL BLOCKS = 0 deallocates to the end", "[sbd][io][ws][thin]") {
   Lu l;  // thin
   REQUIRE(good(l.run(cdb16(kWrite16, 2000, 48), pattern(48 * 512, 0xff))));
-  REQUIRE(good(l.run(cdb16(kWs16, 2016, 0, 0x08 | 0x01))));  // UNMAP, NDOB
+  REQUIRE(good(l.run(cdb16(kWriteSame16, 2016, 0, 0x08 | 0x01))));  // UNMAP, NDOB
   CHECK(l.store->mapped_at(2015 * 512));
   CHECK(!l.store->mapped_at(2016 * 512));
   CHECK(!l.store->mapped_at(2047 * 512));
@@ -558,12 +556,12 @@ TEST_CASE("WRITE SAME UNMAP with NUMBER OF LOGICAL BLOCKS = 0 deallocates to the
 TEST_CASE("WRITE SAME 0 blocks beyond MAXIMUM WRITE SAME LENGTH to the end is refused", "[.][slow][sbd][io][ws]") {
   const uint64_t n = uint64_t(sbd::BlockLimits::kMaxWriteSameBlocks) + 8;
   Lu l(n, 512, true);
-  auto t = l.run(cdb16(kWs16, 0, 0, 0x08 | 0x01));
+  auto t = l.run(cdb16(kWriteSame16, 0, 0, 0x08 | 0x01));
   CHECK_SENSE(t, 0x5, 0x24, 0x00);
   CHECK_FIELD(t, true, 10, -1);
   CHECK(l.store->unmaps == 0);
   // Exactly MAXIMUM WRITE SAME LENGTH blocks to the end is fine.
-  CHECK(good(l.run(cdb16(kWs16, 8, 0, 0x08 | 0x01))));
+  CHECK(good(l.run(cdb16(kWriteSame16, 8, 0, 0x08 | 0x01))));
 }
 
 TEST_CASE("COMPARE AND WRITE: Data-Out must be exactly 2 * NUMBER OF LOGICAL BLOCKS", "[sbd][io][caw]") {
@@ -727,7 +725,7 @@ TEST_CASE("removable medium: eject, load, MEDIUM NOT PRESENT, prevention", "[sbd
   CHECK_SENSE(l.run(tur), 0x2, 0x3a, 0x00);
   CHECK_SENSE(l.run(cdb10(kRead10, 0, 1)), 0x2, 0x3a, 0x00);
   CHECK_SENSE(l.run(cdb10(kWrite10, 0, 1), pattern(512, 0)), 0x2, 0x3a, 0x00);
-  CHECK_SENSE(l.run(cdb10(kSync10, 0, 1)), 0x2, 0x3a, 0x00);
+  CHECK_SENSE(l.run(cdb10(kSynchronizeCache10, 0, 1)), 0x2, 0x3a, 0x00);
   CHECK_SENSE(l.run({0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0}), 0x2, 0x3a, 0x00);
   CHECK_SENSE(l.run(unmap_cdb(24), unmap_list({{0, 1}})), 0x2, 0x3a, 0x00);
   CHECK(good(l.run({0x12, 0, 0, 0, 36, 0})));  // INQUIRY still works

@@ -443,7 +443,7 @@ const CommandRow* BlockLu::find_row(const uint8_t* cdb) const {
   if (i < 0) return nullptr;
   const auto& r = rows();
   if (!r[size_t(i)].info.has_service_action) return listed(r[size_t(i)]) ? &r[size_t(i)] : nullptr;
-  const uint8_t sa = cdb[1] & 0x1f;
+  const uint8_t sa = scsi::service_action(cdb);
   for (size_t k = size_t(i); k < r.size() && r[k].info.opcode == cdb[0]; ++k)
     if (r[k].info.service_action == sa) return listed(r[k]) ? &r[k] : nullptr;
   return nullptr;

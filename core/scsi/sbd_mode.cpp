@@ -1,6 +1,7 @@
 // Block LU: MODE SENSE (6/10) and MODE SELECT (6/10) (SPC-4 6.11-6.14), over ModePages.
 #include "core/it_nexus.h"
 #include "core/scsi/cdb.h"
+#include "core/scsi/opcodes.h"
 #include "core/scsi/sbd_lu_impl.h"
 
 namespace stmf::sbd {
@@ -15,7 +16,7 @@ using scsi::put_be64;
 
 void BlockLu::h_mode_sense(const TaskPtr& t, TaskDone& done) {
   const uint8_t* cdb = t->cdb.data();
-  const bool ten = cdb[0] == 0x5a;
+  const bool ten = cdb[0] == scsi::op::kModeSense10;
   const bool dbd = cdb[1] & 0x08;
   const bool llbaa = ten && (cdb[1] & 0x10);
   const auto pc = PageControl(cdb[2] >> 6);
@@ -67,7 +68,7 @@ void BlockLu::h_mode_sense(const TaskPtr& t, TaskDone& done) {
 
 void BlockLu::h_mode_select(const TaskPtr& t, TaskDone& done) {
   const uint8_t* cdb = t->cdb.data();
-  const bool ten = cdb[0] == 0x55;
+  const bool ten = cdb[0] == scsi::op::kModeSelect10;
   const uint32_t plen = ten ? get_be16(&cdb[7]) : cdb[4];
   t->transfer_length = plen;
   if (cdb[1] & 0x01) return fail(t, done, sense::saving_parameters_not_supported.with_field(true, 1, 0));  // SP
