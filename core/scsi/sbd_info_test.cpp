@@ -1,4 +1,5 @@
 // Block LU identification, capacity and reporting commands; the command table.
+#include "core/scsi/opcodes.h"
 #include "core/scsi/sbd_lu_impl.h"
 #include "core/scsi/sbd_test_util.h"
 
@@ -7,12 +8,12 @@ using namespace stmf::sbd::test;
 
 namespace {
 std::vector<uint8_t> inquiry(bool evpd, uint8_t page, uint16_t alloc = 1024) {
-  return {0x12, uint8_t(evpd ? 1 : 0), page, uint8_t(alloc >> 8), uint8_t(alloc), 0};
+  return {scsi::op::kInquiry, uint8_t(evpd ? 1 : 0), page, uint8_t(alloc >> 8), uint8_t(alloc), 0};
 }
 std::vector<uint8_t> rsoc(uint8_t opts, uint8_t op = 0, uint16_t sa = 0, bool rctd = false, uint32_t alloc = 65535) {
   std::vector<uint8_t> c(12, 0);
-  c[0] = 0xa3;
-  c[1] = 0x0c;
+  c[0] = scsi::op::kMaintenanceIn;
+  c[1] = scsi::maintenance_in::kReportSupportedOperationCodes;
   c[2] = uint8_t((rctd ? 0x80 : 0) | opts);
   c[3] = op;
   scsi::put_be16(&c[4], sa);

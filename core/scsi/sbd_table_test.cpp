@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "core/scsi/opcodes.h"
 #include "core/scsi/sbd_lu_impl.h"
 #include "core/scsi/sbd_test_util.h"
 
@@ -53,8 +54,8 @@ std::string dump_table() {
 
 std::vector<uint8_t> rsoc_all_rctd() {
   std::vector<uint8_t> c(12, 0);
-  c[0] = 0xa3;
-  c[1] = 0x0c;
+  c[0] = scsi::op::kMaintenanceIn;
+  c[1] = scsi::maintenance_in::kReportSupportedOperationCodes;
   c[2] = 0x80;  // RCTD, REPORTING OPTIONS 000b
   scsi::put_be32(&c[6], 65535);
   return c;
