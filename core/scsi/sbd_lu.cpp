@@ -256,7 +256,8 @@ const std::vector<CommandRow>& rows() {
         {.opcode = op::kReportLuns, .name = "REPORT LUNS", .direction = D::in, .cdb_length = 12,
          .usage = {op::kReportLuns, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, kControl},
          .reservation = R::allowed, .standby = true, .with_ua = true, .timeouts = {0, 5}},
-        // REPORT TARGET PORT GROUPS: answered by the framework (core/alua.h).
+        // REPORT TARGET PORT GROUPS: answered by the framework (core/alua.h); CDB byte 1 also
+        // carries PARAMETER DATA FORMAT (bits 7..5).
         {.opcode = op::kMaintenanceIn, .service_action = maintenance_in::kReportTargetPortGroups,
          .name = "REPORT TARGET PORT GROUPS", .direction = D::in, .cdb_length = 12,
          .usage = {op::kMaintenanceIn, 0xe0 | maintenance_in::kReportTargetPortGroups, 0, 0, 0, 0, 0xff, 0xff,
