@@ -15,23 +15,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/pr/reservation_class.h"
 #include "core/scsi/sense.h"
 #include "core/task.h"
 
 namespace stmf {
 
 struct LuReservations;  // core/reservations.h
-
-// How a command interacts with reservations (SPC-4 5.13.1 table 65 and SPC-2 RESERVE):
-// one value per opcode row of the command table; the reservation checks read only this.
-enum class ReservationClass : uint8_t {
-  allowed,        // allowed under any reservation (INQUIRY, REPORT LUNS, REQUEST SENSE...)
-  read,           // reads medium: allowed for non-registrants under Write Exclusive types
-  write,          // modifies medium: conflicts for non-registrants under any type
-  conflict,       // conflicts whenever another nexus holds a reservation (e.g. MODE SELECT)
-  reserve,        // RESERVE/RELEASE(6/10): SCSI-2 rules
-  persistent,     // PERSISTENT RESERVE IN/OUT: own rules
-};
 
 // One row of an LU's command table (keyed by opcode and, where used, service action).
 // The same table drives dispatch, the framework's checks and REPORT SUPPORTED OPERATION

@@ -35,15 +35,6 @@
 
 namespace stmf {
 
-// LUN -> LU as one I_T nexus sees it. Immutable once published (swapped as a whole).
-struct LunMap {
-  std::map<uint64_t, LogicalUnitPtr> luns;
-  LogicalUnitPtr find(uint64_t lun) const {
-    auto it = luns.find(lun);
-    return it == luns.end() ? nullptr : it->second;
-  }
-};
-
 enum class TmfFunction : uint8_t {
   abort_task = 1,
   abort_task_set = 2,

@@ -14,7 +14,14 @@
 
 namespace stmf {
 
-struct LunMap;
+// LUN -> LU as one I_T nexus sees it. Immutable once published (swapped as a whole).
+struct LunMap {
+  std::map<uint64_t, LogicalUnitPtr> luns;
+  LogicalUnitPtr find(uint64_t lun) const {
+    auto it = luns.find(lun);
+    return it == luns.end() ? nullptr : it->second;
+  }
+};
 
 struct ViewTable {
   struct Entry {

@@ -3,7 +3,7 @@
 // no shared state and every function is MT-Safe. Only the stmf* functions are exported
 // (hidden visibility plus the version script libstmf.map).
 #pragma GCC visibility push(default)
-#include "libstmf/libstmf.h"
+#include <libstmf.h>
 #pragma GCC visibility pop
 
 #include <limits.h>

@@ -5,7 +5,7 @@
  * listens on (CTest sets it): without it the library would find whatever daemon runs on this
  * machine, and the check refuses to run rather than accept a success it cannot explain.
  */
-#include "libstmf/libstmf.h"
+#include <libstmf.h>
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -14,11 +14,11 @@
 // are independent. After an I/O failure the handle is broken (the stream may be out of step):
 // every later post returns STMF_ERROR_POST_MSG_FAILED until the caller destroys it.
 #pragma GCC visibility push(default)
-#include "libstmf/libstmf.h"
+#include <libstmf.h>
 #pragma GCC visibility pop
 #include "mgmt/json_limits.h"
 
-#include "core/scsi/cdb.h"
+#include "common/byte_order.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -66,8 +66,8 @@ std::shared_ptr<Handle> find_handle(int hdl) {
   return it == table().end() ? nullptr : it->second;
 }
 
-using stmf::scsi::get_be32;
-using stmf::scsi::put_be32;
+using stmf::get_be32;
+using stmf::put_be32;
 
 // Sends all of iov[0..n) (never raising SIGPIPE). `fd_to_pass` >= 0 rides on the first sendmsg.
 bool send_all(int sock, iovec* iov, size_t n, int fd_to_pass = -1) {

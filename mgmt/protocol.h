@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "libstmf/stmf_status.h"
+#include <stmf_status.h>
 
 namespace stmf::mgmt {
 

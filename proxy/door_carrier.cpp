@@ -15,7 +15,7 @@
 #include <system_error>
 #include <unistd.h>
 
-#include "core/scsi/cdb.h"
+#include "common/byte_order.h"
 #include "proxy/codec.h"
 #include "proxy/messages.h"
 
@@ -37,9 +37,6 @@ std::shared_ptr<spdlog::logger> log() {
 // One write gathers at most this much (2 buffers per frame; Asio issues writev in chunks).
 constexpr size_t kMaxFramesPerWrite = 256;
 constexpr size_t kMaxBytesPerWrite = 8u << 20;
-
-using scsi::get_be32;
-using scsi::put_be32;
 
 // What a door call carried, for the log line when its result is a failure.
 struct CallInfo {

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/logical_unit.h"
+#include "core/pr/reservation_class.h"
 #include "core/scsi/opcodes.h"
 #include "core/scsi/sense.h"
 

@@ -1,22 +1,20 @@
-// Big-endian field access for CDBs, parameter lists and parameter data (SPC-4 3.5).
+// Field access for CDBs, parameter lists and parameter data (SPC-4 3.5): the big-endian
+// helpers of common/byte_order.h under their SCSI names, and bit helpers.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
+#include "common/byte_order.h"
+
 namespace stmf::scsi {
 
-inline uint16_t get_be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
-inline uint32_t get_be24(const uint8_t* p) { return uint32_t(p[0]) << 16 | uint32_t(p[1]) << 8 | p[2]; }
-inline uint32_t get_be32(const uint8_t* p) {
-  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
-}
-inline uint64_t get_be64(const uint8_t* p) { return uint64_t(get_be32(p)) << 32 | get_be32(p + 4); }
-
-inline void put_be16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8); p[1] = uint8_t(v); }
-inline void put_be32(uint8_t* p, uint32_t v) {
-  p[0] = uint8_t(v >> 24); p[1] = uint8_t(v >> 16); p[2] = uint8_t(v >> 8); p[3] = uint8_t(v);
-}
-inline void put_be64(uint8_t* p, uint64_t v) { put_be32(p, uint32_t(v >> 32)); put_be32(p + 4, uint32_t(v)); }
+using stmf::get_be16;
+using stmf::get_be24;
+using stmf::get_be32;
+using stmf::get_be64;
+using stmf::put_be16;
+using stmf::put_be32;
+using stmf::put_be64;
 
 // Index (7..0) of the most significant set bit of a non-zero byte.
 inline uint8_t top_bit(uint8_t v) {

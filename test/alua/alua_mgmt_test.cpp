@@ -21,7 +21,7 @@ extern "C" {
 #include <thread>
 #include <vector>
 
-#include "libstmf/libstmf.h"
+#include <libstmf.h>
 #include "mgmt/client.h"
 #include "test/alua/pair.h"
 #include "test/alua/pair_scsi.h"

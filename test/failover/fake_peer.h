@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "libstmf/libstmf.h"
+#include <libstmf.h>
 #include "proxy/codec.h"
 #include "proxy/messages.h"
 #include "test/integration/daemon.h"

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/task.h"
-#include "libstmf/libstmf.h"
+#include <libstmf.h>
 #include "proxy/codec.h"
 #include "proxy/messages.h"
 #include "test/integration/daemon.h"

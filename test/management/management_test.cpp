@@ -24,7 +24,7 @@ extern "C" {
 #include <set>
 #include <thread>
 
-#include "libstmf/stmf_status.h"
+#include <stmf_status.h>
 #include "mgmt/client.h"
 #include "test/integration/daemon.h"
 #include "test/integration/second_uid.h"

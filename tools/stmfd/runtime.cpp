@@ -11,7 +11,7 @@
 #include "core/scsi/sbd_lu.h"
 #include "core/scsi/sense.h"
 #include "core/store/backing_store.h"
-#include "libstmf/stmf_status.h"
+#include <stmf_status.h>
 #include "proxy/proxy_port.h"
 #include "store_iscsi/iscsi_store.h"
 #include "tools/stmfd/pr_persistence.h"

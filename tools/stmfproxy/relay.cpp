@@ -9,7 +9,7 @@
 #include <deque>
 #include <vector>
 
-#include "libstmf/libstmf.h"
+#include <libstmf.h>
 #include "mgmt/protocol.h"
 #include "tools/stmfproxy/result_sequencer.h"
 #include "tools/stmfproxy/wire.h"

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "core/scsi/cdb.h"
+#include "common/byte_order.h"
 #include "proxy/messages.h"
 
 namespace stmfproxy {
@@ -21,8 +21,8 @@ constexpr uint32_t kMaxMessage = stmf::proxy::kMaxFrame + 4;
 
 inline bool valid_size(uint32_t size) { return size > 0 && size <= kMaxMessage; }
 
-using stmf::scsi::get_be32;
-using stmf::scsi::put_be32;
+using stmf::get_be32;
+using stmf::put_be32;
 
 // For logs: "HELLO msg_id 0 (48 bytes)" for a frame (without the relay's size prefix);
 // "a 3-byte message without a proxy header" when it is too short to have one.

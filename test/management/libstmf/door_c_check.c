@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "libstmf/libstmf.h"
+#include <libstmf.h>
 
 #define DOOR_C_PROGRAM "door_c_check"
 #include "test/management/libstmf/door_c_util.h"

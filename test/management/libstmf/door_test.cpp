@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "libstmf/libstmf.h"
+#include <libstmf.h>
 #include "proxy/codec.h"
 #include "proxy/messages.h"
 #include "test/integration/daemon.h"

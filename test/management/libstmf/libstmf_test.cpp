@@ -26,7 +26,7 @@ extern "C" {
 #include <thread>
 #include <vector>
 
-#include "libstmf/libstmf.h"
+#include <libstmf.h>
 #include "test/integration/daemon.h"
 #include "test/integration/second_uid.h"
 

@@ -27,7 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "libstmf/libstmf.h"
+#include <libstmf.h>
 
 #define DOOR_C_PROGRAM "seed000_alua_loop"
 #include "test/management/libstmf/door_c_util.h"

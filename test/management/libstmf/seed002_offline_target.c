@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "libstmf/libstmf.h"
+#include <libstmf.h>
 
 static double now_s(void) {
   struct timespec ts;
