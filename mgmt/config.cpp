@@ -704,23 +704,6 @@ std::string portal_string(const Portal& p) {
 
 }  // namespace
 
-std::optional<uint64_t> parse_size(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size() && std::isdigit((unsigned char)s[i])) ++i;
-  if (i == 0 || i > 19) return std::nullopt;
-  uint64_t n = std::stoull(s.substr(0, i));
-  std::string unit = s.substr(i);
-  static const std::pair<const char*, int> units[] = {{"", 0},    {"B", 0},   {"K", 10},  {"KiB", 10}, {"M", 20},
-                                                      {"MiB", 20}, {"G", 30}, {"GiB", 30}, {"T", 40},  {"TiB", 40}};
-  for (auto& [u, shift] : units) {
-    if (unit == u) {
-      if (shift && n > (UINT64_MAX >> shift)) return std::nullopt;
-      return n << shift;
-    }
-  }
-  return std::nullopt;
-}
-
 std::string derive_guid(uint32_t company_id, const std::string& seed) {
   // Two 64-bit FNV-1a passes with different bases. Stable across releases.
   auto fnv = [&](uint64_t h) {

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/guid.h"
+#include "mgmt/size.h"
 
 namespace stmf::mgmt {
 
@@ -266,8 +267,7 @@ bool views_overlap(const ViewEntryConfig& a, const ViewEntryConfig& b);
 // GUIDs/files/IQNs/LUNs...). Used after loading the database.
 bool validate(const Config& c, ConfigError& err);
 
-// "1GiB", "512MiB", "100G", "4096" -> bytes; nullopt when malformed.
-std::optional<uint64_t> parse_size(const std::string& s);
+// Sizes ("1GiB", "512MiB", "100G", "4096" -> bytes): parse_size() in mgmt/size.h.
 // A GUID derived from stable inputs (NAA 6, IEEE registered extended), 32 uppercase hex.
 std::string derive_guid(uint32_t company_id, const std::string& seed);
 // 32 hex digits <-> 16 bytes (nullopt when malformed).
