@@ -69,7 +69,7 @@ void Stmf::remove_lu(const LogicalUnitPtr& lu) {
   std::erase(lus_, lu);
 }
 
-LogicalUnitPtr Stmf::find_lu(const std::array<uint8_t, 16>& guid) const {
+LogicalUnitPtr Stmf::find_lu(const Guid& guid) const {
   std::lock_guard lk(mu_);
   for (auto& lu : lus_)
     if (lu->guid() == guid) return lu;
@@ -104,7 +104,7 @@ std::shared_ptr<const LunMap> Stmf::map_for(const ItNexus& n) const {
 }
 
 ItNexusPtr Stmf::create_remote_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex, uint64_t remote_id,
-                                     std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns) {
+                                     std::vector<std::pair<uint64_t, Guid>> luns) {
   std::lock_guard lk(mu_);
   auto n = std::make_shared<ItNexus>(next_nexus_id_++, port, std::move(initiator_name), std::move(isid_hex));
   n->set_remote(remote_id);
@@ -117,7 +117,7 @@ ItNexusPtr Stmf::create_remote_nexus(LocalPort& port, std::string initiator_name
   return n;
 }
 
-void Stmf::set_remote_luns(const ItNexusPtr& n, std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns) {
+void Stmf::set_remote_luns(const ItNexusPtr& n, std::vector<std::pair<uint64_t, Guid>> luns) {
   std::shared_ptr<const LunMap> old_map, new_map;
   {
     std::lock_guard lk(mu_);
@@ -132,7 +132,7 @@ void Stmf::set_remote_luns(const ItNexusPtr& n, std::vector<std::pair<uint64_t, 
   for (auto& [lun, lu] : new_map->luns) lu->unit_attentions().raise(n->key(), scsi::sense::reported_luns_data_has_changed);
 }
 
-LogicalUnitPtr Stmf::ensure_remote_lun(const ItNexusPtr& n, uint64_t lun, const std::array<uint8_t, 16>& guid) {
+LogicalUnitPtr Stmf::ensure_remote_lun(const ItNexusPtr& n, uint64_t lun, const Guid& guid) {
   std::lock_guard lk(mu_);
   auto cur = n->lun_map();
   if (cur) {

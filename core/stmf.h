@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/alua.h"
+#include "core/guid.h"
 #include "core/it_nexus.h"
 #include "core/local_port.h"
 #include "core/logical_unit.h"
@@ -102,7 +103,7 @@ class Stmf {
   // Live nexuses (for listing sessions and for the tests).
   std::vector<ItNexusPtr> nexuses() const;
   // The registered LU with this GUID (nullptr when none).
-  LogicalUnitPtr find_lu(const std::array<uint8_t, 16>& guid) const;
+  LogicalUnitPtr find_lu(const Guid& guid) const;
 
   // --- ALUA pair (core/alua.h) ---
   // Set once at startup, before any port is online; the objects outlive the framework's use.
@@ -112,14 +113,14 @@ class Stmf {
   // A nexus for a session of the peer node (its port is a proxy port), seeing `luns`
   // (LUN -> GUID) resolved against this node's active LUs.
   ItNexusPtr create_remote_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex,
-                                 uint64_t remote_id, std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns);
+                                 uint64_t remote_id, std::vector<std::pair<uint64_t, Guid>> luns);
   // A command of a remote nexus names a LUN its list lacks (the peer's list update is in
   // flight): add it quietly when `guid` is an active LU here. Returns the LU or nullptr.
-  LogicalUnitPtr ensure_remote_lun(const ItNexusPtr& n, uint64_t lun, const std::array<uint8_t, 16>& guid);
+  LogicalUnitPtr ensure_remote_lun(const ItNexusPtr& n, uint64_t lun, const Guid& guid);
   // Target ports registered (this node's and the peer's proxy ports).
   std::vector<LocalPort*> ports() const;
   // The peer says the session's LUNs changed: REPORTED LUNS DATA HAS CHANGED as for views.
-  void set_remote_luns(const ItNexusPtr& n, std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns);
+  void set_remote_luns(const ItNexusPtr& n, std::vector<std::pair<uint64_t, Guid>> luns);
   // Queues `ua` on every LU for every nexus (ASYMMETRIC ACCESS STATE CHANGED); only_standby /
   // only_active restrict it to LUs of that role.
   void raise_alua_change(bool standby_lus, bool active_lus);
@@ -173,7 +174,7 @@ class Stmf {
   NexusObserver* observer_ = nullptr;
   AluaGroups alua_;
   // Remote nexuses' LUN lists (LUN -> GUID), by nexus id.
-  std::unordered_map<uint64_t, std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>>> remote_luns_;
+  std::unordered_map<uint64_t, std::vector<std::pair<uint64_t, Guid>>> remote_luns_;
 };
 
 }  // namespace stmf

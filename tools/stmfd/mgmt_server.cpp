@@ -99,7 +99,7 @@ const Status kPermDenied = error(STMF_ERROR_PERM, "permission denied: changes ne
 const json* standby_named(const json& standby, const Config& c, const json& req, bool by_backing) {
   if (!standby.is_object()) return nullptr;
   if (auto it = req.find("guid"); it != req.end()) {
-    auto g = it->is_string() ? guid_bytes(it->get<std::string>()) : std::nullopt;
+    auto g = it->is_string() ? parse_guid(it->get<std::string>()) : std::nullopt;
     if (!g || c.find_lu(guid_hex(*g))) return nullptr;
     auto sb = standby.find(guid_hex(*g));
     return sb == standby.end() ? nullptr : &*sb;
@@ -732,7 +732,7 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
   if (op == "list-pr") {
     if (!req.contains("guid") || !req["guid"].is_string())
       co_return respond(error(STMF_ERROR_INVALID_ARG, "argument 'guid' missing or not a string"));
-    auto g = guid_bytes(req["guid"]);
+    auto g = parse_guid(req["guid"].get<std::string>());
     if (!g) co_return respond(error(STMF_ERROR_INVALID_ARG, "'" + req["guid"].get<std::string>() + "' is not a GUID"));
     auto j = runtime_.reservations_json(guid_hex(*g));
     if (!j) co_return respond(error(STMF_ERROR_NOT_FOUND, "no logical unit " + guid_hex(*g)));
