@@ -1,4 +1,4 @@
-// Step 6 of the pipeline (reservations) and the effects of reservation commands.
+// Step 9 of the pipeline in core/stmf.h (reservations) and the effects of reservation commands.
 #include "core/reservations.h"
 
 #include <spdlog/spdlog.h>

@@ -265,14 +265,14 @@ void Stmf::submit(TaskPtr task) {
     return;
   }
   const bool desc = lu->descriptor_sense();
-  // 2. Commands the framework answers for every LU.
+  // 2. REPORT LUNS: the framework answers it for every LU.
   if (op == kReportLuns) {
     report_luns(task, map.get());
     lu->unit_attentions().clear(task->nexus->key(), scsi::sense::reported_luns_data_has_changed);
     finish_without_lu(task);
     return;
   }
-  // A standby LU: the active node runs the rest of the pipeline (core/alua.h). Unit
+  // 3. A standby LU: the active node runs the rest of the pipeline (core/alua.h). Unit
   // attentions this node raised on it (its own access state changes, 2A/06) are reported
   // here first; the active node reports its own (power on, resets, reservations...).
   if (lu->standby() && forwarder_) {
@@ -288,13 +288,14 @@ void Stmf::submit(TaskPtr task) {
     }
     if (forwarder_->forward_task(lu, task)) return;
   }
+  // 4. REQUEST SENSE: the framework answers it.
   if (op == kRequestSense) {
     request_sense(task, lu.get());
     finish_without_lu(task);
     return;
   }
   const CommandInfo* ci = lu->command_info(task->cdb.data(), task->cdb_length);
-  // 3. Unit attention.
+  // 5. Unit attention.
   if (!(ci && ci->allowed_with_ua) && op != kInquiry) {
     if (auto ua = lu->unit_attentions().next(task->nexus->key(), true)) {
       task->check_condition(*ua, desc);
@@ -302,7 +303,7 @@ void Stmf::submit(TaskPtr task) {
       return;
     }
   }
-  // 4. Opcode support.
+  // 6. Opcode support.
   if (!ci) {
     task->check_condition(lu->has_service_actions(op) ? scsi::sense::invalid_field_in_cdb.with_field(true, 1, 4)
                                                       : scsi::sense::invalid_command_operation_code.with_field(true, 0),
@@ -310,15 +311,15 @@ void Stmf::submit(TaskPtr task) {
     finish_without_lu(task);
     return;
   }
-  // 5. Control byte: NACA (bit 2) is not supported (SAM-5 5.3, SPC-4 4.3.4.4).
+  // 7. Control byte: NACA (bit 2) is not supported (SAM-5 5.3, SPC-4 4.3.4.4).
   if (ci->cdb_length > 0 && ci->cdb_length <= task->cdb.size() && (task->cdb[ci->cdb_length - 1] & 0x04)) {
     task->check_condition(scsi::sense::invalid_field_in_cdb.with_field(true, uint16_t(ci->cdb_length - 1), 2), desc);
     finish_without_lu(task);
     return;
   }
-  // 6. ALUA.
+  // 8. ALUA.
   if (alua_step(lu, task)) return;
-  // 7. Reservations.
+  // 9. Reservations.
   std::shared_lock<std::shared_mutex> admission;
   if (reservations_step(lu, task, *ci, admission)) return;
   // SET TARGET PORT GROUPS (explicit ALUA): the framework changes ownership.
@@ -327,7 +328,7 @@ void Stmf::submit(TaskPtr task) {
     set_target_port_groups(lu, task);
     return;
   }
-  // 8. Execute, tracked in the LU's task set.
+  // 10. Execute, tracked in the LU's task set.
   {
     auto& ts = lu->task_set();
     std::lock_guard lk(ts.mu);
