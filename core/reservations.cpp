@@ -10,6 +10,7 @@
 #include "core/audit.h"
 #include "core/guid.h"
 #include "core/local_port.h"
+#include "core/log.h"
 #include "core/scsi/cdb.h"
 #include "core/stmf.h"
 
@@ -18,10 +19,7 @@ namespace stmf {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("pr");
-    return existing ? existing : spdlog::default_logger()->clone("pr");
-  }();
+  static auto l = stmf::logger("pr");
   return l;
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <span>
 
+#include "core/log.h"
 #include "core/scsi/cdb.h"
 
 namespace stmf {
@@ -13,10 +14,7 @@ namespace stmf {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("stmf");
-    return existing ? existing : spdlog::default_logger()->clone("stmf");
-  }();
+  static auto l = stmf::logger("stmf");
   return l;
 }
 

@@ -15,6 +15,7 @@
 #include <system_error>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/scsi/cdb.h"
 #include "proxy/codec.h"
 #include "proxy/messages.h"
@@ -27,10 +28,7 @@ using stream_protocol = asio::local::stream_protocol;
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("proxy");
-    return existing ? existing : spdlog::default_logger()->clone("proxy");
-  }();
+  static auto l = stmf::logger("proxy");
   return l;
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/it_nexus.h"
+#include "core/log.h"
 #include "core/scsi/cdb.h"
 
 namespace stmf::sbd {
@@ -13,10 +14,7 @@ namespace stmf::sbd {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("sbd");
-    return existing ? existing : spdlog::default_logger()->clone("sbd");
-  }();
+  static auto l = stmf::logger("sbd");
   return l;
 }
 

@@ -17,6 +17,7 @@
 #include <random>
 #include <utility>
 
+#include "core/log.h"
 #include "mgmt/door_fd.h"
 #include "mgmt/json_limits.h"
 #include "mgmt/ops.h"
@@ -31,10 +32,7 @@ using local_socket = asio::local::stream_protocol::socket;
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("mgmt");
-    return existing ? existing : spdlog::default_logger()->clone("mgmt");
-  }();
+  static auto l = stmf::logger("mgmt");
   return l;
 }
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/log.h"
 #include "core/scsi/sbd_lu.h"
 #include "core/scsi/sense.h"
 #include "core/store/backing_store.h"
@@ -25,10 +26,7 @@ namespace {
 constexpr const char* kMetaXattr = "user.stmf.lu";
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("mgmt");
-    return existing ? existing : spdlog::default_logger()->clone("mgmt");
-  }();
+  static auto l = stmf::logger("mgmt");
   return l;
 }
 

@@ -9,6 +9,7 @@
 #include <deque>
 #include <vector>
 
+#include "core/log.h"
 #include "libstmf/libstmf.h"
 #include "mgmt/protocol.h"
 #include "tools/stmfproxy/result_sequencer.h"
@@ -24,10 +25,7 @@ using stream_protocol = asio::local::stream_protocol;
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("stmfproxy");
-    return existing ? existing : spdlog::default_logger()->clone("stmfproxy");
-  }();
+  static auto l = stmf::logger("stmfproxy");
   return l;
 }
 
