@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core/guid.h"
 #include "mgmt/client.h"
 #include "mgmt/protocol.h"
 #include "mgmt/size.h"
@@ -90,25 +92,17 @@ std::string str_of(const json& j, const char* key) {
 // ---------------------------------------------------------------------------------------------
 // Identifiers
 
+// stmfGuid <-> 32 uppercase hex digits: core/guid.h.
 std::string guid_to_string(const stmfGuid& g) {
-  static const char hex[] = "0123456789ABCDEF";
-  std::string s;
-  for (uchar_t b : g.guid) {
-    s += hex[b >> 4];
-    s += hex[b & 0xf];
-  }
-  return s;
-}
-
-bool all_hex(const std::string& s) {
-  for (char c : s)
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-  return true;
+  stmf::Guid bytes;
+  std::copy(std::begin(g.guid), std::end(g.guid), bytes.begin());
+  return stmf::guid_hex(bytes);
 }
 
 bool guid_from_string(const std::string& s, stmfGuid* g) {
-  if (s.size() != 32 || !all_hex(s)) return false;
-  for (int i = 0; i < 16; ++i) g->guid[i] = uchar_t(std::stoul(s.substr(size_t(i) * 2, 2), nullptr, 16));
+  auto bytes = stmf::parse_guid(s);
+  if (!bytes) return false;
+  std::copy(bytes->begin(), bytes->end(), g->guid);
   return true;
 }
 
@@ -220,10 +214,9 @@ int set_prop(LuResourceImpl* r, uint32_t prop, const char* v) {
       return STMF_STATUS_SUCCESS;
     case STMF_LU_PROP_GUID: {
       if (len != 32) return STMF_ERROR_INVALID_PROPSIZE;
-      std::string g(v);
-      if (!all_hex(g)) return STMF_ERROR_INVALID_ARG;
-      for (auto& c : g) c = char(std::toupper(static_cast<unsigned char>(c)));
-      r->props[prop] = g;
+      auto g = stmf::parse_guid(v);
+      if (!g) return STMF_ERROR_INVALID_ARG;
+      r->props[prop] = stmf::guid_hex(*g);
       return STMF_STATUS_SUCCESS;
     }
     case STMF_LU_PROP_MGMT_URL:

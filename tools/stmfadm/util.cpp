@@ -9,6 +9,7 @@
 #include <iostream>
 #include <random>
 
+#include "core/guid.h"
 #include "tools/stmfadm/stmfadm.h"
 
 namespace stmfadm {
@@ -81,10 +82,9 @@ static bool all_hex(const std::string& s) {
 }
 
 std::string guid_arg(const std::string& s) {
-  if (s.size() != 32 || !all_hex(s)) throw UsageError(s + ": LU name must be 32 hexadecimal digits");
-  std::string r = s;
-  for (auto& c : r) c = char(std::toupper(static_cast<unsigned char>(c)));
-  return r;
+  auto g = stmf::parse_guid(s);
+  if (!g) throw UsageError(s + ": LU name must be 32 hexadecimal digits");
+  return stmf::guid_hex(*g);
 }
 
 bool iequals(const std::string& a, const std::string& b) {
