@@ -25,8 +25,6 @@ namespace stmf {
 enum class TmfResponse : uint8_t;
 struct TmfRequest;
 
-enum class AluaRole : uint8_t { active, standby };
-
 // SPC-4 table 171 asymmetric access states.
 enum class AccessState : uint8_t {
   active_optimized = 0x0,

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/guid.h"
 #include "core/pr/reservation_class.h"
 #include "core/scsi/sense.h"
 #include "core/task.h"
@@ -97,7 +98,7 @@ class LogicalUnit {
   virtual ~LogicalUnit() = default;
 
   // 16-byte NAA IEEE Registered Extended identifier (NAA 6): the LU's GUID.
-  virtual const std::array<uint8_t, 16>& guid() const = 0;
+  virtual const Guid& guid() const = 0;
   virtual const std::string& name() const = 0;  // for logs and management
 
   // The command table row for a CDB, or nullptr when the LU does not support it.

@@ -1,4 +1,4 @@
-// Step 6 of the pipeline (reservations) and the effects of reservation commands.
+// Step 9 of the pipeline in core/stmf.h (reservations) and the effects of reservation commands.
 #include "core/reservations.h"
 
 #include <spdlog/spdlog.h>
@@ -10,6 +10,7 @@
 #include "core/audit.h"
 #include "core/guid.h"
 #include "core/local_port.h"
+#include "core/log.h"
 #include "core/scsi/cdb.h"
 #include "core/scsi/opcodes.h"
 #include "core/stmf.h"
@@ -19,10 +20,7 @@ namespace stmf {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("pr");
-    return existing ? existing : spdlog::default_logger()->clone("pr");
-  }();
+  static auto l = stmf::logger("pr");
   return l;
 }
 

@@ -1,7 +1,7 @@
 // Reservations in the framework: the per-LU state (SCSI-2 RESERVE and SPC-4 persistent
 // reservations, computed by the pure engine in core/pr/) and what the framework does with
 // the engine's results (unit attentions to the nexuses it names, PREEMPT AND ABORT, APTPL
-// persistence before GOOD, the audit log). Stmf::submit() step 6 is the only caller.
+// persistence before GOOD, the audit log). Stmf::submit() step 9 is the only caller.
 //
 // Ordering: every command takes the LU's reservation lock shared from its conflict check
 // until it is issued to the LU provider; reservation commands take it exclusively. So a

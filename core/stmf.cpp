@@ -6,6 +6,7 @@
 #include <cstring>
 #include <span>
 
+#include "core/log.h"
 #include "core/scsi/cdb.h"
 #include "core/scsi/opcodes.h"
 
@@ -14,10 +15,7 @@ namespace stmf {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("stmf");
-    return existing ? existing : spdlog::default_logger()->clone("stmf");
-  }();
+  static auto l = stmf::logger("stmf");
   return l;
 }
 
@@ -70,7 +68,7 @@ void Stmf::remove_lu(const LogicalUnitPtr& lu) {
   std::erase(lus_, lu);
 }
 
-LogicalUnitPtr Stmf::find_lu(const std::array<uint8_t, 16>& guid) const {
+LogicalUnitPtr Stmf::find_lu(const Guid& guid) const {
   std::lock_guard lk(mu_);
   for (auto& lu : lus_)
     if (lu->guid() == guid) return lu;
@@ -105,7 +103,7 @@ std::shared_ptr<const LunMap> Stmf::map_for(const ItNexus& n) const {
 }
 
 ItNexusPtr Stmf::create_remote_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex, uint64_t remote_id,
-                                     std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns) {
+                                     std::vector<std::pair<uint64_t, Guid>> luns) {
   std::lock_guard lk(mu_);
   auto n = std::make_shared<ItNexus>(next_nexus_id_++, port, std::move(initiator_name), std::move(isid_hex));
   n->set_remote(remote_id);
@@ -118,7 +116,7 @@ ItNexusPtr Stmf::create_remote_nexus(LocalPort& port, std::string initiator_name
   return n;
 }
 
-void Stmf::set_remote_luns(const ItNexusPtr& n, std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns) {
+void Stmf::set_remote_luns(const ItNexusPtr& n, std::vector<std::pair<uint64_t, Guid>> luns) {
   std::shared_ptr<const LunMap> old_map, new_map;
   {
     std::lock_guard lk(mu_);
@@ -133,7 +131,7 @@ void Stmf::set_remote_luns(const ItNexusPtr& n, std::vector<std::pair<uint64_t, 
   for (auto& [lun, lu] : new_map->luns) lu->unit_attentions().raise(n->key(), scsi::sense::reported_luns_data_has_changed);
 }
 
-LogicalUnitPtr Stmf::ensure_remote_lun(const ItNexusPtr& n, uint64_t lun, const std::array<uint8_t, 16>& guid) {
+LogicalUnitPtr Stmf::ensure_remote_lun(const ItNexusPtr& n, uint64_t lun, const Guid& guid) {
   std::lock_guard lk(mu_);
   auto cur = n->lun_map();
   if (cur) {
@@ -266,14 +264,14 @@ void Stmf::submit(TaskPtr task) {
     return;
   }
   const bool desc = lu->descriptor_sense();
-  // 2. Commands the framework answers for every LU.
+  // 2. REPORT LUNS: the framework answers it for every LU.
   if (op == kReportLuns) {
     report_luns(task, map.get());
     lu->unit_attentions().clear(task->nexus->key(), scsi::sense::reported_luns_data_has_changed);
     finish_without_lu(task);
     return;
   }
-  // A standby LU: the active node runs the rest of the pipeline (core/alua.h). Unit
+  // 3. A standby LU: the active node runs the rest of the pipeline (core/alua.h). Unit
   // attentions this node raised on it (its own access state changes, 2A/06) are reported
   // here first; the active node reports its own (power on, resets, reservations...).
   if (lu->standby() && forwarder_) {
@@ -289,13 +287,14 @@ void Stmf::submit(TaskPtr task) {
     }
     if (forwarder_->forward_task(lu, task)) return;
   }
+  // 4. REQUEST SENSE: the framework answers it.
   if (op == kRequestSense) {
     request_sense(task, lu.get());
     finish_without_lu(task);
     return;
   }
   const CommandInfo* ci = lu->command_info(task->cdb.data(), task->cdb_length);
-  // 3. Unit attention.
+  // 5. Unit attention.
   if (!(ci && ci->allowed_with_ua) && op != kInquiry) {
     if (auto ua = lu->unit_attentions().next(task->nexus->key(), true)) {
       task->check_condition(*ua, desc);
@@ -303,7 +302,7 @@ void Stmf::submit(TaskPtr task) {
       return;
     }
   }
-  // 4. Opcode support.
+  // 6. Opcode support.
   if (!ci) {
     task->check_condition(lu->has_service_actions(op) ? scsi::sense::invalid_field_in_cdb.with_field(true, 1, 4)
                                                       : scsi::sense::invalid_command_operation_code.with_field(true, 0),
@@ -311,15 +310,15 @@ void Stmf::submit(TaskPtr task) {
     finish_without_lu(task);
     return;
   }
-  // 5. Control byte: NACA (bit 2) is not supported (SAM-5 5.3, SPC-4 4.3.4.4).
+  // 7. Control byte: NACA (bit 2) is not supported (SAM-5 5.3, SPC-4 4.3.4.4).
   if (ci->cdb_length > 0 && ci->cdb_length <= task->cdb.size() && (task->cdb[ci->cdb_length - 1] & 0x04)) {
     task->check_condition(scsi::sense::invalid_field_in_cdb.with_field(true, uint16_t(ci->cdb_length - 1), 2), desc);
     finish_without_lu(task);
     return;
   }
-  // 6. ALUA.
+  // 8. ALUA.
   if (alua_step(lu, task)) return;
-  // 7. Reservations.
+  // 9. Reservations.
   std::shared_lock<std::shared_mutex> admission;
   if (reservations_step(lu, task, *ci, admission)) return;
   // SET TARGET PORT GROUPS (explicit ALUA): the framework changes ownership.
@@ -329,7 +328,7 @@ void Stmf::submit(TaskPtr task) {
     set_target_port_groups(lu, task);
     return;
   }
-  // 8. Execute, tracked in the LU's task set.
+  // 10. Execute, tracked in the LU's task set.
   {
     auto& ts = lu->task_set();
     std::lock_guard lk(ts.mu);

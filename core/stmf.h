@@ -1,20 +1,24 @@
 // The framework (COMSTAR "stmf"): LU registry, LUN maps, I_T nexuses, the task pipeline and
 // task management. Transports create nexuses and submit tasks; LU providers execute them.
 //
-// The check pipeline runs in one fixed order for every task (see submit()):
+// The check pipeline runs in one fixed order for every task (see submit(); the same numbers
+// label the steps there):
 //   1. LUN mapped?          no  -> INQUIRY/REPORT LUNS/REQUEST SENSE answered for the
 //                                  unmapped LUN, else LOGICAL UNIT NOT SUPPORTED
-//   2. REPORT LUNS / REQUEST SENSE answered by the framework
-//   3. unit attention pending for this nexus -> CHECK CONDITION with it
-//   4. opcode supported by the LU?  no -> INVALID COMMAND OPERATION CODE
-//      (a standby LU whose peer link is up: everything else goes to the active node here,
-//       and that node runs this same pipeline; see core/alua.h)
-//   5. CDB control byte (NACA unsupported)
-//   6. ALUA: REPORT TARGET PORT GROUPS answered; a standby LU without its peer answers as
+//   2. REPORT LUNS answered by the framework
+//   3. a standby LU whose peer link is up: a unit attention this node raised on it is reported
+//      here, everything else goes to the active node, which runs this same pipeline
+//      (core/alua.h)
+//   4. REQUEST SENSE answered by the framework
+//   5. unit attention pending for this nexus -> CHECK CONDITION with it
+//   6. opcode supported by the LU?  no -> INVALID COMMAND OPERATION CODE
+//   7. CDB control byte (NACA unsupported)
+//   8. ALUA: REPORT TARGET PORT GROUPS answered; a standby LU without its peer answers as
 //      Unavailable (02/04/0C)
-//   7. reservations (core/reservations.cpp): RESERVATION CONFLICT per SPC-4 tables 65/66;
-//      PR IN/OUT and RESERVE/RELEASE are answered there
-//   8. LU provider executes
+//   9. reservations (core/reservations.cpp): RESERVATION CONFLICT per SPC-4 tables 65/66;
+//      PR IN/OUT and RESERVE/RELEASE are answered there; then SET TARGET PORT GROUPS is
+//      answered by the framework
+//  10. LU provider executes
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -26,6 +30,7 @@
 #include <vector>
 
 #include "core/alua.h"
+#include "core/guid.h"
 #include "core/it_nexus.h"
 #include "core/local_port.h"
 #include "core/logical_unit.h"
@@ -93,7 +98,7 @@ class Stmf {
   // Live nexuses (for listing sessions and for the tests).
   std::vector<ItNexusPtr> nexuses() const;
   // The registered LU with this GUID (nullptr when none).
-  LogicalUnitPtr find_lu(const std::array<uint8_t, 16>& guid) const;
+  LogicalUnitPtr find_lu(const Guid& guid) const;
 
   // --- ALUA pair (core/alua.h) ---
   // Set once at startup, before any port is online; the objects outlive the framework's use.
@@ -103,14 +108,14 @@ class Stmf {
   // A nexus for a session of the peer node (its port is a proxy port), seeing `luns`
   // (LUN -> GUID) resolved against this node's active LUs.
   ItNexusPtr create_remote_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex,
-                                 uint64_t remote_id, std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns);
+                                 uint64_t remote_id, std::vector<std::pair<uint64_t, Guid>> luns);
   // A command of a remote nexus names a LUN its list lacks (the peer's list update is in
   // flight): add it quietly when `guid` is an active LU here. Returns the LU or nullptr.
-  LogicalUnitPtr ensure_remote_lun(const ItNexusPtr& n, uint64_t lun, const std::array<uint8_t, 16>& guid);
+  LogicalUnitPtr ensure_remote_lun(const ItNexusPtr& n, uint64_t lun, const Guid& guid);
   // Target ports registered (this node's and the peer's proxy ports).
   std::vector<LocalPort*> ports() const;
   // The peer says the session's LUNs changed: REPORTED LUNS DATA HAS CHANGED as for views.
-  void set_remote_luns(const ItNexusPtr& n, std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>> luns);
+  void set_remote_luns(const ItNexusPtr& n, std::vector<std::pair<uint64_t, Guid>> luns);
   // Queues `ua` on every LU for every nexus (ASYMMETRIC ACCESS STATE CHANGED); only_standby /
   // only_active restrict it to LUs of that role.
   void raise_alua_change(bool standby_lus, bool active_lus);
@@ -139,13 +144,13 @@ class Stmf {
   int abort_tasks(LogicalUnit& lu, const std::function<bool(const ScsiTask&)>& match,
                   const std::shared_ptr<TmfBarrier>& barrier);
   void reset_lu(LogicalUnit& lu, ResetKind kind, const std::shared_ptr<TmfBarrier>& barrier);
-  // Step 6: true when the task was finished there (RESERVATION CONFLICT, or a reservation
+  // Step 9: true when the task was finished there (RESERVATION CONFLICT, or a reservation
   // command answered); otherwise `admission` holds the LU's reservation lock shared until the
   // task is issued.
   bool reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, const CommandInfo& ci,
                          std::shared_lock<std::shared_mutex>& admission);
   void apply_reservation_effects(const LogicalUnitPtr& lu, const pr::Effects& e, const ItNexusPtr& issuer);
-  // Step 6: true when the task was finished there.
+  // Step 8: true when the task was finished there.
   bool alua_step(const LogicalUnitPtr& lu, const TaskPtr& task);
   void report_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& task);
   void set_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& task);
@@ -164,7 +169,7 @@ class Stmf {
   NexusObserver* observer_ = nullptr;
   AluaGroups alua_;
   // Remote nexuses' LUN lists (LUN -> GUID), by nexus id.
-  std::unordered_map<uint64_t, std::vector<std::pair<uint64_t, std::array<uint8_t, 16>>>> remote_luns_;
+  std::unordered_map<uint64_t, std::vector<std::pair<uint64_t, Guid>>> remote_luns_;
 };
 
 }  // namespace stmf

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -21,8 +22,10 @@
 #include <string>
 #include <vector>
 
+#include "core/guid.h"
 #include "mgmt/client.h"
 #include "mgmt/protocol.h"
+#include "mgmt/size.h"
 
 namespace {
 
@@ -89,25 +92,17 @@ std::string str_of(const json& j, const char* key) {
 // ---------------------------------------------------------------------------------------------
 // Identifiers
 
+// stmfGuid <-> 32 uppercase hex digits: core/guid.h.
 std::string guid_to_string(const stmfGuid& g) {
-  static const char hex[] = "0123456789ABCDEF";
-  std::string s;
-  for (uchar_t b : g.guid) {
-    s += hex[b >> 4];
-    s += hex[b & 0xf];
-  }
-  return s;
-}
-
-bool all_hex(const std::string& s) {
-  for (char c : s)
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-  return true;
+  stmf::Guid bytes;
+  std::copy(std::begin(g.guid), std::end(g.guid), bytes.begin());
+  return stmf::guid_hex(bytes);
 }
 
 bool guid_from_string(const std::string& s, stmfGuid* g) {
-  if (s.size() != 32 || !all_hex(s)) return false;
-  for (int i = 0; i < 16; ++i) g->guid[i] = uchar_t(std::stoul(s.substr(size_t(i) * 2, 2), nullptr, 16));
+  auto bytes = stmf::parse_guid(s);
+  if (!bytes) return false;
+  std::copy(bytes->begin(), bytes->end(), g->guid);
   return true;
 }
 
@@ -187,44 +182,6 @@ LuResourceImpl* impl_of(luResource hdl) {
   return (r && r->magic == kLuMagic) ? r : nullptr;
 }
 
-// COMSTAR size strings: a number (decimal fraction allowed) with an optional binary suffix
-// B, K, M, G, T, P or E (case-insensitive), optionally followed by "B" or "iB" ("1g", "512M",
-// "1GiB", "1.5t", "1048576").
-bool parse_size(const char* v, uint64_t* out) {
-  if (!v || !((*v >= '0' && *v <= '9') || *v == '.')) return false;
-  const char* p = v;
-  bool frac = false;
-  while ((*p >= '0' && *p <= '9') || (*p == '.' && !frac)) {
-    if (*p == '.') frac = true;
-    ++p;
-  }
-  std::string num(v, p);
-  if (num == ".") return false;
-  int shift = 0;
-  if (*p) {
-    static const char units[] = "BKMGTPE";
-    const char* u = std::strchr(units, std::toupper(static_cast<unsigned char>(*p)));
-    if (!u) return false;
-    shift = int(u - units) * 10;
-    ++p;
-    if (shift && (*p == 'b' || *p == 'B')) ++p;
-    else if (shift && (*p == 'i' || *p == 'I') && (p[1] == 'b' || p[1] == 'B')) p += 2;
-    if (*p) return false;
-  }
-  if (frac) {
-    double d = std::strtod(num.c_str(), nullptr) * std::ldexp(1.0, shift);
-    if (!(d >= 0) || d >= 18446744073709551616.0) return false;
-    *out = uint64_t(d);
-    return true;
-  }
-  errno = 0;
-  unsigned long long n = std::strtoull(num.c_str(), nullptr, 10);
-  if (errno == ERANGE) return false;
-  if (shift && (n << shift) >> shift != n) return false;
-  *out = uint64_t(n) << shift;
-  return true;
-}
-
 bool all_digits(const char* v) {
   if (!*v) return false;
   for (; *v; ++v)
@@ -257,10 +214,9 @@ int set_prop(LuResourceImpl* r, uint32_t prop, const char* v) {
       return STMF_STATUS_SUCCESS;
     case STMF_LU_PROP_GUID: {
       if (len != 32) return STMF_ERROR_INVALID_PROPSIZE;
-      std::string g(v);
-      if (!all_hex(g)) return STMF_ERROR_INVALID_ARG;
-      for (auto& c : g) c = char(std::toupper(static_cast<unsigned char>(c)));
-      r->props[prop] = g;
+      auto g = stmf::parse_guid(v);
+      if (!g) return STMF_ERROR_INVALID_ARG;
+      r->props[prop] = stmf::guid_hex(*g);
       return STMF_STATUS_SUCCESS;
     }
     case STMF_LU_PROP_MGMT_URL:
@@ -276,9 +232,10 @@ int set_prop(LuResourceImpl* r, uint32_t prop, const char* v) {
       if (len > 252) return STMF_ERROR_INVALID_PROPSIZE;
       break;
     case STMF_LU_PROP_SIZE: {
-      uint64_t n;
-      if (!parse_size(v, &n)) return STMF_ERROR_INVALID_ARG;
-      r->props[prop] = std::to_string(n);
+      // COMSTAR size strings, fractions too ("1.5t"): mgmt/size.h.
+      auto n = stmf::mgmt::parse_size(v, stmf::mgmt::kLibstmfSizes);
+      if (!n) return STMF_ERROR_INVALID_ARG;
+      r->props[prop] = std::to_string(*n);
       return STMF_STATUS_SUCCESS;
     }
     case STMF_LU_PROP_WRITE_PROTECT:

@@ -249,7 +249,7 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
   if (auto* v = opt(j, "epoch")) l.epoch = get_uint(*v, key + ".epoch", 0, (uint64_t(1) << 53) - 1);
   if (auto* v = opt(j, "standby")) l.standby = get_bool(*v, key + ".standby");
   if (auto* v = opt(j, "guid")) {
-    auto g = guid_bytes(get_string(*v, key + ".guid"));
+    auto g = parse_guid(get_string(*v, key + ".guid"));
     if (!g) fail(key + ".guid", "must be 32 hex digits");
     if (((*g)[0] >> 4) != 6) fail(key + ".guid", "must be an NAA 6 identifier (first digit 6)");
     l.guid = guid_hex(*g);
@@ -391,7 +391,7 @@ ViewEntryConfig parse_view(const json& j, const std::string& key) {
   ViewEntryConfig v;
   auto* g = opt(j, "guid");
   if (!g) fail(key + ".guid", "missing");
-  auto bytes = guid_bytes(get_string(*g, key + ".guid"));
+  auto bytes = parse_guid(get_string(*g, key + ".guid"));
   if (!bytes) fail(key + ".guid", "must be 32 hex digits");
   v.guid = guid_hex(*bytes);
   if (auto* x = opt(j, "index")) v.index = uint32_t(get_uint(*x, key + ".index", 0, 0xffffffffu));
@@ -552,7 +552,7 @@ void check(const Config& c) {
   for (size_t i = 0; i < c.lus.size(); ++i) {
     auto k = "lus[" + std::to_string(i) + "]";
     auto& l = c.lus[i];
-    if (!guid_bytes(l.guid) || l.guid != guid_hex(*guid_bytes(l.guid))) fail(k + ".guid", "must be 32 uppercase hex digits");
+    if (!parse_guid(l.guid) || l.guid != guid_hex(*parse_guid(l.guid))) fail(k + ".guid", "must be 32 uppercase hex digits");
     if (!guids.insert(l.guid).second) fail(k + ".guid", "GUID " + l.guid + " used by two LUs");
     if (l.store == "file" && !files.insert(l.backing).second) fail(k + ".backing", l.backing + " is used by another LU");
     if (l.store != "file" && l.store != "ram" && l.store != "null" && l.store != "iscsi")
@@ -581,7 +581,7 @@ void check(const Config& c) {
   for (size_t i = 0; i < c.views.size(); ++i) {
     auto k = "views[" + std::to_string(i) + "]";
     auto& v = c.views[i];
-    if (!guid_bytes(v.guid)) fail(k + ".guid", "must be 32 hex digits");
+    if (!parse_guid(v.guid)) fail(k + ".guid", "must be 32 hex digits");
     if (v.host_group && !hgs.count(*v.host_group)) fail(k + ".host_group", "no host group " + *v.host_group);
     if (v.target_group && !tgs.count(*v.target_group)) fail(k + ".target_group", "no target group " + *v.target_group);
     if (v.lun > 16383) fail(k + ".lun", "must be between 0 and 16383");
@@ -704,23 +704,6 @@ std::string portal_string(const Portal& p) {
 
 }  // namespace
 
-std::optional<uint64_t> parse_size(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size() && std::isdigit((unsigned char)s[i])) ++i;
-  if (i == 0 || i > 19) return std::nullopt;
-  uint64_t n = std::stoull(s.substr(0, i));
-  std::string unit = s.substr(i);
-  static const std::pair<const char*, int> units[] = {{"", 0},    {"B", 0},   {"K", 10},  {"KiB", 10}, {"M", 20},
-                                                      {"MiB", 20}, {"G", 30}, {"GiB", 30}, {"T", 40},  {"TiB", 40}};
-  for (auto& [u, shift] : units) {
-    if (unit == u) {
-      if (shift && n > (UINT64_MAX >> shift)) return std::nullopt;
-      return n << shift;
-    }
-  }
-  return std::nullopt;
-}
-
 std::string derive_guid(uint32_t company_id, const std::string& seed) {
   // Two 64-bit FNV-1a passes with different bases. Stable across releases.
   auto fnv = [&](uint64_t h) {
@@ -728,7 +711,7 @@ std::string derive_guid(uint32_t company_id, const std::string& seed) {
     return h;
   };
   uint64_t a = fnv(14695981039346656037ull), b = fnv(0x6c62272e07bb0142ull);
-  std::array<uint8_t, 16> g{};
+  Guid g{};
   // NAA 6 (IEEE Registered Extended): 4-bit NAA, 24-bit OUI, 36-bit vendor id, 64-bit extension.
   g[0] = uint8_t(0x60 | ((company_id >> 20) & 0x0f));
   g[1] = uint8_t(company_id >> 12);
@@ -737,13 +720,6 @@ std::string derive_guid(uint32_t company_id, const std::string& seed) {
   for (int i = 0; i < 4; ++i) g[4 + i] = uint8_t(a >> (8 * (3 - i)));
   for (int i = 0; i < 8; ++i) g[8 + i] = uint8_t(b >> (8 * (7 - i)));
   return guid_hex(g);
-}
-
-std::optional<std::array<uint8_t, 16>> guid_bytes(const std::string& s) {
-  if (s.size() != 32 || !std::all_of(s.begin(), s.end(), ::isxdigit)) return std::nullopt;
-  std::array<uint8_t, 16> g{};
-  for (int i = 0; i < 16; ++i) g[i] = uint8_t(std::stoul(s.substr(2 * i, 2), nullptr, 16));
-  return g;
 }
 
 bool valid_iscsi_name(const std::string& s) {

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/guid.h"
+#include "mgmt/size.h"
 
 namespace stmf::mgmt {
 
@@ -266,13 +267,11 @@ bool views_overlap(const ViewEntryConfig& a, const ViewEntryConfig& b);
 // GUIDs/files/IQNs/LUNs...). Used after loading the database.
 bool validate(const Config& c, ConfigError& err);
 
-// "1GiB", "512MiB", "100G", "4096" -> bytes; nullopt when malformed.
-std::optional<uint64_t> parse_size(const std::string& s);
+// Sizes ("1GiB", "512MiB", "100G", "4096" -> bytes): parse_size() in mgmt/size.h.
 // A GUID derived from stable inputs (NAA 6, IEEE registered extended), 32 uppercase hex.
 std::string derive_guid(uint32_t company_id, const std::string& seed);
-// 32 hex digits <-> 16 bytes (nullopt when malformed).
-std::optional<std::array<uint8_t, 16>> guid_bytes(const std::string& hex);
-using stmf::guid_hex;  // core/guid.h
+using stmf::guid_hex;  // core/guid.h: 16 bytes -> 32 uppercase hex digits
+using stmf::parse_guid;  // core/guid.h: 32 hex digits -> 16 bytes (nullopt when malformed)
 // Device ids: iqn. (<=223, lowercase after normalization), eui.+16 hex, naa.+16/32 hex,
 // wwn.+16 hex. normalize_devid lowercases iSCSI names and checks the form (nullopt = bad).
 std::optional<std::string> normalize_devid(const std::string& s);

@@ -147,7 +147,23 @@ TEST_CASE("derived GUIDs are NAA 6, stable, and distinct per seed") {
   CHECK(a == derive_guid(0x00144f, "t|0|/a"));
   CHECK(a != b);
   CHECK(a.substr(0, 7) == "600144F");
-  CHECK(guid_bytes(a).has_value());
+  CHECK(parse_guid(a).has_value());
+}
+
+TEST_CASE("GUID text: parse takes 32 hex digits in either case, format writes uppercase") {
+  const std::string upper = "600144F0AB12CD34EF56789A0B1C2D3E";
+  auto g = parse_guid("600144f0ab12cd34ef56789a0b1c2d3e");
+  REQUIRE(g.has_value());
+  CHECK((*g)[0] == 0x60);
+  CHECK((*g)[15] == 0x3e);
+  CHECK(guid_hex(*g) == upper);
+  CHECK(parse_guid(upper) == g);
+  CHECK(!parse_guid(""));
+  CHECK(!parse_guid(upper.substr(1)));                    // 31 digits
+  CHECK(!parse_guid(upper + "0"));                        // 33 digits
+  CHECK(!parse_guid("600144F0AB12CD34EF56789A0B1C2D3G"));  // not hex
+  CHECK(!parse_guid("600144F0AB12CD34EF56789A0B1C2D-E"));
+  CHECK(!parse_guid("600144F0AB12CD34EF56789A0B1C2D 3"));
 }
 
 TEST_CASE("host:port literals and relative target port ids", "[alua]") {

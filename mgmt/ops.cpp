@@ -37,7 +37,7 @@ Status need_string(const json& a, const char* k, std::string& out) {
 }
 Status need_guid(const json& a, std::string& out) {
   if (auto s = need_string(a, "guid", out); !s.ok()) return s;
-  auto g = guid_bytes(out);
+  auto g = parse_guid(out);
   if (!g) return invalid("'" + out + "' is not a GUID (32 hex digits)");
   out = guid_hex(*g);
   return {};

@@ -1,4 +1,5 @@
 #include "mgmt/state_db.h"
+#include "core/log.h"
 #include "mgmt/json_limits.h"
 
 #include <fcntl.h>
@@ -20,10 +21,7 @@ namespace stmf::mgmt {
 namespace {
 
 std::shared_ptr<spdlog::logger>& log() {
-  static std::shared_ptr<spdlog::logger> l = [] {
-    auto existing = spdlog::get("statedb");
-    return existing ? existing : spdlog::default_logger()->clone("statedb");
-  }();
+  static std::shared_ptr<spdlog::logger> l = stmf::logger("statedb");
   return l;
 }
 

@@ -25,6 +25,7 @@ extern "C" {
 #include <thread>
 #include <vector>
 
+#include "core/log.h"
 #include "mhd/scsi.h"
 #include "mhd/takeown.h"
 
@@ -35,10 +36,7 @@ using mhd::Ms;
 using mhd::Outcome;
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("mhd");
-    return existing ? existing : spdlog::default_logger()->clone("mhd");
-  }();
+  static auto l = stmf::logger("mhd");
   return l;
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/byte_order.h"
+#include "core/log.h"
 #include "proxy/codec.h"
 #include "proxy/messages.h"
 
@@ -27,10 +28,7 @@ using stream_protocol = asio::local::stream_protocol;
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("proxy");
-    return existing ? existing : spdlog::default_logger()->clone("proxy");
-  }();
+  static auto l = stmf::logger("proxy");
   return l;
 }
 

@@ -2,13 +2,12 @@
 #pragma once
 #include <spdlog/spdlog.h>
 
+#include "core/log.h"
+
 namespace stmf::proxy {
 
 inline std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("proxy");
-    return existing ? existing : spdlog::default_logger()->clone("proxy");
-  }();
+  static auto l = stmf::logger("proxy");
   return l;
 }
 

@@ -24,13 +24,15 @@
 #include <variant>
 #include <vector>
 
+#include "core/guid.h"
+
 namespace stmf::proxy {
 
 constexpr uint8_t kProtocolVersion = 2;  // 2: SCSI_CMD, TASK_MGMT and LUN_ACTIVE carry the ownership epoch
 constexpr uint32_t kMaxFrame = 64u << 20;  // 64 MiB: the largest frame a decoder accepts
 constexpr uint32_t kHeaderSize = 4 + 1 + 1 + 8;
 
-using Guid = std::array<uint8_t, 16>;
+using Guid = stmf::Guid;  // core/guid.h
 
 enum class MsgType : uint8_t {
   register_proxy_port = 0,

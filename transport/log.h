@@ -2,12 +2,11 @@
 #pragma once
 #include <spdlog/spdlog.h>
 
+#include "core/log.h"
+
 namespace stmf::transport {
 inline std::shared_ptr<spdlog::logger>& log() {
-  static std::shared_ptr<spdlog::logger> l = [] {
-    auto existing = spdlog::get("iscsi");
-    return existing ? existing : spdlog::default_logger()->clone("iscsi");
-  }();
+  static std::shared_ptr<spdlog::logger> l = stmf::logger("iscsi");
   return l;
 }
 }  // namespace stmf::transport

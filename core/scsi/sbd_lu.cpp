@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/it_nexus.h"
+#include "core/log.h"
 #include "core/scsi/cdb.h"
 #include "core/scsi/opcodes.h"
 
@@ -15,10 +16,7 @@ namespace stmf::sbd {
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("sbd");
-    return existing ? existing : spdlog::default_logger()->clone("sbd");
-  }();
+  static auto l = stmf::logger("sbd");
   return l;
 }
 

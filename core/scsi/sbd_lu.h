@@ -21,7 +21,7 @@ namespace stmf::sbd {
 
 struct BlockLuConfig {
   std::string name;                 // for logs and management
-  std::array<uint8_t, 16> guid{};   // NAA 6 IEEE Registered Extended identifier
+  Guid guid{};   // NAA 6 IEEE Registered Extended identifier
   uint32_t block_size = 512;        // logical block length: 512 or 4096
   uint32_t physical_block_exponent = 0;  // logical blocks per physical block = 2^exp
   bool write_protect = false;       // every medium-modifying command -> DATA PROTECT

@@ -47,7 +47,7 @@ class BlockLu final : public LogicalUnit {
  public:
   BlockLu(BlockLuConfig cfg, std::unique_ptr<store::BackingStore> store);
 
-  const std::array<uint8_t, 16>& guid() const override { return cfg_.guid; }
+  const Guid& guid() const override { return cfg_.guid; }
   const std::string& name() const override { return cfg_.name; }
   const CommandInfo* command_info(const uint8_t* cdb, size_t len) const override;
   bool has_service_actions(uint8_t opcode) const override;

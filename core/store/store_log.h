@@ -2,12 +2,11 @@
 #pragma once
 #include <spdlog/spdlog.h>
 
+#include "core/log.h"
+
 namespace stmf::store {
 inline std::shared_ptr<spdlog::logger>& log() {
-  static std::shared_ptr<spdlog::logger> l = [] {
-    auto existing = spdlog::get("store");
-    return existing ? existing : spdlog::default_logger()->clone("store");
-  }();
+  static std::shared_ptr<spdlog::logger> l = stmf::logger("store");
   return l;
 }
 }  // namespace stmf::store

@@ -276,7 +276,7 @@ std::vector<uint8_t> chap_conversation(bool mutual, bool discovery = false, cons
   const auto chal_bytes = decode_binary(*chal);
   if (!chal_bytes) std::abort();
   const std::string secret = attack == "wrong-secret" ? "wrongsecret12" : attack == "same-secret" ? "tsecretsecret" : "secretsecret1";
-  const auto answer = chap_md5_response(uint8_t(std::stoi(*id)), secret, *chal_bytes);
+  const auto answer = *chap_md5_response(uint8_t(std::stoi(*id)), secret, *chal_bytes);
   t.clear();
   append_key(t, "CHAP_N", attack == "same-secret" ? "same" : "user");
   if (attack != "missing-r") append_key(t, "CHAP_R", encode_hex(answer));

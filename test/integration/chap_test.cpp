@@ -148,7 +148,7 @@ RawChap raw(const Daemon& d, const std::string& initiator) {
 }
 
 std::string answer(const std::string& user, uint8_t id, const std::string& secret, const std::vector<uint8_t>& c) {
-  return "CHAP_N=" + user + '\0' + "CHAP_R=" + stmf::iscsi::encode_hex(stmf::iscsi::chap_md5_response(id, secret, c)) + '\0';
+  return "CHAP_N=" + user + '\0' + "CHAP_R=" + stmf::iscsi::encode_hex(*stmf::iscsi::chap_md5_response(id, secret, c)) + '\0';
 }
 
 }  // namespace

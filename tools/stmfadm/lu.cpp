@@ -83,7 +83,7 @@ void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx) {
         auto [k, v] = prop_arg(p);
         if (k == "alias") lu["name"] = v;
         else if (k == "blk" || k == "pblk") {
-          auto n = parse_size(v);
+          auto n = stmf::mgmt::parse_size(v, stmf::mgmt::kStmfadmSizes);
           if (!n || *n > UINT32_MAX) throw UsageError(k + ": malformed block size '" + v + "'");
           lu[k == "blk" ? "block_size" : "physical_block_size"] = *n;
         } else if (k == "guid") lu["guid"] = guid_arg(v);

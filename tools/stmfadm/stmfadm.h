@@ -9,6 +9,7 @@
 
 #include "mgmt/client.h"
 #include "mgmt/protocol.h"
+#include "mgmt/size.h"
 
 namespace stmfadm {
 
@@ -58,8 +59,7 @@ class Ctx {
 std::string error_line(const Status& s);
 
 // Parsing helpers (throw UsageError).
-// "1g", "512m", "1GiB", "100G", "4096" -> bytes (binary units, K..E).
-std::optional<uint64_t> parse_size(const std::string& s);
+// "1g", "512m", "1GiB", "100G", "4096" -> bytes (mgmt/size.h, kStmfadmSizes).
 uint64_t size_arg(const std::string& s);
 // 32 hexadecimal digits -> uppercase.
 std::string guid_arg(const std::string& s);

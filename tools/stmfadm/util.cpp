@@ -9,6 +9,7 @@
 #include <iostream>
 #include <random>
 
+#include "core/guid.h"
 #include "tools/stmfadm/stmfadm.h"
 
 namespace stmfadm {
@@ -70,36 +71,8 @@ void Ctx::fail(const std::string& message) {
 
 void Ctx::print_json(const json& result) const { std::cout << result.dump() << "\n"; }
 
-std::optional<uint64_t> parse_size(const std::string& s) {
-  size_t i = 0;
-  uint64_t v = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
-    uint64_t d = uint64_t(s[i] - '0');
-    if (v > (UINT64_MAX - d) / 10) return std::nullopt;
-    v = v * 10 + d;
-    ++i;
-  }
-  if (i == 0) return std::nullopt;
-  std::string suffix = s.substr(i);
-  for (auto& c : suffix) c = char(std::tolower(static_cast<unsigned char>(c)));
-  int shift = 0;
-  if (!suffix.empty()) {
-    static const std::string units = "kmgtpe";
-    auto u = units.find(suffix[0]);
-    size_t rest = 0;
-    if (u != std::string::npos) {
-      shift = int(u + 1) * 10;
-      rest = 1;
-    }
-    std::string tail = suffix.substr(rest);
-    if (!(tail.empty() || tail == "b" || (rest == 1 && tail == "ib"))) return std::nullopt;
-  }
-  if (shift && v > (UINT64_MAX >> shift)) return std::nullopt;
-  return v << shift;
-}
-
 uint64_t size_arg(const std::string& s) {
-  auto v = parse_size(s);
+  auto v = stmf::mgmt::parse_size(s, stmf::mgmt::kStmfadmSizes);
   if (!v) throw UsageError("malformed size '" + s + "' (examples: 1g, 512m, 10GiB, 1048576)");
   return *v;
 }
@@ -109,10 +82,9 @@ static bool all_hex(const std::string& s) {
 }
 
 std::string guid_arg(const std::string& s) {
-  if (s.size() != 32 || !all_hex(s)) throw UsageError(s + ": LU name must be 32 hexadecimal digits");
-  std::string r = s;
-  for (auto& c : r) c = char(std::toupper(static_cast<unsigned char>(c)));
-  return r;
+  auto g = stmf::parse_guid(s);
+  if (!g) throw UsageError(s + ": LU name must be 32 hexadecimal digits");
+  return stmf::guid_hex(*g);
 }
 
 bool iequals(const std::string& a, const std::string& b) {

@@ -14,6 +14,8 @@
 #include <ctime>
 #include <filesystem>
 
+#include "core/log.h"
+
 namespace stmfd {
 
 using nlohmann::json;
@@ -70,7 +72,7 @@ bool AuditLog::open(const stmf::mgmt::AuditConfig& c, const std::string& state_d
   }
   if (sinks.empty()) {
     // Nowhere of its own (no state directory, no file, no syslog): the daemon's log.
-    logger_ = spdlog::default_logger()->clone("audit");
+    logger_ = stmf::logger("audit");
   } else {
     logger_ = std::make_shared<spdlog::logger>("audit", sinks.begin(), sinks.end());
     logger_->set_pattern("%v");

@@ -15,8 +15,10 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <string_view>
 #include <utility>
 
+#include "core/log.h"
 #include "mgmt/door_fd.h"
 #include "mgmt/json_limits.h"
 #include "mgmt/ops.h"
@@ -31,10 +33,7 @@ using local_socket = asio::local::stream_protocol::socket;
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("mgmt");
-    return existing ? existing : spdlog::default_logger()->clone("mgmt");
-  }();
+  static auto l = stmf::logger("mgmt");
   return l;
 }
 
@@ -99,7 +98,7 @@ const Status kPermDenied = error(STMF_ERROR_PERM, "permission denied: changes ne
 const json* standby_named(const json& standby, const Config& c, const json& req, bool by_backing) {
   if (!standby.is_object()) return nullptr;
   if (auto it = req.find("guid"); it != req.end()) {
-    auto g = it->is_string() ? guid_bytes(it->get<std::string>()) : std::nullopt;
+    auto g = it->is_string() ? parse_guid(it->get<std::string>()) : std::nullopt;
     if (!g || c.find_lu(guid_hex(*g))) return nullptr;
     auto sb = standby.find(guid_hex(*g));
     return sb == standby.end() ? nullptr : &*sb;
@@ -697,99 +696,138 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
     co_return respond(error(STMF_ERROR_INVALID_ARG, "unsupported protocol version (this stmfd speaks v1)"));
   if (!req.contains("op") || !req["op"].is_string()) co_return respond(error(STMF_ERROR_INVALID_ARG, "request has no op"));
   const std::string op = req["op"];
+  // Operations that read or act on the running objects, not only the model: one row each.
+  // Every other op is one of mgmt/ops.cpp's kOps (or unknown): model_op().
+  static constexpr std::pair<std::string_view, Handler> kRuntimeOps[] = {
+      {"list-target", &MgmtServer::list_target},
+      {"get-target", &MgmtServer::get_target},
+      {"list-sessions", &MgmtServer::list_sessions},
+      {"list-pr", &MgmtServer::list_pr},
+      {"export", &MgmtServer::export_config},
+      {"import", &MgmtServer::import_config},
+      {"init-proxy-door", &MgmtServer::init_proxy_door_without_fd},
+      {"switchover-lu", &MgmtServer::switchover_lu},
+  };
+  for (const auto& [name, handler] : kRuntimeOps)
+    if (op == name) co_return co_await (this->*handler)(req, peer);
+  co_return co_await model_op(op, req, peer);
+}
+
+awaitable<json> MgmtServer::list_target(const json&, const PeerCredentials&) {
   json result = json::object();
+  result["targets"] = json::array();
+  for (auto& t : current_.targets) result["targets"].push_back(target_json(t));
+  co_return respond({}, result);
+}
 
-  // Operations that read or act on the running objects, not only the model.
-  if (op == "list-target") {
-    result["targets"] = json::array();
-    for (auto& t : current_.targets) result["targets"].push_back(target_json(t));
-    co_return respond({}, result);
+const TargetConfig* MgmtServer::named_target(const json& req, const char* key, Status& s) const {
+  if (!req.contains(key) || !req[key].is_string()) {
+    s = error(STMF_ERROR_INVALID_ARG, std::string("argument '") + key + "' missing or not a string");
+    return nullptr;
   }
-  if (op == "get-target" || op == "list-sessions") {
-    const char* key = op == "get-target" ? "name" : "target";
-    if (!req.contains(key) || !req[key].is_string())
-      co_return respond(error(STMF_ERROR_INVALID_ARG, std::string("argument '") + key + "' missing or not a string"));
-    auto* t = current_.find_target(lower(req[key]));
-    if (!t) co_return respond(error(STMF_ERROR_NOT_FOUND, "no target " + req[key].get<std::string>()));
-    if (op == "get-target") {
-      result["target"] = target_json(*t);
-    } else {
-      result["sessions"] = json::array();
-      if (auto* port = runtime_.port(t->iqn))
-        for (auto& s : runtime_.server().sessions(*port)) {
-          char isid[13];
-          std::snprintf(isid, sizeof isid, "%012llx", (unsigned long long)s.isid);
-          result["sessions"].push_back({{"initiator", s.initiator},
-                                        {"alias", s.alias},
-                                        {"isid", isid},
-                                        {"tsih", s.tsih},
-                                        {"creation_time", std::chrono::duration_cast<std::chrono::seconds>(
-                                                              s.login_time.time_since_epoch()).count()}});
-        }
+  auto* t = current_.find_target(lower(req[key]));
+  if (!t) s = error(STMF_ERROR_NOT_FOUND, "no target " + req[key].get<std::string>());
+  return t;
+}
+
+awaitable<json> MgmtServer::get_target(const json& req, const PeerCredentials&) {
+  Status s;
+  auto* t = named_target(req, "name", s);
+  if (!t) co_return respond(s);
+  json result = json::object();
+  result["target"] = target_json(*t);
+  co_return respond({}, result);
+}
+
+awaitable<json> MgmtServer::list_sessions(const json& req, const PeerCredentials&) {
+  Status why;
+  auto* t = named_target(req, "target", why);
+  if (!t) co_return respond(why);
+  json result = json::object();
+  result["sessions"] = json::array();
+  if (auto* port = runtime_.port(t->iqn))
+    for (auto& s : runtime_.server().sessions(*port)) {
+      char isid[13];
+      std::snprintf(isid, sizeof isid, "%012llx", (unsigned long long)s.isid);
+      result["sessions"].push_back({{"initiator", s.initiator},
+                                    {"alias", s.alias},
+                                    {"isid", isid},
+                                    {"tsih", s.tsih},
+                                    {"creation_time", std::chrono::duration_cast<std::chrono::seconds>(
+                                                          s.login_time.time_since_epoch()).count()}});
     }
-    co_return respond({}, result);
-  }
-  if (op == "list-pr") {
-    if (!req.contains("guid") || !req["guid"].is_string())
-      co_return respond(error(STMF_ERROR_INVALID_ARG, "argument 'guid' missing or not a string"));
-    auto g = guid_bytes(req["guid"]);
-    if (!g) co_return respond(error(STMF_ERROR_INVALID_ARG, "'" + req["guid"].get<std::string>() + "' is not a GUID"));
-    auto j = runtime_.reservations_json(guid_hex(*g));
-    if (!j) co_return respond(error(STMF_ERROR_NOT_FOUND, "no logical unit " + guid_hex(*g)));
-    result["reservations"] = *j;
-    co_return respond({}, result);
-  }
-  if (op == "export") {
-    // The configuration includes CHAP secrets: only privileged callers get them.
-    result["config"] = to_json(current_);
-    if (!privileged(peer)) strip_secrets(result["config"]);
-    co_return respond({}, result);
-  }
-  if (op == "import") {
-    if (!req.contains("config")) co_return respond(error(STMF_ERROR_INVALID_ARG, "argument 'config' missing"));
-    const bool dry = req.value("dry_run", false);
-    if (!dry && !privileged(peer)) co_return respond(error(STMF_ERROR_PERM, "permission denied: changes need root or the admin group"));
-    ConfigError ce;
-    auto next = parse_config_json(req["config"], ce);
-    if (!next) co_return respond(error(STMF_ERROR_INVALID_ARG, "configuration refused: " + ce.message()));
-    result["changes"] = diff(current_, *next);
-    if (dry || result["changes"].empty()) co_return respond({}, result);
-    std::vector<std::string> going_offline;
-    for (auto& t : next->targets)
-      if (auto* o = current_.find_target(t.iqn); o && o->online && !t.online) going_offline.push_back(t.iqn);
-    if (auto s = apply(*next); !s.ok()) co_return respond(s);
-    log()->info("import by uid {}: {} change(s)", peer.uid, result["changes"].size());
-    for (auto& iqn : going_offline) co_await wait_target_offline(iqn);
-    co_return respond({}, result);
-  }
+  co_return respond({}, result);
+}
 
-  if (op == "init-proxy-door")
-    co_return respond(error(STMF_ERROR_INVALID_ARG, "init-proxy-door needs the door's file descriptor (SCM_RIGHTS)"));
+awaitable<json> MgmtServer::list_pr(const json& req, const PeerCredentials&) {
+  if (!req.contains("guid") || !req["guid"].is_string())
+    co_return respond(error(STMF_ERROR_INVALID_ARG, "argument 'guid' missing or not a string"));
+  auto g = parse_guid(req["guid"].get<std::string>());
+  if (!g) co_return respond(error(STMF_ERROR_INVALID_ARG, "'" + req["guid"].get<std::string>() + "' is not a GUID"));
+  auto j = runtime_.reservations_json(guid_hex(*g));
+  if (!j) co_return respond(error(STMF_ERROR_NOT_FOUND, "no logical unit " + guid_hex(*g)));
+  json result = json::object();
+  result["reservations"] = *j;
+  co_return respond({}, result);
+}
 
-  if (op == "switchover-lu") {
-    // Planned switchover (docs/alua.md): the LU's ownership moves to the other node.
-    if (!privileged(peer)) co_return respond(kPermDenied);
-    if (!req.contains("guid") || !req["guid"].is_string())
-      co_return respond(error(STMF_ERROR_INVALID_ARG, "argument 'guid' missing or not a string"));
-    const std::string guid = upper(req["guid"].get<std::string>());
-    auto result_ = std::make_shared<std::optional<Status>>();
-    ++switchovers_;
-    struct Done {
-      int& n;
-      ~Done() { --n; }
-    } done{switchovers_};
-    runtime_.switchover(guid, [result_](Status s) { *result_ = std::move(s); });
-    asio::steady_timer timer(strand_);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (!*result_ && std::chrono::steady_clock::now() < deadline) {
-      timer.expires_after(std::chrono::milliseconds(10));
-      co_await timer.async_wait(use_awaitable);
-    }
-    Status s = *result_ ? **result_ : error(STMF_ERROR_ACCESS_STATE_SET, "the switchover did not finish in 30 s");
-    log()->info("switchover-lu {} by uid {}: {}", guid, peer.uid, s.ok() ? "done" : s.message);
-    co_return respond(s);
+awaitable<json> MgmtServer::export_config(const json&, const PeerCredentials& peer) {
+  // The configuration includes CHAP secrets: only privileged callers get them.
+  json result = json::object();
+  result["config"] = to_json(current_);
+  if (!privileged(peer)) strip_secrets(result["config"]);
+  co_return respond({}, result);
+}
+
+awaitable<json> MgmtServer::import_config(const json& req, const PeerCredentials& peer) {
+  json result = json::object();
+  if (!req.contains("config")) co_return respond(error(STMF_ERROR_INVALID_ARG, "argument 'config' missing"));
+  const bool dry = req.value("dry_run", false);
+  if (!dry && !privileged(peer)) co_return respond(error(STMF_ERROR_PERM, "permission denied: changes need root or the admin group"));
+  ConfigError ce;
+  auto next = parse_config_json(req["config"], ce);
+  if (!next) co_return respond(error(STMF_ERROR_INVALID_ARG, "configuration refused: " + ce.message()));
+  result["changes"] = diff(current_, *next);
+  if (dry || result["changes"].empty()) co_return respond({}, result);
+  std::vector<std::string> going_offline;
+  for (auto& t : next->targets)
+    if (auto* o = current_.find_target(t.iqn); o && o->online && !t.online) going_offline.push_back(t.iqn);
+  if (auto s = apply(*next); !s.ok()) co_return respond(s);
+  log()->info("import by uid {}: {} change(s)", peer.uid, result["changes"].size());
+  for (auto& iqn : going_offline) co_await wait_target_offline(iqn);
+  co_return respond({}, result);
+}
+
+awaitable<json> MgmtServer::init_proxy_door_without_fd(const json&, const PeerCredentials&) {
+  co_return respond(error(STMF_ERROR_INVALID_ARG, "init-proxy-door needs the door's file descriptor (SCM_RIGHTS)"));
+}
+
+awaitable<json> MgmtServer::switchover_lu(const json& req, const PeerCredentials& peer) {
+  // Planned switchover (docs/alua.md): the LU's ownership moves to the other node.
+  if (!privileged(peer)) co_return respond(kPermDenied);
+  if (!req.contains("guid") || !req["guid"].is_string())
+    co_return respond(error(STMF_ERROR_INVALID_ARG, "argument 'guid' missing or not a string"));
+  const std::string guid = upper(req["guid"].get<std::string>());
+  auto result_ = std::make_shared<std::optional<Status>>();
+  ++switchovers_;
+  struct Done {
+    int& n;
+    ~Done() { --n; }
+  } done{switchovers_};
+  runtime_.switchover(guid, [result_](Status s) { *result_ = std::move(s); });
+  asio::steady_timer timer(strand_);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!*result_ && std::chrono::steady_clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(10));
+    co_await timer.async_wait(use_awaitable);
   }
+  Status s = *result_ ? **result_ : error(STMF_ERROR_ACCESS_STATE_SET, "the switchover did not finish in 30 s");
+  log()->info("switchover-lu {} by uid {}: {}", guid, peer.uid, s.ok() ? "done" : s.message);
+  co_return respond(s);
+}
 
+awaitable<json> MgmtServer::model_op(const std::string& op, const json& req, const PeerCredentials& peer) {
+  json result = json::object();
   const OpInfo* info = find_op(op);
   json args = req;
   std::string takeover_guid;  // create-lu/import-lu of a standby LU whose peer is down

@@ -102,6 +102,25 @@ class MgmtServer {
   asio::awaitable<void> wait_target_offline(std::string iqn);
   stmf::mgmt::json target_json(const stmf::mgmt::TargetConfig& t);
 
+  // handle()'s table: one handler per operation on the running objects.
+  using Handler = asio::awaitable<stmf::mgmt::json> (MgmtServer::*)(const stmf::mgmt::json& req,
+                                                                    const PeerCredentials& peer);
+  asio::awaitable<stmf::mgmt::json> list_target(const stmf::mgmt::json& req, const PeerCredentials& peer);
+  asio::awaitable<stmf::mgmt::json> get_target(const stmf::mgmt::json& req, const PeerCredentials& peer);
+  asio::awaitable<stmf::mgmt::json> list_sessions(const stmf::mgmt::json& req, const PeerCredentials& peer);
+  asio::awaitable<stmf::mgmt::json> list_pr(const stmf::mgmt::json& req, const PeerCredentials& peer);
+  asio::awaitable<stmf::mgmt::json> export_config(const stmf::mgmt::json& req, const PeerCredentials& peer);
+  asio::awaitable<stmf::mgmt::json> import_config(const stmf::mgmt::json& req, const PeerCredentials& peer);
+  asio::awaitable<stmf::mgmt::json> init_proxy_door_without_fd(const stmf::mgmt::json& req, const PeerCredentials& peer);
+  asio::awaitable<stmf::mgmt::json> switchover_lu(const stmf::mgmt::json& req, const PeerCredentials& peer);
+  // Every other op: mgmt/ops.cpp's kOps on a copy of the model (and import-lu), then apply();
+  // an op in neither table is answered STMF_ERROR_INVALID_ARG "unknown op".
+  asio::awaitable<stmf::mgmt::json> model_op(const std::string& op, const stmf::mgmt::json& req,
+                                             const PeerCredentials& peer);
+  // The target `req[key]` names; nullptr with `s` set when it is missing or unknown.
+  const stmf::mgmt::TargetConfig* named_target(const stmf::mgmt::json& req, const char* key,
+                                               stmf::mgmt::Status& s) const;
+
   asio::io_context& io_;
   asio::strand<asio::io_context::executor_type> strand_;
   Runtime& runtime_;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/log.h"
 #include "core/scsi/sbd_lu.h"
 #include "core/scsi/sense.h"
 #include "core/store/backing_store.h"
@@ -25,10 +26,7 @@ namespace {
 constexpr const char* kMetaXattr = "user.stmf.lu";
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("mgmt");
-    return existing ? existing : spdlog::default_logger()->clone("mgmt");
-  }();
+  static auto l = stmf::logger("mgmt");
   return l;
 }
 
@@ -118,7 +116,7 @@ Status Runtime::build_lu(const LuConfig& l, uint64_t& size, stmf::LogicalUnitPtr
   size = store->size() - store->size() % l.block_size;
   stmf::sbd::BlockLuConfig bc;
   bc.name = l.name.empty() ? l.guid : l.name;
-  bc.guid = *guid_bytes(l.guid);
+  bc.guid = *parse_guid(l.guid);
   bc.block_size = l.block_size;
   if (l.physical_block_size)
     for (uint32_t r = l.physical_block_size / l.block_size; r > 1; r >>= 1) ++bc.physical_block_exponent;
@@ -424,7 +422,7 @@ void Runtime::register_standby(stmf::proxy::RegisterLun m, std::function<void(st
   });
 }
 
-void Runtime::deregister_standby(stmf::proxy::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) {
+void Runtime::deregister_standby(stmf::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) {
   post_([this, g, done = std::move(done)] {
     auto it = standby_.find(guid_hex(g));
     if (it == standby_.end()) return done(stmf::proxy::ProxyStatus::not_found);
@@ -484,7 +482,7 @@ void Runtime::restart_reservation_seqs() {
   });
 }
 
-void Runtime::keep_standby_only(std::vector<stmf::proxy::Guid> guids, std::function<void(stmf::proxy::ProxyStatus)> done) {
+void Runtime::keep_standby_only(std::vector<stmf::Guid> guids, std::function<void(stmf::proxy::ProxyStatus)> done) {
   post_([this, guids = std::move(guids), done = std::move(done)] {
     std::set<std::string> keep;
     for (auto& g : guids) keep.insert(guid_hex(g));
@@ -532,7 +530,7 @@ void Runtime::step_down(stmf::proxy::RegisterLun m, std::function<void(stmf::pro
 // Planned switchover, receiving side: the peer hands over LU `g` (drained and flushed there).
 // It joins the configuration with the peer's properties and a raised epoch; commit() then
 // takes over the standby copy with the mirrored reservations.
-void Runtime::promote(stmf::proxy::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) {
+void Runtime::promote(stmf::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) {
   post_([this, g, done = std::move(done)]() mutable {
     const std::string guid = guid_hex(g);
     auto it = standby_props_.find(guid);
@@ -550,7 +548,7 @@ void Runtime::promote(stmf::proxy::Guid g, std::function<void(stmf::proxy::Proxy
 }
 
 void Runtime::switchover(const std::string& guid, std::function<void(stmf::mgmt::Status)> done) {
-  auto g = guid_bytes(guid);
+  auto g = parse_guid(guid);
   if (!proxy_ || !g) return done(error(STMF_ERROR_NOT_FOUND, "no such LU: " + guid));
   proxy_->switchover(*g, [this, done = std::move(done)](stmf::proxy::ProxyStatus st, std::string why) mutable {
     stmf::mgmt::Status s;
@@ -641,7 +639,7 @@ void Runtime::apply_alua(const Config& from, const Config& to) {
     for (auto& l : to.lus) {
       auto j = to_json(l);
       j.erase("state");
-      v.push_back(stmf::proxy::RegisterLun{*guid_bytes(l.guid), "sbd", j.dump()});
+      v.push_back(stmf::proxy::RegisterLun{*parse_guid(l.guid), "sbd", j.dump()});
     }
     std::lock_guard lk(active_mu_);
     active_ = std::move(v);

@@ -64,16 +64,16 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   int post_proxy_msg(std::vector<uint8_t> msg) override;
   // StandbyHost (called from the proxy thread; the work runs on the management thread).
   void register_standby(stmf::proxy::RegisterLun m, std::function<void(stmf::proxy::ProxyStatus)> done) override;
-  void deregister_standby(stmf::proxy::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) override;
+  void deregister_standby(stmf::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void drop_standby() override;
   std::vector<stmf::proxy::RegisterLun> active_lus() override;
   std::string encode_reservations(const stmf::pr::PrState& st, const std::optional<stmf::pr::Nexus>& scsi2,
                                   const stmf::HandoverState* handover = nullptr) override;
   void store_standby_reservations(stmf::proxy::PrStateMsg m, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void restart_reservation_seqs() override;
-  void keep_standby_only(std::vector<stmf::proxy::Guid> guids, std::function<void(stmf::proxy::ProxyStatus)> done) override;
+  void keep_standby_only(std::vector<stmf::Guid> guids, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void step_down(stmf::proxy::RegisterLun m, std::function<void(stmf::proxy::ProxyStatus)> done) override;
-  void promote(stmf::proxy::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) override;
+  void promote(stmf::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   // How the management server adds a taken-over LU (`lu`: management LU object, epoch set)
   // to the configuration (promote): `done(ok)` on the management thread once applied.
   void set_promote(std::function<void(const nlohmann::json& lu, std::function<void(bool)> done)> fn) { promote_ = std::move(fn); }

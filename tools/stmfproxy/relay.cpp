@@ -10,6 +10,8 @@
 #include <vector>
 
 #include <libstmf.h>
+
+#include "core/log.h"
 #include "mgmt/protocol.h"
 #include "tools/stmfproxy/result_sequencer.h"
 #include "tools/stmfproxy/wire.h"
@@ -24,10 +26,7 @@ using stream_protocol = asio::local::stream_protocol;
 namespace {
 
 std::shared_ptr<spdlog::logger> log() {
-  static auto l = [] {
-    auto existing = spdlog::get("stmfproxy");
-    return existing ? existing : spdlog::default_logger()->clone("stmfproxy");
-  }();
+  static auto l = stmf::logger("stmfproxy");
   return l;
 }
 

@@ -1,28 +1,18 @@
 #include "transport/iscsi/chap.h"
 
-#include <boost/uuid/detail/md5.hpp>
+#include <openssl/evp.h>
 
 namespace stmf::iscsi {
 
-Md5Digest md5(std::span<const uint8_t> data) {
-  boost::uuids::detail::md5 h;
-  h.process_bytes(data.data(), data.size());
-  boost::uuids::detail::md5::digest_type words;
-  h.get_digest(words);
-  // Boost 1.81 stores each 32-bit word so that its big-endian reading is the standard MD5
-  // byte sequence (md5_test checks the RFC 1321 vectors).
+std::optional<Md5Digest> md5(std::span<const uint8_t> data) {
   Md5Digest out;
-  for (int i = 0; i < 4; ++i) {
-    const uint32_t w = words[i];
-    out[size_t(i) * 4 + 0] = uint8_t(w >> 24);
-    out[size_t(i) * 4 + 1] = uint8_t(w >> 16);
-    out[size_t(i) * 4 + 2] = uint8_t(w >> 8);
-    out[size_t(i) * 4 + 3] = uint8_t(w);
-  }
+  unsigned int n = 0;
+  if (EVP_Digest(data.data(), data.size(), out.data(), &n, EVP_md5(), nullptr) != 1 || n != out.size())
+    return std::nullopt;
   return out;
 }
 
-Md5Digest chap_md5_response(uint8_t id, std::string_view secret, std::span<const uint8_t> challenge) {
+std::optional<Md5Digest> chap_md5_response(uint8_t id, std::string_view secret, std::span<const uint8_t> challenge) {
   std::vector<uint8_t> buf;
   buf.reserve(1 + secret.size() + challenge.size());
   buf.push_back(id);

@@ -2,7 +2,7 @@
 // MD5(CHAP_I as one byte || secret || challenge bytes).
 //
 // Binary values travel as "0x<hex>" or "0b<base64>" (RFC 7143 6.1); we send hex and accept
-// both. MD5 comes from Boost (boost/uuid/detail/md5.hpp) — no hand-written crypto here.
+// both. MD5 comes from OpenSSL (EVP, libcrypto) — no hand-written crypto here.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -18,8 +18,10 @@ inline constexpr uint8_t kChapAlgorithmMd5 = 5;
 
 using Md5Digest = std::array<uint8_t, 16>;
 
-Md5Digest md5(std::span<const uint8_t> data);
-Md5Digest chap_md5_response(uint8_t id, std::string_view secret, std::span<const uint8_t> challenge);
+// nullopt when libcrypto cannot compute MD5 (out of memory, or a FIPS-only provider set):
+// the login then fails, it never compares against a made-up digest.
+std::optional<Md5Digest> md5(std::span<const uint8_t> data);
+std::optional<Md5Digest> chap_md5_response(uint8_t id, std::string_view secret, std::span<const uint8_t> challenge);
 
 // "0x" + lowercase hex.
 std::string encode_hex(std::span<const uint8_t> bytes);

@@ -6,7 +6,10 @@
 using namespace stmf::iscsi;
 
 namespace {
-std::string hex(const Md5Digest& d) { return encode_hex(d).substr(2); }
+std::string hex(const std::optional<Md5Digest>& d) {
+  REQUIRE(d.has_value());
+  return encode_hex(*d).substr(2);
+}
 std::span<const uint8_t> bytes(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 }  // namespace
 
@@ -14,6 +17,13 @@ TEST_CASE("MD5 RFC 1321 vectors") {
   CHECK(hex(md5({})) == "d41d8cd98f00b204e9800998ecf8427e");
   CHECK(hex(md5(bytes("abc"))) == "900150983cd24fb0d6963f7d28e17f72");
   CHECK(hex(md5(bytes("message digest"))) == "f96b697d7cb7938d525a2f31aaf161d0");
+  // The rest of the RFC 1321 A.5 test suite.
+  CHECK(hex(md5(bytes("a"))) == "0cc175b9c0f1b6a831c399e269772661");
+  CHECK(hex(md5(bytes("abcdefghijklmnopqrstuvwxyz"))) == "c3fcd3d76192e4007dfb496cca67e13b");
+  CHECK(hex(md5(bytes("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"))) ==
+        "d174ab98d277d9f5a5611c2c9f419d9f");
+  CHECK(hex(md5(bytes("12345678901234567890123456789012345678901234567890123456789012345678901234567890"))) ==
+        "57edf4a22be3c955ac49da2e2107b67a");
 }
 
 TEST_CASE("CHAP MD5 response: MD5(id || secret || challenge)") {

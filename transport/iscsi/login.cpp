@@ -360,8 +360,9 @@ std::optional<LoginResult> LoginStateMachine::verify_chap(const TextKeys& keys, 
   if (chap_secret_->has_mutual() && chap_secret_->mutual_secret == chap_secret_->secret)
     return fail(LoginStatus::authentication_failure, "initiator and target CHAP secrets are identical");
   auto rb = decode_binary(*r);
-  const Md5Digest expected = chap_md5_response(chap_id_, chap_secret_->secret, chap_challenge_);
-  if (!rb || !equal_ct(*rb, expected)) return fail(LoginStatus::authentication_failure, "CHAP_R mismatch");
+  const std::optional<Md5Digest> expected = chap_md5_response(chap_id_, chap_secret_->secret, chap_challenge_);
+  if (!expected) return fail(LoginStatus::authentication_failure, "CHAP: MD5 unavailable (libcrypto)");
+  if (!rb || !equal_ct(*rb, *expected)) return fail(LoginStatus::authentication_failure, "CHAP_R mismatch");
 
   const std::string* i = find_key(keys, "CHAP_I");
   const std::string* c = find_key(keys, "CHAP_C");
@@ -375,9 +376,10 @@ std::optional<LoginResult> LoginStateMachine::verify_chap(const TextKeys& keys, 
       return fail(LoginStatus::authentication_failure, "CHAP_C must be 1 to " + std::to_string(kChapMaxChallenge) + " bytes");
     // RFC 7143 12.1.3: never answer our own challenge (reflection attack).
     if (*cb == chap_challenge_) return fail(LoginStatus::authentication_failure, "initiator reflected our CHAP_C");
-    const Md5Digest resp = chap_md5_response(uint8_t(*id), chap_secret_->mutual_secret, *cb);
+    const std::optional<Md5Digest> resp = chap_md5_response(uint8_t(*id), chap_secret_->mutual_secret, *cb);
+    if (!resp) return fail(LoginStatus::authentication_failure, "CHAP: MD5 unavailable (libcrypto)");
     append_key(out, "CHAP_N", chap_secret_->mutual_user);
-    append_key(out, "CHAP_R", encode_hex(resp));
+    append_key(out, "CHAP_R", encode_hex(*resp));
   }
   chap_ = Chap::done;
   chap_ok_ = true;

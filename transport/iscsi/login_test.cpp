@@ -231,7 +231,7 @@ TEST_CASE("one-way CHAP") {
   CHECK(val(b, "CHAP_C") == encode_hex(challenge));
 
   SECTION("right response") {
-    const auto resp = chap_md5_response(1, "secretsecret12", challenge);
+    const auto resp = *chap_md5_response(1, "secretsecret12", challenge);
     r.transit = true;
     auto c = send(sm, r, "CHAP_N=alice\0CHAP_R="s + encode_hex(resp) + '\0');
     REQUIRE(c.outcome == LoginOutcome::in_progress);
@@ -244,7 +244,7 @@ TEST_CASE("one-way CHAP") {
   }
   SECTION("base64 response accepted") {
     // 16 bytes in base64.
-    const auto resp = chap_md5_response(1, "secretsecret12", challenge);
+    const auto resp = *chap_md5_response(1, "secretsecret12", challenge);
     static constexpr char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string b64 = "0b";
     for (size_t i = 0; i < 16; i += 3) {
@@ -260,7 +260,7 @@ TEST_CASE("one-way CHAP") {
     CHECK(sm.authenticated_with_chap());
   }
   SECTION("wrong response") {
-    auto resp = chap_md5_response(1, "wrongsecret!", challenge);
+    auto resp = *chap_md5_response(1, "wrongsecret!", challenge);
     auto c = send(sm, r, "CHAP_N=alice\0CHAP_R="s + encode_hex(resp) + '\0');
     CHECK(c.outcome == LoginOutcome::failed);
     CHECK(status_of(c) == 0x0201);
@@ -268,12 +268,12 @@ TEST_CASE("one-way CHAP") {
     CHECK(c.data.empty());
   }
   SECTION("wrong name") {
-    const auto resp = chap_md5_response(1, "secretsecret12", challenge);
+    const auto resp = *chap_md5_response(1, "secretsecret12", challenge);
     auto c = send(sm, r, "CHAP_N=mallory\0CHAP_R="s + encode_hex(resp) + '\0');
     CHECK(status_of(c) == 0x0201);
   }
   SECTION("mutual CHAP asked but not configured") {
-    const auto resp = chap_md5_response(1, "secretsecret12", challenge);
+    const auto resp = *chap_md5_response(1, "secretsecret12", challenge);
     auto c = send(sm, r, "CHAP_N=alice\0CHAP_R="s + encode_hex(resp) + "\0CHAP_I=7\0CHAP_C=0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\0"s);
     CHECK(status_of(c) == 0x0201);
   }
@@ -299,7 +299,7 @@ TEST_CASE("mutual CHAP with known vectors") {
   auto b = send(sm, r, "CHAP_A=5\0"s);
   std::vector<uint8_t> challenge(16);
   for (size_t i = 0; i < 16; ++i) challenge[i] = uint8_t(2 + i);
-  const auto resp = chap_md5_response(1, "secretsecret12", challenge);
+  const auto resp = *chap_md5_response(1, "secretsecret12", challenge);
   r.transit = true;
 
   SECTION("target answers the initiator's challenge") {
@@ -402,7 +402,7 @@ TEST_CASE("CHAP: per-initiator credentials and RFC 7143 12.1.3 rules") {
     ctx.chap = ChapSecret{"", "", "", ""};
     LoginStateMachine sm(cfg, ctx);
     auto [id, c] = chap_challenge(sm, r);
-    auto resp = chap_md5_response(id, "", c);  // the answer an empty secret would give
+    auto resp = *chap_md5_response(id, "", c);  // the answer an empty secret would give
     auto x = send(sm, r, "CHAP_N=\0CHAP_R="s + encode_hex(resp) + '\0');
     CHECK(x.outcome == LoginOutcome::failed);
     CHECK(status_of(x) == 0x0201);
@@ -411,7 +411,7 @@ TEST_CASE("CHAP: per-initiator credentials and RFC 7143 12.1.3 rules") {
     ctx.chap = ChapSecret{"alice", "secretsecret12", "tgt", "secretsecret12"};
     LoginStateMachine sm(cfg, ctx);
     auto [id, c] = chap_challenge(sm, r);
-    auto resp = chap_md5_response(id, "secretsecret12", c);
+    auto resp = *chap_md5_response(id, "secretsecret12", c);
     auto x = send(sm, r, "CHAP_N=alice\0CHAP_R="s + encode_hex(resp) + "\0CHAP_I=3\0CHAP_C=0x00112233445566778899aabbccddeeff\0"s);
     CHECK(status_of(x) == 0x0201);
   }
@@ -420,7 +420,7 @@ TEST_CASE("CHAP: per-initiator credentials and RFC 7143 12.1.3 rules") {
     {
       LoginStateMachine sm(cfg, ctx);
       auto [id, c] = chap_challenge(sm, r);
-      old_r = encode_hex(chap_md5_response(id, "secretsecret12", c));
+      old_r = encode_hex(*chap_md5_response(id, "secretsecret12", c));
       auto ok = send(sm, r, "CHAP_N=alice\0CHAP_R="s + old_r + '\0');
       REQUIRE(ok.outcome == LoginOutcome::in_progress);
       REQUIRE(sm.authenticated_with_chap());
@@ -435,7 +435,7 @@ TEST_CASE("CHAP: per-initiator credentials and RFC 7143 12.1.3 rules") {
   SECTION("a failure reason (logged) quotes at most 64 characters of what the initiator sent") {
     LoginStateMachine sm(cfg, ctx);
     auto [id, c] = chap_challenge(sm, r);
-    auto x = send(sm, r, "CHAP_N="s + std::string(200, 'n') + "\0CHAP_R="s + encode_hex(chap_md5_response(id, "secretsecret12", c)) + '\0');
+    auto x = send(sm, r, "CHAP_N="s + std::string(200, 'n') + "\0CHAP_R="s + encode_hex(*chap_md5_response(id, "secretsecret12", c)) + '\0');
     CHECK(status_of(x) == 0x0201);
     CHECK(x.reason.size() < 100);
   }
@@ -448,7 +448,7 @@ TEST_CASE("CHAP: per-initiator credentials and RFC 7143 12.1.3 rules") {
     ctx.chap = ChapSecret{"alice", "secretsecret12", "tgt", "targetsecret99"};
     LoginStateMachine sm(cfg, ctx);
     auto [id, c] = chap_challenge(sm, r);
-    const std::string ans = "CHAP_N=alice\0CHAP_R="s + encode_hex(chap_md5_response(id, "secretsecret12", c)) + '\0';
+    const std::string ans = "CHAP_N=alice\0CHAP_R="s + encode_hex(*chap_md5_response(id, "secretsecret12", c)) + '\0';
     std::string mutual;
     SECTION("CHAP_I above 255") { mutual = "CHAP_I=256\0CHAP_C=0x00112233445566778899aabbccddeeff\0"s; }
     SECTION("CHAP_I not a number") { mutual = "CHAP_I=x\0CHAP_C=0x00112233445566778899aabbccddeeff\0"s; }
@@ -463,7 +463,7 @@ TEST_CASE("CHAP: per-initiator credentials and RFC 7143 12.1.3 rules") {
     ctx.chap = ChapSecret{"alice", "secretsecret12", "tgt", "targetsecret99"};
     LoginStateMachine sm(cfg, ctx);
     auto [id, c] = chap_challenge(sm, r);
-    const std::string ans = "CHAP_N=alice\0CHAP_R="s + encode_hex(chap_md5_response(id, "secretsecret12", c)) + '\0';
+    const std::string ans = "CHAP_N=alice\0CHAP_R="s + encode_hex(*chap_md5_response(id, "secretsecret12", c)) + '\0';
     auto x = send(sm, r, ans + "CHAP_I=1\0CHAP_C=0x"s + std::string(2 * 1024, 'b') + '\0');
     CHECK(x.outcome == LoginOutcome::in_progress);
     CHECK(val(x, "CHAP_N") == "tgt");
@@ -481,7 +481,7 @@ TEST_CASE("CHAP: per-initiator credentials and RFC 7143 12.1.3 rules") {
     LoginStateMachine sm(cfg, ctx);
     auto [id, c] = chap_challenge(sm, r, true);
     CHECK(ctx.chap_target_asked.empty());
-    auto x = send(sm, r, "CHAP_N=alice\0CHAP_R="s + encode_hex(chap_md5_response(id, "wrongsecret12", c)) + '\0');
+    auto x = send(sm, r, "CHAP_N=alice\0CHAP_R="s + encode_hex(*chap_md5_response(id, "wrongsecret12", c)) + '\0');
     CHECK(status_of(x) == 0x0201);
   }
 }
