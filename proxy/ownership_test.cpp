@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <functional>
+#include <map>
 
 using namespace stmf::proxy;
 using State = Ownership::State;
@@ -34,6 +36,12 @@ Ownership::Done done_of(const Actions& a) {
 Ownership::Reply reply_of(const Actions& a) {
   REQUIRE(a.replies.size() == 1);
   return a.replies[0];
+}
+// The one STATUS `a` sends the peer is `type` `msg_id` answered `st`.
+void check_reply(const Actions& a, MsgType type, uint64_t msg_id, ProxyStatus st) {
+  CHECK(reply_of(a).type == type);
+  CHECK(reply_of(a).msg_id == msg_id);
+  CHECK(reply_of(a).status == st);
 }
 
 // The starting points of the table: one LU of kEpoch in `s` (handing_over in `p`), link up.
@@ -262,9 +270,7 @@ TEST_CASE("ownership: step-down done: standby with the peer's epoch, or held whe
           "[proxy][ownership][fencing]") {
   auto o = at(Start::stepping_down);
   auto a = o.step_down_done(kLu, kPeerMsg, ProxyStatus::success);
-  CHECK(reply_of(a).type == MsgType::register_lun);
-  CHECK(reply_of(a).msg_id == kPeerMsg);
-  CHECK(reply_of(a).status == ProxyStatus::success);
+  check_reply(a, MsgType::register_lun, kPeerMsg, ProxyStatus::success);
   CHECK(o.state(kLu) == State::standby);
   CHECK(o.epoch(kLu) == kEpoch + 1);
 
@@ -357,9 +363,7 @@ TEST_CASE("ownership: LUN_ACTIVE from the peer, every state x matching / stale e
 TEST_CASE("ownership: promote done: active with the epoch raised, or standby again", "[proxy][ownership][switchover]") {
   auto o = at(Start::taking_over);
   auto a = o.promote_done(kLu, kPeerMsg, ProxyStatus::success);
-  CHECK(reply_of(a).type == MsgType::lun_active);
-  CHECK(reply_of(a).msg_id == kPeerMsg);
-  CHECK(reply_of(a).status == ProxyStatus::success);
+  check_reply(a, MsgType::lun_active, kPeerMsg, ProxyStatus::success);
   CHECK(o.state(kLu) == State::active);
   CHECK(o.epoch(kLu) == kEpoch + 1);
   CHECK(logged(a, "active here now (planned switchover)"));
@@ -657,4 +661,75 @@ TEST_CASE("ownership: an LU that goes away ends its hand-over", "[proxy][ownersh
   o.lu_configured(kLu, 9);
   CHECK(o.state(kLu) == State::active);
   CHECK(o.epoch(kLu) == 9);
+}
+
+// ---------------------------------------------------------------- the whole table
+
+// Every starting point x every event: where the LU ends up. Rows list the moves; a state not
+// listed in a row stays where it was (the event does not apply to it).
+TEST_CASE("ownership: every state x every event, the moves and the non-moves", "[proxy][ownership][table]") {
+  using Where = std::pair<std::optional<State>, std::optional<Phase>>;
+  auto where = [](const Ownership& o) { return Where{o.state(kLu), o.phase(kLu)}; };
+  auto where_of = [](Start s) -> Where {
+    switch (s) {
+      case Start::draining: return {State::handing_over, Phase::draining};
+      case Start::flushing: return {State::handing_over, Phase::flushing};
+      case Start::offered: return {State::handing_over, Phase::offered};
+      default: return {state_of(s), std::nullopt};
+    }
+  };
+  const Where active{State::active, std::nullopt}, held{State::held, std::nullopt};
+  struct Row {
+    const char* event;
+    std::function<void(Ownership&)> run;
+    std::map<Start, Where> moves;
+  };
+  const std::vector<Row> rows = {
+      {"drain done", [](Ownership& o) { o.drain_check(kLu, true, 1001); },
+       {{Start::draining, {State::handing_over, Phase::flushing}}}},
+      {"drain late", [](Ownership& o) { o.drain_check(kLu, false, 1000 + Ownership::kDrainMs + 1); },
+       {{Start::draining, active}}},
+      {"flush done", [](Ownership& o) { o.flush_done(kLu, true, 9); },
+       {{Start::flushing, {State::handing_over, Phase::offered}}}},
+      {"flush failed", [](Ownership& o) { o.flush_done(kLu, false, 9); }, {{Start::flushing, active}}},
+      {"answer success", [](Ownership& o) { o.lun_active_answer(kOfferId, ProxyStatus::success); },
+       {{Start::offered, {State::handed_over, std::nullopt}}}},
+      {"answer stale", [](Ownership& o) { o.lun_active_answer(kOfferId, ProxyStatus::stale); },
+       {{Start::offered, active}}},
+      {"promote done", [](Ownership& o) { o.promote_done(kLu, 2, ProxyStatus::success); },
+       {{Start::taking_over, active}}},
+      {"promote failed", [](Ownership& o) { o.promote_done(kLu, 2, ProxyStatus::failure); },
+       {{Start::taking_over, {State::standby, std::nullopt}}}},
+      {"step-down done", [](Ownership& o) { o.step_down_done(kLu, 1, ProxyStatus::success); },
+       {{Start::stepping_down, {State::standby, std::nullopt}}}},
+      {"step-down failed", [](Ownership& o) { o.step_down_done(kLu, 1, ProxyStatus::failure); },
+       {{Start::stepping_down, held}}},
+      {"link down", [](Ownership& o) { o.link_down(); },
+       {{Start::draining, active}, {Start::flushing, active}, {Start::offered, held}}},
+      {"import-lu, link up", [](Ownership& o) { o.import_lu(kLu, 1); }, {}},
+      {"link down, import-lu", [](Ownership& o) { o.link_down(); o.import_lu(kLu, 1); },
+       {{Start::standby, active}, {Start::taking_over, active}, {Start::draining, active},
+        {Start::flushing, active}, {Start::offered, held}}},
+      {"LU_LIST", [](Ownership& o) { o.lu_list(); }, {{Start::held, active}}},
+      {"ALUA enabled", [](Ownership& o) { o.alua_enabled(2000); }, {{Start::active, held}}},
+      {"ALUA disabled", [](Ownership& o) { o.alua_disabled(); },
+       {{Start::held, active}, {Start::standby, {}}, {Start::taking_over, {}}}},
+      {"tick, link up, 1 min later", [](Ownership& o) { o.tick(61'000); }, {{Start::offered, held}}},
+      {"tick, link down, 1 min later", [](Ownership& o) { o.link_down(); o.tick(61'000); },
+       {{Start::held, active}, {Start::draining, active}, {Start::flushing, active}, {Start::offered, held}}},
+      {"LU gone", [](Ownership& o) { o.lu_gone(kLu); },
+       {{Start::standby, {}}, {Start::active, {}}, {Start::held, {}}, {Start::draining, {}}, {Start::flushing, {}},
+        {Start::offered, {}}, {Start::handed_over, {}}, {Start::stepping_down, {}}, {Start::taking_over, {}}}},
+  };
+  for (auto& r : rows)
+    for (auto s : kAll) {
+      INFO(r.event << " from " << name(s));
+      auto o = at(s, 1000);
+      r.run(o);
+      auto m = r.moves.find(s);
+      CHECK(where(o) == (m == r.moves.end() ? where_of(s) : m->second));
+      // Transitioning exactly in the states that answer 02/04/0A.
+      auto st = o.state(kLu);
+      CHECK(o.transitioning(kLu) == (st && *st != State::active && *st != State::standby && *st != State::taking_over));
+    }
 }
