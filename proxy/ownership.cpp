@@ -45,7 +45,7 @@ Ownership::Actions Ownership::lu_gone(const Guid& g) {
     const Requester r = it->second.requester;
     lus_.erase(it);
     a.logs.push_back({Level::warn, lu_name(g) + ": switchover abandoned, still active here: the LU went away"});
-    a.audits.push_back({"alua", "switchover-out", "abandoned", g});
+    a.audits.push_back({"alua", "switchover-out", "abandoned", g, {{"reason", "the LU went away"}}});
     finish(r, ProxyStatus::failure, "the LU went away", a);
     return a;
   }
@@ -164,10 +164,12 @@ Ownership::Actions Ownership::register_lun(const Guid& g, uint64_t msg_id, uint6
   Lu& lu = it->second;
   const uint64_t mine = lu.epoch;
   const std::string epochs = "epoch " + std::to_string(theirs) + ", ours is " + std::to_string(mine);
+  const std::vector<std::pair<std::string, std::string>> epoch_details{{"peer_epoch", std::to_string(theirs)},
+                                                                       {"our_epoch", std::to_string(mine)}};
   if (theirs > mine) {
     a.logs.push_back({Level::warn, lu_name(g) + ": the peer owns it with " + epochs +
                                        ": this copy is stale and steps down to standby"});
-    a.audits.push_back({"fencing", "stale-copy", "stepping down", g});
+    a.audits.push_back({"fencing", "stale-copy", "stepping down", g, epoch_details});
     if (lu.state == State::handing_over)
       finish(lu.requester, ProxyStatus::failure, "the peer owns it with a newer epoch", a);
     a.transitioning_on.push_back(g);
@@ -176,7 +178,7 @@ Ownership::Actions Ownership::register_lun(const Guid& g, uint64_t msg_id, uint6
     a.step_down.push_back({g, msg_id});
     return a;
   }
-  a.audits.push_back({"fencing", "peer-registers-active", "refused", g});
+  a.audits.push_back({"fencing", "peer-registers-active", "refused", g, epoch_details});
   if (theirs < mine)
     a.logs.push_back({Level::warn, lu_name(g) + ": the peer registers a stale copy (epoch " + std::to_string(theirs) +
                                        " < ours " + std::to_string(mine) + "): refused; it steps down when it hears ours"});
@@ -229,7 +231,7 @@ Ownership::Actions Ownership::lun_active_answer(uint64_t msg_id, ProxyStatus st)
     // (Transitioning) meanwhile: no hold release lets it run again.
     lu.state = State::handed_over;
     a.logs.push_back({Level::info, lu_name(guid) + ": handed over to the peer"});
-    a.audits.push_back({"alua", "switchover-out", "ok", guid});
+    a.audits.push_back({"alua", "switchover-out", "ok", guid, {}});
     finish(lu.requester, ProxyStatus::success, "", a);
     return a;
   }
@@ -275,7 +277,7 @@ void Ownership::start_handover(const Guid& g, Lu& lu, const Requester& r, uint64
   if (!link_up_) return finish(r, ProxyStatus::not_ready, "the link to the peer is down", a);
   a.logs.push_back({Level::info, lu_name(g) + ": switchover to the peer: holding it (Transitioning), draining "
                                               "in-flight commands"});
-  a.audits.push_back({"alua", "switchover-out", "started", g});
+  a.audits.push_back({"alua", "switchover-out", "started", g, {}});
   a.transitioning_on.push_back(g);
   a.alua_changed.push_back(g);
   lu.state = State::handing_over;
@@ -370,7 +372,7 @@ Ownership::Actions Ownership::import_lu(const Guid& g, uint64_t request) {
   it->second.state = State::active;
   ++it->second.epoch;
   a.take_over.push_back(g);
-  a.audits.push_back({"alua", "takeover", "ok", g});
+  a.audits.push_back({"alua", "takeover", "ok", g, {{"epoch", std::to_string(it->second.epoch)}}});
   a.done.push_back({request, ProxyStatus::success, ""});
   return a;
 }
@@ -388,7 +390,7 @@ void Ownership::rollback(const Guid& g, const std::string& why, Actions& a) {
   a.alua_changed.push_back(g);
   if (link_up_) a.mirror_pr_state.push_back(g);
   a.logs.push_back({Level::warn, lu_name(g) + ": switchover abandoned, still active here: " + why});
-  a.audits.push_back({"alua", "switchover-out", "abandoned", g});
+  a.audits.push_back({"alua", "switchover-out", "abandoned", g, {{"reason", why}}});
   finish(r, ProxyStatus::failure, why, a);
 }
 

@@ -12,7 +12,7 @@
 //   handing_over --success--> handed_over --peer's REGISTER_LUN (newer epoch)--> stepping_down
 //   handing_over --refused / drain or flush failed / link down before the offer--> active
 //   handing_over(offered) --link down / no answer--> held (until the peer's LU_LIST)
-//   active|held|handed_over --REGISTER_LUN with a newer epoch--> stepping_down --done--> standby
+//   active|held|handing_over|handed_over --REGISTER_LUN, newer epoch--> stepping_down --done--> standby
 // The hold (docs/alua.md "Fencing") is node-wide, as today: one deadline; LU_LIST or the
 // deadline with the link down releases every held LU; the deadline with the link up restarts
 // the handshake instead.
@@ -21,6 +21,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "proxy/messages.h"
@@ -65,9 +66,10 @@ class Ownership {
     Guid guid{};
     uint64_t msg_id = 0;
   };
-  struct Audit {
+  struct Audit {  // the audit record service.cpp writes today (the LU is always a detail)
     std::string category, action, result;
     Guid guid{};
+    std::vector<std::pair<std::string, std::string>> details;  // besides "lu"
   };
   enum class Level { info, warn, error };
   struct Log {

@@ -733,3 +733,18 @@ TEST_CASE("ownership: every state x every event, the moves and the non-moves", "
       CHECK(o.transitioning(kLu) == (st && *st != State::active && *st != State::standby && *st != State::taking_over));
     }
 }
+
+TEST_CASE("ownership: the audit records carry what service.cpp writes today", "[proxy][ownership]") {
+  auto o = at(Start::active);
+  auto a = o.register_lun(kLu, kPeerMsg, kEpoch + 2);
+  REQUIRE(a.audits.size() == 1);
+  CHECK(a.audits[0].action == "stale-copy");
+  CHECK(a.audits[0].details ==
+        std::vector<std::pair<std::string, std::string>>{{"peer_epoch", "6"}, {"our_epoch", "4"}});
+  auto f = at(Start::flushing);
+  a = f.flush_done(kLu, false, 1);
+  REQUIRE(a.audits.size() == 1);
+  CHECK(a.audits[0].result == "abandoned");
+  CHECK(a.audits[0].details ==
+        std::vector<std::pair<std::string, std::string>>{{"reason", "flushing the backing store failed"}});
+}
