@@ -1087,39 +1087,26 @@ void ProxyService::on_scsi_cmd(uint64_t id, ScsiCmd c) {
     log()->warn("SCSI_CMD {} for LU {} which is not active here", id, guid_hex(c.guid));
     return answer_failure();
   }
+  // Refused without reaching the medium: NOT READY, ASYMMETRIC ACCESS STATE TRANSITION, which
+  // the initiator retries (by then on a settled path).
+  auto answer_transition = [&] {
+    fenced_.fetch_add(1, std::memory_order_relaxed);
+    ScsiStatus st;
+    st.task_id = id;
+    st.session_id = c.session_id;
+    st.response = uint8_t(TaskResponse::completed);
+    st.scsi_status = uint8_t(scsi::Status::check_condition);
+    st.sense = scsi::build_sense(scsi::sense::not_ready_asymmetric_transition, lu->descriptor_sense());
+    send(Message{0, st});
+  };
   if (lu->standby() || lu->epoch() != c.epoch) {
     // Fencing (docs/alua.md): the sender routed this command by another view of the
     // ownership than ours (it registered the LU under another epoch, or this copy stepped
-    // down). It never reaches the medium; the initiator retries, by then on a settled path.
+    // down).
     log()->warn("SCSI_CMD {} (opcode {:#04x}) for LU {} names ownership epoch {}, ours is {}{}: refused with "
                 "ASYMMETRIC ACCESS STATE TRANSITION",
                 id, c.cdb.empty() ? 0 : c.cdb[0], guid_hex(c.guid), c.epoch, lu->epoch(), lu->standby() ? " (standby here)" : "");
-    fenced_.fetch_add(1, std::memory_order_relaxed);
-    ScsiStatus st;
-    st.task_id = id;
-    st.session_id = c.session_id;
-    st.response = uint8_t(TaskResponse::completed);
-    st.scsi_status = uint8_t(scsi::Status::check_condition);
-    st.sense = scsi::build_sense(scsi::sense::not_ready_asymmetric_transition, lu->descriptor_sense());
-    return send(Message{0, st});
-  }
-  bool older_running = false;
-  {
-    std::lock_guard lk(mu_);
-    for (auto& [g, n] : running_by_gen_) older_running |= (n > 0 && g != uint16_t(gen_ & 0xffff));
-  }
-  if (older_running) {
-    // Commands that came on a link that went down are still executing here; this one may be
-    // the initiator's retry of one of them and must not overtake it on the medium.
-    log()->debug("SCSI_CMD {}: tasks of a previous link are still running: ASYMMETRIC ACCESS STATE TRANSITION", id);
-    fenced_.fetch_add(1, std::memory_order_relaxed);
-    ScsiStatus st;
-    st.task_id = id;
-    st.session_id = c.session_id;
-    st.response = uint8_t(TaskResponse::completed);
-    st.scsi_status = uint8_t(scsi::Status::check_condition);
-    st.sense = scsi::build_sense(scsi::sense::not_ready_asymmetric_transition, lu->descriptor_sense());
-    return send(Message{0, st});
+    return answer_transition();
   }
   auto t = std::make_shared<ScsiTask>();
   t->nexus = nexus;
@@ -1131,15 +1118,27 @@ void ProxyService::on_scsi_cmd(uint64_t id, ScsiCmd c) {
   t->expected_transfer_length = c.expected_transfer_length;
   t->direction = DataDirection(c.direction);
   t->data_out = std::move(c.immediate_data);
+  bool older_running = false;
   {
+    // One lock: the generation check, the task's cookie and (data complete) its count.
     std::lock_guard lk(mu_);
-    t->port_cookie = ((gen_ & 0xffff) << kGenShift) | (id & kIdMask);
+    const uint16_t gen = uint16_t(gen_ & 0xffff);
+    for (auto& [g, n] : running_by_gen_) older_running |= (n > 0 && g != gen);
+    if (!older_running) {
+      t->port_cookie = (uint64_t(gen) << kGenShift) | (id & kIdMask);
+      if (c.data_complete) ++running_by_gen_[gen];  // balanced by task_finished
+    }
+  }
+  if (older_running) {
+    // Commands that came on a link that went down are still executing here; this one may be
+    // the initiator's retry of one of them and must not overtake it on the medium.
+    log()->debug("SCSI_CMD {}: tasks of a previous link are still running: ASYMMETRIC ACCESS STATE TRANSITION", id);
+    return answer_transition();
   }
   if (!c.data_complete) {
     partial_[id] = t;
     return;
   }
-  track_submit(t);
   stmf_.submit(t);
 }
 

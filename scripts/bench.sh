@@ -54,6 +54,30 @@ truncate -s "$bytes" "$work/stmfd.img"
 dd if=/dev/urandom of="$work/stmfd.img" bs=1M count=$((bytes / 1048576)) conv=notrunc status=none
 want tgt && cp "$work/stmfd.img" "$work/tgt.img"
 
+# One row: the median IOPS of URL a and URL b over $rounds rounds (a, then b, alternately) and
+# their ratio, a/b or b/a.
+row() {
+  local name=$1 a_url=$2 b_url=$3 ratio=$4 bs=$5 depth=$6 rw=$7 n=$8 a=() b=()
+  for _ in $(seq "$rounds"); do
+    a+=("$(iops "$a_url" "$bs" "$depth" "$rw" "$n")")
+    b+=("$(iops "$b_url" "$bs" "$depth" "$rw" "$n")")
+  done
+  local am bm num den
+  am=$(printf '%s\n' "${a[@]}" | median); bm=$(printf '%s\n' "${b[@]}" | median)
+  num=$am; den=$bm
+  if [ "$ratio" = b/a ]; then num=$bm; den=$am; fi
+  printf '%-28s %12s %12s %8s\n' "$name" "$am" "$bm" "$(awk -v a="$num" -v b="$den" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+}
+# The workloads of every table (4 KiB QD1 too when the fourth argument is qd1).
+rows() {
+  local a=$1 b=$2 ratio=$3
+  row "4KiB read  QD32 (IOPS)"   "$a" "$b" "$ratio" 4096 32 read  "$count"
+  row "4KiB write QD32 (IOPS)"   "$a" "$b" "$ratio" 4096 32 write "$count"
+  row "128KiB read  QD16 (IOPS)" "$a" "$b" "$ratio" 131072 16 read  $((count / 8))
+  row "128KiB write QD16 (IOPS)" "$a" "$b" "$ratio" 131072 16 write $((count / 8))
+  if [ "${4:-}" = qd1 ]; then row "4KiB read  QD1 (IOPS)" "$a" "$b" "$ratio" 4096 1 read $((count / 4)); fi
+}
+
 if want tgt; then
 cat >"$work/stmfd.json" <<JSON
 {"portals": ["127.0.0.1:$sport"], "log_level": "warn",
@@ -81,21 +105,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : int((a[N
 
 if want tgt; then
 printf '%-28s %12s %12s %8s\n' workload stmfd tgt ratio
-run() {
-  local name=$1 bs=$2 depth=$3 rw=$4 n=$5 s=() t=()
-  for _ in $(seq "$rounds"); do
-    s+=("$(iops "$surl" "$bs" "$depth" "$rw" "$n")")
-    t+=("$(iops "$turl" "$bs" "$depth" "$rw" "$n")")
-  done
-  local sm tm
-  sm=$(printf '%s\n' "${s[@]}" | median); tm=$(printf '%s\n' "${t[@]}" | median)
-  printf '%-28s %12s %12s %8s\n' "$name" "$sm" "$tm" "$(awk -v a="$sm" -v b="$tm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
-}
-run "4KiB read  QD32 (IOPS)"   4096 32 read  "$count"
-run "4KiB write QD32 (IOPS)"   4096 32 write "$count"
-run "128KiB read  QD16 (IOPS)" 131072 16 read  $((count / 8))
-run "128KiB write QD16 (IOPS)" 131072 16 write $((count / 8))
-run "4KiB read  QD1 (IOPS)"    4096 1 read  $((count / 4))
+rows "$surl" "$turl" a/b qd1
 
 fi
 
@@ -110,20 +120,7 @@ if [ "${BENCH_PAIR:-1}" = 1 ] && want pair; then
   dd if="$work/stmfd.img" of="$BACKING" bs=1M conv=notrunc status=none  # allocated, page-cached
   echo
   printf '%-28s %12s %12s %8s\n' "ALUA pair workload" direct proxied ratio
-  run_pair() {
-    local name=$1 bs=$2 depth=$3 rw=$4 n=$5 d=() p=()
-    for _ in $(seq "$rounds"); do
-      d+=("$(iops "$URL_A" "$bs" "$depth" "$rw" "$n")")
-      p+=("$(iops "$URL_B" "$bs" "$depth" "$rw" "$n")")
-    done
-    local dm pm
-    dm=$(printf '%s\n' "${d[@]}" | median); pm=$(printf '%s\n' "${p[@]}" | median)
-    printf '%-28s %12s %12s %8s\n' "$name" "$dm" "$pm" "$(awk -v a="$pm" -v b="$dm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
-  }
-  run_pair "4KiB read  QD32 (IOPS)"   4096 32 read  "$count"
-  run_pair "4KiB write QD32 (IOPS)"   4096 32 write "$count"
-  run_pair "128KiB read  QD16 (IOPS)" 131072 16 read  $((count / 8))
-  run_pair "128KiB write QD16 (IOPS)" 131072 16 write $((count / 8))
+  rows "$URL_A" "$URL_B" b/a
 fi
 
 # The peer link's TLS against plain TCP: two pairs, both read and written through node 1.
@@ -141,16 +138,6 @@ if [ "${BENCH_TLS:-1}" = 1 ] && want tls; then
   done
   echo
   printf '%-28s %12s %12s %8s\n' "peer link (through node 1)" plain tls ratio
-  run_tls() {
-    local name=$1 bs=$2 depth=$3 rw=$4 n=$5 t=() p=()
-    for _ in $(seq "$rounds"); do
-      p+=("$(iops "$url_plain" "$bs" "$depth" "$rw" "$n")")
-      t+=("$(iops "$url_tls" "$bs" "$depth" "$rw" "$n")")
-    done
-    local tm pm
-    tm=$(printf '%s\n' "${t[@]}" | median); pm=$(printf '%s\n' "${p[@]}" | median)
-    printf '%-28s %12s %12s %8s\n' "$name" "$pm" "$tm" "$(awk -v a="$tm" -v b="$pm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
-  }
   # CPU seconds (user + system) the two daemons of a pair used so far: on a shared machine the
   # CPU per request is steadier than the IOPS.
   cpu_of() {
@@ -161,10 +148,7 @@ if [ "${BENCH_TLS:-1}" = 1 ] && want tls; then
     echo "$t"
   }
   c0_tls=$(cpu_of tls); c0_plain=$(cpu_of plain)
-  run_tls "4KiB read  QD32 (IOPS)"   4096 32 read  "$count"
-  run_tls "4KiB write QD32 (IOPS)"   4096 32 write "$count"
-  run_tls "128KiB read  QD16 (IOPS)" 131072 16 read  $((count / 8))
-  run_tls "128KiB write QD16 (IOPS)" 131072 16 write $((count / 8))
+  rows "$url_plain" "$url_tls" b/a
   c_tls=$(awk -v a="$(cpu_of tls)" -v b="$c0_tls" 'BEGIN { printf "%.1f", a - b }')
   c_plain=$(awk -v a="$(cpu_of plain)" -v b="$c0_plain" 'BEGIN { printf "%.1f", a - b }')
   printf '%-28s %12s %12s %8s\n' "daemons' CPU seconds" "$c_plain" "$c_tls" \
@@ -194,20 +178,6 @@ JSON
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$front_port) 2>/dev/null && break; sleep 0.1; done
   front_url="iscsi://127.0.0.1:$front_port/iqn.2026-12.org.example:front/0"
   echo
-  printf '%-28s %12s %12s %8s
-' "iscsi store workload" direct "via stmfd" ratio
-  run_san() {
-    local name=$1 bs=$2 depth=$3 rw=$4 n=$5 d=() f=()
-    for _ in $(seq "$rounds"); do
-      d+=("$(iops "$san_url" "$bs" "$depth" "$rw" "$n")")
-      f+=("$(iops "$front_url" "$bs" "$depth" "$rw" "$n")")
-    done
-    local dm fm
-    dm=$(printf '%s\n' "${d[@]}" | median); fm=$(printf '%s\n' "${f[@]}" | median)
-    printf '%-28s %12s %12s %8s\n' "$name" "$dm" "$fm" "$(awk -v a="$fm" -v b="$dm" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
-  }
-  run_san "4KiB read  QD32 (IOPS)"   4096 32 read  "$count"
-  run_san "4KiB write QD32 (IOPS)"   4096 32 write "$count"
-  run_san "128KiB read  QD16 (IOPS)" 131072 16 read  $((count / 8))
-  run_san "128KiB write QD16 (IOPS)" 131072 16 write $((count / 8))
+  printf '%-28s %12s %12s %8s\n' "iscsi store workload" direct "via stmfd" ratio
+  rows "$san_url" "$front_url" b/a
 fi

@@ -7,7 +7,10 @@
 // test fails (require_second_uid) instead of passing without having checked anything.
 #pragma once
 #include <grp.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <functional>
 
 #include <catch2/catch.hpp>
 
@@ -31,6 +34,27 @@ inline bool become_second_uid() {
   if (::getuid() != kSecondUid || ::geteuid() != kSecondUid || ::getgid() != kSecondGid || ::getegid() != kSecondGid)
     return false;
   return ::setuid(0) != 0;  // must not work any more
+}
+
+// Runs `f` in a child process as the second uid and returns what it returned (-1 when the
+// child could not switch, -2 when it returned nothing).
+inline int as_second_uid(const std::function<int()>& f) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    int code = -1;
+    if (become_second_uid()) code = f();
+    (void)!::write(fds[1], &code, sizeof code);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  int code = -2;
+  (void)!::read(fds[0], &code, sizeof code);
+  ::close(fds[0]);
+  ::waitpid(pid, nullptr, 0);
+  return code;
 }
 
 }  // namespace stmf::test

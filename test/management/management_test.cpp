@@ -36,6 +36,7 @@ using stmf::test::Ctx;
 using stmf::test::Daemon;
 using stmf::test::Task;
 using stmf::test::DaemonOptions;
+using stmf::test::as_second_uid;
 using stmf::test::become_second_uid;
 using stmf::test::require_second_uid;
 
@@ -402,25 +403,7 @@ namespace {
 // Runs `op` as uid/gid 65534 (nobody/nogroup, test/integration/second_uid.h) in a child;
 // returns its status code (-1 when the child could not become that user).
 int call_as_nobody(const std::string& socket, const std::string& op, const json& args) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    int code = -1;
-    if (become_second_uid()) {
-      Client c(socket);
-      code = c.call(op, args).code;
-    }
-    (void)!::write(fds[1], &code, sizeof code);
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  int code = -2;
-  (void)!::read(fds[0], &code, sizeof code);
-  ::close(fds[0]);
-  ::waitpid(pid, nullptr, 0);
-  return code;
+  return as_second_uid([&] { return Client(socket).call(op, args).code; });
 }
 }  // namespace
 

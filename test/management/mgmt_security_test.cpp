@@ -27,6 +27,7 @@
 
 using stmf::mgmt::Client;
 using stmf::mgmt::json;
+using stmf::test::as_second_uid;
 using stmf::test::become_second_uid;
 using stmf::test::Daemon;
 using stmf::test::DaemonOptions;
@@ -468,22 +469,7 @@ std::vector<json> lines_of(const std::vector<json>& all, const std::string& cate
 
 // `op` as uid 65534 in a child process: its status code (-1: the child could not switch).
 int call_as_nobody(const std::string& socket, const std::string& op, const json& args) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    int code = -1;
-    if (become_second_uid()) code = Client(socket).call(op, args).code;
-    (void)!::write(fds[1], &code, sizeof code);
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  int code = -2;
-  (void)!::read(fds[0], &code, sizeof code);
-  ::close(fds[0]);
-  ::waitpid(pid, nullptr, 0);
-  return code;
+  return as_second_uid([&] { return Client(socket).call(op, args).code; });
 }
 
 void login(Ctx& ctx, const Daemon& d) {

@@ -15,31 +15,8 @@
 
 #include "libstmf/libstmf.h"
 
-static int failures = 0;
-#define CHECK(c)                                                      \
-  do {                                                                \
-    if (!(c)) {                                                       \
-      fprintf(stderr, "door_c_check:%d: failed: %s\n", __LINE__, #c); \
-      ++failures;                                                     \
-    }                                                                 \
-  } while (0)
-
-/* Reads exactly n bytes within 20 s. */
-static int read_n(int fd, unsigned char *p, size_t n) {
-  while (n > 0) {
-    struct pollfd pf;
-    ssize_t r;
-    pf.fd = fd;
-    pf.events = POLLIN;
-    pf.revents = 0;
-    if (poll(&pf, 1, 20000) <= 0) return 0;
-    r = read(fd, p, n);
-    if (r <= 0) return 0;
-    p += r;
-    n -= (size_t)r;
-  }
-  return 1;
-}
+#define DOOR_C_PROGRAM "door_c_check"
+#include "test/management/libstmf/door_c_util.h"
 
 /* One door call: u32 size (big-endian), then that many bytes; returns the message type byte
  * of the frame (-1 on failure). */
@@ -47,19 +24,9 @@ static int door_call(int relay) {
   unsigned char hdr[4], frame[1 << 16];
   unsigned long size;
   if (!read_n(relay, hdr, 4)) return -1;
-  size = ((unsigned long)hdr[0] << 24) | ((unsigned long)hdr[1] << 16) | ((unsigned long)hdr[2] << 8) | hdr[3];
+  size = get_u32(hdr);
   if (size < 6 || size > sizeof frame || !read_n(relay, frame, size)) return -1;
   return frame[5];
-}
-
-/* door_return(&result, sizeof (result), NULL, 0) */
-static int door_return_u32(int relay, unsigned long result) {
-  unsigned char r[4];
-  r[0] = (unsigned char)(result >> 24);
-  r[1] = (unsigned char)(result >> 16);
-  r[2] = (unsigned char)(result >> 8);
-  r[3] = (unsigned char)result;
-  return write(relay, r, 4) == 4;
 }
 
 static int is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }

@@ -29,14 +29,8 @@
 
 #include "libstmf/libstmf.h"
 
-static int failures = 0;
-#define CHECK(c)                                                          \
-  do {                                                                    \
-    if (!(c)) {                                                           \
-      fprintf(stderr, "seed000_alua_loop:%d: failed: %s\n", __LINE__, #c); \
-      ++failures;                                                         \
-    }                                                                     \
-  } while (0)
+#define DOOR_C_PROGRAM "seed000_alua_loop"
+#include "test/management/libstmf/door_c_util.h"
 
 static const char *sockets[2];
 static int hdl[2] = {-1, -1};     /* stmfInitProxyDoor's handle, -1: no door */
@@ -45,43 +39,6 @@ static unsigned long relayed = 0; /* door calls posted to the other node */
 static unsigned long refused = 0; /* door calls answered non-zero (no door on the other side) */
 
 static void use(int node) { setenv("STMFD_SOCKET", sockets[node], 1); }
-
-/* Reads exactly n bytes within 20 s. */
-static int read_n(int fd, unsigned char *p, size_t n) {
-  while (n > 0) {
-    struct pollfd pf;
-    ssize_t r;
-    pf.fd = fd;
-    pf.events = POLLIN;
-    pf.revents = 0;
-    if (poll(&pf, 1, 20000) <= 0) return 0;
-    r = read(fd, p, n);
-    if (r <= 0) return 0;
-    p += r;
-    n -= (size_t)r;
-  }
-  return 1;
-}
-
-static int write_n(int fd, const unsigned char *p, size_t n) {
-  while (n > 0) {
-    ssize_t r = write(fd, p, n);
-    if (r <= 0) return 0;
-    p += r;
-    n -= (size_t)r;
-  }
-  return 1;
-}
-
-/* door_return(&result, sizeof (result), NULL, 0) */
-static int door_return_u32(int fd, unsigned long result) {
-  unsigned char r[4];
-  r[0] = (unsigned char)(result >> 24);
-  r[1] = (unsigned char)(result >> 16);
-  r[2] = (unsigned char)(result >> 8);
-  r[3] = (unsigned char)result;
-  return write_n(fd, r, 4);
-}
 
 /* Installs a door on `node` and enables ALUA there, as stmfproxy does when it starts. */
 static int start_node(int node) {
@@ -134,7 +91,7 @@ static void relay_call(int node) {
     stop_node(node, 0);
     return;
   }
-  size = ((unsigned long)hdr[0] << 24) | ((unsigned long)hdr[1] << 16) | ((unsigned long)hdr[2] << 8) | hdr[3];
+  size = get_u32(hdr);
   if (size == 0 || size > sizeof frame || !read_n(relay[node], frame, size)) {
     fprintf(stderr, "seed000_alua_loop: node %d: bad door call (%lu bytes)\n", node, size);
     ++failures;
