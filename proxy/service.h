@@ -157,27 +157,45 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   void link_down(const std::string& why);
   void tick();
   void handle(Message m);
-  void on_scsi_cmd(uint64_t id, ScsiCmd c);
-  void on_scsi_data(ScsiData d);
-  void on_xfer_done(ScsiDataXferDone d);
-  void on_scsi_status(ScsiStatus s);
-  void on_status(const Status& s);
-  void on_task_mgmt(uint64_t id, const TaskMgmt& t);
-  void on_session_create(uint64_t id, SessionCreate s);
-  void on_register_port(uint64_t id, const RegisterProxyPort& p);
-  void on_register_lun(uint64_t id, RegisterLun m);
+  // One handler per message type (service.cpp dispatches by overload; a type without one
+  // does not compile). Where each lives: its job's file below.
+  void on(uint64_t id, const Hello& h);                  // service.cpp: the link's handshake
+  void on(uint64_t id, EchoRequest e);                   // service.cpp
+  void on(uint64_t id, const EchoReply& e);              // service.cpp
+  void on(uint64_t id, ScsiData d);                      // service.cpp: Data-Out or Data-In
+  void on(uint64_t id, const Status& s);                 // service.cpp: to the job that asked
+  void on(uint64_t id, ScsiStatus s);                    // forwarder.cpp
+  void on(uint64_t id, ScsiCmd c);                       // peer_sessions.cpp
+  void on(uint64_t id, const ScsiDataXferDone& d);       // peer_sessions.cpp
+  void on(uint64_t id, const TaskMgmt& t);               // peer_sessions.cpp
+  void on(uint64_t id, SessionCreate s);                 // peer_sessions.cpp
+  void on(uint64_t id, const SessionLuns& s);            // peer_sessions.cpp
+  void on(uint64_t id, const SessionDestroy& s);         // peer_sessions.cpp
+  void on(uint64_t id, const RegisterProxyPort& p);      // peer_sessions.cpp
+  void on(uint64_t id, const DeregisterProxyPort& p);    // peer_sessions.cpp
+  void on(uint64_t id, PrStateMsg m);                    // mirroring.cpp
+  void on(uint64_t id, RegisterLun m);                   // ownership_driver.cpp
+  void on(uint64_t id, const DeregisterLun& m);          // ownership_driver.cpp
+  void on(uint64_t id, LuList m);                        // ownership_driver.cpp
+  void on(uint64_t id, const LunActive& m);              // ownership_driver.cpp
+  bool data_out(ScsiData& d);                 // peer_sessions.cpp: false when no task waits for it
+  void data_in(ScsiData& d);                  // forwarder.cpp
+  void tmf_answered(const Status& s);         // forwarder.cpp
+  void lun_active_answered(const Status& s);  // ownership_driver.cpp
+  void pr_state_answered(const Status& s);    // mirroring.cpp
+  // --- ownership_driver.cpp ---
   // Ownership hold (docs/alua.md "Fencing"): active LUs answer Transitioning until the peer's
   // LU_LIST settled ownership, or until timeout_ms passed without a link.
   void hold_active_lus();
   void start_handover(const Guid& g, std::function<void(ProxyStatus, std::string)> done);
   void handover_drain(const Guid& g);
   void handover_rollback(const Guid& g, const std::string& why);
-  void on_lun_active(uint64_t id, const LunActive& m);
   void release_hold(const std::string& why);
+  // --- link.cpp: registrations ---
   void sync_lus();
-  void send_pr_state(const Guid& g, bool handover = false);
   void sync_ports();
-  void drop_peer_ports();
+  void drop_peer_ports();  // peer_sessions.cpp
+  void send_pr_state(const Guid& g, bool handover = false);  // mirroring.cpp
   void reply(MsgType type, uint64_t id, ProxyStatus st);
   uint64_t now_ms() const;
 
