@@ -324,6 +324,7 @@ void ProxyService::register_all_locked() {
 }
 
 void ProxyService::link_up() {
+  own_.link_up();
   log()->info("proxy link up: peer node {} ({}), incarnation {:016x}", link_->peer_node(), link_->peer_name(),
               link_->peer_incarnation());
   audit({"alua", "link-up", {{"peer_node", std::to_string(link_->peer_node())}, {"peer_name", link_->peer_name()}}, {}, "ok"});
@@ -369,21 +370,8 @@ void ProxyService::link_down(const std::string& why) {
   // authoritative, and the state goes over when the link is back.
   for (auto& [id, done] : mirrors) done();
   // Switchovers: not yet offered to the peer -> back to normal; offered -> the peer may have
-  // taken the LU: it stays held until the link is back and the epochs tell (release_hold).
-  std::vector<Guid> offered, unoffered;
-  for (auto& [g, h] : handovers_) (h.msg_id ? offered : unoffered).push_back(g);
-  for (auto& g : unoffered) handover_rollback(g, "the link went down");
-  for (auto& g : offered) {
-    auto done = std::move(handovers_[g].done);
-    handovers_.erase(g);
-    holding_ = true;
-    hold_until_ms_ = UINT64_MAX;  // only the peer's registrations settle it now
-    log()->warn("LU {}: the link went down while the peer was taking it over: held until the link returns", guid_hex(g));
-    done(ProxyStatus::failure, "the link went down during the handover: the LU is held (Transitioning) until the "
-                               "link returns and ownership is settled");
-  }
-  for (auto& [id, r] : requests_) r.done(ProxyStatus::failure, "the link went down");
-  requests_.clear();
+  // taken the LU: it stays held until the link is back and the epochs tell. Requests fail.
+  perform(own_.link_down());
   // Forwarded commands whose answer will not come: the initiator retries on another path.
   for (auto& [id, p] : pending) fail_task(p.task, reconnecting);
   for (auto& [id, done] : tmfs) done(TmfResponse::function_rejected);
@@ -433,6 +421,7 @@ void ProxyService::ports_changed() {
 }
 
 void ProxyService::sync_lus() {
+  sync_ownership();
   if (!link_ || !link_->up()) return;
   std::map<Guid, std::string> now;
   for (auto& r : host_.active_lus()) now[r.guid] = r.properties;

@@ -53,6 +53,13 @@ Ownership::Actions Ownership::lu_gone(const Guid& g) {
   return a;
 }
 
+void Ownership::lu_standby(const Guid& g, uint64_t epoch) {
+  auto& lu = lus_[g];
+  lu = Lu{};
+  lu.state = State::standby;
+  lu.epoch = epoch;
+}
+
 // ---------------------------------------------------------------- ALUA and the link
 
 // service.cpp hold_active_lus (apply: ALUA enabled, or re-initialized with the link down).
@@ -170,8 +177,17 @@ Ownership::Actions Ownership::register_lun(const Guid& g, uint64_t msg_id, uint6
     a.logs.push_back({Level::warn, lu_name(g) + ": the peer owns it with " + epochs +
                                        ": this copy is stale and steps down to standby"});
     a.audits.push_back({"fencing", "stale-copy", "stepping down", g, epoch_details});
-    if (lu.state == State::handing_over)
+    if (lu.state == State::handing_over && lu.phase == Phase::offered) {
+      // Offered: the peer took it, and its registration overtook its answer to the offer (it
+      // registers as soon as the LU is active there). The hand-over succeeded; the answer that
+      // follows finds nothing waiting.
+      a.logs.push_back({Level::info, lu_name(g) + ": handed over to the peer"});
+      a.audits.push_back({"alua", "switchover-out", "ok", g, {}});
+      finish(lu.requester, ProxyStatus::success, "", a);
+    } else if (lu.state == State::handing_over) {
+      // Still draining or flushing: no offer may go out for a copy that is no longer ours.
       finish(lu.requester, ProxyStatus::failure, "the peer owns it with a newer epoch", a);
+    }
     a.transitioning_on.push_back(g);
     lu.state = State::stepping_down;
     lu.peer_epoch = theirs;
@@ -433,6 +449,12 @@ std::optional<Ownership::State> Ownership::state(const Guid& g) const {
   auto it = lus_.find(g);
   if (it == lus_.end()) return std::nullopt;
   return it->second.state;
+}
+
+std::vector<Guid> Ownership::lus() const {
+  std::vector<Guid> v;
+  for (auto& [g, lu] : lus_) v.push_back(g);
+  return v;
 }
 
 std::optional<Ownership::Phase> Ownership::phase(const Guid& g) const {

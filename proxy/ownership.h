@@ -98,10 +98,14 @@ class Ownership {
   };
 
   explicit Ownership(uint32_t timeout_ms) : timeout_ms_(timeout_ms) {}
+  void set_timeout(uint32_t timeout_ms) { timeout_ms_ = timeout_ms; }  // alua.timeout_ms changed
 
   // --- what the node has (configuration, the peer's registrations) ---
   Actions lu_configured(const Guid& g, uint64_t epoch);  // active here (new, or its epoch changed)
   Actions lu_gone(const Guid& g);                        // removed here (deleted, standby dropped)
+  // Standby here with the owner's epoch, learnt from the node rather than a REGISTER_LUN (the
+  // service follows the node's LU list): no actions.
+  void lu_standby(const Guid& g, uint64_t epoch);
 
   // --- ALUA and the link ---
   Actions alua_enabled(uint64_t now_ms);  // (re)start: every active LU held until settled
@@ -131,6 +135,7 @@ class Ownership {
 
   // --- inspection ---
   std::optional<State> state(const Guid& g) const;
+  std::vector<Guid> lus() const;                     // every LU the machine knows
   std::optional<Phase> phase(const Guid& g) const;  // when handing_over
   uint64_t epoch(const Guid& g) const;              // 0 when unknown
   bool holding() const { return holding_; }

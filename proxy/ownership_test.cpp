@@ -255,7 +255,7 @@ TEST_CASE("ownership: REGISTER_LUN from the peer, every state x lower / equal / 
   }
 }
 
-TEST_CASE("ownership: a hand-over overtaken by the peer's newer registration fails its request",
+TEST_CASE("ownership: a hand-over overtaken by the peer's newer registration: fails before the offer, done after",
           "[proxy][ownership][fencing]") {
   auto o = at(Start::draining);
   auto a = o.register_lun(kLu, kPeerMsg, kEpoch + 1);
@@ -264,6 +264,23 @@ TEST_CASE("ownership: a hand-over overtaken by the peer's newer registration fai
   // The drain that was polling finds nothing to do any more.
   a = o.drain_check(kLu, true, 1100);
   CHECK(a.flush.empty());
+  // Offered: the peer took it and its registration overtook its answer: the hand-over is done.
+  auto f = at(Start::offered);
+  a = f.register_lun(kLu, kPeerMsg, kEpoch + 1);
+  CHECK(done_of(a).request == kRequest);
+  CHECK(done_of(a).status == ProxyStatus::success);
+  CHECK(logged(a, "handed over to the peer"));
+  CHECK(f.state(kLu) == State::stepping_down);
+  REQUIRE(a.step_down.size() == 1);
+  // The answer that follows finds nothing waiting: one completion only.
+  CHECK(f.lun_active_answer(kOfferId, ProxyStatus::success).done.empty());
+  // The peer asked for it: its LUN_ACTIVE is answered success.
+  auto p = at(Start::active);
+  p.lun_active(kLu, kPeerMsg, kEpoch, 1000);
+  p.drain_check(kLu, true, 1000);
+  p.flush_done(kLu, true, kOfferId);
+  a = p.register_lun(kLu, kPeerMsg + 1, kEpoch + 1);
+  check_reply(a, MsgType::lun_active, kPeerMsg, ProxyStatus::success);
 }
 
 TEST_CASE("ownership: step-down done: standby with the peer's epoch, or held when it failed",
@@ -747,4 +764,23 @@ TEST_CASE("ownership: the audit records carry what service.cpp writes today", "[
   CHECK(a.audits[0].result == "abandoned");
   CHECK(a.audits[0].details ==
         std::vector<std::pair<std::string, std::string>>{{"reason", "flushing the backing store failed"}});
+}
+
+TEST_CASE("ownership: a standby LU learnt from the node is taken over like a registered one, and listed",
+          "[proxy][ownership]") {
+  Ownership o(kTimeout);
+  o.link_up();
+  o.lu_configured(kOther, 2);
+  o.lu_standby(kLu, kEpoch);
+  CHECK(o.state(kLu) == State::standby);
+  CHECK(o.epoch(kLu) == kEpoch);
+  CHECK(o.lus() == std::vector<Guid>{kLu, kOther});  // ordered by GUID
+  auto a = o.lun_active(kLu, kPeerMsg, kEpoch, 1000);
+  REQUIRE(a.promote.size() == 1);
+  CHECK(a.promote[0].guid == kLu);
+  CHECK(o.state(kLu) == State::taking_over);
+  // A hold does not touch it (standby here), and the timeout can change.
+  o.set_timeout(100);
+  CHECK(o.alua_enabled(1000).transitioning_on == std::vector<Guid>{kOther});
+  CHECK(o.hold_until() == 1100);
 }

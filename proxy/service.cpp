@@ -93,7 +93,7 @@ void ProxyService::apply(const LinkSettings& s, bool force) {
   if (!s.enabled) reconnect_until_ms_ = 0;
   publish_alua();
   if (!s.enabled) {
-    if (holding_) release_hold("ALUA disabled");
+    perform(own_.alua_disabled());
     link_.reset();
     if (was_enabled) {
       log()->info("ALUA disabled: standby LUs and the peer's ports are dropped");
@@ -156,37 +156,8 @@ void ProxyService::tick() {
       stmf_.raise_alua_change(true, true);
     }
   }
-  for (auto it = requests_.begin(); it != requests_.end();) {
-    if (now < it->second.deadline_ms) { ++it; continue; }
-    auto done = std::move(it->second.done);
-    it = requests_.erase(it);
-    done(ProxyStatus::failure, "the peer did not answer in time");
-  }
-  for (auto& [g, h] : handovers_) {
-    if (!h.msg_id || now < h.deadline_ms) continue;
-    // Offered but unanswered: the peer may own it already. Hold until the link settles it.
-    const Guid guid = g;
-    auto done = std::move(h.done);
-    handovers_.erase(guid);
-    holding_ = true;
-    hold_until_ms_ = UINT64_MAX;
-    log()->warn("LU {}: no answer to the handover: held until ownership is settled with the peer", guid_hex(guid));
-    done(ProxyStatus::failure, "the peer did not answer the handover: the LU is held (Transitioning) until "
-                               "ownership is settled");
-    break;  // the map changed
-  }
-  if (holding_ && now_ms() >= hold_until_ms_ && link_ && link_->up()) {
-    // The link is up but the peer's registrations (its LU list) never came: they were lost on
-    // the carrier (a door relay that reset under them). Start the handshake over, so that both
-    // sides register everything again, and keep holding meanwhile.
-    log()->warn("proxy link: up for {} ms without the peer's LU list: starting the handshake over",
-                settings_.timeout_ms);
-    hold_until_ms_ = now_ms() + settings_.timeout_ms;
-    run(link_->message_lost(now_ms(), "the peer's registrations did not arrive"));
-  }
-  if (holding_ && now_ms() >= hold_until_ms_ && !(link_ && link_->up()))
-    release_hold("the peer was not reachable within " + std::to_string(settings_.timeout_ms) +
-                 " ms: this node serves its LUs as their owner");
+  // Hand-over and request timeouts, the hold's deadline (after the link: its went_down first).
+  perform(own_.tick(now_ms()));
   tick_timer_.expires_after(kTick);
   tick_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec && work_) tick();

@@ -39,6 +39,7 @@
 #include "proxy/carrier.h"
 #include "proxy/link_state.h"
 #include "proxy/messages.h"
+#include "proxy/ownership.h"
 #include "proxy/tls.h"
 
 namespace stmf::proxy {
@@ -118,6 +119,18 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   // until the link returns when the peer may have taken it). Thread-safe.
   void switchover(const Guid& g, std::function<void(ProxyStatus, std::string)> done);
 
+  // import-lu / create-lu of LU `g` (management thread; docs/alua.md "Takeover after a
+  // crash"): the ownership machine decides. Standby here with the link up: refused (status
+  // `already`, `message` says why); standby here with the link down: a takeover with the
+  // owner's epoch + 1; otherwise not a takeover. Waits for the proxy thread's answer.
+  struct Import {
+    ProxyStatus status = ProxyStatus::success;
+    std::string message;
+    bool takeover = false;
+    uint64_t epoch = 0;  // the LU's epoch here (a takeover: the owner's + 1)
+  };
+  Import import_lu(const Guid& g);
+
   // PeerForwarder
   bool forward_task(const LogicalUnitPtr& lu, const TaskPtr& task) override;
   bool forward_tmf(const LogicalUnitPtr& lu, const ItNexusPtr& nexus, const TmfRequest& req,
@@ -183,14 +196,15 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   void tmf_answered(const Status& s);         // forwarder.cpp
   void lun_active_answered(const Status& s);  // ownership_driver.cpp
   void pr_state_answered(const Status& s);    // mirroring.cpp
-  // --- ownership_driver.cpp ---
+  // --- ownership_driver.cpp: feeds own_ its events and performs its actions ---
+  void sync_ownership();  // own_'s LUs follow the node's
+  void perform(Ownership::Actions a);
+  RegisterLun take_registration(const Guid& g);
   // Ownership hold (docs/alua.md "Fencing"): active LUs answer Transitioning until the peer's
   // LU_LIST settled ownership, or until timeout_ms passed without a link.
   void hold_active_lus();
-  void start_handover(const Guid& g, std::function<void(ProxyStatus, std::string)> done);
   void handover_drain(const Guid& g);
-  void handover_rollback(const Guid& g, const std::string& why);
-  void release_hold(const std::string& why);
+  void handover_flush(const Guid& g);
   // --- link.cpp: registrations ---
   void sync_lus();
   void sync_ports();
@@ -251,8 +265,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   std::unordered_map<uint64_t, Pending> pending_;    // under mu_: forwarded tasks by task id
   std::unordered_map<uint64_t, std::function<void(TmfResponse)>> tmfs_;  // under mu_
   std::unordered_map<uint64_t, std::function<void()>> mirrors_;  // under mu_: PR_STATE waiting for STATUS
-  std::atomic<bool> holding_{false};       // written by the proxy thread: the ownership hold is on
-  uint64_t hold_until_ms_ = 0;
+  std::atomic<bool> holding_{false};       // written by the proxy thread: own_.holding() (status())
   // Standby side: the link was lost and may come back; until then (timeout_ms after the loss)
   // the standby group is Transitioning rather than Unavailable (0: not reconnecting).
   uint64_t reconnect_until_ms_ = 0;        // proxy thread
@@ -260,19 +273,15 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   // mu_). A command of a new generation waits (02/04/0A) while an older one's tasks run: an
   // initiator's retry must never overtake the lost original still writing the medium.
   std::map<uint16_t, uint32_t> running_by_gen_;
-  std::set<Guid> stepping_down_;           // proxy thread: LUs handed to the peer (stay held)
-  struct Handover {
-    std::function<void(ProxyStatus, std::string)> done;
-    uint64_t deadline_ms = 0;     // drain + flush, then the peer's answer
-    uint64_t msg_id = 0;          // LUN_ACTIVE sent (0: still draining or flushing)
-    std::unique_ptr<boost::asio::steady_timer> timer;
-  };
-  std::map<Guid, Handover> handovers_;     // proxy thread: LUs being handed to the peer
-  struct Request {
-    std::function<void(ProxyStatus, std::string)> done;
-    uint64_t deadline_ms = 0;
-  };
-  std::unordered_map<uint64_t, Request> requests_;  // proxy thread: LUN_ACTIVE asking the peer to hand over
+  // Ownership (proxy thread, ownership_driver.cpp): the one machine that decides who owns
+  // each LU, and what performing its actions needs: the local requests' completions by the
+  // machine's token, the drain timers, and a REGISTER_LUN until the host call takes it.
+  Ownership own_{0};
+  std::map<uint64_t, std::function<void(ProxyStatus, std::string)>> requests_;
+  uint64_t next_request_ = 1;
+  std::map<Guid, std::unique_ptr<boost::asio::steady_timer>> drain_timers_;
+  std::map<Guid, RegisterLun> registrations_;
+  std::map<Guid, uint64_t> registration_ids_;
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> forwarded_{0}, served_{0};
   // Door calls the relay answered non-zero (logged and counted, the link is kept).
