@@ -14,6 +14,15 @@
 // (02/04/0C); peer sessions end as nexus loss; both nodes raise ASYMMETRIC ACCESS STATE
 // CHANGED. Link up again: everything is registered again.
 //
+// Who owns each LU (the hold, epochs, stepping down, planned switchover) is decided by one
+// Ownership machine (proxy/ownership.h) owned by the proxy thread; ownership_driver.cpp feeds
+// it and performs its actions.
+//
+// One class, one file per job: service.cpp (lifecycle, configuration, tick, the dispatch of
+// received messages: one on(id, T) per message type, chosen by overload), link.cpp (link,
+// carriers, registrations), forwarder.cpp (standby side), peer_sessions.cpp (active side),
+// mirroring.cpp (reservations), door.cpp (door API), ownership_driver.cpp.
+//
 // Threading: one thread of its own runs the link, the carriers and every received message,
 // in order. forward_*, the observer calls, the ports' completions and the door calls come
 // from other threads; they only queue frames (under mu_) or post to that thread.
