@@ -14,6 +14,15 @@
 // (02/04/0C); peer sessions end as nexus loss; both nodes raise ASYMMETRIC ACCESS STATE
 // CHANGED. Link up again: everything is registered again.
 //
+// Who owns each LU (the hold, epochs, stepping down, planned switchover) is decided by one
+// Ownership machine (proxy/ownership.h) owned by the proxy thread; ownership_driver.cpp feeds
+// it and performs its actions.
+//
+// One class, one file per job: service.cpp (lifecycle, configuration, tick, the dispatch of
+// received messages: one on(id, T) per message type, chosen by overload), link.cpp (link,
+// carriers, registrations), forwarder.cpp (standby side), peer_sessions.cpp (active side),
+// mirroring.cpp (reservations), door.cpp (door API), ownership_driver.cpp.
+//
 // Threading: one thread of its own runs the link, the carriers and every received message,
 // in order. forward_*, the observer calls, the ports' completions and the door calls come
 // from other threads; they only queue frames (under mu_) or post to that thread.
@@ -39,6 +48,7 @@
 #include "proxy/carrier.h"
 #include "proxy/link_state.h"
 #include "proxy/messages.h"
+#include "proxy/ownership.h"
 #include "proxy/tls.h"
 
 namespace stmf::proxy {
@@ -118,6 +128,18 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   // until the link returns when the peer may have taken it). Thread-safe.
   void switchover(const Guid& g, std::function<void(ProxyStatus, std::string)> done);
 
+  // import-lu / create-lu of LU `g` (management thread; docs/alua.md "Takeover after a
+  // crash"): the ownership machine decides. Standby here with the link up: refused (status
+  // `already`, `message` says why); standby here with the link down: a takeover with the
+  // owner's epoch + 1; otherwise not a takeover. Waits for the proxy thread's answer.
+  struct Import {
+    ProxyStatus status = ProxyStatus::success;
+    std::string message;
+    bool takeover = false;
+    uint64_t epoch = 0;  // the LU's epoch here (a takeover: the owner's + 1)
+  };
+  Import import_lu(const Guid& g);
+
   // PeerForwarder
   bool forward_task(const LogicalUnitPtr& lu, const TaskPtr& task) override;
   bool forward_tmf(const LogicalUnitPtr& lu, const ItNexusPtr& nexus, const TmfRequest& req,
@@ -157,27 +179,46 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   void link_down(const std::string& why);
   void tick();
   void handle(Message m);
-  void on_scsi_cmd(uint64_t id, ScsiCmd c);
-  void on_scsi_data(ScsiData d);
-  void on_xfer_done(ScsiDataXferDone d);
-  void on_scsi_status(ScsiStatus s);
-  void on_status(const Status& s);
-  void on_task_mgmt(uint64_t id, const TaskMgmt& t);
-  void on_session_create(uint64_t id, SessionCreate s);
-  void on_register_port(uint64_t id, const RegisterProxyPort& p);
-  void on_register_lun(uint64_t id, RegisterLun m);
+  // One handler per message type (service.cpp dispatches by overload; a type without one
+  // does not compile). Where each lives: its job's file below.
+  void on(uint64_t id, const Hello& h);                  // service.cpp: the link's handshake
+  void on(uint64_t id, EchoRequest e);                   // service.cpp
+  void on(uint64_t id, const EchoReply& e);              // service.cpp
+  void on(uint64_t id, ScsiData d);                      // service.cpp: Data-Out or Data-In
+  void on(uint64_t id, const Status& s);                 // service.cpp: to the job that asked
+  void on(uint64_t id, ScsiStatus s);                    // forwarder.cpp
+  void on(uint64_t id, ScsiCmd c);                       // peer_sessions.cpp
+  void on(uint64_t id, const ScsiDataXferDone& d);       // peer_sessions.cpp
+  void on(uint64_t id, const TaskMgmt& t);               // peer_sessions.cpp
+  void on(uint64_t id, SessionCreate s);                 // peer_sessions.cpp
+  void on(uint64_t id, const SessionLuns& s);            // peer_sessions.cpp
+  void on(uint64_t id, const SessionDestroy& s);         // peer_sessions.cpp
+  void on(uint64_t id, const RegisterProxyPort& p);      // peer_sessions.cpp
+  void on(uint64_t id, const DeregisterProxyPort& p);    // peer_sessions.cpp
+  void on(uint64_t id, PrStateMsg m);                    // mirroring.cpp
+  void on(uint64_t id, RegisterLun m);                   // ownership_driver.cpp
+  void on(uint64_t id, const DeregisterLun& m);          // ownership_driver.cpp
+  void on(uint64_t id, LuList m);                        // ownership_driver.cpp
+  void on(uint64_t id, const LunActive& m);              // ownership_driver.cpp
+  bool data_out(ScsiData& d);                 // peer_sessions.cpp: false when no task waits for it
+  void data_in(ScsiData& d);                  // forwarder.cpp
+  void tmf_answered(const Status& s);         // forwarder.cpp
+  void lun_active_answered(const Status& s);  // ownership_driver.cpp
+  void pr_state_answered(const Status& s);    // mirroring.cpp
+  // --- ownership_driver.cpp: feeds own_ its events and performs its actions ---
+  void sync_ownership();  // own_'s LUs follow the node's
+  void perform(Ownership::Actions a);
+  RegisterLun take_registration(const Guid& g);
   // Ownership hold (docs/alua.md "Fencing"): active LUs answer Transitioning until the peer's
   // LU_LIST settled ownership, or until timeout_ms passed without a link.
   void hold_active_lus();
-  void start_handover(const Guid& g, std::function<void(ProxyStatus, std::string)> done);
   void handover_drain(const Guid& g);
-  void handover_rollback(const Guid& g, const std::string& why);
-  void on_lun_active(uint64_t id, const LunActive& m);
-  void release_hold(const std::string& why);
+  void handover_flush(const Guid& g);
+  // --- link.cpp: registrations ---
   void sync_lus();
-  void send_pr_state(const Guid& g, bool handover = false);
   void sync_ports();
-  void drop_peer_ports();
+  void drop_peer_ports();  // peer_sessions.cpp
+  void send_pr_state(const Guid& g, bool handover = false);  // mirroring.cpp
   void reply(MsgType type, uint64_t id, ProxyStatus st);
   uint64_t now_ms() const;
 
@@ -233,8 +274,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   std::unordered_map<uint64_t, Pending> pending_;    // under mu_: forwarded tasks by task id
   std::unordered_map<uint64_t, std::function<void(TmfResponse)>> tmfs_;  // under mu_
   std::unordered_map<uint64_t, std::function<void()>> mirrors_;  // under mu_: PR_STATE waiting for STATUS
-  std::atomic<bool> holding_{false};       // written by the proxy thread: the ownership hold is on
-  uint64_t hold_until_ms_ = 0;
+  std::atomic<bool> holding_{false};       // written by the proxy thread: own_.holding() (status())
   // Standby side: the link was lost and may come back; until then (timeout_ms after the loss)
   // the standby group is Transitioning rather than Unavailable (0: not reconnecting).
   uint64_t reconnect_until_ms_ = 0;        // proxy thread
@@ -242,19 +282,15 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   // mu_). A command of a new generation waits (02/04/0A) while an older one's tasks run: an
   // initiator's retry must never overtake the lost original still writing the medium.
   std::map<uint16_t, uint32_t> running_by_gen_;
-  std::set<Guid> stepping_down_;           // proxy thread: LUs handed to the peer (stay held)
-  struct Handover {
-    std::function<void(ProxyStatus, std::string)> done;
-    uint64_t deadline_ms = 0;     // drain + flush, then the peer's answer
-    uint64_t msg_id = 0;          // LUN_ACTIVE sent (0: still draining or flushing)
-    std::unique_ptr<boost::asio::steady_timer> timer;
-  };
-  std::map<Guid, Handover> handovers_;     // proxy thread: LUs being handed to the peer
-  struct Request {
-    std::function<void(ProxyStatus, std::string)> done;
-    uint64_t deadline_ms = 0;
-  };
-  std::unordered_map<uint64_t, Request> requests_;  // proxy thread: LUN_ACTIVE asking the peer to hand over
+  // Ownership (proxy thread, ownership_driver.cpp): the one machine that decides who owns
+  // each LU, and what performing its actions needs: the local requests' completions by the
+  // machine's token, the drain timers, and a REGISTER_LUN until the host call takes it.
+  Ownership own_{0};
+  std::map<uint64_t, std::function<void(ProxyStatus, std::string)>> requests_;
+  uint64_t next_request_ = 1;
+  std::map<Guid, std::unique_ptr<boost::asio::steady_timer>> drain_timers_;
+  std::map<Guid, RegisterLun> registrations_;
+  std::map<Guid, uint64_t> registration_ids_;
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> forwarded_{0}, served_{0};
   // Door calls the relay answered non-zero (logged and counted, the link is kept).

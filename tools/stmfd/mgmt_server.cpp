@@ -849,14 +849,13 @@ awaitable<json> MgmtServer::model_op(const std::string& op, const json& req, con
   if ((op == "import-lu" || op == "create-lu") && args.contains("lu") && args["lu"].is_object() &&
       args["lu"].contains("guid") && args["lu"]["guid"].is_string()) {
     const std::string guid = upper(args["lu"]["guid"].get<std::string>());
-    if (runtime_.standby_active_on_peer(guid))
-      co_return respond(error(STMF_ERROR_LU_BUSY, "LU " + guid +
-                                                      " is active on the ALUA peer and the link is up: it can be "
-                                                      "taken over here only when the peer is down (docs/alua.md)"));
-    // A takeover raises the ownership epoch past the peer's: a stale copy on the peer steps
-    // down when it comes back (docs/alua.md "Fencing").
-    if (runtime_.standby_lus().contains(guid)) {
-      args["lu"]["epoch"] = runtime_.standby_epoch(guid) + 1;
+    // The proxy's ownership machine decides (docs/ownership.md). A takeover raises the
+    // ownership epoch past the peer's: a stale copy on the peer steps down when it comes back
+    // (docs/alua.md "Fencing").
+    const auto t = runtime_.import_lu(guid);
+    if (t.refused) co_return respond(error(STMF_ERROR_LU_BUSY, t.message));
+    if (t.takeover) {
+      args["lu"]["epoch"] = t.epoch;
       takeover_guid = guid;
     }
   }

@@ -561,9 +561,11 @@ void Runtime::switchover(const std::string& guid, std::function<void(stmf::mgmt:
   });
 }
 
-bool Runtime::standby_active_on_peer(const std::string& guid) const {
-  if (!standby_.count(guid) || !proxy_) return false;
-  return proxy_->status().value("link", std::string()) == "up";
+Runtime::Takeover Runtime::import_lu(const std::string& guid) const {
+  auto g = parse_guid(guid);
+  if (!standby_.count(guid) || !proxy_ || !g) return {};  // not a standby LU here: not a takeover
+  const auto r = proxy_->import_lu(*g);
+  return {r.status == stmf::proxy::ProxyStatus::already, r.message, r.takeover, r.epoch};
 }
 
 // Takeover (docs/alua.md): the LU `guid`, standby here, is now configured here (import-lu or

@@ -85,9 +85,16 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   void set_demote(std::function<void(const std::string& guid, std::function<void(bool)> done)> fn) { demote_ = std::move(fn); }
   // The ownership epoch the peer registered for standby LU `guid` (0 when unknown).
   uint64_t standby_epoch(const std::string& guid) const;
-  // True when `guid` is a standby LU here and the link to its active node is up: taking it
-  // over (create-lu/import-lu of that GUID) would make two active copies (management thread).
-  bool standby_active_on_peer(const std::string& guid) const;
+  // create-lu/import-lu of LU `guid` (management thread): the proxy's ownership machine
+  // decides whether it is a takeover of a standby LU (then with `epoch`, the owner's + 1) or
+  // refused (`refused`, with `message`: the link to its active node is up, two active copies).
+  struct Takeover {
+    bool refused = false;
+    std::string message;
+    bool takeover = false;
+    uint64_t epoch = 0;
+  };
+  Takeover import_lu(const std::string& guid) const;
   // stmfSetAluaState(B_TRUE, node) while already enabled: drop the link and peer state,
   // reconnect and re-register everything.
   void reinitialize_alua();
