@@ -1,5 +1,7 @@
 #include "proxy/codec.h"
 
+#include "common/byte_order.h"
+
 #include <concepts>
 #include <cstring>
 #include <type_traits>
@@ -368,10 +370,6 @@ DecodeError decode_body(Reader& r, Message& m) {
   return r.error();
 }
 
-uint32_t load_prefix(const uint8_t* p) {
-  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
-}
-
 }  // namespace
 
 // ------------------------------------------------------------------ public
@@ -427,10 +425,7 @@ void encode(const Message& m, std::vector<uint8_t>& out) {
   w.u64(m.msg_id);
   std::visit([&](const auto& b) { fields(b, w); }, m.body);
   const uint32_t len = uint32_t(out.size() - start - 4);
-  out[start] = uint8_t(len >> 24);
-  out[start + 1] = uint8_t(len >> 16);
-  out[start + 2] = uint8_t(len >> 8);
-  out[start + 3] = uint8_t(len);
+  put_be32(out.data() + start, len);
 }
 
 std::vector<uint8_t> encode(const Message& m) {
@@ -444,7 +439,7 @@ DecodeError decode(const uint8_t* frame, size_t len, Message& out, std::string& 
     why = "frame: " + std::to_string(len) + " bytes, too short for the length prefix";
     return DecodeError::truncated;
   }
-  const uint32_t prefix = load_prefix(frame);
+  const uint32_t prefix = get_be32(frame);
   if (prefix > kMaxFrame) {
     why = "frame: length prefix " + std::to_string(prefix) + " exceeds the maximum " + std::to_string(kMaxFrame);
     return DecodeError::too_large;
@@ -469,7 +464,7 @@ DecodeError decode(const uint8_t* frame, size_t len, Message& out, std::string& 
   const MsgType type = MsgType(frame[5]);
   const char* name = to_string(type);
   Message m;
-  m.msg_id = uint64_t(load_prefix(frame + 6)) << 32 | load_prefix(frame + 10);
+  m.msg_id = uint64_t(get_be32(frame + 6)) << 32 | get_be32(frame + 10);
   Reader r(frame + kHeaderSize, frame + len, name);
   DecodeError e = DecodeError::none;
   switch (type) {
@@ -506,51 +501,6 @@ DecodeError decode(const uint8_t* frame, size_t len, Message& out, std::string& 
   }
   out = std::move(m);
   return DecodeError::none;
-}
-
-// ------------------------------------------------------------------ FrameReader
-
-void FrameReader::feed(const uint8_t* p, size_t n) {
-  if (failed_ || n == 0) return;
-  if (pos_ == buf_.size()) {
-    buf_.clear();
-    pos_ = 0;
-  } else if (pos_ > 0 && pos_ >= buf_.size() - pos_) {
-    // Compact once the consumed part is at least as large as the rest: each byte is moved
-    // at most a constant number of times on average, however small the frames.
-    buf_.erase(buf_.begin(), buf_.begin() + std::ptrdiff_t(pos_));
-    pos_ = 0;
-  }
-  buf_.insert(buf_.end(), p, p + n);
-}
-
-FrameReader::Next FrameReader::next(std::vector<uint8_t>& frame, std::string& why) {
-  if (failed_) {
-    why = error_;
-    return Next::error;
-  }
-  const size_t avail = buf_.size() - pos_;
-  if (avail < 4) return Next::need_more;
-  const uint32_t len = load_prefix(buf_.data() + pos_);
-  if (len < kHeaderSize - 4 || len > kMaxFrame) {
-    failed_ = true;
-    error_ = "frame: length prefix " + std::to_string(len) + " outside " + std::to_string(kHeaderSize - 4) + ".." +
-             std::to_string(kMaxFrame);
-    buf_.clear();
-    buf_.shrink_to_fit();
-    pos_ = 0;
-    why = error_;
-    return Next::error;
-  }
-  if (avail - 4 < len) return Next::need_more;
-  const uint8_t* start = buf_.data() + pos_;
-  frame.assign(start, start + 4 + len);
-  pos_ += 4 + size_t(len);
-  if (pos_ == buf_.size()) {
-    buf_.clear();
-    pos_ = 0;
-  }
-  return Next::frame;
 }
 
 }  // namespace stmf::proxy

@@ -2,7 +2,7 @@
 //
 // encode() turns a Message into one whole frame, length prefix included; decode() turns one
 // whole frame back into a Message or names why it cannot (errors are values). FrameReader
-// cuts an ordered byte stream (TCP, the door relay's stream) into whole frames.
+// (proxy/frame_reader.h) cuts an ordered byte stream (TCP, the door relay's stream) into whole frames.
 //
 // Decoding is strict so that every accepted frame re-encodes to the same bytes: the length
 // prefix must match, bools are 0 or 1, a SCSI_CMD cdb is 1..32 bytes, nothing may follow the
@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/frame_reader.h"
 #include "proxy/messages.h"
 
 namespace stmf::proxy {
@@ -47,31 +48,5 @@ const char* to_string(DecodeError e);
 // error `out` is untouched and `why` gets a one-line reason naming the field, e.g.
 // "SCSI_CMD.cdb: length 40 exceeds 32".
 DecodeError decode(const uint8_t* frame, size_t len, Message& out, std::string& why);
-
-// Cuts a byte stream into whole frames (length prefix included), in order.
-//
-//   reader.feed(p, n);
-//   for (;;) { auto r = reader.next(frame, why); if (r != FrameReader::Next::frame) break; ... }
-//
-// A length prefix below kHeaderSize - 4 or above kMaxFrame is an error; the stream is then
-// unusable (every later next() returns error with the same reason, and feed() discards).
-// Frames are not decoded here: a well-framed frame with a bad body is decode()'s business, and
-// the carrier stays usable after it.
-class FrameReader {
- public:
-  enum class Next { frame, need_more, error };
-
-  void feed(const uint8_t* p, size_t n);
-  Next next(std::vector<uint8_t>& frame, std::string& why);
-
-  size_t buffered() const { return buf_.size() - pos_; }  // bytes fed but not yet returned
-  bool failed() const { return failed_; }
-
- private:
-  std::vector<uint8_t> buf_;
-  size_t pos_ = 0;  // first byte not yet returned; bytes before it are compacted away lazily
-  bool failed_ = false;
-  std::string error_;
-};
 
 }  // namespace stmf::proxy

@@ -36,7 +36,7 @@ ASIO = ["boost/asio"]
 # The SCSI vocabulary (target stmf_scsi): what every core layer may include.
 SCSI_VOCABULARY = ["core/scsi/cdb.h", "core/scsi/sense.h", "core/scsi/opcodes.h"]
 # The pure codecs: no I/O, no Asio, no framework.
-CODECS = ["transport/iscsi/**", "proxy/codec.*", "proxy/messages.h", "proxy/link_state.*", "proxy/ownership.*"]
+CODECS = ["transport/iscsi/**", "proxy/codec.*", "proxy/frame_reader.*", "proxy/messages.h", "proxy/link_state.*", "proxy/ownership.*"]
 # Leaves: headers that include no layer of the project, which any layer (the codecs included)
 # may use: common/, the GUID value type (core/guid.h) and the named-logger helper (core/log.h,
 # header-only over spdlog).
