@@ -6,11 +6,11 @@
 #include "proxy/service.h"
 
 #include <future>
-#include "mgmt/json_limits.h"
-#include "core/audit.h"
 
+#include "core/audit.h"
 #include "core/guid.h"
 #include "core/scsi/sense.h"
+#include "mgmt/json_limits.h"
 #include "proxy/codec.h"
 #include "proxy/log.h"
 

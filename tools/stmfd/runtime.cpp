@@ -266,6 +266,9 @@ void Runtime::commit_active(const Config& from, const Config& to) {
     for (auto* p : server_.targets()) server_.close_sessions(*p, "STMF service offline");
 
   current_ = to;
+  // A step-down's active copy is gone: its standby copy joins before the views are published.
+  for (auto& [guid, sd] : stepping_down_)
+    if (!sd.registered && !to.find_lu(guid)) sd.registered = add_standby(sd.m);
   publish_views(to);
   apply_alua(from, to);
 }
@@ -514,12 +517,15 @@ void Runtime::step_down(stmf::proxy::RegisterLun m, std::function<void(stmf::pro
   post_([this, m = std::move(m), done = std::move(done)]() mutable {
     const std::string guid = guid_hex(m.guid);
     if (!demote_) return done(stmf::proxy::ProxyStatus::failure);
+    stepping_down_[guid] = StepDown{m, std::nullopt};
     demote_(guid, [this, m = std::move(m), done = std::move(done), guid](bool ok) mutable {
+      auto sd = stepping_down_.extract(guid);
       if (!ok) {
         log()->error("LU {}: could not step down (configuration change failed): it stays held in Transitioning", guid);
         return done(stmf::proxy::ProxyStatus::failure);
       }
-      auto st = add_standby(m);
+      // Registered by the commit, in the same views change that removed the active copy.
+      auto st = !sd.empty() && sd.mapped().registered ? *sd.mapped().registered : add_standby(m);
       if (st == stmf::proxy::ProxyStatus::success) publish_views(current_);
       log()->warn("LU {} stepped down: standby here, active on the peer", guid);
       done(st);

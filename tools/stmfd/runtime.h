@@ -133,6 +133,15 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
     std::string state;  // JSON text (encode_reservations)
   };
   std::map<std::string, MirroredPr> standby_pr_;           // by GUID: the active node's reservation state
+  // Step-down in progress (management thread): the peer's registration of the LU, and once the
+  // configuration change that removes the active copy has committed, what registering the
+  // standby copy answered. The commit registers it before it publishes the views, so the LUN
+  // never leaves an initiator's map between the two copies (no LOGICAL UNIT NOT SUPPORTED).
+  struct StepDown {
+    stmf::proxy::RegisterLun m;
+    std::optional<stmf::proxy::ProxyStatus> registered;
+  };
+  std::map<std::string, StepDown> stepping_down_;
   void drop_standby_lu(std::string guid);  // one standby LU and what goes with it (a copy: callers pass map keys)
   void take_over(const std::string& guid, const stmf::LogicalUnitPtr& lu);  // standby copy -> this LU
   mutable std::mutex active_mu_;
