@@ -348,9 +348,13 @@ bool Stmf::alua_step(const LogicalUnitPtr& lu, const TaskPtr& task) {
     return true;
   }
   if (lu->standby() && !allowed_when_unavailable(cdb.data())) {
-    // The link is down (forward_task refused the task).
-    task->check_condition(alua().reconnecting ? scsi::sense::not_ready_asymmetric_transition
-                                              : scsi::sense::not_ready_target_port_unavailable,
+    // The link is down (forward_task refused the task). While it may come back (the reconnect
+    // window), or while the published state still says "up" (the link is going down this
+    // instant: the proxy publishes the window right after it stops forwarding), the path is
+    // Transitioning, which initiators retry; Unavailable only once the window is over.
+    const AluaGroups g = alua();
+    task->check_condition(g.reconnecting || g.link_up ? scsi::sense::not_ready_asymmetric_transition
+                                                      : scsi::sense::not_ready_target_port_unavailable,
                           lu->descriptor_sense());
     finish_without_lu(task);
     return true;

@@ -1,0 +1,111 @@
+// The framework's ALUA step for a standby LU whose command the peer forwarder refused (the
+// link is down, or going down this instant): Transitioning (02/04/0A, retried on the same path)
+// while the link may come back, Unavailable (02/04/0C) only once the reconnect window is over.
+// A standby RAM block LU behind a real Stmf; a forwarder that refuses everything.
+#include <catch2/catch.hpp>
+
+#include <mutex>
+
+#include "core/scsi/opcodes.h"
+#include "core/scsi/sbd_lu.h"
+#include "core/stmf.h"
+#include "core/store/backing_store.h"
+
+using namespace stmf;
+
+namespace {
+
+struct RecordingPort final : LocalPort {
+  std::string name = "iqn.2026-11.org.example:t,t,0x0001", target = "iqn.2026-11.org.example:t";
+  std::mutex mu;
+  std::vector<TaskPtr> done;
+  const std::string& port_name() const override { return name; }
+  const std::string& target_name() const override { return target; }
+  uint16_t rtpi() const override { return 32769; }
+  uint16_t tpg() const override { return 2; }
+  void task_complete(TaskPtr t) override {
+    std::lock_guard lk(mu);
+    done.push_back(std::move(t));
+  }
+  void task_aborted(TaskPtr) override {}
+};
+
+// The link is down: every forward is refused, as ProxyService::forward_task does.
+struct RefusingForwarder final : PeerForwarder {
+  int refused = 0;
+  bool forward_task(const LogicalUnitPtr&, const TaskPtr&) override { return ++refused, false; }
+  bool forward_tmf(const LogicalUnitPtr&, const ItNexusPtr&, const TmfRequest&,
+                   std::function<void(TmfResponse)>) override {
+    return false;
+  }
+  void hand_over(const LogicalUnitPtr&, std::function<void(bool)> done) override { done(false); }
+};
+
+struct NoObserver final : NexusObserver {
+  void nexus_created(const ItNexusPtr&) override {}
+  void nexus_lost(const ItNexusPtr&) override {}
+  void lun_map_changed(const ItNexusPtr&) override {}
+};
+
+struct Fixture {
+  Stmf stmf;
+  RecordingPort port;
+  RefusingForwarder forwarder;
+  NoObserver observer;
+  LogicalUnitPtr lu;
+  ItNexusPtr n;
+  Fixture() {
+    sbd::BlockLuConfig c;
+    c.name = "standby";
+    c.guid = {0x60, 0x01, 0x44, 0xf0, 0x05};
+    lu = sbd::make_block_lu(c, store::make_null_store(1 << 20));
+    lu->set_standby(true);
+    stmf.add_lu(lu);
+    stmf.add_port(port);
+    stmf.set_peer(&forwarder, &observer);
+    auto v = std::make_shared<ViewTable>();
+    v->entries.push_back({std::nullopt, std::nullopt, 0, lu});
+    stmf.set_views(v);
+    n = stmf.create_nexus(port, "iqn.2026-11.org.example:a", "000000000001");
+  }
+  TaskPtr write10() {
+    auto t = std::make_shared<ScsiTask>();
+    t->nexus = n;
+    const std::vector<uint8_t> cdb = {scsi::op::kWrite10, 0, 0, 0, 0, 8, 0, 0, 1, 0};
+    std::copy(cdb.begin(), cdb.end(), t->cdb.begin());
+    t->cdb_length = uint8_t(cdb.size());
+    t->data_out.assign(512, 0xab);
+    t->expected_transfer_length = 512;
+    stmf.submit(t);
+    std::lock_guard lk(port.mu);
+    REQUIRE(!port.done.empty());
+    REQUIRE(port.done.back() == t);
+    return t;
+  }
+};
+
+bool sense_is(const TaskPtr& t, uint8_t key, uint8_t asc, uint8_t ascq) {
+  return t->status == scsi::Status::check_condition && t->sense.size() >= 14 && (t->sense[2] & 0x0f) == key &&
+         t->sense[12] == asc && t->sense[13] == ascq;
+}
+
+}  // namespace
+
+TEST_CASE("a standby LU's refused forward answers Transitioning while the link may come back", "[alua][framework]") {
+  Fixture f;
+  SECTION("the published state still says the link is up: it is going down this instant") {
+    // ProxyService::link_down stops forwarding first and publishes the reconnect window just
+    // after; a command in between must not fail its path.
+    f.stmf.set_alua(AluaGroups{true, 1, true, false});
+    CHECK(sense_is(f.write10(), 0x02, 0x04, 0x0a));
+  }
+  SECTION("the link is down, inside the reconnect window") {
+    f.stmf.set_alua(AluaGroups{true, 1, false, true});
+    CHECK(sense_is(f.write10(), 0x02, 0x04, 0x0a));
+  }
+  SECTION("the link is down, the window is over: Unavailable") {
+    f.stmf.set_alua(AluaGroups{true, 1, false, false});
+    CHECK(sense_is(f.write10(), 0x02, 0x04, 0x0c));
+  }
+  CHECK(f.forwarder.refused == 1);
+}
