@@ -3,8 +3,11 @@
 # benchmark's comparison peer: one tgtd on a loopback port, with a management channel of its
 # own (never the system service's), serving one file as LUN 1.
 #
-#   scripts/tgt-peer.sh start DIR PORT FILE   start it; prints the LU's URL
-#                                             (DIR/url too); DIR/tgtd.pid, DIR/tgtd.log
+#   scripts/tgt-peer.sh start DIR PORT FILE [ADDR...]
+#                                             start it; prints the LU's URL on the first
+#                                             ADDR (DIR/url too); DIR/tgtd.pid, DIR/tgtd.log.
+#                                             ADDR: the portal addresses (default 127.0.0.1),
+#                                             all on PORT (scripts/pair.sh --san tgt uses two)
 #   scripts/tgt-peer.sh stop DIR              take the target down and end that tgtd (by pid)
 #
 # Needs root (tgtd keeps its management socket under /run/tgtd) and tgt installed
@@ -33,6 +36,7 @@ if [ "$cmd" = stop ]; then
 fi
 [ "$cmd" = start ] || { echo "tgt-peer.sh: unknown command $cmd" >&2; exit 2; }
 port=${3:?PORT}; file=${4:?FILE}
+addrs=("${@:5}"); [ ${#addrs[@]} -gt 0 ] || addrs=(127.0.0.1)
 [ "$(id -u)" -eq 0 ] || { echo "tgt-peer.sh: tgtd needs root" >&2; exit 1; }
 command -v tgtd >/dev/null || { echo "tgt-peer.sh: tgtd not found: install tgt (scripts/deps.sh --bench)" >&2; exit 1; }
 [ -f "$file" ] || { echo "tgt-peer.sh: $file does not exist" >&2; exit 1; }
@@ -46,7 +50,7 @@ for _ in $(seq 50); do
 done
 [ -n "$cport" ] || { echo "tgt-peer.sh: no free tgtd control port" >&2; exit 1; }
 echo "$cport" >"$dir/control-port"
-tgtd -f -C "$cport" --iscsi portal="127.0.0.1:$port" >"$dir/tgtd.log" 2>&1 &
+tgtd -f -C "$cport" --iscsi portal="${addrs[0]}:$port" >"$dir/tgtd.log" 2>&1 &
 echo $! >"$dir/tgtd.pid"
 up=""
 for _ in $(seq 100); do
@@ -61,5 +65,8 @@ fi
 tgtadm -C "$cport" --lld iscsi --mode target --op new --tid 1 -T "$iqn"
 tgtadm -C "$cport" --lld iscsi --mode logicalunit --op new --tid 1 --lun 1 -b "$file"
 tgtadm -C "$cport" --lld iscsi --mode target --op bind --tid 1 -I ALL
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-echo "iscsi://127.0.0.1:$port/$iqn/1" | tee "$dir/url"
+for a in "${addrs[@]:1}"; do
+  tgtadm -C "$cport" --lld iscsi --mode portal --op new --param portal="$a:$port"
+done
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/${addrs[0]}/$port") 2>/dev/null && break; sleep 0.1; done
+echo "iscsi://${addrs[0]}:$port/$iqn/1" | tee "$dir/url"

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <exception>
@@ -28,12 +29,20 @@ int run(const std::string& cmd) {
 
 }  // namespace
 
-Pair::Pair(const std::string& carrier, const std::string& size) {
+Pair::Pair(const std::string& carrier, const std::string& size) : Pair(PairOptions{.carrier = carrier, .size = size}) {}
+
+Pair::Pair(const PairOptions& o) {
   char tmpl[] = "/tmp/stmf-alua-test-XXXXXX";
   if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
-  const std::string cmd = std::string(PAIR_SCRIPT) + " start " + dir_ + " --bin " + TOOLS_DIR + " --carrier " + carrier +
-                          " --size " + size + " >" + dir_ + "/start.out 2>&1";
+  std::string cmd = std::string(PAIR_SCRIPT) + " start " + dir_ + " --bin " + TOOLS_DIR + " --carrier " + o.carrier +
+                    " --size " + o.size + " --shared " + o.shared + " --san " + o.san;
+  // This process stops the pair: namespaces it leaves behind when it dies are reaped by the
+  // next start.
+  if (o.netns) cmd += " --netns --owner " + std::to_string(::getpid());
+  if (!o.takeover.empty()) cmd += " --takeover " + o.takeover;
+  if (o.cluster_id) cmd += " --cluster-id " + std::to_string(o.cluster_id);
+  cmd += " >" + dir_ + "/start.out 2>&1";
   if (run(cmd) != 0) {
     std::string out = slurp(dir_ + "/start.out");
     run(std::string(PAIR_SCRIPT) + " stop " + dir_);
@@ -59,7 +68,33 @@ std::string Pair::env(const std::string& key) const {
 }
 
 std::string Pair::portal(int node) const {
-  return (node == 0 ? "127.0.0.1:" : "127.0.0.2:") + env(node == 0 ? "PORT_A" : "PORT_B");
+  return env(node == 0 ? "HOST_A" : "HOST_B") + ":" + env(node == 0 ? "PORT_A" : "PORT_B");
+}
+
+std::string Pair::netns_unavailable() {
+  const std::string out = "/tmp/stmf-netns-check-" + std::to_string(::getpid());
+  // scripts/pair-netns.sh, next to pair.sh.
+  const std::string pair_script = PAIR_SCRIPT;
+  const std::string script = pair_script.substr(0, pair_script.rfind('/')) + "/pair-netns.sh";
+  const int rc = run(script + " check >" + out + " 2>&1");
+  std::string why = rc == 0 ? "" : slurp(out);
+  ::unlink(out.c_str());
+  while (!why.empty() && why.back() == '\n') why.pop_back();
+  return rc == 0 ? "" : (why.empty() ? "pair-netns.sh check failed" : why);
+}
+
+void Pair::signal_san(int sig) const { ::kill(pid_t(std::stol(slurp(dir_ + "/san.pid"))), sig); }
+
+void Pair::restart_san() {
+  if (run(std::string(PAIR_SCRIPT) + " restart " + dir_ + " san") != 0) throw std::runtime_error("the SAN did not restart");
+}
+
+void Pair::cut_link() {
+  if (run(std::string(PAIR_SCRIPT) + " cut " + dir_) != 0) throw std::runtime_error("the link could not be cut");
+}
+
+void Pair::restore_link() {
+  if (run(std::string(PAIR_SCRIPT) + " restore " + dir_) != 0) throw std::runtime_error("the link could not be restored");
 }
 
 std::string Pair::iqn(int node) const {

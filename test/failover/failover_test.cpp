@@ -23,6 +23,7 @@ extern "C" {
 #include "test/alua/pair.h"
 #include "test/alua/pair_scsi.h"
 #include "test/integration/libiscsi_util.h"
+#include "test/failover/writers.h"
 
 using stmf::mgmt::Client;
 using stmf::mgmt::json;
@@ -34,99 +35,6 @@ constexpr const char* kHostA = "iqn.2026-11.org.example:failover-a";   // throug
 constexpr const char* kHostB = "iqn.2026-11.org.example:failover-b";   // through node 1
 constexpr const char* kWriter = "iqn.2026-11.org.example:failover-w";  // streams through node 1
 constexpr const char* kOutsider = "iqn.2026-11.org.example:failover-x";
-constexpr uint32_t kFirstLba = 4096, kBlocks = 512;
-
-// One 512-byte block: its LBA, a sequence number, and a checksum over the rest.
-std::vector<uint8_t> block(uint32_t lba, uint64_t seq) {
-  std::vector<uint8_t> b(512);
-  for (size_t i = 0; i < 8; ++i) b[i] = uint8_t(seq >> (8 * i));
-  for (size_t i = 0; i < 4; ++i) b[8 + i] = uint8_t(lba >> (8 * i));
-  uint32_t sum = 0;
-  for (size_t i = 16; i < 512; ++i) {
-    b[i] = uint8_t(seq * 31 + lba * 7 + i);
-    sum = sum * 33 + b[i];
-  }
-  for (size_t i = 0; i < 4; ++i) b[12 + i] = uint8_t(sum >> (8 * i));
-  return b;
-}
-
-// What every writer had acknowledged, by LBA (the last acknowledged content wins; a write
-// that was not acknowledged may or may not have landed, so its LBA may hold either).
-struct Ledger {
-  std::mutex mu;
-  std::map<uint32_t, std::vector<std::vector<uint8_t>>> maybe;  // in flight when it failed
-  std::map<uint32_t, std::vector<uint8_t>> acked;
-  std::vector<std::string> bad;  // non-retryable answers
-};
-
-// Writes blocks through `ctx` until `stop`; GOOD is recorded as acknowledged; NOT READY and
-// unit attentions are retryable; a dead connection ends the writer (its node is gone).
-void writer(Ctx& ctx, uint32_t first, uint64_t seq0, Ledger& ledger, std::atomic<bool>& stop,
-            std::atomic<int>& acked_after) {
-  uint64_t seq = seq0;
-  for (uint32_t i = 0; !stop; ++i, ++seq) {
-    const uint32_t lba = first + i % kBlocks;
-    auto b = block(lba, seq);
-    Task t(iscsi_write10_sync(ctx, 0, lba, b.data(), 512, 512, 0, 0, 0, 0, 0));
-    std::lock_guard lk(ledger.mu);
-    if (!t || t->status == SCSI_STATUS_ERROR || t->status == SCSI_STATUS_CANCELLED ||
-        t->status == SCSI_STATUS_TIMEOUT) {
-      ledger.maybe[lba].push_back(b);
-      return;  // the connection is gone with its node (libiscsi's transport statuses)
-    }
-    if (t->status == SCSI_STATUS_GOOD) {
-      ledger.acked[lba] = b;
-      ledger.maybe.erase(lba);
-      ++acked_after;
-      continue;
-    }
-    ledger.maybe[lba].push_back(b);
-    const bool retryable = t->status == SCSI_STATUS_CHECK_CONDITION &&
-                           (t->sense.key == SCSI_SENSE_NOT_READY || t->sense.key == SCSI_SENSE_UNIT_ATTENTION);
-    if (!retryable)
-      ledger.bad.push_back("status " + std::to_string(t->status) + " sense " + describe({int(t->sense.key) << 16 | int(t->sense.ascq)}));
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
-
-// The two writers of every scenario: `w` (through node 1) from kFirstLba, `wa` (through
-// node 0) from kFirstLba + kBlocks. Stopped and joined when they go away, so a failed
-// REQUIRE cannot leave a thread running (that would abort the test before the pair is
-// stopped).
-struct Writers {
-  Ledger ledger;
-  std::atomic<bool> stop{false};
-  std::atomic<int> acked_b{0}, acked_a{0};
-  std::thread tb, ta;
-  Writers(Ctx& w, Ctx& wa)
-      : tb([this, &w] { writer(w, kFirstLba, 1, ledger, stop, acked_b); }),
-        ta([this, &wa] { writer(wa, kFirstLba + kBlocks, 1u << 40, ledger, stop, acked_a); }) {}
-  ~Writers() { finish(); }
-  void finish() {
-    stop = true;
-    if (tb.joinable()) tb.join();
-    if (ta.joinable()) ta.join();
-  }
-};
-
-// Reads every acknowledged block back through `ctx`: the number that hold neither their
-// acknowledged content nor that of a later write that failed (which may have landed).
-size_t torn_blocks(Ledger& ledger, Ctx& ctx) {
-  size_t torn = 0;
-  for (auto& [lba, want] : ledger.acked) {
-    auto got = read_blocks(ctx, lba, 512);
-    if (got == want) continue;
-    auto m = ledger.maybe.find(lba);
-    if (m == ledger.maybe.end() || std::find(m->second.begin(), m->second.end(), got) == m->second.end()) ++torn;
-  }
-  return torn;
-}
-
-bool wait_count(std::atomic<int>& n, int want) {
-  const auto end = std::chrono::steady_clock::now() + kGuard;
-  while (n < want && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  return n >= want;
-}
 
 json mgmt(const Pair& p, int node, const std::string& op, const json& args, int& code) {
   Client c(p.socket(node));
