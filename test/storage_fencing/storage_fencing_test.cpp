@@ -289,6 +289,47 @@ TEST_CASE("storage fencing: a node that starts while another key holds the reser
   for (int i = 0; i < 8 * int(kBlock); ++i) REQUIRE(r->datain.data[i] == 0);
 }
 
+TEST_CASE("storage fencing: the SAN restarted under the owner, its key intact (APTPL): it reconnects and serves on, "
+          "not fenced",
+          "[fencing]") {
+  Daemon san;
+  Daemon node(node_options(san, stmf::test::free_port()));
+  Ctx nc("iqn.2026-12.org.example:writer");
+  REQUIRE(login(nc, node));
+  Client mgmt(node.socket_path());
+  const std::string guid = the_lu(mgmt);
+  uint64_t seq = 0;
+  auto write_next = [&](uint64_t s) {
+    auto b = stamped(s);
+    return Task(iscsi_write16_sync(nc, 0, kFirstLba + s, b.data(), kBlock, kBlock, 0, 0, 0, 0, 0));
+  };
+  REQUIRE(wait_for([&] {
+    Task t(write_next(++seq));
+    return t && t->status == SCSI_STATUS_GOOD;
+  }, 10s));
+  const uint64_t before = seq;
+
+  san.kill9();
+  san.restart();  // same state directory: the APTPL registration and reservation come back
+  REQUIRE(wait_for([&] {
+    Task t(write_next(++seq));
+    return t && t->status == SCSI_STATUS_GOOD;
+  }, 30s));
+  const uint64_t after = seq;
+  CHECK(get_lu(mgmt, guid)["fenced"] == false);
+  CHECK(node.log_text().find("fenced") == std::string::npos);
+  Ctx sc("iqn.2026-12.org.example:checker");
+  REQUIRE(login(sc, san));
+  auto keys = read_keys(sc);
+  CHECK(std::count(keys.begin(), keys.end(), kNodeKey) == 1);
+  CHECK(read_reservation(sc).first == kNodeKey);
+  Task r(past_ua([&] { return iscsi_read16_sync(sc, 0, kFirstLba, uint32_t(after + 1) * kBlock, kBlock, 0, 0, 0, 0, 0); }));
+  REQUIRE(r);
+  REQUIRE(r->status == SCSI_STATUS_GOOD);
+  CHECK(stamp_of(r->datain.data + before * kBlock) == before);
+  CHECK(stamp_of(r->datain.data + after * kBlock) == after);
+}
+
 namespace {
 // One node of a SAN-backed pair with takeover fenced, on loopback: node 1 listens on
 // `listen_port`, node 0 connects to it; only node 0 has the LU (node 1 learns it as standby).
