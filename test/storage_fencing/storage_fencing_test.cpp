@@ -333,7 +333,7 @@ TEST_CASE("storage fencing: the SAN restarted under the owner, its key intact (A
 namespace {
 // One node of a SAN-backed pair with takeover fenced, on loopback: node 1 listens on
 // `listen_port`, node 0 connects to it; only node 0 has the LU (node 1 learns it as standby).
-DaemonOptions pair_node(const Daemon& san, int node, uint16_t listen_port) {
+DaemonOptions pair_node(const Daemon& san, int node, uint16_t listen_port, const std::string& takeover = "fenced") {
   DaemonOptions o;
   if (node == 0) {
     o.store = "iscsi";
@@ -346,7 +346,7 @@ DaemonOptions pair_node(const Daemon& san, int node, uint16_t listen_port) {
                      (node == 0 ? "\"peer\": \"127.0.0.1:" + std::to_string(listen_port) + "\""
                                 : "\"listen\": \"127.0.0.1:" + std::to_string(listen_port) + "\", \"peer\": \"127.0.0.1:1\"") +
                      ", \"heartbeat_ms\": 100, \"timeout_ms\": 500, \"cluster_id\": " + std::to_string(kCluster) +
-                     ", \"takeover\": \"fenced\"}, ";
+                     ", \"takeover\": \"" + takeover + "\"}, ";
   return o;
 }
 
@@ -441,4 +441,56 @@ TEST_CASE("storage fencing: takeover fenced, the owner hung past the timeout is 
     INFO("write " << s << " after the hang, " << (ok ? "acknowledged" : "refused"));
     CHECK(stamp_of(r->datain.data + s * kBlock) == (ok ? s : 0));
   }
+}
+
+TEST_CASE("storage fencing: takeover manual, create-lu of the SAN-backed standby LU on the survivor preempts the "
+          "hung owner's key first and serves",
+          "[fencing][pair]") {
+  Daemon san;
+  const uint16_t link_port = stmf::test::free_port();
+  Daemon b(pair_node(san, 1, link_port, "manual"));
+  Daemon a(pair_node(san, 0, link_port, "manual"));
+  Client ma(a.socket_path()), mb(b.socket_path());
+  const std::string guid = the_lu(ma);
+  REQUIRE(wait_for([&] {
+    json r;
+    return mb.call("get-lu", {{"guid", guid}}, r).ok() && r["lu"].value("access_state", "") == "standby";
+  }, 15s));
+  const uint64_t epoch = get_lu(ma, guid).value("epoch", uint64_t(0));
+  Ctx sc("iqn.2026-12.org.example:checker");
+  REQUIRE(login(sc, san));
+  Ctx ac("iqn.2026-12.org.example:writer");
+  REQUIRE(login(ac, a));
+  REQUIRE(wait_for([&] {
+    auto blk = stamped(1);
+    Task t(iscsi_write16_sync(ac, 0, kFirstLba + 1, blk.data(), kBlock, kBlock, 0, 0, 0, 0, 0));
+    return t && t->status == SCSI_STATUS_GOOD;
+  }, 10s));
+  REQUIRE(wait_for([&] { return read_reservation(sc).first == kNodeKey; }, 10s));
+
+  ::kill(a.pid(), SIGSTOP);
+  Resume resume{a.pid()};
+  // Manual: nothing happens by itself.
+  std::this_thread::sleep_for(2s);
+  CHECK(read_reservation(sc).first == kNodeKey);
+  // The administrator takes it over on node 1 (the link is down by now).
+  json lu{{"guid", guid}, {"store", "iscsi"}, {"backend", {{"url", san.url()}, {"initiator", kNodeInitiator}}}};
+  json r;
+  auto st = mb.call("create-lu", {{"lu", lu}}, r);
+  INFO(st.message << "\nnode 1 log:\n" << b.log_text());
+  REQUIRE(st.ok());
+  constexpr uint64_t kNode1Key = uint64_t(kCluster) << 32 | 2;
+  CHECK(read_reservation(sc).first == kNode1Key);
+  auto keys = read_keys(sc);
+  CHECK(std::count(keys.begin(), keys.end(), kNodeKey) == 0);
+  CHECK(wait_for([&] {
+    json g;
+    return mb.call("get-lu", {{"guid", guid}}, g).ok() && g["lu"].value("access_state", "") == "active" &&
+           g["lu"].value("epoch", uint64_t(0)) == epoch + 1 && g["lu"].value("fenced", true) == false;
+  }, 15s));
+  ::kill(a.pid(), SIGCONT);
+  CHECK(wait_for([&] {
+    json g;
+    return ma.call("get-lu", {{"guid", guid}}, g).ok() && g["lu"].value("access_state", "") == "standby";
+  }, 20s));
 }

@@ -619,22 +619,39 @@ void Runtime::switchover(const std::string& guid, std::function<void(stmf::mgmt:
 
 // alua.takeover fenced (docs/failover.md "Fencing at the storage"): the race for a SAN-backed
 // standby LU, through a libmhd control handle on its SAN LUN (blocking: on a thread of its own).
+// The SAN LUN of SAN-backed standby LU `guid` and the two keys (management thread), or why not.
+std::optional<RaceTarget> Runtime::race_target(const std::string& guid, std::string& why) const {
+  auto it = standby_props_.find(guid);
+  const auto& a = current_.alua;
+  if (it == standby_props_.end() || !a.enabled || !a.cluster_id) {
+    why = "not a SAN-backed standby LU here";
+    return std::nullopt;
+  }
+  auto j = stmf::mgmt::parse_json_limited(it->second);
+  if (!j.is_object() || j.value("store", std::string()) != "iscsi") {
+    why = "not a SAN-backed standby LU here";
+    return std::nullopt;
+  }
+  const auto* b = j.contains("backend") && j["backend"].is_object() ? &j["backend"] : nullptr;
+  if (!b || !b->contains("url") || !(*b)["url"].is_string()) {
+    why = "the owner registered no SAN URL";
+    return std::nullopt;
+  }
+  RaceTarget t;
+  t.url = (*b)["url"].get<std::string>();
+  t.initiator = b->value("initiator", std::string("iqn.2026-11.org.example:stmfd")) + ":fence" + std::to_string(a.node);
+  t.ours = stmf::mgmt::fence_key(a.cluster_id, a.node);
+  t.owner = stmf::mgmt::fence_key(a.cluster_id, 1 - a.node);
+  return t;
+}
+
 void Runtime::race(stmf::Guid g, std::function<void(stmf::proxy::Ownership::RaceResult, std::string)> done) {
   post_([this, g, done = std::move(done)]() mutable {
     using R = stmf::proxy::Ownership::RaceResult;
-    const std::string guid = guid_hex(g);
-    auto it = standby_props_.find(guid);
-    const auto& a = current_.alua;
-    if (it == standby_props_.end() || !a.cluster_id) return done(R::failed, "not a SAN-backed standby LU here");
-    auto j = stmf::mgmt::parse_json_limited(it->second);
-    const auto* b = j.is_object() && j.contains("backend") && j["backend"].is_object() ? &j["backend"] : nullptr;
-    if (!b || !b->contains("url") || !(*b)["url"].is_string()) return done(R::failed, "the owner registered no SAN URL");
-    RaceTarget t;
-    t.url = (*b)["url"].get<std::string>();
-    t.initiator = b->value("initiator", std::string("iqn.2026-11.org.example:stmfd")) + ":fence" + std::to_string(a.node);
-    t.ours = stmf::mgmt::fence_key(a.cluster_id, a.node);
-    t.owner = stmf::mgmt::fence_key(a.cluster_id, 1 - a.node);
-    std::thread([t, done = std::move(done)] {
+    std::string why;
+    auto target = race_target(guid_hex(g), why);
+    if (!target) return done(R::failed, why);
+    std::thread([t = *target, done = std::move(done)] {
       std::string detail;
       const R r = preempt_owner(t, detail);
       done(r, detail);
@@ -646,6 +663,19 @@ Runtime::Takeover Runtime::import_lu(const std::string& guid) const {
   auto g = parse_guid(guid);
   if (!standby_.count(guid) || !proxy_ || !g) return {};  // not a standby LU here: not a takeover
   const auto r = proxy_->import_lu(*g);
+  if (r.takeover) {
+    // A SAN-backed LU (docs/failover.md "Fencing at the storage"): the same PREEMPT AND ABORT
+    // of the owner's key as the automatic takeover's race, before the LU is configured here
+    // (its store would otherwise find the LUN reserved under the owner's key and fence itself).
+    std::string why;
+    if (auto t = race_target(guid, why)) {
+      std::string detail;
+      if (preempt_owner(*t, detail) != stmf::proxy::Ownership::RaceResult::won)
+        return {true, "LU " + guid + " is SAN-backed: taking it over needs PREEMPT AND ABORT of the owner's key on the SAN, "
+                      "which did not succeed (" + detail + ")", false, 0};
+      log()->warn("LU {}: import-lu takeover preempted the owner's key on the SAN ({})", guid, detail);
+    }
+  }
   return {r.status == stmf::proxy::ProxyStatus::already, r.message, r.takeover, r.epoch};
 }
 

@@ -19,6 +19,7 @@
 #include "mgmt/protocol.h"
 #include "proxy/service.h"
 #include "tools/stmfd/door_host.h"
+#include "tools/stmfd/storage_race.h"
 #include "transport/server.h"
 
 namespace stmfd {
@@ -78,6 +79,7 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   void step_down(stmf::proxy::RegisterLun m, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void promote(stmf::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void race(stmf::Guid g, std::function<void(stmf::proxy::Ownership::RaceResult, std::string)> done) override;
+  std::optional<RaceTarget> race_target(const std::string& guid, std::string& why) const;
   // How the management server adds a taken-over LU (`lu`: management LU object, epoch set)
   // to the configuration (promote): `done(ok)` on the management thread once applied.
   void set_promote(std::function<void(const nlohmann::json& lu, std::function<void(bool)> done)> fn) { promote_ = std::move(fn); }
