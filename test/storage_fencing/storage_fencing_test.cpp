@@ -120,6 +120,11 @@ json get_lu(Client& c, const std::string& guid) {
   return r["lu"];
 }
 
+bool access_state_is(Client& c, const std::string& guid, const std::string& want) {
+  json r;
+  return c.call("get-lu", {{"guid", guid}}, r).ok() && r["lu"].value("access_state", "") == want;
+}
+
 bool wait_for(const std::function<bool()>& f, std::chrono::milliseconds limit) {
   const auto end = Clock::now() + limit;
   while (Clock::now() < end) {
@@ -366,10 +371,7 @@ TEST_CASE("storage fencing: takeover fenced, the owner hung past the timeout is 
   Client ma(a.socket_path()), mb(b.socket_path());
   const std::string guid = the_lu(ma);
   // Node 1 has it standby once the link is up and the owner registered it.
-  REQUIRE(wait_for([&] {
-    json r;
-    return mb.call("get-lu", {{"guid", guid}}, r).ok() && r["lu"].value("access_state", "") == "standby";
-  }, 15s));
+  REQUIRE(wait_for([&] { return access_state_is(mb, guid, "standby"); }, 15s));
   const uint64_t epoch = get_lu(ma, guid).value("epoch", uint64_t(0));
 
   Ctx ac("iqn.2026-12.org.example:writer"), sc("iqn.2026-12.org.example:checker");
@@ -425,10 +427,7 @@ TEST_CASE("storage fencing: takeover fenced, the owner hung past the timeout is 
     good[s] = t && t->status == SCSI_STATUS_GOOD;
     std::this_thread::sleep_for(50ms);
   }
-  CHECK(wait_for([&] {
-    json r;
-    return ma.call("get-lu", {{"guid", guid}}, r).ok() && r["lu"].value("access_state", "") == "standby";
-  }, 20s));
+  CHECK(wait_for([&] { return access_state_is(ma, guid, "standby"); }, 20s));
   const bool fenced = a.log_text().find("fenced") != std::string::npos;
   INFO("node 0 " << (fenced ? "was fenced by the SAN" : "stepped down before writing"));
 
@@ -452,10 +451,7 @@ TEST_CASE("storage fencing: takeover manual, create-lu of the SAN-backed standby
   Daemon a(pair_node(san, 0, link_port, "manual"));
   Client ma(a.socket_path()), mb(b.socket_path());
   const std::string guid = the_lu(ma);
-  REQUIRE(wait_for([&] {
-    json r;
-    return mb.call("get-lu", {{"guid", guid}}, r).ok() && r["lu"].value("access_state", "") == "standby";
-  }, 15s));
+  REQUIRE(wait_for([&] { return access_state_is(mb, guid, "standby"); }, 15s));
   const uint64_t epoch = get_lu(ma, guid).value("epoch", uint64_t(0));
   Ctx sc("iqn.2026-12.org.example:checker");
   REQUIRE(login(sc, san));
@@ -489,8 +485,5 @@ TEST_CASE("storage fencing: takeover manual, create-lu of the SAN-backed standby
            g["lu"].value("epoch", uint64_t(0)) == epoch + 1 && g["lu"].value("fenced", true) == false;
   }, 15s));
   ::kill(a.pid(), SIGCONT);
-  CHECK(wait_for([&] {
-    json g;
-    return ma.call("get-lu", {{"guid", guid}}, g).ok() && g["lu"].value("access_state", "") == "standby";
-  }, 20s));
+  CHECK(wait_for([&] { return access_state_is(ma, guid, "standby"); }, 20s));
 }
