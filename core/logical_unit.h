@@ -137,8 +137,15 @@ class LogicalUnit {
   // Ownership not settled (ALUA pair: a node that starts or re-initializes holds its LUs
   // until it has compared ownership epochs with the peer, or stepping down): commands get
   // NOT READY, ASYMMETRIC ACCESS STATE TRANSITION and RTPG reports Transitioning.
-  bool transitioning() const { return transitioning_.load(std::memory_order_acquire); }
+  bool transitioning() const {
+    return transitioning_.load(std::memory_order_acquire) || fenced_.load(std::memory_order_acquire);
+  }
   void set_transitioning(bool t) { transitioning_.store(t, std::memory_order_release); }
+  // Fenced at the storage (docs/failover.md "Fencing at the storage": its key was preempted on
+  // the SAN): Transitioning for good, whatever the ownership machine releases; only a new LU
+  // object (step-down and a later takeover, or a restart) serves again.
+  bool fenced() const { return fenced_.load(std::memory_order_acquire); }
+  void set_fenced() { fenced_.store(true, std::memory_order_release); }
   // ALUA ownership epoch (docs/alua.md "Fencing"): for an active LU this node's, for a
   // standby LU the one its owner registered it with. Proxied commands carry it; the owner
   // runs only those that name its own.
@@ -157,6 +164,7 @@ class LogicalUnit {
  private:
   std::atomic<bool> standby_{false};
   std::atomic<bool> transitioning_{false};
+  std::atomic<bool> fenced_{false};
   std::atomic<uint64_t> epoch_{0};
   UnitAttentions uas_;
   TaskSet task_set_;

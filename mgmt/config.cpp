@@ -463,7 +463,7 @@ IscsiConfig parse_iscsi(const json& v) {
 AluaConfig parse_alua(const json& v) {
   if (!v.is_object()) fail("alua", "must be an object");
   only_keys(v, "alua", {"enabled", "node", "listen", "peer", "carrier", "heartbeat_ms", "timeout_ms", "tls", "insecure",
-                        "handshake_timeout_ms"});
+                        "handshake_timeout_ms", "takeover", "cluster_id"});
   AluaConfig a;
   if (auto* x = opt(v, "enabled")) a.enabled = get_bool(*x, "alua.enabled");
   if (auto* x = opt(v, "node")) a.node = uint32_t(get_uint(*x, "alua.node", 0, 1));
@@ -487,6 +487,13 @@ AluaConfig parse_alua(const json& v) {
   if (auto* x = opt(v, "handshake_timeout_ms"))
     a.handshake_timeout_ms = uint32_t(get_uint(*x, "alua.handshake_timeout_ms", 100, 600000));
   if (auto* x = opt(v, "insecure")) a.insecure = get_bool(*x, "alua.insecure");
+  if (auto* x = opt(v, "takeover")) {
+    a.takeover = get_string(*x, "alua.takeover");
+    if (a.takeover != "manual" && a.takeover != "fenced") fail("alua.takeover", "must be manual or fenced");
+  }
+  if (auto* x = opt(v, "cluster_id")) a.cluster_id = uint32_t(get_uint(*x, "alua.cluster_id", 1, UINT32_MAX));
+  if (a.takeover == "fenced" && a.cluster_id == 0)
+    fail("alua.cluster_id", "required with \"takeover\": \"fenced\" (the same number on both nodes, >= 1)");
   if (auto* t = opt(v, "tls"); t && !t->is_null()) {
     if (!t->is_object()) fail("alua.tls", "must be an object {\"cert\", \"key\", \"peer_cert\" or \"ca\"}");
     only_keys(*t, "alua.tls", {"cert", "key", "peer_cert", "ca"});
@@ -843,10 +850,16 @@ json to_json(const ViewEntryConfig& v) {
 
 json to_json(const Portal& p) { return {{"host", p.host}, {"port", p.port}}; }
 
+uint64_t lu_fence_key(const AluaConfig& a, const LuConfig& l) {
+  return l.store == "iscsi" && a.enabled && a.cluster_id ? fence_key(a.cluster_id, a.node) : 0;
+}
+
 json to_json(const AluaConfig& a) {
   json j{{"enabled", a.enabled}, {"node", a.node},       {"listen", a.listen},           {"peer", a.peer},
          {"carrier", a.carrier}, {"heartbeat_ms", a.heartbeat_ms}, {"timeout_ms", a.timeout_ms},
          {"handshake_timeout_ms", a.handshake_timeout_ms}};
+  if (a.takeover != "manual") j["takeover"] = a.takeover;  // the default is left out, as before
+  if (a.cluster_id) j["cluster_id"] = a.cluster_id;
   if (a.insecure) j["insecure"] = true;
   if (a.tls) {
     json t{{"cert", a.tls->cert}, {"key", a.tls->key}};

@@ -201,8 +201,21 @@ struct AluaConfig {
   std::optional<AluaTlsConfig> tls;     // the tcp carrier's TLS
   bool insecure = false;                // plain TCP on the tcp carrier (a warning at start)
   uint32_t handshake_timeout_ms = 5000; // a new link connection's TLS handshake + HELLO
+  // Storage fencing (docs/failover.md "Fencing at the storage"): "manual" (an administrator
+  // fences and imports, the default) or "fenced" (the standby preempts the owner's key on the
+  // SAN LUN once the link has been down longer than timeout_ms). cluster_id (>= 1; 0 = unset,
+  // required by "fenced") makes every iscsi-store LU of the pair SAN-backed and fenced, under
+  // this node's reservation key fence_key(cluster_id, node).
+  std::string takeover = "manual";
+  uint32_t cluster_id = 0;
   bool operator==(const AluaConfig&) const = default;
 };
+
+// This node's persistent-reservation key on the SAN: (cluster_id << 32) | (node + 1).
+constexpr uint64_t fence_key(uint32_t cluster_id, uint32_t node) { return uint64_t(cluster_id) << 32 | uint64_t(node + 1); }
+// The key an iscsi-store LU registers on its SAN LUN, 0 when it is not SAN-backed and fenced
+// (not an iscsi store, ALUA disabled, or no cluster_id).
+uint64_t lu_fence_key(const AluaConfig& a, const LuConfig& l);
 
 struct Config {
   std::vector<Portal> portals;

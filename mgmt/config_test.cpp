@@ -223,6 +223,51 @@ TEST_CASE("the alua section is read, validated and exported", "[alua]") {
   CHECK(empty_addr);
 }
 
+TEST_CASE("alua.takeover and alua.cluster_id: fenced needs a cluster id, the node's key, which LUs are fenced", "[alua][fencing]") {
+  ConfigError e;
+  auto c = parse_config(R"({"portals": [], "alua": {"takeover": "fenced", "cluster_id": 7, "node": 1}})", e);
+  INFO(e.message());
+  REQUIRE(c);
+  CHECK(c->alua.takeover == "fenced");
+  CHECK(c->alua.cluster_id == 7);
+  json j = to_json(*c);
+  CHECK(j["alua"]["takeover"] == "fenced");
+  CHECK(j["alua"]["cluster_id"] == 7);
+  auto again = parse_config_json(j, e);
+  REQUIRE(again);
+  CHECK(*again == *c);
+  // The default (manual, no cluster id) exports as before: neither key.
+  auto d = parse_config(R"({"portals": []})", e);
+  REQUIRE(d);
+  CHECK(d->alua.takeover == "manual");
+  CHECK(!to_json(*d)["alua"].contains("takeover"));
+  CHECK(!to_json(*d)["alua"].contains("cluster_id"));
+
+  auto with = [](const std::string& alua) { return std::string(R"({"portals": [], "alua": )") + alua + "}"; };
+  CHECK(refused(with(R"({"takeover": "auto"})")) == "alua.takeover: must be manual or fenced");
+  CHECK(refused(with(R"({"takeover": "fenced"})")).rfind("alua.cluster_id: required with", 0) == 0);
+  CHECK(refused(with(R"({"cluster_id": 0})")) == "alua.cluster_id: must be between 1 and 4294967295");
+  CHECK(parse_config(with(R"({"takeover": "manual", "cluster_id": 3})"), e));  // fenced I/O, manual takeover
+
+  // The key: cluster id in the high half, node + 1 in the low half.
+  CHECK(fence_key(7, 0) == 0x0000000700000001ull);
+  CHECK(fence_key(7, 1) == 0x0000000700000002ull);
+  CHECK(fence_key(0xffffffffu, 1) == 0xffffffff00000002ull);
+  AluaConfig a;
+  a.enabled = true;
+  a.cluster_id = 7;
+  a.node = 1;
+  LuConfig iscsi, file;
+  iscsi.store = "iscsi";
+  CHECK(lu_fence_key(a, iscsi) == 0x0000000700000002ull);
+  CHECK(lu_fence_key(a, file) == 0);
+  a.enabled = false;
+  CHECK(lu_fence_key(a, iscsi) == 0);
+  a.enabled = true;
+  a.cluster_id = 0;
+  CHECK(lu_fence_key(a, iscsi) == 0);
+}
+
 TEST_CASE("an enabled tcp carrier needs alua.tls or an explicit insecure", "[alua][tls]") {
   ConfigError e;
   auto with = [](const std::string& alua) { return std::string(R"({"portals": [], "alua": )") + alua + "}"; };

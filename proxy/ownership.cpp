@@ -13,6 +13,8 @@ const char* to_string(Ownership::State s) {
     case Ownership::State::handed_over: return "handed_over";
     case Ownership::State::stepping_down: return "stepping_down";
     case Ownership::State::taking_over: return "taking_over";
+    case Ownership::State::racing: return "racing";
+    case Ownership::State::fenced: return "fenced";
   }
   return "?";
 }
@@ -21,8 +23,9 @@ namespace {
 using State = Ownership::State;
 using Phase = Ownership::Phase;
 
-// The LU is standby here (the peer owns it); taking_over is still standby until promote is done.
-bool standby_here(State s) { return s == State::standby || s == State::taking_over; }
+// The LU is standby here (the peer owns it); taking_over and racing are still standby until
+// promote is done or the race is won.
+bool standby_here(State s) { return s == State::standby || s == State::taking_over || s == State::racing; }
 
 std::string lu_name(const Guid& g) { return "LU " + guid_hex(g); }
 }  // namespace
@@ -55,7 +58,13 @@ Ownership::Actions Ownership::lu_gone(const Guid& g) {
 
 void Ownership::lu_standby(const Guid& g, uint64_t epoch) {
   auto& lu = lus_[g];
+  const bool san = lu.san;
+  if (lu.state == State::racing) {  // the race's answer decides; the node's view is the same
+    lu.epoch = epoch;
+    return;
+  }
   lu = Lu{};
+  lu.san = san;
   lu.state = State::standby;
   lu.epoch = epoch;
 }
@@ -85,12 +94,15 @@ Ownership::Actions Ownership::alua_disabled() {
   Actions a;
   if (holding_) release_hold("ALUA disabled", a);
   link_up_ = false;
+  link_down_since_ = kNever;
   std::erase_if(lus_, [](auto& kv) { return standby_here(kv.second.state); });
   return a;
 }
 
 Ownership::Actions Ownership::link_up() {
   link_up_ = true;
+  link_down_since_ = kNever;
+  for (auto& [g, lu] : lus_) lu.race_after_ms = 0;  // a lost or failed race is forgotten: the owner is back
   return {};
 }
 
@@ -151,6 +163,23 @@ Ownership::Actions Ownership::tick(uint64_t now) {
     release_hold("the peer was not reachable within " + std::to_string(timeout_ms_) +
                      " ms: this node serves its LUs as their owner",
                  a);
+  // alua.takeover fenced: the link down longer than timeout_ms (on top of the timeout_ms that
+  // declared it down): race for every SAN-backed standby LU at the storage.
+  if (link_up_) {
+    link_down_since_ = kNever;
+  } else if (takeover_fenced_) {
+    if (link_down_since_ == kNever) link_down_since_ = now;
+    if (now - link_down_since_ >= timeout_ms_)
+      for (auto& [g, lu] : lus_) {
+        if (lu.state != State::standby || !lu.san || now < lu.race_after_ms) continue;
+        lu.state = State::racing;
+        a.race.push_back({g, lu.epoch});
+        a.logs.push_back({Level::warn, lu_name(g) + ": the link to its owner has been down for more than " +
+                                           std::to_string(timeout_ms_) + " ms: racing for it at the storage "
+                                           "(PREEMPT AND ABORT of the owner's key)"});
+        a.audits.push_back({"fencing", "takeover-race", "started", g, {{"epoch", std::to_string(lu.epoch)}}});
+      }
+  }
   return a;
 }
 
@@ -342,7 +371,7 @@ Ownership::Actions Ownership::flush_done(const Guid& g, bool ok, uint64_t new_ms
 // runtime.cpp promote (the configuration takes the LU with the standby copy's epoch + 1).
 Ownership::Actions Ownership::promote_done(const Guid& g, uint64_t msg_id, ProxyStatus st) {
   Actions a;
-  a.replies.push_back({MsgType::lun_active, msg_id, st});
+  if (msg_id) a.replies.push_back({MsgType::lun_active, msg_id, st});  // 0: a race won, nobody to answer
   auto it = lus_.find(g);
   if (it == lus_.end() || it->second.state != State::taking_over) return a;
   if (st == ProxyStatus::success) {
@@ -390,6 +419,65 @@ Ownership::Actions Ownership::import_lu(const Guid& g, uint64_t request) {
   a.take_over.push_back(g);
   a.audits.push_back({"alua", "takeover", "ok", g, {{"epoch", std::to_string(it->second.epoch)}}});
   a.done.push_back({request, ProxyStatus::success, ""});
+  return a;
+}
+
+// ---------------------------------------------------------------- fencing at the storage
+
+void Ownership::set_san_backed(const Guid& g, bool san) {
+  if (auto it = lus_.find(g); it != lus_.end()) it->second.san = san;
+}
+
+// The driver's answer to a Race: it sent PREEMPT AND ABORT of the owner's key on the SAN LUN.
+Ownership::Actions Ownership::race_done(const Guid& g, RaceResult r, const std::string& detail, uint64_t now) {
+  Actions a;
+  auto it = lus_.find(g);
+  if (it == lus_.end() || it->second.state != State::racing) return a;
+  Lu& lu = it->second;
+  switch (r) {
+    case RaceResult::won:
+      // The host configures it here with the owner's epoch + 1 (as a planned switchover's
+      // promote does); promote_done makes it active. No LUN_ACTIVE to answer: msg_id 0.
+      lu.state = State::taking_over;
+      a.promote.push_back({g, 0});
+      a.logs.push_back({Level::warn, lu_name(g) + ": won the race at the storage (" + detail +
+                                         "): taking it over with epoch " + std::to_string(lu.epoch + 1)});
+      a.audits.push_back({"alua", "takeover", "ok", g, {{"epoch", std::to_string(lu.epoch + 1)}, {"mode", "fenced"}}});
+      break;
+    case RaceResult::lost:
+      lu.state = State::standby;
+      lu.race_after_ms = kNever;  // fenced: this node never takes it on its own; the link returning settles it
+      a.logs.push_back({Level::warn, lu_name(g) + ": lost the race at the storage (" + detail +
+                                         "): this node's key was preempted first; it stays standby"});
+      a.audits.push_back({"fencing", "takeover-race", "lost", g, {{"detail", detail}}});
+      break;
+    case RaceResult::failed:
+      lu.state = State::standby;
+      lu.race_after_ms = now + timeout_ms_;
+      a.logs.push_back({Level::warn, lu_name(g) + ": the race at the storage failed (" + detail +
+                                         "): still standby, racing again in " + std::to_string(timeout_ms_) + " ms"});
+      a.audits.push_back({"fencing", "takeover-race", "failed", g, {{"detail", detail}}});
+      break;
+  }
+  return a;
+}
+
+// The store's failfast: our key is gone from the SAN LUN.
+Ownership::Actions Ownership::fenced(const Guid& g, const std::string& why) {
+  Actions a;
+  auto it = lus_.find(g);
+  if (it == lus_.end() || standby_here(it->second.state) || it->second.state == State::fenced ||
+      it->second.state == State::stepping_down)
+    return a;
+  Lu& lu = it->second;
+  if (lu.state == State::handing_over) finish(lu.requester, ProxyStatus::failure, "the LU was fenced at the storage", a);
+  lu.state = State::fenced;
+  lu.msg_id = 0;
+  a.transitioning_on.push_back(g);
+  a.alua_changed.push_back(g);
+  a.logs.push_back({Level::error, lu_name(g) + ": fenced at the storage (" + (why.empty() ? "this node's key was preempted" : why) +
+                                               "): it stops serving here and joins as standby when the link returns"});
+  a.audits.push_back({"fencing", "fenced", "stopped", g, {{"epoch", std::to_string(lu.epoch)}, {"detail", why}}});
   return a;
 }
 
@@ -470,7 +558,8 @@ uint64_t Ownership::epoch(const Guid& g) const {
 
 bool Ownership::transitioning(const Guid& g) const {
   auto s = state(g);
-  return s && (*s == State::held || *s == State::handing_over || *s == State::handed_over || *s == State::stepping_down);
+  return s && (*s == State::held || *s == State::handing_over || *s == State::handed_over || *s == State::stepping_down ||
+               *s == State::fenced);
 }
 
 }  // namespace stmf::proxy

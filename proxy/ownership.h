@@ -13,6 +13,11 @@
 //   handing_over --refused / drain or flush failed / link down before the offer--> active
 //   handing_over(offered) --link down / no answer--> held (until the peer's LU_LIST)
 //   active|held|handing_over|handed_over --REGISTER_LUN, newer epoch--> stepping_down --done--> standby
+// Fencing at the storage (docs/failover.md "Fencing at the storage"), for SAN-backed LUs:
+//   standby --takeover fenced, link down > timeout_ms (or import-lu, link down)--> racing
+//   racing --race won (our PREEMPT AND ABORT)--> active (epoch + 1); --lost / failed--> standby
+//   active|held|handing_over --the store was fenced (our key preempted)--> fenced (Transitioning)
+//   fenced --REGISTER_LUN, newer epoch--> stepping_down --done--> standby
 // The hold (docs/alua.md "Fencing") is node-wide, as today: one deadline; LU_LIST or the
 // deadline with the link down releases every held LU; the deadline with the link up restarts
 // the handshake instead.
@@ -30,7 +35,7 @@ namespace stmf::proxy {
 
 class Ownership {
  public:
-  enum class State { standby, active, held, handing_over, handed_over, stepping_down, taking_over };
+  enum class State { standby, active, held, handing_over, handed_over, stepping_down, taking_over, racing, fenced };
   enum class Phase { draining, flushing, offered };  // of handing_over
 
   static constexpr uint64_t kDrainMs = 5000;      // in-flight commands must finish within this
@@ -66,6 +71,15 @@ class Ownership {
     Guid guid{};
     uint64_t msg_id = 0;
   };
+  struct Race {  // PREEMPT AND ABORT of the owner's key on the LU's SAN LUN; answer with race_done
+    Guid guid{};
+    uint64_t epoch = 0;  // the owner's (we become epoch + 1 when we win)
+  };
+  enum class RaceResult {
+    won,     // our PREEMPT AND ABORT removed the owner's key: the reservation is ours
+    lost,    // our own key was preempted first (the owner is alive and fenced us): stay standby
+    failed,  // no answer (SAN unreachable, refused): stay standby, race again after timeout_ms
+  };
   struct Audit {  // the audit record service.cpp writes today (the LU is always a detail)
     std::string category, action, result;
     Guid guid{};
@@ -92,6 +106,7 @@ class Ownership {
     std::vector<Promote> promote;
     std::vector<Guid> register_standby;  // host.register_standby(m), reply with its status
     std::vector<Guid> take_over;         // import-lu: the standby copy goes, mirrored PR state in
+    std::vector<Race> race;              // race for the LU at the storage (race_done)
     bool restart_handshake = false;      // link.message_lost("the peer's registrations did not arrive")
     std::vector<Audit> audits;
     std::vector<Log> logs;
@@ -133,6 +148,19 @@ class Ownership {
   // here with the owner's epoch + 1 (new_epoch()).
   Actions import_lu(const Guid& g, uint64_t request);
 
+  // --- fencing at the storage (docs/failover.md "Fencing at the storage") ---
+  // alua.takeover: fenced (true) or manual.
+  void set_takeover_fenced(bool fenced) { takeover_fenced_ = fenced; }
+  // The LU is SAN-backed and fenced (an iscsi store under this cluster's keys). Kept across
+  // lu_standby / lu_configured; unknown LUs are ignored.
+  void set_san_backed(const Guid& g, bool san);
+  // The race's outcome (Race above). won: active with the owner's epoch + 1 and `take_over`.
+  Actions race_done(const Guid& g, RaceResult r, const std::string& detail, uint64_t now_ms);
+  // The LU's store was fenced (its key preempted on the SAN): it stops serving here at once
+  // (Transitioning; no hold release lets it run again); the peer's newer registration makes
+  // it step down to standby when the link returns.
+  Actions fenced(const Guid& g, const std::string& why = {});
+
   // --- inspection ---
   std::optional<State> state(const Guid& g) const;
   std::vector<Guid> lus() const;                     // every LU the machine knows
@@ -152,6 +180,8 @@ class Ownership {
     uint64_t deadline_ms = 0;  // handing_over: the whole hand-over
     uint64_t msg_id = 0;       // handing_over, offered: our LUN_ACTIVE
     uint64_t peer_epoch = 0;   // stepping_down: the epoch the peer registered
+    bool san = false;          // SAN-backed and fenced (set_san_backed)
+    uint64_t race_after_ms = 0;  // standby: no race before this (after a failed one)
   };
   struct Request {  // standby here: our LUN_ACTIVE asking the owner to hand over
     Guid guid{};
@@ -165,6 +195,8 @@ class Ownership {
   void release_hold(const std::string& why, Actions& a);
 
   uint32_t timeout_ms_;
+  bool takeover_fenced_ = false;
+  uint64_t link_down_since_ = kNever;  // the first tick that saw the link down (kNever: up, or not seen yet)
   bool link_up_ = false;
   bool holding_ = false;
   uint64_t hold_until_ = 0;

@@ -23,6 +23,15 @@ namespace {
 
 constexpr auto kDrainPoll = std::chrono::milliseconds(5);  // the task set is looked at again
 
+// A standby LU is SAN-backed (fenced at the storage) when its owner registered an iscsi store
+// and the pair has a cluster id (docs/failover.md "Fencing at the storage").
+bool san_backed(const std::string& properties) {
+  auto j = stmf::mgmt::parse_json_limited(properties);
+  if (!j.is_object()) return false;
+  auto s = j.find("store");
+  return s != j.end() && s->is_string() && s->get<std::string>() == "iscsi";
+}
+
 uint64_t epoch_of(const std::string& properties) {
   auto j = stmf::mgmt::parse_json_limited(properties);
   if (!j.is_object()) return 0;
@@ -103,6 +112,13 @@ void ProxyService::perform(Ownership::Actions a) {
     host_.promote(p.guid, [this, g = p.guid, id = p.msg_id](ProxyStatus st) {
       asio::post(io_, [this, g, id, st] { perform(own_.promote_done(g, id, st)); });
     });
+  for (auto& r : a.race)
+    host_.race(r.guid, [this, g = r.guid](Ownership::RaceResult res, std::string detail) {
+      asio::post(io_, [this, g, res, detail = std::move(detail)] {
+        sync_ownership();
+        perform(own_.race_done(g, res, detail, now_ms()));
+      });
+    });
   for (auto& g : a.register_standby) {
     const uint64_t id = registration_ids_[g];
     host_.register_standby(take_registration(g), [this, g, id](ProxyStatus st) {
@@ -175,9 +191,11 @@ void ProxyService::on(uint64_t id, RegisterLun m) {
   sync_ownership();
   const Guid g = m.guid;
   const uint64_t theirs = epoch_of(m.properties);
+  const bool san = settings_.cluster_id != 0 && san_backed(m.properties);
   registrations_[g] = std::move(m);
   registration_ids_[g] = id;
   perform(own_.register_lun(g, id, theirs));
+  own_.set_san_backed(g, san);
   take_registration(g);  // refused: nothing took it
 }
 
@@ -240,6 +258,13 @@ ProxyService::Import ProxyService::import_lu(const Guid& g) {
     answer->set_value(std::move(r));
   });
   return f.get();
+}
+
+void ProxyService::lu_fenced(const Guid& g, std::string why) {
+  asio::post(io_, [this, g, why = std::move(why)] {
+    sync_ownership();
+    perform(own_.fenced(g, why));
+  });
 }
 
 // STATUS for our LUN_ACTIVE: the peer's answer to our offer, or to our request.

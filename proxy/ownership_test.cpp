@@ -784,3 +784,154 @@ TEST_CASE("ownership: a standby LU learnt from the node is taken over like a reg
   CHECK(o.alua_enabled(1000).transitioning_on == std::vector<Guid>{kOther});
   CHECK(o.hold_until() == 1100);
 }
+
+// ---------------------------------------------------------------- fencing at the storage
+
+namespace {
+// A SAN-backed standby LU, takeover fenced, the link up; then down at `down`.
+Ownership fenced_standby(uint64_t down = 1000) {
+  auto o = at(Start::standby);
+  o.set_takeover_fenced(true);
+  o.set_san_backed(kLu, true);
+  o.link_down();
+  o.tick(down);  // the first tick that sees the link down starts the count
+  return o;
+}
+}  // namespace
+
+TEST_CASE("ownership: takeover fenced races for a SAN-backed standby LU once the link is down past timeout_ms",
+          "[proxy][ownership][fencing]") {
+  auto o = fenced_standby(1000);
+  CHECK(o.tick(1000 + kTimeout - 1).race.empty());
+  CHECK(o.state(kLu) == State::standby);
+  auto a = o.tick(1000 + kTimeout);
+  REQUIRE(a.race.size() == 1);
+  CHECK(a.race[0].guid == kLu);
+  CHECK(a.race[0].epoch == kEpoch);
+  CHECK(o.state(kLu) == State::racing);
+  CHECK(logged(a, "racing for it at the storage"));
+  REQUIRE(a.audits.size() == 1);
+  CHECK(a.audits[0].action == "takeover-race");
+  // One race at a time: the next tick sends nothing while it runs.
+  CHECK(o.tick(1000 + 2 * kTimeout).race.empty());
+  // Won: promoted like a planned switchover's taker (the configuration takes it with the
+  // owner's epoch + 1), no LUN_ACTIVE to answer; then active with that epoch.
+  a = o.race_done(kLu, Ownership::RaceResult::won, "the owner's key is preempted", 1000 + 2 * kTimeout);
+  CHECK(o.state(kLu) == State::taking_over);
+  REQUIRE(a.promote.size() == 1);
+  CHECK(a.promote[0].guid == kLu);
+  CHECK(a.promote[0].msg_id == 0);
+  REQUIRE(a.audits.size() == 1);
+  CHECK(a.audits[0].action == "takeover");
+  CHECK(a.audits[0].details == std::vector<std::pair<std::string, std::string>>{{"epoch", std::to_string(kEpoch + 1)},
+                                                                                 {"mode", "fenced"}});
+  auto p = o.promote_done(kLu, 0, ProxyStatus::success);
+  CHECK(p.replies.empty());
+  CHECK(o.state(kLu) == State::active);
+  CHECK(o.epoch(kLu) == kEpoch + 1);
+  // A late answer changes nothing.
+  CHECK(o.race_done(kLu, Ownership::RaceResult::lost, "", 1).logs.empty());
+  CHECK(o.state(kLu) == State::active);
+}
+
+TEST_CASE("ownership: no race with takeover manual, for a LU not SAN-backed, or with the link up",
+          "[proxy][ownership][fencing]") {
+  {
+    auto o = at(Start::standby);
+    o.set_san_backed(kLu, true);  // manual: the administrator imports
+    o.link_down();
+    o.tick(1000);
+    CHECK(o.tick(1000 + 10 * kTimeout).race.empty());
+  }
+  {
+    auto o = at(Start::standby);
+    o.set_takeover_fenced(true);  // a file-backed pair: nothing to preempt
+    o.link_down();
+    o.tick(1000);
+    CHECK(o.tick(1000 + 10 * kTimeout).race.empty());
+  }
+  {
+    auto o = fenced_standby(1000);
+    o.link_up();  // back before the timeout: the count starts over next time
+    CHECK(o.tick(1000 + 10 * kTimeout).race.empty());
+    o.link_down();
+    o.tick(50000);
+    CHECK(o.tick(50000 + kTimeout - 1).race.empty());
+    CHECK(o.tick(50000 + kTimeout).race.size() == 1);
+  }
+  {
+    // Active here: nothing to race for.
+    auto o = at(Start::active);
+    o.set_takeover_fenced(true);
+    o.set_san_backed(kLu, true);
+    o.link_down();
+    o.tick(1000);
+    CHECK(o.tick(1000 + 10 * kTimeout).race.empty());
+  }
+}
+
+TEST_CASE("ownership: a lost race stays standby for good, a failed one races again after timeout_ms",
+          "[proxy][ownership][fencing]") {
+  auto o = fenced_standby(1000);
+  REQUIRE(o.tick(1000 + kTimeout).race.size() == 1);
+  auto a = o.race_done(kLu, Ownership::RaceResult::failed, "the SAN did not answer", 1000 + kTimeout);
+  CHECK(o.state(kLu) == State::standby);
+  CHECK(o.epoch(kLu) == kEpoch);
+  CHECK(a.take_over.empty());
+  CHECK(logged(a, "racing again"));
+  CHECK(o.tick(1000 + 2 * kTimeout - 1).race.empty());
+  REQUIRE(o.tick(1000 + 2 * kTimeout).race.size() == 1);
+  a = o.race_done(kLu, Ownership::RaceResult::lost, "RESERVATION CONFLICT", 1000 + 2 * kTimeout);
+  CHECK(o.state(kLu) == State::standby);
+  CHECK(o.epoch(kLu) == kEpoch);
+  CHECK(a.take_over.empty());
+  CHECK(logged(a, "stays standby"));
+  REQUIRE(a.audits.size() == 1);
+  CHECK(a.audits[0].result == "lost");
+  CHECK(o.tick(1000 + 100 * kTimeout).race.empty());  // never on its own again
+  // The owner comes back (the link, its registration): a later partition may race again.
+  o.link_up();
+  o.register_lun(kLu, 5, kEpoch);
+  o.link_down();
+  o.tick(900000);
+  CHECK(o.tick(900000 + kTimeout).race.size() == 1);
+}
+
+TEST_CASE("ownership: a fenced owner stops at once, stays Transitioning, and steps down to the newer owner",
+          "[proxy][ownership][fencing]") {
+  auto o = at(Start::active);
+  auto a = o.fenced(kLu);
+  CHECK(o.state(kLu) == State::fenced);
+  CHECK(o.transitioning(kLu));
+  CHECK(a.transitioning_on == std::vector<Guid>{kLu});
+  CHECK(a.alua_changed == std::vector<Guid>{kLu});
+  CHECK(logged(a, "fenced"));
+  REQUIRE(a.audits.size() == 1);
+  CHECK(a.audits[0].category == "fencing");
+  CHECK(a.audits[0].action == "fenced");
+  // A hold release (LU_LIST, the deadline) does not let it run again.
+  o.alua_enabled(1000);
+  a = o.lu_list();
+  CHECK(a.transitioning_off.empty());
+  CHECK(o.state(kLu) == State::fenced);
+  CHECK(o.fenced(kLu).logs.empty());  // once
+  // The peer won the race: its registration (epoch + 1) makes this copy step down.
+  a = o.register_lun(kLu, kPeerMsg, kEpoch + 1);
+  CHECK(o.state(kLu) == State::stepping_down);
+  REQUIRE(a.step_down.size() == 1);
+  o.step_down_done(kLu, kPeerMsg, ProxyStatus::success);
+  CHECK(o.state(kLu) == State::standby);
+  CHECK(o.epoch(kLu) == kEpoch + 1);
+}
+
+TEST_CASE("ownership: fenced during a hand-over fails it, a standby LU is never fenced", "[proxy][ownership][fencing]") {
+  auto o = at(Start::draining);
+  auto a = o.fenced(kLu);
+  CHECK(o.state(kLu) == State::fenced);
+  CHECK(done_of(a).status == ProxyStatus::failure);
+  auto s = at(Start::standby);
+  CHECK(s.fenced(kLu).logs.empty());
+  CHECK(s.state(kLu) == State::standby);
+  CHECK(std::string(to_string(State::fenced)) == "fenced");
+  CHECK(std::string(to_string(State::racing)) == "racing");
+}

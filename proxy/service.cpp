@@ -156,7 +156,9 @@ void ProxyService::tick() {
       stmf_.raise_alua_change(true, true);
     }
   }
-  // Hand-over and request timeouts, the hold's deadline (after the link: its went_down first).
+  // Hand-over and request timeouts, the hold's deadline (after the link: its went_down first);
+  // with takeover fenced, the race for SAN-backed standby LUs.
+  own_.set_takeover_fenced(settings_.takeover_fenced && settings_.cluster_id != 0);
   perform(own_.tick(now_ms()));
   tick_timer_.expires_after(kTick);
   tick_timer_.async_wait([this](boost::system::error_code ec) {

@@ -69,6 +69,10 @@ struct LinkSettings {
   uint32_t handshake_timeout_ms = 5000;  // TLS handshake + HELLO of a new connection
   uint32_t heartbeat_ms = 500;
   uint32_t timeout_ms = 3000;
+  // Fencing at the storage (docs/failover.md "Fencing at the storage"): alua.cluster_id (0 =
+  // none: no LU is SAN-backed) and alua.takeover fenced.
+  uint32_t cluster_id = 0;
+  bool takeover_fenced = false;
   bool operator==(const LinkSettings&) const = default;
 };
 
@@ -97,6 +101,11 @@ class StandbyHost {
   // Planned switchover: the peer hands over LU `g`, standby here; make it active here (raised
   // epoch, mirrored reservations), then `done`.
   virtual void promote(Guid g, std::function<void(ProxyStatus)> done) = 0;
+  // alua.takeover fenced: race for SAN-backed standby LU `g` at the storage (PREEMPT AND ABORT
+  // of the owner's key on its SAN LUN); `done(result, detail)` from any thread.
+  virtual void race(Guid g, std::function<void(Ownership::RaceResult, std::string)> done) {
+    done(Ownership::RaceResult::failed, "this node cannot race at the storage");
+  }
 };
 
 enum class DoorResult { ok, installed, not_installed, bad_frame };
@@ -139,6 +148,11 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
     uint64_t epoch = 0;  // the LU's epoch here (a takeover: the owner's + 1)
   };
   Import import_lu(const Guid& g);
+
+  // The store of LU `g` (active here) was fenced at the storage (docs/failover.md "Fencing at
+  // the storage"): the ownership machine's `fenced` (Transitioning for good, audit, log; the
+  // peer's newer registration makes it step down). Thread-safe (the store's strand calls it).
+  void lu_fenced(const Guid& g, std::string why);
 
   // PeerForwarder
   bool forward_task(const LogicalUnitPtr& lu, const TaskPtr& task) override;

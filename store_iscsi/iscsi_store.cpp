@@ -23,11 +23,24 @@
 // Resending a write that may already have reached the backend is safe: the front still holds
 // its data and nothing acknowledged it yet; the block LU's range lock keeps overlapping writes
 // from being reordered.
+//
+// Fencing (o.fence_key set, docs/failover.md "Fencing at the storage"): after every connect the
+// fence sequence runs before any command is dispatched: READ KEYS, READ RESERVATION, then
+// (fence.h decide_on_connect) REGISTER AND IGNORE EXISTING KEY (APTPL) and RESERVE (Write
+// Exclusive - Registrants Only) when the LUN is not reserved; all through this store's own
+// session, the nexus that writes (its ISID is derived from the initiator name, so a reconnect
+// is the same I_T nexus). RESERVATION CONFLICT on any command, or a failed check, fences the
+// store: the session is closed at once, every command on it or waiting fails (fenced_error),
+// no reconnection follows, on_fenced runs. A unit attention saying reservations or
+// registrations were preempted or released (2A/03..05) pauses dispatching and runs the check
+// again, so an idle owner notices within its idle probe.
 #include "store_iscsi/iscsi_store.h"
 
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 #include <poll.h>
+
+#include <cstdio>
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
@@ -41,6 +54,7 @@
 #include <vector>
 
 #include "core/store/store_log.h"
+#include "store_iscsi/fence.h"
 
 namespace stmf::iscsistore {
 
@@ -64,6 +78,24 @@ constexpr int kVpdAllocation = 255;
 // backend, so that a backend that hangs while nothing is sent (its TCP connection still open)
 // is noticed within kIdleProbe + command_timeout_s and TEST UNIT READY on the LU says so.
 constexpr milliseconds kIdleProbe{5000};
+// The fencing store's ISID: its random-format qualifier (libmhd derives its own ISIDs from the
+// initiator name alone, so a control handle under the same name is another nexus).
+constexpr uint32_t kFenceIsidQualifier = 0x5354;  // "ST"
+constexpr uint8_t kAscReservationsChanged = 0x2a;  // 2A/03 RESERVATIONS PREEMPTED .. 2A/05 REGISTRATIONS PREEMPTED
+constexpr uint8_t kAscqReservationsPreempted = 0x03, kAscqRegistrationsPreempted = 0x05;
+constexpr int kFenceStepAttempts = 5;  // a fence step answered with a unit attention is sent again
+// Commands on the SAN and no answer for this long: check the key again. PREEMPT AND ABORT
+// aborts the preempted nexus's commands without an answer (TAS=0), and the unit attention that
+// says so comes only with a next command, which a writer waiting for its answer never sends.
+constexpr milliseconds kFenceStall{1000};
+
+// Of the initiator name and the key: the two nodes of a pair may share the LU's initiator name
+// (the standby takes the owner's properties over) but never a nexus.
+uint32_t stable_isid(const std::string& initiator, uint64_t key) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : "iscsi-store:" + initiator + "/" + std::to_string(key)) h = (h ^ c) * 1099511628211ull;
+  return uint32_t(h & 0xffffff);
+}
 
 auto& log() { return store::log(); }
 
@@ -78,6 +110,7 @@ iscsi_context* new_context(const IscsiStoreOptions& o, const iscsi_url& u, std::
   iscsi_set_session_type(c, ISCSI_SESSION_NORMAL);
   iscsi_set_header_digest(c, o.header_digest ? ISCSI_HEADER_DIGEST_CRC32C : ISCSI_HEADER_DIGEST_NONE);
   iscsi_set_noautoreconnect(c, 1);  // reconnection is ours (fresh context, back-off, bounded retries)
+  if (o.fence_key) iscsi_set_isid_random(c, stable_isid(o.initiator, o.fence_key), kFenceIsidQualifier);  // one nexus: its registration
   iscsi_set_timeout(c, int(o.command_timeout_s));
   if (!o.chap_user.empty() && iscsi_set_initiator_username_pwd(c, o.chap_user.c_str(), o.chap_secret.c_str())) {
     why = std::string("CHAP: ") + iscsi_get_error(c);
@@ -144,7 +177,8 @@ class Impl : public std::enable_shared_from_this<Impl> {
       self->connected_ = true;
       self->last_heard_ = Clock::now();
       self->wrap_fd();
-      self->arm();
+      if (self->key_) self->begin_fence();
+      self->after_service();
       self->schedule_tick();
     });
   }
@@ -172,7 +206,7 @@ class Impl : public std::enable_shared_from_this<Impl> {
     if (first) asio::post(strand_, [self = shared_from_this()] { self->drain_inbox(); });
   }
 
-  bool ready() const { return ready_.load(std::memory_order_relaxed); }
+  bool ready() const { return ready_.load(std::memory_order_relaxed) && !fenced_.load(std::memory_order_relaxed); }
   const BackendInfo& info() const { return info_; }
   uint64_t size() const { return size_; }
   const IscsiStoreOptions& options() const { return o_; }
@@ -192,6 +226,7 @@ class Impl : public std::enable_shared_from_this<Impl> {
 
   void enqueue(Op* op) {
     if (stopped_) return complete(op, std::make_error_code(std::errc::not_connected));
+    if (fenced_) return complete(op, store::fenced_error());
     // Down longer than a command may wait: the backend is unreachable, answer at once.
     if (!connected_ && Clock::now() - down_since_ >= o_.retry.max_wait)
       return complete(op, std::make_error_code(std::errc::not_connected));
@@ -206,7 +241,8 @@ class Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void dispatch() {
-    while (connected_ && ctx_ && !waiting_.empty() && in_flight_.size() < o_.queue_depth) {
+    while (connected_ && ctx_ && (!key_ || fence_ready_) && !fenced_ && !waiting_.empty() &&
+           in_flight_.size() < o_.queue_depth) {
       Op* op = waiting_.front();
       waiting_.pop_front();
       if (!send(op)) return;
@@ -277,6 +313,14 @@ class Impl : public std::enable_shared_from_this<Impl> {
       last_heard_ = Clock::now();
     in_flight_.erase(op);
     op->task = nullptr;
+    if (key_ && status == SCSI_STATUS_RESERVATION_CONFLICT) {
+      scsi_free_scsi_task(t);
+      mark_fenced(std::string(op->kind == Op::write ? "a WRITE" : op->kind == Op::flush ? "a SYNCHRONIZE CACHE"
+                              : op->kind == Op::read ? "a READ" : "an UNMAP") +
+                  " got RESERVATION CONFLICT from the SAN: this node's key was preempted");
+      return complete(op, store::fenced_error());
+    }
+    if (key_ && preempted_ua(status, t)) recheck();
     const Verdict v = classify(status, uint8_t(t->sense.key), uint8_t(t->sense.ascq >> 8), uint8_t(t->sense.ascq & 0xff));
     const bool underrun = status == SCSI_STATUS_GOOD && op->kind == Op::read && t->residual_status == SCSI_RESIDUAL_UNDERFLOW &&
                           t->residual > 0;
@@ -339,7 +383,7 @@ class Impl : public std::enable_shared_from_this<Impl> {
   void service(int revents) {
     for (int round = 0; ctx_ && round < kServiceRounds; ++round) {
       if (iscsi_service(ctx_, revents) < 0 && lost_.empty()) lost_ = iscsi_get_error(ctx_);
-      if (!lost_.empty()) break;
+      if (!lost_.empty() || fenced_) break;
       pollfd p{iscsi_get_fd(ctx_), short(iscsi_which_events(ctx_)), 0};
       if (::poll(&p, 1, 0) <= 0 || !(p.revents & (POLLIN | POLLOUT | POLLERR | POLLHUP))) break;
       revents = p.revents;
@@ -352,7 +396,9 @@ class Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void after_service() {
+    if (fenced_) return finish_fence();
     if (!lost_.empty()) return lost(std::exchange(lost_, {}));
+    if (std::exchange(recheck_, false)) begin_fence();
     if (ctx_ && iscsi_get_fd(ctx_) != fd_) wrap_fd();  // libiscsi opened a new socket (login redirect)
     dispatch();
     flush_out();
@@ -399,6 +445,7 @@ class Impl : public std::enable_shared_from_this<Impl> {
     }
     connected_ = false;
     ready_ = false;
+    fence_ready_ = false;
     std::vector<Op*> carried(in_flight_.begin(), in_flight_.end());
     drop_context();
     in_flight_.clear();
@@ -440,13 +487,21 @@ class Impl : public std::enable_shared_from_this<Impl> {
     self->ready_ = true;
     self->backoff_ = self->o_.reconnect_min;
     self->last_heard_ = Clock::now();
+    if (self->key_) self->begin_fence();  // no I/O before the key and the reservation are checked
   }
 
   static void on_probe(iscsi_context* c, int status, void* command_data, void* private_data) {
     auto* self = static_cast<Impl*>(private_data);
-    if (command_data) scsi_free_scsi_task(static_cast<scsi_task*>(command_data));
+    struct Free {
+      void* t;
+      ~Free() { if (t) scsi_free_scsi_task(static_cast<scsi_task*>(t)); }
+    } free_task{command_data};
     if (c != self->ctx_) return;  // the context is being destroyed
     self->probing_ = false;
+    if (self->key_ && status == SCSI_STATUS_RESERVATION_CONFLICT)
+      self->mark_fenced("the idle probe got RESERVATION CONFLICT from the SAN");
+    else if (self->key_ && command_data && self->preempted_ua(status, static_cast<scsi_task*>(command_data)))
+      self->recheck();
     if (status == SCSI_STATUS_TIMEOUT || status == SCSI_STATUS_ERROR || status == SCSI_STATUS_CANCELLED)
       self->lost_ = "the idle probe (TEST UNIT READY) got no answer";
     else
@@ -464,10 +519,12 @@ class Impl : public std::enable_shared_from_this<Impl> {
 
   void on_tick() {
     const auto now = Clock::now();
+    if (fenced_) return finish_fence();
     if (ctx_) {
       // libiscsi checks its command timeouts here; a login that hangs is ours to bound.
       if (iscsi_service(ctx_, 0) < 0 && lost_.empty()) lost_ = iscsi_get_error(ctx_);
       if (!connected_ && lost_.empty() && now - connect_started_ > o_.connect_timeout) lost_ = "login timed out";
+      if (key_ && connected_ && fence_ready_ && !in_flight_.empty() && now - last_heard_ >= kFenceStall) recheck();
       if (connected_ && lost_.empty() && in_flight_.empty() && !probing_ && now - last_heard_ >= kIdleProbe) {
         if (iscsi_testunitready_task(ctx_, url_.lun, on_probe, this))
           probing_ = true;
@@ -493,6 +550,145 @@ class Impl : public std::enable_shared_from_this<Impl> {
 
   std::string name() const { return "iscsi store " + redact_url(o_.url); }
 
+  // ---------------------------------------------------------------- fencing (strand only)
+
+  static bool preempted_ua(int status, const scsi_task* t) {
+    return status == SCSI_STATUS_CHECK_CONDITION && t->sense.key == SCSI_SENSE_UNIT_ATTENTION &&
+           (t->sense.ascq >> 8) == kAscReservationsChanged && (t->sense.ascq & 0xff) >= kAscqReservationsPreempted &&
+           (t->sense.ascq & 0xff) <= kAscqRegistrationsPreempted;
+  }
+
+  // Reservations changed on the SAN: no more dispatching until the check has run again.
+  void recheck() {
+    if (!fence_ready_) return;  // a check is running: it reads the new state
+    fence_ready_ = false;
+    recheck_ = true;
+  }
+
+  enum class FenceStep { read_keys, read_reservation, register_key, reserve };
+
+  // The fence sequence after a connect (above). Dispatching waits for fence_ready_.
+  void begin_fence() {
+    fence_ready_ = false;
+    fence_view_ = PrView{};
+    fence_attempts_ = 0;
+    fence_send(FenceStep::read_keys);
+  }
+
+  void fence_send(FenceStep step) {
+    if (!ctx_ || fenced_) return;
+    fence_step_ = step;
+    mhd::Cdb10 cdb{};
+    int dir = SCSI_XFER_READ;
+    int len = pr_in_allocation();
+    iscsi_data* out = nullptr;
+    switch (step) {
+      case FenceStep::read_keys: cdb = read_keys_cdb(); break;
+      case FenceStep::read_reservation: cdb = read_reservation_cdb(); break;
+      case FenceStep::register_key:
+      case FenceStep::reserve:
+        fence_out_ = step == FenceStep::register_key ? register_ignore_cdb(key_) : reserve_cdb(key_);
+        cdb = fence_out_.cdb;
+        dir = SCSI_XFER_WRITE;
+        len = int(fence_out_.params.size());
+        fence_data_.size = size_t(len);
+        fence_data_.data = fence_out_.params.data();
+        out = &fence_data_;
+        break;
+    }
+    scsi_task* t = scsi_create_task(int(cdb.size()), cdb.data(), dir, len);
+    if (!t) {
+      lost_ = "cannot create a PERSISTENT RESERVE command";
+      return;
+    }
+    if (iscsi_scsi_command_async(ctx_, url_.lun, t, on_fence, out, this) != 0) {
+      scsi_free_scsi_task(t);
+      lost_ = std::string("cannot queue a PERSISTENT RESERVE command: ") + iscsi_get_error(ctx_);
+    }
+  }
+
+  static void on_fence(iscsi_context* c, int status, void* command_data, void* private_data) {
+    auto* self = static_cast<Impl*>(private_data);
+    auto* t = static_cast<scsi_task*>(command_data);
+    struct Free {
+      scsi_task* t;
+      ~Free() { if (t) scsi_free_scsi_task(t); }
+    } free_task{t};
+    if (c != self->ctx_ || !t) return;  // the context is being destroyed
+    self->fence_answer(status, t);
+  }
+
+  void fence_answer(int status, scsi_task* t) {
+    const char* what = fence_step_ == FenceStep::read_keys           ? "PERSISTENT RESERVE IN (READ KEYS)"
+                       : fence_step_ == FenceStep::read_reservation  ? "PERSISTENT RESERVE IN (READ RESERVATION)"
+                       : fence_step_ == FenceStep::register_key      ? "PERSISTENT RESERVE OUT (REGISTER AND IGNORE EXISTING KEY)"
+                                                                     : "PERSISTENT RESERVE OUT (RESERVE)";
+    if (status == SCSI_STATUS_TIMEOUT || status == SCSI_STATUS_ERROR || status == SCSI_STATUS_CANCELLED) {
+      lost_ = std::string(what) + ": no answer";
+      return;
+    }
+    last_heard_ = Clock::now();
+    const bool again = status == SCSI_STATUS_BUSY || status == SCSI_STATUS_TASK_SET_FULL ||
+                       (status == SCSI_STATUS_CHECK_CONDITION && t->sense.key == SCSI_SENSE_UNIT_ATTENTION);
+    if (again && ++fence_attempts_ < kFenceStepAttempts) return fence_send(fence_step_);
+    if (status == SCSI_STATUS_RESERVATION_CONFLICT && fence_step_ == FenceStep::reserve)
+      return begin_fence();  // another node reserved it meanwhile: read who, decide again
+    if (status != SCSI_STATUS_GOOD) {
+      char sense[48];
+      std::snprintf(sense, sizeof sense, " (sense key %xh, ASC/ASCQ %04xh)", unsigned(t->sense.key), unsigned(t->sense.ascq));
+      return mark_fenced(std::string("the SAN refused ") + what + ": status " + std::to_string(status) +
+                         (status == SCSI_STATUS_CHECK_CONDITION ? sense : ""));
+    }
+    fence_attempts_ = 0;
+    switch (fence_step_) {
+      case FenceStep::read_keys:
+        if (!parse_keys(t->datain.data, size_t(t->datain.size), fence_view_))
+          return mark_fenced("malformed READ KEYS data from the SAN");
+        return fence_send(FenceStep::read_reservation);
+      case FenceStep::read_reservation: {
+        if (!parse_reservation(t->datain.data, size_t(t->datain.size), fence_view_))
+          return mark_fenced("malformed READ RESERVATION data from the SAN");
+        const FenceDecision d = decide_on_connect(fence_view_, key_, registered_);
+        if (d.fenced) return mark_fenced(d.why);
+        if (registered_ && fence_view_.holder == key_) break;  // a re-check: all still ours, nothing to send
+        fence_reserve_ = d.reserve;
+        return fence_send(FenceStep::register_key);
+      }
+      case FenceStep::register_key:
+        if (!registered_) log()->info("{}: key {} registered on the SAN LUN (APTPL)", name(), key_hex(key_));
+        registered_ = true;
+        if (fence_reserve_) return fence_send(FenceStep::reserve);
+        break;
+      case FenceStep::reserve:
+        log()->info("{}: reserved the SAN LUN (Write Exclusive - Registrants Only) under key {}", name(), key_hex(key_));
+        break;
+    }
+    fence_ready_ = true;  // after_service dispatches what waited
+  }
+
+  // Fenced: nothing more is sent (service() stops; finish_fence closes the session at the first
+  // point outside libiscsi's callbacks). Never undone: a new store object serves again.
+  void mark_fenced(const std::string& why) {
+    if (fenced_.exchange(true)) return;
+    fence_why_ = why;
+    ready_ = false;
+  }
+
+  void finish_fence() {
+    if (fence_finished_) return;
+    fence_finished_ = true;
+    std::vector<Op*> carried(in_flight_.begin(), in_flight_.end());
+    log()->error("{}: fenced: {}; the LU stops at once: {} command(s) on the SAN and {} waiting fail, none is sent any "
+                 "more, the session is closed and not re-established",
+                 name(), fence_why_, carried.size(), waiting_.size());
+    drop_context();
+    in_flight_.clear();
+    connected_ = false;
+    for (Op* op : carried) complete(op, store::fenced_error());
+    fail_all(store::fenced_error());
+    if (o_.on_fenced) o_.on_fenced(fence_why_);
+  }
+
   IscsiStoreOptions o_;
   iscsi_url url_;
   BackendInfo info_;
@@ -510,6 +706,20 @@ class Impl : public std::enable_shared_from_this<Impl> {
   bool probing_ = false;  // an idle probe is on the backend
   Clock::time_point last_heard_{};  // the backend's last answer
   std::string lost_;  // set inside libiscsi callbacks; acted on once iscsi_service returns
+  // Fencing (strand only, but fenced_, which read() and ready() see).
+  const uint64_t key_ = o_.fence_key;
+  bool fence_ready_ = false;    // the check after the current connect is done: dispatch
+  bool registered_ = false;     // this store registered its key (its absence now = preempted)
+  bool recheck_ = false;        // reservations changed: check again before dispatching
+  bool fence_reserve_ = false;  // the check found the LUN unreserved
+  bool fence_finished_ = false;
+  FenceStep fence_step_ = FenceStep::read_keys;
+  int fence_attempts_ = 0;
+  PrView fence_view_;
+  PrOutCommand fence_out_;
+  iscsi_data fence_data_{};
+  std::string fence_why_;
+  std::atomic<bool> fenced_{false};
   std::deque<Op*> waiting_;
   std::unordered_set<Op*> in_flight_;
   milliseconds backoff_;

@@ -4,6 +4,7 @@
 #pragma once
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -26,6 +27,16 @@ struct IscsiStoreOptions {
   std::chrono::milliseconds connect_timeout{5000};  // each connect (login + probe) attempt
   unsigned command_timeout_s = 10;     // a backend command not answered by then drops the connection
   std::chrono::milliseconds reconnect_min{100}, reconnect_max{5000};  // back-off between attempts
+  // Storage fencing (docs/failover.md "Fencing at the storage"); 0 = none. This node's
+  // reservation key: after every (re)connect, before any I/O, the store reads the LUN's keys
+  // and reservation (store_iscsi/fence.h decide_on_connect), registers the key through its own
+  // I_T nexus (REGISTER AND IGNORE EXISTING KEY, APTPL; a stable ISID keeps the nexus across
+  // reconnects) and takes Write Exclusive - Registrants Only when nobody holds it. Fenced (the
+  // key was preempted: a RESERVATION CONFLICT, its key gone after a reconnect, or the LUN
+  // reserved under another key): no command goes to the SAN any more, every waiting and new
+  // command fails with store::fenced_error(), on_fenced runs once (on the store's strand).
+  uint64_t fence_key = 0;
+  std::function<void(const std::string& why)> on_fenced;
 };
 
 // Connects, logs in and probes the backend (READ CAPACITY (16), Block Limits and LBP VPD) on the

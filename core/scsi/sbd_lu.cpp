@@ -505,11 +505,12 @@ std::optional<scsi::SenseCode> BlockLu::check_range(const LbaRange& r, uint32_t 
   return std::nullopt;
 }
 
-// A store out of reach (ENOTCONN) or out of queue slots (EBUSY) did not execute the command:
-// retryable answers, not medium errors.
+// A store out of reach (ENOTCONN), out of queue slots (EBUSY) or fenced (fenced_error: the
+// other node serves the LU now) did not execute the command: retryable answers, not medium errors.
 std::optional<scsi::SenseCode> BlockLu::transient_error(std::error_code ec) {
   if (ec == std::errc::not_connected) return scsi::sense::not_ready_becoming_ready;
   if (ec == std::errc::device_or_resource_busy) return scsi::sense::aborted_insufficient_resources;
+  if (ec == store::fenced_error()) return scsi::sense::not_ready_asymmetric_transition;
   return std::nullopt;
 }
 

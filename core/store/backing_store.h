@@ -11,7 +11,11 @@
 //    unmap on a read-only store is EROFS, I/O failures carry the kernel's errno. A store whose
 //    medium is out of reach for now (the iscsi store's backend connection is down) says
 //    ENOTCONN: the block LU answers NOT READY, LOGICAL UNIT IS IN PROCESS OF BECOMING READY.
+//    A store fenced at its medium (the iscsi store's reservation key was preempted on the SAN,
+//    docs/failover.md "Fencing at the storage") says EKEYREVOKED (fenced_error()): the block LU
+//    answers NOT READY, ASYMMETRIC ACCESS STATE TRANSITION (the initiator goes to the other node).
 #pragma once
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -22,6 +26,9 @@
 namespace stmf::store {
 
 using Completion = std::function<void(std::error_code)>;
+
+// What a fenced store answers (above).
+inline std::error_code fenced_error() { return {EKEYREVOKED, std::system_category()}; }
 
 // Result of a provisioning query (SBC-3 GET LBA STATUS): whether [offset, offset+length)
 // starts with mapped or deallocated bytes, and how many bytes share that state.

@@ -26,6 +26,7 @@ using stmf::test::Ctx;
 using stmf::test::Daemon;
 using stmf::test::DaemonOptions;
 using stmf::test::Task;
+using stmf::test::past_ua;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -53,16 +54,6 @@ std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   for (auto& b : v) b = uint8_t(rng());
   return v;
-}
-
-// Runs a command until it is not a UNIT ATTENTION (a new nexus, a capacity change...).
-template <class F>
-scsi_task* past_ua(F f) {
-  for (int i = 0;; ++i) {
-    scsi_task* t = f();
-    if (!t || i == 5 || t->status != SCSI_STATUS_CHECK_CONDITION || t->sense.key != SCSI_SENSE_UNIT_ATTENTION) return t;
-    scsi_free_scsi_task(t);
-  }
 }
 
 std::vector<uint8_t> read_blocks(Ctx& c, uint64_t lba, uint32_t n) {

@@ -36,4 +36,14 @@ struct Task {
   explicit operator bool() const { return t != nullptr; }
 };
 
+// Runs a (sync) command until it is not a UNIT ATTENTION (a new nexus, a capacity change...).
+template <class F>
+scsi_task* past_ua(F f) {
+  for (int i = 0;; ++i) {
+    scsi_task* t = f();
+    if (!t || i == 5 || t->status != SCSI_STATUS_CHECK_CONDITION || t->sense.key != SCSI_SENSE_UNIT_ATTENTION) return t;
+    scsi_free_scsi_task(t);
+  }
+}
+
 }  // namespace stmf::test

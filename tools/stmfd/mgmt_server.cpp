@@ -916,8 +916,11 @@ awaitable<json> MgmtServer::model_op(const std::string& op, const json& req, con
     log()->info("set-alua-state by uid {}: ALUA already enabled, re-initializing (node {})", peer.uid, current_.alua.node);
     runtime_.reinitialize_alua();
   }
-  if (s.ok() && op == "get-lu" && result.contains("lu") && result["lu"].is_object())
-    result["lu"]["durability_fault"] = runtime_.durability_fault(result["lu"].value("guid", std::string()));
+  if (s.ok() && op == "get-lu" && result.contains("lu") && result["lu"].is_object()) {
+    const std::string guid = result["lu"].value("guid", std::string());
+    result["lu"]["durability_fault"] = runtime_.durability_fault(guid);
+    if (auto f = runtime_.fenced(guid); !f.is_null()) result["lu"]["fenced"] = f;  // SAN-backed, fenced LUs only
+  }
   if (s.ok() && op == "list-lu")
     for (auto& [guid, lu] : standby.items())
       if (!current_.find_lu(guid)) result["lus"].push_back(guid);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/audit.h"
 #include "core/log.h"
 #include "core/scsi/sbd_lu.h"
 #include "core/scsi/sense.h"
@@ -16,6 +17,7 @@
 #include "proxy/proxy_port.h"
 #include "store_iscsi/iscsi_store.h"
 #include "tools/stmfd/pr_persistence.h"
+#include "tools/stmfd/storage_race.h"
 
 namespace stmfd {
 
@@ -66,9 +68,37 @@ stmf::transport::AuthSettings auth_settings(const Config& c) {
 
 }  // namespace
 
-Status Runtime::build_lu(const LuConfig& l, uint64_t& size, stmf::LogicalUnitPtr& out) {
+namespace {
+// A SAN-backed, fenced LU (docs/failover.md "Fencing at the storage"): the store reports its
+// fencing (on its strand, possibly before the LU object exists); the LU then stays Transitioning.
+struct FenceWatch {
+  std::mutex mu;
+  std::weak_ptr<stmf::LogicalUnit> lu;
+  bool fenced = false;
+};
+
+// `report`: log and audit here (no proxy service: its ownership machine does it otherwise).
+void lu_fenced(FenceWatch& w, const std::string& guid, uint64_t key, const std::string& why, bool report) {
+  std::shared_ptr<stmf::LogicalUnit> lu;
+  {
+    std::lock_guard lk(w.mu);
+    w.fenced = true;
+    lu = w.lu.lock();
+  }
+  if (lu) lu->set_fenced();
+  if (!report) return;
+  const std::string k = fmt::format("0x{:016x}", key);
+  log()->error("LU {} fenced at the storage (key {}): {}; it stops serving here (Transitioning) until it is taken "
+               "over again or the daemon restarts",
+               guid, k, why);
+  stmf::audit({"fencing", "fenced", {}, {{"lu", guid}, {"key", k}, {"detail", why}}, "stopped"});
+}
+}  // namespace
+
+Status Runtime::build_lu(const LuConfig& l, uint64_t fence_key, uint64_t& size, stmf::LogicalUnitPtr& out) {
   std::unique_ptr<stmf::store::BackingStore> store;
   std::string why;
+  std::shared_ptr<FenceWatch> watch;
   if (l.store == "ram") {
     store = stmf::store::make_ram_store(l.size);
   } else if (l.store == "null") {
@@ -88,6 +118,14 @@ Status Runtime::build_lu(const LuConfig& l, uint64_t& size, stmf::LogicalUnitPtr
     o.connect_timeout = std::chrono::milliseconds(l.backend.connect_timeout_ms);
     o.block_size = l.block_size;
     o.size = l.size;
+    if (fence_key) {
+      watch = std::make_shared<FenceWatch>();
+      o.fence_key = fence_key;
+      o.on_fenced = [this, watch, guid = l.guid, fence_key](const std::string& why) {
+        lu_fenced(*watch, guid, fence_key, why, !proxy_);
+        if (proxy_) proxy_->lu_fenced(*parse_guid(guid), why);  // the ownership machine: fenced, steps down later
+      };
+    }
     std::error_code ec;
     // Connects and probes the backend here (the management thread), bounded by its connect timeout.
     store = stmf::iscsistore::make_iscsi_store(server_.io(), o, ec, why);
@@ -130,6 +168,11 @@ Status Runtime::build_lu(const LuConfig& l, uint64_t& size, stmf::LogicalUnitPtr
   out = stmf::sbd::make_block_lu(bc, std::move(store));
   if (!out) return error(STMF_ERROR_INVALID_PROP, "LU " + l.guid + ": unusable block configuration");
   out->set_epoch(l.epoch);
+  if (watch) {
+    std::lock_guard lk(watch->mu);
+    watch->lu = out;
+    if (watch->fenced) out->set_fenced();
+  }
   return {};
 }
 
@@ -165,7 +208,7 @@ Status Runtime::prepare_active(const Config& from, Config& to) {
     if (!old || needs_rebuild(*old, l) || !lus_.count(l.guid)) {
       uint64_t size = 0;
       stmf::LogicalUnitPtr lu;
-      if (auto s = build_lu(l, size, lu); !s.ok()) return fail(s);
+      if (auto s = build_lu(l, stmf::mgmt::lu_fence_key(to.alua, l), size, lu); !s.ok()) return fail(s);
       if (l.size == 0) l.size = size;
       prepared_[l.guid] = lu;
     } else if (l.size > old->size) {
@@ -271,6 +314,13 @@ void Runtime::commit_active(const Config& from, const Config& to) {
     if (!sd.registered && !to.find_lu(guid)) sd.registered = add_standby(sd.m);
   publish_views(to);
   apply_alua(from, to);
+}
+
+nlohmann::json Runtime::fenced(const std::string& guid) const {
+  auto it = lus_.find(guid);
+  const LuConfig* l = find(current_.lus, guid);
+  if (it == lus_.end() || !l || !stmf::mgmt::lu_fence_key(current_.alua, *l)) return nullptr;
+  return it->second->fenced();
 }
 
 nlohmann::json Runtime::durability_fault(const std::string& guid) const {
@@ -567,10 +617,65 @@ void Runtime::switchover(const std::string& guid, std::function<void(stmf::mgmt:
   });
 }
 
+// alua.takeover fenced (docs/failover.md "Fencing at the storage"): the race for a SAN-backed
+// standby LU, through a libmhd control handle on its SAN LUN (blocking: on a thread of its own).
+// The SAN LUN of SAN-backed standby LU `guid` and the two keys (management thread), or why not.
+std::optional<RaceTarget> Runtime::race_target(const std::string& guid, std::string& why) const {
+  auto it = standby_props_.find(guid);
+  const auto& a = current_.alua;
+  if (it == standby_props_.end() || !a.enabled || !a.cluster_id) {
+    why = "not a SAN-backed standby LU here";
+    return std::nullopt;
+  }
+  auto j = stmf::mgmt::parse_json_limited(it->second);
+  if (!j.is_object() || j.value("store", std::string()) != "iscsi") {
+    why = "not a SAN-backed standby LU here";
+    return std::nullopt;
+  }
+  const auto* b = j.contains("backend") && j["backend"].is_object() ? &j["backend"] : nullptr;
+  if (!b || !b->contains("url") || !(*b)["url"].is_string()) {
+    why = "the owner registered no SAN URL";
+    return std::nullopt;
+  }
+  RaceTarget t;
+  t.url = (*b)["url"].get<std::string>();
+  t.initiator = b->value("initiator", std::string("iqn.2026-11.org.example:stmfd")) + ":fence" + std::to_string(a.node);
+  t.ours = stmf::mgmt::fence_key(a.cluster_id, a.node);
+  t.owner = stmf::mgmt::fence_key(a.cluster_id, 1 - a.node);
+  return t;
+}
+
+void Runtime::race(stmf::Guid g, std::function<void(stmf::proxy::Ownership::RaceResult, std::string)> done) {
+  post_([this, g, done = std::move(done)]() mutable {
+    using R = stmf::proxy::Ownership::RaceResult;
+    std::string why;
+    auto target = race_target(guid_hex(g), why);
+    if (!target) return done(R::failed, why);
+    std::thread([t = *target, done = std::move(done)] {
+      std::string detail;
+      const R r = preempt_owner(t, detail);
+      done(r, detail);
+    }).detach();
+  });
+}
+
 Runtime::Takeover Runtime::import_lu(const std::string& guid) const {
   auto g = parse_guid(guid);
   if (!standby_.count(guid) || !proxy_ || !g) return {};  // not a standby LU here: not a takeover
   const auto r = proxy_->import_lu(*g);
+  if (r.takeover) {
+    // A SAN-backed LU (docs/failover.md "Fencing at the storage"): the same PREEMPT AND ABORT
+    // of the owner's key as the automatic takeover's race, before the LU is configured here
+    // (its store would otherwise find the LUN reserved under the owner's key and fence itself).
+    std::string why;
+    if (auto t = race_target(guid, why)) {
+      std::string detail;
+      if (preempt_owner(*t, detail) != stmf::proxy::Ownership::RaceResult::won)
+        return {true, "LU " + guid + " is SAN-backed: taking it over needs PREEMPT AND ABORT of the owner's key on the SAN, "
+                      "which did not succeed (" + detail + ")", false, 0};
+      log()->warn("LU {}: import-lu takeover preempted the owner's key on the SAN ({})", guid, detail);
+    }
+  }
   return {r.status == stmf::proxy::ProxyStatus::already, r.message, r.takeover, r.epoch};
 }
 
@@ -674,6 +779,8 @@ void Runtime::apply_alua(const Config& from, const Config& to) {
   s.handshake_timeout_ms = to.alua.handshake_timeout_ms;
   s.heartbeat_ms = to.alua.heartbeat_ms;
   s.timeout_ms = to.alua.timeout_ms;
+  s.cluster_id = to.alua.cluster_id;
+  s.takeover_fenced = to.alua.takeover == "fenced";
   proxy_->configure(s);
   if (from.alua.node != to.alua.node && from.alua.enabled && to.alua.enabled) proxy_->reinitialize();
   proxy_->lus_changed();

@@ -19,6 +19,7 @@
 #include "mgmt/protocol.h"
 #include "proxy/service.h"
 #include "tools/stmfd/door_host.h"
+#include "tools/stmfd/storage_race.h"
 #include "transport/server.h"
 
 namespace stmfd {
@@ -50,6 +51,9 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   // The durability latch of a registered LU (docs/failover.md "A failed flush is remembered"):
   // the failure that tripped it, or null (also for an unknown or standby LU).
   nlohmann::json durability_fault(const std::string& guid) const;
+  // A SAN-backed, fenced LU (docs/failover.md "Fencing at the storage"): whether its key was
+  // preempted (true: it no longer serves here); null for other LUs.
+  nlohmann::json fenced(const std::string& guid) const;
 
   // --- ALUA pair (docs/alua.md) ---
   // Connects the proxy service. `post` runs a function on the management thread.
@@ -74,6 +78,8 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   void keep_standby_only(std::vector<stmf::Guid> guids, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void step_down(stmf::proxy::RegisterLun m, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void promote(stmf::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) override;
+  void race(stmf::Guid g, std::function<void(stmf::proxy::Ownership::RaceResult, std::string)> done) override;
+  std::optional<RaceTarget> race_target(const std::string& guid, std::string& why) const;
   // How the management server adds a taken-over LU (`lu`: management LU object, epoch set)
   // to the configuration (promote): `done(ok)` on the management thread once applied.
   void set_promote(std::function<void(const nlohmann::json& lu, std::function<void(bool)> done)> fn) { promote_ = std::move(fn); }
@@ -112,7 +118,8 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   struct PreparedLu {
     stmf::LogicalUnitPtr lu;
   };
-  stmf::mgmt::Status build_lu(const stmf::mgmt::LuConfig& l, uint64_t& size, stmf::LogicalUnitPtr& out);
+  // fence_key: the LU's reservation key on its SAN LUN (mgmt::lu_fence_key), 0 = not fenced.
+  stmf::mgmt::Status build_lu(const stmf::mgmt::LuConfig& l, uint64_t fence_key, uint64_t& size, stmf::LogicalUnitPtr& out);
   static void write_lu_metadata(const stmf::mgmt::LuConfig& l);
   void publish_views(const stmf::mgmt::Config& c);
 

@@ -1,0 +1,72 @@
+#include "tools/stmfd/storage_race.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "mhd/mhd.h"
+#include "mhd/scsi.h"
+
+namespace stmfd {
+
+using R = stmf::proxy::Ownership::RaceResult;
+
+namespace {
+constexpr uint32_t kMaxKeys = 64;
+
+R refused(int e, const char* what, std::string& detail) {
+  detail = std::string(what) + ": " + std::strerror(e);
+  return e == EACCES ? R::lost : R::failed;
+}
+}  // namespace
+
+R preempt_owner(const RaceTarget& t, std::string& detail) {
+  mhd_handle_t* h = mhd_open(t.url.c_str(), t.initiator.c_str(), O_NDELAY);
+  if (!h) {
+    detail = std::string("cannot open the SAN LUN: ") + std::strerror(errno);
+    return R::failed;
+  }
+  struct Close {
+    mhd_handle_t* h;
+    ~Close() { mhd_close(h); }
+  } closer{h};
+  std::vector<mhioc_resv_key_t> keys(kMaxKeys);
+  mhioc_key_list_t kl{kMaxKeys, 0, keys.data()};
+  mhioc_inkeys_t ink{0, &kl};
+  if (mhd_ioctl(h, MHIOCGRP_INKEYS, &ink) != 0) return refused(errno, "MHIOCGRP_INKEYS", detail);
+  std::vector<mhioc_resv_desc_t> resv(kMaxKeys);
+  mhioc_resv_desc_list_t rl{kMaxKeys, 0, resv.data()};
+  mhioc_inresvs_t inr{0, &rl};
+  if (mhd_ioctl(h, MHIOCGRP_INRESV, &inr) != 0) return refused(errno, "MHIOCGRP_INRESV", detail);
+  const bool reserved = rl.listlen > 0;
+  const uint64_t holder = reserved ? mhd::key_value(resv[0].key) : 0;
+  if (reserved && holder == t.ours) {
+    detail = "the reservation is ours already";
+    return R::won;
+  }
+  bool owner_registered = false;
+  for (uint32_t i = 0; i < std::min(kl.listlen, kl.listsize); ++i)
+    if (mhd::key_value(keys[i]) == t.owner) owner_registered = true;
+
+  mhioc_registerandignorekey_t reg{mhd::make_key(t.ours), B_TRUE};
+  if (mhd_ioctl(h, MHIOCGRP_REGISTERANDIGNOREKEY, &reg) != 0) return refused(errno, "MHIOCGRP_REGISTERANDIGNOREKEY", detail);
+  mhioc_resv_desc_t mine{mhd::make_key(t.ours), SCSI3_RESV_WRITEEXCLUSIVEREGISTRANTSONLY, SCSI3_SCOPE_LOGICALUNIT, 0};
+  if (owner_registered) {
+    mhioc_preemptandabort_t pa{mine, mhd::make_key(t.owner)};
+    if (mhd_ioctl(h, MHIOCGRP_PREEMPTANDABORT, &pa) != 0) return refused(errno, "MHIOCGRP_PREEMPTANDABORT", detail);
+    detail = "the owner's key is preempted";
+    return R::won;
+  }
+  if (reserved) {
+    detail = "a third key holds the reservation";
+    return R::lost;
+  }
+  if (mhd_ioctl(h, MHIOCGRP_RESERVE, &mine) != 0) return refused(errno, "MHIOCGRP_RESERVE", detail);
+  detail = "the owner's key was not registered; reserved";
+  return R::won;
+}
+
+}  // namespace stmfd

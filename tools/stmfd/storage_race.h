@@ -1,0 +1,28 @@
+// The takeover race at the storage (docs/failover.md "Fencing at the storage"): a standby node
+// whose link to the owner is down takes a SAN-backed LU by PREEMPT AND ABORT of the owner's
+// key on the SAN LUN, through a libmhd control handle (the GRP ioctls: MHIOCGRP_INKEYS,
+// MHIOCGRP_INRESV, MHIOCGRP_REGISTERANDIGNOREKEY, MHIOCGRP_PREEMPTANDABORT, MHIOCGRP_RESERVE).
+// A control handle is the right tool here: the race writes nothing, it only changes who is
+// registered; the LU's own store (the nexus that will write) registers the same key on its
+// own nexus when the won LU opens, and WE-RO lets every registrant of our key write.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "proxy/ownership.h"
+
+namespace stmfd {
+
+struct RaceTarget {
+  std::string url;        // the SAN LUN (iscsi://host[:port]/iqn/lun)
+  std::string initiator;  // the control handle's initiator name (a nexus of its own)
+  uint64_t ours = 0, owner = 0;  // this node's key and the owner's
+};
+
+// Blocking (seconds at most: libmhd's command timeout). won: the owner's key is preempted (or
+// the reservation was ours already, or nobody's and now ours); lost: the SAN refused us with
+// RESERVATION CONFLICT (our key was preempted first) or a third key holds it; failed: no
+// answer or another error (detail says which).
+stmf::proxy::Ownership::RaceResult preempt_owner(const RaceTarget& t, std::string& detail);
+
+}  // namespace stmfd
