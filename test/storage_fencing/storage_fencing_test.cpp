@@ -76,6 +76,12 @@ uint64_t stamp_of(const uint8_t* b) {
   return v;
 }
 
+// WRITE(16) of the block stamped `seq` at kFirstLba + seq, through `c`.
+Task write_stamped(Ctx& c, uint64_t seq) {
+  auto b = stamped(seq);
+  return Task(iscsi_write16_sync(c, 0, kFirstLba + seq, b.data(), kBlock, kBlock, 0, 0, 0, 0, 0));
+}
+
 std::vector<uint64_t> read_keys(Ctx& c) {
   Task t(past_ua([&] { return iscsi_persistent_reserve_in_sync(c, 0, SCSI_PERSISTENT_RESERVE_READ_KEYS, 1024); }));
   REQUIRE(t);
@@ -153,10 +159,7 @@ TEST_CASE("storage fencing: the node registers its key, holds WE-RO, and stops a
 
   // Served once the hold (timeout_ms, no peer) is over: a first write goes through.
   uint64_t seq = 0;
-  auto write_next = [&](uint64_t s) {
-    auto b = stamped(s);
-    return Task(iscsi_write16_sync(nc, 0, kFirstLba + s, b.data(), kBlock, kBlock, 0, 0, 0, 0, 0));
-  };
+  auto write_next = [&](uint64_t s) { return write_stamped(nc, s); };
   REQUIRE(wait_for([&] {
     Task t(write_next(++seq));
     return t && t->status == SCSI_STATUS_GOOD;
@@ -304,10 +307,7 @@ TEST_CASE("storage fencing: the SAN restarted under the owner, its key intact (A
   Client mgmt(node.socket_path());
   const std::string guid = the_lu(mgmt);
   uint64_t seq = 0;
-  auto write_next = [&](uint64_t s) {
-    auto b = stamped(s);
-    return Task(iscsi_write16_sync(nc, 0, kFirstLba + s, b.data(), kBlock, kBlock, 0, 0, 0, 0, 0));
-  };
+  auto write_next = [&](uint64_t s) { return write_stamped(nc, s); };
   REQUIRE(wait_for([&] {
     Task t(write_next(++seq));
     return t && t->status == SCSI_STATUS_GOOD;
