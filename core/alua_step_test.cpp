@@ -6,29 +6,16 @@
 
 #include <mutex>
 
+#include "core/recording_port_test_util.h"
 #include "core/scsi/opcodes.h"
 #include "core/scsi/sbd_lu.h"
 #include "core/stmf.h"
 #include "core/store/backing_store.h"
 
 using namespace stmf;
+using stmf::test::RecordingPort;
 
 namespace {
-
-struct RecordingPort final : LocalPort {
-  std::string name = "iqn.2026-11.org.example:t,t,0x0001", target = "iqn.2026-11.org.example:t";
-  std::mutex mu;
-  std::vector<TaskPtr> done;
-  const std::string& port_name() const override { return name; }
-  const std::string& target_name() const override { return target; }
-  uint16_t rtpi() const override { return 32769; }
-  uint16_t tpg() const override { return 2; }
-  void task_complete(TaskPtr t) override {
-    std::lock_guard lk(mu);
-    done.push_back(std::move(t));
-  }
-  void task_aborted(TaskPtr) override {}
-};
 
 // The link is down: every forward is refused, as ProxyService::forward_task does.
 struct RefusingForwarder final : PeerForwarder {
@@ -49,7 +36,7 @@ struct NoObserver final : NexusObserver {
 
 struct Fixture {
   Stmf stmf;
-  RecordingPort port;
+  RecordingPort port{"iqn.2026-11.org.example:t,t,0x0001", 32769, 2};
   RefusingForwarder forwarder;
   NoObserver observer;
   LogicalUnitPtr lu;

@@ -5,31 +5,16 @@
 
 #include <mutex>
 
+#include "core/recording_port_test_util.h"
 #include "core/reservations.h"
 #include "core/scsi/sbd_lu.h"
 #include "core/stmf.h"
 #include "core/store/backing_store.h"
 
 using namespace stmf;
+using stmf::test::RecordingPort;
 
 namespace {
-
-struct RecordingPort final : LocalPort {
-  std::string name, target = "iqn.2026-11.org.example:t";
-  uint16_t id;
-  std::mutex mu;
-  std::vector<TaskPtr> done;
-  RecordingPort(std::string n, uint16_t r) : name(std::move(n)), id(r) {}
-  const std::string& port_name() const override { return name; }
-  const std::string& target_name() const override { return target; }
-  uint16_t rtpi() const override { return id; }
-  uint16_t tpg() const override { return 1; }
-  void task_complete(TaskPtr t) override {
-    std::lock_guard lk(mu);
-    done.push_back(std::move(t));
-  }
-  void task_aborted(TaskPtr) override {}
-};
 
 struct FakePersistence final : PrPersistence {
   bool fail = false;
