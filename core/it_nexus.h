@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/stats.h"
+
 namespace stmf {
 
 class LocalPort;
@@ -40,6 +42,11 @@ class ItNexus {
   uint64_t remote_id() const { return remote_id_; }
   void set_remote(uint64_t id) { remote_ = true; remote_id_ = id; }
 
+  // The session's I/O statistics (core/stats.h): bumped by the framework for every command of
+  // this nexus, read by list-session, the metrics endpoint and the session accounting.
+  stats::IoCounters& stats() { return stats_; }
+  const stats::IoCounters& stats() const { return stats_; }
+
  private:
   const uint64_t id_;
   LocalPort& port_;
@@ -48,6 +55,7 @@ class ItNexus {
   std::shared_ptr<const LunMap> lun_map_;
   bool remote_ = false;
   uint64_t remote_id_ = 0;
+  stats::IoCounters stats_;
 };
 
 using ItNexusPtr = std::shared_ptr<ItNexus>;
