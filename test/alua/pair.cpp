@@ -11,6 +11,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "test/test_failed.h"
+
 namespace stmf::test {
 
 namespace {
@@ -55,8 +57,9 @@ Pair::Pair(const PairOptions& o) {
 
 Pair::~Pair() {
   run(std::string(PAIR_SCRIPT) + " stop " + dir_);
-  // A failed REQUIRE unwinds through here: keep the nodes' logs for the post-mortem.
-  const bool failing = std::uncaught_exceptions() > 0;
+  // A failed REQUIRE unwinds through here, a failed CHECK leaves a mark: keep the nodes' logs
+  // for the post-mortem.
+  const bool failing = std::uncaught_exceptions() > 0 || current_test_failed();
   if (failing) std::fprintf(stderr, "pair stopped after a failure; logs kept in %s\n", dir_.c_str());
   if (!failing && !getenv("STMF_KEEP_PAIR")) run("rm -rf " + dir_);
 }

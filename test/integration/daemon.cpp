@@ -71,6 +71,9 @@ Daemon::Daemon(const DaemonOptions& o) {
 bool Daemon::launch() {
   pid_ = ::fork();
   if (pid_ == 0) {
+    // The daemon starts with the dispositions a shell gives it, not the test's (the tests
+    // ignore SIGPIPE, and an ignored signal stays ignored across exec).
+    ::signal(SIGPIPE, SIG_DFL);
     int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);

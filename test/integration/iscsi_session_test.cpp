@@ -265,6 +265,24 @@ TEST_CASE("SIGTERM logs sessions out and the daemon exits 0", "[integration]") {
   CHECK(d.log_text().find("stmfd stopped") != std::string::npos);
 }
 
+TEST_CASE("SIGPIPE (a write to a peer that went away, e.g. the SAN under an iscsi store) does not end the daemon",
+          "[integration]") {
+  Daemon d;
+  Ctx ctx;
+  REQUIRE(login(ctx, d));
+  clear_ua(ctx);
+  // libiscsi writes with writev(): a SAN killed under an iscsi store raised SIGPIPE in stmfd,
+  // whose default action ended it silently (no core, no log line).
+  REQUIRE(::kill(d.pid(), SIGPIPE) == 0);
+  INFO("the daemon's exit status, if it ended (128 + 13 = SIGPIPE)");
+  REQUIRE(d.wait_exit(1) == -1);  // still running (a signal's default action is immediate)
+  Task t(iscsi_testunitready_sync(ctx, 0));
+  REQUIRE(t);
+  CHECK(t->status == SCSI_STATUS_GOOD);
+  iscsi_logout_sync(ctx);
+  CHECK(d.terminate(20) == 0);  // alive until SIGTERM, and it ends well
+}
+
 TEST_CASE("A second SIGINT ends the daemon at once, without waiting out the drain", "[integration]") {
   DaemonOptions o;
   o.top_json_extra = "\"shutdown_timeout_s\": 600, ";

@@ -144,6 +144,9 @@ void done(mhd_handle_t* h, const json& j, const std::string& text, bool hold_it)
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A SAN that drops the connection makes libiscsi's writev() fail with EPIPE: an error
+  // mhdadm reports, not a silent death by SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
   // Signals for --hold are taken with sigwait: block them before any library thread starts.
   sigset_t set;
   sigemptyset(&set);

@@ -8,6 +8,7 @@
 #include <boost/asio.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -86,6 +87,10 @@ void raise_open_file_limit() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that goes away makes a write on its socket fail with EPIPE, never end the daemon:
+  // libiscsi (the iscsi store's SAN sessions, libmhd's control handles) writes with writev(),
+  // which raises SIGPIPE (Asio's own sockets send with MSG_NOSIGNAL). Before any thread starts.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"stmfd - userspace SCSI target framework daemon (iSCSI)"};
   std::string config_path, state_dir, log_level, socket_path;
   bool print_default = false, check_only = false;
