@@ -1,6 +1,7 @@
 #include "store_iscsi/backend_info.h"
 
 #include <algorithm>
+#include <string_view>
 
 namespace stmf::iscsistore {
 
@@ -101,6 +102,26 @@ std::string redact_url(const std::string& url) {
   const auto slash = url.find('/', scheme + 3);
   if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
   return url.substr(0, scheme + 3) + url.substr(at + 1);
+}
+
+std::optional<std::string> url_with_chap(const std::string& url, const std::string& user, const std::string& secret,
+                                         std::string& why) {
+  if (user.empty()) return url;
+  constexpr std::string_view kScheme = "iscsi://";
+  if (url.rfind(kScheme, 0) != 0) {
+    why = "not an iscsi:// URL";
+    return std::nullopt;
+  }
+  if (redact_url(url) != url) {
+    why = "the URL carries credentials already";
+    return std::nullopt;
+  }
+  if (user.find_first_of("%:@/") != std::string::npos || secret.find_first_of("@/") != std::string::npos) {
+    why = "the CHAP name or secret has a character an iSCSI URL cannot carry ('%', ':', '@' or '/' in the name, "
+          "'@' or '/' in the secret)";
+    return std::nullopt;
+  }
+  return std::string(kScheme) + user + "%" + secret + "@" + url.substr(kScheme.size());
 }
 
 }  // namespace stmf::iscsistore

@@ -75,4 +75,11 @@ constexpr int cancelled = 0x0f000000, error = 0x0f000001, timeout = 0x0f000002;
 // "iscsi://host:port/iqn/lun" minus any user:password@ part, for logs.
 std::string redact_url(const std::string& url);
 
+// `url` with libiscsi's CHAP credentials in front of the host ("iscsi://user%secret@host...");
+// `url` itself when `user` is empty. Nullopt and why when they cannot be written there without
+// being misread (libiscsi splits at the first '@' and the first '%', redact_url at the first
+// '/'): a user with '%', ':', '@' or '/', a secret with '@' or '/', a URL with credentials already.
+std::optional<std::string> url_with_chap(const std::string& url, const std::string& user, const std::string& secret,
+                                         std::string& why);
+
 }  // namespace stmf::iscsistore

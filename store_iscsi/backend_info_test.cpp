@@ -104,3 +104,20 @@ TEST_CASE("URLs in logs lose their credentials") {
   CHECK(redact_url("iscsi://127.0.0.1:3260/iqn.x:y/0") == "iscsi://127.0.0.1:3260/iqn.x:y/0");
   CHECK(redact_url("iscsi://127.0.0.1/iqn.a@b/0") == "iscsi://127.0.0.1/iqn.a@b/0");
 }
+
+TEST_CASE("url_with_chap: credentials in libiscsi's form, refused where they would be misread", "[iscsi-store]") {
+  std::string why;
+  const std::string url = "iscsi://127.0.0.3:3260/iqn.2026-12.org.example:san/0";
+  CHECK(url_with_chap(url, "", "", why) == url);
+  const auto with = url_with_chap(url, "node1", "secret%0123456", why);
+  REQUIRE(with);
+  CHECK(*with == "iscsi://node1%secret%0123456@127.0.0.3:3260/iqn.2026-12.org.example:san/0");
+  CHECK(redact_url(*with) == url);
+  CHECK_FALSE(url_with_chap(url, "no%de", "secret0123456", why));
+  CHECK_FALSE(url_with_chap(url, "node:1", "secret0123456", why));
+  CHECK_FALSE(url_with_chap(url, "node1", "sec@ret0123456", why));
+  CHECK_FALSE(url_with_chap(url, "node1", "sec/ret0123456", why));
+  CHECK(why.find("secret") != std::string::npos);
+  CHECK_FALSE(url_with_chap(*with, "node1", "secret0123456", why));
+  CHECK_FALSE(url_with_chap("tcp://x/y/0", "node1", "secret0123456", why));
+}

@@ -19,7 +19,10 @@ FenceDecision decide_on_connect(const PrView& v, uint64_t key, bool registered_b
     d.why = "this node's key " + key_hex(key) + " is no longer registered on the SAN LUN (preempted)";
     return d;
   }
-  if (v.holder && *v.holder != key) {
+  // Reserved under another key while this node's key is registered: a planned switchover left
+  // the reservation with the previous owner, and Write Exclusive - Registrants Only lets every
+  // registrant write; a takeover would have preempted this node's key. Serve without RESERVE.
+  if (v.holder && *v.holder != key && !registered) {
     d.fenced = true;
     d.why = "the SAN LUN is reserved under key " + key_hex(*v.holder) + " (another node owns it)";
     return d;

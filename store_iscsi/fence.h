@@ -35,9 +35,12 @@ struct FenceDecision {
   std::string why;
 };
 // `key`: this node's; `registered_before`: this store registered it earlier (then its absence
-// means it was preempted). Otherwise: register (REGISTER AND IGNORE EXISTING KEY, APTPL), and
-// reserve when the LUN is not reserved. Reserved under another key: another node took the LU
-// over (it preempted us, possibly while this node was down): fenced.
+// means it was preempted). Reserved under another key with this node's key not registered:
+// another node took the LU over (it preempted us, possibly while this node was down): fenced.
+// Otherwise: register (REGISTER AND IGNORE EXISTING KEY, APTPL), and reserve when the LUN is not
+// reserved (reserved under the peer's key with ours registered: a planned switchover left the
+// reservation there; WE-RO lets every registrant write, and any takeover preempts keys, not
+// reservations).
 FenceDecision decide_on_connect(const PrView& v, uint64_t key, bool registered_before);
 
 // PR IN data -> the view. False when the data is malformed.

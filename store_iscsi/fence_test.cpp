@@ -45,14 +45,19 @@ TEST_CASE("fence: our key gone after a reconnect: fenced, never registered again
   CHECK(decide_on_connect(PrView{{kPeer}, std::nullopt, 0}, kMine, true).fenced);
 }
 
-TEST_CASE("fence: a node that starts while another key holds the reservation is fenced", "[fencing]") {
+TEST_CASE("fence: a node that starts while another key holds the reservation is fenced unless its own key is registered", "[fencing]") {
   // The old owner restarted after the peer took the LU over: its key was preempted while it
-  // was down (or it is still registered from before, if the peer preempted nothing yet but
-  // reserved: either way the reservation is not ours).
+  // was down.
   auto d = decide_on_connect(PrView{{kPeer}, kPeer, kFenceType}, kMine, false);
   CHECK(d.fenced);
   CHECK(d.why.find("0x0000000700000002") != std::string::npos);
-  CHECK(decide_on_connect(PrView{{kMine, kPeer}, kPeer, kFenceType}, kMine, false).fenced);
+  // Its key still registered: no takeover happened (a takeover preempts the owner's key), the
+  // reservation is the previous owner's from a planned switchover; WE-RO lets registrants
+  // write: it serves, without RESERVE (the LUN is reserved).
+  auto planned = decide_on_connect(PrView{{kMine, kPeer}, kPeer, kFenceType}, kMine, false);
+  CHECK(!planned.fenced);
+  CHECK(!planned.reserve);
+  CHECK(!decide_on_connect(PrView{{kMine, kPeer}, kPeer, kFenceType}, kMine, true).fenced);
   // Its own reservation from before (APTPL, an intact key): it serves again without RESERVE.
   auto mine = decide_on_connect(PrView{{kMine}, kMine, kFenceType}, kMine, false);
   CHECK(!mine.fenced);

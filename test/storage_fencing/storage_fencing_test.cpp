@@ -487,3 +487,102 @@ TEST_CASE("storage fencing: takeover manual, create-lu of the SAN-backed standby
   ::kill(a.pid(), SIGCONT);
   CHECK(wait_for([&] { return access_state_is(ma, guid, "standby"); }, 20s));
 }
+
+namespace {
+constexpr const char* kLuGuid = "600144F0000000000000000000000F17";
+constexpr const char* kNode1Initiator = "iqn.2026-12.org.example:node1-store";
+constexpr uint64_t kNode1Key = uint64_t(kCluster) << 32 | 2;
+
+// The pair of pair_node(), the LU's GUID fixed, and node 1 with a standby record of it that
+// holds node 1's own login to the SAN LUN (its initiator name): as scripts/pair.sh --shared san
+// configures two machines.
+DaemonOptions owner_with_guid(const Daemon& san, uint16_t link_port, const std::string& takeover) {
+  DaemonOptions o = pair_node(san, 0, link_port, takeover);
+  o.lun0_json_extra += std::string(", \"guid\": \"") + kLuGuid + "\"";
+  return o;
+}
+DaemonOptions standby_with_record(const Daemon& san, uint16_t link_port, const std::string& takeover) {
+  DaemonOptions o = pair_node(san, 1, link_port, takeover);
+  o.top_json_extra += std::string("\"lus\": [{\"guid\": \"") + kLuGuid +
+                      "\", \"store\": \"iscsi\", \"standby\": true, \"backend\": {\"url\": \"" + san.url() +
+                      "\", \"initiator\": \"" + kNode1Initiator + "\"}}], \"views\": [{\"guid\": \"" + kLuGuid +
+                      "\", \"lun\": 0}], ";
+  return o;
+}
+}  // namespace
+
+TEST_CASE("storage fencing: the standby registers its key on the SAN LUN in advance, and once somebody preempted it "
+          "its race is lost and it stays standby",
+          "[fencing][pair]") {
+  Daemon san;
+  const uint16_t link_port = stmf::test::free_port();
+  Daemon b(standby_with_record(san, link_port, "fenced"));
+  Daemon a(owner_with_guid(san, link_port, "fenced"));
+  Client ma(a.socket_path()), mb(b.socket_path());
+  REQUIRE(wait_for([&] { return access_state_is(mb, kLuGuid, "standby"); }, 15s));
+  Ctx sc("iqn.2026-12.org.example:checker");
+  REQUIRE(login(sc, san));
+  // Both nodes are registrants, the owner holds WE-RO; the standby wrote nothing.
+  CHECK(wait_for([&] {
+    auto keys = read_keys(sc);
+    return std::count(keys.begin(), keys.end(), kNode1Key) > 0 && std::count(keys.begin(), keys.end(), kNodeKey) > 0;
+  }, 10s));
+  CHECK(wait_for([&] { return read_reservation(sc).first == kNodeKey; }, 10s));
+  CHECK(wait_for([&] { return b.log_text().find("registered on its SAN LUN (standby, ready to race)") != std::string::npos; }, 10s));
+
+  // An outsider (a third cluster member, an administrator) preempts node 1's key.
+  REQUIRE(pr_out(sc, SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, 0, kIntruderKey) == SCSI_STATUS_GOOD);
+  REQUIRE(pr_out(sc, SCSI_PERSISTENT_RESERVE_PREEMPT, SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY,
+                 kIntruderKey, kNode1Key) == SCSI_STATUS_GOOD);
+  auto keys = read_keys(sc);
+  REQUIRE(std::count(keys.begin(), keys.end(), kNode1Key) == 0);
+
+  // The owner hangs past the timeout: node 1 races, finds its own key gone, and does not take.
+  ::kill(a.pid(), SIGSTOP);
+  Resume resume{a.pid()};
+  CHECK(wait_for([&] { return b.log_text().find("it was preempted") != std::string::npos; }, 15s));
+  CHECK(read_reservation(sc).first == kNodeKey);
+  keys = read_keys(sc);
+  CHECK(std::count(keys.begin(), keys.end(), kNodeKey) > 0);   // the owner was not preempted
+  CHECK(std::count(keys.begin(), keys.end(), kNode1Key) == 0);  // nor did node 1 register again
+  CHECK_FALSE(access_state_is(mb, kLuGuid, "active"));
+}
+
+TEST_CASE("storage fencing: a planned switchover opens the SAN-backed LU on node 1 with node 1's own login to the SAN "
+          "(its standby record), not the owner's",
+          "[fencing][pair]") {
+  Daemon san;
+  const uint16_t link_port = stmf::test::free_port();
+  Daemon b(standby_with_record(san, link_port, "fenced"));
+  Daemon a(owner_with_guid(san, link_port, "fenced"));
+  Client ma(a.socket_path()), mb(b.socket_path());
+  REQUIRE(wait_for([&] { return access_state_is(mb, kLuGuid, "standby"); }, 15s));
+  json r;
+  auto st = ma.call("switchover-lu", {{"guid", kLuGuid}}, r);
+  INFO(st.message << "\nnode 1 log:\n" << b.log_text());
+  REQUIRE(st.ok());
+  REQUIRE(wait_for([&] { return access_state_is(mb, kLuGuid, "active"); }, 15s));
+  const json lu = get_lu(mb, kLuGuid);
+  INFO(lu.dump());
+  CHECK(lu["backend"].value("initiator", "") == kNode1Initiator);
+  CHECK(wait_for([&] { return san.log_text().find(std::string("normal session: ") + kNode1Initiator) != std::string::npos; }, 10s));
+  CHECK(lu.value("fenced", true) == false);
+  // Both nodes stay registrants; the reservation stays with node 0's key (WE-RO lets node 1's
+  // registered nexus write; a takeover would preempt keys): node 1 serves writes.
+  Ctx sc("iqn.2026-12.org.example:checker");
+  REQUIRE(login(sc, san));
+  auto keys = read_keys(sc);
+  CHECK(std::count(keys.begin(), keys.end(), kNode1Key) > 0);
+  CHECK(std::count(keys.begin(), keys.end(), kNodeKey) > 0);
+  Ctx bc("iqn.2026-12.org.example:writer");
+  REQUIRE(login(bc, b));
+  CHECK(wait_for([&] {
+    Task t(write_stamped(bc, 5));
+    return t && t->status == SCSI_STATUS_GOOD;
+  }, 10s));
+  Task rd(past_ua([&] { return iscsi_read16_sync(sc, 0, kFirstLba + 5, kBlock, kBlock, 0, 0, 0, 0, 0); }));
+  REQUIRE(rd);
+  REQUIRE(rd->status == SCSI_STATUS_GOOD);
+  CHECK(stamp_of(rd->datain.data) == 5);
+  CHECK(access_state_is(ma, kLuGuid, "standby"));
+}

@@ -212,6 +212,10 @@ void MgmtServer::promote_lu(const json& lu, std::function<void(bool)> done) {
     Config next = current_;
     if (auto* o = next.find_lu(l->guid)) {
       if (!o->standby) return done(false);
+      // A SAN-backed LU keeps this node's own login to the SAN LUN (its address as seen from
+      // here, its initiator name, its CHAP secret): the peer's registration carries the peer's
+      // (and never a secret).
+      if (o->store == "iscsi" && l->store == "iscsi") l->backend = o->backend;
       *o = *l;  // this node's standby record of the LU becomes the active LU
     } else {
       next.lus.push_back(*l);

@@ -195,7 +195,12 @@ Status Runtime::prepare(const Config& from_all, Config& to_all) {
   return s;
 }
 
-void Runtime::commit(const Config& from, const Config& to) { commit_active(active_only(from), active_only(to)); }
+void Runtime::commit(const Config& from, const Config& to) {
+  own_standby_.clear();
+  for (auto& l : to.lus)
+    if (l.standby) own_standby_[l.guid] = l;
+  commit_active(active_only(from), active_only(to));
+}
 
 Status Runtime::prepare_active(const Config& from, Config& to) {
   abort();
@@ -438,7 +443,10 @@ stmf::proxy::ProxyStatus Runtime::add_standby(const stmf::proxy::RegisterLun& m)
   if (auto it = standby_.find(guid); it != standby_.end()) {
     // Registered again (the link came back): the same LU keeps its nexuses' unit attentions
     // and reservations-free state; only changed properties make a new one.
-    if (standby_props_[guid] == props) return ProxyStatus::success;
+    if (standby_props_[guid] == props) {
+      preregister(guid);
+      return ProxyStatus::success;
+    }
     stmf_.remove_lu(it->second);
     standby_.erase(it);
   }
@@ -464,7 +472,35 @@ stmf::proxy::ProxyStatus Runtime::add_standby(const stmf::proxy::RegisterLun& m)
   standby_[guid] = lu;
   standby_props_[guid] = props;
   log()->info("standby LU {} ({}) registered by the peer: backing {} stays closed here", guid, bc.name, l->backing);
+  preregister(guid);
   return ProxyStatus::success;
+}
+
+// A SAN-backed standby LU of a fenced pair: this node's key is registered on the SAN LUN ahead
+// of any race (every node of the pair is a registrant, as in fence_scsi; the owner holds
+// WE-RO, so the key alone lets nothing be written: the standby never writes). Again at every
+// registration of the LU by the peer (the link came back), so a node whose key was preempted
+// while it owned the LU has it again once it is standby.
+void Runtime::preregister(const std::string& guid) {
+  std::string why;
+  auto t = race_target(guid, why);
+  if (!t || registering_.count(guid)) return;
+  registering_.insert(guid);
+  // A finished registration of the same LU is joined by the assignment.
+  registration_jobs_[guid] = std::jthread([this, t = *t, guid] {
+    std::string detail;
+    const bool ok = preregister_key(t, detail);
+    post_([this, guid, ok, detail] {
+      registering_.erase(guid);
+      if (!standby_.count(guid)) return;  // no longer standby here meanwhile
+      if (ok && !key_registered_[guid])
+        log()->info("LU {}: this node's key is registered on its SAN LUN (standby, ready to race)", guid);
+      if (!ok)
+        log()->warn("LU {}: this node's key could not be registered on its SAN LUN in advance ({}); a race "
+                    "registers it", guid, detail);
+      key_registered_[guid] = ok;
+    });
+  });
 }
 
 void Runtime::register_standby(stmf::proxy::RegisterLun m, std::function<void(stmf::proxy::ProxyStatus)> done) {
@@ -493,6 +529,7 @@ void Runtime::drop_standby() {
     standby_.clear();
     standby_props_.clear();
     standby_pr_.clear();
+    key_registered_.clear();
     publish_views(current_);
   });
 }
@@ -504,6 +541,7 @@ void Runtime::drop_standby_lu(std::string guid) {
   standby_.erase(it);
   standby_props_.erase(guid);
   standby_pr_.erase(guid);
+  key_registered_.erase(guid);
 }
 
 std::string Runtime::encode_reservations(const stmf::pr::PrState& st, const std::optional<stmf::pr::Nexus>& scsi2,
@@ -627,19 +665,43 @@ std::optional<RaceTarget> Runtime::race_target(const std::string& guid, std::str
     why = "not a SAN-backed standby LU here";
     return std::nullopt;
   }
+  // This node's own login to the SAN LUN (its standby record) when it has one: the address the
+  // SAN has from here, its initiator name and CHAP secret. Otherwise the owner's registration.
   auto j = stmf::mgmt::parse_json_limited(it->second);
-  if (!j.is_object() || j.value("store", std::string()) != "iscsi") {
+  const auto* jb = j.is_object() && j.value("store", std::string()) == "iscsi" && j.contains("backend") &&
+                           j["backend"].is_object()
+                       ? &j["backend"]
+                       : nullptr;
+  if (!jb) {
     why = "not a SAN-backed standby LU here";
     return std::nullopt;
   }
-  const auto* b = j.contains("backend") && j["backend"].is_object() ? &j["backend"] : nullptr;
-  if (!b || !b->contains("url") || !(*b)["url"].is_string()) {
-    why = "the owner registered no SAN URL";
-    return std::nullopt;
+  const std::string owner_initiator = jb->value("initiator", std::string());
+  IscsiBackendConfig b;
+  if (auto own = own_standby_.find(guid); own != own_standby_.end() && own->second.store == "iscsi") {
+    b = own->second.backend;
+  } else {
+    if (!jb->contains("url") || !(*jb)["url"].is_string()) {
+      why = "the owner registered no SAN URL";
+      return std::nullopt;
+    }
+    b.url = (*jb)["url"].get<std::string>();
+    b.initiator = owner_initiator;
+    if (!jb->value("chap_user", std::string()).empty()) {
+      why = "the SAN LUN needs CHAP and this node has no standby record of the LU with its own secret";
+      return std::nullopt;
+    }
   }
   RaceTarget t;
-  t.url = (*b)["url"].get<std::string>();
-  t.initiator = b->value("initiator", std::string("iqn.2026-11.org.example:stmfd")) + ":fence" + std::to_string(a.node);
+  if (auto url = stmf::iscsistore::url_with_chap(b.url, b.chap_user, b.chap_secret, why))
+    t.url = *url;
+  else
+    return std::nullopt;
+  // The control handle is a nexus of its own (libmhd derives its ISID from the initiator name,
+  // the store from the name and its key). This node's own initiator name when it has one (a
+  // SAN's ACL knows it); suffixed when it is the owner's too, so the two nodes never share one.
+  t.initiator = b.initiator.empty() ? std::string("iqn.2026-11.org.example:stmfd") : b.initiator;
+  if (t.initiator == owner_initiator) t.initiator += ":fence" + std::to_string(a.node);
   t.ours = stmf::mgmt::fence_key(a.cluster_id, a.node);
   t.owner = stmf::mgmt::fence_key(a.cluster_id, 1 - a.node);
   return t;
@@ -651,6 +713,8 @@ void Runtime::race(stmf::Guid g, std::function<void(stmf::proxy::Ownership::Race
     std::string why;
     auto target = race_target(guid_hex(g), why);
     if (!target) return done(R::failed, why);
+    auto k = key_registered_.find(guid_hex(g));
+    target->registered = k != key_registered_.end() && k->second;
     std::thread([t = *target, done = std::move(done)] {
       std::string detail;
       const R r = preempt_owner(t, detail);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "core/stmf.h"
 #include "mgmt/config.h"
@@ -135,6 +136,9 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   stmf::mgmt::Config current_;                             // last committed (management thread)
   std::map<std::string, stmf::LogicalUnitPtr> standby_;    // by GUID: standby LUs (peer-active)
   std::map<std::string, std::string> standby_props_;       // by GUID: the properties they were made from
+  // This node's own standby records (LuConfig::standby) by GUID, as last committed: a SAN-backed
+  // one holds this node's login to the SAN LUN, which the race and pre-registration use.
+  std::map<std::string, stmf::mgmt::LuConfig> own_standby_;
   struct MirroredPr {
     uint64_t seq = 0;
     std::string state;  // JSON text (encode_reservations)
@@ -158,6 +162,13 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   std::function<void(const std::string&, std::function<void(bool)>)> demote_;
   std::function<void(const nlohmann::json&, std::function<void(bool)>)> promote_;
   std::map<std::string, stmf::pr::PrState> restored_pr_;
+  // Fencing (docs/failover.md "Fencing at the storage"): SAN-backed standby LUs whose LUN has
+  // this node's key registered in advance (preregister), and the registrations running (one per
+  // LU at most, on a thread of its own: libmhd blocks). Declared last: the jobs are joined first.
+  std::map<std::string, bool> key_registered_;
+  std::set<std::string> registering_;
+  std::map<std::string, std::jthread> registration_jobs_;
+  void preregister(const std::string& guid);
 };
 
 }  // namespace stmfd

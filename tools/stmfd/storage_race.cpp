@@ -21,18 +21,36 @@ R refused(int e, const char* what, std::string& detail) {
   detail = std::string(what) + ": " + std::strerror(e);
   return e == EACCES ? R::lost : R::failed;
 }
+
+struct Handle {
+  mhd_handle_t* h = nullptr;
+  Handle(const RaceTarget& t, std::string& detail) : h(mhd_open(t.url.c_str(), t.initiator.c_str(), O_NDELAY)) {
+    if (!h) detail = std::string("cannot open the SAN LUN: ") + std::strerror(errno);
+  }
+  ~Handle() {
+    if (h) mhd_close(h);
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+};
 }  // namespace
 
-R preempt_owner(const RaceTarget& t, std::string& detail) {
-  mhd_handle_t* h = mhd_open(t.url.c_str(), t.initiator.c_str(), O_NDELAY);
-  if (!h) {
-    detail = std::string("cannot open the SAN LUN: ") + std::strerror(errno);
-    return R::failed;
+bool preregister_key(const RaceTarget& t, std::string& detail) {
+  Handle handle(t, detail);
+  if (!handle.h) return false;
+  mhioc_registerandignorekey_t reg{mhd::make_key(t.ours), B_TRUE};
+  if (mhd_ioctl(handle.h, MHIOCGRP_REGISTERANDIGNOREKEY, &reg) != 0) {
+    refused(errno, "MHIOCGRP_REGISTERANDIGNOREKEY", detail);
+    return false;
   }
-  struct Close {
-    mhd_handle_t* h;
-    ~Close() { mhd_close(h); }
-  } closer{h};
+  detail = "registered";
+  return true;
+}
+
+R preempt_owner(const RaceTarget& t, std::string& detail) {
+  Handle handle(t, detail);
+  if (!handle.h) return R::failed;
+  mhd_handle_t* h = handle.h;
   std::vector<mhioc_resv_key_t> keys(kMaxKeys);
   mhioc_key_list_t kl{kMaxKeys, 0, keys.data()};
   mhioc_inkeys_t ink{0, &kl};
@@ -43,21 +61,30 @@ R preempt_owner(const RaceTarget& t, std::string& detail) {
   if (mhd_ioctl(h, MHIOCGRP_INRESV, &inr) != 0) return refused(errno, "MHIOCGRP_INRESV", detail);
   const bool reserved = rl.listlen > 0;
   const uint64_t holder = reserved ? mhd::key_value(resv[0].key) : 0;
-  if (reserved && holder == t.ours) {
-    detail = "the reservation is ours already";
-    return R::won;
-  }
-  bool owner_registered = false;
-  for (uint32_t i = 0; i < std::min(kl.listlen, kl.listsize); ++i)
+  bool owner_registered = false, ours_registered = false;
+  for (uint32_t i = 0; i < std::min(kl.listlen, kl.listsize); ++i) {
     if (mhd::key_value(keys[i]) == t.owner) owner_registered = true;
+    if (mhd::key_value(keys[i]) == t.ours) ours_registered = true;
+  }
+  if (t.registered && !ours_registered) {
+    detail = "this node's key, registered in advance, is gone: it was preempted";
+    return R::lost;
+  }
 
   mhioc_registerandignorekey_t reg{mhd::make_key(t.ours), B_TRUE};
   if (mhd_ioctl(h, MHIOCGRP_REGISTERANDIGNOREKEY, &reg) != 0) return refused(errno, "MHIOCGRP_REGISTERANDIGNOREKEY", detail);
   mhioc_resv_desc_t mine{mhd::make_key(t.ours), SCSI3_RESV_WRITEEXCLUSIVEREGISTRANTSONLY, SCSI3_SCOPE_LOGICALUNIT, 0};
+  // The owner's key registered: preempt it even when the reservation is ours already (a planned
+  // switchover leaves it with the previous owner): under Write Exclusive - Registrants Only every
+  // registrant writes, so only removing its registrations fences it.
   if (owner_registered) {
     mhioc_preemptandabort_t pa{mine, mhd::make_key(t.owner)};
     if (mhd_ioctl(h, MHIOCGRP_PREEMPTANDABORT, &pa) != 0) return refused(errno, "MHIOCGRP_PREEMPTANDABORT", detail);
     detail = "the owner's key is preempted";
+    return R::won;
+  }
+  if (reserved && holder == t.ours) {
+    detail = "the reservation is ours already and the owner's key is not registered";
     return R::won;
   }
   if (reserved) {

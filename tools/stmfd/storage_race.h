@@ -17,7 +17,15 @@ struct RaceTarget {
   std::string url;        // the SAN LUN (iscsi://host[:port]/iqn/lun)
   std::string initiator;  // the control handle's initiator name (a nexus of its own)
   uint64_t ours = 0, owner = 0;  // this node's key and the owner's
+  // This node registered its key in advance (preregister_key): if it is gone, somebody
+  // preempted it, and the race is lost without registering it again.
+  bool registered = false;
 };
+
+// The standby node's key registered in advance on the SAN LUN (REGISTER AND IGNORE EXISTING KEY,
+// APTPL) through the control handle, so that it is a registrant before any race, as every node
+// of a fence_scsi cluster is. Blocking (seconds at most). False and why when it failed.
+bool preregister_key(const RaceTarget& t, std::string& detail);
 
 // Blocking (seconds at most: libmhd's command timeout). won: the owner's key is preempted (or
 // the reservation was ours already, or nobody's and now ours); lost: the SAN refused us with
