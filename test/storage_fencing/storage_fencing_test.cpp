@@ -586,3 +586,39 @@ TEST_CASE("storage fencing: a planned switchover opens the SAN-backed LU on node
   CHECK(stamp_of(rd->datain.data) == 5);
   CHECK(access_state_is(ma, kLuGuid, "standby"));
 }
+
+TEST_CASE("storage fencing: ALUA enabled at run time (stmfSetAluaState's management call) reopens a SAN-backed LU "
+          "with the node key and its initiators reservations stay",
+          "[fencing]") {
+  Daemon san;
+  DaemonOptions o;
+  o.store = "iscsi";
+  o.size = "0";
+  o.lun0_json_extra = ", \"backend\": {\"url\": \"" + san.url() + "\", \"initiator\": \"" + kNodeInitiator + "\"}";
+  o.top_json_extra = "\"alua\": {\"enabled\": false, \"node\": 0, \"insecure\": true, \"peer\": \"127.0.0.1:" +
+                     std::to_string(stmf::test::free_port()) + "\", \"heartbeat_ms\": 100, \"timeout_ms\": 500, " +
+                     "\"cluster_id\": " + std::to_string(kCluster) + "}, ";
+  Daemon node(o);
+  Client m(node.socket_path());
+  Ctx sc("iqn.2026-12.org.example:checker"), ic("iqn.2026-12.org.example:app");
+  REQUIRE(login(sc, san));
+  REQUIRE(login(ic, node));
+  // ALUA off: the LU is not fenced, no key on the SAN. An application registers a key on the LU.
+  CHECK(read_keys(sc).empty());
+  constexpr uint64_t kAppKey = 0xa9901;
+  REQUIRE(pr_out(ic, SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, 0, kAppKey) == SCSI_STATUS_GOOD);
+
+  REQUIRE(m.call("set-alua-state", {{"enabled", true}, {"node", 0}}).ok());
+  // The store reopened with node 0's key: registered and holding WE-RO on the SAN LUN.
+  CHECK(wait_for([&] { return read_reservation(sc).first == kNodeKey; }, 15s));
+  auto keys = read_keys(sc);
+  CHECK(std::count(keys.begin(), keys.end(), kNodeKey) == 1);
+  CHECK(node.log_text().find("reopened with reservation key 0x0000000700000001") != std::string::npos);
+  // The LU's own reservations (its initiators') are those of before.
+  CHECK(wait_for([&] {
+    Task t(iscsi_persistent_reserve_in_sync(ic, 0, SCSI_PERSISTENT_RESERVE_READ_KEYS, 1024));
+    if (!t || t->status != SCSI_STATUS_GOOD) return false;
+    auto* k = static_cast<scsi_persistent_reserve_in_read_keys*>(scsi_datain_unmarshall(t.t));
+    return k && k->num_keys == 1 && k->keys[0] == kAppKey;
+  }, 15s));
+}

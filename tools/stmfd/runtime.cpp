@@ -15,6 +15,7 @@
 #include "core/store/backing_store.h"
 #include <stmf_status.h>
 #include "proxy/proxy_port.h"
+#include "store_iscsi/fence.h"
 #include "store_iscsi/iscsi_store.h"
 #include "tools/stmfd/pr_persistence.h"
 #include "tools/stmfd/storage_race.h"
@@ -208,9 +209,16 @@ Status Runtime::prepare_active(const Config& from, Config& to) {
     abort();
     return s;
   };
+  rekeyed_.clear();
   for (auto& l : to.lus) {
     const LuConfig* old = find(from.lus, l.guid);
-    if (!old || needs_rebuild(*old, l) || !lus_.count(l.guid)) {
+    // A SAN-backed LU whose reservation key changes (ALUA enabled or disabled, another node
+    // number or cluster_id): its store is opened again with the new key (the key names its
+    // I_T nexus on the SAN); the LU keeps its reservations (commit_active carries them over).
+    const bool rekey = old && lus_.count(l.guid) && !needs_rebuild(*old, l) &&
+                       stmf::mgmt::lu_fence_key(from.alua, *old) != stmf::mgmt::lu_fence_key(to.alua, l);
+    if (rekey) rekeyed_.insert(l.guid);
+    if (!old || needs_rebuild(*old, l) || !lus_.count(l.guid) || rekey) {
       uint64_t size = 0;
       stmf::LogicalUnitPtr lu;
       if (auto s = build_lu(l, stmf::mgmt::lu_fence_key(to.alua, l), size, lu); !s.ok()) return fail(s);
@@ -241,6 +249,16 @@ void Runtime::commit_active(const Config& from, const Config& to) {
   // LUs: unregister the deleted and the rebuilt, register the new, change the rest in place.
   for (auto it = lus_.begin(); it != lus_.end();) {
     if (!find(to.lus, it->first) || prepared_.count(it->first)) {
+      if (rekeyed_.count(it->first)) {
+        auto& was = it->second->reservations();
+        auto& now = prepared_[it->first]->reservations();
+        std::scoped_lock lk(was.mu, now.mu);
+        now.engine = was.engine;
+        now.seq = was.seq;
+        const uint64_t key = stmf::mgmt::lu_fence_key(to.alua, *find(to.lus, it->first));
+        log()->info("LU {}: reopened {} on its SAN LUN (ALUA configuration changed); its reservations carried over",
+                    it->first, key ? "with reservation key " + stmf::iscsistore::key_hex(key) : std::string("unfenced"));
+      }
       stmf_.remove_lu(it->second);
       if (!find(to.lus, it->first)) log()->info("LU {} deleted", it->first);
       it = lus_.erase(it);

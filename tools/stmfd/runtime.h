@@ -139,6 +139,7 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   // This node's own standby records (LuConfig::standby) by GUID, as last committed: a SAN-backed
   // one holds this node's login to the SAN LUN, which the race and pre-registration use.
   std::map<std::string, stmf::mgmt::LuConfig> own_standby_;
+  std::set<std::string> rekeyed_;  // prepared: rebuilt only for a new reservation key (prepare -> commit)
   struct MirroredPr {
     uint64_t seq = 0;
     std::string state;  // JSON text (encode_reservations)
