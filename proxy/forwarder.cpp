@@ -5,6 +5,7 @@
 #include "proxy/service.h"
 
 #include "core/scsi/sense.h"
+#include "core/task_stats.h"
 #include "proxy/codec.h"
 #include "proxy/log.h"
 #include "proxy/task_data.h"
@@ -18,7 +19,7 @@ void ProxyService::fail_task(const TaskPtr& task, bool reconnecting) {
   task->check_condition(reconnecting ? scsi::sense::not_ready_asymmetric_transition
                                      : scsi::sense::not_ready_target_port_unavailable,
                         false);
-  task->nexus->port().task_complete(task);
+  deliver(task);
 }
 
 std::vector<LunEntry> ProxyService::standby_luns(const ItNexusPtr& n) const {
@@ -139,11 +140,11 @@ void ProxyService::on(uint64_t, ScsiStatus s) {
       t->sense = std::move(s.sense);
       t->transfer_length = s.transfer_length;
       t->data_in.resize(s.data_in_length);
-      t->nexus->port().task_complete(t);
+      deliver(t);
       break;
     }
     case TaskResponse::aborted:
-      t->nexus->port().task_aborted(t);
+      deliver_aborted(t);
       break;
     default:
       fail_task(t, false);

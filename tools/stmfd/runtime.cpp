@@ -18,6 +18,7 @@
 #include "store_iscsi/iscsi_store.h"
 #include "tools/stmfd/pr_persistence.h"
 #include "tools/stmfd/storage_race.h"
+#include "tools/stmfd/stats_report.h"
 
 namespace stmfd {
 
@@ -195,7 +196,10 @@ Status Runtime::prepare(const Config& from_all, Config& to_all) {
   return s;
 }
 
-void Runtime::commit(const Config& from, const Config& to) { commit_active(active_only(from), active_only(to)); }
+void Runtime::commit(const Config& from, const Config& to) {
+  stmf_.set_statistics(to.metrics.statistics);  // live: commands submitted from now on
+  commit_active(active_only(from), active_only(to));
+}
 
 Status Runtime::prepare_active(const Config& from, Config& to) {
   abort();
@@ -379,6 +383,15 @@ int Runtime::post_proxy_msg(std::vector<uint8_t> msg) {
 
 void Runtime::reinitialize_alua() {
   if (proxy_ && current_.alua.enabled) proxy_->reinitialize();
+}
+
+nlohmann::json Runtime::stats_json() const { return to_json(collect_stats(stmf_, proxy_)); }
+
+nlohmann::json Runtime::session_stats_json(const stmf::LocalPort& port, const std::string& initiator,
+                                           const std::string& isid_hex) const {
+  for (auto& n : stmf_.nexuses())
+    if (&n->port() == &port && n->initiator_name() == initiator && n->isid_hex() == isid_hex) return to_json(n->stats().snapshot());
+  return nullptr;
 }
 
 nlohmann::json Runtime::alua_status() const {
