@@ -56,7 +56,10 @@ bool ProxyService::forward_task(const LogicalUnitPtr& lu, const TaskPtr& task) {
     frame = encode(m);
   }
   std::lock_guard lk(mu_);
-  if (!up_ || !carrier_) return false;
+  if (!up_ || !carrier_) {
+    refused_forwards_.fetch_add(1, std::memory_order_relaxed);  // answered here (Transitioning/Unavailable)
+    return false;
+  }
   task->port_cookie = id;
   pending_[id] = Pending{task};
   carrier_->send(std::move(frame));

@@ -254,6 +254,7 @@ nlohmann::json ProxyService::status() const {
   j["fenced_tasks"] = fenced_.load();
   j["rtt_us"] = rtt_us_.load();           // last heartbeat round trip (0: none measured yet)
   j["rtt_samples"] = rtt_samples_.load();
+  j["refused_tasks"] = refused_forwards_.load();  // standby LUs' commands not forwarded: link down
   j["ownership_hold"] = holding_.load();  // this node's LUs held Transitioning until settled
   j["door_call_failures"] = door_call_failures_.load();
   j["tls"] = tls_on_.load();

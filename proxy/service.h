@@ -314,6 +314,8 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   std::atomic<uint64_t> fenced_{0};  // SCSI_CMDs refused: they named another ownership epoch
   // Link round trip (docs/metrics.md): the last ECHO_REQUEST -> ECHO_REPLY time, and how many.
   std::atomic<uint64_t> rtt_us_{0}, rtt_samples_{0};
+  // Commands for standby LUs not forwarded: the link was down (docs/metrics.md).
+  std::atomic<uint64_t> refused_forwards_{0};
   std::shared_ptr<DoorCarrier> door_;                // under mu_
   std::string last_down_why_;                        // under mu_
 };

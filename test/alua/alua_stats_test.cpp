@@ -2,10 +2,12 @@
 // initiator logged in through the standby node writes and reads; the standby node counts the
 // commands against its session and port but not against the LU (they were forwarded), the
 // owner counts them against the LU, the peer's proxy port and the peer's session; both nodes
-// report the link's heartbeat round trip.
+// report the link's heartbeat round trip; with the owner gone the standby node counts the
+// commands it could not forward.
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <functional>
 #include <string>
 #include <thread>
@@ -24,6 +26,7 @@ namespace {
 constexpr const char* kInitiator = "iqn.2026-12.org.example:alua-stats";
 constexpr int kWrites = 6, kReads = 4;
 constexpr uint32_t kIo = 4096;
+constexpr int kTransitioning = SCSI_SENSE_NOT_READY << 16 | 0x040a;
 
 json stats(const Pair& p, int node) {
   Client c(p.socket(node));
@@ -93,4 +96,24 @@ TEST_CASE("statistics in the pair: the standby node counts its session and the o
     CHECK(s["proxy"]["rtt_us"].get<uint64_t>() > 0);
     CHECK(s["proxy"]["link"] == "up");
   }
+
+  // The owner gone: the standby node answers by itself and counts the commands it could not
+  // forward.
+  const uint64_t refused = stats(p, 1)["proxy"]["refused_tasks"].get<uint64_t>();
+  p.signal(0, SIGKILL);
+  const auto end = std::chrono::steady_clock::now() + kGuard;
+  while (stats(p, 1)["proxy"]["link"] == "up" && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  REQUIRE(stats(p, 1)["proxy"]["link"] == "down");
+  // The first answer may be the unit attention of the access state change; then 02/04/0A or
+  // 02/04/0C, answered here after forward_task refused the command.
+  int answer = 0;
+  for (int i = 0; i < 3 && (answer = tur(ctx)) != kUnavailable && answer != kTransitioning; ++i) {
+  }
+  CHECK((answer == kUnavailable || answer == kTransitioning));
+  const json after = stats(p, 1);
+  CHECK(after["proxy"]["refused_tasks"].get<uint64_t>() >= refused + 1);
+  const json* sess_after = find(after["sessions"], [](const json& s) { return s["initiator"] == kInitiator; });
+  REQUIRE(sess_after);
+  CHECK((*sess_after)["stats"]["errors"]["check_condition"].get<uint64_t>() >= 1);
 }

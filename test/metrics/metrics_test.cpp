@@ -229,6 +229,9 @@ TEST_CASE("metrics: only GET /metrics is served and promtool accepts the scrape"
   CHECK(http(md.mport, "GET", "/metrics/x").status == 404);
   CHECK(http(md.mport, "POST", "/metrics").status == 405);
   CHECK(http(md.mport, "DELETE", "/metrics").status == 405);
+  const Response head = http(md.mport, "HEAD", "/metrics");
+  CHECK(head.status == 200);
+  CHECK(head.body.empty());
   const Response r = http(md.mport, "GET", "/metrics");
   REQUIRE(r.status == 200);
   if (std::system("command -v promtool >/dev/null 2>&1") != 0) {

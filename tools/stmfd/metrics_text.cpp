@@ -63,7 +63,7 @@ struct Row {
   const Snapshot* s;
 };
 
-// The counter families every object kind has (prefix stmf_lu_, stmf_port_, stmf_initiator_).
+// The counter families every object kind has (prefix stmf_lu_, stmf_port_, stmf_session_).
 struct CounterFamily {
   const char* suffix;
   const char* help;
@@ -133,6 +133,8 @@ void proxy_metrics(Writer& w, const nlohmann::json& p) {
       {"stmf_proxy_served_tasks_total", "counter", "Commands of the peer's sessions this node ran and answered.", "served_tasks"},
       {"stmf_proxy_fenced_tasks_total", "counter", "Commands of the peer refused: they named another ownership epoch.",
        "fenced_tasks"},
+      {"stmf_proxy_refused_tasks_total", "counter", "Commands for standby LUs not forwarded: the link was down.",
+       "refused_tasks"},
       {"stmf_proxy_refused_connections_total", "counter", "Connections refused on the link port, or handshakes that failed.",
        "refused_connections"},
       {"stmf_proxy_pending_tasks", "gauge", "Forwarded commands waiting for the peer's answer.", "pending_tasks"},
