@@ -13,6 +13,7 @@
 #include "core/store/backing_store.h"
 
 using namespace stmf;
+using stmf::test::NoObserver;
 using stmf::test::RecordingPort;
 
 namespace {
@@ -26,12 +27,6 @@ struct RefusingForwarder final : PeerForwarder {
     return false;
   }
   void hand_over(const LogicalUnitPtr&, std::function<void(bool)> done) override { done(false); }
-};
-
-struct NoObserver final : NexusObserver {
-  void nexus_created(const ItNexusPtr&) override {}
-  void nexus_lost(const ItNexusPtr&) override {}
-  void lun_map_changed(const ItNexusPtr&) override {}
 };
 
 struct Fixture {

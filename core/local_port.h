@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/stats.h"
 #include "core/task.h"
 
 namespace stmf {
@@ -40,6 +41,13 @@ class LocalPort {
   // The task was aborted by task management or nexus loss: send nothing for it
   // (unless the port's protocol says otherwise) and free it. Called from any thread.
   virtual void task_aborted(TaskPtr task) = 0;
+
+  // The port's I/O statistics (core/task_stats.h): every command received through it.
+  stats::IoCounters& stats() { return stats_; }
+  const stats::IoCounters& stats() const { return stats_; }
+
+ private:
+  stats::IoCounters stats_;
 };
 
 }  // namespace stmf

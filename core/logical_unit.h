@@ -18,6 +18,7 @@
 #include "core/guid.h"
 #include "core/pr/reservation_class.h"
 #include "core/scsi/sense.h"
+#include "core/stats.h"
 #include "core/task.h"
 
 namespace stmf {
@@ -127,6 +128,9 @@ class LogicalUnit {
   bool restore_handover_state(const HandoverState& s);
 
   UnitAttentions& unit_attentions() { return uas_; }
+  // The LU's I/O statistics (core/task_stats.h): commands this node's framework handled for it.
+  stats::IoCounters& stats() { return stats_; }
+  const stats::IoCounters& stats() const { return stats_; }
 
   // ALUA role on this node (core/alua.h): a standby LU's commands go to the peer node.
   bool standby() const { return standby_.load(std::memory_order_acquire); }
@@ -167,6 +171,7 @@ class LogicalUnit {
   std::atomic<bool> fenced_{false};
   std::atomic<uint64_t> epoch_{0};
   UnitAttentions uas_;
+  stats::IoCounters stats_;
   TaskSet task_set_;
   std::once_flag reservations_once_;
   std::shared_ptr<LuReservations> reservations_;

@@ -1,10 +1,12 @@
-// A LocalPort for framework tests: records every completed task (core/*_test.cpp).
+// Framework test helpers (core/*_test.cpp): a LocalPort that records every completed task, and
+// a NexusObserver that ignores everything.
 #pragma once
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/alua.h"
 #include "core/local_port.h"
 #include "core/task.h"
 
@@ -25,6 +27,12 @@ struct RecordingPort final : LocalPort {
     done.push_back(std::move(t));
   }
   void task_aborted(TaskPtr) override {}
+};
+
+struct NoObserver final : NexusObserver {
+  void nexus_created(const ItNexusPtr&) override {}
+  void nexus_lost(const ItNexusPtr&) override {}
+  void lun_map_changed(const ItNexusPtr&) override {}
 };
 
 }  // namespace stmf::test

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/scsi/cdb.h"
 #include "core/scsi/opcodes.h"
+#include "core/task_stats.h"
 
 namespace stmf {
 
@@ -254,6 +255,7 @@ void Stmf::nexus_lost(const ItNexusPtr& nexus) {
 size_t Stmf::tasks_in_flight() const { return in_flight_.load(); }
 
 void Stmf::submit(TaskPtr task) {
+  if (statistics_.load(std::memory_order_relaxed)) count_start(*task);
   auto map = task->nexus->lun_map();
   LogicalUnitPtr lu = map ? map->find(task->lun) : nullptr;
   const uint8_t op = task->opcode();
@@ -287,6 +289,7 @@ void Stmf::submit(TaskPtr task) {
     }
     if (forwarder_->forward_task(lu, task)) return;
   }
+  count_lu(*task, lu);
   // 4. REQUEST SENSE: the framework answers it.
   if (op == kRequestSense) {
     request_sense(task, lu.get());
@@ -466,14 +469,14 @@ void Stmf::complete(const LogicalUnitPtr& lu, const TaskPtr& task) {
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
   if (task->aborted.load()) {
     auto barrier = std::move(task->abort_barrier);
-    task->nexus->port().task_aborted(task);
+    deliver_aborted(task);
     if (barrier) barrier->release();
     return;
   }
-  task->nexus->port().task_complete(task);
+  deliver(task);
 }
 
-void Stmf::finish_without_lu(const TaskPtr& task) { task->nexus->port().task_complete(task); }
+void Stmf::finish_without_lu(const TaskPtr& task) { deliver(task); }
 
 void Stmf::answer_unmapped(const TaskPtr& task, const LunMap* map) {
   const uint8_t op = task->opcode();

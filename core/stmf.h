@@ -134,6 +134,11 @@ class Stmf {
   // Number of tasks executing across all LUs (for draining at shutdown).
   size_t tasks_in_flight() const;
 
+  // I/O statistics (core/task_stats.h, config metrics.statistics): counting on (the default)
+  // or off for commands submitted from now on.
+  void set_statistics(bool on) { statistics_.store(on, std::memory_order_relaxed); }
+  bool statistics() const { return statistics_.load(std::memory_order_relaxed); }
+
  private:
   void complete(const LogicalUnitPtr& lu, const TaskPtr& task);
   void finish_without_lu(const TaskPtr& task);
@@ -162,6 +167,7 @@ class Stmf {
   std::vector<std::weak_ptr<ItNexus>> nexuses_;
   uint64_t next_nexus_id_ = 1;
   std::atomic<size_t> in_flight_{0};
+  std::atomic<bool> statistics_{true};
   std::vector<LocalPort*> ports_;
   PrPersistence* pr_persistence_ = nullptr;
   ReservationMirror* mirror_ = nullptr;

@@ -4,7 +4,8 @@
 // (std::make_shared<ScsiTask>) and fills the "set by the port" fields, including the whole
 // Data-Out buffer for commands that carry data to the target, then hands it to
 // Stmf::submit(). From then on the framework and the LU provider own it until the framework
-// calls exactly one of LocalPort::task_complete() or LocalPort::task_aborted() — that call
+// calls exactly one of LocalPort::task_complete() or LocalPort::task_aborted() (through
+// deliver() / deliver_aborted(), core/task_stats.h, which count it) — that call
 // is the last one the port gets for the task. The shared_ptr keeps it alive across threads.
 #pragma once
 #include <array>
@@ -19,6 +20,19 @@
 namespace stmf {
 
 class ItNexus;
+class LogicalUnit;
+
+// What a command moves, by opcode (core/task_stats.cpp, docs/metrics.md).
+enum class IoKind : uint8_t { other, read, write };
+
+// What the framework keeps to count a task when it ends (core/task_stats.h).
+struct TaskStats {
+  bool counting = false;     // counted at its end (statistics on when it was submitted)
+  IoKind kind = IoKind::other;
+  uint64_t start_ns = 0;     // steady clock at submit
+  uint64_t bytes_out = 0;    // Data-Out bytes at submit (the proxy moves the buffer away)
+  std::shared_ptr<LogicalUnit> lu;  // counted against this LU too
+};
 
 enum class DataDirection : uint8_t { none, in /* to the initiator */, out /* to the target */, bidi };
 enum class TaskAttribute : uint8_t { untagged = 0, simple = 1, ordered = 2, head_of_queue = 3, aca = 4 };
@@ -48,6 +62,7 @@ struct ScsiTask {
   std::atomic<bool> aborted{false};
   std::shared_ptr<struct TmfBarrier> abort_barrier;          // set with `aborted`
   std::list<std::shared_ptr<ScsiTask>>::iterator task_set_pos;  // in the LU's task set
+  TaskStats stats;
 
   uint8_t opcode() const { return cdb[0]; }
   void check_condition(const scsi::SenseCode& s, bool descriptor_format) {

@@ -632,10 +632,31 @@ ManagementConfig parse_management_object(const json& v, const std::string& key) 
   return m;
 }
 
+MetricsConfig parse_metrics(const json& v) {
+  MetricsConfig m;
+  if (!v.is_object()) fail("metrics", "must be an object");
+  only_keys(v, "metrics", {"statistics", "listen", "max_connections", "timeout_ms"});
+  if (auto* x = opt(v, "statistics")) m.statistics = get_bool(*x, "metrics.statistics");
+  if (auto* x = opt(v, "listen")) {
+    m.listen = get_string(*x, "metrics.listen");
+    const bool has_port = m.listen.rfind(':') != std::string::npos && m.listen.back() != ']';
+    if (!m.listen.empty() && !has_port) fail("metrics.listen", "must be host:port (e.g. \"127.0.0.1:9100\")");
+    if (!m.listen.empty()) {
+      const Portal p = parse_portal(m.listen, "metrics.listen");
+      unsigned char addr[sizeof(in6_addr)];
+      if (inet_pton(AF_INET, p.host.c_str(), addr) != 1 && inet_pton(AF_INET6, p.host.c_str(), addr) != 1)
+        fail("metrics.listen", "'" + p.host + "' is not an IP address");
+    }
+  }
+  if (auto* x = opt(v, "max_connections")) m.max_connections = uint32_t(get_uint(*x, "metrics.max_connections", 1, 64));
+  if (auto* x = opt(v, "timeout_ms")) m.timeout_ms = uint32_t(get_uint(*x, "metrics.timeout_ms", 100, 60000));
+  return m;
+}
+
 Config parse(const json& j) {
   if (!j.is_object()) fail("", "the configuration must be a JSON object");
   only_keys(j, "", {"version", "portals", "targets", "lus", "host_groups", "target_groups", "views", "initiators", "iscsi",
-                    "management", "alua", "company_id", "threads", "shutdown_timeout_s", "log_level", "service"});
+                    "management", "alua", "metrics", "company_id", "threads", "shutdown_timeout_s", "log_level", "service"});
   Config c;
   if (auto* v = opt(j, "version"); v && get_uint(*v, "version", 1, 1000) != 1) fail("version", "unsupported (this stmfd reads version 1)");
   if (auto* v = opt(j, "company_id")) c.company_id = uint32_t(get_uint(*v, "company_id", 0, 0xffffff));
@@ -692,6 +713,7 @@ Config parse(const json& j) {
   if (auto* v = opt(j, "iscsi")) c.iscsi = parse_iscsi(*v);
   if (auto* v = opt(j, "management")) c.management = parse_management_object(*v, "management");
   if (auto* v = opt(j, "alua")) c.alua = parse_alua(*v);
+  if (auto* v = opt(j, "metrics")) c.metrics = parse_metrics(*v);
   if (auto* v = opt(j, "threads")) c.threads = uint32_t(get_uint(*v, "threads", 0, 256));
   if (auto* v = opt(j, "shutdown_timeout_s")) c.shutdown_timeout_s = uint32_t(get_uint(*v, "shutdown_timeout_s", 1, 3600));
   if (auto* v = opt(j, "log_level")) {
@@ -941,6 +963,10 @@ json to_json(const Config& c) {
   j["iscsi"].update(iscsi_limits_json(s));
   j["management"] = to_json(c.management);
   j["alua"] = to_json(c.alua);
+  j["metrics"] = {{"statistics", c.metrics.statistics},
+                  {"listen", c.metrics.listen},
+                  {"max_connections", c.metrics.max_connections},
+                  {"timeout_ms", c.metrics.timeout_ms}};
   j["company_id"] = c.company_id;
   j["threads"] = c.threads;
   j["shutdown_timeout_s"] = c.shutdown_timeout_s;

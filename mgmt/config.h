@@ -217,6 +217,15 @@ constexpr uint64_t fence_key(uint32_t cluster_id, uint32_t node) { return uint64
 // (not an iscsi store, ALUA disabled, or no cluster_id).
 uint64_t lu_fence_key(const AluaConfig& a, const LuConfig& l);
 
+// Statistics and the metrics endpoint (docs/metrics.md, docs/configuration.md "metrics").
+struct MetricsConfig {
+  bool statistics = true;         // count I/O per LU, target port and session (live)
+  std::string listen;             // "host:port" of the HTTP endpoint; "" = off (read at start)
+  uint32_t max_connections = 4;   // scrape connections open at once; more are closed at once
+  uint32_t timeout_ms = 5000;     // a request must arrive, and its answer leave, within this
+  bool operator==(const MetricsConfig&) const = default;
+};
+
 struct Config {
   std::vector<Portal> portals;
   std::vector<TargetConfig> targets;
@@ -227,6 +236,7 @@ struct Config {
   IscsiConfig iscsi;
   ManagementConfig management;
   AluaConfig alua;
+  MetricsConfig metrics;
   uint32_t company_id = 0x00144f;  // IEEE OUI for generated NAA 6 GUIDs (COMSTAR's)
   uint32_t threads = 0;            // I/O threads (0 = half the CPUs)
   uint32_t shutdown_timeout_s = 10;

@@ -596,3 +596,28 @@ TEST_CASE("iscsi store LUs: backend object, size from the backend, secrets kept 
   REQUIRE(round);
   CHECK(round->lus[0] == tuned->lus[0]);
 }
+
+TEST_CASE("metrics settings: statistics on and no endpoint by default and listen and bounds checked") {
+  ConfigError e;
+  auto c = parse_config(R"({"portals": []})", e);
+  REQUIRE(c);
+  CHECK(c->metrics.statistics);
+  CHECK(c->metrics.listen.empty());
+  CHECK(c->metrics.max_connections == 4);
+  CHECK(c->metrics.timeout_ms == 5000);
+  c = parse_config(R"({"portals": [], "metrics": {"statistics": false, "listen": "[::1]:9100", "max_connections": 2, "timeout_ms": 250}})", e);
+  REQUIRE(c);
+  CHECK_FALSE(c->metrics.statistics);
+  CHECK(c->metrics.listen == "[::1]:9100");
+  CHECK(c->metrics.max_connections == 2);
+  CHECK(c->metrics.timeout_ms == 250);
+  auto again = parse_config_json(to_json(*c), e);  // export form round-trips
+  REQUIRE(again);
+  CHECK(again->metrics == c->metrics);
+  CHECK(refused(R"({"portals": [], "metrics": {"listen": "127.0.0.1"}})") == "metrics.listen: must be host:port (e.g. \"127.0.0.1:9100\")");
+  CHECK(refused(R"({"portals": [], "metrics": {"listen": "localhost:9100"}})").rfind("metrics.listen", 0) == 0);
+  CHECK(refused(R"({"portals": [], "metrics": {"max_connections": 0}})") == "metrics.max_connections: must be between 1 and 64");
+  CHECK(refused(R"({"portals": [], "metrics": {"timeout_ms": 10}})") == "metrics.timeout_ms: must be between 100 and 60000");
+  CHECK(refused(R"({"portals": [], "metrics": {"bogus": 1}})") == "metrics.bogus: unknown key");
+  CHECK(refused(R"({"portals": [], "metrics": {"statistics": 1}})") == "metrics.statistics: must be true or false");
+}

@@ -5,6 +5,7 @@
 #include "proxy/service.h"
 
 #include "core/scsi/sense.h"
+#include "core/task_stats.h"
 #include "proxy/codec.h"
 #include "proxy/log.h"
 #include "proxy/task_data.h"
@@ -18,7 +19,7 @@ void ProxyService::fail_task(const TaskPtr& task, bool reconnecting) {
   task->check_condition(reconnecting ? scsi::sense::not_ready_asymmetric_transition
                                      : scsi::sense::not_ready_target_port_unavailable,
                         false);
-  task->nexus->port().task_complete(task);
+  deliver(task);
 }
 
 std::vector<LunEntry> ProxyService::standby_luns(const ItNexusPtr& n) const {
@@ -55,7 +56,10 @@ bool ProxyService::forward_task(const LogicalUnitPtr& lu, const TaskPtr& task) {
     frame = encode(m);
   }
   std::lock_guard lk(mu_);
-  if (!up_ || !carrier_) return false;
+  if (!up_ || !carrier_) {
+    refused_forwards_.fetch_add(1, std::memory_order_relaxed);  // answered here (Transitioning/Unavailable)
+    return false;
+  }
   task->port_cookie = id;
   pending_[id] = Pending{task};
   carrier_->send(std::move(frame));
@@ -139,11 +143,11 @@ void ProxyService::on(uint64_t, ScsiStatus s) {
       t->sense = std::move(s.sense);
       t->transfer_length = s.transfer_length;
       t->data_in.resize(s.data_in_length);
-      t->nexus->port().task_complete(t);
+      deliver(t);
       break;
     }
     case TaskResponse::aborted:
-      t->nexus->port().task_aborted(t);
+      deliver_aborted(t);
       break;
     default:
       fail_task(t, false);

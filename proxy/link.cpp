@@ -293,7 +293,7 @@ void ProxyService::run(const LinkState::Actions& a) {
   if (a.went_down) link_down(a.why);
   if (a.send_hello) send(Message{0, link_->own_hello(host_name_)});
   if (a.went_up) link_up();
-  if (a.send_echo) send(Message{next_id_++, EchoRequest{}});
+  if (a.send_echo) send(Message{next_id_++, EchoRequest{echo_stamp()}});
   if (a.close_carrier && !carrier_is_door_) {
     std::shared_ptr<Carrier> c;
     {

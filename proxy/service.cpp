@@ -197,7 +197,28 @@ void ProxyService::on(uint64_t, const Hello& h) { run(link_->hello(h, now_ms()))
 
 void ProxyService::on(uint64_t id, EchoRequest e) { send(Message{id, EchoReply{{std::move(e.data)}}}); }
 
-void ProxyService::on(uint64_t, const EchoReply&) {}  // the link saw a frame: that is all it is for
+// The link saw a frame; and the round trip since our ECHO_REQUEST left (the peer returns its
+// data unchanged: our steady clock in microseconds, 8 bytes big-endian) is the link's RTT.
+void ProxyService::on(uint64_t, const EchoReply& e) {
+  if (e.data.size() != sizeof(uint64_t)) return;
+  uint64_t sent = 0;
+  for (uint8_t b : e.data) sent = sent << 8 | b;
+  const uint64_t now = now_us();
+  if (now < sent) return;
+  rtt_us_.store(now - sent, std::memory_order_relaxed);
+  rtt_samples_.fetch_add(1, std::memory_order_relaxed);
+}
+
+Echo ProxyService::echo_stamp() const {
+  Echo e;
+  const uint64_t now = now_us();
+  for (int i = 7; i >= 0; --i) e.data.push_back(uint8_t(now >> (8 * i)));
+  return e;
+}
+
+uint64_t ProxyService::now_us() const {
+  return uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
 
 // SCSI_DATA: Data-Out of a peer's task waiting here (active side), else Data-In of a task
 // forwarded from here (standby side).
@@ -231,6 +252,9 @@ nlohmann::json ProxyService::status() const {
   j["forwarded_tasks"] = forwarded_.load();
   j["served_tasks"] = served_.load();
   j["fenced_tasks"] = fenced_.load();
+  j["rtt_us"] = rtt_us_.load();           // last heartbeat round trip (0: none measured yet)
+  j["rtt_samples"] = rtt_samples_.load();
+  j["refused_tasks"] = refused_forwards_.load();  // standby LUs' commands not forwarded: link down
   j["ownership_hold"] = holding_.load();  // this node's LUs held Transitioning until settled
   j["door_call_failures"] = door_call_failures_.load();
   j["tls"] = tls_on_.load();

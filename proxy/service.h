@@ -235,6 +235,8 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   void send_pr_state(const Guid& g, bool handover = false);  // mirroring.cpp
   void reply(MsgType type, uint64_t id, ProxyStatus st);
   uint64_t now_ms() const;
+  uint64_t now_us() const;
+  Echo echo_stamp() const;  // ECHO_REQUEST data: now_us(), for the RTT
 
   // --- any thread ---
   void send(const Message& m);              // takes mu_
@@ -310,6 +312,10 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   // Door calls the relay answered non-zero (logged and counted, the link is kept).
   std::atomic<uint64_t> door_call_failures_{0};
   std::atomic<uint64_t> fenced_{0};  // SCSI_CMDs refused: they named another ownership epoch
+  // Link round trip (docs/metrics.md): the last ECHO_REQUEST -> ECHO_REPLY time, and how many.
+  std::atomic<uint64_t> rtt_us_{0}, rtt_samples_{0};
+  // Commands for standby LUs not forwarded: the link was down (docs/metrics.md).
+  std::atomic<uint64_t> refused_forwards_{0};
   std::shared_ptr<DoorCarrier> door_;                // under mu_
   std::string last_down_why_;                        // under mu_
 };

@@ -2,7 +2,7 @@
 # Side-by-side benchmark: stmfd vs tgt (the Linux userspace target) on the same machine, in
 # the same run, each serving a file-backed LU, driven by `qemu-img bench` over libiscsi.
 #
-#   scripts/bench.sh [--count N] [--rounds R] [--size 1G] [--only tgt|pair|tls|san]
+#   scripts/bench.sh [--count N] [--rounds R] [--size 1G] [--only tgt|pair|tls|san|stats]
 #
 # For every workload it runs the two targets alternately R rounds and reports the median IOPS
 # of each and the ratio stmfd/tgt. Machines are shared and noisy: read the ratios.
@@ -13,7 +13,10 @@
 # Then the iscsi backing store (--only san, or BENCH_SAN=0 to leave it out): a "SAN" stmfd
 # serves a file LU, a second stmfd exports an iscsi-store LU over that LUN; the SAN LUN is
 # driven directly and through the front, alternately (ratio: through the front / direct).
-# --only runs one of the four tables (tls, pair and san need no tgt).
+# Then the cost of I/O statistics (--only stats, or BENCH_STATS=0 to leave it out): two stmfds
+# at once, one counting ("metrics": {"statistics": true}, the default) and one not, each on
+# its own copy of the file, 4 KiB QD32 read and write alternately (ratio: on / off).
+# --only runs one of the five tables (tls, pair, san and stats need no tgt).
 # Bounded: every qemu-img run does a fixed number of requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,10 +27,10 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2;;
     --size) size=$2; shift 2;;
     --only) only=$2; shift 2;;
-    *) echo "usage: $0 [--count N] [--rounds R] [--size SIZE] [--only tgt|pair|tls|san]" >&2; exit 2;;
+    *) echo "usage: $0 [--count N] [--rounds R] [--size SIZE] [--only tgt|pair|tls|san|stats]" >&2; exit 2;;
   esac
 done
-case "$only" in ""|tgt|pair|tls|san) ;; *) echo "bench.sh: --only tgt, pair, tls or san" >&2; exit 2;; esac
+case "$only" in ""|tgt|pair|tls|san|stats) ;; *) echo "bench.sh: --only tgt, pair, tls, san or stats" >&2; exit 2;; esac
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 if want tgt; then scripts/deps.sh --bench; fi
 command -v qemu-img >/dev/null || { echo "bench.sh: qemu-img is needed (scripts/deps.sh --bench)" >&2; exit 1; }
@@ -180,4 +183,36 @@ JSON
   echo
   printf '%-28s %12s %12s %8s\n' "iscsi store workload" direct "via stmfd" ratio
   rows "$san_url" "$front_url" b/a
+fi
+
+# The cost of I/O statistics: the same build, counting on and off, two daemons at once
+# (docs/benchmark.md "Statistics on and off").
+if [ "${BENCH_STATS:-1}" = 1 ] && want stats; then
+  stats_urls=()
+  for kind in off on; do
+    p=$((sport + 20 + ${#stats_urls[@]}))
+    cp "$work/stmfd.img" "$work/stats-$kind.img"
+    on=false; [ "$kind" = on ] && on=true
+    cat >"$work/stats-$kind.json" <<JSON
+{"portals": ["127.0.0.1:$p"], "log_level": "warn", "metrics": {"statistics": $on},
+ "targets": [{"iqn": "iqn.2026-12.org.example:stats-$kind", "luns": [{"lun": 0, "backing": "$work/stats-$kind.img", "block_size": 512}]}]}
+JSON
+    build/tools/stmfd --config "$work/stats-$kind.json" --socket "$work/stats-$kind.sock" >"$work/stats-$kind.log" 2>&1 &
+    san_pids+=($!)
+    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
+    stats_urls+=("iscsi://127.0.0.1:$p/iqn.2026-12.org.example:stats-$kind/0")
+  done
+  # CPU seconds (user + system) a daemon used so far: steadier than IOPS on a shared machine.
+  stats_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+  off_pid=${san_pids[-2]}; on_pid=${san_pids[-1]}
+  c0_off=$(stats_cpu "$off_pid"); c0_on=$(stats_cpu "$on_pid")
+  echo
+  printf '%-28s %12s %12s %8s\n' "statistics" off on ratio
+  row "4KiB read  QD32 (IOPS)" "${stats_urls[0]}" "${stats_urls[1]}" b/a 4096 32 read "$count"
+  row "4KiB write QD32 (IOPS)" "${stats_urls[0]}" "${stats_urls[1]}" b/a 4096 32 write "$count"
+  # Both daemons served the same number of requests: the CPU ratio is the cost per request.
+  c_off=$(awk -v a="$(stats_cpu "$off_pid")" -v b="$c0_off" 'BEGIN { printf "%.2f", a - b }')
+  c_on=$(awk -v a="$(stats_cpu "$on_pid")" -v b="$c0_on" 'BEGIN { printf "%.2f", a - b }')
+  printf '%-28s %12s %12s %8s\n' "daemon CPU seconds" "$c_off" "$c_on" \
+    "$(awk -v a="$c_on" -v b="$c_off" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 fi

@@ -4,18 +4,20 @@
 #
 #   scripts/deps.sh           to build and run stmfd
 #   scripts/deps.sh --test    and to run every test (scripts/test.sh): libiscsi's tools,
-#                             qemu-img, clang for the fuzz targets
+#                             qemu-img, clang for the fuzz targets, prometheus (promtool
+#                             checks the metrics endpoint; scripts/prometheus-check.sh)
 #   scripts/deps.sh --bench   and to run scripts/bench.sh: qemu-img, tgt (the comparison peer)
 #
 # tgt is installed for the benchmark only, and its system service is never left running:
-# Debian's tgt service listens on 0.0.0.0:3260, the port scripts/run.sh serves on.
+# Debian's tgt service listens on 0.0.0.0:3260, the port scripts/run.sh serves on. The same
+# goes for prometheus (its service would listen on 0.0.0.0:9090; the tests start their own).
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git python3
       libboost1.81-dev libspdlog-dev catch2 libiscsi-dev libiscsi-bin libsqlite3-dev
       liburing-dev libisal-dev libcli11-dev nlohmann-json3-dev libssl-dev openssl)
 case "${1:-}" in
   "") ;;
-  --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev) ;;
+  --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev prometheus) ;;
   --bench) pkgs+=(qemu-utils qemu-block-extra tgt) ;;
   *) echo "usage: $0 [--test | --bench]" >&2; exit 2 ;;
 esac
@@ -44,7 +46,11 @@ echo "installing: ${missing[*]}"
 # machine already has a policy of its own.
 policy=/usr/sbin/policy-rc.d
 ours=""
-if [[ " ${missing[*]} " == *" tgt "* ]] && [ ! -e "$policy" ]; then
+services=()
+for s in tgt prometheus; do
+  if [[ " ${missing[*]} " == *" $s "* ]]; then services+=("$s"); fi
+done
+if [ ${#services[@]} -gt 0 ] && [ ! -e "$policy" ]; then
   printf '#!/bin/sh\n# scripts/deps.sh: no service starts while it installs packages\nexit 101\n' |
     "${SUDO[@]}" tee "$policy" >/dev/null
   "${SUDO[@]}" chmod 755 "$policy"
@@ -54,11 +60,12 @@ cleanup() { [ -n "$ours" ] && "${SUDO[@]}" rm -f "$policy"; return 0; }
 trap cleanup EXIT
 "${SUDO[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-if [[ " ${missing[*]} " == *" tgt "* ]]; then
+for s in "${services[@]}"; do
   # With systemd the package also enables the service for the next boot: disable it (and
-  # stop it, should it have started anyway). scripts/tgt-peer.sh starts the tgtd it needs.
+  # stop it, should it have started anyway). scripts/tgt-peer.sh starts the tgtd it needs;
+  # scripts/prometheus-check.sh its own prometheus.
   if [ -d /run/systemd/system ]; then
-    "${SUDO[@]}" systemctl disable --now tgt.service >/dev/null 2>&1 || true
+    "${SUDO[@]}" systemctl disable --now "$s.service" >/dev/null 2>&1 || true
   fi
-  echo "tgt installed; its system service is not running (scripts/bench.sh starts its own tgtd)"
-fi
+  echo "$s installed; its system service is not running"
+done

@@ -46,4 +46,23 @@ scsi_task* past_ua(F f) {
   }
 }
 
+// Logs in to `target` at `portal` ("host:port") as a normal session, LUN `lun`; false on failure
+// (iscsi_get_error says why).
+inline bool login_normal(iscsi_context* c, const std::string& target, const std::string& portal, int lun = 0,
+                         int timeout_s = 10) {
+  iscsi_set_targetname(c, target.c_str());
+  iscsi_set_session_type(c, ISCSI_SESSION_NORMAL);
+  iscsi_set_timeout(c, timeout_s);
+  return iscsi_full_connect_sync(c, portal.c_str(), lun) == 0;
+}
+
+// Clears what a new nexus sees first (POWER ON, RESET...): TEST UNIT READY until GOOD (at
+// most a few times).
+inline void clear_unit_attentions(iscsi_context* c, int lun = 0) {
+  for (int i = 0; i < 5; ++i) {
+    Task t(iscsi_testunitready_sync(c, lun));
+    if (t && t->status == SCSI_STATUS_GOOD) return;
+  }
+}
+
 }  // namespace stmf::test

@@ -76,6 +76,8 @@ std::string read_secret_file(const std::string& path);
 // A new NAA 6 GUID from an OUI (6 hex) and host id (8 hex).
 std::string make_guid(const std::string& oui, const std::string& host_id);
 bool iequals(const std::string& a, const std::string& b);
+// A session's login time (its "creation_time"), local time, as list-target -v prints it.
+std::string logged_in_since(const json& session);
 
 }  // namespace stmfadm
 
@@ -97,6 +99,7 @@ void add_target_commands(CLI::App& app, Registry& r, Ctx& ctx);
 void add_initiator_commands(CLI::App& app, Registry& r, Ctx& ctx);
 void add_service_commands(CLI::App& app, Registry& r, Ctx& ctx);
 void add_alua_commands(CLI::App& app, Registry& r, Ctx& ctx);
+void add_stats_commands(CLI::App& app, Registry& r, Ctx& ctx);
 // "ALUA Status" and "ALUA Node" lines of a get-alua-state result (list-state, list-alua-state).
 void print_alua_state_lines(const json& st);
 }  // namespace stmfadm

@@ -21,15 +21,6 @@ std::string capitalized(std::string s) {
   return s;
 }
 
-std::string logged_in_since(const json& s) {
-  if (!s.contains("creation_time") || !s["creation_time"].is_number()) return "unknown";
-  std::time_t t = s["creation_time"].get<std::time_t>();
-  char buf[64];
-  std::tm tm{};
-  if (!localtime_r(&t, &tm) || !std::strftime(buf, sizeof buf, "%a %b %e %H:%M:%S %Y", &tm)) return "unknown";
-  return buf;
-}
-
 // Options shared by create-target and modify-target.
 struct TargetOpts {
   std::string name, alias, chap_user, chap_secret_file, mutual_user, mutual_secret_file, auth;

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -184,6 +185,15 @@ std::string make_guid(const std::string& oui_in, const std::string& host_id_in) 
   std::string g = buf;
   for (auto& c : g) c = char(std::toupper(static_cast<unsigned char>(c)));
   return g;
+}
+
+std::string logged_in_since(const json& s) {
+  if (!s.contains("creation_time") || !s["creation_time"].is_number()) return "unknown";
+  std::time_t t = s["creation_time"].get<std::time_t>();
+  char buf[64];
+  std::tm tm{};
+  if (!localtime_r(&t, &tm) || !std::strftime(buf, sizeof buf, "%a %b %e %H:%M:%S %Y", &tm)) return "unknown";
+  return buf;
 }
 
 }  // namespace stmfadm

@@ -27,7 +27,9 @@
 #include "mgmt/state_db.h"
 #include "tools/stmfd/mgmt_server.h"
 #include "tools/stmfd/pr_persistence.h"
+#include "tools/stmfd/metrics_server.h"
 #include "tools/stmfd/runtime.h"
+#include "tools/stmfd/stats_report.h"
 #include "transport/server.h"
 
 namespace asio = boost::asio;
@@ -240,6 +242,17 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // The metrics endpoint (docs/metrics.md): off unless metrics.listen is set; read at start.
+  std::unique_ptr<stmfd::MetricsServer> metrics;
+  if (!cfg.metrics.listen.empty()) {
+    metrics = std::make_unique<stmfd::MetricsServer>(
+        cfg.metrics, [&framework, &proxy] { return stmfd::to_prometheus_text(stmfd::collect_stats(framework, &proxy)); });
+    std::string why;
+    if (!metrics->start(why)) {
+      std::fprintf(stderr, "stmfd: %s\n", why.c_str());
+      return 2;
+    }
+  }
   auto mgmt_work = asio::make_work_guard(mgmt_io);
   std::thread mgmt_thread([&] { mgmt_io.run(); });
 
@@ -290,6 +303,7 @@ int main(int argc, char** argv) {
   mgmt_work.reset();
   mgmt_io.stop();
   mgmt_thread.join();
+  if (metrics) metrics->stop();
   proxy.stop();
   // Let the stores finish what is in flight before they are destroyed.
   for (int i = 0; i < 200 && framework.tasks_in_flight() > 0; ++i) std::this_thread::sleep_for(10ms);

@@ -706,6 +706,7 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
       {"list-target", &MgmtServer::list_target},
       {"get-target", &MgmtServer::get_target},
       {"list-sessions", &MgmtServer::list_sessions},
+      {"get-stats", &MgmtServer::get_stats},
       {"list-pr", &MgmtServer::list_pr},
       {"export", &MgmtServer::export_config},
       {"import", &MgmtServer::import_config},
@@ -758,9 +759,15 @@ awaitable<json> MgmtServer::list_sessions(const json& req, const PeerCredentials
                                     {"isid", isid},
                                     {"tsih", s.tsih},
                                     {"creation_time", std::chrono::duration_cast<std::chrono::seconds>(
-                                                          s.login_time.time_since_epoch()).count()}});
+                                                          s.login_time.time_since_epoch()).count()},
+                                    {"stats", runtime_.session_stats_json(*port, s.initiator, isid)}});
     }
   co_return respond({}, result);
+}
+
+// Every I/O statistic of this node (docs/metrics.md, tools/stmfd/stats_report.h).
+awaitable<json> MgmtServer::get_stats(const json&, const PeerCredentials&) {
+  co_return respond({}, runtime_.stats_json());
 }
 
 awaitable<json> MgmtServer::list_pr(const json& req, const PeerCredentials&) {

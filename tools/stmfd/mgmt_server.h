@@ -108,6 +108,7 @@ class MgmtServer {
   asio::awaitable<stmf::mgmt::json> list_target(const stmf::mgmt::json& req, const PeerCredentials& peer);
   asio::awaitable<stmf::mgmt::json> get_target(const stmf::mgmt::json& req, const PeerCredentials& peer);
   asio::awaitable<stmf::mgmt::json> list_sessions(const stmf::mgmt::json& req, const PeerCredentials& peer);
+  asio::awaitable<stmf::mgmt::json> get_stats(const stmf::mgmt::json& req, const PeerCredentials& peer);
   asio::awaitable<stmf::mgmt::json> list_pr(const stmf::mgmt::json& req, const PeerCredentials& peer);
   asio::awaitable<stmf::mgmt::json> export_config(const stmf::mgmt::json& req, const PeerCredentials& peer);
   asio::awaitable<stmf::mgmt::json> import_config(const stmf::mgmt::json& req, const PeerCredentials& peer);

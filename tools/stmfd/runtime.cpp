@@ -19,6 +19,7 @@
 #include "store_iscsi/iscsi_store.h"
 #include "tools/stmfd/pr_persistence.h"
 #include "tools/stmfd/storage_race.h"
+#include "tools/stmfd/stats_report.h"
 
 namespace stmfd {
 
@@ -200,6 +201,7 @@ void Runtime::commit(const Config& from, const Config& to) {
   own_standby_.clear();
   for (auto& l : to.lus)
     if (l.standby) own_standby_[l.guid] = l;
+  stmf_.set_statistics(to.metrics.statistics);  // live: commands submitted from now on
   commit_active(active_only(from), active_only(to));
 }
 
@@ -402,6 +404,15 @@ int Runtime::post_proxy_msg(std::vector<uint8_t> msg) {
 
 void Runtime::reinitialize_alua() {
   if (proxy_ && current_.alua.enabled) proxy_->reinitialize();
+}
+
+nlohmann::json Runtime::stats_json() const { return to_json(collect_stats(stmf_, proxy_)); }
+
+nlohmann::json Runtime::session_stats_json(const stmf::LocalPort& port, const std::string& initiator,
+                                           const std::string& isid_hex) const {
+  for (auto& n : stmf_.nexuses())
+    if (&n->port() == &port && n->initiator_name() == initiator && n->isid_hex() == isid_hex) return to_json(n->stats().snapshot());
+  return nullptr;
 }
 
 nlohmann::json Runtime::alua_status() const {

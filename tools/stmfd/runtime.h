@@ -46,6 +46,10 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   // Target port view for list-target/get-target (nullptr when unknown).
   stmf::transport::IscsiTargetPort* port(const std::string& iqn) { return server_.find_target(iqn); }
   stmf::transport::Server& server() { return server_; }
+  // I/O statistics (tools/stmfd/stats_report.h): every LU, port, session and the proxy link
+  // (get-stats); and one session's counters, by its port and initiator port (list-sessions).
+  nlohmann::json stats_json() const;
+  nlohmann::json session_stats_json(const stmf::LocalPort& port, const std::string& initiator, const std::string& isid_hex) const;
   // The reservation state of a registered LU (list-pr), or the copy mirrored here for a
   // standby LU ("mirrored": true); nullopt when no such LU.
   std::optional<nlohmann::json> reservations_json(const std::string& guid);

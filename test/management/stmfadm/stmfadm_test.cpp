@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -22,8 +23,10 @@
 #include <regex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "test/integration/daemon.h"
+#include "test/integration/libiscsi_util.h"
 #include "test/integration/second_uid.h"
 #include "test/management/stmfadm/stmfadm_runner.h"
 
@@ -1184,4 +1187,74 @@ TEST_CASE("stmfadm CHAP as an unprivileged user: secrets are neither shown nor e
   CHECK(adm({"export"}).out.find(sa) != std::string::npos);
   REQUIRE_FAIL(run_stmfadm({"create-initiator", "iqn.2026-11.org.example:x"}, nobody), "STMF_ERROR_PERM");
   REQUIRE_FAIL(run_stmfadm({"modify-defaults", "--discovery-auth", "none"}, nobody), "STMF_ERROR_PERM");
+}
+
+TEST_CASE("stmfadm list-session -v and list-stats show the I/O of a session", "[stmfadm][stats]") {
+  Daemon d;
+  Adm adm{d};
+  stmf::test::Ctx ctx(kInitiator.c_str());
+  iscsi_context* ic = ctx;
+  REQUIRE(stmf::test::login_normal(ic, kTargetIqn, d.portal()));
+  stmf::test::clear_unit_attentions(ic);
+  constexpr int kWrites = 5, kReads = 3;
+  constexpr uint32_t kIo = 4096;
+  std::vector<uint8_t> data(kIo, 0x33);
+  auto write = [&](uint32_t lba) {
+    scsi_task* t = iscsi_write10_sync(ic, 0, lba, data.data(), kIo, 512, 0, 0, 0, 0, 0);
+    const bool good = t && t->status == SCSI_STATUS_GOOD;
+    if (t) scsi_free_scsi_task(t);
+    return good;
+  };
+  for (int i = 0; i < kWrites; ++i) REQUIRE(write(uint32_t(i) * 8));
+  for (int i = 0; i < kReads; ++i) {
+    scsi_task* t = iscsi_read10_sync(ic, 0, uint32_t(i) * 8, kIo, 512, 0, 0, 0, 0, 0);
+    REQUIRE(t);
+    CHECK(t->status == SCSI_STATUS_GOOD);
+    scsi_free_scsi_task(t);
+  }
+
+  auto r = adm({"list-session", "-v"});
+  REQUIRE_OK(r);
+  CHECK(has_line(r.out, "Initiator: " + kInitiator));
+  CHECK(has_line(r.out, "    Target: " + kTargetIqn));
+  CHECK(has_line(r.out, "            Writes            : " + std::to_string(kWrites)));
+  CHECK(has_line(r.out, "            Reads             : " + std::to_string(kReads)));
+  CHECK(has_line(r.out, "            Bytes Written     : " + std::to_string(kWrites * kIo)));
+  CHECK(has_line(r.out, "            Bytes Read        : " + std::to_string(kReads * kIo)));
+  CHECK(has_line(r.out, "            In Flight         : 0"));
+  json j = adm.js({"list-session", "-v", kTargetIqn});
+  REQUIRE(j["sessions"].size() == 1);
+  CHECK(j["sessions"][0]["stats"]["bytes_written"] == kWrites * kIo);
+  CHECK(j["sessions"][0]["target"] == kTargetIqn);
+  CHECK_FALSE(adm.js({"list-session"})["sessions"][0].contains("stats"));  // counters only with -v
+
+  // list-stats over an interval during which the session keeps writing 4 KiB: the LU's and the
+  // port's rows show writes, 4 KiB each, and no reads.
+  std::atomic<bool> stop{false};
+  std::atomic<int> failed{0};
+  std::thread writer([&] {
+    for (uint32_t lba = 0; !stop; lba = (lba + 8) % 4096)
+      if (!write(lba)) ++failed;
+  });
+  json st = adm.js({"list-stats", "-i", "0.5", "-c", "1"});
+  stop = true;
+  writer.join();
+  CHECK(failed == 0);
+  REQUIRE(st["rows"].size() == 2);
+  for (auto& row : st["rows"]) {
+    INFO(row.dump());
+    CHECK(row["w_s"].get<double>() > 0);
+    CHECK(row["kw_s"].get<double>() == Approx(row["w_s"].get<double>() * 4));
+    CHECK(row["r_s"].get<double>() == 0);
+    CHECK(row["errors"].get<double>() == 0);
+    CHECK(row["lat_ms"].get<double>() > 0);
+  }
+  CHECK(st["rows"][0]["kind"] == "lu");
+  CHECK(st["rows"][1]["kind"] == "port");
+  auto text = adm({"list-stats", "-i", "0.2", "-c", "1"});
+  REQUIRE_OK(text);
+  CHECK_THAT(text.out, Catch::Contains("r/s") && Catch::Contains("kw/s") && Catch::Contains("lat_ms") &&
+                           Catch::Contains("qd") && Catch::Contains("errs"));
+  CHECK(adm({"list-stats", "-i", "0"}).status == 2);  // below the 0.1 s minimum
+  iscsi_logout_sync(ic);
 }
