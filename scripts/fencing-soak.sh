@@ -21,7 +21,10 @@
 #                                            serves, and joins as standby when the link returns
 #                       "[san-loss]"         the SAN killed and restarted under the owner (fenced
 #                                            pair): it reconnects, key intact, serves on
-#                       "[san-restart]"      the same without fencing (nodes on loopback)
+#                       "[san-cut]"          only node 0's packets to the SAN dropped (pair.sh
+#                                            cut-san) until its store notices, then let through:
+#                                            it logs in again, key intact, serves on
+#                       "[san-restart]"      the SAN restart without fencing (nodes on loopback)
 #                     (all but [san-restart] need root: namespaces; [tgt] needs tgt)
 #   --build DIR       the build folder (default build/)
 #   --run-timeout S   one run is ended (and counted failed) after S seconds (default 180)
