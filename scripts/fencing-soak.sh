@@ -7,9 +7,25 @@
 #   scripts/fencing-soak.sh [--runs N] [--test SPEC] [--build DIR] [--run-timeout S]
 #
 #   --runs N          how many runs (default 20)
-#   --test SPEC       a Catch2 test spec: a test name or tags (default "[cut]~[tgt]": the cut
-#                     link between namespaced nodes on an stmfd SAN; "[cut][tgt]" the same on
-#                     tgt); `san_fencing_test --list-tests` lists them
+#   --test SPEC       a Catch2 test spec: a test name or tags (default "[cut]~[tgt]");
+#                     `san_fencing_test --list-tags` lists the tags. One scenario each:
+#                       "[cut]~[tgt]"        takeover manual, the link cut and restored (stmfd SAN)
+#                       "[cut][tgt]"         the same on tgt
+#                       "[partition]~[tgt]"  takeover fenced, the link cut with both nodes alive:
+#                                            node 1 races and wins, nothing sent through node 0
+#                                            after the preempt lands, restored node 0 is standby
+#                       "[partition][tgt]"   the same on tgt
+#                       "[hung]"             the owner SIGSTOPped past the timeout, preempted,
+#                                            SIGCONT: its queued write is refused, it ends standby
+#                       "[restart]"          the old owner restarted while partitioned never
+#                                            serves, and joins as standby when the link returns
+#                       "[san-loss]"         the SAN killed and restarted under the owner (fenced
+#                                            pair): it reconnects, key intact, serves on
+#                       "[san-cut]"          only node 0's packets to the SAN dropped (pair.sh
+#                                            cut-san) until its store notices, then let through:
+#                                            it logs in again, key intact, serves on
+#                       "[san-restart]"      the SAN restart without fencing (nodes on loopback)
+#                     (all but [san-restart] need root: namespaces; [tgt] needs tgt)
 #   --build DIR       the build folder (default build/)
 #   --run-timeout S   one run is ended (and counted failed) after S seconds (default 180)
 #

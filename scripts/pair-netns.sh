@@ -12,6 +12,12 @@
 #                                               inside first: a namespace lives while they do)
 #   scripts/pair-netns.sh cut DIR               take the node-to-node link down (both ends)
 #   scripts/pair-netns.sh restore DIR           bring it up again
+#   scripts/pair-netns.sh cut-san DIR N PORT    node N's packets to the SAN (TCP to PORT at its
+#                                               SAN address) are dropped (a routing rule in its
+#                                               namespace, blackhole): its SAN sessions stall
+#                                               and it cannot log in again, while its initiators
+#                                               and the link stay up
+#   scripts/pair-netns.sh restore-san DIR N PORT  remove that rule
 #   scripts/pair-netns.sh reap                  remove the namespaces of runs whose owner is
 #                                               dead (a crashed test), ending what runs in them
 #
@@ -20,7 +26,7 @@
 # Addresses: a /28 of 10.201.0.0/16 not yet used on this host, split into three /30s:
 #   .1 root <-> .2 node 0 (uplink), .5 root <-> .6 node 1 (uplink), .9 node 0 <-> .10 node 1 (link)
 set -euo pipefail
-cmd=${1:?"usage: pair-netns.sh check | create DIR OWNER_PID | destroy DIR | cut DIR | restore DIR | reap"}
+cmd=${1:?"usage: pair-netns.sh check | create DIR OWNER_PID | destroy DIR | cut DIR | restore DIR | cut-san DIR N PORT | restore-san DIR N PORT | reap"}
 prefix=stmfpair
 net_base=10.201   # a /16 of private space; each run takes one /28 of it
 slots=4096        # /28s in the /16
@@ -79,6 +85,13 @@ case "$cmd" in
   restore)
     ip -n "$NETNS0" link set link0 up
     ip -n "$NETNS1" link set link1 up
+    exit 0 ;;
+  cut-san|restore-san)
+    n=${3:?"pair-netns.sh $cmd DIR N PORT"}; port=${4:?"pair-netns.sh $cmd DIR N PORT"}
+    case "$n" in 0|1) ;; *) echo "pair-netns.sh: node must be 0 or 1" >&2; exit 2 ;; esac
+    ns=NETNS$n; addr=SAN_ADDR$n
+    verb=add; [ "$cmd" = restore-san ] && verb=del
+    ip -n "${!ns}" rule "$verb" to "${!addr}" ipproto tcp dport "$port" blackhole
     exit 0 ;;
   destroy)
     # Deleting a namespace deletes its interfaces, and with each veth its root-side peer.

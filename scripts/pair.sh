@@ -18,6 +18,9 @@
 #   scripts/pair.sh cut DIR              --netns: cut the link between the nodes (packets stop;
 #                                        both still reach the SAN and their initiators)
 #   scripts/pair.sh restore DIR          --netns: bring that link back
+#   scripts/pair.sh cut-san DIR N        --netns --shared san: node N's packets to the SAN are
+#                                        dropped (its initiators and the link stay up)
+#   scripts/pair.sh restore-san DIR N    --netns --shared san: node N reaches the SAN again
 #
 # Options: --carrier tcp|door  (tcp: the daemons link directly, the default; door: each
 #                               daemon talks to a stmfproxy relay, the relays link over TCP)
@@ -43,7 +46,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 cmd=run; dir=""
 case "${1:-}" in
-  start|stop|restart|cut|restore) cmd=$1; dir=${2:?"usage: pair.sh $1 DIR"}; shift 2 ;;
+  start|stop|restart|cut|restore|cut-san|restore-san) cmd=$1; dir=${2:?"usage: pair.sh $1 DIR"}; shift 2 ;;
 esac
 
 pids_of() {  # every pid the pair started (DIR/*.pid)
@@ -102,6 +105,12 @@ if [ "$cmd" = stop ]; then stop_pair "$dir"; exit 0; fi
 if [ "$cmd" = cut ] || [ "$cmd" = restore ]; then
   [ -f "$dir/netns.env" ] || { echo "pair.sh: $cmd needs a pair started with --netns" >&2; exit 2; }
   exec "$src/scripts/pair-netns.sh" "$cmd" "$dir"
+fi
+if [ "$cmd" = cut-san ] || [ "$cmd" = restore-san ]; then
+  n=${1:?"usage: pair.sh $cmd DIR N"}
+  [ -f "$dir/netns.env" ] && grep -q '^SAN_PORT=' "$dir/pair.env" ||
+    { echo "pair.sh: $cmd needs a pair started with --netns --shared san" >&2; exit 2; }
+  exec "$src/scripts/pair-netns.sh" "$cmd" "$dir" "$n" "$(sed -n 's/^SAN_PORT=//p' "$dir/pair.env")"
 fi
 if [ "$cmd" = restart ] && [ "${1:-}" = san ]; then
   p=$(cat "$dir/san.pid" 2>/dev/null || true)

@@ -59,9 +59,15 @@ uint16_t pr_in_allocation() { return mhd::pr_in_allocation(kFenceMaxKeys, mhd::k
 mhd::Cdb10 read_keys_cdb() { return mhd::pr_in_cdb(mhd::pr_in::kReadKeys, pr_in_allocation()); }
 mhd::Cdb10 read_reservation_cdb() { return mhd::pr_in_cdb(mhd::pr_in::kReadReservation, pr_in_allocation()); }
 
-PrOutCommand register_ignore_cdb(uint64_t key) {
+PrOutCommand register_ignore_cdb(uint64_t key, bool aptpl) {
   return {mhd::pr_out_cdb(mhd::pr_out::kRegisterAndIgnoreExistingKey, SCSI3_SCOPE_LOGICALUNIT, 0),
-          mhd::pr_out_params(mhd::make_key(0), mhd::make_key(key), true)};
+          mhd::pr_out_params(mhd::make_key(0), mhd::make_key(key), aptpl)};
+}
+
+bool aptpl_refused(int status, uint8_t sense_key, uint16_t asc_ascq) {
+  const uint8_t asc = uint8_t(asc_ascq >> 8);
+  return status == mhd::kStatusCheckCondition && sense_key == mhd::kSenseIllegalRequest &&
+         (asc == mhd::kAscInvalidFieldInCdb || asc == mhd::kAscInvalidFieldInParameterList);
 }
 
 PrOutCommand reserve_cdb(uint64_t key) {

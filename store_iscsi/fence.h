@@ -55,7 +55,14 @@ struct PrOutCommand {
 mhd::Cdb10 read_keys_cdb();
 mhd::Cdb10 read_reservation_cdb();
 uint16_t pr_in_allocation();
-PrOutCommand register_ignore_cdb(uint64_t key);  // REGISTER AND IGNORE EXISTING KEY, APTPL
+// REGISTER AND IGNORE EXISTING KEY, with APTPL unless the SAN refused it (below).
+PrOutCommand register_ignore_cdb(uint64_t key, bool aptpl = true);
+// Whether an answer to REGISTER with APTPL set says the SAN cannot persist reservations
+// through a power loss: CHECK CONDITION, ILLEGAL REQUEST, INVALID FIELD IN CDB (24h: tgt) or IN
+// PARAMETER LIST (26h: SPC-4 for an unsupported APTPL). The store then registers again without
+// APTPL (the fence holds while the SAN runs; a SAN restart loses the registration, and the
+// store that finds its key gone fences itself).
+bool aptpl_refused(int status, uint8_t sense_key, uint16_t asc_ascq);
 PrOutCommand reserve_cdb(uint64_t key);          // RESERVE, Write Exclusive - Registrants Only
 // PREEMPT AND ABORT of `victim`'s registrations by `key`; the preemptor then holds the
 // reservation (type kFenceType).

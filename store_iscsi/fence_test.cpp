@@ -109,3 +109,17 @@ TEST_CASE("fence: the PR OUT commands carry the key, APTPL on REGISTER, type 5 o
   CHECK(read_reservation_cdb()[1] == 0x01);
   CHECK(key_hex(kPeer) == "0x0000000700000002");
 }
+
+TEST_CASE("fence: a SAN that refuses APTPL on REGISTER (24/00 from tgt, 26/00 per SPC-4) is registered with again without it",
+          "[fencing]") {
+  CHECK(register_ignore_cdb(kMine, false).params[20] == 0x00);
+  CHECK(register_ignore_cdb(kMine, false).params[15] == 0x01);
+  constexpr int kCheckCondition = 0x02, kGood = 0x00, kConflict = 0x18;
+  constexpr uint8_t kIllegalRequest = 0x5, kNotReady = 0x2;
+  CHECK(aptpl_refused(kCheckCondition, kIllegalRequest, 0x2400));
+  CHECK(aptpl_refused(kCheckCondition, kIllegalRequest, 0x2600));
+  CHECK_FALSE(aptpl_refused(kCheckCondition, kIllegalRequest, 0x2000));  // no PR at all: no retry helps
+  CHECK_FALSE(aptpl_refused(kCheckCondition, kNotReady, 0x2400));
+  CHECK_FALSE(aptpl_refused(kConflict, 0, 0));
+  CHECK_FALSE(aptpl_refused(kGood, 0, 0));
+}

@@ -587,7 +587,7 @@ class Impl : public std::enable_shared_from_this<Impl> {
       case FenceStep::read_reservation: cdb = read_reservation_cdb(); break;
       case FenceStep::register_key:
       case FenceStep::reserve:
-        fence_out_ = step == FenceStep::register_key ? register_ignore_cdb(key_) : reserve_cdb(key_);
+        fence_out_ = step == FenceStep::register_key ? register_ignore_cdb(key_, aptpl_) : reserve_cdb(key_);
         cdb = fence_out_.cdb;
         dir = SCSI_XFER_WRITE;
         len = int(fence_out_.params.size());
@@ -633,6 +633,14 @@ class Impl : public std::enable_shared_from_this<Impl> {
     if (again && ++fence_attempts_ < kFenceStepAttempts) return fence_send(fence_step_);
     if (status == SCSI_STATUS_RESERVATION_CONFLICT && fence_step_ == FenceStep::reserve)
       return begin_fence();  // another node reserved it meanwhile: read who, decide again
+    if (fence_step_ == FenceStep::register_key && aptpl_ && aptpl_refused(status, t->sense.key, uint16_t(t->sense.ascq))) {
+      aptpl_ = false;
+      log()->warn("{}: the SAN refused APTPL on REGISTER (sense key {:x}h, ASC/ASCQ {:04x}h): it cannot persist "
+                  "reservations; key {} is registered without it (a restart of the SAN loses it, and this store then "
+                  "finds its key gone: fenced)",
+                  name(), unsigned(t->sense.key), unsigned(t->sense.ascq), key_hex(key_));
+      return fence_send(FenceStep::register_key);
+    }
     if (status != SCSI_STATUS_GOOD) {
       char sense[48];
       std::snprintf(sense, sizeof sense, " (sense key %xh, ASC/ASCQ %04xh)", unsigned(t->sense.key), unsigned(t->sense.ascq));
@@ -655,7 +663,8 @@ class Impl : public std::enable_shared_from_this<Impl> {
         return fence_send(FenceStep::register_key);
       }
       case FenceStep::register_key:
-        if (!registered_) log()->info("{}: key {} registered on the SAN LUN (APTPL)", name(), key_hex(key_));
+        if (!registered_)
+          log()->info("{}: key {} registered on the SAN LUN{}", name(), key_hex(key_), aptpl_ ? " (APTPL)" : " (without APTPL)");
         registered_ = true;
         if (fence_reserve_) return fence_send(FenceStep::reserve);
         break;
@@ -710,6 +719,7 @@ class Impl : public std::enable_shared_from_this<Impl> {
   const uint64_t key_ = o_.fence_key;
   bool fence_ready_ = false;    // the check after the current connect is done: dispatch
   bool registered_ = false;     // this store registered its key (its absence now = preempted)
+  bool aptpl_ = true;           // false once the SAN refused APTPL on REGISTER (aptpl_refused)
   bool recheck_ = false;        // reservations changed: check again before dispatching
   bool fence_reserve_ = false;  // the check found the LUN unreserved
   bool fence_finished_ = false;

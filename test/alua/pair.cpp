@@ -100,6 +100,13 @@ void Pair::restore_link() {
   if (run(std::string(PAIR_SCRIPT) + " restore " + dir_) != 0) throw std::runtime_error("the link could not be restored");
 }
 
+void Pair::san_path(const char* command, int node) {
+  if (run(std::string(PAIR_SCRIPT) + " " + command + " " + dir_ + " " + std::to_string(node)) != 0)
+    throw std::runtime_error(std::string("pair.sh ") + command + " failed for node " + std::to_string(node));
+}
+void Pair::cut_san(int node) { san_path("cut-san", node); }
+void Pair::restore_san(int node) { san_path("restore-san", node); }
+
 std::string Pair::iqn(int node) const {
   std::string u = url(node);  // iscsi://host:port/iqn/0
   auto a = u.find('/', 8), b = u.rfind('/');

@@ -58,10 +58,15 @@ class Pair {
   // and bring it back.
   void cut_link();
   void restore_link();
+  // netns, shared "san": node `node`'s packets to the SAN dropped (its initiators and the link
+  // stay up), and let through again.
+  void cut_san(int node);
+  void restore_san(int node);
 
   std::string env(const std::string& key) const;
 
  private:
+  void san_path(const char* command, int node);  // pair.sh cut-san / restore-san DIR node
   std::string dir_;
   std::map<std::string, std::string> env_;
 };

@@ -169,10 +169,12 @@ inline bool wait_count(std::atomic<int>& n, int want) {
   return n >= want;
 }
 
-// "No write sent through node `node` after stamp `seq` may be on the medium."
+// "No write sent through node `node` with a stamp after `seq` (up to `until`) may be on the
+// medium."
 struct Cut {
   uint8_t node = 0;
   uint64_t seq = 0;
+  uint64_t until = UINT64_MAX;  // a window: the writes issued while the node could not write
 };
 
 // What the SAN LUN holds in the writers' ranges, against the ledger.
@@ -218,7 +220,7 @@ inline int login_url(Ctx& ctx, const std::string& url) {
 // `lun`, not through either node) and checks them against the ledger (call it after the
 // writers finished): every acknowledged block is its last acknowledged version or a later
 // unacknowledged one, no stamp is torn, and with `cut` no block carries a stamp that node
-// `cut->node` was given after `cut->seq`.
+// `cut->node` was given after `cut->seq` (and up to `cut->until`).
 inline SanAudit audit_san(Ledger& ledger, Ctx& san, int lun, std::optional<Cut> cut = {}) {
   constexpr uint32_t kChunk = 128;  // blocks per READ
   SanAudit r;
@@ -235,7 +237,7 @@ inline SanAudit audit_san(Ledger& ledger, Ctx& san, int lun, std::optional<Cut> 
       if (check == StampCheck::torn) r.torn.push_back(where);
       if (check == StampCheck::whole) {
         ++r.stamped;
-        if (cut && s.node == cut->node && s.seq > cut->seq)
+        if (cut && s.node == cut->node && s.seq > cut->seq && s.seq <= cut->until)
           r.after_cut.push_back(where + ": stamp " + std::to_string(s.seq) + " from node " + std::to_string(s.node) +
                                 ", cut at " + std::to_string(cut->seq));
       }

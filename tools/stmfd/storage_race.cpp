@@ -33,13 +33,23 @@ struct Handle {
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
 };
+
+// REGISTER AND IGNORE EXISTING KEY with APTPL; a SAN that cannot persist reservations refuses
+// the bit (ILLEGAL REQUEST, an invalid field: ENOTSUP or EINVAL from libmhd, as tgt does):
+// registered again without it. 0, or -1 with errno set.
+int register_ignore(mhd_handle_t* h, uint64_t key) {
+  mhioc_registerandignorekey_t reg{mhd::make_key(key), B_TRUE};
+  if (mhd_ioctl(h, MHIOCGRP_REGISTERANDIGNOREKEY, &reg) == 0) return 0;
+  if (errno != ENOTSUP && errno != EINVAL) return -1;
+  reg.aptpl = B_FALSE;
+  return mhd_ioctl(h, MHIOCGRP_REGISTERANDIGNOREKEY, &reg);
+}
 }  // namespace
 
 bool preregister_key(const RaceTarget& t, std::string& detail) {
   Handle handle(t, detail);
   if (!handle.h) return false;
-  mhioc_registerandignorekey_t reg{mhd::make_key(t.ours), B_TRUE};
-  if (mhd_ioctl(handle.h, MHIOCGRP_REGISTERANDIGNOREKEY, &reg) != 0) {
+  if (register_ignore(handle.h, t.ours) != 0) {
     refused(errno, "MHIOCGRP_REGISTERANDIGNOREKEY", detail);
     return false;
   }
@@ -71,16 +81,24 @@ R preempt_owner(const RaceTarget& t, std::string& detail) {
     return R::lost;
   }
 
-  mhioc_registerandignorekey_t reg{mhd::make_key(t.ours), B_TRUE};
-  if (mhd_ioctl(h, MHIOCGRP_REGISTERANDIGNOREKEY, &reg) != 0) return refused(errno, "MHIOCGRP_REGISTERANDIGNOREKEY", detail);
+  if (register_ignore(h, t.ours) != 0) return refused(errno, "MHIOCGRP_REGISTERANDIGNOREKEY", detail);
   mhioc_resv_desc_t mine{mhd::make_key(t.ours), SCSI3_RESV_WRITEEXCLUSIVEREGISTRANTSONLY, SCSI3_SCOPE_LOGICALUNIT, 0};
   // The owner's key registered: preempt it even when the reservation is ours already (a planned
   // switchover leaves it with the previous owner): under Write Exclusive - Registrants Only every
   // registrant writes, so only removing its registrations fences it.
+  // A SAN without PREEMPT AND ABORT (tgt 1.0.85 refuses its service action: ENOTSUP) gets
+  // PREEMPT: the owner's registrations go all the same (its next command gets RESERVATION
+  // CONFLICT), but commands the SAN accepted from it before are not aborted.
   if (owner_registered) {
     mhioc_preemptandabort_t pa{mine, mhd::make_key(t.owner)};
-    if (mhd_ioctl(h, MHIOCGRP_PREEMPTANDABORT, &pa) != 0) return refused(errno, "MHIOCGRP_PREEMPTANDABORT", detail);
-    detail = "the owner's key is preempted";
+    if (mhd_ioctl(h, MHIOCGRP_PREEMPTANDABORT, &pa) == 0) {
+      detail = "the owner's key is preempted";
+      return R::won;
+    }
+    if (errno != ENOTSUP) return refused(errno, "MHIOCGRP_PREEMPTANDABORT", detail);
+    if (mhd_ioctl(h, MHIOCGRP_PREEMPT, &pa) != 0) return refused(errno, "MHIOCGRP_PREEMPT", detail);
+    detail = "the owner's key is preempted (PREEMPT: the SAN does not support PREEMPT AND ABORT, so commands it "
+             "had accepted from the owner before were not aborted)";
     return R::won;
   }
   if (reserved && holder == t.ours) {
