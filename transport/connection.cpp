@@ -91,6 +91,7 @@ void Connection::close(const std::string& why) {
   asio::dispatch(strand_, [self, why] {
     if (self->phase_ == Phase::closed) return;
     log()->info("{}: closing connection ({})", self->peer_, why);
+    if (self->nexus_) self->nexus_->set_end_reason(why);  // the session's accounting record says why
     self->phase_ = Phase::closed;
     boost::system::error_code ec;
     self->socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);

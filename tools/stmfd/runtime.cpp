@@ -17,6 +17,7 @@
 #include "proxy/proxy_port.h"
 #include "store_iscsi/iscsi_store.h"
 #include "tools/stmfd/pr_persistence.h"
+#include "tools/stmfd/session_acct.h"
 #include "tools/stmfd/storage_race.h"
 
 namespace stmfd {
@@ -195,7 +196,36 @@ Status Runtime::prepare(const Config& from_all, Config& to_all) {
   return s;
 }
 
-void Runtime::commit(const Config& from, const Config& to) { commit_active(active_only(from), active_only(to)); }
+void Runtime::commit(const Config& from, const Config& to) {
+  commit_active(active_only(from), active_only(to));
+  apply_array_sessions(to);
+}
+
+stmf::ars::Settings ars_settings(const Config& c) {
+  const auto& a = c.array_sessions;
+  stmf::ars::Settings s;
+  s.saf = a.accounting_format;
+  s.machid = a.machine_id;
+  s.arrayid = a.array_id;
+  // In an ALUA pair the default machine ID is node + 1, so the two nodes never make one handle.
+  s.default_machid = c.alua.enabled ? int(c.alua.node) + 1 : a.default_machine_id;
+  s.default_arrayid = a.default_array_id;
+  s.increment = a.ash_increment;
+  s.spilen = a.default_spi_len;
+  s.default_spi = stmf::mgmt::parse_hex(a.default_spi).value_or(std::vector<uint8_t>{});
+  return s;
+}
+
+void Runtime::apply_array_sessions(const Config& c) {
+  const auto s = ars_settings(c);
+  if (int e = stmf_.array_sessions().set_settings(s))  // validated with the configuration: not expected
+    log()->error("array session settings refused ({})", std::strerror(e));
+  if (acct_) {
+    acct_->set_format(s.saf);
+    acct_->set_checkpoint_min(c.array_sessions.accounting.checkpoint_min);
+    acct_->set_node(c.alua.enabled ? uint16_t(c.alua.node) : stmfd::acct::kNoNode);
+  }
+}
 
 Status Runtime::prepare_active(const Config& from, Config& to) {
   abort();
