@@ -79,6 +79,15 @@ class ItNexus {
     std::lock_guard lk(spi_mu_);
     spi_ = std::move(s);
   }
+  // The portal ("host:port") the session logged in through; "" for a proxied session.
+  std::string portal() const {
+    std::lock_guard lk(spi_mu_);
+    return portal_;
+  }
+  void set_portal(std::string p) {
+    std::lock_guard lk(spi_mu_);
+    portal_ = std::move(p);
+  }
   // Why the session ended ("logged out", "connection ended", "target offline"...): the first
   // reason given wins; "" while it lives.
   std::string end_reason() const {
@@ -102,8 +111,9 @@ class ItNexus {
   ars::ash_t ash_ = ars::kAshNone;
   const std::chrono::system_clock::time_point start_ = std::chrono::system_clock::now();
   std::shared_ptr<ars::ArraySessions> ash_owner_;
-  mutable std::mutex spi_mu_;  // spi_ and end_reason_
+  mutable std::mutex spi_mu_;  // spi_, portal_ and end_reason_
   Spi spi_;
+  std::string portal_;
   std::string end_reason_;
 };
 

@@ -100,7 +100,8 @@ bool operator==(const Record& a, const Record& b) {
   for (auto& c : kCounters)
     if (counter(a.counters, c) != counter(b.counters, c)) return false;
   return a.flags == b.flags && a.ash == b.ash && a.start_ns == b.start_ns && a.end_ns == b.end_ns && a.spi == b.spi &&
-         a.node == b.node && a.initiator == b.initiator && a.target == b.target && a.reason == b.reason;
+         a.node == b.node && a.initiator == b.initiator && a.target == b.target && a.portal == b.portal &&
+         a.reason == b.reason;
 }
 
 std::vector<uint8_t> encode_binary(const Record& r) {
@@ -133,6 +134,7 @@ nlohmann::json to_json(const Record& r) {
     if (r.flags & f.bit) flags.push_back(f.name);
   j["flags"] = flags;
   if (!r.reason.empty()) j["reason"] = r.reason;
+  if (!r.portal.empty()) j["portal"] = r.portal;
   for (auto& c : kCounters) j[c.name] = counter(r.counters, c);
   return j;
 }
@@ -155,6 +157,7 @@ std::optional<Record> from_json(const nlohmann::json& j) {
       for (auto& n : kFlagNames)
         if (f == n.name) r.flags |= n.bit;
     r.reason = j.value("reason", "");
+    r.portal = j.value("portal", "");
     for (auto& c : kCounters) counter(r.counters, c) = j.at(c.name).get<uint64_t>();
     return r;
   } catch (const std::exception&) {

@@ -38,6 +38,7 @@ struct Record {
   uint16_t node = kNoNode;           // ALUA node number, kNoNode outside a pair
   std::string initiator;             // initiator port name ("iqn...,i,0x<isid>")
   std::string target;                // target port name ("iqn...,t,0x<tpgt>")
+  std::string portal;                // "host:port" the session logged in through (format 2 only)
   std::string reason;                // why it ended (format 2 only)
   stmf::stats::Snapshot counters;  // the record keeps the counters listed in docs/array-sessions.md
 };

@@ -77,6 +77,7 @@ TEST_CASE("acct: format 1 keeps exactly 64 bytes of SPI (pads and truncates)", "
 TEST_CASE("acct: format 2 is one JSON object per line with every field", "[acct]") {
   Record r = sample();
   r.reason = "logged out";
+  r.portal = "[::1]:3260";
   const std::string line = encode_json_line(r);
   CHECK(line.back() == '\n');
   auto j = nlohmann::json::parse(line);
@@ -85,6 +86,7 @@ TEST_CASE("acct: format 2 is one JSON object per line with every field", "[acct]
   CHECK(j["reservation_conflicts"] == 2);
   CHECK(j["flags"] == nlohmann::json::array({"checkpoint", "secondary"}));
   CHECK(j["reason"] == "logged out");
+  CHECK(j["portal"] == "[::1]:3260");
   CHECK(from_json(j) == r);
 }
 

@@ -108,6 +108,7 @@ acct::Record SessionAccounting::record_of(const stmf::ItNexus& n, uint8_t flags)
   }
   r.initiator = n.initiator_port_name();
   r.target = n.port().port_name();
+  r.portal = n.portal();
   r.counters = n.stats().snapshot();
   return r;
 }

@@ -376,6 +376,7 @@ TEST_CASE("accounting: a record when the session logs out, in the current format
   CHECK(r1[0]["end_ns"].get<int64_t>() >= r1[0]["start_ns"].get<int64_t>());
   CHECK(r1[0]["spi"].get<std::string>().size() == 128);  // 64 bytes in format 1
   CHECK(r2[0]["reason"] == "logged out");
+  CHECK(r2[0]["portal"] == d.portal());
   // Both formats sit in one file: binary first, then a JSON line.
   const std::string file = d.state_dir() + "/session-acct";
   FILE* f = std::fopen(file.c_str(), "rb");
