@@ -12,7 +12,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <mutex>
+#include <string>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -80,6 +82,8 @@ struct Settings {
   int64_t increment = 1;
   int spilen = kDefaultSpiLen;          // SPI size of new sessions
   std::vector<uint8_t> default_spi;     // at most spilen bytes; the rest reads as zeroes
+  // Host groups' SPI: a new session of one of these initiator names starts with it as its own.
+  std::map<std::string, std::vector<uint8_t>> member_spi;
   bool operator==(const Settings&) const = default;
 
   int effective_machid() const { return machid == -1 ? default_machid : machid; }
@@ -93,6 +97,8 @@ struct Settings {
     if (default_arrayid < 0 || default_arrayid > kMaxArrayId) return EINVAL;
     if (int e = check_increment(increment)) return e;
     if (int e = check_spilen(spilen)) return e;
+    for (auto& [name, spi] : member_spi)
+      if (spi.size() > size_t(kMaxSpiLen)) return EINVAL;
     return default_spi.size() <= size_t(kMaxSpiLen) ? 0 : EINVAL;
   }
 };

@@ -135,6 +135,9 @@ TEST_CASE("ars: a refused setting changes nothing", "[ars]") {
   bad = good;
   bad.increment = 0;
   CHECK(s.set_settings(bad) == EINVAL);
+  bad = good;
+  bad.member_spi["iqn.2026-11.org.example:h"] = std::vector<uint8_t>(kMaxSpiLen + 1, 0);
+  CHECK(s.set_settings(bad) == EINVAL);
   CHECK(s.settings() == good);
   CHECK(ash_machid(*s.new_session()) == 5);
 }

@@ -138,7 +138,13 @@ void Stmf::begin_array_session(ItNexus& n, ars::ash_t given) {
   } else {
     log()->warn("no array session handle for {}: {} handles in use", n.initiator_port_name(), ars_->live_count());
   }
-  n.set_spi({uint32_t(ars_->settings().spilen), {}, false});
+  const auto s = ars_->settings();
+  const auto len = uint32_t(s.spilen);
+  // A member of a host group with an SPI starts with it as its own (until ARSOP_SETSPI).
+  if (auto g = s.member_spi.find(n.initiator_name()); g != s.member_spi.end())
+    n.set_spi({len, ars::fit_spi(g->second, len), true});
+  else
+    n.set_spi({len, {}, false});
 }
 
 void Stmf::set_session_listener(SessionListener* l) {

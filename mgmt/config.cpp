@@ -368,8 +368,14 @@ TargetConfig parse_target_object(const json& j, const std::string& key, std::vec
 
 GroupConfig parse_group(const json& j, const std::string& key) {
   if (!j.is_object()) fail(key, "must be an object");
-  only_keys(j, key, {"name", "members"});
+  only_keys(j, key, {"name", "members", "spi"});
   GroupConfig g;
+  if (auto* s = opt(j, "spi")) {
+    auto b = parse_hex(get_string(*s, key + ".spi"));
+    if (!b) fail(key + ".spi", "must be hex digits (an even number)");
+    if (b->size() > size_t(ars::kMaxSpiLen)) fail(key + ".spi", "longer than " + std::to_string(ars::kMaxSpiLen) + " bytes");
+    g.spi = to_hex(*b);
+  }
   auto* n = opt(j, "name");
   if (!n) fail(key + ".name", "missing");
   g.name = get_name(*n, key + ".name", 255);
@@ -697,6 +703,8 @@ Config parse(const json& j) {
                                                                                   : c.lus[i].store + ":" + c.lus[i].name);
   c.host_groups = parse_list<GroupConfig>(j, "host_groups", parse_group);
   c.target_groups = parse_list<GroupConfig>(j, "target_groups", parse_group);
+  for (size_t i = 0; i < c.target_groups.size(); ++i)
+    if (!c.target_groups[i].spi.empty()) fail("target_groups[" + std::to_string(i) + "].spi", "only host groups carry an SPI");
   c.views = parse_list<ViewEntryConfig>(j, "views", parse_view);
   c.initiators = parse_list<InitiatorConfig>(j, "initiators", parse_initiator_object);
   auto* targets = opt(j, "targets");
@@ -956,7 +964,10 @@ json to_json(const Config& c) {
   for (auto& l : c.lus) j["lus"].push_back(to_json(l, true));
   auto groups = [](const std::vector<GroupConfig>& gs) {
     json a = json::array();
-    for (auto& g : gs) a.push_back({{"name", g.name}, {"members", g.members}});
+    for (auto& g : gs) {
+      a.push_back({{"name", g.name}, {"members", g.members}});
+      if (!g.spi.empty()) a.back()["spi"] = g.spi;
+    }
     return a;
   };
   j["host_groups"] = groups(c.host_groups);

@@ -100,6 +100,7 @@ struct LuConfig {
 struct GroupConfig {
   std::string name;
   std::vector<std::string> members;  // sorted, lowercase iSCSI names
+  std::string spi;  // host groups only: the SPI of members' new sessions (hex, <= 1024 bytes; "" = none)
   bool operator==(const GroupConfig&) const = default;
 };
 

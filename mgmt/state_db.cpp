@@ -306,7 +306,11 @@ ALTER TABLE lus ADD COLUMN backend TEXT NOT NULL DEFAULT '';
 // Schema 6 adds the array sessions' settings (docs/array-sessions.md): the "array_sessions"
 // object (ArraySessionsConfig) as JSON; '{}' = defaults. ALTER TABLE, so creation and the
 // 5 -> 6 migration share this text.
-const char* const kSchemaV6 = "ALTER TABLE settings ADD COLUMN array_sessions TEXT NOT NULL DEFAULT '{}'";
+// It also adds the host groups' SPI (hex, '' = none).
+const char* const kSchemaV6 = R"SQL(
+ALTER TABLE settings ADD COLUMN array_sessions TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE host_groups ADD COLUMN spi TEXT NOT NULL DEFAULT '';
+)SQL";
 
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
                                "hg_members",     "target_groups", "tg_members",   "view_entries",
@@ -492,6 +496,8 @@ struct StateDb::Impl {
     };
     groups(c.host_groups, "INSERT INTO host_groups (name, pos) VALUES (?, ?)",
            "INSERT INTO hg_members (group_name, pos, member) VALUES (?, ?, ?)");
+    for (auto& g : c.host_groups)
+      if (!g.spi.empty()) st("UPDATE host_groups SET spi = ? WHERE name = ?").bind(1, g.spi).bind(2, g.name).run();
     groups(c.target_groups, "INSERT INTO target_groups (name, pos) VALUES (?, ?)",
            "INSERT INTO tg_members (group_name, pos, member) VALUES (?, ?, ?)");
 
@@ -691,6 +697,11 @@ struct StateDb::Impl {
     };
     groups(c.host_groups, "SELECT name FROM host_groups ORDER BY pos",
            "SELECT member FROM hg_members WHERE group_name = ? ORDER BY pos");
+    for (auto& g : c.host_groups) {
+      auto& s = st("SELECT spi FROM host_groups WHERE name = ?").bind(1, g.name);
+      if (s.step()) g.spi = s.text(0);
+      s.start();
+    }
     groups(c.target_groups, "SELECT name FROM target_groups ORDER BY pos",
            "SELECT member FROM tg_members WHERE group_name = ? ORDER BY pos");
     {

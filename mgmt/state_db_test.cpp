@@ -238,7 +238,8 @@ Config gen_config(uint64_t g) {
 // What a schema-4 stmfd left: every schema-5 and schema-6 addition dropped again (the
 // migrations re-add them all, so a test downgrade must remove them all).
 constexpr const char* kDowngradeToSchema4 =
-    "ALTER TABLE settings DROP COLUMN array_sessions; ALTER TABLE settings DROP COLUMN iscsi_limits; DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; "
+    "ALTER TABLE settings DROP COLUMN array_sessions; ALTER TABLE host_groups DROP COLUMN spi; "
+    "ALTER TABLE settings DROP COLUMN iscsi_limits; DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; "
     "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
     "ALTER TABLE alua DROP COLUMN tls; ALTER TABLE alua DROP COLUMN insecure; "
     "ALTER TABLE alua DROP COLUMN handshake_timeout_ms; ALTER TABLE lus DROP COLUMN standby; "
@@ -468,7 +469,7 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
            "DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; "
            "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
            "ALTER TABLE lus DROP COLUMN standby; ALTER TABLE settings DROP COLUMN mgmt_limits; ALTER TABLE lus DROP COLUMN backend; "
-           "ALTER TABLE settings DROP COLUMN array_sessions; "
+           "ALTER TABLE settings DROP COLUMN array_sessions; ALTER TABLE host_groups DROP COLUMN spi; "
            "UPDATE schema_version SET version = 1; PRAGMA user_version = 1");
   auto db = must_open(d.path);
   std::string why;
@@ -1161,6 +1162,8 @@ TEST_CASE("state db: the array session settings round-trip and a schema-5 databa
   c.array_sessions.default_spi = "0102030400000000";
   c.array_sessions.accounting.checkpoint_min = 5;
   c.array_sessions.accounting.file = "/var/log/stmfd-acct";
+  REQUIRE_FALSE(c.host_groups.empty());
+  c.host_groups[0].spi = "c0ffee";
   {
     auto db = must_open(d.path);
     std::string why;
@@ -1176,12 +1179,14 @@ TEST_CASE("state db: the array session settings round-trip and a schema-5 databa
     CHECK(*back == c);
   }
   // A schema-5 stmfd had no array_sessions column: upgraded in place with the defaults.
-  raw_exec(d.db(), "ALTER TABLE settings DROP COLUMN array_sessions; UPDATE schema_version SET version = 5; PRAGMA user_version = 5");
+  raw_exec(d.db(), "ALTER TABLE settings DROP COLUMN array_sessions; ALTER TABLE host_groups DROP COLUMN spi; "
+                   "UPDATE schema_version SET version = 5; PRAGMA user_version = 5");
   auto db = must_open(d.path);
   std::string why;
   auto back = db->load(why);
   INFO(why);
   REQUIRE(back);
   CHECK(back->array_sessions == ArraySessionsConfig{});
+  CHECK(back->host_groups[0].spi.empty());
   CHECK(raw_int(d.db(), "PRAGMA user_version") == 6);
 }

@@ -213,6 +213,9 @@ stmf::ars::Settings ars_settings(const Config& c) {
   s.increment = a.ash_increment;
   s.spilen = a.default_spi_len;
   s.default_spi = stmf::mgmt::parse_hex(a.default_spi).value_or(std::vector<uint8_t>{});
+  for (auto& g : c.host_groups)
+    if (!g.spi.empty())
+      for (auto& m : g.members) s.member_spi[m] = stmf::mgmt::parse_hex(g.spi).value_or(std::vector<uint8_t>{});
   return s;
 }
 

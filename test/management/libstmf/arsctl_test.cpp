@@ -352,6 +352,21 @@ TEST_CASE("arsop: a session has an ASH and an SPI: info, setspi, flush", "[arsct
   CHECK(got[0] == 0xaa);
 }
 
+TEST_CASE("arsop: a member of a host group with an SPI starts with the group's SPI as its own", "[arsctl]") {
+  stmf::test::DaemonOptions o;
+  o.top_json_extra = R"("host_groups": [{"name": "billed", "members": ["iqn.2026-11.org.example:billed-host"], "spi": "0a0b0c"}], )";
+  Daemon d(o);
+  use(d);
+  Login l(d, "iqn.2026-11.org.example:billed-host");
+  const json s = only_session(d);
+  CHECK(s["spi"].get<std::string>() == "0a0b0c" + std::string(122, '0'));
+  stmfArsInfo info;
+  REQUIRE(stmfArsop(ARSOP_GETINFO, s["ash"].get<ash_t>(), &info, sizeof info) == 0);
+  CHECK(info.spiSet == B_TRUE);
+  CHECK(info.spi[0] == 0x0a);
+  CHECK(info.spi[2] == 0x0c);
+}
+
 TEST_CASE("accounting: a record when the session logs out, in the current format", "[arsctl]") {
   Daemon d;
   use(d);
