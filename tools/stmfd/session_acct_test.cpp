@@ -130,3 +130,31 @@ TEST_CASE("session accounting: live sessions end with the daemon, and the file r
   CHECK(std::filesystem::file_size(file) <= 4096);
   for (auto& r : cur) CHECK(r.node == 1);
 }
+
+TEST_CASE("session accounting: the minute timer checkpoints every checkpoint_min minutes", "[acct]") {
+  TempDir d;
+  const std::string file = d.path + "/acct";
+  stmf::Stmf fw;
+  stmf::test::RecordingPort port("iqn.2026-11.org.example:t,t,0x0001", 1);
+  fw.add_port(port);
+  SessionAccounting a(fw, acct::kNoNode);
+  std::string why;
+  REQUIRE(a.start(file, 1u << 20, why));
+  fw.set_session_listener(&a);
+  auto n = fw.create_nexus(port, "iqn.2026-11.org.example:h", "400001370000");
+  a.set_checkpoint_min(0);
+  a.tick();  // 0: never
+  a.set_checkpoint_min(2);
+  a.tick();  // one minute
+  a.tick();  // two: a checkpoint
+  a.tick();
+  a.tick();  // four: another
+  fw.nexus_lost(n);
+  a.stop();
+  fw.set_session_listener(nullptr);
+  auto v = records(file);
+  REQUIRE(v.size() == 3);
+  CHECK(v[0].flags == acct::kFlagCheckpoint);
+  CHECK(v[1].flags == acct::kFlagCheckpoint);
+  CHECK(v[2].flags == 0);
+}
