@@ -2,11 +2,14 @@
 // session; its initiator port name is "<InitiatorName>,i,0x<ISID>".
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "core/array_session.h"
 #include "core/stats.h"
 
 namespace stmf {
@@ -47,6 +50,55 @@ class ItNexus {
   stats::IoCounters& stats() { return stats_; }
   const stats::IoCounters& stats() const { return stats_; }
 
+  // The array session (docs/array-sessions.md): its handle (set once by the framework when the
+  // nexus is created: allocated here, or the peer's for a proxied session), when it began, and
+  // its Service Provider Information (spilen bytes; the default SPI until set for it).
+  ars::ash_t ash() const { return ash_; }
+  std::chrono::system_clock::time_point start_time() const { return start_; }
+  // `owner`: the handle set that remembers `a` as in use; it is released when this nexus is
+  // destroyed (after its last task), so it is never reissued while anything still uses it.
+  void set_ash(ars::ash_t a, std::shared_ptr<ars::ArraySessions> owner) {
+    ash_ = a;
+    ash_owner_ = std::move(owner);
+  }
+  ~ItNexus() {
+    if (ash_owner_) ash_owner_->end_session(ash_);
+  }
+  ItNexus(const ItNexus&) = delete;
+  ItNexus& operator=(const ItNexus&) = delete;
+  struct Spi {
+    uint32_t len = 0;            // the session's SPI size (the default SPI length at login)
+    std::vector<uint8_t> bytes;  // `len` bytes when `own`
+    bool own = false;            // set for this session (else it reads as the default SPI)
+  };
+  Spi spi() const {
+    std::lock_guard lk(spi_mu_);
+    return spi_;
+  }
+  void set_spi(Spi s) {
+    std::lock_guard lk(spi_mu_);
+    spi_ = std::move(s);
+  }
+  // The portal ("host:port") the session logged in through; "" for a proxied session.
+  std::string portal() const {
+    std::lock_guard lk(spi_mu_);
+    return portal_;
+  }
+  void set_portal(std::string p) {
+    std::lock_guard lk(spi_mu_);
+    portal_ = std::move(p);
+  }
+  // Why the session ended ("logged out", "connection ended", "target offline"...): the first
+  // reason given wins; "" while it lives.
+  std::string end_reason() const {
+    std::lock_guard lk(spi_mu_);
+    return end_reason_;
+  }
+  void set_end_reason(const std::string& why) {
+    std::lock_guard lk(spi_mu_);
+    if (end_reason_.empty()) end_reason_ = why;
+  }
+
  private:
   const uint64_t id_;
   LocalPort& port_;
@@ -56,6 +108,13 @@ class ItNexus {
   bool remote_ = false;
   uint64_t remote_id_ = 0;
   stats::IoCounters stats_;
+  ars::ash_t ash_ = ars::kAshNone;
+  const std::chrono::system_clock::time_point start_ = std::chrono::system_clock::now();
+  std::shared_ptr<ars::ArraySessions> ash_owner_;
+  mutable std::mutex spi_mu_;  // spi_, portal_ and end_reason_
+  Spi spi_;
+  std::string portal_;
+  std::string end_reason_;
 };
 
 using ItNexusPtr = std::shared_ptr<ItNexus>;

@@ -104,17 +104,66 @@ std::shared_ptr<const LunMap> Stmf::map_for(const ItNexus& n) const {
 }
 
 ItNexusPtr Stmf::create_remote_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex, uint64_t remote_id,
-                                     std::vector<std::pair<uint64_t, Guid>> luns) {
-  std::lock_guard lk(mu_);
-  auto n = std::make_shared<ItNexus>(next_nexus_id_++, port, std::move(initiator_name), std::move(isid_hex));
-  n->set_remote(remote_id);
-  remote_luns_[n->id()] = std::move(luns);
-  n->set_lun_map(map_for(*n));
-  std::erase_if(nexuses_, [](auto& w) { return w.expired(); });
-  nexuses_.push_back(n);
-  log()->info("I_T nexus {} created for peer session {}: {} -> {} ({} LUN(s))", n->id(), remote_id,
-              n->initiator_port_name(), port.port_name(), n->lun_map()->luns.size());
+                                     std::vector<std::pair<uint64_t, Guid>> luns, ars::ash_t ash) {
+  ItNexusPtr n;
+  SessionListener* listener;
+  {
+    std::lock_guard lk(mu_);
+    n = std::make_shared<ItNexus>(next_nexus_id_++, port, std::move(initiator_name), std::move(isid_hex));
+    n->set_remote(remote_id);
+    begin_array_session(*n, ash);
+    remote_luns_[n->id()] = std::move(luns);
+    n->set_lun_map(map_for(*n));
+    std::erase_if(nexuses_, [](auto& w) { return w.expired(); });
+    nexuses_.push_back(n);
+    listener = session_listener_;
+  }
+  log()->info("I_T nexus {} created for peer session {}: {} -> {} ({} LUN(s)), ASH 0x{:016x}", n->id(), remote_id,
+              n->initiator_port_name(), port.port_name(), n->lun_map()->luns.size(), n->ash());
+  if (listener) listener->session_started(n);
   return n;
+}
+
+void Stmf::begin_array_session(ItNexus& n, ars::ash_t given) {
+  if (given != ars::kAshNone) {
+    // The peer's handle: kept as it is (both nodes report one handle) and remembered as in use
+    // so this node's counter never hands it out meanwhile.
+    for (auto& w : nexuses_)
+      if (auto other = w.lock(); other && !other->remote() && other->ash() == given)
+        log()->warn("ASH 0x{:016x} of a peer session is also a session's here (machine IDs not distinct?)", given);
+    const bool adopted = ars_->adopt(given);
+    if (!adopted) log()->warn("ASH 0x{:016x} of a peer session not remembered: {} handles in use", given, ars_->live_count());
+    n.set_ash(given, adopted ? ars_ : nullptr);
+  } else if (auto a = ars_->new_session()) {
+    n.set_ash(*a, ars_);
+  } else {
+    log()->warn("no array session handle for {}: {} handles in use", n.initiator_port_name(), ars_->live_count());
+  }
+  const auto s = ars_->settings();
+  const auto len = uint32_t(s.spilen);
+  // A member of a host group with an SPI starts with it as its own (until ARSOP_SETSPI).
+  if (auto g = s.member_spi.find(n.initiator_name()); g != s.member_spi.end())
+    n.set_spi({len, ars::fit_spi(g->second, len), true});
+  else
+    n.set_spi({len, {}, false});
+}
+
+void Stmf::set_session_listener(SessionListener* l) {
+  std::lock_guard lk(mu_);
+  session_listener_ = l;
+}
+
+std::vector<uint8_t> Stmf::session_spi(const ItNexus& n) const {
+  auto spi = n.spi();
+  if (spi.own) return ars::fit_spi(spi.bytes, spi.len);
+  return ars::fit_spi(ars_->settings().default_spi, spi.len);
+}
+
+ItNexusPtr Stmf::find_nexus(ars::ash_t ash) const {
+  std::lock_guard lk(mu_);
+  for (auto& w : nexuses_)
+    if (auto n = w.lock(); n && n->ash() == ash) return n;
+  return nullptr;
 }
 
 void Stmf::set_remote_luns(const ItNexusPtr& n, std::vector<std::pair<uint64_t, Guid>> luns) {
@@ -213,15 +262,19 @@ void Stmf::raise_for_lu(const LogicalUnitPtr& lu, const scsi::SenseCode& ua) {
 ItNexusPtr Stmf::create_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex) {
   ItNexusPtr n;
   NexusObserver* observer;
+  SessionListener* listener;
   {
     std::lock_guard lk(mu_);
     n = std::make_shared<ItNexus>(next_nexus_id_++, port, std::move(initiator_name), std::move(isid_hex));
+    begin_array_session(*n, ars::kAshNone);
     n->set_lun_map(views_->map_for(n->initiator_name(), port.target_name()));
     std::erase_if(nexuses_, [](auto& w) { return w.expired(); });
     nexuses_.push_back(n);
     observer = observer_;
+    listener = session_listener_;
   }
-  log()->info("I_T nexus {} created: {} -> {}", n->id(), n->initiator_port_name(), port.port_name());
+  log()->info("I_T nexus {} created: {} -> {}, ASH 0x{:016x}", n->id(), n->initiator_port_name(), port.port_name(), n->ash());
+  if (listener) listener->session_started(n);
   if (observer) observer->nexus_created(n);
   return n;
 }
@@ -243,13 +296,19 @@ void Stmf::nexus_lost(const ItNexusPtr& nexus) {
   }
   log()->info("I_T nexus {} lost ({}), {} task(s) aborted", nexus->id(), nexus->initiator_port_name(), aborted);
   NexusObserver* observer;
+  SessionListener* listener;
+  bool was_live;
   {
     std::lock_guard lk(mu_);
+    was_live = std::find_if(nexuses_.begin(), nexuses_.end(), [&](auto& w) { return w.lock() == nexus; }) != nexuses_.end();
     std::erase_if(nexuses_, [&](auto& w) { auto n = w.lock(); return !n || n == nexus; });
     remote_luns_.erase(nexus->id());
     observer = observer_;
+    listener = session_listener_;
   }
   if (observer && !nexus->remote()) observer->nexus_lost(nexus);
+  if (!was_live) return;  // lost twice: the session ended once
+  if (listener) listener->session_ended(nexus);
 }
 
 size_t Stmf::tasks_in_flight() const { return in_flight_.load(); }

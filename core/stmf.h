@@ -65,6 +65,16 @@ struct TmfBarrier {
   void release();
 };
 
+// Told when an I_T nexus (this node's or a proxied one) begins and ends: the session
+// accounting (docs/array-sessions.md). Called outside the framework's locks, from the thread
+// that made the change.
+class SessionListener {
+ public:
+  virtual ~SessionListener() = default;
+  virtual void session_started(const ItNexusPtr& n) = 0;
+  virtual void session_ended(const ItNexusPtr& n) = 0;
+};
+
 class Stmf {
  public:
   Stmf();
@@ -107,8 +117,11 @@ class Stmf {
   AluaGroups alua() const;
   // A nexus for a session of the peer node (its port is a proxy port), seeing `luns`
   // (LUN -> GUID) resolved against this node's active LUs.
+  // `ash`: the session's array session handle as the peer allocated it (kAshNone: a peer
+  // that sent none; one is allocated here).
   ItNexusPtr create_remote_nexus(LocalPort& port, std::string initiator_name, std::string isid_hex,
-                                 uint64_t remote_id, std::vector<std::pair<uint64_t, Guid>> luns);
+                                 uint64_t remote_id, std::vector<std::pair<uint64_t, Guid>> luns,
+                                 ars::ash_t ash = ars::kAshNone);
   // A command of a remote nexus names a LUN its list lacks (the peer's list update is in
   // flight): add it quietly when `guid` is an active LU here. Returns the LU or nullptr.
   LogicalUnitPtr ensure_remote_lun(const ItNexusPtr& n, uint64_t lun, const Guid& guid);
@@ -125,6 +138,17 @@ class Stmf {
   // Logout or connection loss: aborts the nexus's tasks silently, raises I_T NEXUS LOSS
   // OCCURRED for it, and lets LU providers release what it held.
   void nexus_lost(const ItNexusPtr& nexus);
+
+  // --- array sessions (core/array_session.h, docs/array-sessions.md) ---
+  // Every nexus gets its handle at creation; the settings are the daemon's (arsctl).
+  ars::ArraySessions& array_sessions() { return *ars_; }
+  // Told when a nexus (local or remote) begins and ends; the session accounting. Set once at
+  // startup; called outside the framework's locks.
+  void set_session_listener(SessionListener* l);
+  // The SPI a session reports: its own, or the default SPI fitted to its length.
+  std::vector<uint8_t> session_spi(const ItNexus& n) const;
+  // The live nexus with this handle (a proxied session is known on both nodes by it).
+  ItNexusPtr find_nexus(ars::ash_t ash) const;
 
   // --- tasks ---
   void submit(TaskPtr task);
@@ -160,6 +184,8 @@ class Stmf {
   void report_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& task);
   void set_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& task);
   std::shared_ptr<const LunMap> map_for(const ItNexus& n) const;  // under mu_
+  // The nexus's handle (the peer's `given`, else a new one) and SPI length.
+  void begin_array_session(ItNexus& n, ars::ash_t given);
 
   mutable std::mutex mu_;
   std::vector<LogicalUnitPtr> lus_;
@@ -173,6 +199,8 @@ class Stmf {
   ReservationMirror* mirror_ = nullptr;
   PeerForwarder* forwarder_ = nullptr;
   NexusObserver* observer_ = nullptr;
+  SessionListener* session_listener_ = nullptr;
+  std::shared_ptr<ars::ArraySessions> ars_ = std::make_shared<ars::ArraySessions>();  // nexuses hold it too
   AluaGroups alua_;
   // Remote nexuses' LUN lists (LUN -> GUID), by nexus id.
   std::unordered_map<uint64_t, std::vector<std::pair<uint64_t, Guid>>> remote_luns_;

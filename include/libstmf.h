@@ -269,6 +269,54 @@ int stmfInitProxyDoor(int *hdl, int fd);
 int stmfPostProxyMsg(int hdl, void *buf, uint32_t buflen);
 void stmfDestroyProxyDoor(int hdl);
 
+/*
+ * Array sessions (docs/array-sessions.md; IRIX arsctl(2), arsop(2)). Every I_T nexus has an
+ * array session handle (ash_t) unique across the ALUA pair. These two calls follow the IRIX
+ * convention, not STMF_STATUS: 0 on success, else -1 with errno set (EINVAL: bad code, buflen
+ * or value; EPERM: a SET* code or SETSPI/FLUSHACCT without management privilege; EFAULT: NULL
+ * buffer; ESRCH: no session with that handle; ENOMEM; ECONNREFUSED: no stmfd). On failure
+ * nothing changes.
+ */
+typedef int64_t ash_t;
+#define ASH_NONE 0
+#define MAX_SPI_LEN 1024
+
+#define ARSCTL_NOP 0
+#define ARSCTL_GETSAF 1        /* int: session accounting format (1 binary, 2 JSON lines) */
+#define ARSCTL_SETSAF 2        /* int: 1 or 2 */
+#define ARSCTL_GETMACHID 3     /* int */
+#define ARSCTL_SETMACHID 4     /* int: -1 (default), 0 (local handles), 1..32767 */
+#define ARSCTL_GETARRAYID 5    /* int */
+#define ARSCTL_SETARRAYID 6    /* int: -1 (default), 0..65535 */
+#define ARSCTL_GETASHCTR 7     /* ash_t: the counter of the next handle */
+#define ARSCTL_SETASHCTR 8     /* ash_t: 1..0xffffffff */
+#define ARSCTL_GETASHINCR 9    /* ash_t */
+#define ARSCTL_SETASHINCR 10   /* ash_t: non-zero, |v| < 0xffffffff - 1 */
+#define ARSCTL_GETDFLTSPI 11   /* bytes (buflen >= 1): truncated / zero-padded */
+#define ARSCTL_SETDFLTSPI 12   /* bytes (0..spilen): short is zero-padded, longer is EINVAL */
+#define ARSCTL_GETDFLTSPILEN 13 /* int */
+#define ARSCTL_SETDFLTSPILEN 14 /* int: 0..1024, for new sessions only */
+#define ARSCTL_ALLOCASH 15     /* ash_t (buflen == sizeof(ash_t)): a handle unused now */
+
+#define ARSOP_GETSPI 1    /* bytes (len >= 1): the session's SPI, truncated / zero-padded */
+#define ARSOP_SETSPI 2    /* bytes (0..the session's spilen; NULL: back to the default SPI) */
+#define ARSOP_FLUSHACCT 5 /* none: write an accounting record of the session now */
+#define ARSOP_GETINFO 6   /* stmfArsInfo (len == sizeof(stmfArsInfo)) */
+
+typedef struct _stmfArsInfo {
+  ash_t ash;
+  char initiator[256]; /* initiator port name "iqn...,i,0x<isid>" */
+  char target[256];    /* target port name */
+  time_t startTime;
+  int spiLen;
+  boolean_t spiSet;    /* B_TRUE: set for this session (else the default SPI) */
+  boolean_t proxied;   /* B_TRUE: a session of the ALUA peer, proxied to this node */
+  uchar_t spi[MAX_SPI_LEN];
+} stmfArsInfo;
+
+int stmfArsctl(int func, void *bufptr, int buflen);
+int stmfArsop(int func, ash_t ash, void *buf, int len);
+
 #ifdef __cplusplus
 }
 #endif

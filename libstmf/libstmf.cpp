@@ -922,3 +922,146 @@ extern "C" int stmfDevidFromWwn(uchar_t wwn[8], stmfDevid* devid) {
 }
 
 extern "C" void stmfFreeMemory(void* memory) { std::free(memory); }
+
+// ---------------------------------------------------------------------------------------------
+// Array sessions (docs/array-sessions.md): IRIX's convention, 0 or -1 with errno.
+
+namespace {
+
+// What a management status means as arsctl's errno.
+int errno_of(int status) {
+  static constexpr std::pair<int, int> kErrno[] = {
+      {STMF_ERROR_INVALID_ARG, EINVAL}, {STMF_ERROR_PERM, EPERM},        {STMF_ERROR_NOT_FOUND, ESRCH},
+      {STMF_ERROR_NOMEM, ENOMEM},       {STMF_ERROR_SERVICE_NOT_FOUND, ECONNREFUSED}, {STMF_ERROR_BUSY, EBUSY},
+  };
+  for (auto [s, e] : kErrno)
+    if (s == status) return e;
+  return EIO;
+}
+
+int fail_errno(int e) {
+  errno = e;
+  return -1;
+}
+
+// The argument each arsctl code takes.
+enum class ArsArg { none, int_value, ash_value, bytes };
+struct ArsctlCode {
+  int func;
+  const char* name;
+  ArsArg arg;
+  bool set;
+};
+constexpr ArsctlCode kArsctl[] = {
+    {ARSCTL_NOP, "NOP", ArsArg::none, false},
+    {ARSCTL_GETSAF, "GETSAF", ArsArg::int_value, false},
+    {ARSCTL_SETSAF, "SETSAF", ArsArg::int_value, true},
+    {ARSCTL_GETMACHID, "GETMACHID", ArsArg::int_value, false},
+    {ARSCTL_SETMACHID, "SETMACHID", ArsArg::int_value, true},
+    {ARSCTL_GETARRAYID, "GETARRAYID", ArsArg::int_value, false},
+    {ARSCTL_SETARRAYID, "SETARRAYID", ArsArg::int_value, true},
+    {ARSCTL_GETASHCTR, "GETASHCTR", ArsArg::ash_value, false},
+    {ARSCTL_SETASHCTR, "SETASHCTR", ArsArg::ash_value, true},
+    {ARSCTL_GETASHINCR, "GETASHINCR", ArsArg::ash_value, false},
+    {ARSCTL_SETASHINCR, "SETASHINCR", ArsArg::ash_value, true},
+    {ARSCTL_GETDFLTSPI, "GETDFLTSPI", ArsArg::bytes, false},
+    {ARSCTL_SETDFLTSPI, "SETDFLTSPI", ArsArg::bytes, true},
+    {ARSCTL_GETDFLTSPILEN, "GETDFLTSPILEN", ArsArg::int_value, false},
+    {ARSCTL_SETDFLTSPILEN, "SETDFLTSPILEN", ArsArg::int_value, true},
+    {ARSCTL_ALLOCASH, "ALLOCASH", ArsArg::ash_value, false},
+};
+
+std::string hex_of(const void* p, size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t b = static_cast<const uint8_t*>(p)[i];
+    s += kDigits[b >> 4];
+    s += kDigits[b & 15];
+  }
+  return s;
+}
+
+// Hex from the daemon into `buf` (`len` bytes): truncated, or padded on the right with zeroes.
+void copy_hex(const std::string& hex, void* buf, size_t len) {
+  auto* out = static_cast<uint8_t*>(buf);
+  std::memset(out, 0, len);
+  for (size_t i = 0; i < len && 2 * i + 1 < hex.size(); ++i) out[i] = uint8_t(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+}
+
+}  // namespace
+
+extern "C" int stmfArsctl(int func, void* bufptr, int buflen) {
+  const ArsctlCode* code = nullptr;
+  for (auto& c : kArsctl)
+    if (c.func == func) code = &c;
+  if (!code) return fail_errno(EINVAL);
+  if (code->arg != ArsArg::none && !bufptr && !(code->arg == ArsArg::bytes && code->set && buflen == 0))
+    return fail_errno(EFAULT);
+  // buflen: an int or an ash_t exactly; GET bytes at least one; SET bytes 0..MAX_SPI_LEN.
+  switch (code->arg) {
+    case ArsArg::none: break;
+    case ArsArg::int_value:
+      if (buflen != int(sizeof(int))) return fail_errno(EINVAL);
+      break;
+    case ArsArg::ash_value:
+      if (buflen != int(sizeof(ash_t))) return fail_errno(EINVAL);
+      break;
+    case ArsArg::bytes:
+      if (code->set ? (buflen < 0 || buflen > MAX_SPI_LEN) : buflen < 1) return fail_errno(EINVAL);
+      break;
+  }
+  int rc = 0;
+  const int status = guarded([&] {
+    json args = {{"code", code->name}};
+    if (code->set) {
+      if (code->arg == ArsArg::int_value) args["value"] = *static_cast<const int*>(bufptr);
+      if (code->arg == ArsArg::ash_value) args["value"] = *static_cast<const ash_t*>(bufptr);
+      if (code->arg == ArsArg::bytes) args["value"] = hex_of(bufptr, size_t(buflen));
+    }
+    json out;
+    if (int s = call("arsctl", args, &out)) return s;
+    if (code->set || code->arg == ArsArg::none) return STMF_STATUS_SUCCESS;
+    const json& v = out.at("value");
+    if (code->arg == ArsArg::int_value) *static_cast<int*>(bufptr) = v.get<int>();
+    if (code->arg == ArsArg::ash_value) *static_cast<ash_t*>(bufptr) = v.get<ash_t>();
+    if (code->arg == ArsArg::bytes) copy_hex(v.get<std::string>(), bufptr, size_t(buflen));
+    return int(STMF_STATUS_SUCCESS);
+  });
+  if (status != STMF_STATUS_SUCCESS) rc = fail_errno(errno_of(status));
+  return rc;
+}
+
+extern "C" int stmfArsop(int func, ash_t ash, void* buf, int len) {
+  static constexpr std::pair<int, const char*> kCodes[] = {
+      {ARSOP_GETSPI, "GETSPI"}, {ARSOP_SETSPI, "SETSPI"}, {ARSOP_FLUSHACCT, "FLUSHACCT"}, {ARSOP_GETINFO, "GETINFO"}};
+  const char* name = nullptr;
+  for (auto [f, n] : kCodes)
+    if (f == func) name = n;
+  if (!name) return fail_errno(EINVAL);
+  if (func == ARSOP_GETSPI && (!buf || len < 1)) return buf ? fail_errno(EINVAL) : fail_errno(EFAULT);
+  if (func == ARSOP_GETINFO && (!buf || len != int(sizeof(stmfArsInfo)))) return buf ? fail_errno(EINVAL) : fail_errno(EFAULT);
+  if (func == ARSOP_SETSPI && buf && (len < 0 || len > MAX_SPI_LEN)) return fail_errno(EINVAL);
+  const int status = guarded([&] {
+    json args = {{"code", name}, {"ash", ash}};
+    if (func == ARSOP_SETSPI) args["spi"] = buf ? json(hex_of(buf, size_t(len))) : json(nullptr);
+    json out;
+    if (int s = call("arsop", args, &out)) return s;
+    if (func == ARSOP_GETSPI) copy_hex(out.at("info").at("spi").get<std::string>(), buf, size_t(len));
+    if (func == ARSOP_GETINFO) {
+      const json& i = out.at("info");
+      auto* info = static_cast<stmfArsInfo*>(buf);
+      std::memset(info, 0, sizeof *info);
+      info->ash = i.at("ash").get<ash_t>();
+      copy_cstr(info->initiator, sizeof info->initiator, i.at("initiator").get<std::string>());
+      copy_cstr(info->target, sizeof info->target, i.at("target").get<std::string>());
+      info->startTime = time_t(i.at("start_time").get<int64_t>());
+      info->spiLen = i.at("spilen").get<int>();
+      info->spiSet = i.at("spi_set").get<bool>() ? B_TRUE : B_FALSE;
+      info->proxied = i.at("proxied").get<bool>() ? B_TRUE : B_FALSE;
+      copy_hex(i.at("spi").get<std::string>(), info->spi, sizeof info->spi);
+    }
+    return int(STMF_STATUS_SUCCESS);
+  });
+  return status == STMF_STATUS_SUCCESS ? 0 : fail_errno(errno_of(status));
+}

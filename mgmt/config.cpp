@@ -1,5 +1,6 @@
 #include "mgmt/config.h"
 #include "mgmt/json_limits.h"
+#include "core/array_session.h"
 
 #include <arpa/inet.h>
 
@@ -367,8 +368,14 @@ TargetConfig parse_target_object(const json& j, const std::string& key, std::vec
 
 GroupConfig parse_group(const json& j, const std::string& key) {
   if (!j.is_object()) fail(key, "must be an object");
-  only_keys(j, key, {"name", "members"});
+  only_keys(j, key, {"name", "members", "spi"});
   GroupConfig g;
+  if (auto* s = opt(j, "spi")) {
+    auto b = parse_hex(get_string(*s, key + ".spi"));
+    if (!b) fail(key + ".spi", "must be hex digits (an even number)");
+    if (b->size() > size_t(ars::kMaxSpiLen)) fail(key + ".spi", "longer than " + std::to_string(ars::kMaxSpiLen) + " bytes");
+    g.spi = to_hex(*b);
+  }
   auto* n = opt(j, "name");
   if (!n) fail(key + ".name", "missing");
   g.name = get_name(*n, key + ".name", 255);
@@ -653,10 +660,50 @@ MetricsConfig parse_metrics(const json& v) {
   return m;
 }
 
+ArraySessionsConfig parse_array_sessions_object(const json& v, const std::string& key) {
+  ArraySessionsConfig a;
+  if (!v.is_object()) fail(key, "must be an object");
+  only_keys(v, key,
+            {"machine_id", "default_machine_id", "array_id", "default_array_id", "ash_increment", "accounting_format",
+             "default_spi_len", "default_spi", "accounting"});
+  auto integer = [&](const char* k, auto& out, int64_t lo, int64_t hi) {
+    auto* x = opt(v, k);
+    if (!x) return;
+    if (!x->is_number_integer()) fail(key + "." + k, "must be an integer");
+    const int64_t n = x->get<int64_t>();
+    if (n < lo || n > hi) fail(key + "." + k, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    out = static_cast<std::remove_reference_t<decltype(out)>>(n);
+  };
+  integer("machine_id", a.machine_id, -1, ars::kMaxMachId);
+  integer("default_machine_id", a.default_machine_id, 0, ars::kMaxMachId);
+  integer("array_id", a.array_id, -1, ars::kMaxArrayId);
+  integer("default_array_id", a.default_array_id, 0, ars::kMaxArrayId);
+  integer("ash_increment", a.ash_increment, -(ars::kMaxCounter - ars::kMinCounter - 1), ars::kMaxCounter - ars::kMinCounter - 1);
+  if (a.ash_increment == 0) fail(key + ".ash_increment", "must not be 0");
+  integer("accounting_format", a.accounting_format, ars::kSafBinary, ars::kSafJson);
+  integer("default_spi_len", a.default_spi_len, 0, ars::kMaxSpiLen);
+  if (auto* x = opt(v, "default_spi")) {
+    auto b = parse_hex(get_string(*x, key + ".default_spi"));
+    if (!b) fail(key + ".default_spi", "must be hex digits (an even number)");
+    if (b->size() > size_t(ars::kMaxSpiLen)) fail(key + ".default_spi", "longer than " + std::to_string(ars::kMaxSpiLen) + " bytes");
+    a.default_spi = to_hex(*b);
+  }
+  if (auto* x = opt(v, "accounting")) {
+    const std::string ak = key + ".accounting";
+    if (!x->is_object()) fail(ak, "must be an object");
+    only_keys(*x, ak, {"enabled", "file", "checkpoint_min", "max_bytes"});
+    if (auto* y = opt(*x, "enabled")) a.accounting.enabled = get_bool(*y, ak + ".enabled");
+    if (auto* y = opt(*x, "file")) a.accounting.file = get_string(*y, ak + ".file");
+    if (auto* y = opt(*x, "checkpoint_min")) a.accounting.checkpoint_min = uint32_t(get_uint(*y, ak + ".checkpoint_min", 0, 10080));
+    if (auto* y = opt(*x, "max_bytes")) a.accounting.max_bytes = get_uint(*y, ak + ".max_bytes", 4096, uint64_t(1) << 40);
+  }
+  return a;
+}
+
 Config parse(const json& j) {
   if (!j.is_object()) fail("", "the configuration must be a JSON object");
   only_keys(j, "", {"version", "portals", "targets", "lus", "host_groups", "target_groups", "views", "initiators", "iscsi",
-                    "management", "alua", "metrics", "company_id", "threads", "shutdown_timeout_s", "log_level", "service"});
+                    "management", "alua", "metrics", "array_sessions", "company_id", "threads", "shutdown_timeout_s", "log_level", "service"});
   Config c;
   if (auto* v = opt(j, "version"); v && get_uint(*v, "version", 1, 1000) != 1) fail("version", "unsupported (this stmfd reads version 1)");
   if (auto* v = opt(j, "company_id")) c.company_id = uint32_t(get_uint(*v, "company_id", 0, 0xffffff));
@@ -677,6 +724,8 @@ Config parse(const json& j) {
                                                                                   : c.lus[i].store + ":" + c.lus[i].name);
   c.host_groups = parse_list<GroupConfig>(j, "host_groups", parse_group);
   c.target_groups = parse_list<GroupConfig>(j, "target_groups", parse_group);
+  for (size_t i = 0; i < c.target_groups.size(); ++i)
+    if (!c.target_groups[i].spi.empty()) fail("target_groups[" + std::to_string(i) + "].spi", "only host groups carry an SPI");
   c.views = parse_list<ViewEntryConfig>(j, "views", parse_view);
   c.initiators = parse_list<InitiatorConfig>(j, "initiators", parse_initiator_object);
   auto* targets = opt(j, "targets");
@@ -714,6 +763,7 @@ Config parse(const json& j) {
   if (auto* v = opt(j, "management")) c.management = parse_management_object(*v, "management");
   if (auto* v = opt(j, "alua")) c.alua = parse_alua(*v);
   if (auto* v = opt(j, "metrics")) c.metrics = parse_metrics(*v);
+  if (auto* v = opt(j, "array_sessions")) c.array_sessions = parse_array_sessions_object(*v, "array_sessions");
   if (auto* v = opt(j, "threads")) c.threads = uint32_t(get_uint(*v, "threads", 0, 256));
   if (auto* v = opt(j, "shutdown_timeout_s")) c.shutdown_timeout_s = uint32_t(get_uint(*v, "shutdown_timeout_s", 1, 3600));
   if (auto* v = opt(j, "log_level")) {
@@ -936,7 +986,10 @@ json to_json(const Config& c) {
   for (auto& l : c.lus) j["lus"].push_back(to_json(l, true));
   auto groups = [](const std::vector<GroupConfig>& gs) {
     json a = json::array();
-    for (auto& g : gs) a.push_back({{"name", g.name}, {"members", g.members}});
+    for (auto& g : gs) {
+      a.push_back({{"name", g.name}, {"members", g.members}});
+      if (!g.spi.empty()) a.back()["spi"] = g.spi;
+    }
     return a;
   };
   j["host_groups"] = groups(c.host_groups);
@@ -967,6 +1020,7 @@ json to_json(const Config& c) {
                   {"listen", c.metrics.listen},
                   {"max_connections", c.metrics.max_connections},
                   {"timeout_ms", c.metrics.timeout_ms}};
+  j["array_sessions"] = to_json(c.array_sessions);
   j["company_id"] = c.company_id;
   j["threads"] = c.threads;
   j["shutdown_timeout_s"] = c.shutdown_timeout_s;
@@ -1006,6 +1060,55 @@ json to_json(const ManagementConfig& m) {
           {"max_json_depth", m.max_json_depth},
           {"audit",
            {{"file", m.audit.file}, {"max_bytes", m.audit.max_bytes}, {"max_files", m.audit.max_files}, {"syslog", m.audit.syslog}}}};
+}
+
+json to_json(const ArraySessionsConfig& a) {
+  return {{"machine_id", a.machine_id},
+          {"default_machine_id", a.default_machine_id},
+          {"array_id", a.array_id},
+          {"default_array_id", a.default_array_id},
+          {"ash_increment", a.ash_increment},
+          {"accounting_format", a.accounting_format},
+          {"default_spi_len", a.default_spi_len},
+          {"default_spi", a.default_spi},
+          {"accounting",
+           {{"enabled", a.accounting.enabled},
+            {"file", a.accounting.file},
+            {"checkpoint_min", a.accounting.checkpoint_min},
+            {"max_bytes", a.accounting.max_bytes}}}};
+}
+
+std::optional<ArraySessionsConfig> parse_array_sessions(const json& j, const std::string& key, ConfigError& err) {
+  return guarded(err, [&] { return parse_array_sessions_object(j, key); });
+}
+
+std::optional<std::vector<uint8_t>> parse_hex(const std::string& s) {
+  if (s.size() % 2) return std::nullopt;
+  std::vector<uint8_t> out;
+  out.reserve(s.size() / 2);
+  auto nib = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < s.size(); i += 2) {
+    const int hi = nib(s[i]), lo = nib(s[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(uint8_t(hi << 4 | lo));
+  }
+  return out;
+}
+
+std::string to_hex(const std::vector<uint8_t>& b) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(b.size() * 2);
+  for (uint8_t x : b) {
+    s += kDigits[x >> 4];
+    s += kDigits[x & 15];
+  }
+  return s;
 }
 
 std::optional<ChapConfig> parse_chap(const json& j, const std::string& key, ConfigError& err) {

@@ -100,6 +100,7 @@ struct LuConfig {
 struct GroupConfig {
   std::string name;
   std::vector<std::string> members;  // sorted, lowercase iSCSI names
+  std::string spi;  // host groups only: the SPI of members' new sessions (hex, <= 1024 bytes; "" = none)
   bool operator==(const GroupConfig&) const = default;
 };
 
@@ -226,6 +227,28 @@ struct MetricsConfig {
   bool operator==(const MetricsConfig&) const = default;
 };
 
+// Array sessions (docs/array-sessions.md): what arsctl(2) sets, persisted, and the session
+// accounting. The ASH counter is not here: like IRIX after a reboot it starts at its minimum.
+struct AccountingConfig {
+  bool enabled = true;                // with a state directory (no state dir and no file: off)
+  std::string file;                   // "" = <state dir>/session-acct
+  uint32_t checkpoint_min = 10;       // checkpoint records of live sessions every N minutes (0: none)
+  uint64_t max_bytes = 64u << 20;     // the file rotates at this size (one old file: <file>.1)
+  bool operator==(const AccountingConfig&) const = default;
+};
+struct ArraySessionsConfig {
+  int machine_id = -1;           // arsctl MACHID: -1 = default_machine_id (node + 1 in an ALUA pair)
+  int default_machine_id = 0;    // asmachid outside a pair (0: local handles)
+  int array_id = -1;             // arsctl ARRAYID: -1 = default_array_id
+  int default_array_id = 0xffff; // asarrayid
+  int64_t ash_increment = 1;     // ASHINCR
+  int accounting_format = 1;     // SAF: 1 binary records, 2 JSON lines
+  int default_spi_len = 64;      // DFLTSPILEN: SPI size of new sessions
+  std::string default_spi;       // DFLTSPI, lowercase hex (at most 1024 bytes; sessions see default_spi_len of it)
+  AccountingConfig accounting;
+  bool operator==(const ArraySessionsConfig&) const = default;
+};
+
 struct Config {
   std::vector<Portal> portals;
   std::vector<TargetConfig> targets;
@@ -237,6 +260,7 @@ struct Config {
   ManagementConfig management;
   AluaConfig alua;
   MetricsConfig metrics;
+  ArraySessionsConfig array_sessions;
   uint32_t company_id = 0x00144f;  // IEEE OUI for generated NAA 6 GUIDs (COMSTAR's)
   uint32_t threads = 0;            // I/O threads (0 = half the CPUs)
   uint32_t shutdown_timeout_s = 10;
@@ -318,6 +342,13 @@ bool parse_iscsi_limits(const nlohmann::json& j, IscsiConfig& c, ConfigError& er
 // database stores the same object.
 nlohmann::json to_json(const ManagementConfig& m);
 std::optional<ManagementConfig> parse_management(const nlohmann::json& j, const std::string& key, ConfigError& err);
+
+// The "array_sessions" object (file form) and its parser; the state database stores the same.
+nlohmann::json to_json(const ArraySessionsConfig& a);
+std::optional<ArraySessionsConfig> parse_array_sessions(const nlohmann::json& j, const std::string& key, ConfigError& err);
+// Hex (either case, even length) -> bytes; nullopt when malformed.
+std::optional<std::vector<uint8_t>> parse_hex(const std::string& s);
+std::string to_hex(const std::vector<uint8_t>& b);
 
 // The embedded default configuration (the quick start's LU).
 extern const char* const kDefaultConfig;

@@ -620,4 +620,31 @@ TEST_CASE("metrics settings: statistics on and no endpoint by default and listen
   CHECK(refused(R"({"portals": [], "metrics": {"timeout_ms": 10}})") == "metrics.timeout_ms: must be between 100 and 60000");
   CHECK(refused(R"({"portals": [], "metrics": {"bogus": 1}})") == "metrics.bogus: unknown key");
   CHECK(refused(R"({"portals": [], "metrics": {"statistics": 1}})") == "metrics.statistics: must be true or false");
+TEST_CASE("array_sessions and host groups' SPI parse, round-trip and refuse bad values", "[ars]") {
+  ConfigError e;
+  auto c = parse_config(R"({"portals": [], "array_sessions": {"machine_id": 3, "ash_increment": -2, "accounting_format": 2,
+      "default_spi": "ABCD", "accounting": {"checkpoint_min": 0}},
+      "host_groups": [{"name": "hg", "members": ["iqn.2026-11.org.example:h"], "spi": "C0FFEE"}]})",
+                        e);
+  INFO(e.message());
+  REQUIRE(c);
+  CHECK(c->array_sessions.machine_id == 3);
+  CHECK(c->array_sessions.ash_increment == -2);
+  CHECK(c->array_sessions.default_spi == "abcd");
+  CHECK(c->array_sessions.accounting.checkpoint_min == 0);
+  CHECK(c->host_groups[0].spi == "c0ffee");
+  auto back = parse_config_json(to_json(*c), e);
+  REQUIRE(back);
+  CHECK(*back == *c);
+  CHECK(refused(R"({"portals": [], "array_sessions": {"machine_id": 32768}})") ==
+        "array_sessions.machine_id: must be between -1 and 32767");
+  CHECK(refused(R"({"portals": [], "array_sessions": {"ash_increment": 0}})") == "array_sessions.ash_increment: must not be 0");
+  CHECK(refused(R"({"portals": [], "array_sessions": {"accounting_format": 3}})") ==
+        "array_sessions.accounting_format: must be between 1 and 2");
+  CHECK(refused(R"({"portals": [], "array_sessions": {"default_spi": "abc"}})") ==
+        "array_sessions.default_spi: must be hex digits (an even number)");
+  CHECK(refused(R"({"portals": [], "host_groups": [{"name": "hg", "spi": "zz"}]})") ==
+        "host_groups[0].spi: must be hex digits (an even number)");
+  CHECK(refused(R"({"portals": [], "target_groups": [{"name": "tg", "spi": "00"}]})") ==
+        "target_groups[0].spi: only host groups carry an SPI");
 }

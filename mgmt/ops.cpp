@@ -662,7 +662,8 @@ std::vector<std::string> diff(const Config& from, const Config& to) {
   };
   keyed("view", views(a["views"]), views(b["views"]), "key");
   keyed("initiator", a["initiators"], b["initiators"], "name");
-  for (auto k : {"iscsi", "management", "alua", "metrics", "company_id", "threads", "shutdown_timeout_s", "log_level", "service"})
+  for (auto k : {"iscsi", "management", "alua", "metrics", "array_sessions", "company_id", "threads", "shutdown_timeout_s",
+                 "log_level", "service"})
     if (a[k] != b[k]) out.push_back(std::string("~ setting ") + k);
   return out;
 }

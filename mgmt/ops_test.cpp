@@ -273,6 +273,13 @@ TEST_CASE("diff lists ALUA settings", "[mgmt][ops][alua]") {
   CHECK(diff(before, f.c) == std::vector<std::string>{"~ setting alua"});
 }
 
+TEST_CASE("diff lists the array session settings", "[mgmt][ops][ars]") {
+  Fixture f;
+  Config before = f.c;
+  f.c.array_sessions.machine_id = 4;
+  CHECK(diff(before, f.c) == std::vector<std::string>{"~ setting array_sessions"});
+}
+
 TEST_CASE("initiators' CHAP credentials and the default auth methods", "[mgmt][ops][chap]") {
   Fixture f;
   const std::string a = "iqn.1993-08.org.debian:01:a";

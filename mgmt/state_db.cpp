@@ -303,6 +303,15 @@ ALTER TABLE settings ADD COLUMN mgmt_limits TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE lus ADD COLUMN backend TEXT NOT NULL DEFAULT '';
 )SQL";
 
+// Schema 6 adds the array sessions' settings (docs/array-sessions.md): the "array_sessions"
+// object (ArraySessionsConfig) as JSON; '{}' = defaults. ALTER TABLE, so creation and the
+// 5 -> 6 migration share this text.
+// It also adds the host groups' SPI (hex, '' = none).
+const char* const kSchemaV6 = R"SQL(
+ALTER TABLE settings ADD COLUMN array_sessions TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE host_groups ADD COLUMN spi TEXT NOT NULL DEFAULT '';
+)SQL";
+
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
                                "hg_members",     "target_groups", "tg_members",   "view_entries",
                                "targets",        "target_initiators", "portals",   "pr_state",
@@ -401,6 +410,7 @@ struct StateDb::Impl {
         .bind(24, i.discovery_auth)
         .run();
     st("UPDATE settings SET mgmt_limits = ? WHERE id = 1").bind(1, to_json(c.management).dump()).run();
+    st("UPDATE settings SET array_sessions = ? WHERE id = 1").bind(1, to_json(c.array_sessions).dump()).run();
     write_alua(c.alua);
   }
 
@@ -486,6 +496,8 @@ struct StateDb::Impl {
     };
     groups(c.host_groups, "INSERT INTO host_groups (name, pos) VALUES (?, ?)",
            "INSERT INTO hg_members (group_name, pos, member) VALUES (?, ?, ?)");
+    for (auto& g : c.host_groups)
+      if (!g.spi.empty()) st("UPDATE host_groups SET spi = ? WHERE name = ?").bind(1, g.spi).bind(2, g.name).run();
     groups(c.target_groups, "INSERT INTO target_groups (name, pos) VALUES (?, ?)",
            "INSERT INTO tg_members (group_name, pos, member) VALUES (?, ?, ?)");
 
@@ -585,6 +597,16 @@ struct StateDb::Impl {
       s.start();
     }
     {
+      auto& s = st("SELECT array_sessions FROM settings WHERE id = 1");
+      if (!s.step()) bad_row("settings: row missing");
+      auto j = parse_json_limited(s.text(0));
+      ConfigError err;
+      auto a = j.is_discarded() ? std::nullopt : parse_array_sessions(j, "settings.array_sessions", err);
+      if (!a) bad_row(j.is_discarded() ? "settings.array_sessions: not a JSON object" : err.message());
+      c.array_sessions = *a;
+      s.start();
+    }
+    {
       auto& s = st("SELECT enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms, tls, insecure, "
                    "handshake_timeout_ms FROM alua WHERE id = 1");
       if (!s.step()) bad_row("alua: row missing");
@@ -675,6 +697,11 @@ struct StateDb::Impl {
     };
     groups(c.host_groups, "SELECT name FROM host_groups ORDER BY pos",
            "SELECT member FROM hg_members WHERE group_name = ? ORDER BY pos");
+    for (auto& g : c.host_groups) {
+      auto& s = st("SELECT spi FROM host_groups WHERE name = ?").bind(1, g.name);
+      if (s.step()) g.spi = s.text(0);
+      s.start();
+    }
     groups(c.target_groups, "SELECT name FROM target_groups ORDER BY pos",
            "SELECT member FROM tg_members WHERE group_name = ? ORDER BY pos");
     {
@@ -812,10 +839,11 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
           impl->exec(kSchemaV3Index);
           impl->exec(kSchemaV4);
           impl->exec(kSchemaV5);
+          impl->exec(kSchemaV6);
           impl->st("INSERT INTO schema_version (id, version) VALUES (1, ?)").bind(1, int64_t(kSchemaVersion)).run();
           impl->write_settings(Config{}, false, 0);
-          static_assert(kSchemaVersion == 5, "creation writes schema 5; add migrations with the next version");
-          impl->exec("PRAGMA user_version = 5");
+          static_assert(kSchemaVersion == 6, "creation writes schema 6; add migrations with the next version");
+          impl->exec("PRAGMA user_version = 6");
           created = true;
         }
         impl->exec("COMMIT");
@@ -881,6 +909,22 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
         }
         impl->exec("COMMIT");
         version = 5;
+      } catch (...) {
+        impl->rollback_quietly();
+        throw;
+      }
+    }
+    if (version == 5) {  // migration 5 -> 6: the array sessions' settings
+      impl->exec("BEGIN IMMEDIATE");
+      try {
+        if (impl->pragma_int("PRAGMA user_version") == 5) {  // not migrated by another process meanwhile
+          impl->exec(kSchemaV6);
+          impl->exec("UPDATE schema_version SET version = 6 WHERE id = 1");
+          impl->exec("PRAGMA user_version = 6");
+          log()->info("state database {} upgraded to schema 6", path);
+        }
+        impl->exec("COMMIT");
+        version = 6;
       } catch (...) {
         impl->rollback_quietly();
         throw;

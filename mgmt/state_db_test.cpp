@@ -235,9 +235,10 @@ Config gen_config(uint64_t g) {
 
 }  // namespace
 
-// What a schema-4 stmfd left: every schema-5 addition dropped again (the 4 -> 5 migration
-// re-adds them all, so a test downgrade must remove them all).
+// What a schema-4 stmfd left: every schema-5 and schema-6 addition dropped again (the
+// migrations re-add them all, so a test downgrade must remove them all).
 constexpr const char* kDowngradeToSchema4 =
+    "ALTER TABLE settings DROP COLUMN array_sessions; ALTER TABLE host_groups DROP COLUMN spi; "
     "ALTER TABLE settings DROP COLUMN iscsi_limits; DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; "
     "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
     "ALTER TABLE alua DROP COLUMN tls; ALTER TABLE alua DROP COLUMN insecure; "
@@ -432,9 +433,9 @@ TEST_CASE("state db: a schema newer than this stmfd is refused", "[statedb]") {
     std::string why;
     REQUIRE(db->save(full_config(), why));
   }
-  raw_exec(d.db(), "PRAGMA user_version = 6");
+  raw_exec(d.db(), "PRAGMA user_version = 7");
   auto why = refused(d.path);
-  CHECK(why.find("newer stmfd (schema 6, this stmfd understands 5)") != std::string::npos);
+  CHECK(why.find("newer stmfd (schema 7, this stmfd understands 6)") != std::string::npos);
 }
 
 TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, schema 1 is upgraded", "[statedb]") {
@@ -468,6 +469,7 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
            "DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; "
            "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
            "ALTER TABLE lus DROP COLUMN standby; ALTER TABLE settings DROP COLUMN mgmt_limits; ALTER TABLE lus DROP COLUMN backend; "
+           "ALTER TABLE settings DROP COLUMN array_sessions; ALTER TABLE host_groups DROP COLUMN spi; "
            "UPDATE schema_version SET version = 1; PRAGMA user_version = 1");
   auto db = must_open(d.path);
   std::string why;
@@ -1102,7 +1104,7 @@ TEST_CASE("state db: a schema-4 database is upgraded to schema 5 (CHAP) in place
   CHECK(back->initiators.empty());
   CHECK(back->iscsi.discovery_auth == "none");
   for (auto& t : back->targets) CHECK(t.auth == "default");
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 5);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);  // and on to 6
   REQUIRE(db->save(c, why));
   auto again = db->load(why);
   REQUIRE(again);
@@ -1140,11 +1142,51 @@ TEST_CASE("state db: the management bounds and audit settings round-trip and a s
   expect.socket = c.management.socket;
   expect.admin_group = c.management.admin_group;
   CHECK(back->management == expect);
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 5);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);  // and on to 6
   // A value written behind stmfd's back that does not validate stops the load.
   db.reset();
   raw_exec(d.db(), "UPDATE settings SET mgmt_limits = '{\"max_json_depth\": 1}'");
   db = must_open(d.path);
   CHECK_FALSE(db->load(why));
   CHECK(why.find("max_json_depth") != std::string::npos);
+}
+
+TEST_CASE("state db: the array session settings round-trip and a schema-5 database gets the defaults", "[statedb][ars]") {
+  TempDir d;
+  Config c = full_config();
+  c.array_sessions.machine_id = 12;
+  c.array_sessions.array_id = 7;
+  c.array_sessions.ash_increment = -3;
+  c.array_sessions.accounting_format = 2;
+  c.array_sessions.default_spi_len = 16;
+  c.array_sessions.default_spi = "0102030400000000";
+  c.array_sessions.accounting.checkpoint_min = 5;
+  c.array_sessions.accounting.file = "/var/log/stmfd-acct";
+  REQUIRE_FALSE(c.host_groups.empty());
+  c.host_groups[0].spi = "c0ffee";
+  {
+    auto db = must_open(d.path);
+    std::string why;
+    REQUIRE(db->save(c, why));
+  }
+  {
+    auto db = must_open(d.path);
+    std::string why;
+    auto back = db->load(why);
+    INFO(why);
+    REQUIRE(back);
+    CHECK(back->array_sessions == c.array_sessions);
+    CHECK(*back == c);
+  }
+  // A schema-5 stmfd had no array_sessions column: upgraded in place with the defaults.
+  raw_exec(d.db(), "ALTER TABLE settings DROP COLUMN array_sessions; ALTER TABLE host_groups DROP COLUMN spi; "
+                   "UPDATE schema_version SET version = 5; PRAGMA user_version = 5");
+  auto db = must_open(d.path);
+  std::string why;
+  auto back = db->load(why);
+  INFO(why);
+  REQUIRE(back);
+  CHECK(back->array_sessions == ArraySessionsConfig{});
+  CHECK(back->host_groups[0].spi.empty());
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == 6);
 }

@@ -49,6 +49,7 @@ void fields(M& m, F& f) {
   f("initiator_name", m.initiator_name);
   f("isid_hex", m.isid_hex);
   f("luns", m.luns);
+  f("ash", m.ash);
 }
 template <Is<SessionLuns> M, class F>
 void fields(M& m, F& f) {

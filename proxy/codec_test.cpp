@@ -22,7 +22,7 @@ auto tie(const DeregisterProxyPort& m) { return std::tie(m.rtpi); }
 auto tie(const RegisterLun& m) { return std::tie(m.guid, m.provider, m.properties); }
 auto tie(const DeregisterLun& m) { return std::tie(m.guid); }
 auto tie(const LunActive& m) { return std::tie(m.guid, m.epoch); }
-auto tie(const SessionCreate& m) { return std::tie(m.session_id, m.rtpi, m.initiator_name, m.isid_hex, m.luns); }
+auto tie(const SessionCreate& m) { return std::tie(m.session_id, m.rtpi, m.initiator_name, m.isid_hex, m.luns, m.ash); }
 auto tie(const SessionLuns& m) { return std::tie(m.session_id, m.luns); }
 auto tie(const SessionDestroy& m) { return std::tie(m.session_id); }
 auto tie(const PrStateMsg& m) { return std::tie(m.guid, m.seq, m.state); }
@@ -67,7 +67,8 @@ std::vector<Message> samples() {
   add(8, ScsiStatus{0x77, 0x55, 0, 2, -512, 0x12345678, {0x70, 0, 5, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x24, 0}});
   add(9, Status{uint8_t(MsgType::task_mgmt), 0xabcdef, 6});
   add(10, SessionCreate{0x4242, 7, "iqn.1993-08.org.debian:01:abc", "400001370000",
-                        {{0, make_guid(4)}, {1, make_guid(5)}, {0x4000000000000000ull, make_guid(6)}}});
+                        {{0, make_guid(4)}, {1, make_guid(5)}, {0x4000000000000000ull, make_guid(6)}},
+                        0x0002ffff00000007ll});
   add(11, SessionDestroy{0x4242});
   add(12, EchoRequest{{1, 2, 3}});
   add(13, EchoReply{{{4, 5, 6, 7}}});
@@ -177,7 +178,7 @@ TEST_CASE("exact bytes of a STATUS frame", "[proxy][codec]") {
   const Message m{0x0102030405060708ull, Status{4, 0x1122334455667788ull, 5}};
   const std::vector<uint8_t> want = {
       0x00, 0x00, 0x00, 0x17,                          // length: 10 + 13
-      0x02,                                            // version
+      0x03,                                            // version
       0x09,                                            // STATUS
       0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,  // msg_id
       0x04,                                            // msg_type
@@ -191,7 +192,7 @@ TEST_CASE("exact bytes of a STATUS frame", "[proxy][codec]") {
 TEST_CASE("exact bytes of HELLO and SCSI_STATUS and SESSION_LUNS frames", "[proxy][codec]") {
   SECTION("HELLO: u32, u64, bool, string") {
     const Message m{1, Hello{0x0a0b0c0d, 0x8000000000000001ull, true, "ab"}};
-    const std::vector<uint8_t> want = {0, 0, 0, 0x1d, 2, 32, 0, 0, 0, 0, 0, 0, 0, 1,  //
+    const std::vector<uint8_t> want = {0, 0, 0, 0x1d, 3, 32, 0, 0, 0, 0, 0, 0, 0, 1,  //
                                        0x0a, 0x0b, 0x0c, 0x0d,                         // node
                                        0x80, 0, 0, 0, 0, 0, 0, 1,                      // incarnation
                                        1,                                              // alua_enabled
@@ -201,7 +202,7 @@ TEST_CASE("exact bytes of HELLO and SCSI_STATUS and SESSION_LUNS frames", "[prox
   }
   SECTION("SCSI_STATUS: int64 as two's complement, bytes") {
     const Message m{2, ScsiStatus{3, 4, 1, 0x02, -1, 0x100, {0x70, 0x00}}};
-    const std::vector<uint8_t> want = {0, 0, 0, 0x2e, 2, 7, 0, 0, 0, 0, 0, 0, 0, 2,  //
+    const std::vector<uint8_t> want = {0, 0, 0, 0x2e, 3, 7, 0, 0, 0, 0, 0, 0, 0, 2,  //
                                        0, 0, 0, 0, 0, 0, 0, 3,                        // task_id
                                        0, 0, 0, 0, 0, 0, 0, 4,                        // session_id
                                        1,                                             // response
@@ -216,7 +217,7 @@ TEST_CASE("exact bytes of HELLO and SCSI_STATUS and SESSION_LUNS frames", "[prox
     Guid g;
     for (size_t i = 0; i < 16; ++i) g[i] = uint8_t(0xf0 + i);
     const Message m{3, SessionLuns{0x99, {{0x0102, g}}}};
-    std::vector<uint8_t> want = {0, 0, 0, 0x2e, 2, 34, 0, 0, 0, 0, 0, 0, 0, 3,  //
+    std::vector<uint8_t> want = {0, 0, 0, 0x2e, 3, 34, 0, 0, 0, 0, 0, 0, 0, 3,  //
                                  0, 0, 0, 0, 0, 0, 0, 0x99,                     // session_id
                                  0, 0, 0, 1,                                    // count
                                  0, 0, 0, 0, 0, 0, 1, 2};                       // lun
@@ -340,8 +341,10 @@ TEST_CASE("frame-level errors", "[proxy][codec][errors]") {
     auto f = good;
     f[4] = 1;  // version 1 had no ownership epoch in SCSI_CMD, TASK_MGMT and LUN_ACTIVE
     CHECK(decode_err(f, why) == DecodeError::bad_version);
-    CHECK(why == "frame: version 1, expected 2");
-    f[4] = 3;
+    CHECK(why == "frame: version 1, expected 3");
+    f[4] = 2;  // version 2 had no array session handle in SESSION_CREATE
+    CHECK(decode_err(f, why) == DecodeError::bad_version);
+    f[4] = 4;
     CHECK(decode_err(f, why) == DecodeError::bad_version);
     f[4] = 0;
     CHECK(decode_err(f, why) == DecodeError::bad_version);

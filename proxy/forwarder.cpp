@@ -31,7 +31,7 @@ std::vector<LunEntry> ProxyService::standby_luns(const ItNexusPtr& n) const {
 }
 
 SessionCreate ProxyService::session_of(const ItNexusPtr& n) const {
-  return SessionCreate{n->id(), n->port().rtpi(), n->initiator_name(), n->isid_hex(), standby_luns(n)};
+  return SessionCreate{n->id(), n->port().rtpi(), n->initiator_name(), n->isid_hex(), standby_luns(n), n->ash()};
 }
 
 // ---------------------------------------------------------------- standby side (any thread)

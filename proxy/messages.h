@@ -28,7 +28,8 @@
 
 namespace stmf::proxy {
 
-constexpr uint8_t kProtocolVersion = 2;  // 2: SCSI_CMD, TASK_MGMT and LUN_ACTIVE carry the ownership epoch
+constexpr uint8_t kProtocolVersion = 3;  // 2: SCSI_CMD, TASK_MGMT and LUN_ACTIVE carry the ownership epoch;
+                                         // 3: SESSION_CREATE carries the array session handle
 constexpr uint32_t kMaxFrame = 64u << 20;  // 64 MiB: the largest frame a decoder accepts
 constexpr uint32_t kHeaderSize = 4 + 1 + 1 + 8;
 
@@ -136,6 +137,7 @@ struct SessionCreate {
   std::string initiator_name;
   std::string isid_hex;     // 12 lowercase hex digits
   std::vector<LunEntry> luns;
+  int64_t ash = 0;          // the session's array session handle (docs/array-sessions.md)
 };
 struct SessionLuns {
   uint64_t session_id = 0;

@@ -110,7 +110,8 @@ void ProxyService::on(uint64_t id, SessionCreate s) {
   std::vector<std::pair<uint64_t, Guid>> luns;
   for (auto& e : s.luns) luns.emplace_back(e.lun, e.guid);
   sessions_[s.session_id] =
-      stmf_.create_remote_nexus(*port->second, std::move(s.initiator_name), std::move(s.isid_hex), s.session_id, std::move(luns));
+      stmf_.create_remote_nexus(*port->second, std::move(s.initiator_name), std::move(s.isid_hex), s.session_id, std::move(luns),
+                                s.ash);
   reply(MsgType::session_create, id, ProxyStatus::success);
 }
 

@@ -91,6 +91,7 @@ void Connection::close(const std::string& why) {
   asio::dispatch(strand_, [self, why] {
     if (self->phase_ == Phase::closed) return;
     log()->info("{}: closing connection ({})", self->peer_, why);
+    if (self->nexus_) self->nexus_->set_end_reason(why);  // the session's accounting record says why
     self->phase_ = Phase::closed;
     boost::system::error_code ec;
     self->socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
@@ -1022,6 +1023,11 @@ awaitable<bool> Connection::on_login(InPdu& pdu) {
       char isid_hex[13];
       std::snprintf(isid_hex, sizeof isid_hex, "%012llx", (unsigned long long)isid_);
       nexus_ = server_.stmf().create_nexus(*port_, params_.initiator_name, isid_hex);
+      boost::system::error_code ec;
+      const auto local = socket_.local_endpoint(ec);
+      if (!ec)  // the portal the session came in through (its accounting records name it)
+        nexus_->set_portal(local.address().is_v6() ? "[" + local.address().to_string() + "]:" + std::to_string(local.port())
+                                                   : local.address().to_string() + ":" + std::to_string(local.port()));
     }
     phase_ = Phase::full_feature;
     login_timer_.cancel();

@@ -337,3 +337,42 @@ TEST_CASE("libstmf and stmfadm switch an LU's owner from either node", "[alua]")
   CHECK(stmfSwitchoverLu(&none) == STMF_ERROR_NOT_FOUND);
   ::unsetenv("STMFD_SOCKET");
 }
+
+TEST_CASE("an initiator logged in through the standby node has one ASH on both nodes, also after a switchover", "[alua][arsctl]") {
+  Pair p("tcp");
+  const std::string guid = p.guid();
+  Ctx ctx(kInitiator1);
+  login(ctx, p, 1);  // node 1: the LU is standby here, its commands go to node 0
+  write_blocks(ctx, 0, pattern(512, 7));
+  json s = ok(p, 1, "list-sessions", {{"target", p.iqn(1)}})["sessions"];
+  REQUIRE(s.size() == 1);
+  const int64_t ash = s[0]["ash"].get<int64_t>();
+  CHECK(((ash >> 48) & 0x7fff) == 2);  // node 1: machine ID 2
+  auto info = [&](int node) {
+    json r;
+    Status st = call(p, node, "arsop", {{"code", "GETINFO"}, {"ash", ash}}, r);
+    INFO("node " << node << ": " << st.message);
+    REQUIRE(st.ok());
+    return r["info"];
+  };
+  json on1 = info(1), on0;
+  CHECK_FALSE(on1["proxied"].get<bool>());
+  wait_for("node 0 knows the proxied session by its handle", [&] {
+    json r;
+    return call(p, 0, "arsop", {{"code", "GETINFO"}, {"ash", ash}}, r).ok();
+  });
+  on0 = info(0);
+  CHECK(on0["proxied"].get<bool>());
+  CHECK(on0["initiator"] == on1["initiator"]);
+  // Switch the LU to node 1: the session keeps its handle on both nodes.
+  ok(p, 0, "switchover-lu", {{"guid", guid}});
+  {
+    Task t(past_ua([&] { return iscsi_read10_sync(ctx, 0, 0, 512, 512, 0, 0, 0, 0, 0); }));  // ASYMMETRIC ACCESS STATE CHANGED first
+    REQUIRE(t);
+    CHECK(t->status == SCSI_STATUS_GOOD);
+    CHECK(bytes(t) == pattern(512, 7));
+  }
+  CHECK(ok(p, 1, "list-sessions", {{"target", p.iqn(1)}})["sessions"][0]["ash"] == ash);
+  CHECK(info(1)["ash"] == ash);
+  CHECK(info(0)["proxied"].get<bool>());
+}

@@ -153,7 +153,7 @@ def host_port(s):
 
 
 def frame(msg_type, msg_id, body):
-    return struct.pack(">IBBQ", 1 + 1 + 8 + len(body), 2, msg_type, msg_id) + body
+    return struct.pack(">IBBQ", 1 + 1 + 8 + len(body), 3, msg_type, msg_id) + body
 
 
 def forged_hello():

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   add_service_commands(app, reg, ctx);
   add_alua_commands(app, reg, ctx);
   add_stats_commands(app, reg, ctx);
+  add_ars_commands(app, reg, ctx);
 
   try {
     app.parse(argc, argv);

@@ -100,6 +100,7 @@ void add_initiator_commands(CLI::App& app, Registry& r, Ctx& ctx);
 void add_service_commands(CLI::App& app, Registry& r, Ctx& ctx);
 void add_alua_commands(CLI::App& app, Registry& r, Ctx& ctx);
 void add_stats_commands(CLI::App& app, Registry& r, Ctx& ctx);
+void add_ars_commands(CLI::App& app, Registry& r, Ctx& ctx);  // arsctl, arsop, acct
 // "ALUA Status" and "ALUA Node" lines of a get-alua-state result (list-state, list-alua-state).
 void print_alua_state_lines(const json& st);
 }  // namespace stmfadm

@@ -30,6 +30,7 @@
 #include "tools/stmfd/metrics_server.h"
 #include "tools/stmfd/runtime.h"
 #include "tools/stmfd/stats_report.h"
+#include "tools/stmfd/session_acct.h"
 #include "transport/server.h"
 
 namespace asio = boost::asio;
@@ -201,6 +202,30 @@ int main(int argc, char** argv) {
     framework.set_pr_persistence(pr_persistence.get());
   }
   stmfd::Runtime runtime(framework, server, std::move(restored_pr));
+  // Session accounting (docs/array-sessions.md): on in the state directory unless disabled.
+  stmfd::SessionAccounting accounting(framework, cfg.alua.enabled ? uint16_t(cfg.alua.node) : stmfd::acct::kNoNode);
+  {
+    const auto& a = cfg.array_sessions.accounting;
+    const std::string file = !a.file.empty() ? a.file : state_dir.empty() ? "" : state_dir + "/session-acct";
+    if (a.enabled && !file.empty()) {
+      std::string why;
+      accounting.set_format(cfg.array_sessions.accounting_format);
+      if (!accounting.start(file, a.max_bytes, why)) {
+        std::fprintf(stderr, "stmfd: %s\n", why.c_str());
+        return 2;
+      }
+      runtime.set_accounting(&accounting);
+      framework.set_session_listener(&accounting);
+    }
+  }
+  struct AccountingOff {
+    stmf::Stmf& f;
+    stmfd::SessionAccounting& a;
+    ~AccountingOff() {
+      a.stop();
+      f.set_session_listener(nullptr);
+    }
+  } accounting_off{framework, accounting};
   // Management runs on its own thread: store creation and database fsyncs never stall I/O.
   asio::io_context mgmt_io;
   // The ALUA pair's proxy service (its own thread; idle until ALUA is enabled).
@@ -260,12 +285,14 @@ int main(int argc, char** argv) {
   // for sessions and in-flight tasks up to shutdown_timeout_s, then close what is left.
   asio::signal_set signals(io, SIGTERM, SIGINT);
   asio::steady_timer drain(io);
+  asio::steady_timer checkpoint_timer(io);  // the accounting's checkpoints (below)
   auto deadline = std::make_shared<std::chrono::steady_clock::time_point>();
   std::function<void()> poll = [&] {
     const bool idle = server.connection_count() == 0 && framework.tasks_in_flight() == 0;
     if (idle || std::chrono::steady_clock::now() >= *deadline) {
       if (!idle) spdlog::warn("shutdown deadline reached: closing {} connection(s)", server.connection_count());
       server.close_all("shutdown");
+      checkpoint_timer.cancel();
       io.stop();
       return;
     }
@@ -294,6 +321,17 @@ int main(int argc, char** argv) {
   // Default: half the CPUs. The other half runs the store's completion thread, io-wq
   // workers and (on a shared box) the initiators; on 2 cores one I/O thread measured ~25%
   // more 4 KiB IOPS than two (docs/benchmark.md).
+  // Checkpoint records of long sessions: the accounting counts minutes.
+  std::function<void()> checkpoint_tick = [&] {
+    checkpoint_timer.expires_after(std::chrono::minutes(1));
+    checkpoint_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      accounting.tick();
+      checkpoint_tick();
+    });
+  };
+  if (accounting.running()) checkpoint_tick();
+
   unsigned nthreads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency() / 2);
   spdlog::info("stmfd ready: {} target(s), {} LU(s), {} I/O thread(s)", cfg.targets.size(), cfg.lus.size(), nthreads);
   std::vector<std::thread> pool;
@@ -305,6 +343,7 @@ int main(int argc, char** argv) {
   mgmt_thread.join();
   if (metrics) metrics->stop();
   proxy.stop();
+  accounting.stop();  // records for the sessions the shutdown ended
   // Let the stores finish what is in flight before they are destroyed.
   for (int i = 0; i < 200 && framework.tasks_in_flight() > 0; ++i) std::this_thread::sleep_for(10ms);
   spdlog::info("stmfd stopped");

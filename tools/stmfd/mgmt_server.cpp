@@ -14,11 +14,14 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string_view>
 #include <utility>
 
 #include "core/log.h"
+#include "tools/stmfd/acct_record.h"
+#include "tools/stmfd/session_acct.h"
 #include "mgmt/door_fd.h"
 #include "mgmt/json_limits.h"
 #include "mgmt/ops.h"
@@ -501,7 +504,8 @@ void MgmtServer::audit_request(const json& req, const json& resp, const PeerCred
     if (d != req.end() && d->is_boolean() && d->get<bool>()) return;  // a dry run changes nothing
     // Not the whole configuration (up to max_import_bytes): what it changed.
     what = {{"changes", resp.value("changes", json::array())}};
-  } else if (op == "switchover-lu" || op == "import-lu" || op == "init-proxy-door") {
+  } else if (op == "switchover-lu" || op == "import-lu" || op == "init-proxy-door" ||
+             ((op == "arsctl" || op == "arsop") && changes_array_sessions(req))) {
     what = redact_secrets(req);
   } else if (const OpInfo* info = find_op(op); info && info->changes) {
     what = redact_secrets(req);
@@ -622,6 +626,192 @@ awaitable<void> MgmtServer::serve_door(local_socket& sock, FdReader& in, uint64_
   }
 }
 
+// ------------------------------------------------------------------ array sessions
+//
+// arsctl(2) and arsop(2) over the socket (docs/array-sessions.md). Errors are the management
+// statuses libstmf turns into errno: STMF_ERROR_INVALID_ARG -> EINVAL, STMF_ERROR_PERM ->
+// EPERM, STMF_ERROR_NOT_FOUND -> ESRCH.
+
+bool changes_array_sessions(const json& req) {
+  auto c = req.find("code");
+  if (c == req.end() || !c->is_string()) return false;
+  const std::string code = *c;
+  return code.rfind("SET", 0) == 0 || code == "FLUSHACCT";
+}
+
+namespace {
+
+Status einval(const std::string& why) { return error(STMF_ERROR_INVALID_ARG, why); }
+
+// An integer argument `value` within [lo, hi] (the rule itself is checked by the caller).
+std::optional<int64_t> int_value(const json& req) {
+  auto v = req.find("value");
+  if (v == req.end() || !v->is_number_integer()) return std::nullopt;
+  return v->get<int64_t>();
+}
+
+}  // namespace
+
+// One row per arsctl code: what it reads or which persisted setting it changes.
+struct MgmtServer::ArsctlRow {
+  std::string_view code;
+  bool set;
+  // GET: the value. SET: checks `v` (0 or errno) and writes it into `next` (persisted), or
+  // applies it live (`live`, the ASH counter).
+  json (*get)(MgmtServer& self);
+  int (*check)(int64_t v);
+  void (*store)(ArraySessionsConfig& a, int64_t v);
+};
+
+awaitable<json> MgmtServer::arsctl(const json& req, const PeerCredentials& peer) {
+  using namespace stmf::ars;
+  auto& fw = runtime_.stmf();
+  static const ArsctlRow kRows[] = {
+      {"NOP", false, [](MgmtServer&) { return json(nullptr); }, nullptr, nullptr},
+      {"GETSAF", false, [](MgmtServer& s) { return json(s.current_.array_sessions.accounting_format); }, nullptr, nullptr},
+      {"SETSAF", true, nullptr, [](int64_t v) { return check_saf(int(v)); },
+       [](ArraySessionsConfig& a, int64_t v) { a.accounting_format = int(v); }},
+      {"GETMACHID", false, [](MgmtServer& s) { return json(s.runtime_.stmf().array_sessions().settings().effective_machid()); },
+       nullptr, nullptr},
+      {"SETMACHID", true, nullptr, [](int64_t v) { return v < INT32_MIN || v > INT32_MAX ? EINVAL : check_machid(int(v)); },
+       [](ArraySessionsConfig& a, int64_t v) { a.machine_id = int(v); }},
+      {"GETARRAYID", false,
+       [](MgmtServer& s) { return json(s.runtime_.stmf().array_sessions().settings().effective_arrayid()); }, nullptr, nullptr},
+      {"SETARRAYID", true, nullptr, [](int64_t v) { return v < INT32_MIN || v > INT32_MAX ? EINVAL : check_arrayid(int(v)); },
+       [](ArraySessionsConfig& a, int64_t v) { a.array_id = int(v); }},
+      {"GETASHCTR", false, [](MgmtServer& s) { return json(s.runtime_.stmf().array_sessions().counter()); }, nullptr, nullptr},
+      {"SETASHCTR", true, nullptr, [](int64_t v) { return check_counter(v); }, nullptr},  // live only
+      {"GETASHINCR", false, [](MgmtServer& s) { return json(s.current_.array_sessions.ash_increment); }, nullptr, nullptr},
+      {"SETASHINCR", true, nullptr, [](int64_t v) { return check_increment(v); },
+       [](ArraySessionsConfig& a, int64_t v) { a.ash_increment = v; }},
+      {"GETDFLTSPI", false,
+       [](MgmtServer& s) {
+         auto st = s.runtime_.stmf().array_sessions().settings();
+         return json(to_hex(fit_spi(st.default_spi, size_t(st.spilen))));
+       },
+       nullptr, nullptr},
+      {"SETDFLTSPI", true, nullptr, nullptr, nullptr},  // bytes: below
+      {"GETDFLTSPILEN", false, [](MgmtServer& s) { return json(s.current_.array_sessions.default_spi_len); }, nullptr, nullptr},
+      {"SETDFLTSPILEN", true, nullptr, [](int64_t v) { return v < INT32_MIN || v > INT32_MAX ? EINVAL : check_spilen(int(v)); },
+       [](ArraySessionsConfig& a, int64_t v) { a.default_spi_len = int(v); }},
+      {"ALLOCASH", false,
+       [](MgmtServer& s) {
+         auto a = s.runtime_.stmf().array_sessions().allocash();
+         return a ? json(*a) : json(nullptr);
+       },
+       nullptr, nullptr},
+  };
+  auto c = req.find("code");
+  if (c == req.end() || !c->is_string()) co_return respond(einval("argument 'code' missing or not a string"));
+  const ArsctlRow* row = nullptr;
+  for (auto& r : kRows)
+    if (r.code == c->get<std::string>()) row = &r;
+  if (!row) co_return respond(einval("unknown arsctl code " + c->get<std::string>()));
+  if (!row->set) {
+    json v = row->get(*this);
+    if (row->code == "ALLOCASH" && v.is_null()) co_return respond(error(STMF_ERROR_NOMEM, "every candidate handle is in use"));
+    co_return respond({}, {{"value", v}});
+  }
+  if (!privileged(peer)) co_return respond(kPermDenied);
+  Config next = current_;
+  if (row->code == "SETDFLTSPI") {
+    auto v = req.find("value");
+    auto bytes = v != req.end() && v->is_string() ? parse_hex(v->get<std::string>()) : std::nullopt;
+    if (!bytes) co_return respond(einval("SETDFLTSPI: 'value' must be hex bytes"));
+    const int spilen = fw.array_sessions().settings().spilen;
+    if (bytes->size() > size_t(spilen))
+      co_return respond(einval("SETDFLTSPI: " + std::to_string(bytes->size()) + " bytes, the SPI length is " + std::to_string(spilen)));
+    next.array_sessions.default_spi = to_hex(fit_spi(*bytes, size_t(spilen)));  // short: padded with zeroes
+  } else {
+    auto v = int_value(req);
+    if (!v) co_return respond(einval(std::string(row->code) + ": 'value' must be an integer"));
+    if (row->check(*v) != 0) co_return respond(einval(std::string(row->code) + ": " + std::to_string(*v) + " is out of range"));
+    if (!row->store) {  // SETASHCTR: the live counter only
+      if (fw.array_sessions().set_counter(*v)) co_return respond(einval("SETASHCTR: out of range"));
+      co_return respond({});
+    }
+    row->store(next.array_sessions, *v);
+  }
+  co_return respond(apply(next));
+}
+
+awaitable<json> MgmtServer::arsop(const json& req, const PeerCredentials& peer) {
+  auto& fw = runtime_.stmf();
+  auto c = req.find("code");
+  auto a = req.find("ash");
+  if (c == req.end() || !c->is_string()) co_return respond(einval("argument 'code' missing or not a string"));
+  if (a == req.end() || !a->is_number_integer()) co_return respond(einval("argument 'ash' missing or not an integer"));
+  const std::string code = *c;
+  auto n = fw.find_nexus(a->get<int64_t>());
+  if (!n) co_return respond(error(STMF_ERROR_NOT_FOUND, "no session with ASH " + std::to_string(a->get<int64_t>())));
+  if (code == "GETINFO" || code == "GETSPI") {
+    const auto spi = fw.session_spi(*n);
+    json info = {{"ash", n->ash()},
+                 {"initiator", n->initiator_port_name()},
+                 {"target", n->port().port_name()},
+                 {"start_time", std::chrono::duration_cast<std::chrono::seconds>(n->start_time().time_since_epoch()).count()},
+                 {"spi", to_hex(spi)},
+                 {"spilen", spi.size()},
+                 {"spi_set", n->spi().own},
+                 {"proxied", n->remote()}};
+    co_return respond({}, {{"info", info}});
+  }
+  if (code != "SETSPI" && code != "FLUSHACCT") co_return respond(einval("unknown arsop code " + code));
+  if (!privileged(peer)) co_return respond(kPermDenied);
+  if (code == "FLUSHACCT") {
+    auto* acct = runtime_.accounting();
+    if (!acct || !acct->running()) co_return respond(error(STMF_STATUS_ERROR, "session accounting is off"));
+    acct->flush(n);
+    co_return respond({});
+  }
+  auto spi = n->spi();
+  auto v = req.find("spi");
+  if (v == req.end() || v->is_null()) {  // back to the default SPI
+    spi.own = false;
+    spi.bytes.clear();
+  } else {
+    auto bytes = v->is_string() ? parse_hex(v->get<std::string>()) : std::nullopt;
+    if (!bytes) co_return respond(einval("SETSPI: 'spi' must be hex bytes or null"));
+    if (bytes->size() > spi.len)
+      co_return respond(einval("SETSPI: " + std::to_string(bytes->size()) + " bytes, the session's SPI length is " + std::to_string(spi.len)));
+    spi.own = true;
+    spi.bytes = stmf::ars::fit_spi(*bytes, spi.len);
+  }
+  n->set_spi(std::move(spi));
+  co_return respond({});
+}
+
+awaitable<json> MgmtServer::read_accounting(const json& req, const PeerCredentials&) {
+  auto* acct = runtime_.accounting();
+  if (!acct || acct->path().empty()) co_return respond(error(STMF_ERROR_NOT_FOUND, "session accounting is off"));
+  auto num = [&](const char* k) -> std::optional<int64_t> {
+    auto it = req.find(k);
+    return it != req.end() && it->is_number_integer() ? std::optional(it->get<int64_t>()) : std::nullopt;
+  };
+  const auto ash = num("ash"), since = num("since_ns"), until = num("until_ns");
+  const std::string initiator = req.value("initiator", std::string());
+  json records = json::array();
+  bool truncated = false;
+  // The rotated file first (older records), then the current one; the newest kMaxAcctRecords.
+  for (const std::string& path : {acct->path() + ".1", acct->path()}) {
+    std::ifstream in(path, std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t bad = 0;
+    for (auto& r : acct::read_records(data, bad)) {
+      if (ash && r.ash != *ash) continue;
+      if (!initiator.empty() && r.initiator.rfind(initiator, 0) != 0) continue;
+      if (since && r.end_ns < *since) continue;
+      if (until && r.start_ns > *until) continue;
+      records.push_back(acct::to_json(r));
+      if (records.size() > kMaxAcctRecords) {
+        records.erase(records.begin());
+        truncated = true;
+      }
+    }
+  }
+  co_return respond({}, {{"file", acct->path()}, {"records", records}, {"truncated", truncated}});
+}
+
 bool MgmtServer::privileged(const PeerCredentials& p) const {
   if (p.uid == 0 || p.uid == ::geteuid()) return true;
   const auto& name = current_.management.admin_group;
@@ -712,6 +902,9 @@ awaitable<json> MgmtServer::handle(const json& req, const PeerCredentials& peer)
       {"import", &MgmtServer::import_config},
       {"init-proxy-door", &MgmtServer::init_proxy_door_without_fd},
       {"switchover-lu", &MgmtServer::switchover_lu},
+      {"arsctl", &MgmtServer::arsctl},
+      {"arsop", &MgmtServer::arsop},
+      {"acct", &MgmtServer::read_accounting},
   };
   for (const auto& [name, handler] : kRuntimeOps)
     if (op == name) co_return co_await (this->*handler)(req, peer);
@@ -750,17 +943,25 @@ awaitable<json> MgmtServer::list_sessions(const json& req, const PeerCredentials
   if (!t) co_return respond(why);
   json result = json::object();
   result["sessions"] = json::array();
+  const auto nexuses = runtime_.stmf().nexuses();
   if (auto* port = runtime_.port(t->iqn))
     for (auto& s : runtime_.server().sessions(*port)) {
       char isid[13];
       std::snprintf(isid, sizeof isid, "%012llx", (unsigned long long)s.isid);
-      result["sessions"].push_back({{"initiator", s.initiator},
-                                    {"alias", s.alias},
-                                    {"isid", isid},
-                                    {"tsih", s.tsih},
-                                    {"creation_time", std::chrono::duration_cast<std::chrono::seconds>(
-                                                          s.login_time.time_since_epoch()).count()},
-                                    {"stats", runtime_.session_stats_json(*port, s.initiator, isid)}});
+      json j = {{"initiator", s.initiator},
+                {"alias", s.alias},
+                {"isid", isid},
+                {"tsih", s.tsih},
+                {"creation_time", std::chrono::duration_cast<std::chrono::seconds>(s.login_time.time_since_epoch()).count()}};
+      // The session's array session (docs/array-sessions.md): its handle and SPI.
+      const std::string port_name = s.initiator + ",i,0x" + isid;
+      for (auto& n : nexuses)
+        if (!n->remote() && n->initiator_port_name() == port_name && n->port().target_name() == t->iqn) {
+          j["ash"] = n->ash();
+          j["spi"] = to_hex(runtime_.stmf().session_spi(*n));
+        }
+      j["stats"] = runtime_.session_stats_json(*port, s.initiator, isid);
+      result["sessions"].push_back(std::move(j));
     }
   co_return respond({}, result);
 }

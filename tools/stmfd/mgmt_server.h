@@ -38,6 +38,9 @@ namespace stmfd {
 
 namespace asio = boost::asio;
 
+// True when an arsctl / arsop request changes something (SET* codes, FLUSHACCT): audited.
+bool changes_array_sessions(const stmf::mgmt::json& req);
+
 struct PeerCredentials {
   uid_t uid = uid_t(-1);
   gid_t gid = gid_t(-1);
@@ -114,6 +117,13 @@ class MgmtServer {
   asio::awaitable<stmf::mgmt::json> import_config(const stmf::mgmt::json& req, const PeerCredentials& peer);
   asio::awaitable<stmf::mgmt::json> init_proxy_door_without_fd(const stmf::mgmt::json& req, const PeerCredentials& peer);
   asio::awaitable<stmf::mgmt::json> switchover_lu(const stmf::mgmt::json& req, const PeerCredentials& peer);
+  // Array sessions (docs/array-sessions.md): arsctl codes, per-session arsop, accounting records.
+  struct ArsctlRow;
+  asio::awaitable<stmf::mgmt::json> arsctl(const stmf::mgmt::json& req, const PeerCredentials& peer);
+  asio::awaitable<stmf::mgmt::json> arsop(const stmf::mgmt::json& req, const PeerCredentials& peer);
+  asio::awaitable<stmf::mgmt::json> read_accounting(const stmf::mgmt::json& req, const PeerCredentials& peer);
+  // Most records one "acct" answer holds (the newest; "truncated" says when more matched).
+  static constexpr size_t kMaxAcctRecords = 10000;
   // Every other op: mgmt/ops.cpp's kOps on a copy of the model (and import-lu), then apply();
   // an op in neither table is answered STMF_ERROR_INVALID_ARG "unknown op".
   asio::awaitable<stmf::mgmt::json> model_op(const std::string& op, const stmf::mgmt::json& req,

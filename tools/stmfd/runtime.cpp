@@ -18,6 +18,7 @@
 #include "store_iscsi/fence.h"
 #include "store_iscsi/iscsi_store.h"
 #include "tools/stmfd/pr_persistence.h"
+#include "tools/stmfd/session_acct.h"
 #include "tools/stmfd/storage_race.h"
 #include "tools/stmfd/stats_report.h"
 
@@ -203,6 +204,36 @@ void Runtime::commit(const Config& from, const Config& to) {
     if (l.standby) own_standby_[l.guid] = l;
   stmf_.set_statistics(to.metrics.statistics);  // live: commands submitted from now on
   commit_active(active_only(from), active_only(to));
+  apply_array_sessions(to);
+}
+
+stmf::ars::Settings ars_settings(const Config& c) {
+  const auto& a = c.array_sessions;
+  stmf::ars::Settings s;
+  s.saf = a.accounting_format;
+  s.machid = a.machine_id;
+  s.arrayid = a.array_id;
+  // In an ALUA pair the default machine ID is node + 1, so the two nodes never make one handle.
+  s.default_machid = c.alua.enabled ? int(c.alua.node) + 1 : a.default_machine_id;
+  s.default_arrayid = a.default_array_id;
+  s.increment = a.ash_increment;
+  s.spilen = a.default_spi_len;
+  s.default_spi = stmf::mgmt::parse_hex(a.default_spi).value_or(std::vector<uint8_t>{});
+  for (auto& g : c.host_groups)
+    if (!g.spi.empty())
+      for (auto& m : g.members) s.member_spi[m] = stmf::mgmt::parse_hex(g.spi).value_or(std::vector<uint8_t>{});
+  return s;
+}
+
+void Runtime::apply_array_sessions(const Config& c) {
+  const auto s = ars_settings(c);
+  if (int e = stmf_.array_sessions().set_settings(s))  // validated with the configuration: not expected
+    log()->error("array session settings refused ({})", std::strerror(e));
+  if (acct_) {
+    acct_->set_format(s.saf);
+    acct_->set_checkpoint_min(c.array_sessions.accounting.checkpoint_min);
+    acct_->set_node(c.alua.enabled ? uint16_t(c.alua.node) : stmfd::acct::kNoNode);
+  }
 }
 
 Status Runtime::prepare_active(const Config& from, Config& to) {

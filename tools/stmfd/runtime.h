@@ -25,6 +25,10 @@
 
 namespace stmfd {
 
+class SessionAccounting;
+// The framework's array session settings a configuration makes (docs/array-sessions.md).
+stmf::ars::Settings ars_settings(const stmf::mgmt::Config& c);
+
 class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
  public:
   // `restored_pr`: APTPL reservation state by LU GUID (from the state database), applied to
@@ -50,6 +54,10 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   // (get-stats); and one session's counters, by its port and initiator port (list-sessions).
   nlohmann::json stats_json() const;
   nlohmann::json session_stats_json(const stmf::LocalPort& port, const std::string& initiator, const std::string& isid_hex) const;
+  stmf::Stmf& stmf() { return stmf_; }
+  // The session accounting (nullptr: off); the record format and node follow the configuration.
+  void set_accounting(SessionAccounting* a) { acct_ = a; }
+  SessionAccounting* accounting() const { return acct_; }
   // The reservation state of a registered LU (list-pr), or the copy mirrored here for a
   // standby LU ("mirrored": true); nullopt when no such LU.
   std::optional<nlohmann::json> reservations_json(const std::string& guid);
@@ -118,6 +126,8 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   nlohmann::json standby_lus() const;
 
  private:
+  void apply_array_sessions(const stmf::mgmt::Config& c);
+  SessionAccounting* acct_ = nullptr;
   stmf::mgmt::Status prepare_active(const stmf::mgmt::Config& from, stmf::mgmt::Config& to);
   void commit_active(const stmf::mgmt::Config& from, const stmf::mgmt::Config& to);
   struct PreparedLu {

@@ -1257,4 +1257,68 @@ TEST_CASE("stmfadm list-session -v and list-stats show the I/O of a session", "[
                            Catch::Contains("qd") && Catch::Contains("errs"));
   CHECK(adm({"list-stats", "-i", "0"}).status == 2);  // below the 0.1 s minimum
   iscsi_logout_sync(ic);
+TEST_CASE("stmfadm arsctl, arsop and acct", "[stmfadm][arsctl]") {
+  Daemon d;
+  Adm adm{d};
+  REQUIRE_OK(adm({"arsctl", "set", "machid", "5"}));
+  CHECK(adm({"arsctl", "get", "machid"}).out == "5\n");
+  CHECK(adm.js({"arsctl", "get", "arrayid"})["value"] == 65535);
+  REQUIRE_FAIL(adm({"arsctl", "set", "saf", "3"}), "STMF_ERROR_INVALID_ARG");
+  REQUIRE_FAIL(adm({"arsctl", "set", "dfltspi", std::string(130, 'a')}), "STMF_ERROR_INVALID_ARG");  // 65 bytes > 64
+  REQUIRE_USAGE(adm({"arsctl", "get", "nosuch"}));
+  REQUIRE_USAGE(adm({"arsctl", "set", "allocash", "1"}));
+  if (::geteuid() == 0) {
+    StmfadmOptions o;
+    o.unprivileged = true;
+    REQUIRE_FAIL(adm({"arsctl", "set", "machid", "6"}, o), "STMF_ERROR_PERM");
+    CHECK(adm({"arsctl", "get", "machid"}, o).out == "5\n");
+  }
+  CHECK_THAT(adm({"arsctl", "get", "allocash"}).out, Catch::StartsWith("0x0005ffff"));
+
+  std::unique_ptr<iscsi_context, void (*)(iscsi_context*)> ctx(iscsi_create_context(kInitiator.c_str()),
+                                                              [](iscsi_context* c) { iscsi_destroy_context(c); });
+  iscsi_context* ic = ctx.get();
+  REQUIRE(ic);
+  iscsi_set_targetname(ic, kTargetIqn.c_str());
+  iscsi_set_session_type(ic, ISCSI_SESSION_NORMAL);
+  iscsi_set_timeout(ic, 10);
+  REQUIRE(iscsi_full_connect_sync(ic, d.portal().c_str(), 0) == 0);
+  auto r = adm({"list-target", "-v", kTargetIqn});
+  REQUIRE_OK(r);
+  CHECK_THAT(r.out, Catch::Contains("            ASH: 0x0005ffff"));
+  CHECK(has_line(r.out, "            SPI: " + std::string(128, '0')));
+  const int64_t ash = adm.js({"list-target", "-v"})["targets"][0]["session_list"][0]["ash"].get<int64_t>();
+  char hex[19];
+  std::snprintf(hex, sizeof hex, "0x%016llx", (unsigned long long)ash);
+  REQUIRE_OK(adm({"arsop", "setspi", hex, "c0ffee"}));
+  r = adm({"arsop", "info", hex});
+  REQUIRE_OK(r);
+  CHECK(has_line(r.out, std::string("ASH: ") + hex));
+  CHECK(has_line(r.out, "    Initiator: " + kInitiator + ",i,0x" +
+                            adm.js({"list-target", "-v"})["targets"][0]["session_list"][0]["isid"].get<std::string>()));
+  CHECK_THAT(r.out, Catch::Contains("    SPI (set, 64 bytes): c0ffee00"));
+  REQUIRE_FAIL(adm({"arsop", "info", "0x7fff000000000001"}), "STMF_ERROR_NOT_FOUND");
+  iscsi_logout_sync(ic);
+  // The record of the session: the table, and --json with every field.
+  json rec;
+  for (int i = 0; i < 100; ++i) {
+    auto j = adm({"--json", "acct", "--ash", hex});
+    if (j.status == 0 && !j.out.empty()) {
+      rec = json::parse(j.out);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(rec.is_object());
+  CHECK(rec["ash"] == hex);
+  CHECK(rec["spi"].get<std::string>().rfind("c0ffee00", 0) == 0);
+  r = adm({"acct", "--initiator", kInitiator});
+  REQUIRE_OK(r);
+  CHECK(r.out_lines().size() == 2);
+  CHECK(r.out.rfind("ASH ", 0) == 0);
+  CHECK_THAT(r.out, Catch::Contains(hex));
+  CHECK(adm({"acct", "--initiator", "iqn.2026-11.org.example:nobody"}).out_lines().size() == 1);
+  CHECK(adm({"acct", "--since", "2100-01-01T00:00:00"}).out_lines().size() == 1);
+  CHECK(adm({"acct", "--until", "2000-01-01T00:00:00Z"}).out_lines().size() == 1);
+  REQUIRE_USAGE(adm({"acct", "--since", "yesterday"}));
 }

@@ -1,0 +1,96 @@
+// Session accounting (docs/array-sessions.md "Accounting"): a record for every session that ends
+// (logout, connection loss, target offline, daemon shutdown), checkpoint records of live
+// sessions every checkpoint_min minutes, and "ended abnormally" records at start for the
+// sessions a killed daemon left open.
+//
+// Records are appended to one file (write + fdatasync each) in the format arsctl's SAF names at
+// the time; at max_bytes the file is renamed to <file>.1 (replacing the previous one) and a new
+// one begins. The open-sessions journal <file>.open holds the last record of each live session
+// (rewritten with write + fdatasync + rename at each login, logout and checkpoint), so a SIGKILL
+// loses at most what the sessions did since the last checkpoint.
+//
+// The I/O runs on the accounting's own thread: the transports' threads only queue events
+// (bounded; a full queue makes the producer wait).
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/stmf.h"
+#include "mgmt/config.h"
+#include "tools/stmfd/acct_record.h"
+
+namespace stmfd {
+
+class SessionAccounting final : public stmf::SessionListener {
+ public:
+  static constexpr size_t kMaxQueue = 4096;
+
+  SessionAccounting(stmf::Stmf& stmf, uint16_t node) : stmf_(stmf), node_(node) {}
+  ~SessionAccounting() override;
+
+  // Opens `file` (created 0640 when absent), writes the abnormal-end records of the journal a
+  // previous run left, starts the thread. False + why when the file cannot be opened.
+  bool start(const std::string& file, uint64_t max_bytes, std::string& why);
+  // Records for every session still live (reason "shutdown"), then the thread stops.
+  void stop();
+  bool running() const {
+    std::lock_guard lk(mu_);
+    return started_ && !stopping_;
+  }
+  const std::string& path() const { return path_; }
+
+  // The record format (SAF 1 or 2), the checkpoint interval and the node (apply live).
+  void set_format(int saf);
+  void set_node(uint16_t node);
+
+  // A checkpoint record of every live session now.
+  void checkpoint();
+  // Called every minute by the daemon's timer: a checkpoint when checkpoint_min have passed.
+  void set_checkpoint_min(uint32_t m) { checkpoint_min_.store(m); }
+  void tick();
+  // arsop FLUSHACCT: a record of this live session now (flag "flushed").
+  void flush(const stmf::ItNexusPtr& n);
+
+  // stmf::SessionListener
+  void session_started(const stmf::ItNexusPtr& n) override;
+  void session_ended(const stmf::ItNexusPtr& n) override;
+
+ private:
+  struct Event {
+    acct::Record record;
+    bool append = true;    // write the record to the file
+    bool journal = false;  // the journal changed: rewrite it
+  };
+  acct::Record record_of(const stmf::ItNexus& n, uint8_t flags) const;
+  void enqueue(std::vector<Event> ev);
+  void run();
+  void append(const acct::Record& r);
+  void write_journal();
+  void recover_journal();
+
+  stmf::Stmf& stmf_;
+  std::string path_, journal_path_;
+  uint64_t max_bytes_ = 0;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_, space_;
+  std::deque<Event> queue_;
+  bool started_ = false, stopping_ = false;
+  int saf_ = 1;
+  uint16_t node_;
+  std::map<uint64_t, acct::Record> open_;  // by nexus id: the journal's content (under open_mu_)
+  std::mutex open_mu_;
+  std::thread thread_;
+  std::atomic<uint32_t> checkpoint_min_{0};
+  uint32_t minutes_ = 0;  // since the last checkpoint (the timer's)
+};
+
+}  // namespace stmfd

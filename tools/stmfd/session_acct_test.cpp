@@ -1,0 +1,160 @@
+// tools/stmfd/session_acct.h against the real framework: a record per ended session, checkpoint
+// and flushed records, the open-sessions journal turned into "abnormal" records at start,
+// rotation at max_bytes, both formats in one file.
+#include <catch2/catch.hpp>
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/recording_port_test_util.h"
+#include "core/stmf.h"
+#include "tools/stmfd/session_acct.h"
+
+using namespace stmfd;
+
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char t[] = "/tmp/stmf-acct-test-XXXXXX";
+    REQUIRE(::mkdtemp(t));
+    path = t;
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<acct::Record> records(const std::string& p) {
+  size_t bad = 0;
+  auto v = acct::read_records(slurp(p), bad);
+  CHECK(bad == 0);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("session accounting: a record per ended session, checkpoints and flushes", "[acct]") {
+  TempDir d;
+  const std::string file = d.path + "/acct";
+  stmf::Stmf fw;
+  stmf::test::RecordingPort port("iqn.2026-11.org.example:t,t,0x0001", 1);
+  fw.add_port(port);
+  SessionAccounting a(fw, 0);
+  std::string why;
+  REQUIRE(a.start(file, 1u << 20, why));
+  fw.set_session_listener(&a);
+  auto n = fw.create_nexus(port, "iqn.2026-11.org.example:h", "400001370000");
+  REQUIRE(n->ash() != 0);
+  a.checkpoint();
+  a.flush(n);
+  n->set_end_reason("logged out");
+  a.set_format(2);
+  fw.nexus_lost(n);
+  fw.nexus_lost(n);  // lost twice: one record
+  a.stop();
+  fw.set_session_listener(nullptr);
+  auto v = records(file);
+  REQUIRE(v.size() == 3);
+  CHECK(v[0].flags == acct::kFlagCheckpoint);
+  CHECK(v[1].flags == (acct::kFlagCheckpoint | acct::kFlagFlushed));
+  CHECK(v[2].flags == 0);
+  CHECK(v[2].reason == "logged out");  // format 2 keeps it
+  for (auto& r : v) {
+    CHECK(r.ash == n->ash());
+    CHECK(r.initiator == "iqn.2026-11.org.example:h,i,0x400001370000");
+    CHECK(r.target == port.name);
+    CHECK(r.node == 0);
+    CHECK(r.spi.size() == 64);
+  }
+  CHECK(slurp(file + ".open").empty());  // nothing open any more
+}
+
+TEST_CASE("session accounting: a journal left by a killed daemon becomes abnormal records, once", "[acct]") {
+  TempDir d;
+  const std::string file = d.path + "/acct";
+  acct::Record left;
+  left.ash = 0x0001ffff00000009ll;
+  left.flags = acct::kFlagCheckpoint;
+  left.initiator = "iqn.2026-11.org.example:gone,i,0x400001370000";
+  left.counters.bytes_written = 4096;
+  {
+    auto b = acct::encode_binary(left);
+    std::ofstream(file + ".open", std::ios::binary).write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+  }
+  stmf::Stmf fw;
+  for (int run = 0; run < 2; ++run) {
+    SessionAccounting a(fw, acct::kNoNode);
+    std::string why;
+    REQUIRE(a.start(file, 1u << 20, why));
+    a.stop();
+  }
+  auto v = records(file);
+  REQUIRE(v.size() == 1);
+  CHECK(v[0].flags == acct::kFlagAbnormal);
+  CHECK(v[0].ash == left.ash);
+  CHECK(v[0].counters.bytes_written == 4096);  // the last checkpoint's counters
+}
+
+TEST_CASE("session accounting: live sessions end with the daemon, and the file rotates at max_bytes", "[acct]") {
+  TempDir d;
+  const std::string file = d.path + "/acct";
+  stmf::Stmf fw;
+  stmf::test::RecordingPort port("iqn.2026-11.org.example:t,t,0x0001", 1);
+  fw.add_port(port);
+  SessionAccounting a(fw, 1);
+  std::string why;
+  REQUIRE(a.start(file, 4096, why));  // six binary records fit
+  fw.set_session_listener(&a);
+  std::vector<stmf::ItNexusPtr> live;
+  for (int i = 0; i < 8; ++i) {
+    char isid[13];
+    std::snprintf(isid, sizeof isid, "4000013700%02d", i);
+    live.push_back(fw.create_nexus(port, "iqn.2026-11.org.example:h", isid));
+  }
+  a.stop();  // eight "shutdown" records: 6 in the first file, rotated, 2 in the new one
+  fw.set_session_listener(nullptr);
+  auto old = records(file + ".1"), cur = records(file);
+  CHECK(old.size() == 6);
+  CHECK(cur.size() == 2);
+  CHECK(std::filesystem::file_size(file) <= 4096);
+  for (auto& r : cur) CHECK(r.node == 1);
+}
+
+TEST_CASE("session accounting: the minute timer checkpoints every checkpoint_min minutes", "[acct]") {
+  TempDir d;
+  const std::string file = d.path + "/acct";
+  stmf::Stmf fw;
+  stmf::test::RecordingPort port("iqn.2026-11.org.example:t,t,0x0001", 1);
+  fw.add_port(port);
+  SessionAccounting a(fw, acct::kNoNode);
+  std::string why;
+  REQUIRE(a.start(file, 1u << 20, why));
+  fw.set_session_listener(&a);
+  auto n = fw.create_nexus(port, "iqn.2026-11.org.example:h", "400001370000");
+  a.set_checkpoint_min(0);
+  a.tick();  // 0: never
+  a.set_checkpoint_min(2);
+  a.tick();  // one minute
+  a.tick();  // two: a checkpoint
+  a.tick();
+  a.tick();  // four: another
+  fw.nexus_lost(n);
+  a.stop();
+  fw.set_session_listener(nullptr);
+  auto v = records(file);
+  REQUIRE(v.size() == 3);
+  CHECK(v[0].flags == acct::kFlagCheckpoint);
+  CHECK(v[1].flags == acct::kFlagCheckpoint);
+  CHECK(v[2].flags == 0);
+}
