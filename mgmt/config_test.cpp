@@ -620,6 +620,8 @@ TEST_CASE("metrics settings: statistics on and no endpoint by default and listen
   CHECK(refused(R"({"portals": [], "metrics": {"timeout_ms": 10}})") == "metrics.timeout_ms: must be between 100 and 60000");
   CHECK(refused(R"({"portals": [], "metrics": {"bogus": 1}})") == "metrics.bogus: unknown key");
   CHECK(refused(R"({"portals": [], "metrics": {"statistics": 1}})") == "metrics.statistics: must be true or false");
+}
+
 TEST_CASE("array_sessions and host groups' SPI parse, round-trip and refuse bad values", "[ars]") {
   ConfigError e;
   auto c = parse_config(R"({"portals": [], "array_sessions": {"machine_id": 3, "ash_increment": -2, "accounting_format": 2,

@@ -1257,6 +1257,8 @@ TEST_CASE("stmfadm list-session -v and list-stats show the I/O of a session", "[
                            Catch::Contains("qd") && Catch::Contains("errs"));
   CHECK(adm({"list-stats", "-i", "0"}).status == 2);  // below the 0.1 s minimum
   iscsi_logout_sync(ic);
+}
+
 TEST_CASE("stmfadm arsctl, arsop and acct", "[stmfadm][arsctl]") {
   Daemon d;
   Adm adm{d};
