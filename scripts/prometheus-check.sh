@@ -78,6 +78,6 @@ url="iscsi://127.0.0.1:$iport/$iqn/0"
 qemu-img bench -f raw -t none -n -w -c "$writes" -d 8 -s 4096 "$url" >/dev/null
 until_value 'sum(stmf_lu_written_bytes_total)' $((writes * 4096))
 until_value 'sum(stmf_lu_writes_total)' "$writes"
-until_value 'sum(rate(stmf_lu_written_bytes_total[1m]))' nonzero
-until_value 'histogram_quantile(0.5, sum by (le) (rate(stmf_lu_latency_seconds_bucket[1m])))' nonzero
+until_value 'sum(rate(stmf_lu_written_bytes_total[10m]))' nonzero
+until_value 'histogram_quantile(0.5, sum by (le) (rate(stmf_lu_latency_seconds_bucket[10m])))' nonzero
 echo "prometheus-check: prometheus scraped stmfd: $writes writes, $((writes * 4096)) bytes, rates above zero"
