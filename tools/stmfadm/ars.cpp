@@ -47,12 +47,6 @@ int64_t int_arg(const std::string& what, const std::string& v) {
   return n;
 }
 
-std::string ash_string(int64_t a) {
-  char b[19];
-  std::snprintf(b, sizeof b, "0x%016llx", (unsigned long long)a);
-  return b;
-}
-
 // Seconds since the epoch, or "YYYY-MM-DDTHH:MM:SS" (UTC; a trailing Z is allowed).
 int64_t time_arg(const std::string& what, const std::string& v) {
   if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos) return int_arg(what, v);
@@ -72,6 +66,13 @@ std::string time_string(int64_t ns) {
 }
 
 }  // namespace
+
+std::string ash_string(int64_t a) {
+  char b[19];
+  std::snprintf(b, sizeof b, "0x%016llx", (unsigned long long)a);
+  return b;
+}
+
 
 void add_ars_commands(CLI::App& app, Registry& r, Ctx& ctx) {
   {

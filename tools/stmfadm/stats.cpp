@@ -161,7 +161,7 @@ void add_stats_commands(CLI::App& app, Registry& r, Ctx& ctx) {
           if (!o->verbose) continue;
           // Array session handle and service provider information (docs/array-sessions.md),
           // when the daemon reports them.
-          if (s.contains("ash")) std::printf("    ASH: %s\n", s["ash"].is_string() ? s["ash"].get<std::string>().c_str() : s["ash"].dump().c_str());
+          if (s.contains("ash") && s["ash"].is_number_integer()) std::printf("    ASH: %s\n", ash_string(s["ash"].get<int64_t>()).c_str());
           if (s.contains("spi")) std::printf("    SPI: %s\n", s["spi"].is_string() ? s["spi"].get<std::string>().c_str() : s["spi"].dump().c_str());
           std::printf("        Statistics:\n");
           session_counters(s.value("stats", json()));

@@ -101,6 +101,8 @@ void add_service_commands(CLI::App& app, Registry& r, Ctx& ctx);
 void add_alua_commands(CLI::App& app, Registry& r, Ctx& ctx);
 void add_stats_commands(CLI::App& app, Registry& r, Ctx& ctx);
 void add_ars_commands(CLI::App& app, Registry& r, Ctx& ctx);  // arsctl, arsop, acct
+// An array session handle as stmfadm prints it everywhere: "0x" and 16 hex digits.
+std::string ash_string(int64_t ash);
 // "ALUA Status" and "ALUA Node" lines of a get-alua-state result (list-state, list-alua-state).
 void print_alua_state_lines(const json& st);
 }  // namespace stmfadm

@@ -141,7 +141,7 @@ void add_target_commands(CLI::App& app, Registry& r, Ctx& ctx) {
           std::printf("            Alias: %s\n", sa.empty() ? "-" : sa.c_str());
           std::printf("            Logged in since: %s\n", logged_in_since(s).c_str());
           if (s.contains("ash")) {  // the array session (docs/array-sessions.md)
-            std::printf("            ASH: 0x%016llx\n", (unsigned long long)s["ash"].get<int64_t>());
+            std::printf("            ASH: %s\n", ash_string(s["ash"].get<int64_t>()).c_str());
             std::printf("            SPI: %s\n", s.value("spi", std::string()).c_str());
           }
         }

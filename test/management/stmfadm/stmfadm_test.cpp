@@ -1224,6 +1224,10 @@ TEST_CASE("stmfadm list-session -v and list-stats show the I/O of a session", "[
   CHECK(has_line(r.out, "            In Flight         : 0"));
   json j = adm.js({"list-session", "-v", kTargetIqn});
   REQUIRE(j["sessions"].size() == 1);
+  // The session's array session handle, as every stmfadm command prints one.
+  char ash[19];
+  std::snprintf(ash, sizeof ash, "0x%016llx", (unsigned long long)j["sessions"][0]["ash"].get<int64_t>());
+  CHECK(has_line(r.out, std::string("    ASH: ") + ash));
   CHECK(j["sessions"][0]["stats"]["bytes_written"] == kWrites * kIo);
   CHECK(j["sessions"][0]["target"] == kTargetIqn);
   CHECK_FALSE(adm.js({"list-session"})["sessions"][0].contains("stats"));  // counters only with -v
