@@ -2,7 +2,10 @@
 # Side-by-side benchmark: stmfd vs tgt (the Linux userspace target) on the same machine, in
 # the same run, each serving a file-backed LU, driven by `qemu-img bench` over libiscsi.
 #
-#   scripts/bench.sh [--count N] [--rounds R] [--size 1G] [--only tgt|pair|tls|san|stats]
+#   scripts/bench.sh [--quick] [--count N] [--rounds R] [--size 1G] [--only tgt|pair|tls|san|stats]
+#
+# --quick (for developers, a minute or two): 20,000 requests, one round, a 256 MiB LU, the tgt
+# and pair tables only (unless --only names another); options after it override it.
 #
 # For every workload it runs the two targets alternately R rounds and reports the median IOPS
 # of each and the ratio stmfd/tgt. Machines are shared and noisy: read the ratios.
@@ -20,18 +23,22 @@
 # Bounded: every qemu-img run does a fixed number of requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-count=200000; rounds=3; size=1G; only=""
+count=200000; rounds=3; size=1G; only=""; quick=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --quick) count=20000; rounds=1; size=256M; quick=1; shift;;
     --count) count=$2; shift 2;;
     --rounds) rounds=$2; shift 2;;
     --size) size=$2; shift 2;;
     --only) only=$2; shift 2;;
-    *) echo "usage: $0 [--count N] [--rounds R] [--size SIZE] [--only tgt|pair|tls|san|stats]" >&2; exit 2;;
+    *) echo "usage: $0 [--quick] [--count N] [--rounds R] [--size SIZE] [--only tgt|pair|tls|san|stats]" >&2; exit 2;;
   esac
 done
 case "$only" in ""|tgt|pair|tls|san|stats) ;; *) echo "bench.sh: --only tgt, pair, tls, san or stats" >&2; exit 2;; esac
-want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+want() {
+  [ -n "$only" ] && { [ "$only" = "$1" ]; return; }
+  [ "$quick" = 0 ] || [ "$1" = tgt ] || [ "$1" = pair ]
+}
 if want tgt; then scripts/deps.sh --bench; fi
 command -v qemu-img >/dev/null || { echo "bench.sh: qemu-img is needed (scripts/deps.sh --bench)" >&2; exit 1; }
 [ -x build/tools/stmfd ] || scripts/build.sh
@@ -57,19 +64,42 @@ truncate -s "$bytes" "$work/stmfd.img"
 dd if=/dev/urandom of="$work/stmfd.img" bs=1M count=$((bytes / 1048576)) conv=notrunc status=none
 want tgt && cp "$work/stmfd.img" "$work/tgt.img"
 
-# One row: the median IOPS of URL a and URL b over $rounds rounds (a, then b, alternately) and
-# their ratio, a/b or b/a.
-row() {
-  local name=$1 a_url=$2 b_url=$3 ratio=$4 bs=$5 depth=$6 rw=$7 n=$8 a=() b=()
-  for _ in $(seq "$rounds"); do
-    a+=("$(iops "$a_url" "$bs" "$depth" "$rw" "$n")")
-    b+=("$(iops "$b_url" "$bs" "$depth" "$rw" "$n")")
+# CPU seconds (user + system) the processes PID... used so far (/proc/PID/stat): on a shared
+# machine the CPU per request is steadier than the IOPS.
+cpu_seconds() {
+  local p t=0
+  for p in "$@"; do
+    t=$(awk -v t="$t" -v hz="$(getconf CLK_TCK)" '{ printf "%.4f", t + ($14 + $15) / hz }' "/proc/$p/stat")
   done
-  local am bm num den
+  echo "$t"
+}
+# The target processes of the table being printed: when set, every row also reports each
+# side's CPU time per I/O (microseconds, all rounds) and their ratio, in the same direction.
+a_pids=""; b_pids=""
+# One row: the median IOPS of URL a and URL b over $rounds rounds (a, then b, alternately) and
+# their ratio, a/b or b/a; with a_pids/b_pids, CPU microseconds per I/O of each and their ratio.
+row() {
+  local name=$1 a_url=$2 b_url=$3 ratio=$4 bs=$5 depth=$6 rw=$7 n=$8 a=() b=() ca=0 cb=0 c0
+  for _ in $(seq "$rounds"); do
+    [ -n "$a_pids" ] && c0=$(cpu_seconds $a_pids)
+    a+=("$(iops "$a_url" "$bs" "$depth" "$rw" "$n")")
+    [ -n "$a_pids" ] && ca=$(awk -v s="$ca" -v x="$(cpu_seconds $a_pids)" -v y="$c0" 'BEGIN { print s + x - y }')
+    [ -n "$b_pids" ] && c0=$(cpu_seconds $b_pids)
+    b+=("$(iops "$b_url" "$bs" "$depth" "$rw" "$n")")
+    [ -n "$b_pids" ] && cb=$(awk -v s="$cb" -v x="$(cpu_seconds $b_pids)" -v y="$c0" 'BEGIN { print s + x - y }')
+  done
+  local am bm num den cpu=""
   am=$(printf '%s\n' "${a[@]}" | median); bm=$(printf '%s\n' "${b[@]}" | median)
   num=$am; den=$bm
   if [ "$ratio" = b/a ]; then num=$bm; den=$am; fi
-  printf '%-28s %12s %12s %8s\n' "$name" "$am" "$bm" "$(awk -v a="$num" -v b="$den" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+  if [ -n "$a_pids" ] && [ -n "$b_pids" ]; then
+    local ua ub
+    ua=$(awk -v c="$ca" -v n="$((n * rounds))" 'BEGIN { printf "%.2f", c * 1e6 / n }')
+    ub=$(awk -v c="$cb" -v n="$((n * rounds))" 'BEGIN { printf "%.2f", c * 1e6 / n }')
+    cpu=$(printf ' %10s %10s %6s' "$ua" "$ub" "$(awk -v a="$ua" -v b="$ub" -v r="$ratio" \
+      'BEGIN { x = (r == "b/a" ? b : a); y = (r == "b/a" ? a : b); printf "%.2f", (y > 0 ? x / y : 0) }')")
+  fi
+  printf '%-28s %12s %12s %8s%s\n' "$name" "$am" "$bm" "$(awk -v a="$num" -v b="$den" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" "$cpu"
 }
 # The workloads of every table (4 KiB QD1 too when the fourth argument is qd1).
 rows() {
@@ -107,9 +137,12 @@ iops() {
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : int((a[NR/2] + a[NR/2+1]) / 2))}'; }
 
 if want tgt; then
-printf '%-28s %12s %12s %8s\n' workload stmfd tgt ratio
+# CPU per I/O of each target (microseconds of user + system time of its process, over every
+# round of the row), beside the IOPS.
+a_pids=$spid; b_pids=$(cat "$work/tgt/tgtd.pid")
+printf '%-28s %12s %12s %8s %10s %10s %6s\n' workload stmfd tgt ratio "stmfd us/IO" "tgt us/IO" ratio
 rows "$surl" "$turl" a/b qd1
-
+a_pids=""; b_pids=""
 fi
 
 # The ALUA pair (scripts/pair.sh): the same LU through node 0 (active, direct) and through
@@ -143,13 +176,7 @@ if [ "${BENCH_TLS:-1}" = 1 ] && want tls; then
   printf '%-28s %12s %12s %8s\n' "peer link (through node 1)" plain tls ratio
   # CPU seconds (user + system) the two daemons of a pair used so far: on a shared machine the
   # CPU per request is steadier than the IOPS.
-  cpu_of() {
-    local p t=0
-    for p in $(cat "$work/pair-$1"/node*.pid); do
-      t=$(awk -v t="$t" -v hz="$(getconf CLK_TCK)" '{ print t + ($14 + $15) / hz }' "/proc/$p/stat")
-    done
-    echo "$t"
-  }
+  cpu_of() { cpu_seconds $(cat "$work/pair-$1"/node*.pid); }
   c0_tls=$(cpu_of tls); c0_plain=$(cpu_of plain)
   rows "$url_plain" "$url_tls" b/a
   c_tls=$(awk -v a="$(cpu_of tls)" -v b="$c0_tls" 'BEGIN { printf "%.1f", a - b }')
@@ -203,7 +230,7 @@ JSON
     stats_urls+=("iscsi://127.0.0.1:$p/iqn.2026-12.org.example:stats-$kind/0")
   done
   # CPU seconds (user + system) a daemon used so far: steadier than IOPS on a shared machine.
-  stats_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+  stats_cpu() { cpu_seconds "$1"; }
   off_pid=${san_pids[-2]}; on_pid=${san_pids[-1]}
   c0_off=$(stats_cpu "$off_pid"); c0_on=$(stats_cpu "$on_pid")
   echo
