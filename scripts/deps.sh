@@ -5,8 +5,12 @@
 #   scripts/deps.sh           to build and run stmfd
 #   scripts/deps.sh --test    and to run every test (scripts/test.sh): libiscsi's tools,
 #                             qemu-img, clang for the fuzz targets, prometheus (promtool
-#                             checks the metrics endpoint; scripts/prometheus-check.sh)
+#                             checks the metrics endpoint; scripts/prometheus-check.sh), what
+#                             --package needs and systemd (systemd-analyze verify on the units,
+#                             test/package; nothing is started)
 #   scripts/deps.sh --bench   and to run scripts/bench.sh: qemu-img, tgt (the comparison peer)
+#   scripts/deps.sh --package and to make the Debian package (scripts/package.sh): cpack's
+#                             DEB generator runs dpkg-shlibdeps (dpkg-dev) and file
 #
 # tgt is installed for the benchmark only, and its system service is never left running:
 # Debian's tgt service listens on 0.0.0.0:3260, the port scripts/run.sh serves on. The same
@@ -14,12 +18,13 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git python3
       libboost1.81-dev libspdlog-dev catch2 libiscsi-dev libiscsi-bin libsqlite3-dev
-      liburing-dev libisal-dev libcli11-dev nlohmann-json3-dev libssl-dev openssl)
+      liburing-dev libisal-dev libcli11-dev nlohmann-json3-dev libssl-dev openssl libsystemd-dev)
 case "${1:-}" in
   "") ;;
-  --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev prometheus) ;;
+  --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev prometheus dpkg-dev file systemd) ;;
   --bench) pkgs+=(qemu-utils qemu-block-extra tgt) ;;
-  *) echo "usage: $0 [--test | --bench]" >&2; exit 2 ;;
+  --package) pkgs+=(dpkg-dev file) ;;
+  *) echo "usage: $0 [--test | --bench | --package]" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do

@@ -29,8 +29,10 @@
 #include "tools/stmfd/pr_persistence.h"
 #include "tools/stmfd/metrics_server.h"
 #include "tools/stmfd/runtime.h"
+#include "tools/stmfd/service_notify.h"
 #include "tools/stmfd/stats_report.h"
 #include "tools/stmfd/session_acct.h"
+#include "tools/common/journal_log.h"
 #include "transport/server.h"
 
 namespace asio = boost::asio;
@@ -111,6 +113,7 @@ int main(int argc, char** argv) {
   }
   spdlog::set_default_logger(spdlog::stderr_color_mt("stmfd"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+  stmf::tools::log_to_journal_if_connected();
 
   mgmt::ConfigError err;
   auto file_cfg = config_path.empty() ? mgmt::parse_config(mgmt::kDefaultConfig, err) : mgmt::load_config(config_path, err);
@@ -176,6 +179,7 @@ int main(int argc, char** argv) {
   raise_open_file_limit();
 
   asio::io_context io;
+  stmfd::ServiceNotifier service(io);  // systemd's Type=notify (docs/install.md)
   stmf::Stmf framework;
   stmf::transport::Server server(io, framework, iscsi_settings(cfg.iscsi));
   // Persistent reservations made with APTPL come back with their LUs.
@@ -303,6 +307,7 @@ int main(int argc, char** argv) {
     if (ec) return;
     spdlog::info("signal {}: draining and logging sessions out (up to {} s; a second signal stops at once)", sig,
                  cfg.shutdown_timeout_s);
+    service.stopping("draining sessions");
     mgmt_server.stop();
     server.stop_accepting();
     server.request_logout_all(0);
@@ -334,6 +339,7 @@ int main(int argc, char** argv) {
 
   unsigned nthreads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency() / 2);
   spdlog::info("stmfd ready: {} target(s), {} LU(s), {} I/O thread(s)", cfg.targets.size(), cfg.lus.size(), nthreads);
+  service.ready(std::to_string(cfg.targets.size()) + " target(s), " + std::to_string(cfg.lus.size()) + " LU(s)");
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < nthreads; ++i) pool.emplace_back([&] { io.run(); });
   io.run();

@@ -17,6 +17,7 @@
 #include "tools/stmfproxy/endpoint.h"
 #include "tools/stmfproxy/relay.h"
 #include "tools/stmfproxy/stmf_worker.h"
+#include "tools/common/journal_log.h"
 
 namespace asio = boost::asio;
 
@@ -69,6 +70,7 @@ int main(int argc, char** argv) {
 
   spdlog::set_default_logger(spdlog::stderr_color_mt("stmfproxy"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [%n] %v");
+  stmf::tools::log_to_journal_if_connected();
   const auto level = spdlog::level::from_str(log_level);
   if (level == spdlog::level::off && log_level != "off") {
     std::fprintf(stderr, "stmfproxy: --log-level %s: unknown level\n", log_level.c_str());
