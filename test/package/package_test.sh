@@ -77,8 +77,9 @@ grep -q '^ExecStart=/usr/sbin/stmfd --config /etc/stmfd/stmfd.json --state-dir /
 "$root/usr/sbin/stmfd" --check-config --config "$root/etc/stmfd/stmfd.json" || fail "the packaged stmfd.json"
 
 step "libstmf through pkg-config"
-export PKG_CONFIG_PATH=$root/$libdir/pkgconfig
-flags=$(pkg-config --cflags --libs libstmf) || fail "pkg-config libstmf"
+grep -qx "prefix=/usr" "$root/$libdir/pkgconfig/libstmf.pc" || fail "libstmf.pc's prefix is not /usr"
+flags=$(PKG_CONFIG_PATH=$root/$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$root pkg-config --cflags --libs libstmf) ||
+  fail "pkg-config libstmf"
 echo "pkg-config --cflags --libs libstmf: $flags"
 cat >"$work/use.c" <<'C'
 #include <libstmf.h>
