@@ -28,13 +28,15 @@ fail() { echo "FAIL: $*"; [ -f "$work/ns-stmfd.log" ] && cat "$work/ns-stmfd.log
 cleanup() { if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; wait "$pid" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 
+# A machine (a container) that cannot mount these: exit 77, reported skipped.
+cannot() { echo "SKIP: cannot mount $1 here (a container without that privilege?)"; exit 77; }
 mkdir -p "$work/ns"
-mount -t tmpfs stmfd-package "$work/ns"
+mount -t tmpfs stmfd-package "$work/ns" || cannot tmpfs
 for d in usr etc var; do
   mkdir -p "$work/ns/$d.up" "$work/ns/$d.work"
-  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$work/ns/$d.up,workdir=$work/ns/$d.work" "/$d"
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$work/ns/$d.up,workdir=$work/ns/$d.work" "/$d" || cannot "an overlay on /$d"
 done
-mount -t tmpfs stmfd-run /run
+mount -t tmpfs stmfd-run /run || cannot "a tmpfs on /run"
 
 stub=$work/ns/stub
 mkdir -p "$stub"

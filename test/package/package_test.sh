@@ -131,5 +131,8 @@ if [ "$(id -u)" -ne 0 ] || ! unshare -m true 2>/dev/null; then
   echo "SKIP: needs root and mount namespaces (unshare -m); the checks above passed"
   exit 77
 fi
-unshare -m --propagation private "$(dirname "$0")/dpkg_install.sh" "$deb" "$work" || fail "dpkg_install.sh"
+rc=0
+unshare -m --propagation private "$(dirname "$0")/dpkg_install.sh" "$deb" "$work" || rc=$?
+[ "$rc" -ne 77 ] || exit 77
+[ "$rc" -eq 0 ] || fail "dpkg_install.sh"
 echo PASS
