@@ -5,7 +5,8 @@
 #   scripts/deps.sh           to build and run stmfd
 #   scripts/deps.sh --test    and to run every test (scripts/test.sh): libiscsi's tools,
 #                             qemu-img, clang for the fuzz targets, prometheus (promtool
-#                             checks the metrics endpoint; scripts/prometheus-check.sh)
+#                             checks the metrics endpoint; scripts/prometheus-check.sh),
+#                             groff and man (the man pages render: test/man/man_test.py)
 #   scripts/deps.sh --bench   and to run scripts/bench.sh: qemu-img, tgt (the comparison peer)
 #
 # tgt is installed for the benchmark only, and its system service is never left running:
@@ -14,10 +15,12 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git python3
       libboost1.81-dev libspdlog-dev catch2 libiscsi-dev libiscsi-bin libsqlite3-dev
-      liburing-dev libisal-dev libcli11-dev nlohmann-json3-dev libssl-dev openssl)
+      liburing-dev libisal-dev libcli11-dev nlohmann-json3-dev libssl-dev openssl
+      scdoc)  # scdoc: the man pages (docs/man/)
 case "${1:-}" in
   "") ;;
-  --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev prometheus) ;;
+  --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev prometheus
+                 groff-base man-db) ;;  # groff, man: the man_pages test renders every page
   --bench) pkgs+=(qemu-utils qemu-block-extra tgt) ;;
   *) echo "usage: $0 [--test | --bench]" >&2; exit 2 ;;
 esac
