@@ -162,6 +162,7 @@ def inline_plain(text):
     """Inside bold or underline: code spans and links lose their own markup."""
     text = re.sub(r"`([^`]+)`", r"\1", text)
     text = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"\1", text)
     return esc(text)
 
 

@@ -23,8 +23,9 @@ constexpr const char* kGlobalOptionsFooter =
     "  --json           Print the results as JSON objects (one per line) for scripts\n"
     "  --socket PATH    stmfd's management socket (default: $STMFD_SOCKET, else the standard path)\n"
     "  -h, --help, -?   Print help and exit\n"
-    "LU operands are GUIDs (32 hex digits) or LU names (create-lu --name). Exit status: 0 success,\n"
-    "1 an operation failed, 2 usage error. See stmfadm(8).";
+    "LU operands are GUIDs (32 hex digits) or LU names (create-lu --name). Environment: STMFD_SOCKET,\n"
+    "STMFADM_CHAP_SECRET, STMFADM_MUTUAL_SECRET. Exit status: 0 success, 1 an operation failed,\n"
+    "2 usage error. See stmfadm(8).";
 
 }  // namespace
 
