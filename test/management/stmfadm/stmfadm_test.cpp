@@ -1416,6 +1416,21 @@ TEST_CASE("stmfadm for itadm users: -?, the usage list, global options in every 
   r = adm({"list-hg", "-h"});
   CHECK(r.status == 0);
   CHECK_THAT(r.out, Catch::Contains("Global options"));
+  // ... and so does every subcommand stmfadm lists.
+  std::istringstream list(adm({"--help"}).out.substr(adm({"--help"}).out.find("Subcommands:")));
+  std::string line;
+  int subcommands = 0;
+  std::smatch m;
+  static const std::regex sub_re("^  ([a-z][a-z0-9-]+) .*");
+  while (std::getline(list, line)) {
+    if (!std::regex_match(line, m, sub_re)) continue;
+    ++subcommands;
+    r = adm({m[1].str(), "--help"});
+    INFO(m[1].str() << ": " << r.out);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Catch::Contains("--socket PATH"));
+  }
+  CHECK(subcommands >= 40);
 
   // -a is the alias here; itadm's -a is the auth method: `-a chap` is refused with the hint.
   for (const char* method : {"chap", "none", "radius", "default", "CHAP"}) {
