@@ -46,6 +46,9 @@ def main():
     ap.add_argument("--stmfadm", required=True)
     a = ap.parse_args()
     root = a.man_dir
+    if shutil.which("groff") is None:
+        print("FAIL: groff is not installed (Debian groff-base; scripts/deps.sh --test installs it)")
+        return 1
     pages = []
     for d in sorted(os.listdir(root)):
         if re.match(r"^man\d", d):
