@@ -7,7 +7,8 @@
 #                             qemu-img, clang for the fuzz targets, prometheus (promtool
 #                             checks the metrics endpoint; scripts/prometheus-check.sh), what
 #                             --package needs and systemd (systemd-analyze verify on the units,
-#                             test/package; nothing is started)
+#                             test/package; nothing is started), groff and man (the man pages
+#                             render: test/man/man_test.py)
 #   scripts/deps.sh --bench   and to run scripts/bench.sh: qemu-img, tgt (the comparison peer)
 #   scripts/deps.sh --package and to make the Debian package (scripts/package.sh): cpack's
 #                             DEB generator runs dpkg-shlibdeps (dpkg-dev) and file
@@ -18,10 +19,12 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git python3
       libboost1.81-dev libspdlog-dev catch2 libiscsi-dev libiscsi-bin libsqlite3-dev
-      liburing-dev libisal-dev libcli11-dev nlohmann-json3-dev libssl-dev openssl libsystemd-dev)
+      liburing-dev libisal-dev libcli11-dev nlohmann-json3-dev libssl-dev openssl libsystemd-dev
+      scdoc)  # scdoc: the man pages (docs/man/)
 case "${1:-}" in
   "") ;;
-  --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev prometheus dpkg-dev file systemd) ;;
+  --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev prometheus dpkg-dev file systemd
+                 groff-base man-db) ;;  # groff, man: the man_pages test renders every page
   --bench) pkgs+=(qemu-utils qemu-block-extra tgt) ;;
   --package) pkgs+=(dpkg-dev file) ;;
   *) echo "usage: $0 [--test | --bench | --package]" >&2; exit 2 ;;

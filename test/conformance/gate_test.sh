@@ -14,21 +14,13 @@ set -euo pipefail
 stmfd=${1:?stmfd binary}; case_=${2:?case}
 here=$(cd "$(dirname "$0")" && pwd)
 runner=("python3" "$here/runner.py")
-work=$(mktemp -d /tmp/stmf-gate-XXXXXX)
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# shellcheck source=../integration/stmfd.sh
+source "$here/../integration/stmfd.sh"
+stmfd_setup stmf-gate
 iqn=iqn.2026-11.org.example:gate
 
 # serve CONFIG_JSON: stmfd on $port with that configuration.
-serve() {
-  echo "$1" >"$work/config.json"
-  "$stmfd" --config "$work/config.json" --socket "$work/stmfd.sock" >"$work/stmfd.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0; sleep 0.1; done
-  echo "stmfd did not listen:"; cat "$work/stmfd.log"; exit 1
-}
+serve() { stmfd_serve "$stmfd" "$1"; }
 # expect_failure WHY ARGS...: the runner must exit 1 and say WHY (an extended regex).
 expect_failure() {
   local why=$1 rc=0; shift

@@ -64,7 +64,7 @@ void add_alua_commands(CLI::App& app, Registry& r, Ctx& ctx) {
     auto* c = r.add(app, "switchover-lu",
                     "Move an LU's ownership to the other node of the pair (run on either node): the owner "
                     "drains and flushes it and the peer takes it with its reservations");
-    c->add_option("lu", o->guid, "the LU's GUID");
+    c->add_option("lu", o->guid, "the LU's GUID or name");
     c->add_flag("-a,--all", o->all, "every LU active on this node goes to the peer");
     r.on(c, [o, &ctx] {
       if (o->all == !o->guid.empty()) throw UsageError("switchover-lu needs a GUID or --all (not both)");
@@ -76,7 +76,7 @@ void add_alua_commands(CLI::App& app, Registry& r, Ctx& ctx) {
           if (lu["lu"].value("access_state", std::string()) == "active") guids.push_back(g.get<std::string>());
         }
       } else {
-        guids.push_back(o->guid);
+        guids.push_back(lu_arg(ctx, o->guid));
       }
       for (auto& g : guids) {
         json res = ctx.call("switchover-lu", {{"guid", g}});

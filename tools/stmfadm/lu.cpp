@@ -66,22 +66,24 @@ void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx) {
   {
     struct O {
       std::vector<std::string> props;
-      std::string size, file;
+      std::string size, file, name;
     };
     auto o = std::make_shared<O>();
     auto* c = r.add(app, "create-lu", "Create a logical unit backed by FILE");
+    auto* name_opt = c->add_option("--name", o->name,
+                                   "The LU's name (alias), unique: other subcommands then take it instead of the GUID");
     c->add_option("-p,--lu-prop", o->props, std::string("Property=value; one of ") + kCreateProps)
         ->allow_extra_args(false);
     c->add_option("-s,--size", o->size, "Size (K/M/G/T/P, binary units; default: size of the existing file)");
     c->add_option("file", o->file, "Backing file")->required();
-    r.on(c, [o, &ctx] {
+    r.on(c, [o, name_opt, &ctx] {
       json lu = {{"store", "file"}, {"backing", abs_path(o->file)}, {"size", 0}};
       if (!o->size.empty()) lu["size"] = size_arg(o->size);
       std::string oui, host_id;
       bool derive = false;
       for (auto& p : o->props) {
         auto [k, v] = prop_arg(p);
-        if (k == "alias") lu["name"] = v;
+        if (k == "alias") check_new_lu_name(v), lu["name"] = v;
         else if (k == "blk" || k == "pblk") {
           auto n = stmf::mgmt::parse_size(v, stmf::mgmt::kStmfadmSizes);
           if (!n || *n > UINT32_MAX) throw UsageError(k + ": malformed block size '" + v + "'");
@@ -99,6 +101,13 @@ void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx) {
           throw UsageError("meta: separate metadata files are not supported (the metadata lives in the backing file)");
         else
           throw UsageError("unknown property '" + k + "' (valid: " + kCreateProps + ")");
+      }
+      if (name_opt->count()) {
+        if (lu.contains("name")) throw UsageError("--name and -p alias= both name the LU: give one");
+        if (o->name.empty()) throw UsageError("--name: empty LU name");
+        check_new_lu_name(o->name);
+        check_lu_name_free(ctx, o->name);
+        lu["name"] = o->name;
       }
       if (derive) {
         if (lu.contains("guid")) throw UsageError("guid cannot be combined with oui or host-id");
@@ -125,12 +134,12 @@ void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx) {
         ->allow_extra_args(false);
     c->add_option("-s,--size", o->size, "New size (growing only)");
     c->add_flag("-f,--file", o->file, "The operand is the LU's backing file, not its name");
-    c->add_option("LU", o->operand, "LU name (GUID), or backing file with -f")->required();
+    c->add_option("LU", o->operand, "LU GUID or name, or backing file with -f")->required();
     r.on(c, [o, &ctx] {
       json props = json::object();
       for (auto& p : o->props) {
         auto [k, v] = prop_arg(p);
-        if (k == "alias") props["name"] = v;
+        if (k == "alias") check_new_lu_name(v), props["name"] = v;
         else if (k == "mgmt-url") props["mgmt_url"] = v;
         else if (k == "wcd") props["write_cache"] = !bool_arg(k, v);
         else if (k == "wp") props["write_protect"] = bool_arg(k, v);
@@ -142,7 +151,7 @@ void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx) {
       if (o->file)
         args["backing"] = abs_path(o->operand);
       else
-        args["guid"] = guid_arg(o->operand);
+        args["guid"] = lu_arg(ctx, o->operand);
       json res = ctx.call("modify-lu", args);
       if (ctx.json_output) ctx.print_json(res);
     });
@@ -157,10 +166,10 @@ void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx) {
     auto o = std::make_shared<O>();
     auto* c = r.add(app, "delete-lu", "Delete logical units (the backing files stay)");
     c->add_flag("-k,--keep-views", o->keep, "Keep the LU's view entries");
-    c->add_option("LU", o->lus, "LU names (GUIDs)")->required();
+    c->add_option("LU", o->lus, "LUs (GUIDs or names)")->required();
     r.on(c, [o, &ctx] {
-      std::vector<std::string> guids;
-      for (auto& l : o->lus) guids.push_back(guid_arg(l));
+      std::vector<std::string> guids;  // every operand resolved before anything is deleted
+      for (auto& l : o->lus) guids.push_back(lu_arg(ctx, l));
       for (auto& g : guids)
         if (auto res = ctx.try_call("delete-lu", {{"guid", g}, {"keep_views", o->keep}}); res && ctx.json_output)
           ctx.print_json(*res);
@@ -190,13 +199,19 @@ void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx) {
     auto o = std::make_shared<O>();
     auto* c = r.add(app, "list-lu", "List logical units");
     c->add_flag("-v,--verbose", o->verbose, "Show the properties of each LU");
-    c->add_option("LU", o->lus, "LU names (GUIDs); default: all");
+    c->add_option("LU", o->lus, "LUs (GUIDs or names); default: all");
     r.on(c, [o, &ctx] {
       std::vector<std::string> guids;
       if (o->lus.empty()) {
         for (auto& g : ctx.call("list-lu").value("lus", json::array())) guids.push_back(g.get<std::string>());
       } else {
-        for (auto& l : o->lus) guids.push_back(guid_arg(l));
+        for (auto& l : o->lus) {
+          try {
+            guids.push_back(lu_arg(ctx, l));
+          } catch (const OpError& e) {  // no such name: report it, list the others
+            ctx.fail(e.status);
+          }
+        }
       }
       json out = json::array();
       for (auto& g : guids) {
@@ -221,15 +236,16 @@ void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx) {
   {
     auto lu = std::make_shared<std::string>();
     auto* c = r.add(app, "list-pr", "List the persistent reservation state of a logical unit");
-    c->add_option("LU", *lu, "LU name (GUID)")->required();
+    c->add_option("LU", *lu, "LU GUID or name")->required();
     r.on(c, [lu, &ctx] {
-      json res = ctx.call("list-pr", {{"guid", guid_arg(*lu)}});
+      const std::string guid = lu_arg(ctx, *lu);
+      json res = ctx.call("list-pr", {{"guid", guid}});
       if (ctx.json_output) return ctx.print_json(res);
       static const char* types[] = {"", "Write Exclusive", "", "Exclusive Access", "", "Write Exclusive, Registrants Only",
                                     "Exclusive Access, Registrants Only", "Write Exclusive, All Registrants",
                                     "Exclusive Access, All Registrants"};
       const json& p = res["reservations"];
-      std::cout << "LU Name: " << guid_arg(*lu) << "\n"
+      std::cout << "LU Name: " << guid << "\n"
                 << "    PR Generation     : 0x" << std::hex << p["generation"].get<uint32_t>() << std::dec << "\n"
                 << "    APTPL             : " << (p["aptpl"].get<bool>() ? "yes" : "no") << "\n"
                 << "    Registrations     : " << p["registrations"].size() << "\n";
@@ -262,9 +278,9 @@ void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx) {
   for (const char* op : {"online-lu", "offline-lu"}) {
     auto lu = std::make_shared<std::string>();
     auto* c = r.add(app, op, std::string(op[1] == 'n' ? "Bring a logical unit online" : "Take a logical unit offline"));
-    c->add_option("LU", *lu, "LU name (GUID)")->required();
+    c->add_option("LU", *lu, "LU GUID or name")->required();
     r.on(c, [lu, op, &ctx] {
-      json res = ctx.call(op, {{"guid", guid_arg(*lu)}});
+      json res = ctx.call(op, {{"guid", lu_arg(ctx, *lu)}});
       if (ctx.json_output) ctx.print_json(res);
     });
   }
@@ -277,14 +293,14 @@ void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx) {
     };
     auto o = std::make_shared<O>();
     auto* c = r.add(app, "add-view", "Make a logical unit visible (a view entry)");
-    c->set_help_flag("--help", "Print this help message and exit");
+    c->set_help_flag("-?,--help", "Print this help message and exit (-h is the host group here)");
     auto* n = c->add_option("-n,--lun", o->lun, "Logical unit number (0-16383); default: lowest free")
                   ->check(CLI::Range(0, 16383));
     auto* t = c->add_option("-t,--target-group", o->tg, "Target group; default: all targets");
     auto* h = c->add_option("-h,--host-group", o->hg, "Host group; default: all hosts");
-    c->add_option("LU", o->lu, "LU name (GUID)")->required();
+    c->add_option("LU", o->lu, "LU GUID or name")->required();
     r.on(c, [o, n, t, h, &ctx] {
-      json args = {{"guid", guid_arg(o->lu)}};
+      json args = {{"guid", lu_arg(ctx, o->lu)}};
       args["host_group"] = h->count() ? json(o->hg) : json(nullptr);
       args["target_group"] = t->count() ? json(o->tg) : json(nullptr);
       if (n->count()) args["lun"] = o->lun;
@@ -302,13 +318,13 @@ void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx) {
     };
     auto o = std::make_shared<O>();
     auto* c = r.add(app, "remove-view", "Remove view entries of a logical unit");
-    c->add_option("-l,--lu-name", o->lu, "LU name (GUID)")->required();
+    c->add_option("-l,--lu-name", o->lu, "LU GUID or name")->required();
     c->add_flag("-a,--all", o->all, "Remove all view entries of the LU");
     c->add_option("index", o->indexes, "View entry numbers");
     r.on(c, [o, &ctx] {
-      std::string g = guid_arg(o->lu);
       if (o->all && !o->indexes.empty()) throw UsageError("remove-view: give -a or view entry numbers, not both");
       if (!o->all && o->indexes.empty()) throw UsageError("remove-view: give -a or view entry numbers");
+      std::string g = lu_arg(ctx, o->lu);
       if (o->all) {
         json res = ctx.call("remove-view", {{"guid", g}, {"all", true}});
         if (ctx.json_output) ctx.print_json(res);
@@ -328,10 +344,10 @@ void add_lu_commands(CLI::App& app, Registry& r, Ctx& ctx) {
     };
     auto o = std::make_shared<O>();
     auto* c = r.add(app, "list-view", "List the view entries of a logical unit");
-    c->add_option("-l,--lu-name", o->lu, "LU name (GUID)")->required();
+    c->add_option("-l,--lu-name", o->lu, "LU GUID or name")->required();
     c->add_option("index", o->indexes, "View entry numbers; default: all");
     r.on(c, [o, &ctx] {
-      std::string g = guid_arg(o->lu);
+      std::string g = lu_arg(ctx, o->lu);
       json views = ctx.call("list-view", {{"guid", g}}).value("views", json::array());
       json out = json::array();
       auto show = [&](const json& v) {

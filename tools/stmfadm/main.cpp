@@ -11,10 +11,28 @@
 #endif
 
 namespace stmfadm {
+namespace {
+
+// The help flag, as illumos spells it too (-?); add-view keeps -h for the host group.
+constexpr const char* kHelpFlags = "-h,--help,-?";
+constexpr const char* kHelpText = "Print this help message and exit (also -?)";
+
+// Shown at the end of every subcommand's help: the options that precede or follow it.
+constexpr const char* kGlobalOptionsFooter =
+    "Global options (before or after the subcommand):\n"
+    "  --json           Print the results as JSON objects (one per line) for scripts\n"
+    "  --socket PATH    stmfd's management socket (default: $STMFD_SOCKET, else the standard path)\n"
+    "  -h, --help, -?   Print help and exit\n"
+    "LU operands are GUIDs (32 hex digits) or LU names (create-lu --name). Environment: STMFD_SOCKET,\n"
+    "STMFADM_CHAP_SECRET, STMFADM_MUTUAL_SECRET. Exit status: 0 success, 1 an operation failed,\n"
+    "2 usage error. See stmfadm(8).";
+
+}  // namespace
 
 CLI::App* Registry::add(CLI::App& app, const std::string& name, const std::string& description) {
   CLI::App* sub = app.add_subcommand(name, description);
   sub->fallthrough();  // the global options (--json, --socket) may follow the subcommand
+  sub->footer(kGlobalOptionsFooter);
   return sub;
 }
 
@@ -25,7 +43,8 @@ int main(int argc, char** argv) {
   Ctx ctx;
   Registry reg;
   CLI::App app{"stmfadm - administer the STMF SCSI target service (stmfd)", "stmfadm"};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);  // none: the usage list (below), as illumos does
+  app.set_help_flag(kHelpFlags, kHelpText);
   app.set_version_flag("--version", std::string("stmfadm ") + STMFADM_VERSION);
   app.add_flag("--json", ctx.json_output, "Print the results as JSON objects (one per line) for scripts");
   app.add_option("--socket", ctx.socket, "stmfd's management socket (default: $STMFD_SOCKET, else the standard path)");
@@ -43,6 +62,10 @@ int main(int argc, char** argv) {
   add_stats_commands(app, reg, ctx);
   add_ars_commands(app, reg, ctx);
 
+  if (argc < 2) {  // no argument at all: the usage list, on stderr (a usage error)
+    std::cerr << "stmfadm: a subcommand is required\n" << app.help() << std::flush;
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

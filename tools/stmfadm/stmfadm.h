@@ -76,6 +76,13 @@ std::string read_secret_file(const std::string& path);
 // A new NAA 6 GUID from an OUI (6 hex) and host id (8 hex).
 std::string make_guid(const std::string& oui, const std::string& host_id);
 bool iequals(const std::string& a, const std::string& b);
+// LU operands (lu_names.cpp): a GUID, or the name of exactly one LU (throws UsageError when
+// ambiguous, OpError STMF_ERROR_NOT_FOUND when no LU has it).
+std::string lu_arg(Ctx& ctx, const std::string& operand);
+// A new LU name must not read as a GUID (UsageError).
+void check_new_lu_name(const std::string& name);
+// create-lu --name: no other LU may have the name (OpError STMF_ERROR_EXISTS).
+void check_lu_name_free(Ctx& ctx, const std::string& name);
 // A session's login time (its "creation_time"), local time, as list-target -v prints it.
 std::string logged_in_since(const json& session);
 

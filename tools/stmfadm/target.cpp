@@ -21,16 +21,21 @@ std::string capitalized(std::string s) {
   return s;
 }
 
+// itadm's -a is --auth-method; its values, refused by stmfadm's -a (the alias) with a hint.
+constexpr const char* kItadmAuthMethods[] = {"none", "chap", "radius", "default"};
+
 // Options shared by create-target and modify-target.
 struct TargetOpts {
-  std::string name, alias, chap_user, chap_secret_file, mutual_user, mutual_secret_file, auth;
+  std::string name, alias, short_alias, chap_user, chap_secret_file, mutual_user, mutual_secret_file, auth;
   int tpgt = 1;
   std::vector<std::string> initiators;
   bool no_chap = false, any_initiator = false;
-  CLI::Option *alias_opt = nullptr, *tpgt_opt = nullptr;
+  CLI::Option *alias_opt = nullptr, *short_alias_opt = nullptr, *tpgt_opt = nullptr;
 
   void add_common(CLI::App* c) {
-    alias_opt = c->add_option("-a,--alias", alias, "TargetAlias sent at login");
+    alias_opt = c->add_option("--alias", alias, "TargetAlias sent at login");
+    short_alias_opt = c->add_option("-a", short_alias,
+                                    "Same as --alias (itadm's -a, the auth method, is --auth-method here)");
     c->add_option("--chap-user", chap_user, "Require CHAP: the user name the initiator must present");
     c->add_option("--chap-secret-file", chap_secret_file,
                   "File holding the CHAP secret (12-16 characters); default: $STMFADM_CHAP_SECRET");
@@ -40,6 +45,18 @@ struct TargetOpts {
                   "File holding the mutual CHAP secret; default: $STMFADM_MUTUAL_SECRET");
     c->add_option("--initiator", initiators, "Initiator allowed to log in (repeatable); default: any")
         ->allow_extra_args(false);
+  }
+
+  // The alias given (--alias or -a), or nullopt. `-a chap` is itadm's auth method, not an alias.
+  std::optional<std::string> alias_arg() const {
+    if (alias_opt->count() && short_alias_opt->count()) throw UsageError("-a and --alias both give the alias: give one");
+    if (alias_opt->count()) return alias;
+    if (!short_alias_opt->count()) return std::nullopt;
+    for (const char* m : kItadmAuthMethods)
+      if (iequals(short_alias, m))
+        throw UsageError("-a is the target alias in stmfadm, not itadm's auth method: for that use --auth-method " +
+                         std::string(m) + " (an alias that is really '" + short_alias + "': --alias " + short_alias + ")");
+    return short_alias;
   }
 
   // The "chap" member for the request, or nullopt when no CHAP option was given.
@@ -171,7 +188,7 @@ void add_target_commands(CLI::App& app, Registry& r, Ctx& ctx) {
     r.on(c, [o, &ctx] {
       json t = json::object();
       if (!o->name.empty()) t["name"] = o->name;
-      if (o->alias_opt->count()) t["alias"] = o->alias;
+      if (auto a = o->alias_arg()) t["alias"] = *a;
       if (o->tpgt_opt->count()) t["tpgt"] = o->tpgt;
       if (!o->auth.empty()) t["auth"] = o->auth;
       if (auto chap = o->chap()) t["chap"] = *chap;
@@ -194,7 +211,7 @@ void add_target_commands(CLI::App& app, Registry& r, Ctx& ctx) {
     c->add_option("target", o->name, "Target name")->required();
     r.on(c, [o, &ctx] {
       json args = {{"name", o->name}};
-      if (o->alias_opt->count()) args["alias"] = o->alias;
+      if (auto a = o->alias_arg()) args["alias"] = *a;
       if (!o->auth.empty()) args["auth"] = o->auth;
       auto chap = o->chap();
       if (o->no_chap && chap) throw UsageError("--no-chap conflicts with the CHAP options (--chap-user, --mutual-user, --mutual-secret-file)");

@@ -401,7 +401,9 @@ TEST_CASE("stmfadm logical units", "[stmfadm]") {
   REQUIRE_FAIL(r, "STMF_ERROR_NOT_FOUND");
   REQUIRE_USAGE(adm({"modify-lu", "-p", "blk=512", g}));
   REQUIRE_USAGE(adm({"modify-lu", g}));
-  REQUIRE_USAGE(adm({"modify-lu", "-p", "alias=x", "0123"}));
+  // Not a GUID: an LU name, and no LU has it.
+  REQUIRE_FAIL(adm({"modify-lu", "-p", "alias=x", "0123"}), "STMF_ERROR_NOT_FOUND");
+  REQUIRE_USAGE(adm({"modify-lu", "-p", "alias=x", "600144F0A1B2C3D4E5F60718293A4B"}));  // 30 hex digits
 
   // online-lu / offline-lu
   REQUIRE_OK(adm({"offline-lu", g}));
@@ -453,7 +455,7 @@ TEST_CASE("stmfadm logical units", "[stmfadm]") {
   CHECK(adm.js({"list-lu"})["lus"].size() == 1);
   r = adm({"list-view", "-l", g});
   CHECK((r.status == 1 || r.out.empty()));  // no entries left (unknown LU: NOT_FOUND)
-  REQUIRE_USAGE(adm({"delete-lu", "nothex"}));
+  REQUIRE_FAIL(adm({"delete-lu", "nothex"}), "STMF_ERROR_NOT_FOUND");  // an LU name nobody has
   REQUIRE_USAGE(adm({"delete-lu"}));
 }
 
@@ -486,7 +488,7 @@ TEST_CASE("stmfadm view entries", "[stmfadm]") {
   REQUIRE_USAGE(adm({"add-view", "-n", "16384", g2}));
   REQUIRE_USAGE(adm({"add-view", "-n", "abc", g2}));
   REQUIRE_USAGE(adm({"add-view"}));
-  REQUIRE_USAGE(adm({"add-view", "xyz"}));
+  REQUIRE_FAIL(adm({"add-view", "xyz"}), "STMF_ERROR_NOT_FOUND");
 
   REQUIRE_OK(adm({"create-hg", "hgA"}));
   r = adm({"add-view", "-h", "hgA", "-n", "5", g2});
@@ -509,7 +511,7 @@ TEST_CASE("stmfadm view entries", "[stmfadm]") {
   r = adm({"list-view", "-l", g2, "9"});
   REQUIRE_FAIL(r, "STMF_ERROR_NOT_FOUND");
   REQUIRE_USAGE(adm({"list-view"}));
-  REQUIRE_USAGE(adm({"list-view", "-l", "123"}));
+  REQUIRE_FAIL(adm({"list-view", "-l", "123"}), "STMF_ERROR_NOT_FOUND");
   r = adm({"list-view", "-l", kUnknownGuid});
   REQUIRE_FAIL(r, "STMF_ERROR_NOT_FOUND");
 
@@ -824,7 +826,10 @@ TEST_CASE("stmfadm --json results", "[stmfadm]") {
 TEST_CASE("stmfadm usage errors exit 2", "[stmfadm]") {
   Daemon d;
   Adm adm{d};
-  REQUIRE_USAGE(adm({}));
+  auto none = adm({});  // no argument: the usage list, on stderr
+  REQUIRE_USAGE(none);
+  CHECK_THAT(none.err, Catch::Contains("create-lu"));
+  CHECK_THAT(none.err, Catch::Contains("list-alua-state"));
   REQUIRE_USAGE(adm({"no-such-subcommand"}));
   REQUIRE_USAGE(adm({"create-hg"}));
   REQUIRE_USAGE(adm({"create-hg", "a", "b"}));
@@ -1327,4 +1332,121 @@ TEST_CASE("stmfadm arsctl, arsop and acct", "[stmfadm][arsctl]") {
   CHECK(adm({"acct", "--since", "2100-01-01T00:00:00"}).out_lines().size() == 1);
   CHECK(adm({"acct", "--until", "2000-01-01T00:00:00Z"}).out_lines().size() == 1);
   REQUIRE_USAGE(adm({"acct", "--since", "yesterday"}));
+}
+
+TEST_CASE("stmfadm for itadm and targetcli users: LU names wherever a GUID goes", "[stmfadm][names]") {
+  Daemon d;
+  Adm adm{d};
+  const size_t base = adm.js({"list-lu"})["lus"].size();  // the configuration's own LUs
+  const std::string g = create_lu(adm, d.dir() + "/web01.img", {"-s", "16m", "--name", "web01"});
+  CHECK(adm.js({"list-lu", "-v", g})["lus"][0]["name"] == "web01");
+
+  // list-lu, list-pr, add-view, list-view, remove-view, modify-lu, offline/online-lu by name.
+  auto r = adm({"list-lu", "web01"});
+  REQUIRE_OK(r);
+  CHECK(r.out == "LU Name: " + g + "\n");
+  REQUIRE_OK(adm({"list-pr", "web01"}));
+  REQUIRE_OK(adm({"add-view", "-n", "3", "web01"}));
+  json v = adm.js({"list-view", "-l", "web01"});
+  REQUIRE(v["views"].size() == 1);
+  CHECK(v["views"][0]["guid"] == g);
+  CHECK(v["views"][0]["lun"] == 3);
+  REQUIRE_OK(adm({"remove-view", "-l", "web01", "-a"}));
+  CHECK(adm.js({"list-view", "-l", g})["views"].empty());
+  REQUIRE_OK(adm({"modify-lu", "-p", "mgmt-url=http://web01", "web01"}));
+  CHECK(adm.js({"list-lu", "-v", g})["lus"][0]["mgmt_url"] == "http://web01");
+  REQUIRE_OK(adm({"offline-lu", "web01"}));
+  CHECK(has_line(adm({"list-lu", "-v", "web01"}).out, "    Operational Status: Offline"));
+  REQUIRE_OK(adm({"online-lu", "web01"}));
+
+  // --name is unique; it cannot look like a GUID; it cannot be given twice.
+  r = adm({"create-lu", "-s", "16m", "--name", "web01", d.dir() + "/dup.img"});
+  REQUIRE_FAIL(r, "STMF_ERROR_EXISTS");
+  CHECK_THAT(r.err, Catch::Contains(g));
+  REQUIRE_USAGE(adm({"create-lu", "-s", "16m", "--name", "600144F0A1B2C3D4E5F60718293A4B5C", d.dir() + "/g.img"}));
+  REQUIRE_USAGE(adm({"create-lu", "-s", "16m", "-p", "alias=600144F0A1B2C3D4E5F6071829", d.dir() + "/g.img"}));
+  REQUIRE_USAGE(adm({"create-lu", "-s", "16m", "--name", "a", "-p", "alias=b", d.dir() + "/g.img"}));
+  REQUIRE_USAGE(adm({"modify-lu", "-p", "alias=600144F0A1B2C3D4E5F60718293A4B5C", "web01"}));
+  CHECK(adm.js({"list-lu"})["lus"].size() == base + 1);  // none of these created anything
+
+  // Two LUs with one name (-p alias= allows it, as COMSTAR does): refused as ambiguous, and
+  // the GUIDs still work.
+  const std::string g2 = create_lu(adm, d.dir() + "/other.img", {"-s", "16m", "-p", "alias=web01"});
+  r = adm({"list-lu", "web01"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("ambiguous"));
+  CHECK_THAT(r.err, Catch::Contains(g));
+  CHECK_THAT(r.err, Catch::Contains(g2));
+  REQUIRE_USAGE(adm({"delete-lu", "web01"}));
+  CHECK(adm.js({"list-lu"})["lus"].size() == base + 2);
+  REQUIRE_OK(adm({"modify-lu", "-p", "alias=web02", g2}));
+
+  // A GUID operand is a GUID even when an LU is named like another's GUID... which the
+  // checks above forbid; an unknown name is NOT_FOUND and names the GUID form.
+  r = adm({"list-lu", "nosuch"});
+  REQUIRE_FAIL(r, "STMF_ERROR_NOT_FOUND");
+  CHECK_THAT(r.err, Catch::Contains("no LU is named 'nosuch'"));
+
+  // delete-lu by names: every operand resolved first, nothing deleted when one does not resolve.
+  REQUIRE_FAIL(adm({"delete-lu", "web02", "nosuch"}), "STMF_ERROR_NOT_FOUND");
+  CHECK(adm.js({"list-lu"})["lus"].size() == base + 2);
+  REQUIRE_OK(adm({"delete-lu", "web01", "web02"}));
+  CHECK(adm.js({"list-lu"})["lus"].size() == base);
+}
+
+TEST_CASE("stmfadm for itadm users: -?, the usage list, global options in every help, itadm's -a", "[stmfadm][names]") {
+  Daemon d;
+  Adm adm{d};
+  auto r = adm({"-?"});
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("create-lu"));
+  CHECK_THAT(r.out, Catch::Contains("--socket"));
+  // Every subcommand's help (-?, -h and --help) shows the global options; add-view's -h is
+  // the host group, so -? and --help there.
+  for (const char* sub : {"create-lu", "list-lu", "add-view", "create-target", "list-alua-state", "acct"}) {
+    for (const char* flag : {"-?", "--help"}) {
+      r = adm({sub, flag});
+      INFO(sub << " " << flag << ": " << r.out << r.err);
+      CHECK(r.status == 0);
+      CHECK_THAT(r.out, Catch::Contains("Global options"));
+      CHECK_THAT(r.out, Catch::Contains("--json"));
+      CHECK_THAT(r.out, Catch::Contains("--socket PATH"));
+    }
+  }
+  r = adm({"list-hg", "-h"});
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Catch::Contains("Global options"));
+  // ... and so does every subcommand stmfadm lists.
+  std::istringstream list(adm({"--help"}).out.substr(adm({"--help"}).out.find("Subcommands:")));
+  std::string line;
+  int subcommands = 0;
+  std::smatch m;
+  static const std::regex sub_re("^  ([a-z][a-z0-9-]+) .*");
+  while (std::getline(list, line)) {
+    if (!std::regex_match(line, m, sub_re)) continue;
+    ++subcommands;
+    r = adm({m[1].str(), "--help"});
+    INFO(m[1].str() << ": " << r.out);
+    CHECK(r.status == 0);
+    CHECK_THAT(r.out, Catch::Contains("--socket PATH"));
+  }
+  CHECK(subcommands >= 40);
+
+  // -a is the alias here; itadm's -a is the auth method: `-a chap` is refused with the hint.
+  for (const char* method : {"chap", "none", "radius", "default", "CHAP"}) {
+    r = adm({"create-target", "-n", "iqn.2026-11.org.example:a", "-a", method});
+    REQUIRE_USAGE(r);
+    CHECK_THAT(r.err, Catch::Contains("--auth-method"));
+    CHECK_THAT(r.err, Catch::Contains("itadm"));
+  }
+  r = adm({"modify-target", "-a", "chap", kTargetIqn});
+  REQUIRE_USAGE(r);
+  CHECK_THAT(r.err, Catch::Contains("--auth-method chap"));
+  CHECK(adm.js({"list-target"})["targets"].size() == 1);  // nothing was created
+  // An alias that really is "chap": --alias; an ordinary alias with -a works.
+  REQUIRE_OK(adm({"create-target", "-n", "iqn.2026-11.org.example:a", "--alias", "chap"}));
+  REQUIRE_OK(adm({"modify-target", "-a", "web", "iqn.2026-11.org.example:a"}));
+  json t = adm.js({"list-target", "iqn.2026-11.org.example:a"});
+  CHECK(t["targets"][0]["alias"] == "web");
+  REQUIRE_USAGE(adm({"modify-target", "-a", "x", "--alias", "y", "iqn.2026-11.org.example:a"}));
 }
