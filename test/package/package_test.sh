@@ -72,6 +72,13 @@ for f in usr/include/libstmf.h usr/include/stmf_status.h "$libdir/libstmf.so" "$
          usr/share/doc/stmfd/README.md; do
   [ -e "$root/$f" ] || fail "missing /$f"
 done
+# The man pages (docs/man/, when the build made them) and the stmfadm completion.
+[ -e "$root/usr/share/bash-completion/completions/stmfadm" ] || fail "missing the stmfadm bash completion"
+if grep -q '^STMF_MAN:BOOL=ON' "$build/CMakeCache.txt"; then
+  for f in man8/stmfd.8 man8/stmfadm.8 man8/stmfproxy.8 man8/mhdadm.8 man5/stmfd.json.5 man3stmf/stmfSetAluaState.3stmf; do
+    ls "$root/usr/share/man/${f%%/*}/${f#*/}"* >/dev/null 2>&1 || fail "missing man page /usr/share/man/$f"
+  done
+fi
 grep -q '^ExecStart=/usr/sbin/stmfd --config /etc/stmfd/stmfd.json --state-dir /var/lib/stmfd' \
   "$root/lib/systemd/system/stmfd.service" || fail "stmfd.service's ExecStart"
 "$root/usr/sbin/stmfd" --check-config --config "$root/etc/stmfd/stmfd.json" || fail "the packaged stmfd.json"
