@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/buffer_pool.h"
 #include "core/scsi/sense.h"
 
 namespace stmf {
@@ -63,6 +64,13 @@ struct ScsiTask {
   std::shared_ptr<struct TmfBarrier> abort_barrier;          // set with `aborted`
   std::list<std::shared_ptr<ScsiTask>>::iterator task_set_pos;  // in the LU's task set
   TaskStats stats;
+
+  // Large data buffers go back to the process's pool (common/buffer_pool.h): the next
+  // proxied transfer reuses them instead of page-faulting on fresh memory.
+  ~ScsiTask() {
+    BufferPool::global().put(std::move(data_in));
+    BufferPool::global().put(std::move(data_out));
+  }
 
   uint8_t opcode() const { return cdb[0]; }
   void check_condition(const scsi::SenseCode& s, bool descriptor_format) {

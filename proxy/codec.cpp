@@ -132,6 +132,12 @@ void fields(M& m, F& f) {
 
 constexpr size_t kLunEntrySize = 8 + 16;  // u64 lun + guid
 
+// The bulk field of a message (proxy/codec.h Frame): the last field, a buffer's payload.
+template <class T>
+std::vector<uint8_t>* bulk_field(T&) { return nullptr; }
+std::vector<uint8_t>* bulk_field(ScsiData& d) { return &d.data; }
+std::vector<uint8_t>* bulk_field(ScsiCmd& c) { return &c.immediate_data; }
+
 // ------------------------------------------------------------------ body type <-> MsgType
 
 template <class T>
@@ -201,8 +207,17 @@ class Writer {
   }
   void operator()(const char*, const std::vector<uint8_t>& v) {
     u32(uint32_t(v.size()));
+    if (&v == defer_) {  // the bulk field: its bytes go in their own buffer (encode_parts)
+      deferred_ = v.size();
+      deferred_at_ = out_.size();
+      return;
+    }
     raw(v.data(), v.size());
   }
+  // Leaves the bytes of `v` (a field of the message being encoded) out of the output.
+  void defer(const std::vector<uint8_t>* v) { defer_ = v; }
+  size_t deferred() const { return deferred_; }
+  size_t deferred_at() const { return deferred_at_; }
   void operator()(const char* name, const std::vector<uint8_t>& v, uint32_t, uint32_t) { (*this)(name, v); }
   void operator()(const char*, const std::vector<Guid>& l) {
     u32(uint32_t(l.size()));
@@ -218,6 +233,9 @@ class Writer {
 
  private:
   std::vector<uint8_t>& out_;
+  const std::vector<uint8_t>* defer_ = nullptr;
+  size_t deferred_ = 0;
+  size_t deferred_at_ = 0;
 };
 
 // ------------------------------------------------------------------ reader
@@ -276,6 +294,7 @@ class Reader {
     p_ += n;
   }
   void operator()(const char* name, std::vector<uint8_t>& v) {
+    if (&v == bulk_target_ && bulk_src_) return adopt(name, v);
     uint32_t n = 0;
     if (!length(name, n, 1)) return;
     v.assign(p_, p_ + n);
@@ -321,7 +340,32 @@ class Reader {
 
   bool ok() const { return err_ == DecodeError::none; }
 
+  // A frame in two parts: `src` holds the bytes of the field `target` (proxy/codec.h Frame).
+  void set_bulk(std::vector<uint8_t>* target, std::vector<uint8_t>* src) {
+    bulk_target_ = target;
+    bulk_src_ = src;
+  }
+  bool bulk_adopted() const { return bulk_src_ == nullptr; }
+
  private:
+  // The bulk field of a frame in two parts: its length ends the head, its bytes are the bulk.
+  void adopt(const char* name, std::vector<uint8_t>& v) {
+    if (!need(name, 4)) return;
+    const uint32_t n = load32(p_);
+    p_ += 4;
+    if (remaining() != 0)
+      return fail(DecodeError::trailing_bytes, name,
+                  std::to_string(remaining()) + " bytes between the length and the separately read bytes");
+    if (n > bulk_src_->size())
+      return fail(DecodeError::truncated, name,
+                  "declared length " + std::to_string(n) + " but " + std::to_string(bulk_src_->size()) + " bytes remain");
+    if (n < bulk_src_->size())
+      return fail(DecodeError::trailing_bytes, name,
+                  std::to_string(bulk_src_->size() - n) + " trailing bytes after the body");
+    v = std::move(*bulk_src_);
+    bulk_src_ = nullptr;
+  }
+
   static uint32_t load32(const uint8_t* p) {
     return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
   }
@@ -362,14 +406,107 @@ class Reader {
   const char* msg_;
   DecodeError err_ = DecodeError::none;
   std::string why_;
+  std::vector<uint8_t>* bulk_target_ = nullptr;
+  std::vector<uint8_t>* bulk_src_ = nullptr;
 };
 
 template <class T>
-DecodeError decode_body(Reader& r, Message& m) {
+DecodeError decode_body(Reader& r, Message& m, std::vector<uint8_t>* bulk) {
   T& body = m.body.emplace<T>();
+  if (bulk) r.set_bulk(bulk_field(body), bulk);
   fields(body, r);
   return r.error();
 }
+
+// Walks the fields of a SCSI_DATA or SCSI_CMD over the first bytes of a frame to the bulk
+// field (locate_bulk()). Field lengths are read, not checked beyond what the walk needs.
+class Locator {
+ public:
+  Locator(const uint8_t* p, size_t avail, size_t total) : p_(p), avail_(avail), total_(total) {}
+  BulkAt result() const { return at_; }
+
+  template <class T>
+    requires std::is_integral_v<T>
+  void operator()(const char*, T&) { skip(sizeof(T)); }
+  void operator()(const char*, Guid& g) { skip(g.size()); }
+  void operator()(const char* name, std::vector<uint8_t>& v, uint32_t, uint32_t max) {
+    uint32_t n = 0;
+    if (!length(n)) return;
+    if (n > max) return stop(BulkAt::Kind::none);
+    (void)name;
+    (void)v;
+    skip(n);
+  }
+  void operator()(const char*, std::vector<uint8_t>& v) {
+    uint32_t n = 0;
+    if (!length(n)) return;
+    if (&v != target_) return skip(n);
+    if (pos_ + n != total_) return stop(BulkAt::Kind::none);  // decode() refuses it: read whole
+    at_ = BulkAt{BulkAt::Kind::at, pos_, n};
+    done_ = true;
+  }
+  void target(std::vector<uint8_t>* t) { target_ = t; }
+
+ private:
+  bool length(uint32_t& n) {
+    if (done_) return false;
+    if (pos_ + 4 > total_) {
+      stop(BulkAt::Kind::none);
+      return false;
+    }
+    if (pos_ + 4 > avail_) {
+      stop(BulkAt::Kind::need);
+      return false;
+    }
+    n = get_be32(p_ + pos_);
+    pos_ += 4;
+    return true;
+  }
+  void skip(size_t n) {
+    if (done_) return;
+    if (pos_ + n > total_) return stop(BulkAt::Kind::none);
+    pos_ += n;
+  }
+  void stop(BulkAt::Kind k) {
+    at_ = BulkAt{k, 0, 0};
+    done_ = true;
+  }
+
+  const uint8_t* p_;
+  size_t avail_;
+  size_t total_;
+  size_t pos_ = kHeaderSize;
+  bool done_ = false;
+  BulkAt at_;
+  std::vector<uint8_t>* target_ = nullptr;
+};
+
+template <class T>
+BulkAt locate(const uint8_t* p, size_t avail, size_t total) {
+  T body;
+  Locator l(p, avail, total);
+  l.target(bulk_field(body));
+  fields(body, l);
+  return l.result();
+}
+
+// encode() and encode_parts(): the frame into `out`, the bytes of `defer` (a field of `m`)
+// left out of it.
+void encode_into(const Message& m, std::vector<uint8_t>& out, const std::vector<uint8_t>* defer) {
+  const size_t start = out.size();
+  Writer w(out);
+  w.defer(defer);
+  w.u32(0);  // length, patched below
+  w.u8(kProtocolVersion);
+  w.u8(uint8_t(m.type()));
+  w.u64(m.msg_id);
+  std::visit([&](const auto& b) { fields(b, w); }, m.body);
+  const uint32_t len = uint32_t(out.size() - start - 4 + w.deferred());
+  put_be32(out.data() + start, len);
+}
+
+DecodeError decode_impl(const uint8_t* frame, size_t head_len, std::vector<uint8_t>* bulk, Message& out,
+                        std::string& why);
 
 }  // namespace
 
@@ -417,17 +554,7 @@ const char* to_string(DecodeError e) {
   return "unknown";
 }
 
-void encode(const Message& m, std::vector<uint8_t>& out) {
-  const size_t start = out.size();
-  Writer w(out);
-  w.u32(0);  // length, patched below
-  w.u8(kProtocolVersion);
-  w.u8(uint8_t(m.type()));
-  w.u64(m.msg_id);
-  std::visit([&](const auto& b) { fields(b, w); }, m.body);
-  const uint32_t len = uint32_t(out.size() - start - 4);
-  put_be32(out.data() + start, len);
-}
+void encode(const Message& m, std::vector<uint8_t>& out) { encode_into(m, out, nullptr); }
 
 std::vector<uint8_t> encode(const Message& m) {
   std::vector<uint8_t> out;
@@ -435,8 +562,47 @@ std::vector<uint8_t> encode(const Message& m) {
   return out;
 }
 
+Frame encode_parts(Message&& m) {
+  Frame f;
+  std::vector<uint8_t>* bulk = std::visit([](auto& b) { return bulk_field(b); }, m.body);
+  if (bulk && bulk->empty()) bulk = nullptr;
+  encode_into(m, f.head, bulk);
+  if (bulk) {
+    f.bulk = std::move(*bulk);
+    bulk->clear();
+  }
+  return f;
+}
+
+BulkAt locate_bulk(const uint8_t* frame, size_t avail) {
+  if (avail < kHeaderSize) return BulkAt{BulkAt::Kind::need, 0, 0};
+  const uint32_t prefix = get_be32(frame);
+  if (prefix > kMaxFrame || prefix < kHeaderSize - 4 || frame[4] != kProtocolVersion) return {};
+  const size_t total = 4 + size_t(prefix);
+  avail = std::min(avail, total);
+  switch (MsgType(frame[5])) {
+    case MsgType::scsi_data: return locate<ScsiData>(frame, avail, total);
+    case MsgType::scsi_cmd: return locate<ScsiCmd>(frame, avail, total);
+    default: return {};
+  }
+}
+
+DecodeError decode(Frame&& f, Message& out, std::string& why) {
+  if (f.bulk.empty()) return decode_impl(f.head.data(), f.head.size(), nullptr, out, why);
+  return decode_impl(f.head.data(), f.head.size(), &f.bulk, out, why);
+}
+
 DecodeError decode(const uint8_t* frame, size_t len, Message& out, std::string& why) {
-  if (len < 4) {
+  return decode_impl(frame, len, nullptr, out, why);
+}
+
+namespace {
+// `frame` holds the first `head_len` bytes of the frame; `bulk` (when not null) the rest.
+DecodeError decode_impl(const uint8_t* frame, size_t head_len, std::vector<uint8_t>* bulk, Message& out,
+                        std::string& why) {
+  const size_t len = head_len + (bulk ? bulk->size() : 0);
+
+  if (head_len < 4) {
     why = "frame: " + std::to_string(len) + " bytes, too short for the length prefix";
     return DecodeError::truncated;
   }
@@ -454,8 +620,8 @@ DecodeError decode(const uint8_t* frame, size_t len, Message& out, std::string& 
           " bytes follow (trailing bytes)";
     return DecodeError::trailing_bytes;
   }
-  if (len < kHeaderSize) {
-    why = "frame: " + std::to_string(len) + " bytes, too short for the " + std::to_string(kHeaderSize) + "-byte header";
+  if (head_len < kHeaderSize) {
+    why = "frame: " + std::to_string(head_len) + " bytes, too short for the " + std::to_string(kHeaderSize) + "-byte header";
     return DecodeError::truncated;
   }
   if (frame[4] != kProtocolVersion) {
@@ -466,28 +632,28 @@ DecodeError decode(const uint8_t* frame, size_t len, Message& out, std::string& 
   const char* name = to_string(type);
   Message m;
   m.msg_id = uint64_t(get_be32(frame + 6)) << 32 | get_be32(frame + 10);
-  Reader r(frame + kHeaderSize, frame + len, name);
+  Reader r(frame + kHeaderSize, frame + head_len, name);
   DecodeError e = DecodeError::none;
   switch (type) {
-    case MsgType::register_proxy_port: e = decode_body<RegisterProxyPort>(r, m); break;
-    case MsgType::deregister_proxy_port: e = decode_body<DeregisterProxyPort>(r, m); break;
-    case MsgType::register_lun: e = decode_body<RegisterLun>(r, m); break;
-    case MsgType::deregister_lun: e = decode_body<DeregisterLun>(r, m); break;
-    case MsgType::scsi_cmd: e = decode_body<ScsiCmd>(r, m); break;
-    case MsgType::scsi_data: e = decode_body<ScsiData>(r, m); break;
-    case MsgType::scsi_data_xfer_done: e = decode_body<ScsiDataXferDone>(r, m); break;
-    case MsgType::scsi_status: e = decode_body<ScsiStatus>(r, m); break;
-    case MsgType::status: e = decode_body<Status>(r, m); break;
-    case MsgType::session_create: e = decode_body<SessionCreate>(r, m); break;
-    case MsgType::session_destroy: e = decode_body<SessionDestroy>(r, m); break;
-    case MsgType::echo_request: e = decode_body<Echo>(r, m); break;
-    case MsgType::echo_reply: e = decode_body<EchoReply>(r, m); break;
-    case MsgType::lun_active: e = decode_body<LunActive>(r, m); break;
-    case MsgType::hello: e = decode_body<Hello>(r, m); break;
-    case MsgType::task_mgmt: e = decode_body<TaskMgmt>(r, m); break;
-    case MsgType::session_luns: e = decode_body<SessionLuns>(r, m); break;
-    case MsgType::pr_state: e = decode_body<PrStateMsg>(r, m); break;
-    case MsgType::lu_list: e = decode_body<LuList>(r, m); break;
+    case MsgType::register_proxy_port: e = decode_body<RegisterProxyPort>(r, m, bulk); break;
+    case MsgType::deregister_proxy_port: e = decode_body<DeregisterProxyPort>(r, m, bulk); break;
+    case MsgType::register_lun: e = decode_body<RegisterLun>(r, m, bulk); break;
+    case MsgType::deregister_lun: e = decode_body<DeregisterLun>(r, m, bulk); break;
+    case MsgType::scsi_cmd: e = decode_body<ScsiCmd>(r, m, bulk); break;
+    case MsgType::scsi_data: e = decode_body<ScsiData>(r, m, bulk); break;
+    case MsgType::scsi_data_xfer_done: e = decode_body<ScsiDataXferDone>(r, m, bulk); break;
+    case MsgType::scsi_status: e = decode_body<ScsiStatus>(r, m, bulk); break;
+    case MsgType::status: e = decode_body<Status>(r, m, bulk); break;
+    case MsgType::session_create: e = decode_body<SessionCreate>(r, m, bulk); break;
+    case MsgType::session_destroy: e = decode_body<SessionDestroy>(r, m, bulk); break;
+    case MsgType::echo_request: e = decode_body<Echo>(r, m, bulk); break;
+    case MsgType::echo_reply: e = decode_body<EchoReply>(r, m, bulk); break;
+    case MsgType::lun_active: e = decode_body<LunActive>(r, m, bulk); break;
+    case MsgType::hello: e = decode_body<Hello>(r, m, bulk); break;
+    case MsgType::task_mgmt: e = decode_body<TaskMgmt>(r, m, bulk); break;
+    case MsgType::session_luns: e = decode_body<SessionLuns>(r, m, bulk); break;
+    case MsgType::pr_state: e = decode_body<PrStateMsg>(r, m, bulk); break;
+    case MsgType::lu_list: e = decode_body<LuList>(r, m, bulk); break;
     default:
       why = "frame: unknown type " + std::to_string(frame[5]);
       return DecodeError::bad_type;
@@ -500,8 +666,13 @@ DecodeError decode(const uint8_t* frame, size_t len, Message& out, std::string& 
     why = std::string(name) + ": " + std::to_string(r.remaining()) + " trailing bytes after the body";
     return DecodeError::trailing_bytes;
   }
+  if (bulk && !r.bulk_adopted()) {
+    why = std::string(name) + ": " + std::to_string(bulk->size()) + " trailing bytes after the body";
+    return DecodeError::trailing_bytes;
+  }
   out = std::move(m);
   return DecodeError::none;
 }
+}  // namespace
 
 }  // namespace stmf::proxy

@@ -28,6 +28,24 @@ namespace stmf::proxy {
 // ("UNKNOWN" for a value that is not a MsgType).
 const char* to_string(MsgType t);
 
+// Encodes `m` into two parts, moving its bulk field's buffer (SCSI_DATA data, SCSI_CMD
+// immediate_data) into `bulk` uncopied; other messages go whole into `head`. `m` is left
+// valid with that buffer empty.
+Frame encode_parts(Message&& m);
+
+// Where the bulk field's bytes of a frame start, from its first `avail` bytes (length prefix
+// included): `offset` and `length` of those bytes when the frame is a SCSI_DATA or SCSI_CMD
+// whose bulk field ends the frame as the length prefix says; `need` when more bytes are
+// needed to tell (at most kBulkLocateMax); `none` otherwise (no bulk field, or a frame
+// decode() will refuse: it is then read whole).
+struct BulkAt {
+  enum class Kind { none, need, at } kind = Kind::none;
+  size_t offset = 0;
+  size_t length = 0;
+};
+constexpr size_t kBulkLocateMax = kHeaderSize + 128;
+BulkAt locate_bulk(const uint8_t* frame, size_t avail);
+
 // Appends one whole frame (u32 length prefix, version, type, msg_id, body) to `out`.
 void encode(const Message& m, std::vector<uint8_t>& out);
 std::vector<uint8_t> encode(const Message& m);
@@ -48,5 +66,9 @@ const char* to_string(DecodeError e);
 // error `out` is untouched and `why` gets a one-line reason naming the field, e.g.
 // "SCSI_CMD.cdb: length 40 exceeds 32".
 DecodeError decode(const uint8_t* frame, size_t len, Message& out, std::string& why);
+// The same for a frame in two parts (encode_parts(), or a carrier that read the bulk bytes
+// into their own buffer): the bulk buffer becomes the message's bulk field uncopied. A frame
+// whose bulk part is not exactly its bulk field's bytes is refused as decode() refuses it.
+DecodeError decode(Frame&& frame, Message& out, std::string& why);
 
 }  // namespace stmf::proxy

@@ -49,11 +49,12 @@ bool ProxyService::forward_task(const LogicalUnitPtr& lu, const TaskPtr& task) {
   c.cdb.assign(task->cdb.begin(), task->cdb.begin() + task->cdb_length);
   c.data_complete = true;
   const uint64_t id = next_id_++;
-  std::vector<uint8_t> frame;
+  Frame frame;
   {
+    // The Data-Out buffer goes out as it is (scatter/gather, proxy/tcp_carrier.h).
     Message m{id, std::move(c)};
     std::get<ScsiCmd>(m.body).immediate_data = std::move(task->data_out);
-    frame = encode(m);
+    frame = encode_parts(std::move(m));
   }
   std::lock_guard lk(mu_);
   if (!up_ || !carrier_) {

@@ -204,7 +204,7 @@ void ProxyService::handshake(Stream s, bool accepted, const std::string& who) {
     }
     if (old) on_carrier_down(carrier_gen_, "replaced by a new connection of the peer");
     attach(std::make_shared<StreamCarrier<Stream>>(std::move(r->stream), std::move(r->reader)), false);
-    on_frame(carrier_gen_, std::move(r->hello_frame));
+    on_frame(carrier_gen_, Frame{std::move(r->hello_frame), {}});
   });
 }
 
@@ -245,7 +245,7 @@ void ProxyService::attach(std::shared_ptr<Carrier> c, bool door) {
   }
   c->start(Carrier::Handler{
       [this, gen](std::vector<uint8_t> f) {
-        asio::dispatch(io_, [this, gen, f = std::move(f)]() mutable { on_frame(gen, std::move(f)); });
+        asio::dispatch(io_, [this, gen, f = std::move(f)]() mutable { on_frame(gen, Frame{std::move(f), {}}); });
       },
       [this, gen](const std::string& why) { asio::post(io_, [this, gen, why] { on_carrier_down(gen, why); }); },
       // A door call the relay answered non-zero: "logged as errors without further action"
@@ -254,6 +254,10 @@ void ProxyService::attach(std::shared_ptr<Carrier> c, bool door) {
       [this](const std::string& why) {
         const uint64_t n = ++door_call_failures_;
         log()->warn("proxy link: {} ({} non-zero door result(s) so far); the link is kept", why, n);
+      },
+      // TCP and TLS: SCSI data in its own buffer, adopted by the task (proxy/codec.h Frame).
+      [this, gen](Frame f) {
+        asio::dispatch(io_, [this, gen, f = std::move(f)]() mutable { on_frame(gen, std::move(f)); });
       },
   });
   if (link_) run(link_->carrier_up(now_ms()));
@@ -396,11 +400,11 @@ void ProxyService::publish_alua() {
   stmf_.set_alua(AluaGroups{settings_.enabled, settings_.node, up, reconnecting});
 }
 
-void ProxyService::on_frame(uint64_t gen, std::vector<uint8_t> frame) {
+void ProxyService::on_frame(uint64_t gen, Frame frame) {
   if (gen != carrier_gen_ || !link_) return;
   Message m;
   std::string why;
-  if (auto e = decode(frame.data(), frame.size(), m, why); e != DecodeError::none) {
+  if (auto e = decode(std::move(frame), m, why); e != DecodeError::none) {
     log()->error("proxy link: undecodable frame ({}): {}", to_string(e), why);
     if (carrier_is_door_) run(link_->message_lost(now_ms(), "undecodable frame"));
     else on_carrier_down(gen, "undecodable frame");

@@ -27,7 +27,7 @@ void ProxyService::task_finished(const TaskPtr& task, bool aborted) {
   ScsiStatus st;
   st.task_id = id;
   st.session_id = task->nexus->remote_id();
-  std::vector<std::vector<uint8_t>> frames;
+  std::vector<Frame> frames;
   if (aborted) {
     st.response = uint8_t(TaskResponse::aborted);
   } else {
@@ -41,18 +41,18 @@ void ProxyService::task_finished(const TaskPtr& task, bool aborted) {
     // Data-In beyond the EDTL as a protocol error).
     const size_t send = std::min<size_t>(task->data_in.size(), task->expected_transfer_length);
     if (send > 0 && send == task->data_in.size() && send <= kDataChunk) {
-      // One chunk (every read up to 1 MiB): the task's buffer itself, no copy.
-      frames.push_back(encode(Message{0, ScsiData{id, st.session_id, 0, std::move(task->data_in)}}));
+      // One chunk (every read up to 1 MiB): the task's buffer itself, sent from where it is.
+      frames.push_back(encode_parts(Message{0, ScsiData{id, st.session_id, 0, std::move(task->data_in)}}));
     } else {
       for (size_t off = 0; off < send; off += kDataChunk) {
         const size_t n = std::min<size_t>(kDataChunk, send - off);
         ScsiData d{id, st.session_id, uint32_t(off), {}};
         d.data.assign(task->data_in.begin() + off, task->data_in.begin() + off + n);
-        frames.push_back(encode(Message{0, std::move(d)}));
+        frames.push_back(encode_parts(Message{0, std::move(d)}));
       }
     }
   }
-  frames.push_back(encode(Message{0, std::move(st)}));
+  frames.push_back(Frame{encode(Message{0, std::move(st)}), {}});
   served_.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard lk(mu_);
   if (auto r = running_by_gen_.find(uint16_t(gen)); r != running_by_gen_.end() && --r->second == 0)

@@ -186,7 +186,7 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   void handshake(Stream s, bool accepted, const std::string& who);
   // A connection refused or a handshake that failed: logged at most once per interval.
   void warn_limited(const std::string& what);
-  void on_frame(uint64_t carrier_gen, std::vector<uint8_t> frame);
+  void on_frame(uint64_t carrier_gen, Frame frame);
   void on_carrier_down(uint64_t carrier_gen, const std::string& why);
   void run(const LinkState::Actions& a);
   void link_up();

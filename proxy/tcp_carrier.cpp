@@ -1,5 +1,6 @@
 #include "proxy/tcp_carrier.h"
 
+#include "common/buffer_pool.h"
 #include "proxy/log.h"
 
 namespace stmf::proxy {
@@ -13,14 +14,14 @@ constexpr bool kIsTls = std::is_same_v<S, TlsSocket>;
 
 template <class Stream>
 StreamCarrier<Stream>::StreamCarrier(Stream stream, FrameReader reader)
-    : stream_(std::move(stream)), reader_(std::move(reader)) {
+    : stream_(std::move(stream)) {
+  reader_.preload(reader.take_buffered());
   boost::system::error_code ec;
   auto& sock = stream_.lowest_layer();
   auto ep = sock.remote_endpoint(ec);
   const char* kind = kIsTls<Stream> ? "tls " : "tcp ";
   describe_ = ec ? std::string(kind) + "(unconnected)" : kind + ep.address().to_string() + ":" + std::to_string(ep.port());
   sock.set_option(asio::ip::tcp::no_delay(true), ec);
-  rbuf_.resize(256 * 1024);
 }
 
 template <class Stream>
@@ -38,11 +39,11 @@ void StreamCarrier<Stream>::start(Handler h) {
 template <class Stream>
 void StreamCarrier<Stream>::deliver() {
   for (;;) {
-    std::vector<uint8_t> frame;
+    Frame frame;
     std::string why;
     auto r = reader_.next(frame, why);
-    if (r == FrameReader::Next::need_more) break;
-    if (r == FrameReader::Next::error) {
+    if (r == FrameAssembler::Next::need_more) break;
+    if (r == FrameAssembler::Next::error) {
       fail("bad frame: " + why);
       return;
     }
@@ -50,25 +51,37 @@ void StreamCarrier<Stream>::deliver() {
       std::lock_guard lk(mu_);
       if (closed_) return;
     }
-    if (handler_.on_frame) handler_.on_frame(std::move(frame));
+    if (handler_.on_parts) {
+      handler_.on_parts(std::move(frame));
+    } else if (handler_.on_frame) {
+      frame.head.insert(frame.head.end(), frame.bulk.begin(), frame.bulk.end());
+      handler_.on_frame(std::move(frame.head));
+    }
   }
   read_more();
 }
 
 template <class Stream>
 void StreamCarrier<Stream>::read_more() {
-  stream_.async_read_some(asio::buffer(rbuf_), [self = this->shared_from_this()](boost::system::error_code ec, size_t n) {
+  const auto space = reader_.space();
+  stream_.async_read_some(asio::buffer(space.data(), space.size()),
+                          [self = this->shared_from_this()](boost::system::error_code ec, size_t n) {
     if (ec) {
       self->fail(ec == asio::error::eof ? "the peer closed the connection" : ec.message());
       return;
     }
-    self->reader_.feed(self->rbuf_.data(), n);
+    self->reader_.commit(n);
     self->deliver();
   });
 }
 
 template <class Stream>
 void StreamCarrier<Stream>::send(std::vector<uint8_t> frame) {
+  send(Frame{std::move(frame), {}});
+}
+
+template <class Stream>
+void StreamCarrier<Stream>::send(Frame frame) {
   std::lock_guard lk(mu_);
   if (closed_) return;
   queue_.push_back(std::move(frame));
@@ -88,6 +101,7 @@ void StreamCarrier<Stream>::write_more() {
     inflight_.swap(queue_);
   }
   auto done = [self = this->shared_from_this()](boost::system::error_code ec, size_t) {
+    for (auto& f : self->inflight_) BufferPool::global().put(std::move(f.bulk));
     self->inflight_.clear();
     if (ec) {
       {
@@ -105,29 +119,36 @@ void StreamCarrier<Stream>::write_more() {
     constexpr size_t kJoinBelow = 16 * 1024;
     size_t small = 0;
     for (auto& f : inflight_)
-      if (f.size() < kJoinBelow) small += f.size();
+      for (auto* part : {&f.head, &f.bulk})
+        if (part->size() < kJoinBelow) small += part->size();
     joined_.clear();
     joined_.reserve(small);  // never reallocated below: the buffers point into it
     std::vector<asio::const_buffer> bufs;
     size_t run_start = 0;
     bool in_run = false;
     for (auto& f : inflight_) {
-      if (f.size() < kJoinBelow) {
-        if (!in_run) run_start = joined_.size();
-        in_run = true;
-        joined_.insert(joined_.end(), f.begin(), f.end());
-        continue;
+      for (auto* part : {&f.head, &f.bulk}) {
+        if (part->empty()) continue;
+        if (part->size() < kJoinBelow) {
+          if (!in_run) run_start = joined_.size();
+          in_run = true;
+          joined_.insert(joined_.end(), part->begin(), part->end());
+          continue;
+        }
+        if (in_run) bufs.emplace_back(joined_.data() + run_start, joined_.size() - run_start);
+        in_run = false;
+        bufs.push_back(asio::buffer(*part));
       }
-      if (in_run) bufs.emplace_back(joined_.data() + run_start, joined_.size() - run_start);
-      in_run = false;
-      bufs.push_back(asio::buffer(f));
     }
     if (in_run) bufs.emplace_back(joined_.data() + run_start, joined_.size() - run_start);
     stream_.async_write_all(std::move(bufs), std::move(done));
   } else {
     std::vector<asio::const_buffer> bufs;
-    bufs.reserve(inflight_.size());
-    for (auto& f : inflight_) bufs.push_back(asio::buffer(f));
+    bufs.reserve(2 * inflight_.size());
+    for (auto& f : inflight_) {
+      bufs.push_back(asio::buffer(f.head));
+      if (!f.bulk.empty()) bufs.push_back(asio::buffer(f.bulk));
+    }
     asio::async_write(stream_, bufs, std::move(done));
   }
 }

@@ -1,7 +1,9 @@
 // The direct carrier: one TCP connection between the two stmfd nodes (docs/proxy-protocol.md),
 // plain (TcpCarrier, only with "insecure": true) or inside TLS (TlsCarrier, proxy/tls_socket.h).
-// Frames are written back to back; several queued frames go out in one gathered write (over
-// TLS: copied into one buffer, so that they share records and system calls).
+// Frames are written back to back; several queued frames go out in one gathered write, a frame
+// in two parts as two buffers (over TLS: small parts are copied into one buffer, so that they
+// share records and system calls; SCSI data goes as it is). Reading goes through a
+// FrameAssembler (proxy/frame_reader.h): SCSI data is read straight into its own buffer.
 #pragma once
 #include <boost/asio.hpp>
 
@@ -24,6 +26,7 @@ class StreamCarrier final : public Carrier, public std::enable_shared_from_this<
   ~StreamCarrier() override;
   void start(Handler h) override;
   void send(std::vector<uint8_t> frame) override;
+  void send(Frame frame) override;
   void close() override;
   std::string describe() const override { return describe_; }
 
@@ -36,13 +39,12 @@ class StreamCarrier final : public Carrier, public std::enable_shared_from_this<
   Stream stream_;
   std::string describe_;
   Handler handler_;
-  FrameReader reader_;
-  std::vector<uint8_t> rbuf_;
+  FrameAssembler reader_;
   std::mutex mu_;
-  std::vector<std::vector<uint8_t>> queue_;  // under mu_
-  bool writing_ = false;                     // under mu_
-  bool closed_ = false;                      // under mu_
-  std::vector<std::vector<uint8_t>> inflight_;
+  std::vector<Frame> queue_;  // under mu_
+  bool writing_ = false;      // under mu_
+  bool closed_ = false;       // under mu_
+  std::vector<Frame> inflight_;
   std::vector<uint8_t> joined_;  // TLS: the inflight frames in one buffer
 };
 

@@ -9,10 +9,11 @@
 #
 # For every workload it runs the two targets alternately R rounds and reports the median IOPS
 # of each and the ratio stmfd/tgt. Machines are shared and noisy: read the ratios.
-# Then the ALUA pair: direct (node 0) against proxied (node 1); then the cost of the peer
-# link's TLS: two pairs at once, one with TLS (the default) and one with "insecure": true,
-# both driven through node 1 (every command proxied), alternately (BENCH_TLS=0 leaves it out),
-# with the CPU time both pairs' daemons used for the same requests.
+# Then the ALUA pair: direct (node 0) against proxied (node 1), with both daemons' CPU time per
+# I/O (BENCH_PAIR_BIN=DIR runs the pair on DIR/stmfd, BENCH_PAIR_OPTS adds pair.sh options);
+# then the cost of the peer link's TLS: two pairs at once, one with TLS (the default) and one
+# with "insecure": true, both driven through node 1 (every command proxied), alternately
+# (BENCH_TLS=0 leaves it out), with the CPU time both pairs' daemons used for the same requests.
 # Then the iscsi backing store (--only san, or BENCH_SAN=0 to leave it out): a "SAN" stmfd
 # serves a file LU, a second stmfd exports an iscsi-store LU over that LUN; the SAN LUN is
 # driven directly and through the front, alternately (ratio: through the front / direct).
@@ -150,13 +151,21 @@ fi
 if [ "${BENCH_PAIR:-1}" = 1 ] && want pair; then
   pair_dir=$work/pair
   pairs+=("$pair_dir")
-  scripts/pair.sh start "$pair_dir" --size "$size" --log-level warn >/dev/null
+  # BENCH_PAIR_BIN=DIR: the pair runs DIR/stmfd (an older build, for A/B comparisons);
+  # BENCH_PAIR_OPTS: more scripts/pair.sh options (e.g. --insecure: a plain TCP link).
+  # shellcheck disable=SC2086
+  scripts/pair.sh start "$pair_dir" --size "$size" --log-level warn ${BENCH_PAIR_BIN:+--bin "$BENCH_PAIR_BIN"} \
+    ${BENCH_PAIR_OPTS:-} >/dev/null
   # shellcheck disable=SC1091
   . "$pair_dir/pair.env"
   dd if="$work/stmfd.img" of="$BACKING" bs=1M conv=notrunc status=none  # allocated, page-cached
   echo
-  printf '%-28s %12s %12s %8s\n' "ALUA pair workload" direct proxied ratio
+  # CPU per I/O: node 0 alone per direct request; node 0 and node 1 together per proxied
+  # request (the standby node forwards, the owner serves); ratio proxied / direct.
+  a_pids=$(cat "$pair_dir/node0.pid"); b_pids="$a_pids $(cat "$pair_dir/node1.pid")"
+  printf '%-28s %12s %12s %8s %10s %10s %6s\n' "ALUA pair workload" direct proxied ratio "direct us/IO" "proxied us/IO" ratio
   rows "$URL_A" "$URL_B" b/a
+  a_pids=""; b_pids=""
 fi
 
 # The peer link's TLS against plain TCP: two pairs, both read and written through node 1.

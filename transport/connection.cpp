@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/buffer_pool.h"
 #include "core/scsi/opcodes.h"
 #include "transport/iscsi/crc32c.h"
 #include "transport/iscsi/data_in.h"
@@ -491,8 +492,15 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
     }
     // Capacity for the whole transfer, but only the bytes received are touched (no copy
     // later: Data-Out PDUs extend the vector within this capacity).
-    if (!over_budget) t->data_out.reserve(std::min(cmd.edtl, kMaxWriteBuffer));
-    if (!over_budget) t->data_out.resize(dlen);
+    if (!over_budget) {
+      // A large buffer comes from the pool (common/buffer_pool.h): reused memory, no fresh
+      // pages to fault on.
+      const size_t want = std::min(cmd.edtl, kMaxWriteBuffer);
+      const bool pooled = want >= BufferPool::kMinCapacity / 2 && want <= BufferPool::kMaxCapacity;
+      if (pooled) t->data_out = BufferPool::global().get(want);
+      else t->data_out.reserve(want);
+      t->data_out.resize(dlen);
+    }
     bool ok = true;
     if (!over_budget && !co_await read_segment(t->data_out.data(), dlen, ok)) co_return false;
     if (!ok) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/buffer_pool.h"
 #include "core/it_nexus.h"
 #include "core/scsi/cdb.h"
 #include "core/scsi/opcodes.h"
@@ -78,7 +79,9 @@ void BlockLu::h_read(const TaskPtr& t, TaskDone& done) {
   const uint64_t bytes = uint64_t(r.blocks) << bs_shift_;
   t->transfer_length = int64_t(bytes);
   if (bytes == 0) return done(t);
-  t->data_in.resize(bytes);
+  // A reused buffer (common/buffer_pool.h): no fresh mapping to page-fault on; every byte is
+  // read into it.
+  t->data_in = BufferPool::global().get(bytes);
   const uint64_t gen = atomic_gen_.load();
   if (atomic_active_.load() != 0) return locked_read(t, done, r.lba, r.blocks);
   store_->read(r.lba << bs_shift_, std::span<uint8_t>(t->data_in),
