@@ -78,7 +78,7 @@ void SessionAccounting::recover_journal() {
   for (auto& r : open) {
     r.flags = uint8_t((r.flags & ~acct::kFlagCheckpoint) | acct::kFlagAbnormal);
     r.reason = "ended abnormally (daemon stopped without ending it)";
-    append(r);
+    append(r, saf_);
   }
   sync_file();
   if (bad) log()->warn("{}: {} byte(s) of a cut record ignored", journal_path_, bad);
@@ -118,7 +118,10 @@ void SessionAccounting::enqueue(std::vector<Event> ev) {
   std::unique_lock lk(mu_);
   if (!started_ || stopping_) return;
   space_.wait(lk, [&] { return queue_.size() < kMaxQueue || stopping_; });
-  for (auto& e : ev) queue_.push_back(std::move(e));
+  for (auto& e : ev) {
+    e.saf = saf_;  // the format at the time of the event, whenever the thread writes it
+    queue_.push_back(std::move(e));
+  }
   cv_.notify_one();
 }
 
@@ -184,7 +187,7 @@ void SessionAccounting::run() {
     lk.unlock();
     bool journal = false;
     for (const Event& e : batch) {
-      if (e.append) append(e.record);
+      if (e.append) append(e.record, e.saf);
       journal = journal || e.journal;
     }
     sync_file();
@@ -209,12 +212,7 @@ void SessionAccounting::sync_file() {
 }
 
 // Writes one record (synced by the batch's sync_file(), or before a rotation).
-void SessionAccounting::append(const acct::Record& r) {
-  int saf;
-  {
-    std::lock_guard lk(mu_);
-    saf = saf_;
-  }
+void SessionAccounting::append(const acct::Record& r, int saf) {
   std::string bytes;
   if (saf == stmf::ars::kSafJson) {
     bytes = acct::encode_json_line(r);

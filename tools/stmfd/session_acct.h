@@ -73,13 +73,14 @@ class SessionAccounting final : public stmf::SessionListener {
     acct::Record record;
     bool append = true;    // write the record to the file
     bool journal = false;  // the journal changed: rewrite it
+    int saf = 1;           // the record format when the event was queued
   };
   acct::Record record_of(const stmf::ItNexus& n, uint8_t flags) const;
   // The record of a session that ended, taken out of the journal's live set.
   Event ended_event(const stmf::ItNexusPtr& n);
   void enqueue(std::vector<Event> ev);
   void run();
-  void append(const acct::Record& r);
+  void append(const acct::Record& r, int saf);
   void sync_file();  // fdatasync of the accounting file when records were written since the last one
   void write_journal();
   void recover_journal();
