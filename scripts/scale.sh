@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Scale: many sessions and many targets x LUs against one stmfd on loopback (issue 19 item 4).
 #
-#   scripts/scale.sh [--ci] [--bin DIR] [--client PATH] [--only sessions|iops|wide]
+#   scripts/scale.sh [--ci] [--bin DIR] [--client PATH] [--only sessions|iops|churn|wide]
 #                    [--initiators N] [--rounds R] [--count C] [--wide-targets T]
 #
 # sessions  N initiator names (default 250) x 4 targets = 4N concurrent sessions (1,000), each
 #           logged in by scale_client (test/bench/scale_client.cpp: one process, one libiscsi
-#           context per session, one poll loop); the daemon's memory (smaps_rollup) before and
+#           context per session, one epoll loop); the daemon's memory (smaps_rollup) before and
 #           with every session logged in and idle, per session; then every session writes 4
 #           blocks of its own pattern and reads them back: every command GOOD, every block equal.
 # iops      4 KiB random reads at the same total queue depth: 8 sessions x QD32 against
 #           64 sessions x QD4, alternately, R rounds (default 3) of C reads (default 100,000):
-#           median IOPS of each, their ratio, and the daemon's CPU microseconds per read.
+#           median IOPS of each, their ratio, and the daemon's and the client's CPU µs per read.
+# churn     R rounds (--rounds, default 3) of the same N x 4 sessions logging in
+#           and out against the daemon of the parts above: its anonymous memory after each
+#           round (what it keeps of ended sessions must level off: every login is a new nexus).
 # wide      T targets (default 64) x 16 LUs (1,024 sparse file-backed LUs in the temporary directory):
 #           the daemon's start, a login and REPORT LUNS (median of 5), and `stmfadm list-lu -v`,
 #           `list-target -v`, `list-view` and `export`, timed.
@@ -24,7 +27,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=build/tools; client=""; only=""; ci=0; initiators=""; rounds=3; count=100000; wide_targets=""
-usage="usage: $0 [--ci] [--bin DIR] [--client PATH] [--only sessions|iops|wide] [--initiators N] [--rounds R] [--count C] [--wide-targets T]"
+usage="usage: $0 [--ci] [--bin DIR] [--client PATH] [--only sessions|iops|churn|wide] [--initiators N] [--rounds R] [--count C] [--wide-targets T]"
 # Each option with a value, and the variable it sets.
 declare -A option_var=([--bin]=bin [--client]=client [--only]=only [--initiators]=initiators [--rounds]=rounds
                        [--count]=count [--wide-targets]=wide_targets)
@@ -39,7 +42,7 @@ while [ $# -gt 0 ]; do
 done
 # --ci: 50 initiators (200 sessions) and 8 wide targets unless given.
 if [ "$ci" = 1 ]; then : "${initiators:=50}" "${wide_targets:=8}"; else : "${initiators:=250}" "${wide_targets:=64}"; fi
-case "$only" in ""|sessions|iops|wide) ;; *) echo "scale.sh: --only sessions, iops or wide" >&2; exit 2;; esac
+case "$only" in ""|sessions|iops|churn|wide) ;; *) echo "scale.sh: --only sessions, iops, churn or wide" >&2; exit 2;; esac
 [ -n "$client" ] || client=$bin/../test/bench/scale_client
 [ -x "$bin/stmfd" ] || { echo "scale.sh: no $bin/stmfd (build first: scripts/build.sh)" >&2; exit 2; }
 [ -x "$client" ] || { echo "scale.sh: no $client (build first: scripts/build.sh)" >&2; exit 2; }
@@ -109,7 +112,7 @@ target_list() { local t out="" sep=""; for t in $(seq 0 $((TARGETS - 1))); do ou
 
 port=$(free_port)
 echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
-if want sessions || want iops; then
+if want sessions || want iops || want churn; then
   sessions_config
   start_daemon "$work/sessions.json"
   echo "daemon_open_file_limit $(awk '/Max open files/ { print $4 }' "/proc/$pid/limits")"
@@ -158,6 +161,18 @@ if want iops; then
   printf '%-22s %10s %10s %8s\n' "4KiB read (IOPS)" "$am" "$bm" "$(awk -v a="$am" -v b="$bm" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')"
   printf '%-22s %10s %10s %8s\n' "daemon CPU us/IO" "$cam" "$cbm" "$(awk -v a="$cam" -v b="$cbm" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')"
   printf '%-22s %10s %10s %8s\n' "client CPU us/IO" "$kam" "$kbm" "$(awk -v a="$kam" -v b="$kbm" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')"
+fi
+if want churn; then
+  echo "== churn: $rounds rounds of $((initiators * TARGETS)) sessions logging in and out"
+  mem=""
+  for r in $(seq "$rounds"); do
+    if ! "$client" --portal "127.0.0.1:$port" --target "$(target_list)" --initiators "$initiators" \
+         --prefix "iqn.2026-12.org.example:churn-" --deadline-s "$DEADLINE_S" >"$work/churn.out" 2>&1; then
+      echo "scale.sh: churn round $r failed:" >&2; cat "$work/churn.out" >&2; fail=1
+    fi
+    mem+=" $(awk '/^Anonymous:/ { print $2 }' "/proc/$pid/smaps_rollup")"
+  done
+  echo "churn_anon_kib$mem"
 fi
 stop_daemon
 
