@@ -47,17 +47,25 @@ struct CommandInfo {
 std::optional<scsi::SenseCode> check_cdb_usage(const CommandInfo& ci, const uint8_t* cdb);
 
 // Unit attention conditions per I_T nexus key (SAM-5 5.14, SPC-4 5.14.8).
-// A nexus this LU has never seen gets POWER ON, RESET first.
+// A nexus this LU has never seen gets POWER ON, RESET first. A lost nexus keeps I_T NEXUS
+// LOSS OCCURRED for when it returns; only the last kMaxLostNexuses lost nexuses that have not
+// returned are remembered (an older one returning sees POWER ON, RESET): every new session
+// is a new nexus key, so the table would otherwise grow with every login ever made.
 class UnitAttentions {
  public:
+  static constexpr size_t kMaxLostNexuses = 1024;
+
   // Next condition for the nexus, removed from the queue (when take = true).
   std::optional<scsi::SenseCode> next(const std::string& nexus_key, bool take);
   // Queue a condition for every known nexus (except `except`, if not empty); nexuses this LU
   // has not seen yet will see POWER ON, RESET instead, which supersedes it.
   void raise_all(const scsi::SenseCode& s, const std::string& except = {});
   void raise(const std::string& nexus_key, const scsi::SenseCode& s);
-  // Replace the nexus's queue with one condition (used for resets and nexus loss).
-  void reset_to(const std::string& nexus_key, const scsi::SenseCode& s);
+  // The nexus is gone: its queue becomes I_T NEXUS LOSS OCCURRED, kept until it returns (a
+  // command of it) or until kMaxLostNexuses later losses have pushed it out.
+  void nexus_lost(const std::string& nexus_key);
+  // How many nexus keys the LU holds a queue for (live and lost).
+  size_t size();
   // The nexus's POWER ON, RESET was reported elsewhere (a standby LU: by the active node, to
   // which its commands go): start its queue empty, so later conditions reach it.
   void mark_seen(const std::string& nexus_key);
@@ -74,10 +82,18 @@ class UnitAttentions {
   void restore(const std::map<std::string, std::vector<scsi::SenseCode>>& queues);
 
  private:
-  std::deque<scsi::SenseCode>& queue_locked(const std::string& key);
+  struct Entry {
+    std::deque<scsi::SenseCode> queue;
+    uint64_t lost = 0;  // the number of its loss in lost_ (0: live or returned)
+  };
+  Entry& entry_locked(const std::string& key);
+  std::deque<scsi::SenseCode>& queue_locked(const std::string& key) { return entry_locked(key).queue; }
+  void forget_lost_locked();  // drops the oldest lost nexuses beyond kMaxLostNexuses
   std::mutex mu_;
   bool power_on_for_new_ = true;
-  std::unordered_map<std::string, std::deque<scsi::SenseCode>> queues_;
+  std::unordered_map<std::string, Entry> queues_;
+  std::deque<std::pair<std::string, uint64_t>> lost_;  // oldest first: key, number of the loss
+  uint64_t losses_ = 0;
 };
 
 // What a planned switchover hands to the new owner besides reservations (docs/alua.md

@@ -286,7 +286,7 @@ void Stmf::nexus_lost(const ItNexusPtr& nexus) {
   if (map) {
     for (auto& [lun, lu] : map->luns) {
       aborted += abort_tasks(*lu, [&](const ScsiTask& t) { return t.nexus == nexus; }, nullptr);
-      lu->unit_attentions().reset_to(key, scsi::sense::i_t_nexus_loss);
+      lu->unit_attentions().nexus_lost(key);
       lu->on_nexus_loss(key);
       {
         std::unique_lock lk(lu->reservations().mu);  // SCSI-2 reservation ends; PR stays

@@ -7,10 +7,34 @@ namespace {
 constexpr size_t kMaxQueued = 16;  // SPC-4 allows dropping the oldest beyond a limit
 }
 
-std::deque<scsi::SenseCode>& UnitAttentions::queue_locked(const std::string& key) {
+UnitAttentions::Entry& UnitAttentions::entry_locked(const std::string& key) {
   auto [it, inserted] = queues_.try_emplace(key);
-  if (inserted && power_on_for_new_) it->second.push_back(scsi::sense::power_on_reset);
+  if (inserted && power_on_for_new_) it->second.queue.push_back(scsi::sense::power_on_reset);
   return it->second;
+}
+
+void UnitAttentions::forget_lost_locked() {
+  while (lost_.size() > kMaxLostNexuses) {
+    auto [key, number] = std::move(lost_.front());
+    lost_.pop_front();
+    // Not when the nexus returned since (or was lost again later: a newer number).
+    if (auto it = queues_.find(key); it != queues_.end() && it->second.lost == number) queues_.erase(it);
+  }
+}
+
+void UnitAttentions::nexus_lost(const std::string& nexus_key) {
+  std::lock_guard lk(mu_);
+  auto& e = queues_[nexus_key];
+  e.queue.clear();
+  e.queue.push_back(scsi::sense::i_t_nexus_loss);
+  e.lost = ++losses_;
+  lost_.emplace_back(nexus_key, e.lost);
+  forget_lost_locked();
+}
+
+size_t UnitAttentions::size() {
+  std::lock_guard lk(mu_);
+  return queues_.size();
 }
 
 void UnitAttentions::set_power_on_for_new_nexus(bool on) {
@@ -20,7 +44,9 @@ void UnitAttentions::set_power_on_for_new_nexus(bool on) {
 
 std::optional<scsi::SenseCode> UnitAttentions::next(const std::string& nexus_key, bool take) {
   std::lock_guard lk(mu_);
-  auto& q = queue_locked(nexus_key);
+  auto& e = entry_locked(nexus_key);
+  e.lost = 0;  // a command of the nexus: it is back
+  auto& q = e.queue;
   if (q.empty()) return std::nullopt;
   scsi::SenseCode s = q.front();
   if (take) q.pop_front();
@@ -29,7 +55,7 @@ std::optional<scsi::SenseCode> UnitAttentions::next(const std::string& nexus_key
 
 void UnitAttentions::mark_seen(const std::string& nexus_key) {
   std::lock_guard lk(mu_);
-  queues_.try_emplace(nexus_key);
+  queues_.try_emplace(nexus_key).first->second.lost = 0;
 }
 
 void UnitAttentions::raise(const std::string& nexus_key, const scsi::SenseCode& s) {
@@ -43,47 +69,48 @@ void UnitAttentions::raise(const std::string& nexus_key, const scsi::SenseCode& 
 
 void UnitAttentions::raise_all(const scsi::SenseCode& s, const std::string& except) {
   std::lock_guard lk(mu_);
-  for (auto& [key, q] : queues_) {
+  for (auto& [key, e] : queues_) {
     if (key == except) continue;
+    auto& q = e.queue;
     bool dup = false;
-    for (auto& e : q) dup = dup || e == s;
+    for (auto& x : q) dup = dup || x == s;
     if (dup) continue;
     if (q.size() >= kMaxQueued) q.pop_front();
     q.push_back(s);
   }
 }
 
-void UnitAttentions::reset_to(const std::string& nexus_key, const scsi::SenseCode& s) {
-  std::lock_guard lk(mu_);
-  auto& q = queues_[nexus_key];
-  q.clear();
-  q.push_back(s);
-}
-
 void UnitAttentions::clear(const std::string& nexus_key, const scsi::SenseCode& s) {
   std::lock_guard lk(mu_);
   auto it = queues_.find(nexus_key);
   if (it == queues_.end()) return;
-  std::erase(it->second, s);
+  std::erase(it->second.queue, s);
 }
 
 std::map<std::string, std::vector<scsi::SenseCode>> UnitAttentions::snapshot() {
   std::lock_guard lk(mu_);
   std::map<std::string, std::vector<scsi::SenseCode>> m;
-  for (auto& [key, q] : queues_) m[key].assign(q.begin(), q.end());
+  for (auto& [key, e] : queues_) m[key].assign(e.queue.begin(), e.queue.end());
   return m;
 }
 
 void UnitAttentions::restore(const std::map<std::string, std::vector<scsi::SenseCode>>& queues) {
   std::lock_guard lk(mu_);
   queues_.clear();
+  lost_.clear();
   for (auto& [key, q] : queues) {
-    auto& d = queues_[key];
+    auto& e = queues_[key];
     for (auto& s : q) {
-      if (d.size() >= kMaxQueued) d.pop_front();
-      d.push_back(s);
+      if (e.queue.size() >= kMaxQueued) e.queue.pop_front();
+      e.queue.push_back(s);
+    }
+    // A lost nexus on the other node stays a lost one here (bounded the same way).
+    if (e.queue.size() == 1 && e.queue.front() == scsi::sense::i_t_nexus_loss) {
+      e.lost = ++losses_;
+      lost_.emplace_back(key, e.lost);
     }
   }
+  forget_lost_locked();
 }
 
 HandoverState LogicalUnit::handover_state() { return HandoverState{uas_.snapshot(), current_mode_pages()}; }

@@ -22,6 +22,9 @@ struct Fixture {
     Config before = c;
     Status s = info->fn(c, args, r, ctx);
     if (!s.ok()) CHECK(c == before);  // a refused op leaves the model untouched
+    // The daemon runs a read on its current configuration itself, without a copy
+    // (tools/stmfd/mgmt_server.cpp model_op): a read never changes it.
+    if (!info->changes) CHECK(c == before);
     if (out) *out = r;
     return s;
   }
@@ -360,4 +363,27 @@ TEST_CASE("admit_request: the nesting bound first, then the object, then the lin
   auto big = admit_request(R"({"v":1,"op":"list-hg","pad":")" + pad + "\"}", lim);
   CHECK(big.status.message == "request larger than 4096 bytes (only import may be larger)");
   CHECK(admit_request(R"({"v":1,"op":"import","pad":")" + pad + "\"}", lim).status.ok());
+}
+
+TEST_CASE("every read-only op leaves the model as it was (the daemon runs reads without a copy)", "[mgmt][ops]") {
+  Fixture f;
+  const auto a = f.lu();
+  REQUIRE(f.code("create-hg", {{"name", "h1"}}) == 0);
+  REQUIRE(f.code("add-hg-member", {{"group", "h1"}, {"member", "iqn.2026-11.org.example:h"}}) == 0);
+  REQUIRE(f.code("add-view", {{"guid", a}, {"host_group", "h1"}}) == 0);
+  const json args[] = {json::object(), {{"guid", a}}, {{"group", "h1"}}, {{"name", "h1"}},
+                       {{"guid", "600144F0000000000000000000000099"}}};
+  for (auto name : {"get-state", "list-lu", "get-lu", "list-hg", "list-tg", "get-hg-members", "get-tg-members",
+                    "list-view", "list-initiator", "list-defaults", "list-portal", "get-alua-state"}) {
+    const OpInfo* info = find_op(name);
+    REQUIRE(info);
+    CHECK_FALSE(info->changes);
+    for (auto& x : args) {
+      INFO(name << " " << x.dump());
+      Config before = f.c;
+      json r = json::object();
+      info->fn(f.c, x, r, f.ctx);
+      CHECK(f.c == before);
+    }
+  }
 }

@@ -78,8 +78,9 @@ void SessionAccounting::recover_journal() {
   for (auto& r : open) {
     r.flags = uint8_t((r.flags & ~acct::kFlagCheckpoint) | acct::kFlagAbnormal);
     r.reason = "ended abnormally (daemon stopped without ending it)";
-    append(r);
+    append(r, saf_);
   }
+  sync_file();
   if (bad) log()->warn("{}: {} byte(s) of a cut record ignored", journal_path_, bad);
   if (!open.empty()) log()->warn("{} session(s) of the previous run ended abnormally: recorded", open.size());
   write_journal();  // now empty
@@ -117,7 +118,10 @@ void SessionAccounting::enqueue(std::vector<Event> ev) {
   std::unique_lock lk(mu_);
   if (!started_ || stopping_) return;
   space_.wait(lk, [&] { return queue_.size() < kMaxQueue || stopping_; });
-  for (auto& e : ev) queue_.push_back(std::move(e));
+  for (auto& e : ev) {
+    e.saf = saf_;  // the format at the time of the event, whenever the thread writes it
+    queue_.push_back(std::move(e));
+  }
   cv_.notify_one();
 }
 
@@ -130,15 +134,17 @@ void SessionAccounting::session_started(const stmf::ItNexusPtr& n) {
   enqueue({Event{std::move(r), false, true}});
 }
 
-void SessionAccounting::session_ended(const stmf::ItNexusPtr& n) {
+SessionAccounting::Event SessionAccounting::ended_event(const stmf::ItNexusPtr& n) {
   auto r = record_of(*n, 0);
   r.reason = n->end_reason().empty() ? (n->remote() ? "peer session ended" : "ended") : n->end_reason();
   {
     std::lock_guard lk(open_mu_);
     open_.erase(n->id());
   }
-  enqueue({Event{std::move(r), true, true}});
+  return Event{std::move(r), true, true};
 }
+
+void SessionAccounting::session_ended(const stmf::ItNexusPtr& n) { enqueue({ended_event(n)}); }
 
 void SessionAccounting::checkpoint() {
   std::vector<Event> ev;
@@ -172,22 +178,41 @@ void SessionAccounting::run() {
   for (;;) {
     cv_.wait(lk, [&] { return !queue_.empty() || stopping_; });
     if (queue_.empty() && stopping_) return;
-    Event e = std::move(queue_.front());
-    queue_.pop_front();
+    // Group commit: everything queued so far is written, then synced once (a login storm of
+    // N sessions costs a few syncs and journal rewrites, not N of each).
+    std::deque<Event> batch;
+    batch.swap(queue_);
+    busy_ = true;
     space_.notify_all();
     lk.unlock();
-    if (e.append) append(e.record);
-    if (e.journal) write_journal();
+    bool journal = false;
+    for (const Event& e : batch) {
+      if (e.append) append(e.record, e.saf);
+      journal = journal || e.journal;
+    }
+    sync_file();
+    if (journal) write_journal();
     lk.lock();
+    busy_ = false;
+    idle_.notify_all();
   }
 }
 
-void SessionAccounting::append(const acct::Record& r) {
-  int saf;
-  {
-    std::lock_guard lk(mu_);
-    saf = saf_;
-  }
+void SessionAccounting::wait_idle() {
+  std::unique_lock lk(mu_);
+  idle_.wait(lk, [&] { return (queue_.empty() && !busy_) || !started_; });
+}
+
+void SessionAccounting::sync_file() {
+  if (unsynced_ == 0) return;
+  syncs_.fetch_add(1);
+  if (::fdatasync(fd_) != 0)
+    log()->error("{}: {} record(s) written but not synced: {}", path_, unsynced_, std::strerror(errno));
+  unsynced_ = 0;
+}
+
+// Writes one record (synced by the batch's sync_file(), or before a rotation).
+void SessionAccounting::append(const acct::Record& r, int saf) {
   std::string bytes;
   if (saf == stmf::ars::kSafJson) {
     bytes = acct::encode_json_line(r);
@@ -196,7 +221,9 @@ void SessionAccounting::append(const acct::Record& r) {
     bytes.assign(b.begin(), b.end());
   }
   if (max_bytes_ && size_ > 0 && size_ + bytes.size() > max_bytes_) {
-    // Rotate: <file> -> <file>.1 (the previous .1 goes), a new <file> begins.
+    // Rotate: <file> -> <file>.1 (the previous .1 goes), a new <file> begins; what the old
+    // file holds is synced first.
+    sync_file();
     const std::string old = path_ + ".1";
     if (::rename(path_.c_str(), old.c_str()) == 0) {
       const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -208,11 +235,12 @@ void SessionAccounting::append(const acct::Record& r) {
       }
     }
   }
-  if (!write_all(fd_, bytes.data(), bytes.size()) || ::fdatasync(fd_) != 0) {
+  if (!write_all(fd_, bytes.data(), bytes.size())) {
     log()->error("{}: record of ASH 0x{:016x} not written: {}", path_, r.ash, std::strerror(errno));
     return;
   }
   size_ += bytes.size();
+  ++unsynced_;
 }
 
 void SessionAccounting::write_journal() {
@@ -226,6 +254,7 @@ void SessionAccounting::write_journal() {
   }
   const std::string tmp = journal_path_ + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  syncs_.fetch_add(1);
   bool ok = fd >= 0 && write_all(fd, bytes.data(), bytes.size()) && ::fdatasync(fd) == 0;
   if (fd >= 0) ::close(fd);
   ok = ok && ::rename(tmp.c_str(), journal_path_.c_str()) == 0;
@@ -234,15 +263,17 @@ void SessionAccounting::write_journal() {
 
 void SessionAccounting::stop() {
   if (!running()) return;
-  // The sessions still live end with the daemon.
+  // The sessions still live end with the daemon: their records in one batch (one sync).
+  std::vector<Event> ended;
   for (auto& n : stmf_.nexuses()) {
     {
       std::lock_guard lk(open_mu_);
       if (!open_.count(n->id())) continue;
     }
     n->set_end_reason("shutdown");
-    session_ended(n);
+    ended.push_back(ended_event(n));
   }
+  if (!ended.empty()) enqueue(std::move(ended));
   {
     std::lock_guard lk(mu_);
     stopping_ = true;

@@ -3,10 +3,12 @@
 // sessions every checkpoint_min minutes, and "ended abnormally" records at start for the
 // sessions a killed daemon left open.
 //
-// Records are appended to one file (write + fdatasync each) in the format arsctl's SAF names at
+// Records are appended to one file in the format arsctl's SAF names at
 // the time; at max_bytes the file is renamed to <file>.1 (replacing the previous one) and a new
-// one begins. The open-sessions journal <file>.open holds the last record of each live session
-// (rewritten with write + fdatasync + rename at each login, logout and checkpoint), so a SIGKILL
+// one begins. The thread writes what is queued as one batch and syncs it with one fdatasync
+// (group commit); the journal is rewritten once per batch. The open-sessions journal <file>.open holds the last record of each live session
+// (rewritten with write + fdatasync + rename after each batch holding a login, logout or
+// checkpoint), so a SIGKILL
 // loses at most what the sessions did since the last checkpoint.
 //
 // The I/O runs on the accounting's own thread: the transports' threads only queue events
@@ -61,16 +63,25 @@ class SessionAccounting final : public stmf::SessionListener {
   void session_started(const stmf::ItNexusPtr& n) override;
   void session_ended(const stmf::ItNexusPtr& n) override;
 
+  // For tests: waits until everything queued so far is written and synced; the fdatasync
+  // calls made so far (accounting file and journal).
+  void wait_idle();
+  uint64_t syncs() const { return syncs_.load(); }
+
  private:
   struct Event {
     acct::Record record;
     bool append = true;    // write the record to the file
     bool journal = false;  // the journal changed: rewrite it
+    int saf = 1;           // the record format when the event was queued
   };
   acct::Record record_of(const stmf::ItNexus& n, uint8_t flags) const;
+  // The record of a session that ended, taken out of the journal's live set.
+  Event ended_event(const stmf::ItNexusPtr& n);
   void enqueue(std::vector<Event> ev);
   void run();
-  void append(const acct::Record& r);
+  void append(const acct::Record& r, int saf);
+  void sync_file();  // fdatasync of the accounting file when records were written since the last one
   void write_journal();
   void recover_journal();
 
@@ -79,11 +90,14 @@ class SessionAccounting final : public stmf::SessionListener {
   uint64_t max_bytes_ = 0;
   int fd_ = -1;
   uint64_t size_ = 0;
+  size_t unsynced_ = 0;  // records written since the last sync (the thread's)
+  std::atomic<uint64_t> syncs_{0};
 
   mutable std::mutex mu_;
-  std::condition_variable cv_, space_;
+  std::condition_variable cv_, space_, idle_;
   std::deque<Event> queue_;
   bool started_ = false, stopping_ = false;
+  bool busy_ = false;         // the thread is writing a batch
   int saf_ = 1;
   uint16_t node_;
   std::map<uint64_t, acct::Record> open_;  // by nexus id: the journal's content (under open_mu_)
