@@ -198,6 +198,8 @@ awaitable<void> Connection::wait_for_send_queue() {
       logged = true;
     }
     boost::system::error_code ec;
+    reader_running_ = false;
+    flush_output();  // the batch the reader queued: this wait ends when it is written
     drain_timer_.expires_at(std::chrono::steady_clock::time_point::max());
     co_await drain_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
   }
@@ -366,14 +368,8 @@ void Connection::send_pdu(const iscsi::Bhs& bhs, const uint8_t* data, size_t len
   // A PDU that closes the connection (Logout Response) goes at once, as does anything sent
   // while the reader waits: the session ends as soon as the initiator has its answer.
   if (!reader_running_ || close_after) return write_next();
-  // The reader is on bytes already received: it writes the batch before it waits; should it
-  // wait anywhere else, the posted flush does.
-  if (flush_posted_) return;
-  flush_posted_ = true;
-  asio::post(strand_, [self = shared_from_this()] {
-    self->flush_posted_ = false;
-    self->flush_output();
-  });
+  // The reader is on bytes already received: it writes the batch before it next waits (every
+  // suspension of the reader, read_fully and wait_for_send_queue, flushes first).
 }
 
 void Connection::flush_output() {

@@ -198,9 +198,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   size_t queued_bytes_ = 0;         // headers + data of the PDUs in outq_
   asio::steady_timer drain_timer_;  // the reader waits on it while outq_ is over the limit
   // Batching: while the reader runs on bytes already received, responses wait in outq_ and go
-  // out in one write before it next waits (a posted flush_output() backs that up).
+  // out in one write before it next waits. Every co_await in the reader's path must be preceded
+  // by reader_running_ = false and flush_output() (read_fully and wait_for_send_queue do).
   bool reader_running_ = false;
-  bool flush_posted_ = false;
   unsigned reads_since_yield_ = 0;
 
   // Keepalive.
