@@ -218,8 +218,13 @@ class Impl : public std::enable_shared_from_this<Impl> {
       std::lock_guard lk(inbox_mu_);
       burst.swap(inbox_);
     }
-    for (Op* op : burst) enqueue(op);
-    dispatch();
+    // Each op goes to the backend as soon as there is room: queue_limit bounds the ops that
+    // truly wait, also when a burst arrives at once (a connection's reader serves every
+    // command already received before it yields).
+    for (Op* op : burst) {
+      enqueue(op);
+      dispatch();
+    }
     flush_out();
     arm();
   }

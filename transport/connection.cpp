@@ -29,6 +29,9 @@ using iscsi::kReservedTag;
 constexpr uint32_t kMaxWriteBuffer = (32u << 20) + 4096;
 // Discarded data segments are read through a buffer of this size, never the announced length.
 constexpr size_t kSkipBuffer = 16384;
+// Non-blocking reads the reader does in a row before it lets the strand's other handlers
+// (completions from the store's threads, timers) and other connections run.
+constexpr unsigned kReadsBeforeYield = 64;
 using iscsi::pad4;
 
 // Bytes a read command makes the LU allocate, as far as the transport can tell: the CDB's
@@ -73,6 +76,7 @@ Connection::Connection(Server& server, asio::ip::tcp::socket socket, uint16_t)
   address_ = ec ? "?" : ep.address().to_string();
   peer_ = ec ? "?" : address_ + ":" + std::to_string(ep.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  socket_.non_blocking(true, ec);  // read_fully reads without waiting while bytes are there
 }
 
 Connection::~Connection() = default;
@@ -118,10 +122,44 @@ void Connection::finish_session() {
 
 // ---------------------------------------------------------------- reading
 
+// The reader reads what the peer has already sent with non-blocking reads on the strand instead
+// of one asynchronous read per buffer: Asio posts even a read that completes at once through the
+// scheduler (a queue, a strand, an epoll_wait round per PDU). Responses queued meanwhile (a
+// command served inline answers at once) go out together, in one write, just before the reader
+// waits for more bytes or yields: one sendmsg, and one wake-up of the initiator, for a batch of
+// commands instead of one each (4 KiB QD32: docs/benchmark.md "Profile of the 4 KiB write").
+awaitable<bool> Connection::read_fully(std::array<asio::mutable_buffer, 2> bufs) {
+  size_t first = 0;
+  for (;;) {
+    while (first < bufs.size() && bufs[first].size() == 0) ++first;
+    if (first == bufs.size()) co_return true;
+    boost::system::error_code ec;
+    size_t n = first == 0 ? socket_.read_some(bufs, ec) : socket_.read_some(bufs[1], ec);
+    if (!ec) {
+      reader_running_ = true;
+      for (size_t i = first; i < bufs.size() && n > 0; ++i) {
+        const size_t k = std::min(n, bufs[i].size());
+        bufs[i] += k;
+        n -= k;
+      }
+      if (++reads_since_yield_ < kReadsBeforeYield) continue;
+      reads_since_yield_ = 0;
+      reader_running_ = false;
+      flush_output();
+      co_await asio::post(strand_, use_awaitable);
+      continue;
+    }
+    if (ec != asio::error::would_block && ec != asio::error::try_again) co_return false;
+    reads_since_yield_ = 0;
+    reader_running_ = false;
+    flush_output();
+    co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return false;
+  }
+}
+
 awaitable<bool> Connection::read_exact(void* p, size_t n) {
-  boost::system::error_code ec;
-  co_await asio::async_read(socket_, asio::buffer(p, n), asio::redirect_error(use_awaitable, ec));
-  co_return !ec;
+  co_return co_await read_fully({asio::buffer(p, n), asio::mutable_buffer()});
 }
 
 // Reads a data segment of `len` bytes into dst, then padding and (if negotiated) the data
@@ -131,10 +169,7 @@ awaitable<bool> Connection::read_segment(uint8_t* dst, size_t len, bool& digest_
   if (len == 0) co_return true;
   uint8_t trailer[8];
   size_t tl = pad4(len) + (data_digest_ ? 4 : 0);
-  boost::system::error_code ec;
-  std::array<asio::mutable_buffer, 2> bufs{asio::buffer(dst, len), asio::buffer(trailer, tl)};
-  co_await asio::async_read(socket_, bufs, asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return false;
+  if (!co_await read_fully({asio::buffer(dst, len), asio::buffer(trailer, tl)})) co_return false;
   if (data_digest_) {
     uint32_t crc = iscsi::crc32c(dst, len);
     crc = iscsi::crc32c_extend(crc, trailer, pad4(len));
@@ -164,6 +199,8 @@ awaitable<void> Connection::wait_for_send_queue() {
       logged = true;
     }
     boost::system::error_code ec;
+    reader_running_ = false;
+    flush_output();  // the batch the reader queued: this wait ends when it is written
     drain_timer_.expires_at(std::chrono::steady_clock::time_point::max());
     co_await drain_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
   }
@@ -328,6 +365,15 @@ void Connection::send_pdu(const iscsi::Bhs& bhs, const uint8_t* data, size_t len
   }
   queued_bytes_ += o.bhs.size() + o.data_len;
   outq_.push_back(std::move(o));
+  if (writing_) return;  // the write in progress takes it next
+  // A PDU that closes the connection (Logout Response) goes at once, as does anything sent
+  // while the reader waits: the session ends as soon as the initiator has its answer.
+  if (!reader_running_ || close_after) return write_next();
+  // The reader is on bytes already received: it writes the batch before it next waits (every
+  // suspension of the reader, read_fully and wait_for_send_queue, flushes first).
+}
+
+void Connection::flush_output() {
   if (!writing_) write_next();
 }
 

@@ -93,6 +93,11 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   asio::awaitable<void> reader();
   asio::awaitable<bool> read_exact(void* p, size_t n);
   asio::awaitable<bool> read_segment(uint8_t* dst, size_t len, bool& digest_ok);
+  // Fills both buffers from the socket (connection.cpp: non-blocking reads while bytes are
+  // there; queued responses go out before it waits).
+  asio::awaitable<bool> read_fully(std::array<asio::mutable_buffer, 2> bufs);
+  // Starts writing the queued PDUs unless a write is in progress.
+  void flush_output();
   asio::awaitable<bool> skip_segment(size_t len);
   // Backpressure: waits while more than send_queue_bytes of responses are queued.
   asio::awaitable<void> wait_for_send_queue();
@@ -192,6 +197,11 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   size_t inflight_pdus_ = 0;
   size_t queued_bytes_ = 0;         // headers + data of the PDUs in outq_
   asio::steady_timer drain_timer_;  // the reader waits on it while outq_ is over the limit
+  // Batching: while the reader runs on bytes already received, responses wait in outq_ and go
+  // out in one write before it next waits. Every co_await in the reader's path must be preceded
+  // by reader_running_ = false and flush_output() (read_fully and wait_for_send_queue do).
+  bool reader_running_ = false;
+  unsigned reads_since_yield_ = 0;
 
   // Keepalive.
   uint32_t nop_ttt_ = 0;  // outstanding NOP-In ping (0 = none)

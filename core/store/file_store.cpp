@@ -29,8 +29,24 @@
 // engine round trip costs two thread wake-ups (the engine's, then the connection's strand),
 // and ext4 refuses RWF_NOWAIT for buffered writes, so io_uring punts each one to an io-wq
 // worker: a third. A cached 4 KiB pwrite costs ~2.3 us here. Guard: a buffered write can block
-// in dirty-page throttling; an inline write that takes longer than 2 ms pauses inline writes
-// for one second, so a congested disk does not hold the caller's (network) thread.
+// in dirty-page throttling; an inline write that blocks for longer than 2 ms pauses inline
+// writes for one second, so a congested disk does not hold the caller's (network) thread.
+// "Blocks" means it slept in the kernel: a write that took 2 ms because its thread was
+// preempted (any busy machine: another build on the same cores) must not pause anything, or
+// writes spend most of a benchmark on the io_uring/io-wq path (measured: 2 pauses in a 3 s 4 KiB
+// QD32 write run at load 11, io-wq 11% of stmfd's samples). Counting voluntary context switches
+// (getrusage(RUSAGE_THREAD), ~0.4 us) on every write would cost more than the pwrite's share
+// of the budget, so only after a slow write, for kProbeWindow, one small inline write in
+// kProbeSampleEvery (and every write of kProbeAlwaysBytes or more, whose pwrite dwarfs the
+// count) counts them around its pwrite; a sampled write that was slow and slept pauses the
+// inline path. Dirty throttling sleeps on every throttled balance_dirty_pages call, so a
+// throttled disk is caught within a few samples. A write held longer than kHeldInlineWrite pauses
+// it whatever the cause: no preemption holds a thread that long, and a thread held longer
+// starves what else it serves (the proxy thread's heartbeats: the pair's link dropped under a
+// 2 GiB WRITE SAME through the standby before this bound). Only writes up to
+// kMaxInlineWriteBytes are inline: a long run of large writes that are each quick (WRITE SAME
+// goes in 1 MiB chunks, each started by the previous one's completion) would otherwise hold the
+// caller's thread for seconds without any of them looking slow.
 //
 // FUA writes carry RWF_DSYNC (io_uring native, and pwritev2 in the pool). flush is
 // IORING_OP_FSYNC with IORING_FSYNC_DATASYNC (fdatasync in the pool). unmap punches a hole
@@ -43,6 +59,7 @@
 #include <linux/fs.h>
 #include <liburing.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -74,6 +91,32 @@ constexpr unsigned kMaxPoolThreads = 16;
 constexpr unsigned kMaxRingEntries = 4096;
 // EINTR/EAGAIN on the same piece more often than this in a row fails the request.
 constexpr unsigned kMaxRetries = 1000;
+// Page-cache fast path guard (see the top of the file).
+constexpr int64_t kSlowInlineWriteNs = 2'000'000;
+constexpr int64_t kInlinePauseNs = 1'000'000'000;
+constexpr int64_t kProbeWindowNs = 1'000'000'000;
+constexpr uint32_t kProbeSampleEvery = 4;
+constexpr uint64_t kProbeAlwaysBytes = 64 * 1024;
+constexpr int64_t kHeldInlineWriteNs = 50'000'000;
+constexpr uint64_t kMaxInlineWriteBytes = 128 * 1024;
+
+int64_t steady_ns() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
+// Voluntary context switches of the calling thread so far (it slept: blocked in the kernel).
+long voluntary_switches() {
+  rusage ru{};
+  return ::getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nvcsw : 0;
+}
+
+// StoreFaults::inline_write_stall_us: hold the calling thread asleep or on the CPU.
+void stall(const StoreFaults& f) {
+  const int us = f.inline_write_stall_us.load();
+  if (us <= 0) return;
+  if (!f.inline_write_stall_spins.load()) return std::this_thread::sleep_for(std::chrono::microseconds(us));
+  const int64_t until = steady_ns() + int64_t(us) * 1000;
+  while (steady_ns() < until) {
+  }
+}
 
 }  // namespace
 
@@ -634,9 +677,13 @@ void FileStore::write(uint64_t offset, std::span<const uint8_t> buf, bool fua, C
   if (read_only_) return done(sys_error(EROFS));
   if (!in_range(offset, buf.size())) return done(sys_error(EINVAL));
   if (buf.empty()) return done({});
-  if (inline_io_ && !fua) {
-    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  if (inline_io_ && !fua && buf.size() <= kMaxInlineWriteBytes) {
+    const int64_t now = steady_ns();
     if (now >= inline_writes_paused_until_.load(std::memory_order_relaxed)) {
+      const bool sample = now < inline_write_probe_until_.load(std::memory_order_relaxed) &&
+                          (buf.size() >= kProbeAlwaysBytes ||
+                           inline_write_probe_tick_.fetch_add(1, std::memory_order_relaxed) % kProbeSampleEvery == 0);
+      const long slept_before = sample ? voluntary_switches() : 0;
       const uint8_t* p = buf.data();
       uint64_t left = buf.size(), off = offset;
       while (left > 0) {
@@ -647,11 +694,16 @@ void FileStore::write(uint64_t offset, std::span<const uint8_t> buf, bool fua, C
         off += uint64_t(n);
         left -= uint64_t(n);
       }
-      const int64_t took = std::chrono::steady_clock::now().time_since_epoch().count() - now;
-      if (took > 2'000'000) {
-        inline_writes_paused_until_.store(now + took + 1'000'000'000, std::memory_order_relaxed);
-        log()->warn("{}: a buffered write took {} us; writes go through the {} engine for 1 s", path_, took / 1000,
-                    engine_->name());
+      if (faults_) stall(*faults_);
+      const int64_t took = steady_ns() - now;
+      if (took > kSlowInlineWriteNs) {
+        if (took > kHeldInlineWriteNs || (sample && voluntary_switches() != slept_before)) {
+          inline_writes_paused_until_.store(now + took + kInlinePauseNs, std::memory_order_relaxed);
+          log()->warn("{}: a buffered write held its thread for {} us; writes go through the {} engine for 1 s", path_,
+                      took / 1000, engine_->name());
+        } else {
+          inline_write_probe_until_.store(now + took + kProbeWindowNs, std::memory_order_relaxed);
+        }
       }
       return done({});
     }

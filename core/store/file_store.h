@@ -61,8 +61,12 @@ class FileStore final : public BackingStore {
   bool block_device_ = false;
   // Page-cache fast path (see file_store.cpp): off for O_DIRECT and block devices.
   bool inline_io_ = false;
-  // Inline buffered writes pause until this steady_clock time (ns) after one was slow.
+  // Inline buffered writes pause until this steady_clock time (ns) after one blocked.
   std::atomic<int64_t> inline_writes_paused_until_{0};
+  // After a slow inline write, until this steady_clock time (ns), some inline writes count
+  // their voluntary context switches to tell blocking from preemption (file_store.cpp).
+  std::atomic<int64_t> inline_write_probe_until_{0};
+  std::atomic<uint32_t> inline_write_probe_tick_{0};
   std::shared_ptr<StoreFaults> faults_;  // tests only (StoreOptions::faults)
   std::unique_ptr<Engine> engine_;
 };

@@ -158,3 +158,67 @@ TEST_CASE("file store: writes acknowledged without FUA survive the process being
     CHECK(bad == 0);
   }
 }
+
+namespace {
+
+// A file store with the page-cache fast path and injectable stalls (the guard's tests): writes
+// and reads 4 KiB blocks of a pattern; submitted() counts what went through io_uring.
+struct GuardedStore {
+  TempPath p;
+  std::shared_ptr<StoreFaults> faults = std::make_shared<StoreFaults>();
+  std::unique_ptr<BackingStore> s =
+      open_faulty(p.path, 4 * MiB, IoEngine::io_uring, 8, faults, /*inline_page_cache=*/true);
+  std::vector<uint8_t> data = std::vector<uint8_t>(4096);
+
+  uint64_t submitted() const { return dynamic_cast<FileStore&>(*s).stats().submitted; }
+  void write_blocks(int first, int n, uint64_t seed) {
+    for (int i = first; i < first + n; ++i) {
+      fill_pattern(data, uint64_t(i), seed);
+      REQUIRE(!sync_write(*s, uint64_t(i) * 4096, data));
+    }
+  }
+  void check_blocks(int n, uint64_t seed) {
+    std::vector<uint8_t> back(4096);
+    for (int i = 0; i < n; ++i) {
+      fill_pattern(data, uint64_t(i), seed);
+      REQUIRE(!sync_read(*s, uint64_t(i) * 4096, back));
+      CHECK(back == data);
+    }
+  }
+};
+
+}  // namespace
+
+// The page-cache fast path's guard: an inline write that blocks (sleeps in the kernel, as in
+// dirty-page throttling) for more than 2 ms sends writes through the engine for a second; one
+// that took as long without sleeping (its thread preempted on a busy machine) changes nothing;
+// one held beyond 50 ms pauses it whatever the cause. Before the guard told blocking from
+// preemption, every slow write paused the fast path.
+TEST_CASE("file store: a slow inline write pauses the fast path only when it blocked", "[store][file][faults]") {
+  constexpr int kStallUs = 3000;  // beyond the guard's 2 ms
+  constexpr int kWrites = 24;
+  GuardedStore g;
+  g.faults->inline_write_stall_us = kStallUs;
+  g.faults->inline_write_stall_spins = true;
+  g.write_blocks(0, kWrites, 7);
+  CHECK(g.submitted() == 0);  // all inline: held on the CPU is not blocked
+
+  g.faults->inline_write_stall_spins = false;
+  g.write_blocks(0, kWrites, 8);
+  CHECK(g.submitted() > 0);  // blocked: the rest went through io_uring
+  g.faults->inline_write_stall_us = 0;
+  g.check_blocks(kWrites, 8);
+}
+
+TEST_CASE("file store: an inline write held beyond 50 ms pauses the fast path at once", "[store][file][faults]") {
+  constexpr int kHeldUs = 60'000;
+  GuardedStore g;
+  g.faults->inline_write_stall_us = kHeldUs;
+  g.faults->inline_write_stall_spins = true;  // held on the CPU: no voluntary context switch
+  g.write_blocks(0, 1, 9);
+  g.faults->inline_write_stall_us = 0;
+  CHECK(g.submitted() == 0);
+  g.write_blocks(1, 1, 9);
+  CHECK(g.submitted() == 1);  // the next write went through io_uring
+  g.check_blocks(2, 9);
+}

@@ -520,6 +520,11 @@ TEST_CASE("file store: page-cache fast path serves cached reads and buffered wri
     // FUA writes and flushes still go through the engine (durability is its job).
     REQUIRE(!sync_write(*s, 0, data, /*fua=*/true));
     CHECK(as_file(*s).stats().submitted == 1);
+    // So do writes over 128 KiB (a run of them would hold this thread: WRITE SAME's 1 MiB chunks).
+    std::vector<uint8_t> large(1 * MiB);
+    fill_pattern(large, 8, 3);
+    REQUIRE(!sync_write(*s, 1 * MiB, large));
+    CHECK(as_file(*s).stats().submitted == 2);
     // Out-of-range requests are refused before either path.
     std::error_code err;
     s->read(4 * MiB - 512, back, [&](std::error_code ec) { err = ec; });

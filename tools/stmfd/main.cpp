@@ -323,9 +323,6 @@ int main(int argc, char** argv) {
     poll();
   });
 
-  // Default: half the CPUs. The other half runs the store's completion thread, io-wq
-  // workers and (on a shared box) the initiators; on 2 cores one I/O thread measured ~25%
-  // more 4 KiB IOPS than two (docs/benchmark.md).
   // Checkpoint records of long sessions: the accounting counts minutes.
   std::function<void()> checkpoint_tick = [&] {
     checkpoint_timer.expires_after(std::chrono::minutes(1));
@@ -337,6 +334,10 @@ int main(int argc, char** argv) {
   };
   if (accounting.running()) checkpoint_tick();
 
+  // Default: half the CPUs. The other half runs the stores' completion threads, io-wq
+  // workers and (on a shared box) the initiators. One connection uses one thread at a time (its
+  // strand): on 2 cores a second thread gave no more IOPS and cost 10-65% more CPU per I/O
+  // (docs/benchmark.md "Cores").
   unsigned nthreads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency() / 2);
   spdlog::info("stmfd ready: {} target(s), {} LU(s), {} I/O thread(s)", cfg.targets.size(), cfg.lus.size(), nthreads);
   service.ready(std::to_string(cfg.targets.size()) + " target(s), " + std::to_string(cfg.lus.size()) + " LU(s)");
