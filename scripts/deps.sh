@@ -5,19 +5,23 @@
 #   scripts/deps.sh           to build and run stmfd
 #   scripts/deps.sh --test    and to run every test (scripts/test.sh): libiscsi's tools,
 #                             qemu-img, clang for the fuzz targets, prometheus (promtool
-#                             checks the metrics endpoint; scripts/prometheus-check.sh)
+#                             checks the metrics endpoint; scripts/prometheus-check.sh),
+#                             jq and resource-agents (ocf-tester) for the Pacemaker agent's
+#                             test, pacemaker and corosync for scripts/pacemaker-pair.sh
 #   scripts/deps.sh --bench   and to run scripts/bench.sh: qemu-img, tgt (the comparison peer)
 #
 # tgt is installed for the benchmark only, and its system service is never left running:
 # Debian's tgt service listens on 0.0.0.0:3260, the port scripts/run.sh serves on. The same
-# goes for prometheus (its service would listen on 0.0.0.0:9090; the tests start their own).
+# goes for prometheus (its service would listen on 0.0.0.0:9090; the tests start their own),
+# and for corosync and pacemaker (scripts/pacemaker-pair.sh runs its own in namespaces).
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git python3
       libboost1.81-dev libspdlog-dev catch2 libiscsi-dev libiscsi-bin libsqlite3-dev
       liburing-dev libisal-dev libcli11-dev nlohmann-json3-dev libssl-dev openssl)
 case "${1:-}" in
   "") ;;
-  --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev prometheus) ;;
+  --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev prometheus
+                jq resource-agents pacemaker corosync) ;;
   --bench) pkgs+=(qemu-utils qemu-block-extra tgt) ;;
   *) echo "usage: $0 [--test | --bench]" >&2; exit 2 ;;
 esac
@@ -47,7 +51,7 @@ echo "installing: ${missing[*]}"
 policy=/usr/sbin/policy-rc.d
 ours=""
 services=()
-for s in tgt prometheus; do
+for s in tgt prometheus corosync pacemaker; do
   if [[ " ${missing[*]} " == *" $s "* ]]; then services+=("$s"); fi
 done
 if [ ${#services[@]} -gt 0 ] && [ ! -e "$policy" ]; then
