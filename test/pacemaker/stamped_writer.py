@@ -35,6 +35,7 @@ BLOCKS = 256           # LBAs per writer
 MAGIC = b"STMP"
 RETRY_S = 0.05         # between retries of a NOT READY / UNIT ATTENTION answer
 RECONNECT_S = 0.2      # between login attempts
+PATH_GIVE_UP_S = 2.0   # a path answering only NOT READY this long is left for the next one
 IO_TIMEOUT_S = 10.0    # an answer must come within this, else the connection is dropped
 GOOD, CHECK_CONDITION = 0x00, 0x02
 NOT_READY, UNIT_ATTENTION = 0x2, 0x6
@@ -131,7 +132,7 @@ def cmd_write(a):
     acked, maybe, times = {}, {}, []
     events = []
     seq = a.node * 10**12  # writers' stamps never collide
-    sess, where = None, 0
+    sess, where, not_ready_since = None, 0, 0
     i = 0
     while not stop[0]:
         if sess is None:
@@ -161,6 +162,7 @@ def cmd_write(a):
             where = (where + 1) % len(paths)  # the other path first next time
             continue
         if st == GOOD:
+            not_ready_since = 0
             acked[lba] = seq
             maybe.pop(lba, None)
             times.append(time.time())
@@ -168,6 +170,13 @@ def cmd_write(a):
             continue
         maybe.setdefault(lba, []).append(seq)
         if st == CHECK_CONDITION and key in (NOT_READY, UNIT_ATTENTION):
+            not_ready_since = not_ready_since or time.time()
+            if key == NOT_READY and time.time() - not_ready_since > PATH_GIVE_UP_S and len(paths) > 1:
+                events.append([time.time(), "path %s not ready for %.0f s: next path" % (paths[where], PATH_GIVE_UP_S)])
+                sess.close()
+                sess = None
+                where = (where + 1) % len(paths)
+                not_ready_since = 0
             time.sleep(RETRY_S)
             continue
         events.append([time.time(), "status %d sense key %d" % (st, key)])
