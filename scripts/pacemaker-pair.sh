@@ -44,7 +44,6 @@ SKIP=77
 CLUSTER_UP_S=120     # corosync membership and a DC
 SETTLE_S=90          # a scenario's roles settle
 CUT_S=20             # how long the partition lasts
-WRITES_AGAIN_S=30    # both writers acknowledge again within this after a scenario
 CLONE=stmf-alua-clone
 adm=$bin/stmfadm/stmfadm
 writer=$src/test/pacemaker/stamped_writer.py
@@ -64,10 +63,10 @@ log() { echo "[$(date +%T)] $*"; }
 fail() { log "FAIL: $*"; failed=$((failed + 1)); }
 
 stop_pid() {  # pid [signal]: signal it, wait up to 15 s, then SIGKILL
-  local p=$1 i
+  local p=$1
   [ -n "$p" ] || return 0
   kill "-${2:-TERM}" "$p" 2>/dev/null || return 0
-  for i in $(seq 150); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
+  for _ in $(seq 150); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
   kill -KILL "$p" 2>/dev/null || true
 }
 children() { ps -o pid= --ppid "$1" 2>/dev/null; }
@@ -250,9 +249,9 @@ owner() {  # the node (0/1) whose stmfd has the LU active and not fenced, or "no
   echo none
 }
 one_owner() {  # prints the owner once the cluster is idle and promotes the node that owns the LU
-  local from=${1:-0} i o
+  local from=${1:-0} o
   in_node "$from" crm_resource --wait --timeout "${SETTLE_S}s" >/dev/null 2>&1
-  for i in $(seq $((SETTLE_S * 2))); do
+  for _ in $(seq $((SETTLE_S * 2))); do
     o=$(owner)
     [ "$o" != none ] && [ "$(promoted_on "$from")" = "n$o" ] && { echo "$o"; return 0; }
     sleep 0.5
@@ -265,10 +264,10 @@ promoted_on() {  # the node Pacemaker reports promoted (as seen from node $1), o
   echo "${s:-none}"
 }
 settled() {  # settled N: the cluster (as node 0 sees it, or node $2) promotes n$1, whose stmfd owns the LU
-  local want=$1 from=${2:-0} i
+  local want=$1 from=${2:-0}
   # No pending actions first (the cluster is idle), then the roles.
   in_node "$from" crm_resource --wait --timeout "${SETTLE_S}s" >/dev/null 2>&1
-  for i in $(seq $((SETTLE_S * 2))); do
+  for _ in $(seq $((SETTLE_S * 2))); do
     [ "$(promoted_on "$from")" = "n$want" ] && [ "$(owner)" = "$want" ] && return 0
     sleep 0.5
   done

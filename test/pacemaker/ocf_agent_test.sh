@@ -56,8 +56,7 @@ access() {  # DIR N: the LU's access state on node N (active/standby), with ",fe
     jq -r --arg g "$GUID" '.lus[] | select(.guid == $g) | .access_state + (if .fenced then ",fenced" else "" end)'
 }
 gone() {  # pid: waits (5 s at most) until the killed process has gone or is a zombie
-  local i
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ] || return 0
     sleep 0.1
   done
