@@ -312,6 +312,16 @@ ALTER TABLE settings ADD COLUMN array_sessions TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE host_groups ADD COLUMN spi TEXT NOT NULL DEFAULT '';
 )SQL";
 
+// Schema 7 adds the storage fencing settings of the ALUA pair (docs/failover.md "Fencing at the
+// storage"): alua.takeover and alua.cluster_id. Before it a node restarted with a state
+// directory lost them (the configuration file is ignored then): its SAN-backed LUs were no
+// longer fenced, it registered no key and never raced. ALTER TABLE, so creation and the
+// 6 -> 7 migration share this text; existing databases get the defaults (manual, unset).
+const char* const kSchemaV7 = R"SQL(
+ALTER TABLE alua ADD COLUMN takeover TEXT NOT NULL DEFAULT 'manual' CHECK (takeover IN ('manual', 'fenced'));
+ALTER TABLE alua ADD COLUMN cluster_id INTEGER NOT NULL DEFAULT 0 CHECK (cluster_id BETWEEN 0 AND 4294967295);
+)SQL";
+
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
                                "hg_members",     "target_groups", "tg_members",   "view_entries",
                                "targets",        "target_initiators", "portals",   "pr_state",
@@ -419,7 +429,7 @@ struct StateDb::Impl {
     if (a.tls) tls = nlohmann::json{{"cert", a.tls->cert}, {"key", a.tls->key}, {"peer_cert", a.tls->peer_cert},
                                     {"ca", a.tls->ca}}.dump();
     st("INSERT OR REPLACE INTO alua (id, enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms, tls, insecure, "
-       "handshake_timeout_ms) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+       "handshake_timeout_ms, takeover, cluster_id) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         .bind(1, int64_t(a.enabled))
         .bind(2, int64_t(a.node))
         .bind(3, a.listen)
@@ -430,6 +440,8 @@ struct StateDb::Impl {
         .bind(8, tls)
         .bind(9, int64_t(a.insecure))
         .bind(10, int64_t(a.handshake_timeout_ms))
+        .bind(11, a.takeover)
+        .bind(12, int64_t(a.cluster_id))
         .run();
   }
 
@@ -608,7 +620,7 @@ struct StateDb::Impl {
     }
     {
       auto& s = st("SELECT enabled, node, listen, peer, carrier, heartbeat_ms, timeout_ms, tls, insecure, "
-                   "handshake_timeout_ms FROM alua WHERE id = 1");
+                   "handshake_timeout_ms, takeover, cluster_id FROM alua WHERE id = 1");
       if (!s.step()) bad_row("alua: row missing");
       AluaConfig& a = c.alua;
       a.enabled = s.boolean(0);
@@ -625,6 +637,8 @@ struct StateDb::Impl {
       }
       a.insecure = s.boolean(8);
       a.handshake_timeout_ms = s.u32(9);
+      a.takeover = s.text(10);
+      a.cluster_id = s.u32(11);
       s.start();
     }
     {
@@ -840,10 +854,11 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
           impl->exec(kSchemaV4);
           impl->exec(kSchemaV5);
           impl->exec(kSchemaV6);
+          impl->exec(kSchemaV7);
           impl->st("INSERT INTO schema_version (id, version) VALUES (1, ?)").bind(1, int64_t(kSchemaVersion)).run();
           impl->write_settings(Config{}, false, 0);
-          static_assert(kSchemaVersion == 6, "creation writes schema 6; add migrations with the next version");
-          impl->exec("PRAGMA user_version = 6");
+          static_assert(kSchemaVersion == 7, "creation writes schema 7; add migrations with the next version");
+          impl->exec("PRAGMA user_version = 7");
           created = true;
         }
         impl->exec("COMMIT");
@@ -925,6 +940,22 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
         }
         impl->exec("COMMIT");
         version = 6;
+      } catch (...) {
+        impl->rollback_quietly();
+        throw;
+      }
+    }
+    if (version == 6) {  // migration 6 -> 7: the ALUA pair's storage fencing settings
+      impl->exec("BEGIN IMMEDIATE");
+      try {
+        if (impl->pragma_int("PRAGMA user_version") == 6) {  // not migrated by another process meanwhile
+          impl->exec(kSchemaV7);
+          impl->exec("UPDATE schema_version SET version = 7 WHERE id = 1");
+          impl->exec("PRAGMA user_version = 7");
+          log()->info("state database {} upgraded to schema 7", path);
+        }
+        impl->exec("COMMIT");
+        version = 7;
       } catch (...) {
         impl->rollback_quietly();
         throw;

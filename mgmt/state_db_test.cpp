@@ -182,6 +182,8 @@ Config full_config() {
   c.alua.carrier = "door";
   c.alua.heartbeat_ms = 250;
   c.alua.timeout_ms = 9000;
+  c.alua.takeover = "fenced";
+  c.alua.cluster_id = 7;
 
   IscsiConfig& i = c.iscsi;
   i.max_recv_data_segment_length = 8192;
@@ -235,9 +237,10 @@ Config gen_config(uint64_t g) {
 
 }  // namespace
 
-// What a schema-4 stmfd left: every schema-5 and schema-6 addition dropped again (the
+// What a schema-4 stmfd left: every schema-5, -6 and -7 addition dropped again (the
 // migrations re-add them all, so a test downgrade must remove them all).
 constexpr const char* kDowngradeToSchema4 =
+    "ALTER TABLE alua DROP COLUMN takeover; ALTER TABLE alua DROP COLUMN cluster_id; "
     "ALTER TABLE settings DROP COLUMN array_sessions; ALTER TABLE host_groups DROP COLUMN spi; "
     "ALTER TABLE settings DROP COLUMN iscsi_limits; DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; "
     "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
@@ -433,9 +436,9 @@ TEST_CASE("state db: a schema newer than this stmfd is refused", "[statedb]") {
     std::string why;
     REQUIRE(db->save(full_config(), why));
   }
-  raw_exec(d.db(), "PRAGMA user_version = 7");
+  raw_exec(d.db(), "PRAGMA user_version = 8");
   auto why = refused(d.path);
-  CHECK(why.find("newer stmfd (schema 7, this stmfd understands 6)") != std::string::npos);
+  CHECK(why.find("newer stmfd (schema 8, this stmfd understands 7)") != std::string::npos);
 }
 
 TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, schema 1 is upgraded", "[statedb]") {
@@ -1180,6 +1183,7 @@ TEST_CASE("state db: the array session settings round-trip and a schema-5 databa
   }
   // A schema-5 stmfd had no array_sessions column: upgraded in place with the defaults.
   raw_exec(d.db(), "ALTER TABLE settings DROP COLUMN array_sessions; ALTER TABLE host_groups DROP COLUMN spi; "
+                   "ALTER TABLE alua DROP COLUMN takeover; ALTER TABLE alua DROP COLUMN cluster_id; "
                    "UPDATE schema_version SET version = 5; PRAGMA user_version = 5");
   auto db = must_open(d.path);
   std::string why;
@@ -1188,5 +1192,38 @@ TEST_CASE("state db: the array session settings round-trip and a schema-5 databa
   REQUIRE(back);
   CHECK(back->array_sessions == ArraySessionsConfig{});
   CHECK(back->host_groups[0].spi.empty());
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 6);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
+}
+
+TEST_CASE("state db: the ALUA pair's takeover and cluster_id survive a restart, schema 6 is upgraded", "[statedb]") {
+  // A node of a SAN-backed pair restarted with its state directory must keep its storage
+  // fencing (docs/failover.md "Fencing at the storage"): schema 6 dropped both settings.
+  TempDir d;
+  Config c = full_config();
+  {
+    auto db = must_open(d.path);
+    std::string why;
+    REQUIRE(db->save(c, why));
+  }
+  {
+    auto db = must_open(d.path);
+    std::string why;
+    auto back = db->load(why);
+    INFO(why);
+    REQUIRE(back);
+    CHECK(back->alua.takeover == "fenced");
+    CHECK(back->alua.cluster_id == 7);
+    CHECK(*back == c);
+  }
+  // A schema-6 stmfd had neither column: upgraded in place with the defaults (manual, unset).
+  raw_exec(d.db(), "ALTER TABLE alua DROP COLUMN takeover; ALTER TABLE alua DROP COLUMN cluster_id; "
+                   "UPDATE schema_version SET version = 6; PRAGMA user_version = 6");
+  auto db = must_open(d.path);
+  std::string why;
+  auto back = db->load(why);
+  INFO(why);
+  REQUIRE(back);
+  CHECK(back->alua.takeover == "manual");
+  CHECK(back->alua.cluster_id == 0);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == 7);
 }

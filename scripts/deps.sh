@@ -8,14 +8,17 @@
 #                             checks the metrics endpoint; scripts/prometheus-check.sh), what
 #                             --package needs and systemd (systemd-analyze verify on the units,
 #                             test/package; nothing is started), groff and man (the man pages
-#                             render: test/man/man_test.py)
+#                             render: test/man/man_test.py), jq and resource-agents (ocf-tester)
+#                             for the Pacemaker agent's test, pacemaker and corosync for
+#                             scripts/pacemaker-pair.sh
 #   scripts/deps.sh --bench   and to run scripts/bench.sh: qemu-img, tgt (the comparison peer)
 #   scripts/deps.sh --package and to make the Debian package (scripts/package.sh): cpack's
 #                             DEB generator runs dpkg-shlibdeps (dpkg-dev) and file
 #
 # tgt is installed for the benchmark only, and its system service is never left running:
 # Debian's tgt service listens on 0.0.0.0:3260, the port scripts/run.sh serves on. The same
-# goes for prometheus (its service would listen on 0.0.0.0:9090; the tests start their own).
+# goes for prometheus (its service would listen on 0.0.0.0:9090; the tests start their own),
+# and for corosync and pacemaker (scripts/pacemaker-pair.sh runs its own in namespaces).
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git python3
       libboost1.81-dev libspdlog-dev catch2 libiscsi-dev libiscsi-bin libsqlite3-dev
@@ -24,7 +27,8 @@ pkgs=(build-essential cmake ninja-build pkg-config git python3
 case "${1:-}" in
   "") ;;
   --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev prometheus dpkg-dev file systemd
-                 groff-base man-db) ;;  # groff, man: the man_pages test renders every page
+                 groff-base man-db  # groff, man: the man_pages test renders every page
+                 jq resource-agents pacemaker corosync) ;;
   --bench) pkgs+=(qemu-utils qemu-block-extra tgt) ;;
   --package) pkgs+=(dpkg-dev file) ;;
   *) echo "usage: $0 [--test | --bench | --package]" >&2; exit 2 ;;
@@ -55,7 +59,7 @@ echo "installing: ${missing[*]}"
 policy=/usr/sbin/policy-rc.d
 ours=""
 services=()
-for s in tgt prometheus; do
+for s in tgt prometheus corosync pacemaker; do
   if [[ " ${missing[*]} " == *" $s "* ]]; then services+=("$s"); fi
 done
 if [ ${#services[@]} -gt 0 ] && [ ! -e "$policy" ]; then

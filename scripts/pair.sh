@@ -42,6 +42,9 @@
 #          --takeover MODE     write alua.takeover MODE (manual|fenced) into both nodes'
 #                              configurations; absent: not written (manual)
 #          --cluster-id N      write alua.cluster_id N (the SAN reservation keys' high half)
+#          --node-state        each node with a state directory, DIR/state0 and DIR/state1
+#                              (--state-dir: ownership and epochs survive a restart, as on a
+#                              real node; scripts/pacemaker-pair.sh)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 cmd=run; dir=""
@@ -79,8 +82,10 @@ in_ns() {  # node-number command...: the command in node N's namespace (--netns)
   if [ -n "$ns" ]; then exec ip netns exec "$ns" "$@"; else exec "$@"; fi
 }
 start_node() {  # node-number: stmfd with DIR/nodeN.json, pid in DIR/nodeN.pid, log appended
-  local n=$1
-  (in_ns "$n" "$bin/stmfd" --config "$dir/node$n.json" --socket "$dir/node$n.sock") >>"$dir/node$n.log" 2>&1 &
+  # (with --node-state, its state directory DIR/stateN too)
+  local n=$1 state=()
+  [ -f "$dir/node-state" ] && state=(--state-dir "$dir/state$n")
+  (in_ns "$n" "$bin/stmfd" --config "$dir/node$n.json" --socket "$dir/node$n.sock" "${state[@]}") >>"$dir/node$n.log" 2>&1 &
   echo $! >"$dir/node$n.pid"
 }
 start_relay() {  # relay-number: stmfproxy with the arguments in DIR/relayN.args, log appended
@@ -142,7 +147,7 @@ if [ "$cmd" = restart ]; then
 fi
 
 carrier=tcp; size=1GiB; bs=512; level=info; insecure=""
-shared=file; san=stmfd; netns=""; owner=$PPID; takeover=""; cluster_id=""
+shared=file; san=stmfd; netns=""; owner=$PPID; takeover=""; cluster_id=""; node_state=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --shared) shared=$2; shift 2 ;;
@@ -151,6 +156,7 @@ while [ $# -gt 0 ]; do
     --owner) owner=$2; shift 2 ;;
     --takeover) takeover=$2; shift 2 ;;
     --cluster-id) cluster_id=$2; shift 2 ;;
+    --node-state) node_state=1; shift ;;
     --carrier) carrier=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
     --block-size) bs=$2; shift 2 ;;
@@ -178,6 +184,7 @@ if [ "$cmd" = run ]; then
 fi
 mkdir -p "$dir"
 echo "$bin" >"$dir/bin"
+if [ -n "$node_state" ]; then touch "$dir/node-state"; else rm -f "$dir/node-state"; fi
 keys=$dir/keys
 if [ -z "$insecure" ]; then
   "$src/scripts/pair-keys.sh" "$keys" >/dev/null
