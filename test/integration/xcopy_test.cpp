@@ -8,6 +8,7 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -183,4 +184,57 @@ TEST_CASE("EXTENDED COPY aborted by ABORT TASK: the destination holds what COPY 
   src.insert(src.end(), src_half2.begin(), src_half2.end());
   CHECK(std::equal(all.begin(), all.begin() + long(copied), src.begin()));
   CHECK(std::all_of(all.begin() + long(copied), all.end(), [](uint8_t v) { return v == 0; }));
+}
+
+// Not a test (hidden, never run by ctest): the time of a 1 GiB copy done by EXTENDED COPY,
+// inside one LU and between two, against the same copy done by the initiator with READ(16)
+// and WRITE(16) of 1 MiB, one at a time (docs/benchmark.md "EXTENDED COPY"). Run it by hand:
+//   build/test/stmfd_integration_test "[xcopy-bench]"
+TEST_CASE("EXTENDED COPY of 1 GiB against READ/WRITE through the target", "[.][xcopy-bench]") {
+  TwoLus f("2100MiB");
+  auto& ctx = f.ctx;
+  constexpr uint32_t kChunkBlocks = 2048;               // 1 MiB
+  constexpr uint32_t kCopyBlocks = (1u << 30) / kBs;    // 1 GiB
+  constexpr uint16_t kSegBlocks = 32768;                // 16 MiB per segment, 64 segments
+  for (uint32_t lba = 0; lba < kCopyBlocks; lba += kChunkBlocks) write(ctx, 0, lba, pattern(kChunkBlocks * kBs, lba));
+  auto segments = [&](uint16_t dst_cscd, uint64_t dst_base) {
+    std::vector<Seg> s;
+    for (uint32_t lba = 0; lba < kCopyBlocks; lba += kSegBlocks) s.push_back({0, dst_cscd, kSegBlocks, lba, dst_base + lba});
+    return s;
+  };
+  auto seconds = [](auto&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  auto xcopy = [&](uint16_t dst_cscd, uint64_t dst_base) {
+    auto p = parameter_list(9, {f.a, f.b}, segments(dst_cscd, dst_base));
+    iscsi_data data{p.size(), p.data()};
+    Task t(iscsi_extended_copy_sync(ctx, 0, &data));
+    REQUIRE(t);
+    REQUIRE(t->status == SCSI_STATUS_GOOD);
+  };
+  auto host_copy = [&](int dst_lun, uint64_t dst_base) {
+    for (uint32_t lba = 0; lba < kCopyBlocks; lba += kChunkBlocks) write(ctx, dst_lun, dst_base + lba, read(ctx, 0, lba, kChunkBlocks));
+  };
+  // Round 0 is a warm-up: the first writes to the sparse destination files allocate them,
+  // which the copy that comes first would pay alone. The order alternates after it.
+  for (int round = 0; round < 4; ++round) {
+    double x_in, h_in, x_between, h_between;
+    if (round % 2) {
+      h_in = seconds([&] { host_copy(0, kCopyBlocks); });
+      x_in = seconds([&] { xcopy(0, kCopyBlocks); });
+      h_between = seconds([&] { host_copy(1, 0); });
+      x_between = seconds([&] { xcopy(1, 0); });
+    } else {
+      x_in = seconds([&] { xcopy(0, kCopyBlocks); });
+      h_in = seconds([&] { host_copy(0, kCopyBlocks); });
+      x_between = seconds([&] { xcopy(1, 0); });
+      h_between = seconds([&] { host_copy(1, 0); });
+    }
+    if (round == 0) continue;
+    WARN("round " << round << ": inside one LU: EXTENDED COPY " << x_in << " s, READ/WRITE " << h_in
+                  << " s; between two LUs: EXTENDED COPY " << x_between << " s, READ/WRITE " << h_between << " s");
+  }
+  CHECK(read(ctx, 1, kCopyBlocks - kChunkBlocks, kChunkBlocks) == read(ctx, 0, kCopyBlocks - kChunkBlocks, kChunkBlocks));
 }
