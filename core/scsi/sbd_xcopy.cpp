@@ -162,8 +162,11 @@ std::optional<scsi::SenseCode> BlockLu::xcopy_prepare(XcopyOp& op, bool& conflic
             .with_information(s.blocks);
       if (write && b->write_protected())
         return copy_aborted_as(sense::write_protected).with_field(false, uint16_t(s.offset + field)).with_information(s.blocks);
-      if (op.t->nexus && reservation_conflict(*lu, *op.t->nexus, write ? ReservationClass::write : ReservationClass::read,
-                                              write ? kWriteCdb.data() : kReadCdb.data()))
+      // The LU the command was sent to passed the framework's check (EXTENDED COPY conflicts
+      // like a WRITE), under its reservation lock, which the framework still holds.
+      if (b != this && op.t->nexus &&
+          reservation_conflict(*lu, *op.t->nexus, write ? ReservationClass::write : ReservationClass::read,
+                               write ? kWriteCdb.data() : kReadCdb.data()))
         conflict = true;
       out.keep = std::move(lu);
       out.lu = b;
