@@ -38,6 +38,8 @@ inline constexpr uint8_t kRelease10 = 0x57;
 inline constexpr uint8_t kModeSense10 = 0x5a;
 inline constexpr uint8_t kPersistentReserveIn = 0x5e;
 inline constexpr uint8_t kPersistentReserveOut = 0x5f;
+inline constexpr uint8_t kExtendedCopy = 0x83;
+inline constexpr uint8_t kReceiveCopyResults = 0x84;
 inline constexpr uint8_t kRead16 = 0x88;
 inline constexpr uint8_t kCompareAndWrite = 0x89;
 inline constexpr uint8_t kWrite16 = 0x8a;
@@ -58,6 +60,17 @@ inline constexpr uint8_t kWriteAndVerify12 = 0xae;
 inline constexpr uint8_t kVerify12 = 0xaf;
 inline constexpr uint8_t kReadDefectData12 = 0xb7;
 }  // namespace op
+
+// EXTENDED COPY (SPC-4 6.4): the LID1 form (one-byte list identifiers).
+namespace extended_copy {
+inline constexpr uint8_t kLid1 = 0x00;
+}  // namespace extended_copy
+
+// RECEIVE COPY RESULTS (SPC-4 6.18): the LID1 service actions.
+namespace receive_copy_results {
+inline constexpr uint8_t kCopyStatus = 0x00;
+inline constexpr uint8_t kOperatingParameters = 0x03;
+}  // namespace receive_copy_results
 
 // SERVICE ACTION IN(16) (SBC-3 5.16, 5.8).
 namespace service_action_in16 {

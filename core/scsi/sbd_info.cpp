@@ -75,7 +75,7 @@ void BlockLu::inquiry_standard(std::vector<uint8_t>& d) const {
   d[2] = 0x06;  // SPC-4
   d[3] = 0x12;  // HISUP, RESPONSE DATA FORMAT 2
   d[4] = uint8_t(d.size() - 5);
-  d[5] = 0x30;  // TPGS 11b: implicit and explicit ALUA (SET TARGET PORT GROUPS)
+  d[5] = 0x30 | 0x08;  // TPGS 11b: implicit and explicit ALUA (SET TARGET PORT GROUPS); 3PC: EXTENDED COPY
   d[6] = 0x10;  // MULTIP: the LU is reachable through the target ports of both nodes
   d[7] = 0x02;  // CMDQUE
   std::memcpy(&d[8], cfg_.vendor.data(), 8);
@@ -91,7 +91,7 @@ bool BlockLu::inquiry_vpd(uint8_t page, const TaskPtr& t, std::vector<uint8_t>& 
   d[1] = page;
   switch (page) {
     case 0x00: {  // Supported VPD pages, ascending
-      const uint8_t pages[] = {0x00, 0x80, 0x83, 0x86, 0xb0, 0xb1, 0xb2};
+      const uint8_t pages[] = {0x00, 0x80, 0x83, 0x86, 0x8f, 0xb0, 0xb1, 0xb2};
       d.insert(d.end(), std::begin(pages), std::end(pages));
       break;
     }
@@ -128,6 +128,12 @@ bool BlockLu::inquiry_vpd(uint8_t page, const TaskPtr& t, std::vector<uint8_t>& 
       d.resize(64, 0);
       d[5] = 0x07;                          // HEADSUP, ORDSUP, SIMPSUP
       d[6] = cfg_.write_cache ? 0x01 : 0;   // V_SUP: a volatile cache exists; NV_SUP = 0
+      break;
+    }
+    case 0x8f: {  // Third-party Copy (the copy manager's limits: sbd_xcopy.cpp)
+      const auto desc = xcopy::third_party_copy_vpd_descriptors();
+      d.resize(4 + desc.size());
+      std::copy(desc.begin(), desc.end(), d.begin() + 4);
       break;
     }
     case 0xb0: {  // Block limits

@@ -71,7 +71,7 @@ TEST_CASE("INQUIRY CDB errors", "[sbd][inquiry]") {
 TEST_CASE("VPD pages 00h, 80h, 86h, B1h", "[sbd][inquiry][vpd]") {
   Lu l;
   auto d = l.run(inquiry(true, 0x00))->data_in;
-  CHECK(d == std::vector<uint8_t>{0, 0, 0, 7, 0x00, 0x80, 0x83, 0x86, 0xb0, 0xb1, 0xb2});
+  CHECK(d == std::vector<uint8_t>{0, 0, 0, 8, 0x00, 0x80, 0x83, 0x86, 0x8f, 0xb0, 0xb1, 0xb2});
   CHECK(std::is_sorted(d.begin() + 4, d.end()));
   d = l.run(inquiry(true, 0x80))->data_in;
   CHECK(d[1] == 0x80);

@@ -201,6 +201,23 @@ const std::vector<CommandRow>& rows() {
          .name = "PERSISTENT RESERVE OUT", .direction = D::out, .cdb_length = 10,
          .usage = {op::kPersistentReserveOut, pr_out::kRegisterAndMove, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, kControl},
          .reservation = R::persistent, .timeouts = {0, 5}},
+        // EXTENDED COPY (LID1) and RECEIVE COPY RESULTS: the copy manager (sbd_xcopy.cpp). The
+        // medium checks apply to every source and destination LU, not to the one addressed.
+        {.opcode = op::kExtendedCopy, .service_action = extended_copy::kLid1,
+         .name = "EXTENDED COPY", .direction = D::out, .cdb_length = 16,
+         .usage = {op::kExtendedCopy, extended_copy::kLid1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0,
+                   kControl},
+         .reservation = R::write, .handler = &B::h_extended_copy, .timeouts = {10, 600}},
+        {.opcode = op::kReceiveCopyResults, .service_action = receive_copy_results::kCopyStatus,
+         .name = "RECEIVE COPY RESULTS", .direction = D::in, .cdb_length = 16,
+         .usage = {op::kReceiveCopyResults, receive_copy_results::kCopyStatus, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+                   0xff, 0xff, 0, kControl},
+         .reservation = R::read, .handler = &B::h_receive_copy_results, .timeouts = {0, 5}},
+        {.opcode = op::kReceiveCopyResults, .service_action = receive_copy_results::kOperatingParameters,
+         .name = "RECEIVE COPY RESULTS", .direction = D::in, .cdb_length = 16,
+         .usage = {op::kReceiveCopyResults, receive_copy_results::kOperatingParameters, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+                   0xff, 0xff, 0xff, 0, kControl},
+         .reservation = R::read, .handler = &B::h_receive_copy_results, .timeouts = {0, 5}},
         {.opcode = op::kRead16, .name = "READ(16)", .direction = D::in, .cdb_length = 16,
          .usage = {op::kRead16, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f, kControl},
@@ -488,11 +505,13 @@ void BlockLu::on_reset(ResetKind kind) {
   // SAM-5 hard reset / logical unit reset: mode parameters back to defaults, medium
   // removal prevention ends (SBC-3 5.13).
   modes_.reset();
+  copy_results_.forget_completed();
   std::lock_guard lk(prevent_mu_);
   prevent_.clear();
 }
 
 void BlockLu::on_nexus_loss(const std::string& nexus_key) {
+  copy_results_.forget_nexus(nexus_key);
   std::lock_guard lk(prevent_mu_);
   prevent_.erase(nexus_key);
 }

@@ -14,6 +14,7 @@
 #include "core/scsi/lba_range_lock.h"
 #include "core/scsi/mode_pages.h"
 #include "core/scsi/sbd_lu.h"
+#include "core/scsi/xcopy.h"
 
 namespace stmf::sbd {
 
@@ -96,6 +97,8 @@ class BlockLu final : public LogicalUnit {
   void h_prefetch(const TaskPtr&, TaskDone&);
   void h_read_defect_data(const TaskPtr&, TaskDone&);
   void h_write_atomic(const TaskPtr&, TaskDone&);
+  void h_extended_copy(const TaskPtr&, TaskDone&);
+  void h_receive_copy_results(const TaskPtr&, TaskDone&);
 
  private:
   const CommandRow* find_row(const uint8_t* cdb) const;
@@ -132,6 +135,16 @@ class BlockLu final : public LogicalUnit {
   void unmap_step(const std::shared_ptr<UnmapOp>& op);
   void verify_step(const std::shared_ptr<VerifyOp>& op);
 
+  // EXTENDED COPY (sbd_xcopy.cpp): the copy manager of this LU moves data between the block
+  // LUs its I_T nexus sees, through their stores and range locks, one chunk at a time.
+  struct XcopyOp;
+  // Resolves and checks every segment before any data moves; `conflict`: a reservation
+  // conflict on a source or destination LU.
+  std::optional<scsi::SenseCode> xcopy_prepare(XcopyOp& op, bool& conflict) const;
+  void xcopy_start_segment(XcopyOp& op);
+  void xcopy_step(const std::shared_ptr<XcopyOp>& op);
+  void xcopy_finish(const std::shared_ptr<XcopyOp>& op, std::optional<scsi::SenseCode> s);
+
   // Writes `blocks` blocks from buf at lba under an exclusive range lock, then completes.
   void locked_write(const TaskPtr& t, TaskDone& done, uint64_t lba, uint64_t blocks, const uint8_t* buf, bool fua);
   // Reads under an exclusive range lock: the READ path when an atomic write may overlap.
@@ -163,6 +176,8 @@ class BlockLu final : public LogicalUnit {
   // write (atomic_gen_ moved) reads again under the lock. Two relaxed-cost loads per READ.
   std::atomic<uint64_t> atomic_gen_{0};
   std::atomic<uint32_t> atomic_active_{0};
+  xcopy::CopyResults copy_results_;   // held for RECEIVE COPY RESULTS, per I_T nexus
+  std::atomic<uint32_t> copies_running_{0};
   std::mutex prevent_mu_;
   std::set<std::string> prevent_;  // I_T nexus keys holding PREVENT MEDIUM REMOVAL
   bool removal_prevented() {

@@ -98,22 +98,25 @@ const char* const kTable = R"(00/- TEST UNIT READY dir=0 len=6 usage=00000000000
 5f/05 PERSISTENT RESERVE OUT dir=2 len=10 usage=5f05ff0000ffffffff04 res=5 sb=0 ua=0 f=0 to=0/5 h=-
 5f/06 PERSISTENT RESERVE OUT dir=2 len=10 usage=5f06ff0000ffffffff04 res=5 sb=0 ua=0 f=0 to=0/5 h=-
 5f/07 PERSISTENT RESERVE OUT dir=2 len=10 usage=5f07ff0000ffffffff04 res=5 sb=0 ua=0 f=0 to=0/5 h=-
+83/00 EXTENDED COPY dir=2 len=16 usage=83000000000000000000ffffffff0004 res=2 sb=0 ua=0 f=0 to=10/600 h=37
+84/00 RECEIVE COPY RESULTS dir=1 len=16 usage=8400ff00000000000000ffffffff0004 res=1 sb=0 ua=0 f=0 to=0/5 h=38
+84/03 RECEIVE COPY RESULTS dir=1 len=16 usage=84030000000000000000ffffffff0004 res=1 sb=0 ua=0 f=0 to=0/5 h=38
 88/- READ(16) dir=1 len=16 usage=88feffffffffffffffffffffffff3f04 res=1 sb=0 ua=0 f=1 to=1/30 h=2
-89/- COMPARE AND WRITE dir=2 len=16 usage=89faffffffffffffffff000000ff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=38
+89/- COMPARE AND WRITE dir=2 len=16 usage=89faffffffffffffffff000000ff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=41
 8a/- WRITE(16) dir=2 len=16 usage=8afaffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=3
-8b/- ORWRITE(16) dir=2 len=16 usage=8bfaffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=40
+8b/- ORWRITE(16) dir=2 len=16 usage=8bfaffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=43
 8e/- WRITE AND VERIFY(16) dir=2 len=16 usage=8ef6ffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=14
 8f/- VERIFY(16) dir=2 len=16 usage=8ff6ffffffffffffffffffffffff3f04 res=1 sb=0 ua=0 f=1 to=1/30 h=15
 90/- PRE-FETCH(16) dir=0 len=16 usage=9002ffffffffffffffffffffffff3f04 res=1 sb=0 ua=0 f=1 to=0/30 h=16
 91/- SYNCHRONIZE CACHE(16) dir=0 len=16 usage=9106ffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=1 to=1/60 h=17
 93/- WRITE SAME(16) dir=2 len=16 usage=93f9ffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/60 h=19
-9c/- WRITE ATOMIC(16) dir=2 len=16 usage=9cf8ffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=46
-9e/10 READ CAPACITY(16) dir=1 len=16 usage=9e10ffffffffffffffffffffffff0104 res=0 sb=0 ua=0 f=1 to=0/5 h=47
-9e/12 GET LBA STATUS dir=1 len=16 usage=9e12ffffffffffffffffffffffff0004 res=1 sb=0 ua=0 f=1 to=0/5 h=48
+9c/- WRITE ATOMIC(16) dir=2 len=16 usage=9cf8ffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=49
+9e/10 READ CAPACITY(16) dir=1 len=16 usage=9e10ffffffffffffffffffffffff0104 res=0 sb=0 ua=0 f=1 to=0/5 h=50
+9e/12 GET LBA STATUS dir=1 len=16 usage=9e12ffffffffffffffffffffffff0004 res=1 sb=0 ua=0 f=1 to=0/5 h=51
 a0/- REPORT LUNS dir=1 len=12 usage=a000ff000000ffffffff0004 res=0 sb=1 ua=1 f=0 to=0/5 h=-
 a3/0a REPORT TARGET PORT GROUPS dir=1 len=12 usage=a3ea00000000ffffffff0004 res=0 sb=1 ua=0 f=0 to=0/5 h=-
-a3/0c REPORT SUPPORTED OPERATION CODES dir=1 len=12 usage=a30c87ffffffffffffff0004 res=1 sb=1 ua=0 f=0 to=0/5 h=51
-a3/0d REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS dir=1 len=12 usage=a30d80000000ffffffff0004 res=1 sb=1 ua=0 f=0 to=0/5 h=52
+a3/0c REPORT SUPPORTED OPERATION CODES dir=1 len=12 usage=a30c87ffffffffffffff0004 res=1 sb=1 ua=0 f=0 to=0/5 h=54
+a3/0d REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS dir=1 len=12 usage=a30d80000000ffffffff0004 res=1 sb=1 ua=0 f=0 to=0/5 h=55
 a4/0a SET TARGET PORT GROUPS dir=2 len=12 usage=a40a00000000ffffffff0004 res=3 sb=0 ua=0 f=0 to=0/30 h=-
 a8/- READ(12) dir=1 len=12 usage=a8feffffffffffffffff3f04 res=1 sb=0 ua=0 f=1 to=1/30 h=2
 aa/- WRITE(12) dir=2 len=12 usage=aafaffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=3
@@ -123,7 +126,7 @@ b7/- READ DEFECT DATA(12) dir=1 len=12 usage=b71fffffffffffffffff0004 res=1 sb=0
 )";
 // Header (4 bytes), then one 20-byte command descriptor with its timeouts descriptor per line.
 const char* const kAllCommandsRctd =
-    "0000049c"
+    "000004d8"
     "0000000000020006000a00000000000000000005"
     "0300000000020006000a00000000000000000005"
     "0800000000020006000a0000000000010000001e"
@@ -161,6 +164,9 @@ const char* const kAllCommandsRctd =
     "5f0000050003000a000a00000000000000000005"
     "5f0000060003000a000a00000000000000000005"
     "5f0000070003000a000a00000000000000000005"
+    "8300000000030010000a00000000000a00000258"
+    "8400000000030010000a00000000000000000005"
+    "8400000300030010000a00000000000000000005"
     "8800000000020010000a0000000000010000001e"
     "8900000000020010000a0000000000010000001e"
     "8a00000000020010000a0000000000010000001e"

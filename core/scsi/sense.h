@@ -72,6 +72,7 @@ std::vector<uint8_t> build_sense(const SenseCode& s, bool descriptor_format);
 namespace sense {
 inline constexpr SenseCode make(SenseKey k, uint8_t asc, uint8_t ascq) { return SenseCode{k, asc, ascq, {}, {}}; }
 // ILLEGAL REQUEST
+inline const SenseCode operation_in_progress = make(SenseKey::illegal_request, 0x00, 0x16);
 inline const SenseCode invalid_command_operation_code = make(SenseKey::illegal_request, 0x20, 0x00);
 inline const SenseCode lba_out_of_range = make(SenseKey::illegal_request, 0x21, 0x00);
 inline const SenseCode invalid_field_in_cdb = make(SenseKey::illegal_request, 0x24, 0x00);
@@ -79,6 +80,10 @@ inline const SenseCode logical_unit_not_supported = make(SenseKey::illegal_reque
 inline const SenseCode invalid_field_in_parameter_list = make(SenseKey::illegal_request, 0x26, 0x00);
 inline const SenseCode parameter_list_length_error = make(SenseKey::illegal_request, 0x1a, 0x00);
 inline const SenseCode parameter_value_invalid = make(SenseKey::illegal_request, 0x26, 0x02);
+inline const SenseCode too_many_target_descriptors = make(SenseKey::illegal_request, 0x26, 0x06);
+inline const SenseCode unsupported_target_descriptor_type_code = make(SenseKey::illegal_request, 0x26, 0x07);
+inline const SenseCode too_many_segment_descriptors = make(SenseKey::illegal_request, 0x26, 0x08);
+inline const SenseCode unsupported_segment_descriptor_type_code = make(SenseKey::illegal_request, 0x26, 0x09);
 inline const SenseCode saving_parameters_not_supported = make(SenseKey::illegal_request, 0x39, 0x00);
 inline const SenseCode invalid_release_of_persistent_reservation = make(SenseKey::illegal_request, 0x26, 0x04);
 inline const SenseCode insufficient_registration_resources = make(SenseKey::illegal_request, 0x55, 0x04);
@@ -117,6 +122,10 @@ inline const SenseCode internal_target_failure = make(SenseKey::hardware_error, 
 inline const SenseCode set_target_port_groups_failed = make(SenseKey::hardware_error, 0x67, 0x0a);
 // MISCOMPARE
 inline const SenseCode miscompare_during_verify = make(SenseKey::miscompare, 0x1d, 0x00);
+// COPY ABORTED (EXTENDED COPY, SPC-4 6.4.5): the sense-key specific bytes are a segment
+// pointer (4.5.2.4.5), whose SD = 0 form has the layout of a field pointer with C/D = 0.
+inline const SenseCode copy_aborted = make(SenseKey::copy_aborted, 0x00, 0x00);
+inline const SenseCode copy_target_device_not_reachable = make(SenseKey::copy_aborted, 0x0d, 0x02);
 // ABORTED COMMAND
 inline const SenseCode command_phase_error = make(SenseKey::aborted_command, 0x4a, 0x00);
 inline const SenseCode data_phase_error = make(SenseKey::aborted_command, 0x4b, 0x00);
