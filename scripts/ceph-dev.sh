@@ -8,6 +8,8 @@
 #   scripts/ceph-dev.sh start DIR    start the cluster (DIR must be empty or absent)
 #   scripts/ceph-dev.sh status DIR   0 when both daemons run and the cluster answers
 #   scripts/ceph-dev.sh stop DIR     stop the daemons (SIGTERM, then SIGKILL after a while)
+#   scripts/ceph-dev.sh freeze DIR   SIGSTOP both daemons: the cluster is gone for its clients
+#   scripts/ceph-dev.sh thaw DIR     SIGCONT them: it comes back (the tests' cluster loss)
 #
 # Clients use DIR/ceph.conf (it names DIR/keyring), e.g.
 #   rbd -c DIR/ceph.conf create rbd/disk --size 1G
@@ -20,7 +22,7 @@ OSD_MB=${CEPH_DEV_OSD_MB:-1024}
 STOP_GRACE_S=10
 
 die() { echo "ceph-dev.sh: $*" >&2; exit 1; }
-usage() { echo "usage: $0 start|stop|status DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|status|freeze|thaw DIR" >&2; exit 2; }
 
 [ $# -eq 2 ] || usage
 cmd=$1
@@ -136,6 +138,7 @@ stop() {
     p=$(pid_of "$d")
     if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
       kill -TERM "$p"
+      kill -CONT "$p" 2>/dev/null || true  # a frozen daemon handles the TERM once it runs
       pids+=("$p")
     fi
   done
@@ -148,6 +151,15 @@ stop() {
     while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
   done
   return 0
+}
+
+signal_all() {
+  local d p
+  for d in "${daemons[@]}"; do
+    p=$(pid_of "$d")
+    [ -n "$p" ] || die "$d has no pid file in $dir/run"
+    kill "-$1" "$p" || die "$d (pid $p) is not running"
+  done
 }
 
 status() {
@@ -163,5 +175,7 @@ case "$cmd" in
   start) start ;;
   stop) stop ;;
   status) status ;;
+  freeze) signal_all STOP ;;
+  thaw) signal_all CONT ;;
   *) usage ;;
 esac
