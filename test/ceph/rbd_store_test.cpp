@@ -23,6 +23,7 @@ extern "C" {
 #include <vector>
 
 #include "test/integration/daemon.h"
+#include "test/integration/block_io.h"
 #include "test/integration/libiscsi_util.h"
 
 using stmf::test::Ctx;
@@ -31,10 +32,10 @@ using stmf::test::DaemonOptions;
 using stmf::test::Task;
 using stmf::test::past_ua;
 using Clock = std::chrono::steady_clock;
+using namespace stmf::test::block_io;
 
 namespace {
 
-constexpr uint32_t kBlock = 512;
 constexpr uint64_t kImageMiB = 64;
 constexpr auto kStateWait = std::chrono::seconds(60);  // NOT READY / ready again, at most
 
@@ -94,39 +95,6 @@ bool login(Ctx& ctx, const Daemon& d) {
   iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
   iscsi_set_timeout(ctx, 60);
   return iscsi_full_connect_sync(ctx, d.portal().c_str(), 0) == 0;
-}
-
-std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
-  std::vector<uint8_t> v(n);
-  std::mt19937 rng(seed);
-  for (auto& b : v) b = uint8_t(rng());
-  return v;
-}
-
-std::vector<uint8_t> read_blocks(Ctx& c, uint64_t lba, uint32_t n) {
-  Task t(past_ua([&] { return iscsi_read16_sync(c, 0, lba, n * kBlock, kBlock, 0, 0, 0, 0, 0); }));
-  REQUIRE(t);
-  INFO("sense key " << int(t->sense.key) << " ascq " << std::hex << t->sense.ascq);
-  REQUIRE(t->status == SCSI_STATUS_GOOD);
-  return std::vector<uint8_t>(t->datain.data, t->datain.data + t->datain.size);
-}
-
-void write_blocks(Ctx& c, uint64_t lba, std::vector<uint8_t>& data, bool fua) {
-  Task t(past_ua([&] {
-    return iscsi_write16_sync(c, 0, lba, data.data(), uint32_t(data.size()), kBlock, 0, 0, fua ? 1 : 0, 0, 0);
-  }));
-  REQUIRE(t);
-  INFO("sense key " << int(t->sense.key) << " ascq " << std::hex << t->sense.ascq);
-  REQUIRE(t->status == SCSI_STATUS_GOOD);
-}
-
-uint64_t capacity_blocks(Ctx& c) {
-  Task t(past_ua([&] { return iscsi_readcapacity16_sync(c, 0); }));
-  REQUIRE(t);
-  REQUIRE(t->status == SCSI_STATUS_GOOD);
-  auto* rc = static_cast<scsi_readcapacity16*>(scsi_datain_unmarshall(t.t));
-  REQUIRE(rc);
-  return rc->returned_lba + 1;
 }
 
 // The image's bytes [offset, offset+n) as the cluster has them (rbd export, not through stmfd).
