@@ -882,6 +882,18 @@ InitiatorConfig* Config::find_initiator(const std::string& name) {
   return nullptr;
 }
 
+namespace {
+// The queue and retry limits an iscsi and an rbd store's backend objects share.
+template <class Backend>
+json backend_limits_json(const Backend& k) {
+  return {{"queue_depth", k.queue_depth},
+          {"queue_limit", k.queue_limit},
+          {"retry_attempts", k.retry_attempts},
+          {"retry_ms", k.retry_ms},
+          {"connect_timeout_ms", k.connect_timeout_ms}};
+}
+}  // namespace
+
 json to_json(const LuConfig& l, bool with_secrets) {
   json j = {{"guid", l.guid},   {"name", l.name},     {"store", l.store}, {"size", l.size}, {"block_size", l.block_size},
             {"physical_block_size", l.physical_block_size}, {"write_protect", l.write_protect},
@@ -891,30 +903,17 @@ json to_json(const LuConfig& l, bool with_secrets) {
   if (l.store == "file") j["backing"] = l.backing;
   if (l.store == "iscsi") {
     const auto& k = l.backend;
-    json b = {{"url", k.url},
-              {"initiator", k.initiator},
-              {"header_digest", k.header_digest},
-              {"queue_depth", k.queue_depth},
-              {"queue_limit", k.queue_limit},
-              {"retry_attempts", k.retry_attempts},
-              {"retry_ms", k.retry_ms},
-              {"command_timeout_s", k.command_timeout_s},
-              {"connect_timeout_ms", k.connect_timeout_ms}};
+    json b = backend_limits_json(k);
+    b.update({{"url", k.url}, {"initiator", k.initiator}, {"header_digest", k.header_digest},
+              {"command_timeout_s", k.command_timeout_s}});
     if (!l.backend.chap_user.empty())
       b["chap"] = {{"user", l.backend.chap_user}, {"secret", with_secrets ? l.backend.chap_secret : "set"}};
     j["backend"] = b;
   }
   if (l.store == "rbd") {
     const auto& r = l.rbd;
-    json b = {{"pool", r.pool},
-              {"image", r.image},
-              {"client", r.client},
-              {"queue_depth", r.queue_depth},
-              {"queue_limit", r.queue_limit},
-              {"retry_attempts", r.retry_attempts},
-              {"retry_ms", r.retry_ms},
-              {"op_timeout_s", r.op_timeout_s},
-              {"connect_timeout_ms", r.connect_timeout_ms}};
+    json b = backend_limits_json(r);
+    b.update({{"pool", r.pool}, {"image", r.image}, {"client", r.client}, {"op_timeout_s", r.op_timeout_s}});
     if (!r.ns.empty()) b["namespace"] = r.ns;
     if (!r.conf.empty()) b["conf"] = r.conf;
     if (!r.keyring.empty()) b["keyring"] = r.keyring;

@@ -476,10 +476,7 @@ class RbdStore final : public store::BackingStore {
   std::error_code extent(uint64_t offset, uint64_t max_length, store::Extent& out) override {
     // Metadata only and synchronous: librbd's allocation map (rbd_diff_iterate2) is a network
     // round trip, so every range reports mapped (docs/rbd.md "Limits").
-    if (offset >= size()) return std::make_error_code(std::errc::invalid_argument);
-    out.mapped = true;
-    out.length = std::min(max_length, size() - offset);
-    return {};
+    return store::all_mapped_extent(size(), offset, max_length, out);
   }
 
  private:
