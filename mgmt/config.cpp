@@ -128,6 +128,20 @@ bool get_state(const json& j, const std::string& key) {
 void check_secret(const std::string& v, const std::string& key);
 void check_chap_name(const std::string& v, const std::string& key);
 
+void parse_limit(const json& j, const std::string& key, const char* k, uint32_t& out, uint64_t lo, uint64_t hi) {
+  if (auto* v = opt(j, k)) out = uint32_t(get_uint(*v, key + "." + k, lo, hi));
+}
+
+// The queue and retry limits an iscsi and an rbd store's backend objects share.
+template <class Backend>
+void parse_backend_limits(const json& j, const std::string& key, Backend& b) {
+  parse_limit(j, key, "queue_depth", b.queue_depth, 1, 4096);
+  parse_limit(j, key, "queue_limit", b.queue_limit, 0, 1u << 20);
+  parse_limit(j, key, "retry_attempts", b.retry_attempts, 1, 100);
+  parse_limit(j, key, "retry_ms", b.retry_ms, 0, 3600000);
+  parse_limit(j, key, "connect_timeout_ms", b.connect_timeout_ms, 100, 600000);
+}
+
 IscsiBackendConfig parse_backend_object(const json& j, const std::string& key) {
   if (!j.is_object()) fail(key, "must be an object");
   only_keys(j, key, {"url", "initiator", "chap", "header_digest", "queue_depth", "queue_limit", "retry_attempts", "retry_ms",
@@ -151,15 +165,8 @@ IscsiBackendConfig parse_backend_object(const json& j, const std::string& key) {
     check_secret(b.chap_secret, key + ".chap.secret");
   }
   if (auto* v = opt(j, "header_digest")) b.header_digest = get_bool(*v, key + ".header_digest");
-  auto limit = [&](const char* k, uint32_t& out, uint64_t lo, uint64_t hi) {
-    if (auto* v = opt(j, k)) out = uint32_t(get_uint(*v, key + "." + k, lo, hi));
-  };
-  limit("queue_depth", b.queue_depth, 1, 4096);
-  limit("queue_limit", b.queue_limit, 0, 1u << 20);
-  limit("retry_attempts", b.retry_attempts, 1, 100);
-  limit("retry_ms", b.retry_ms, 0, 3600000);
-  limit("command_timeout_s", b.command_timeout_s, 1, 3600);
-  limit("connect_timeout_ms", b.connect_timeout_ms, 100, 600000);
+  parse_backend_limits(j, key, b);
+  parse_limit(j, key, "command_timeout_s", b.command_timeout_s, 1, 3600);
   return b;
 }
 
@@ -191,15 +198,8 @@ RbdBackendConfig parse_rbd_backend_object(const json& j, const std::string& key)
   };
   path("conf", b.conf);
   path("keyring", b.keyring);
-  auto limit = [&](const char* k, uint32_t& out, uint64_t lo, uint64_t hi) {
-    if (auto* v = opt(j, k)) out = uint32_t(get_uint(*v, key + "." + k, lo, hi));
-  };
-  limit("queue_depth", b.queue_depth, 1, 4096);
-  limit("queue_limit", b.queue_limit, 0, 1u << 20);
-  limit("retry_attempts", b.retry_attempts, 1, 100);
-  limit("retry_ms", b.retry_ms, 0, 3600000);
-  limit("op_timeout_s", b.op_timeout_s, 1, 3600);
-  limit("connect_timeout_ms", b.connect_timeout_ms, 100, 600000);
+  parse_backend_limits(j, key, b);
+  parse_limit(j, key, "op_timeout_s", b.op_timeout_s, 1, 3600);
   return b;
 }
 
