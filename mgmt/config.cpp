@@ -128,6 +128,20 @@ bool get_state(const json& j, const std::string& key) {
 void check_secret(const std::string& v, const std::string& key);
 void check_chap_name(const std::string& v, const std::string& key);
 
+void parse_limit(const json& j, const std::string& key, const char* k, uint32_t& out, uint64_t lo, uint64_t hi) {
+  if (auto* v = opt(j, k)) out = uint32_t(get_uint(*v, key + "." + k, lo, hi));
+}
+
+// The queue and retry limits an iscsi and an rbd store's backend objects share.
+template <class Backend>
+void parse_backend_limits(const json& j, const std::string& key, Backend& b) {
+  parse_limit(j, key, "queue_depth", b.queue_depth, 1, 4096);
+  parse_limit(j, key, "queue_limit", b.queue_limit, 0, 1u << 20);
+  parse_limit(j, key, "retry_attempts", b.retry_attempts, 1, 100);
+  parse_limit(j, key, "retry_ms", b.retry_ms, 0, 3600000);
+  parse_limit(j, key, "connect_timeout_ms", b.connect_timeout_ms, 100, 600000);
+}
+
 IscsiBackendConfig parse_backend_object(const json& j, const std::string& key) {
   if (!j.is_object()) fail(key, "must be an object");
   only_keys(j, key, {"url", "initiator", "chap", "header_digest", "queue_depth", "queue_limit", "retry_attempts", "retry_ms",
@@ -151,15 +165,41 @@ IscsiBackendConfig parse_backend_object(const json& j, const std::string& key) {
     check_secret(b.chap_secret, key + ".chap.secret");
   }
   if (auto* v = opt(j, "header_digest")) b.header_digest = get_bool(*v, key + ".header_digest");
-  auto limit = [&](const char* k, uint32_t& out, uint64_t lo, uint64_t hi) {
-    if (auto* v = opt(j, k)) out = uint32_t(get_uint(*v, key + "." + k, lo, hi));
+  parse_backend_limits(j, key, b);
+  parse_limit(j, key, "command_timeout_s", b.command_timeout_s, 1, 3600);
+  return b;
+}
+
+RbdBackendConfig parse_rbd_backend_object(const json& j, const std::string& key) {
+  if (!j.is_object()) fail(key, "must be an object");
+  only_keys(j, key, {"pool", "image", "namespace", "client", "conf", "keyring", "queue_depth", "queue_limit",
+                     "retry_attempts", "retry_ms", "op_timeout_s", "connect_timeout_ms"});
+  RbdBackendConfig b;
+  constexpr size_t kMaxName = 95, kMaxPath = 4096;
+  auto name = [&](const char* k, std::string& out, bool required) {
+    auto* v = opt(j, k);
+    if (!v) {
+      if (required) fail(key + "." + k, "missing");
+      return;
+    }
+    out = get_string(*v, key + "." + k);
+    if ((required && out.empty()) || out.size() > kMaxName || out.find_first_of("/@ ") != std::string::npos)
+      fail(key + "." + k, "must be 1 to 95 characters without '/', '@' or spaces");
   };
-  limit("queue_depth", b.queue_depth, 1, 4096);
-  limit("queue_limit", b.queue_limit, 0, 1u << 20);
-  limit("retry_attempts", b.retry_attempts, 1, 100);
-  limit("retry_ms", b.retry_ms, 0, 3600000);
-  limit("command_timeout_s", b.command_timeout_s, 1, 3600);
-  limit("connect_timeout_ms", b.connect_timeout_ms, 100, 600000);
+  name("pool", b.pool, true);
+  name("image", b.image, true);
+  name("namespace", b.ns, false);
+  name("client", b.client, false);
+  if (b.client.empty() || b.client.rfind("client.", 0) == 0)
+    fail(key + ".client", "must be a cephx id without \"client.\" (\"admin\" for client.admin)");
+  auto path = [&](const char* k, std::string& out) {
+    if (auto* v = opt(j, k)) out = get_string(*v, key + "." + k);
+    if (!out.empty() && (out[0] != '/' || out.size() > kMaxPath)) fail(key + "." + k, "must be an absolute path");
+  };
+  path("conf", b.conf);
+  path("keyring", b.keyring);
+  parse_backend_limits(j, key, b);
+  parse_limit(j, key, "op_timeout_s", b.op_timeout_s, 1, 3600);
   return b;
 }
 
@@ -183,14 +223,16 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
   }
   if (auto* v = opt(j, "store")) {
     l.store = get_string(*v, key + ".store");
-    if (l.store != "file" && l.store != "ram" && l.store != "null" && l.store != "iscsi")
-      fail(key + ".store", "must be file, ram, null or iscsi");
+    if (!known_store(l.store)) fail(key + ".store", "must be file, ram, null, iscsi or rbd");
   }
   if (auto* v = opt(j, "backend")) {
-    if (l.store != "iscsi") fail(key + ".backend", "only an iscsi store has a backend");
-    l.backend = parse_backend_object(*v, key + ".backend");
+    if (l.store == "iscsi") l.backend = parse_backend_object(*v, key + ".backend");
+    else if (l.store == "rbd") l.rbd = parse_rbd_backend_object(*v, key + ".backend");
+    else fail(key + ".backend", "only an iscsi or rbd store has a backend");
   } else if (l.store == "iscsi") {
     fail(key + ".backend", "missing (an iscsi store needs {\"url\", \"initiator\"})");
+  } else if (l.store == "rbd") {
+    fail(key + ".backend", "missing (an rbd store needs {\"pool\", \"image\"})");
   }
   if (auto* v = opt(j, "backing")) l.backing = get_string(*v, key + ".backing");
   if (l.store == "file" && l.backing.empty()) fail(key + ".backing", "missing (a file store needs a path)");
@@ -205,8 +247,8 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
       l.size = get_uint(*v, key + ".size", 0, uint64_t(1) << 60);
     }
   }
-  // An iscsi store's size 0 means the backend's capacity (found when the store connects).
-  if (l.store != "file" && l.store != "iscsi" && l.size == 0) fail(key + ".size", "required for a " + l.store + " store");
+  // An iscsi or rbd store's size 0 means the backend's capacity (found when the store connects).
+  if (l.store != "file" && l.store != "iscsi" && l.store != "rbd" && l.size == 0) fail(key + ".size", "required for a " + l.store + " store");
   if (l.size > (uint64_t(1) << 60)) fail(key + ".size", "too large");
   if (auto* v = opt(j, "block_size")) {
     l.block_size = uint32_t(get_uint(*v, key + ".block_size", 512, 4096));
@@ -255,9 +297,7 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
     if (((*g)[0] >> 4) != 6) fail(key + ".guid", "must be an NAA 6 identifier (first digit 6)");
     l.guid = guid_hex(*g);
   } else {
-    l.guid = derive_guid(company_id, guid_seed_prefix + (l.store == "file"    ? l.backing
-                                                         : l.store == "iscsi" ? "iscsi:" + l.backend.url
-                                                                              : l.store + ":" + l.name));
+    l.guid = derive_guid(company_id, guid_seed_prefix + lu_source(l));
   }
   return l;
 }
@@ -569,10 +609,11 @@ void check(const Config& c) {
     if (!parse_guid(l.guid) || l.guid != guid_hex(*parse_guid(l.guid))) fail(k + ".guid", "must be 32 uppercase hex digits");
     if (!guids.insert(l.guid).second) fail(k + ".guid", "GUID " + l.guid + " used by two LUs");
     if (l.store == "file" && !files.insert(l.backing).second) fail(k + ".backing", l.backing + " is used by another LU");
-    if (l.store != "file" && l.store != "ram" && l.store != "null" && l.store != "iscsi")
-      fail(k + ".store", "must be file, ram, null or iscsi");
+    if (!known_store(l.store)) fail(k + ".store", "must be file, ram, null, iscsi or rbd");
     if (l.store == "iscsi" && (l.backend.url.empty() || l.backend.initiator.empty()))
       fail(k + ".backend", "an iscsi store needs a url and an initiator");
+    if (l.store == "rbd" && (l.rbd.pool.empty() || l.rbd.image.empty()))
+      fail(k + ".backend", "an rbd store needs a pool and an image");
     if (l.block_size != 512 && l.block_size != 4096) fail(k + ".block_size", "must be 512 or 4096");
     if (l.size % l.block_size) fail(k + ".size", "must be a multiple of block_size");
   }
@@ -719,9 +760,7 @@ Config parse(const json& j) {
   // GUIDs derived for canonical LUs use the configured company id: re-derive those.
   if (auto* lus = opt(j, "lus"))
     for (size_t i = 0; i < c.lus.size(); ++i)
-      if (!opt((*lus)[i], "guid")) c.lus[i].guid = derive_guid(c.company_id, c.lus[i].store == "file"    ? c.lus[i].backing
-                                                      : c.lus[i].store == "iscsi" ? "iscsi:" + c.lus[i].backend.url
-                                                                                  : c.lus[i].store + ":" + c.lus[i].name);
+      if (!opt((*lus)[i], "guid")) c.lus[i].guid = derive_guid(c.company_id, lu_source(c.lus[i]));
   c.host_groups = parse_list<GroupConfig>(j, "host_groups", parse_group);
   c.target_groups = parse_list<GroupConfig>(j, "target_groups", parse_group);
   for (size_t i = 0; i < c.target_groups.size(); ++i)
@@ -843,6 +882,18 @@ InitiatorConfig* Config::find_initiator(const std::string& name) {
   return nullptr;
 }
 
+namespace {
+// The queue and retry limits an iscsi and an rbd store's backend objects share.
+template <class Backend>
+json backend_limits_json(const Backend& k) {
+  return {{"queue_depth", k.queue_depth},
+          {"queue_limit", k.queue_limit},
+          {"retry_attempts", k.retry_attempts},
+          {"retry_ms", k.retry_ms},
+          {"connect_timeout_ms", k.connect_timeout_ms}};
+}
+}  // namespace
+
 json to_json(const LuConfig& l, bool with_secrets) {
   json j = {{"guid", l.guid},   {"name", l.name},     {"store", l.store}, {"size", l.size}, {"block_size", l.block_size},
             {"physical_block_size", l.physical_block_size}, {"write_protect", l.write_protect},
@@ -852,17 +903,20 @@ json to_json(const LuConfig& l, bool with_secrets) {
   if (l.store == "file") j["backing"] = l.backing;
   if (l.store == "iscsi") {
     const auto& k = l.backend;
-    json b = {{"url", k.url},
-              {"initiator", k.initiator},
-              {"header_digest", k.header_digest},
-              {"queue_depth", k.queue_depth},
-              {"queue_limit", k.queue_limit},
-              {"retry_attempts", k.retry_attempts},
-              {"retry_ms", k.retry_ms},
-              {"command_timeout_s", k.command_timeout_s},
-              {"connect_timeout_ms", k.connect_timeout_ms}};
+    json b = backend_limits_json(k);
+    b.update({{"url", k.url}, {"initiator", k.initiator}, {"header_digest", k.header_digest},
+              {"command_timeout_s", k.command_timeout_s}});
     if (!l.backend.chap_user.empty())
       b["chap"] = {{"user", l.backend.chap_user}, {"secret", with_secrets ? l.backend.chap_secret : "set"}};
+    j["backend"] = b;
+  }
+  if (l.store == "rbd") {
+    const auto& r = l.rbd;
+    json b = backend_limits_json(r);
+    b.update({{"pool", r.pool}, {"image", r.image}, {"client", r.client}, {"op_timeout_s", r.op_timeout_s}});
+    if (!r.ns.empty()) b["namespace"] = r.ns;
+    if (!r.conf.empty()) b["conf"] = r.conf;
+    if (!r.keyring.empty()) b["keyring"] = r.keyring;
     j["backend"] = b;
   }
   if (l.standby) j["standby"] = true;
@@ -1042,6 +1096,21 @@ auto guarded(ConfigError& err, F&& f) -> std::optional<decltype(f())> {
 std::optional<LuConfig> parse_lu(const json& j, const std::string& key, uint32_t company_id, ConfigError& err) {
   return guarded(err, [&] { return parse_lu_object(j, key, company_id, nullptr, ""); });
 }
+std::optional<RbdBackendConfig> parse_rbd_backend(const json& j, const std::string& key, ConfigError& err) {
+  return guarded(err, [&] { return parse_rbd_backend_object(j, key); });
+}
+
+bool known_store(const std::string& name) {
+  return std::any_of(kStoreNames.begin(), kStoreNames.end(), [&](const char* s) { return name == s; });
+}
+
+std::string lu_source(const LuConfig& l) {
+  if (l.store == "file") return l.backing;
+  if (l.store == "iscsi") return "iscsi:" + l.backend.url;
+  if (l.store == "rbd") return "rbd:" + l.rbd.pool + "/" + (l.rbd.ns.empty() ? "" : l.rbd.ns + "/") + l.rbd.image;
+  return l.store + ":" + l.name;
+}
+
 std::optional<TargetConfig> parse_target(const json& j, const std::string& key, ConfigError& err) {
   return guarded(err, [&] { return parse_target_object(j, key, nullptr, 0); });
 }

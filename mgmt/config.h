@@ -70,10 +70,33 @@ struct IscsiBackendConfig {
   bool operator==(const IscsiBackendConfig&) const = default;
 };
 
+// Where an "rbd" store's blocks live: a Ceph RBD image (docs/rbd.md, docs/configuration.md
+// "The rbd store"), reached as client.<client> with the given ceph.conf and keyring.
+struct RbdBackendConfig {
+  std::string pool, image;
+  std::string ns;                // RBD namespace; empty = the pool's default
+  std::string client = "admin";  // cephx id
+  std::string conf, keyring;     // absolute paths; empty = librados' defaults
+  // Limits (as the iscsi store's): operations in flight and waiting; how often and how long an
+  // operation caught by a cluster loss is sent again; librados' OSD/monitor operation timeout;
+  // the first connect.
+  uint32_t queue_depth = 64;
+  uint32_t queue_limit = 1024;
+  uint32_t retry_attempts = 2;
+  uint32_t retry_ms = 10000;
+  uint32_t op_timeout_s = 10;
+  uint32_t connect_timeout_ms = 10000;
+  bool operator==(const RbdBackendConfig&) const = default;
+};
+
+// The stores an LU may name ("store"), and whether `name` is one of them.
+inline constexpr std::array<const char*, 5> kStoreNames = {"file", "ram", "null", "iscsi", "rbd"};
+bool known_store(const std::string& name);
+
 struct LuConfig {
   std::string guid;            // 32 uppercase hex digits, NAA 6 (always set after parsing)
   std::string name;            // alias
-  std::string store = "file";  // file | ram | null | iscsi
+  std::string store = "file";  // file | ram | null | iscsi | rbd
   std::string backing;         // file store path (absolute)
   uint64_t size = 0;           // bytes (0 in a file = size of the existing file)
   uint32_t block_size = 512;
@@ -93,6 +116,7 @@ struct LuConfig {
   // switchover to this node replaces the record.
   bool standby = false;
   IscsiBackendConfig backend;  // store "iscsi" only
+  RbdBackendConfig rbd;        // store "rbd" only (its "backend" object)
   bool operator==(const LuConfig&) const = default;
 };
 
@@ -300,6 +324,11 @@ nlohmann::json to_json(const Portal& p);
 // One object of the file/protocol vocabulary, validated on its own (`key` prefixes errors).
 // parse_lu fills a missing guid with derive_guid(company_id, backing or name).
 std::optional<LuConfig> parse_lu(const nlohmann::json& j, const std::string& key, uint32_t company_id, ConfigError& err);
+// An rbd store's "backend" object ({"pool", "image", ...}).
+std::optional<RbdBackendConfig> parse_rbd_backend(const nlohmann::json& j, const std::string& key, ConfigError& err);
+// The name an LU's derived GUID and its logs go by: the file path, iscsi:URL, rbd:pool/[ns/]image,
+// or store:name.
+std::string lu_source(const LuConfig& l);
 std::optional<TargetConfig> parse_target(const nlohmann::json& j, const std::string& key, ConfigError& err);
 std::optional<ChapConfig> parse_chap(const nlohmann::json& j, const std::string& key, ConfigError& err);
 std::optional<InitiatorConfig> parse_initiator(const nlohmann::json& j, const std::string& key, ConfigError& err);

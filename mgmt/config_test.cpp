@@ -567,7 +567,7 @@ TEST_CASE("iscsi store LUs: backend object, size from the backend, secrets kept 
   auto lu = [](const std::string& body) { return std::string(R"({"portals": [], "lus": [)") + body + "]}"; };
   CHECK(refused(lu(R"({"store": "iscsi"})")) ==
         "lus[0].backend: missing (an iscsi store needs {\"url\", \"initiator\"})");
-  CHECK(refused(lu(R"({"store": "ram", "size": 4096, "backend": {}})")) == "lus[0].backend: only an iscsi store has a backend");
+  CHECK(refused(lu(R"({"store": "ram", "size": 4096, "backend": {}})")) == "lus[0].backend: only an iscsi or rbd store has a backend");
   CHECK(refused(lu(R"({"store": "iscsi", "backend": {"url": "http://x/y/0", "initiator": "iqn.2026-12.org.example:f"}})")) ==
         "lus[0].backend.url: must be iscsi://host[:port]/target-iqn/lun");
   CHECK(refused(lu(R"({"store": "iscsi", "backend": {"url": "iscsi://h/iqn.x:y/0"}})")) == "lus[0].backend.initiator: missing");
@@ -649,4 +649,55 @@ TEST_CASE("array_sessions and host groups' SPI parse, round-trip and refuse bad 
         "host_groups[0].spi: must be hex digits (an even number)");
   CHECK(refused(R"({"portals": [], "target_groups": [{"name": "tg", "spi": "00"}]})") ==
         "target_groups[0].spi: only host groups carry an SPI");
+}
+
+TEST_CASE("rbd store LUs: backend object, defaults, size from the image, refusals", "[rbd_store]") {
+  ConfigError e;
+  auto c = parse_config(R"({"portals": [], "lus": [{"name": "r", "store": "rbd",
+    "backend": {"pool": "rbd", "image": "disk0", "namespace": "tenant1", "client": "iscsi-gw",
+                "conf": "/etc/ceph/ceph.conf", "keyring": "/etc/ceph/gw.keyring", "op_timeout_s": 3}}]})", e);
+  INFO(e.message());
+  REQUIRE(c);
+  REQUIRE(c->lus.size() == 1);
+  const auto& l = c->lus[0];
+  CHECK(l.store == "rbd");
+  CHECK(l.size == 0);  // the image's size, found when the store opens it
+  CHECK(l.backing.empty());
+  CHECK(l.rbd.pool == "rbd");
+  CHECK(l.rbd.image == "disk0");
+  CHECK(l.rbd.ns == "tenant1");
+  CHECK(l.rbd.client == "iscsi-gw");
+  CHECK(l.rbd.conf == "/etc/ceph/ceph.conf");
+  CHECK(l.rbd.keyring == "/etc/ceph/gw.keyring");
+  CHECK(l.rbd.op_timeout_s == 3);
+  CHECK(l.rbd.queue_depth == 64);  // the defaults
+  CHECK(l.rbd.retry_attempts == 2);
+  CHECK(l.rbd.connect_timeout_ms == 10000);
+  // The GUID is derived from the image, the export round-trips.
+  CHECK(lu_source(l) == "rbd:rbd/tenant1/disk0");
+  auto again = parse_config(to_json(*c).dump(), e);
+  INFO(e.message());
+  REQUIRE(again);
+  CHECK(again->lus[0] == l);
+  auto minimal = parse_config(R"({"portals": [], "lus": [{"store": "rbd", "backend": {"pool": "p", "image": "i"}}]})", e);
+  REQUIRE(minimal);
+  CHECK(minimal->lus[0].rbd.client == "admin");
+  CHECK(minimal->lus[0].rbd.conf.empty());
+  CHECK(minimal->lus[0].guid != l.guid);
+
+  auto lu = [](const std::string& body) { return std::string(R"({"portals": [], "lus": [)") + body + "]}"; };
+  CHECK(refused(lu(R"({"store": "rbd"})")) == "lus[0].backend: missing (an rbd store needs {\"pool\", \"image\"})");
+  CHECK(refused(lu(R"({"store": "rbd", "backend": {"image": "i"}})")) == "lus[0].backend.pool: missing");
+  CHECK(refused(lu(R"({"store": "rbd", "backend": {"pool": "p"}})")) == "lus[0].backend.image: missing");
+  CHECK(refused(lu(R"({"store": "rbd", "backend": {"pool": "p", "image": "i@snap"}})")) ==
+        "lus[0].backend.image: must be 1 to 95 characters without '/', '@' or spaces");
+  CHECK(refused(lu(R"({"store": "rbd", "backend": {"pool": "p", "image": "i", "client": "client.admin"}})")) ==
+        "lus[0].backend.client: must be a cephx id without \"client.\" (\"admin\" for client.admin)");
+  CHECK(refused(lu(R"({"store": "rbd", "backend": {"pool": "p", "image": "i", "conf": "ceph.conf"}})")) ==
+        "lus[0].backend.conf: must be an absolute path");
+  CHECK(refused(lu(R"({"store": "rbd", "backend": {"pool": "p", "image": "i", "url": "x"}})")) ==
+        "lus[0].backend.url: unknown key");
+  CHECK(refused(lu(R"({"store": "rbd", "backend": {"pool": "p", "image": "i", "queue_depth": 0}})")) ==
+        "lus[0].backend.queue_depth: must be between 1 and 4096");
+  CHECK(refused(lu(R"({"store": "ceph", "size": 4096})")) == "lus[0].store: must be file, ram, null, iscsi or rbd");
 }

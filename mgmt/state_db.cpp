@@ -495,7 +495,7 @@ struct StateDb::Impl {
           .bind(17, int64_t(l.online))
           .bind_u64(18, l.epoch)
           .bind(19, int64_t(l.standby))
-          .bind(20, l.store == "iscsi" ? to_json(l, true)["backend"].dump() : std::string())
+          .bind(20, l.store == "iscsi" || l.store == "rbd" ? to_json(l, true)["backend"].dump() : std::string())
           .run();
     }
 
@@ -654,7 +654,7 @@ struct StateDb::Impl {
         l.guid = s.text(0);
         l.name = s.text(1);
         l.store = s.text(2);
-        if (l.store != "file" && l.store != "ram" && l.store != "null" && l.store != "iscsi")
+        if (!known_store(l.store))
           bad_row("lus[" + std::to_string(c.lus.size()) + "].store: unknown store '" + l.store + "'");
         l.backing = s.text(3);
         l.size = s.u64(4);
@@ -671,6 +671,13 @@ struct StateDb::Impl {
         l.online = s.boolean(15);
         l.epoch = s.u64(16);  // validate() (in load) holds it to the file's range
         l.standby = s.boolean(17);
+        if (l.store == "rbd") {
+          const std::string where = "lus[" + std::to_string(c.lus.size()) + "].backend";
+          ConfigError e;
+          auto r = parse_rbd_backend(nlohmann::json::parse(s.text(18), nullptr, false), where, e);
+          if (!r) bad_row(e.message());
+          l.rbd = *r;
+        }
         if (l.store == "iscsi") {
           const std::string where = "lus[" + std::to_string(c.lus.size()) + "].backend";
           auto b = nlohmann::json::parse(s.text(18), nullptr, false);

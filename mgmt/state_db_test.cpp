@@ -942,6 +942,38 @@ TEST_CASE("state db: an iscsi store LU's backend (CHAP included) round-trips", "
   CHECK(why.find("backend") != std::string::npos);
 }
 
+TEST_CASE("state db: an rbd store LU's backend round-trips", "[statedb][rbd_store]") {
+  TempDir d;
+  Config c = full_config();
+  LuConfig l;
+  l.guid = "600144F0000000000000000000001818";
+  l.name = "rbd lu";
+  l.store = "rbd";
+  l.size = 0;
+  l.rbd.pool = "rbd";
+  l.rbd.image = "disk0";
+  l.rbd.ns = "tenant1";
+  l.rbd.client = "gw";
+  l.rbd.conf = "/etc/ceph/ceph.conf";
+  l.rbd.keyring = "/etc/ceph/gw.keyring";
+  l.rbd.queue_depth = 9;
+  l.rbd.op_timeout_s = 4;
+  c.lus.push_back(l);
+  std::string why;
+  {
+    auto db = must_open(d.path);
+    REQUIRE(db->save(c, why));
+  }
+  auto db = must_open(d.path);
+  auto back = db->load(why);
+  INFO(why);
+  REQUIRE(back);
+  CHECK(*back == c);
+  raw_exec(d.db(), "UPDATE lus SET backend = '{\"pool\": \"rbd\"}' WHERE store = 'rbd'");
+  CHECK_FALSE(db->load(why));
+  CHECK(why.find("backend.image") != std::string::npos);
+}
+
 TEST_CASE("state db: the peer link's TLS settings and standby LU records round-trip", "[statedb][alua][tls]") {
   TempDir d;
   Config c = full_config();

@@ -30,7 +30,7 @@ import sys
 import tempfile
 
 # Every top-level folder of the project, for "anything of the project but ...".
-PROJECT = ["common/", "core/", "transport/", "proxy/", "mgmt/", "libstmf/", "tools/", "store_iscsi/",
+PROJECT = ["common/", "core/", "transport/", "proxy/", "mgmt/", "libstmf/", "tools/", "store_iscsi/", "store_rbd/",
            "mhd/", "test/", "libstmf.h", "stmf_status.h"]
 ASIO = ["boost/asio"]
 # The SCSI vocabulary (target stmf_scsi): what every core layer may include.
@@ -45,9 +45,9 @@ TESTS = ["**/*_test.cpp", "**/*_test_util.h"]
 
 RULES = [
     dict(name="core-below-everything", files=["core/**"], skip=[],
-         forbid=["transport/", "proxy/", "mgmt/", "tools/", "store_iscsi/", "mhd/", "libstmf/", "test/",
+         forbid=["transport/", "proxy/", "mgmt/", "tools/", "store_iscsi/", "store_rbd/", "mhd/", "libstmf/", "test/",
                  "libstmf.h", "stmf_status.h"], allow=[],
-         why="core/ is the lowest layer: no transport, proxy, mgmt, tools, store_iscsi, mhd or libstmf",
+         why="core/ is the lowest layer: no transport, proxy, mgmt, tools, store_iscsi, store_rbd, mhd or libstmf",
          example=("core/stmf.cpp", "proxy/service.h")),
     dict(name="core-no-asio", files=["core/**"], skip=[], forbid=ASIO, allow=[],
          why="core/ has no Asio (no sockets, no event loop)",
@@ -64,6 +64,10 @@ RULES = [
          allow=["core/store/"] + LEAVES,
          why="the backing stores (stmf_store) know nothing of LUs, tasks or the framework",
          example=("core/store/ram_store.cpp", "core/logical_unit.h")),
+    dict(name="rbd-store-over-stores", files=["store_rbd/**"], skip=[], forbid=PROJECT,
+         allow=["core/store/", "store_rbd/"] + LEAVES,
+         why="the rbd store (stmf_rbd_store) sees only the store interface and the leaves",
+         example=("store_rbd/rbd_store.cpp", "core/stmf.h")),
     dict(name="framework-below-block-lu", files=["core/*"], skip=TESTS,
          forbid=["core/scsi/", "core/store/"], allow=SCSI_VOCABULARY,
          why="the framework (stmf_core) does not see the block LU (stmf_sbd) or the stores",

@@ -14,6 +14,10 @@
 #   scripts/deps.sh --bench   and to run scripts/bench.sh: qemu-img, tgt (the comparison peer)
 #   scripts/deps.sh --package and to make the Debian package (scripts/package.sh): cpack's
 #                             DEB generator runs dpkg-shlibdeps (dpkg-dev) and file
+#   scripts/deps.sh --ceph    and to run the `ceph` tests: a one-host Ceph 16.2 cluster
+#                             (scripts/ceph-dev.sh: ceph-mon, ceph-osd, the ceph/rbd tools)
+#
+# librbd-dev is always installed: it builds the optional rbd backing store (store_rbd/).
 #
 # tgt is installed for the benchmark only, and its system service is never left running:
 # Debian's tgt service listens on 0.0.0.0:3260, the port scripts/run.sh serves on. The same
@@ -23,7 +27,7 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git python3
       libboost1.81-dev libspdlog-dev catch2 libiscsi-dev libiscsi-bin libsqlite3-dev
       liburing-dev libisal-dev libcli11-dev nlohmann-json3-dev libssl-dev openssl libsystemd-dev
-      scdoc)  # scdoc: the man pages (docs/man/)
+      librbd-dev scdoc)  # scdoc: the man pages (docs/man/)
 case "${1:-}" in
   "") ;;
   --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev prometheus dpkg-dev file systemd
@@ -31,7 +35,8 @@ case "${1:-}" in
                  jq resource-agents pacemaker corosync) ;;
   --bench) pkgs+=(qemu-utils qemu-block-extra tgt) ;;
   --package) pkgs+=(dpkg-dev file) ;;
-  *) echo "usage: $0 [--test | --bench | --package]" >&2; exit 2 ;;
+  --ceph) pkgs+=(ceph-mon ceph-osd ceph-common) ;;
+  *) echo "usage: $0 [--test | --bench | --package | --ceph]" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do
@@ -59,7 +64,7 @@ echo "installing: ${missing[*]}"
 policy=/usr/sbin/policy-rc.d
 ours=""
 services=()
-for s in tgt prometheus corosync pacemaker; do
+for s in tgt prometheus corosync pacemaker ceph-mon ceph-osd; do
   if [[ " ${missing[*]} " == *" $s "* ]]; then services+=("$s"); fi
 done
 if [ ${#services[@]} -gt 0 ] && [ ! -e "$policy" ]; then
@@ -78,6 +83,7 @@ for s in "${services[@]}"; do
   # scripts/prometheus-check.sh its own prometheus.
   if [ -d /run/systemd/system ]; then
     "${SUDO[@]}" systemctl disable --now "$s.service" >/dev/null 2>&1 || true
+    case "$s" in ceph-*) "${SUDO[@]}" systemctl disable --now ceph.target "$s.target" >/dev/null 2>&1 || true ;; esac
   fi
   echo "$s installed; its system service is not running"
 done

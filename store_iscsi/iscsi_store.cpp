@@ -779,10 +779,7 @@ class IscsiStore final : public store::BackingStore {
   // The backend's provisioning status is not known synchronously: everything reads as mapped
   // (GET LBA STATUS answers "mapped", which SBC-3 allows for a range whose state is unknown).
   std::error_code extent(uint64_t offset, uint64_t max_length, store::Extent& out) override {
-    if (offset >= size()) return std::make_error_code(std::errc::invalid_argument);
-    out.mapped = true;
-    out.length = std::min(max_length, size() - offset);
-    return {};
+    return store::all_mapped_extent(size(), offset, max_length, out);
   }
 
  private:

@@ -37,6 +37,15 @@ struct Extent {
   uint64_t length = 0;
 };
 
+// extent() of a store that keeps no allocation map at hand (the iscsi and rbd stores): every
+// range of a store of `size` bytes reports mapped.
+inline std::error_code all_mapped_extent(uint64_t size, uint64_t offset, uint64_t max_length, Extent& out) {
+  if (offset >= size) return std::make_error_code(std::errc::invalid_argument);
+  out.mapped = true;
+  out.length = max_length < size - offset ? max_length : size - offset;
+  return {};
+}
+
 class BackingStore {
  public:
   virtual ~BackingStore() = default;

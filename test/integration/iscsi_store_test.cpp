@@ -20,6 +20,7 @@ extern "C" {
 #include <vector>
 
 #include "test/integration/daemon.h"
+#include "test/integration/block_io.h"
 #include "test/integration/libiscsi_util.h"
 
 using stmf::test::Ctx;
@@ -28,11 +29,11 @@ using stmf::test::DaemonOptions;
 using stmf::test::Task;
 using stmf::test::past_ua;
 using Clock = std::chrono::steady_clock;
+using namespace stmf::test::block_io;
 
 namespace {
 
 constexpr const char* kFrontInitiator = "iqn.2026-12.org.example:front";
-constexpr uint32_t kBlock = 512;
 
 DaemonOptions front_options(const Daemon& san, const std::string& extra = "") {
   DaemonOptions o;
@@ -49,30 +50,6 @@ bool login(Ctx& ctx, const Daemon& d) {
   return iscsi_full_connect_sync(ctx, d.portal().c_str(), 0) == 0;
 }
 
-std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
-  std::vector<uint8_t> v(n);
-  std::mt19937 rng(seed);
-  for (auto& b : v) b = uint8_t(rng());
-  return v;
-}
-
-std::vector<uint8_t> read_blocks(Ctx& c, uint64_t lba, uint32_t n) {
-  Task t(past_ua([&] { return iscsi_read16_sync(c, 0, lba, n * kBlock, kBlock, 0, 0, 0, 0, 0); }));
-  REQUIRE(t);
-  INFO("sense key " << int(t->sense.key) << " ascq " << std::hex << t->sense.ascq);
-  REQUIRE(t->status == SCSI_STATUS_GOOD);
-  return std::vector<uint8_t>(t->datain.data, t->datain.data + t->datain.size);
-}
-
-void write_blocks(Ctx& c, uint64_t lba, std::vector<uint8_t>& data, bool fua) {
-  Task t(past_ua([&] {
-    return iscsi_write16_sync(c, 0, lba, data.data(), uint32_t(data.size()), kBlock, 0, 0, fua ? 1 : 0, 0, 0);
-  }));
-  REQUIRE(t);
-  INFO("sense key " << int(t->sense.key) << " ascq " << std::hex << t->sense.ascq);
-  REQUIRE(t->status == SCSI_STATUS_GOOD);
-}
-
 // Daemon::restart() forks: keep our initiator socket out of the child, or closing it here would
 // not end the TCP connection and the front would wait for it at shutdown.
 void no_inherit(Ctx& c) { ::fcntl(iscsi_get_fd(c), F_SETFD, FD_CLOEXEC); }
@@ -81,16 +58,6 @@ size_t open_fds(pid_t pid) {
   size_t n = 0;
   for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++n;
   return n;
-}
-
-uint64_t capacity_blocks(Ctx& c) {
-  Task t(past_ua([&] { return iscsi_readcapacity16_sync(c, 0); }));
-  REQUIRE(t);
-  REQUIRE(t->status == SCSI_STATUS_GOOD);
-  auto* rc = static_cast<scsi_readcapacity16*>(scsi_datain_unmarshall(t.t));
-  REQUIRE(rc);
-  CHECK(rc->block_length == kBlock);
-  return rc->returned_lba + 1;
 }
 
 }  // namespace

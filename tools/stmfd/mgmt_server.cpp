@@ -220,6 +220,8 @@ void MgmtServer::promote_lu(const json& lu, std::function<void(bool)> done) {
       // here, its initiator name, its CHAP secret): the peer's registration carries the peer's
       // (and never a secret).
       if (o->store == "iscsi" && l->store == "iscsi") l->backend = o->backend;
+      // An RBD-backed one keeps this node's cephx id, ceph.conf and keyring likewise.
+      if (o->store == "rbd" && l->store == "rbd") l->rbd = o->rbd;
       *o = *l;  // this node's standby record of the LU becomes the active LU
     } else {
       next.lus.push_back(*l);

@@ -17,6 +17,9 @@
 #include "proxy/proxy_port.h"
 #include "store_iscsi/fence.h"
 #include "store_iscsi/iscsi_store.h"
+#ifdef STMF_HAVE_RBD
+#include "store_rbd/rbd_store.h"
+#endif
 #include "tools/stmfd/pr_persistence.h"
 #include "tools/stmfd/session_acct.h"
 #include "tools/stmfd/storage_race.h"
@@ -37,7 +40,7 @@ std::shared_ptr<spdlog::logger> log() {
 
 // Properties that need a new LU object when they change (the rest change in place).
 bool needs_rebuild(const LuConfig& a, const LuConfig& b) {
-  return a.store != b.store || a.backing != b.backing || a.backend != b.backend || a.block_size != b.block_size ||
+  return a.store != b.store || a.backing != b.backing || a.backend != b.backend || a.rbd != b.rbd || a.block_size != b.block_size ||
          a.physical_block_size != b.physical_block_size || a.removable != b.removable || a.direct != b.direct ||
          a.vendor != b.vendor || a.product != b.product || a.serial != b.serial;
 }
@@ -98,11 +101,62 @@ void lu_fenced(FenceWatch& w, const std::string& guid, uint64_t key, const std::
 }
 }  // namespace
 
+namespace {
+// An RBD-backed LU whose image grew (the store saw it through its update watch, on the
+// io_context): the LU grows to the image's size and its nexuses get CAPACITY DATA HAS CHANGED.
+struct GrowWatch {
+  std::mutex mu;
+  std::weak_ptr<stmf::LogicalUnit> lu;
+};
+}  // namespace
+
 Status Runtime::build_lu(const LuConfig& l, uint64_t fence_key, uint64_t& size, stmf::LogicalUnitPtr& out) {
   std::unique_ptr<stmf::store::BackingStore> store;
   std::string why;
   std::shared_ptr<FenceWatch> watch;
-  if (l.store == "ram") {
+  std::shared_ptr<GrowWatch> grow_watch;
+  if (l.store == "rbd") {
+#ifdef STMF_HAVE_RBD
+    stmf::rbdstore::RbdStoreOptions o;
+    o.pool = l.rbd.pool;
+    o.image = l.rbd.image;
+    o.ns = l.rbd.ns;
+    o.client = l.rbd.client;
+    o.conf = l.rbd.conf;
+    o.keyring = l.rbd.keyring;
+    o.size = l.size;
+    o.queue_depth = l.rbd.queue_depth;
+    o.queue_limit = l.rbd.queue_limit;
+    o.retry_attempts = l.rbd.retry_attempts;
+    o.retry_max = std::chrono::milliseconds(l.rbd.retry_ms);
+    o.op_timeout_s = l.rbd.op_timeout_s;
+    o.connect_timeout = std::chrono::milliseconds(l.rbd.connect_timeout_ms);
+    grow_watch = std::make_shared<GrowWatch>();
+    o.on_grown = [this, grow_watch, guid = l.guid, bs = l.block_size](uint64_t bytes) {
+      std::shared_ptr<stmf::LogicalUnit> lu;
+      {
+        std::lock_guard lk(grow_watch->mu);
+        lu = grow_watch->lu.lock();
+      }
+      if (!lu) return;
+      if (auto ec = stmf::sbd::grow_block_lu(*lu, bytes - bytes % bs)) {
+        log()->error("LU {}: its RBD image grew to {} bytes, the LU cannot follow: {}", guid, bytes, ec.message());
+        return;
+      }
+      log()->info("LU {} grown to {} bytes (its RBD image grew)", guid, bytes - bytes % bs);
+      stmf_.raise_for_lu(lu, stmf::scsi::sense::capacity_data_has_changed);
+    };
+    std::error_code ec;
+    // Connects and opens the image here (the management thread), bounded by its connect timeout.
+    store = stmf::rbdstore::make_rbd_store(server_.io(), o, ec, why);
+    if (!store)
+      return error(ec == std::errc::value_too_large ? STMF_ERROR_SIZE_OUT_OF_RANGE : STMF_ERROR_DATA_FILE_NAME,
+                   "LU " + (l.name.empty() ? l.guid : l.name) + ": " + why);
+#else
+    return error(STMF_ERROR_INVALID_PROP, "LU " + (l.name.empty() ? l.guid : l.name) +
+                                              ": this stmfd was built without librbd (no rbd store)");
+#endif
+  } else if (l.store == "ram") {
     store = stmf::store::make_ram_store(l.size);
   } else if (l.store == "null") {
     store = stmf::store::make_null_store(l.size);
@@ -175,6 +229,10 @@ Status Runtime::build_lu(const LuConfig& l, uint64_t fence_key, uint64_t& size, 
     std::lock_guard lk(watch->mu);
     watch->lu = out;
     if (watch->fenced) out->set_fenced();
+  }
+  if (grow_watch) {
+    std::lock_guard lk(grow_watch->mu);
+    grow_watch->lu = out;
   }
   return {};
 }
