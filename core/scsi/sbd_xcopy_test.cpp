@@ -427,6 +427,34 @@ TEST_CASE("xcopy: OPERATING PARAMETERS, the Third-party Copy VPD page, 3PC and R
   const uint8_t cmds[] = {0x83, 1, 0x00, 0x84, 2, 0x00, 0x03};
   CHECK(vpd[8] == sizeof(cmds));
   CHECK(std::equal(std::begin(cmds), std::end(cmds), vpd.begin() + 9));
+  // Each descriptor by its type code and at the offsets SPC-4 gives (as sg_vpd -p tpc and the
+  // Linux initiator read them): the offset of the descriptor of a type, or 0.
+  auto find_desc = [&vpd](uint16_t type) -> size_t {
+    for (size_t at = 4; at + 4 <= vpd.size(); at += 4 + scsi::get_be16(&vpd[at + 2]))
+      if (scsi::get_be16(&vpd[at]) == type) return at;
+    return 0;
+  };
+  const size_t param = find_desc(0x0004);  // Parameter Data
+  REQUIRE(param != 0);
+  CHECK(scsi::get_be16(&vpd[param + 2]) == 0x1c);
+  CHECK(scsi::get_be16(&vpd[param + 8]) == xcopy::Limits::kMaxCscdDescriptors);
+  CHECK(scsi::get_be16(&vpd[param + 10]) == xcopy::Limits::kMaxSegmentDescriptors);
+  CHECK(scsi::get_be32(&vpd[param + 12]) == xcopy::Limits::kMaxDescriptorListLength);
+  CHECK(scsi::get_be32(&vpd[param + 16]) == 0);  // MAXIMUM INLINE DATA LENGTH
+  const size_t descs = find_desc(0x0008);  // Supported Descriptors
+  REQUIRE(descs != 0);
+  CHECK(vpd[descs + 4] == 2);
+  CHECK(vpd[descs + 5] == 0x02);
+  CHECK(vpd[descs + 6] == 0xe4);
+  const size_t ids = find_desc(0x000c);  // Supported CSCD Descriptor IDs: none
+  REQUIRE(ids != 0);
+  CHECK(scsi::get_be16(&vpd[ids + 4]) == 0);
+  const size_t general = find_desc(0x8001);  // General Copy Operations
+  REQUIRE(general != 0);
+  CHECK(scsi::get_be16(&vpd[general + 2]) == 0x20);
+  CHECK(scsi::get_be32(&vpd[general + 4]) == xcopy::Limits::kMaxConcurrentCopies);
+  CHECK(scsi::get_be32(&vpd[general + 8]) == xcopy::Limits::kMaxConcurrentCopies);
+  CHECK(scsi::get_be32(&vpd[general + 12]) == xcopy::Limits::kMaxSegmentBytes);
 
   // REPORT SUPPORTED OPERATION CODES, one command: 83h/00h, 84h/00h, 84h/03h supported.
   for (auto [op, sa] : {std::pair<uint8_t, uint8_t>{0x83, 0x00}, {0x84, 0x00}, {0x84, 0x03}}) {

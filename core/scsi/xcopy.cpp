@@ -26,10 +26,15 @@ constexpr uint8_t kMaxDesignatorLength = 20;  // identification CSCD descriptor 
 constexpr uint16_t kBlockToBlockLength = kBlockToBlockBytes - 4;  // its DESCRIPTOR LENGTH
 constexpr uint8_t kPeripheralBlock = 0x00;
 // Third-party Copy VPD descriptor types (SPC-4 table 610).
+// Third-party copy descriptor types (SPC-4 7.8.17, table "Third-party copy descriptor types").
 constexpr uint16_t kTpcSupportedCommands = 0x0001;
-constexpr uint16_t kTpcSupportedDescriptors = 0x0004;
-constexpr uint16_t kTpcParameterData = 0x0008;
+constexpr uint16_t kTpcParameterData = 0x0004;
+constexpr uint16_t kTpcSupportedDescriptors = 0x0008;
+constexpr uint16_t kTpcSupportedCscdIds = 0x000c;
 constexpr uint16_t kTpcGeneralCopyOperations = 0x8001;
+// Their DESCRIPTOR LENGTH fields where the standard fixes them.
+constexpr size_t kTpcParameterDataLength = 0x1c;
+constexpr size_t kTpcGeneralCopyOperationsLength = 0x20;
 constexpr uint8_t kSegmentGranularityLog2 = 9;  // 512 bytes: the smaller block length
 // TRANSFER COUNT UNITS (SPC-4 table 180): 00h bytes, 01h KiB, 02h MiB, ... (2^(10n) bytes).
 constexpr uint8_t kMaxTransferUnit = 4;
@@ -158,7 +163,7 @@ std::vector<uint8_t> third_party_copy_vpd_descriptors() {
   body.insert(body.end(), commands.begin(), commands.end());
   add(kTpcSupportedCommands, body);
   // Parameter Data.
-  body.assign(28, 0);
+  body.assign(kTpcParameterDataLength, 0);
   put_be16(&body[4], Limits::kMaxCscdDescriptors);
   put_be16(&body[6], Limits::kMaxSegmentDescriptors);
   put_be32(&body[8], Limits::kMaxDescriptorListLength);
@@ -168,8 +173,11 @@ std::vector<uint8_t> third_party_copy_vpd_descriptors() {
   body.assign(1, uint8_t(std::size(kImplementedDescriptors)));
   body.insert(body.end(), std::begin(kImplementedDescriptors), std::end(kImplementedDescriptors));
   add(kTpcSupportedDescriptors, body);
+  // Supported CSCD Descriptor IDs: none (no CSCD ID above 07FFh is supported), an empty list.
+  body.assign(2, 0);
+  add(kTpcSupportedCscdIds, body);
   // General Copy Operations.
-  body.assign(28, 0);
+  body.assign(kTpcGeneralCopyOperationsLength, 0);
   put_be32(&body[0], Limits::kMaxConcurrentCopies);  // TOTAL CONCURRENT COPIES
   put_be32(&body[4], Limits::kMaxConcurrentCopies);  // MAXIMUM IDENTIFIED CONCURRENT COPIES
   put_be32(&body[8], Limits::kMaxSegmentBytes);
