@@ -42,18 +42,30 @@ std::vector<acct::Record> records(const std::string& p) {
   return v;
 }
 
-}  // namespace
-
-TEST_CASE("session accounting: a record per ended session, checkpoints and flushes", "[acct]") {
+// A framework with one port whose session listener is a started SessionAccounting writing to
+// `file` (rotated at `max_bytes`): the setup of every test that logs sessions in and out.
+struct Accounted {
   TempDir d;
   const std::string file = d.path + "/acct";
   stmf::Stmf fw;
-  stmf::test::RecordingPort port("iqn.2026-11.org.example:t,t,0x0001", 1);
-  fw.add_port(port);
-  SessionAccounting a(fw, 0);
-  std::string why;
-  REQUIRE(a.start(file, 1u << 20, why));
-  fw.set_session_listener(&a);
+  stmf::test::RecordingPort port{"iqn.2026-11.org.example:t,t,0x0001", 1};
+  SessionAccounting a;
+  Accounted(uint16_t node, uint64_t max_bytes) : a(fw, node) {
+    fw.add_port(port);
+    std::string why;
+    REQUIRE(a.start(file, max_bytes, why));
+    fw.set_session_listener(&a);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("session accounting: a record per ended session, checkpoints and flushes", "[acct]") {
+  Accounted f(0, 1u << 20);
+  auto& fw = f.fw;
+  auto& port = f.port;
+  auto& a = f.a;
+  const std::string& file = f.file;
   auto n = fw.create_nexus(port, "iqn.2026-11.org.example:h", "400001370000");
   REQUIRE(n->ash() != 0);
   a.checkpoint();
@@ -107,15 +119,11 @@ TEST_CASE("session accounting: a journal left by a killed daemon becomes abnorma
 }
 
 TEST_CASE("session accounting: live sessions end with the daemon, and the file rotates at max_bytes", "[acct]") {
-  TempDir d;
-  const std::string file = d.path + "/acct";
-  stmf::Stmf fw;
-  stmf::test::RecordingPort port("iqn.2026-11.org.example:t,t,0x0001", 1);
-  fw.add_port(port);
-  SessionAccounting a(fw, 1);
-  std::string why;
-  REQUIRE(a.start(file, 4096, why));  // six binary records fit
-  fw.set_session_listener(&a);
+  Accounted f(1, 4096);  // six binary records fit
+  auto& fw = f.fw;
+  auto& port = f.port;
+  auto& a = f.a;
+  const std::string& file = f.file;
   std::vector<stmf::ItNexusPtr> live;
   for (int i = 0; i < 8; ++i) {
     char isid[13];
@@ -132,15 +140,11 @@ TEST_CASE("session accounting: live sessions end with the daemon, and the file r
 }
 
 TEST_CASE("session accounting: the minute timer checkpoints every checkpoint_min minutes", "[acct]") {
-  TempDir d;
-  const std::string file = d.path + "/acct";
-  stmf::Stmf fw;
-  stmf::test::RecordingPort port("iqn.2026-11.org.example:t,t,0x0001", 1);
-  fw.add_port(port);
-  SessionAccounting a(fw, acct::kNoNode);
-  std::string why;
-  REQUIRE(a.start(file, 1u << 20, why));
-  fw.set_session_listener(&a);
+  Accounted f(acct::kNoNode, 1u << 20);
+  auto& fw = f.fw;
+  auto& port = f.port;
+  auto& a = f.a;
+  const std::string& file = f.file;
   auto n = fw.create_nexus(port, "iqn.2026-11.org.example:h", "400001370000");
   a.set_checkpoint_min(0);
   a.tick();  // 0: never
@@ -164,15 +168,11 @@ TEST_CASE("session accounting: records queued together are written with one sync
   // file and one journal rewrite, not one per session (a login storm of 1,000 sessions took
   // ten seconds of fdatasyncs to drain at shutdown before).
   constexpr int kSessions = 200;
-  TempDir d;
-  const std::string file = d.path + "/acct";
-  stmf::Stmf fw;
-  stmf::test::RecordingPort port("iqn.2026-11.org.example:t,t,0x0001", 1);
-  fw.add_port(port);
-  SessionAccounting a(fw, acct::kNoNode);
-  std::string why;
-  REQUIRE(a.start(file, 1u << 24, why));
-  fw.set_session_listener(&a);
+  Accounted f(acct::kNoNode, 1u << 24);
+  auto& fw = f.fw;
+  auto& port = f.port;
+  auto& a = f.a;
+  const std::string& file = f.file;
   std::vector<stmf::ItNexusPtr> live;
   for (int i = 0; i < kSessions; ++i) {
     char isid[13];
