@@ -40,6 +40,9 @@ echo "Depends: $depends"
 for d in libc6 libstdc++6 libsystemd0 libsqlite3-0 liburing2 libiscsi7 libssl3 init-system-helpers; do
   [[ "$depends" == *"$d"* ]] || fail "Depends lacks $d"
 done
+# librbd is dlopened by the rbd store only when an LU asks for it: suggested, never required.
+[[ "$depends" != *librbd* ]] || fail "Depends names librbd: $depends"
+[[ "$(field Suggests)" == *librbd1* ]] || fail "Suggests lacks librbd1: '$(field Suggests)'"
 dpkg-deb -e "$deb" "$work/control"
 for f in conffiles postinst prerm postrm shlibs; do [ -f "$work/control/$f" ] || fail "no control file $f"; done
 grep -qx /etc/stmfd/stmfd.json "$work/control/conffiles" || fail "stmfd.json is not a conffile"
