@@ -2,7 +2,8 @@
 # Side-by-side benchmark: stmfd vs tgt (the Linux userspace target) on the same machine, in
 # the same run, each serving a file-backed LU, driven by `qemu-img bench` over libiscsi.
 #
-#   scripts/bench.sh [--quick] [--count N] [--rounds R] [--size 1G] [--only tgt|pair|tls|san|stats]
+#   scripts/bench.sh [--quick] [--count N] [--rounds R] [--size 1G] [--only tgt|pair|tls|san|stats|rbd]
+#   scripts/bench.sh --rbd [--count N] [--rounds R] [--size 256M]
 #
 # --quick (for developers, a minute or two): 20,000 requests, one round, a 256 MiB LU, the tgt
 # and pair tables only (unless --only names another); options after it override it.
@@ -21,6 +22,13 @@
 # at once, one counting ("metrics": {"statistics": true}, the default) and one not, each on
 # its own copy of the file, 4 KiB QD32 read and write alternately (ratio: on / off).
 # --only runs one of the five tables (tls, pair, san and stats need no tgt).
+# The rbd table runs only when asked (--rbd, the same as --only rbd; docs/benchmark.md "rbd
+# store against tgt-rbd"): it starts a one-host Ceph cluster (scripts/ceph-dev.sh, its memstore
+# sized for two images), creates two images of --size (default 256M) and fills them, serves one
+# with stmfd's rbd store and the other with tgt's rbd backend (tgt-rbd, scripts/deps.sh --ceph),
+# alternately, and stops everything by pid (BENCH_RBD_BACKEND adds keys to stmfd's "backend"
+# object, e.g. '"queue_depth": 16'). The OSD and monitor serve both targets: their CPU
+# time is printed for the whole table, not per target.
 # Bounded: every qemu-img run does a fixed number of requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,11 +40,14 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2;;
     --size) size=$2; shift 2;;
     --only) only=$2; shift 2;;
-    *) echo "usage: $0 [--quick] [--count N] [--rounds R] [--size SIZE] [--only tgt|pair|tls|san|stats]" >&2; exit 2;;
+    --rbd) only=rbd; size=256M; shift;;
+    *) echo "usage: $0 [--quick] [--count N] [--rounds R] [--size SIZE] [--only tgt|pair|tls|san|stats|rbd] [--rbd]" >&2; exit 2;;
   esac
 done
-case "$only" in ""|tgt|pair|tls|san|stats) ;; *) echo "bench.sh: --only tgt, pair, tls, san or stats" >&2; exit 2;; esac
+case "$only" in ""|tgt|pair|tls|san|stats|rbd) ;; *) echo "bench.sh: --only tgt, pair, tls, san, stats or rbd" >&2; exit 2;; esac
 want() {
+  [ "$1" = rbd ] && { [ "$only" = rbd ]; return; }
+  [ "$only" = rbd ] && return 1
   [ -n "$only" ] && { [ "$only" = "$1" ]; return; }
   [ "$quick" = 0 ] || [ "$1" = tgt ] || [ "$1" = pair ]
 }
@@ -48,6 +59,7 @@ work=$(mktemp -d /var/tmp/stmf-bench-XXXXXX)
 sport=$((20000 + RANDOM % 10000)); tport=$((sport + 1))
 spid=""
 san_pids=()
+ceph_dir=""; rbd_pid=
 pairs=()
 cleanup() {
   local d
@@ -55,15 +67,22 @@ cleanup() {
   [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
   for d in "${san_pids[@]}"; do kill "$d" 2>/dev/null && wait "$d" 2>/dev/null || true; done
   want tgt && { scripts/tgt-peer.sh stop "$work/tgt" || true; }
+  if want rbd; then
+    [ -n "$rbd_pid" ] && kill "$rbd_pid" 2>/dev/null && wait "$rbd_pid" 2>/dev/null || true
+    scripts/tgt-peer.sh stop "$work/tgt-rbd" || true
+    [ -n "$ceph_dir" ] && { scripts/ceph-dev.sh stop "$ceph_dir" || true; }
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 bytes=$(numfmt --from=iec "${size%iB}")
+if [ "$only" != rbd ]; then
 truncate -s "$bytes" "$work/stmfd.img"
 # Fill both so reads hit allocated blocks, then drop nothing: both stay equally page-cached.
 dd if=/dev/urandom of="$work/stmfd.img" bs=1M count=$((bytes / 1048576)) conv=notrunc status=none
 want tgt && cp "$work/stmfd.img" "$work/tgt.img"
+fi
 
 # CPU seconds (user + system) the processes PID... used so far (/proc/PID/stat): on a shared
 # machine the CPU per request is steadier than the IOPS.
@@ -251,4 +270,51 @@ JSON
   c_on=$(awk -v a="$(stats_cpu "$on_pid")" -v b="$c0_on" 'BEGIN { printf "%.2f", a - b }')
   printf '%-28s %12s %12s %8s\n' "daemon CPU seconds" "$c_off" "$c_on" \
     "$(awk -v a="$c_on" -v b="$c_off" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
+fi
+
+# stmfd's rbd store against tgt-rbd: two images of the same size in one dev cluster, one each,
+# alternately (docs/benchmark.md "rbd store against tgt-rbd").
+if want rbd; then
+  [ "$(id -u)" -eq 0 ] || { echo "bench.sh --rbd: tgtd needs root" >&2; exit 1; }
+  ceph_dir="$work/ceph"
+  # memstore holds both images in memory: room for both and the cluster's own objects.
+  CEPH_DEV_OSD_MB=$((2 * bytes / 1048576 + 512)) scripts/ceph-dev.sh start "$ceph_dir" >"$work/ceph-start.log" 2>&1 ||
+    { echo "bench.sh: the ceph dev cluster did not start:" >&2; cat "$work/ceph-start.log" >&2; exit 1; }
+  conf="$ceph_dir/ceph.conf"
+  for img in stmfd tgt; do
+    rbd -c "$conf" create "rbd/$img" --size "$((bytes / 1048576))M"
+    # Written once through, so that reads find objects on the OSD (a missing object reads as
+    # zeroes without touching the medium).
+    rbd -c "$conf" bench --io-type write --io-pattern seq --io-size 4M --io-threads 4 --io-total "$bytes" "rbd/$img" >/dev/null
+  done
+  rbd_port=$((sport + 30)); tgt_rbd_port=$((sport + 31))
+  cat >"$work/rbd.json" <<JSON
+{"portals": ["127.0.0.1:$rbd_port"], "log_level": "warn",
+ "targets": [{"iqn": "iqn.2026-12.org.example:rbd", "luns": [{"lun": 0, "store": "rbd", "block_size": 512,
+   "backend": {"pool": "rbd", "image": "stmfd", "conf": "$conf", "keyring": "$ceph_dir/keyring"${BENCH_RBD_BACKEND:+, $BENCH_RBD_BACKEND}}}]}]}
+JSON
+  build/tools/stmfd --config "$work/rbd.json" --socket "$work/rbd.sock" >"$work/rbd.log" 2>&1 &
+  rbd_pid=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$rbd_port) 2>/dev/null && break; sleep 0.1; done
+  rbd_url="iscsi://127.0.0.1:$rbd_port/iqn.2026-12.org.example:rbd/0"
+  # tgt-rbd runs librbd with its defaults, the client cache on (16.2: write-around, a write may
+  # be acknowledged before the OSDs have it); stmfd turns it off (docs/rbd.md "Limits").
+  # BENCH_TGT_RBD_CACHE=0 turns it off for tgt too (a copy of the conf that says so).
+  tgt_conf=$conf
+  if [ "${BENCH_TGT_RBD_CACHE:-1}" = 0 ]; then
+    tgt_conf="$work/tgt-ceph.conf"
+    { cat "$conf"; printf '[client]\nrbd cache = false\n'; } >"$tgt_conf"
+  fi
+  tgt_rbd_url=$(TGT_PEER_RBD_CONF="$tgt_conf" scripts/tgt-peer.sh start "$work/tgt-rbd" "$tgt_rbd_port" rbd/tgt | tail -1)
+  ceph_pids="$(cat "$ceph_dir/run/mon.a.pid") $(cat "$ceph_dir/run/osd.0.pid")"
+  c0_ceph=$(cpu_seconds $ceph_pids)
+  a_pids=$rbd_pid; b_pids=$(cat "$work/tgt-rbd/tgtd.pid")
+  echo
+  printf '%-28s %12s %12s %8s %10s %10s %6s
+' "rbd workload ($size images)" stmfd tgt-rbd ratio "stmfd us/IO" "tgt us/IO" ratio
+  rows "$rbd_url" "$tgt_rbd_url" a/b qd1
+  a_pids=""; b_pids=""
+  printf '%-28s %12s
+' "ceph-mon+osd CPU seconds" "$(awk -v a="$(cpu_seconds $ceph_pids)" -v b="$c0_ceph" 'BEGIN { printf "%.1f", a - b }')"
+  echo "(the OSD and monitor serve both targets: their CPU is shared, not part of either column)"
 fi

@@ -15,7 +15,8 @@
 #   scripts/deps.sh --package and to make the Debian package (scripts/package.sh): cpack's
 #                             DEB generator runs dpkg-shlibdeps (dpkg-dev) and file
 #   scripts/deps.sh --ceph    and to run the `ceph` tests: a one-host Ceph 16.2 cluster
-#                             (scripts/ceph-dev.sh: ceph-mon, ceph-osd, the ceph/rbd tools)
+#                             (scripts/ceph-dev.sh: ceph-mon, ceph-osd, the ceph/rbd tools);
+#                             tgt-rbd (tgt with its rbd backend) for scripts/bench.sh --rbd
 #
 # librbd-dev is always installed: it builds the optional rbd backing store (store_rbd/).
 #
@@ -35,7 +36,7 @@ case "${1:-}" in
                  jq resource-agents pacemaker corosync) ;;
   --bench) pkgs+=(qemu-utils qemu-block-extra tgt) ;;
   --package) pkgs+=(dpkg-dev file) ;;
-  --ceph) pkgs+=(ceph-mon ceph-osd ceph-common) ;;
+  --ceph) pkgs+=(ceph-mon ceph-osd ceph-common tgt-rbd) ;;  # tgt-rbd: tgt's rbd backend, the peer of bench.sh --rbd
   *) echo "usage: $0 [--test | --bench | --package | --ceph]" >&2; exit 2 ;;
 esac
 missing=()

@@ -12,6 +12,8 @@
 #
 # Needs root (tgtd keeps its management socket under /run/tgtd) and tgt installed
 # (scripts/deps.sh --bench). FILE must exist.
+# With TGT_PEER_RBD_CONF=CEPH.CONF, FILE is an RBD image POOL/IMAGE served by tgt's rbd backend
+# (Debian package tgt-rbd, scripts/deps.sh --ceph) as client.admin of that cluster.
 set -euo pipefail
 cmd=${1:?"usage: tgt-peer.sh start DIR PORT FILE | stop DIR"}; dir=${2:?DIR}
 iqn=iqn.2026-11.org.example:tgt-peer
@@ -39,7 +41,14 @@ port=${3:?PORT}; file=${4:?FILE}
 addrs=("${@:5}"); [ ${#addrs[@]} -gt 0 ] || addrs=(127.0.0.1)
 [ "$(id -u)" -eq 0 ] || { echo "tgt-peer.sh: tgtd needs root" >&2; exit 1; }
 command -v tgtd >/dev/null || { echo "tgt-peer.sh: tgtd not found: install tgt (scripts/deps.sh --bench)" >&2; exit 1; }
-[ -f "$file" ] || { echo "tgt-peer.sh: $file does not exist" >&2; exit 1; }
+rbd_conf=${TGT_PEER_RBD_CONF:-}
+if [ -n "$rbd_conf" ]; then
+  [ -e /usr/lib/tgt/backing-store/bs_rbd.so ] || { echo "tgt-peer.sh: tgt's rbd backend is missing: install tgt-rbd (scripts/deps.sh --ceph)" >&2; exit 1; }
+  lu_opts=(--bstype rbd --bsopts "conf=$rbd_conf;id=admin")
+else
+  [ -f "$file" ] || { echo "tgt-peer.sh: $file does not exist" >&2; exit 1; }
+  lu_opts=()
+fi
 mkdir -p "$dir"
 # A management channel nobody else uses: tgtd N listens on /run/tgtd/socket.N (0 is the
 # system service's).
@@ -63,7 +72,7 @@ if [ -z "$up" ]; then
   "$0" stop "$dir"; exit 1
 fi
 tgtadm -C "$cport" --lld iscsi --mode target --op new --tid 1 -T "$iqn"
-tgtadm -C "$cport" --lld iscsi --mode logicalunit --op new --tid 1 --lun 1 -b "$file"
+tgtadm -C "$cport" --lld iscsi --mode logicalunit --op new --tid 1 --lun 1 -b "$file" "${lu_opts[@]}"
 tgtadm -C "$cport" --lld iscsi --mode target --op bind --tid 1 -I ALL
 for a in "${addrs[@]:1}"; do
   tgtadm -C "$cport" --lld iscsi --mode portal --op new --param portal="$a:$port"

@@ -12,6 +12,9 @@ extern "C" {
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -22,7 +25,10 @@ extern "C" {
 #include <thread>
 #include <vector>
 
+#include "core/store/store_suite.h"
+#include "store_rbd/rbd_store.h"
 #include "test/integration/daemon.h"
+#include "test/integration/io_runner.h"
 #include "test/integration/block_io.h"
 #include "test/integration/libiscsi_util.h"
 
@@ -33,6 +39,7 @@ using stmf::test::Task;
 using stmf::test::past_ua;
 using Clock = std::chrono::steady_clock;
 using namespace stmf::test::block_io;
+namespace suite = stmf::store::test::suite;
 
 namespace {
 
@@ -137,61 +144,57 @@ TEST_CASE("rbd store: capacity from the image, data both ways, FUA, SYNCHRONIZE 
   REQUIRE(login(ctx, d));
   const uint64_t blocks = capacity_blocks(ctx);
   CHECK(blocks == (kImageMiB << 20) / kBlock);
-
-  auto a = pattern(64 * kBlock, 1), b = pattern(8 * kBlock, 2);
-  write_blocks(ctx, 1000, a, false);
-  write_blocks(ctx, blocks - 8, b, true);  // the last blocks, with FUA
-  CHECK(read_blocks(ctx, 1000, 64) == a);
-  CHECK(read_blocks(ctx, blocks - 8, 8) == b);
-  auto big = pattern(2048 * kBlock, 3);  // 1 MiB: one command over two RADOS objects' boundary
-  write_blocks(ctx, 8192 - 1024, big, false);
-  CHECK(read_blocks(ctx, 8192 - 1024, 2048) == big);
-  {
-    Task t(past_ua([&] { return iscsi_synchronizecache16_sync(ctx, 0, 0, 0, 0, 0); }));
-    REQUIRE(t);
-    CHECK(t->status == SCSI_STATUS_GOOD);
-  }
-  // What stmfd acknowledged is in the cluster (read with the rbd tool, not through stmfd).
-  CHECK(exported(c, "data", 1000 * kBlock, a.size()) == a);
-  CHECK(exported(c, "data", (blocks - 8) * kBlock, b.size()) == b);
-
-  // UNMAP: offered (thin), and the range reads as zeroes afterwards, partial objects included.
-  {
-    Task lbp(past_ua([&] { return iscsi_inquiry_sync(ctx, 0, 1, SCSI_INQUIRY_PAGECODE_LOGICAL_BLOCK_PROVISIONING, 255); }));
-    REQUIRE(lbp);
-    REQUIRE(lbp->status == SCSI_STATUS_GOOD);
-    auto* p = static_cast<scsi_inquiry_logical_block_provisioning*>(scsi_datain_unmarshall(lbp.t));
-    REQUIRE(p);
-    CHECK(p->lbpu);
-    unmap_list l{1010, 32};
-    Task t(past_ua([&] { return iscsi_unmap_sync(ctx, 0, 0, 0, &l, 1); }));
-    REQUIRE(t);
-    CHECK(t->status == SCSI_STATUS_GOOD);
-  }
-  auto after = read_blocks(ctx, 1000, 64);
-  CHECK(std::vector<uint8_t>(after.begin(), after.begin() + 10 * kBlock) ==
-        std::vector<uint8_t>(a.begin(), a.begin() + 10 * kBlock));
-  CHECK(std::all_of(after.begin() + 10 * kBlock, after.begin() + 42 * kBlock, [](uint8_t x) { return x == 0; }));
-  CHECK(std::vector<uint8_t>(after.begin() + 42 * kBlock, after.end()) ==
-        std::vector<uint8_t>(a.begin() + 42 * kBlock, a.end()));
-  // WRITE SAME with UNMAP zeroes too.
-  {
-    std::vector<uint8_t> zero(kBlock, 0);
-    Task t(past_ua([&] { return iscsi_writesame16_sync(ctx, 0, 8192 - 1024, zero.data(), kBlock, 16, 0, 1, 0, 0); }));
-    REQUIRE(t);
-    CHECK(t->status == SCSI_STATUS_GOOD);
-    auto z = read_blocks(ctx, 8192 - 1024, 16);
-    CHECK(std::all_of(z.begin(), z.end(), [](uint8_t x) { return x == 0; }));
-  }
-  // Beyond the end: refused.
-  {
-    std::vector<uint8_t> one(kBlock, 1);
-    Task t(iscsi_write16_sync(ctx, 0, blocks, one.data(), kBlock, kBlock, 0, 0, 0, 0, 0));
-    REQUIRE(t);
-    CHECK(t->status == SCSI_STATUS_CHECK_CONDITION);
-    CHECK(t->sense.key == SCSI_SENSE_ILLEGAL_REQUEST);
-  }
+  // Checked in the cluster with the rbd tool, not through stmfd (the LU-level half of the suite).
+  lu_data_path(ctx, blocks, [&](uint64_t lba, uint32_t n) { return exported(c, "data", lba * kBlock, n * kBlock); });
 }
+
+namespace {
+
+// The store suite's subject: an rbd store made directly (no daemon) over a fresh 64 MiB image,
+// on an io_context of the test's; the medium is the image exported with the rbd tool.
+// The default queue_depth + queue_limit: the operation after them in a held burst is refused.
+
+struct RbdMedium {
+  stmf::test::IoRunner io;  // first: destroyed last
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<uint64_t> grown;  // what on_grown said
+};
+
+suite::Subject rbd_subject() {
+  static int images = 0;
+  auto& c = cluster();
+  const std::string image = "suite" + std::to_string(++images);
+  REQUIRE(c.rbd("create rbd/" + image + " --size " + std::to_string(suite::kSuiteSize >> 20) + "M") == 0);
+  auto m = std::make_shared<RbdMedium>();
+  stmf::rbdstore::RbdStoreOptions o;
+  o.pool = "rbd";
+  o.image = image;
+  o.conf = c.conf();
+  o.keyring = c.keyring();
+  o.on_grown = [w = std::weak_ptr<RbdMedium>(m)](uint64_t n) {
+    if (auto m = w.lock()) {
+      std::lock_guard lk(m->mu);
+      m->grown = n;
+      m->cv.notify_all();
+    }
+  };
+  auto s = stmf::test::asio_subject(m, [&](auto& io, auto& ec, auto& why) { return stmf::rbdstore::make_rbd_store(io, o, ec, why); });
+  s.caps = {.grow = suite::Grow::resize, .tracks_allocation = false, .refuse_beyond = o.queue_depth + o.queue_limit,
+            .notifies_growth = true};
+  s.medium = [image](uint64_t off, size_t n) { return exported(cluster(), image, off, n); };
+  s.grown_outside = [m, image](uint64_t n) -> std::optional<uint64_t> {
+    if (cluster().rbd("resize rbd/" + image + " --size " + std::to_string(n >> 20) + "M") != 0) return std::nullopt;
+    std::unique_lock lk(m->mu);
+    m->cv.wait_for(lk, kStateWait, [&] { return m->grown.has_value(); });
+    return m->grown;
+  };
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("store suite: rbd store on the dev cluster", "[ceph][rbd_store][store_suite]") { suite::run(rbd_subject); }
 
 TEST_CASE("rbd store: the image grown online raises CAPACITY DATA HAS CHANGED", "[ceph][rbd_store]") {
   auto& c = cluster();

@@ -19,7 +19,10 @@ extern "C" {
 #include <thread>
 #include <vector>
 
+#include "core/store/store_suite.h"
+#include "store_iscsi/iscsi_store.h"
 #include "test/integration/daemon.h"
+#include "test/integration/io_runner.h"
 #include "test/integration/block_io.h"
 #include "test/integration/libiscsi_util.h"
 
@@ -30,6 +33,7 @@ using stmf::test::Task;
 using stmf::test::past_ua;
 using Clock = std::chrono::steady_clock;
 using namespace stmf::test::block_io;
+namespace suite = stmf::store::test::suite;
 
 namespace {
 
@@ -73,13 +77,8 @@ TEST_CASE("iscsi store: capacity from the backend, data both ways, FUA, SYNCHRON
   const uint64_t blocks = capacity_blocks(sc);
   CHECK(blocks == (64u << 20) / kBlock);
   CHECK(capacity_blocks(fc) == blocks);
-
-  // Written through the front (plain and FUA), read on the SAN directly.
-  auto a = pattern(64 * kBlock, 1), b = pattern(8 * kBlock, 2);
-  write_blocks(fc, 1000, a, false);
-  write_blocks(fc, blocks - 8, b, true);  // the last blocks, with FUA
-  CHECK(read_blocks(sc, 1000, 64) == a);
-  CHECK(read_blocks(sc, blocks - 8, 8) == b);
+  // Through the front, checked on the SAN directly (the LU-level half of the store suite).
+  lu_data_path(fc, blocks, [&](uint64_t lba, uint32_t n) { return read_blocks(sc, lba, n); });
   // Written on the SAN, read through the front.
   auto c = pattern(16 * kBlock, 3);
   write_blocks(sc, 5000, c, false);
@@ -89,37 +88,37 @@ TEST_CASE("iscsi store: capacity from the backend, data both ways, FUA, SYNCHRON
   write_blocks(fc, 20000, big, false);
   CHECK(read_blocks(sc, 20000, 4096) == big);
   CHECK(read_blocks(fc, 20000, 4096) == big);
+}
 
-  {
-    Task t(past_ua([&] { return iscsi_synchronizecache16_sync(fc, 0, 0, 0, 0, 0); }));
-    REQUIRE(t);
-    CHECK(t->status == SCSI_STATUS_GOOD);
-  }
-  // The front offers UNMAP because the SAN does (LBP VPD), and an UNMAP reaches the SAN.
-  {
-    Task lbp(past_ua([&] { return iscsi_inquiry_sync(fc, 0, 1, SCSI_INQUIRY_PAGECODE_LOGICAL_BLOCK_PROVISIONING, 255); }));
-    REQUIRE(lbp);
-    REQUIRE(lbp->status == SCSI_STATUS_GOOD);
-    auto* p = static_cast<scsi_inquiry_logical_block_provisioning*>(scsi_datain_unmarshall(lbp.t));
-    REQUIRE(p);
-    CHECK(p->lbpu);
-    unmap_list l{1000, 32};
-    Task t(past_ua([&] { return iscsi_unmap_sync(fc, 0, 0, 0, &l, 1); }));
-    REQUIRE(t);
-    CHECK(t->status == SCSI_STATUS_GOOD);
-    auto back = read_blocks(sc, 1000, 64);
-    CHECK(std::all_of(back.begin(), back.begin() + 32 * kBlock, [](uint8_t x) { return x == 0; }));
-    CHECK(std::equal(back.begin() + 32 * kBlock, back.end(), a.begin() + 32 * kBlock));
-  }
-  // WRITE SAME (16) with UNMAP through the front: zeroes on the SAN.
-  {
-    std::vector<uint8_t> zero(kBlock, 0);
-    Task t(past_ua([&] { return iscsi_writesame16_sync(fc, 0, 1032, zero.data(), kBlock, 16, 0, 1, 0, 0); }));
-    REQUIRE(t);
-    CHECK(t->status == SCSI_STATUS_GOOD);
-    auto back = read_blocks(sc, 1032, 16);
-    CHECK(std::all_of(back.begin(), back.end(), [](uint8_t x) { return x == 0; }));
-  }
+namespace {
+
+// The store suite's subject: an iscsi store made directly (no front daemon) over a fresh SAN
+// stmfd's 64 MiB file LU, on an io_context of the test's; the medium is the SAN's LUN read
+// directly. The default queue_depth + queue_limit: the operation after them in a held burst is
+// refused.
+
+struct IscsiMedium {
+  stmf::test::IoRunner io;  // first: destroyed last
+  Daemon san;
+  Ctx checker{"iqn.2026-12.org.example:checker"};
+};
+
+suite::Subject iscsi_subject() {
+  auto m = std::make_shared<IscsiMedium>();
+  REQUIRE(login(m->checker, m->san));
+  stmf::iscsistore::IscsiStoreOptions o;
+  o.url = m->san.url();
+  o.initiator = kFrontInitiator;
+  auto s = stmf::test::asio_subject(m, [&](auto& io, auto& ec, auto& why) { return stmf::iscsistore::make_iscsi_store(io, o, ec, why); });
+  s.caps = {.grow = suite::Grow::none, .tracks_allocation = false, .refuse_beyond = o.queue_depth + o.queue_limit};
+  s.medium = [m](uint64_t off, size_t n) { return read_blocks(m->checker, off / kBlock, uint32_t(n / kBlock)); };
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("store suite: iscsi store over a SAN stmfd", "[integration][iscsi_store][store_suite]") {
+  suite::run(iscsi_subject);
 }
 
 TEST_CASE("iscsi store: SAN killed -> NOT READY (becoming ready) within the bound, SAN back -> serving, no acknowledged write lost",
