@@ -797,3 +797,63 @@ TEST_CASE("READ DEFECT DATA (10) and (12): empty lists", "[sbd][io][defect]") {
   CHECK_FIELD(t, true, 1, 2);
   CHECK(l.run({0xb7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})->data_in.empty());
 }
+
+TEST_CASE("READ of 64 KiB and more from a page-cached file is answered with the file range", "[sbd][io][zerocopy]") {
+  Lu l;
+  l.store->file_ranges = true;
+  l.file_data = true;
+  auto t = l.run(cdb16(kRead16, 100, 256));  // 128 KiB
+  REQUIRE(good(t));
+  CHECK(t->data_in.empty());
+  CHECK(t->data_in_file.fd == FakeStore::kFakeFd);
+  CHECK(t->data_in_file.offset == 100 * 512);
+  CHECK(t->data_in_file.length == 256 * 512);
+  CHECK(t->data_in_length() == 256 * 512);
+  CHECK(t->transfer_length == 256 * 512);
+  CHECK(l.store->reads == 0);
+  CHECK(l.store->file_hold.use_count() == 2);  // the task holds the descriptor
+  t.reset();
+  CHECK(l.store->file_hold.use_count() == 1);
+  // Below 64 KiB, or for a port that cannot send from a file: read into data_in.
+  t = l.run(cdb16(kRead16, 0, 127));
+  CHECK(t->data_in.size() == 127 * 512);
+  CHECK(t->data_in_file.fd == -1);
+  l.file_data = false;
+  t = l.run(cdb16(kRead16, 0, 256));
+  CHECK(t->data_in.size() == 256 * 512);
+  CHECK(t->data_in_file.fd == -1);
+  CHECK(l.store->reads == 2);
+  // A store that has no file range for it (not cached): read into data_in.
+  l.file_data = true;
+  l.store->file_ranges = false;
+  t = l.run(cdb16(kRead16, 0, 256));
+  CHECK(t->data_in.size() == 256 * 512);
+  CHECK(t->data_in_file.fd == -1);
+}
+
+TEST_CASE("WRITE ATOMIC waits for zero-copy READs still being sent, and none start meanwhile", "[sbd][io][zerocopy][atomic]") {
+  Lu l;
+  l.store->file_ranges = true;
+  l.file_data = true;
+  auto r1 = l.run(cdb16(kRead16, 0, 256));
+  REQUIRE(r1->data_in_file.fd >= 0);  // "being sent" while the task lives
+  bool atomic_done = false;
+  auto w = l.start(write_atomic(0, 8), pattern(8 * 512, 0x77), &atomic_done);
+  l.store->run_all();
+  CHECK(!atomic_done);
+  CHECK(l.store->writes == 0);  // the file's bytes must not change under the send
+  // A READ now is read into a buffer (and waits for, or repeats after, the atomic write).
+  auto r2 = l.run(cdb16(kRead16, 1000, 256));
+  CHECK(r2->data_in_file.fd == -1);
+  CHECK(r2->data_in.size() == 256 * 512);
+  // The send ends (the task goes): the atomic write goes ahead.
+  r1.reset();
+  l.store->run_all();
+  CHECK(atomic_done);
+  CHECK(good(w));
+  CHECK(l.store->writes == 1);
+  CHECK(l.store->bytes()[0] == 0x77);
+  // And zero-copy READs resume.
+  auto r3 = l.run(cdb16(kRead16, 0, 256));
+  CHECK(r3->data_in_file.fd == FakeStore::kFakeFd);
+}

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "core/scsi/durability_latch.h"
+#include "core/scsi/file_send_gate.h"
 #include "core/scsi/lba_range_lock.h"
 #include "core/scsi/mode_pages.h"
 #include "core/scsi/sbd_lu.h"
@@ -176,6 +177,9 @@ class BlockLu final : public LogicalUnit {
   // write (atomic_gen_ moved) reads again under the lock. Two relaxed-cost loads per READ.
   std::atomic<uint64_t> atomic_gen_{0};
   std::atomic<uint32_t> atomic_active_{0};
+  // READs answered with a file range (zero-copy) hold a pass until sent; WRITE ATOMIC waits
+  // for none to be out (core/scsi/file_send_gate.h).
+  std::shared_ptr<FileSendGate> file_sends_ = std::make_shared<FileSendGate>();
   xcopy::CopyResults copy_results_;   // held for RECEIVE COPY RESULTS, per I_T nexus
   std::atomic<uint32_t> copies_running_{0};
   std::mutex prevent_mu_;
