@@ -276,6 +276,15 @@ void BlockLu::xcopy_step(const std::shared_ptr<XcopyOp>& op) {
         break;
       }
       case Stage::lock_destination:
+        // A reservation another I_T nexus took on a destination since the copy began (a
+        // cluster fencing this initiator) stops the copy before this chunk is written. The LU
+        // the command went to is not checked here (its reservation lock may be held by this
+        // thread's admission); PREEMPT AND ABORT on it aborts the copy's task.
+        if (op->dst[i].lu != this && op->t->nexus &&
+            reservation_conflict(*op->dst[i].keep, *op->t->nexus, ReservationClass::write, kWriteCdb.data())) {
+          op->t->status = scsi::Status::reservation_conflict;
+          return xcopy_finish(op, std::nullopt);
+        }
         inline_done = lock(op->dst[i], Stage::write);
         break;
       case Stage::write: {
