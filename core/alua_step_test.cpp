@@ -91,3 +91,43 @@ TEST_CASE("a standby LU's refused forward answers Transitioning while the link m
   }
   CHECK(f.forwarder.refused == 1);
 }
+
+namespace {
+
+// ProxyService::forward_task moves the task's Data-Out into the SCSI_CMD frame before it knows
+// whether the link takes it; here the LU also becomes active during the refused forward (a
+// takeover completing on another thread at that instant).
+struct TakeoverDuringForward final : PeerForwarder {
+  LogicalUnitPtr lu;
+  bool forward_task(const LogicalUnitPtr&, const TaskPtr& t) override {
+    std::vector<uint8_t> frame = std::move(t->data_out);  // into the frame that is then dropped
+    frame.clear();
+    lu->set_standby(false);
+    return false;
+  }
+  bool forward_tmf(const LogicalUnitPtr&, const ItNexusPtr&, const TmfRequest&,
+                   std::function<void(TmfResponse)>) override {
+    return false;
+  }
+  void hand_over(const LogicalUnitPtr&, std::function<void(bool)> done) override { done(false); }
+};
+
+}  // namespace
+
+// A command whose forward was refused is answered as for a standby LU even when the LU became
+// active since: the forwarder may have taken its Data-Out, so running it here would write
+// nothing and answer GOOD (the FCP-4 rule for a short Data-Out), an acknowledged write lost.
+// The initiator retries the Transitioning answer, and the retry runs on the now-active LU.
+TEST_CASE("a refused forward is answered as standby even if the LU became active meanwhile", "[alua][framework]") {
+  Fixture f;
+  TakeoverDuringForward fwd;
+  fwd.lu = f.lu;
+  f.stmf.set_peer(&fwd, &f.observer);
+  SECTION("inside the reconnect window") { f.stmf.set_alua(AluaGroups{true, 1, false, true}); }
+  SECTION("the window is over: Transitioning all the same, the LU is active here now") {
+    f.stmf.set_alua(AluaGroups{true, 1, false, false});
+  }
+  auto t = f.write10();
+  CHECK(t->status != scsi::Status::good);
+  CHECK(sense_is(t, 0x02, 0x04, 0x0a));
+}

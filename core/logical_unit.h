@@ -178,6 +178,10 @@ class LogicalUnit {
   struct TaskSet {
     std::mutex mu;
     std::list<TaskPtr> tasks;
+    // I/O that tasks of other LUs run on this LU (an EXTENDED COPY's chunk read or write,
+    // core/scsi/sbd_xcopy.cpp): a switchover's drain waits for it as for the tasks.
+    uint32_t foreign_io = 0;
+    bool idle() const { return tasks.empty() && foreign_io == 0; }
   };
   TaskSet& task_set() { return task_set_; }
 

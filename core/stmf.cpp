@@ -335,6 +335,11 @@ void Stmf::submit(TaskPtr task) {
   // 3. A standby LU: the active node runs the rest of the pipeline (core/alua.h). Unit
   // attentions this node raised on it (its own access state changes, 2A/06) are reported
   // here first; the active node reports its own (power on, resets, reservations...).
+  // Set when the forwarder refused the task: it is then answered as for a standby LU (step 8)
+  // even if the LU became active meanwhile (a takeover at this instant), since a refused
+  // forward may have taken the task's Data-Out (ProxyService::forward_task moves it into the
+  // frame): run here, a WRITE would write nothing and answer GOOD. The initiator retries.
+  bool forward_refused = false;
   if (lu->standby() && forwarder_) {
     auto& uas = lu->unit_attentions();
     uas.mark_seen(task->nexus->key());
@@ -347,6 +352,7 @@ void Stmf::submit(TaskPtr task) {
       }
     }
     if (forwarder_->forward_task(lu, task)) return;
+    forward_refused = true;
   }
   count_lu(*task, lu);
   // 4. REQUEST SENSE: the framework answers it.
@@ -379,7 +385,7 @@ void Stmf::submit(TaskPtr task) {
     return;
   }
   // 8. ALUA.
-  if (alua_step(lu, task)) return;
+  if (alua_step(lu, task, forward_refused)) return;
   // 9. Reservations.
   std::shared_lock<std::shared_mutex> admission;
   if (reservations_step(lu, task, *ci, admission)) return;
@@ -401,7 +407,7 @@ void Stmf::submit(TaskPtr task) {
   lu->execute(task, [this, lu](const TaskPtr& t) { complete(lu, t); });
 }
 
-bool Stmf::alua_step(const LogicalUnitPtr& lu, const TaskPtr& task) {
+bool Stmf::alua_step(const LogicalUnitPtr& lu, const TaskPtr& task, bool forward_refused) {
   const auto& cdb = task->cdb;
   if (cdb[0] == scsi::op::kMaintenanceIn &&
       scsi::service_action(cdb.data()) == scsi::maintenance_in::kReportTargetPortGroups) {
@@ -409,13 +415,14 @@ bool Stmf::alua_step(const LogicalUnitPtr& lu, const TaskPtr& task) {
     finish_without_lu(task);
     return true;
   }
-  if (lu->standby() && !allowed_when_unavailable(cdb.data())) {
+  if ((lu->standby() || forward_refused) && !allowed_when_unavailable(cdb.data())) {
     // The link is down (forward_task refused the task). While it may come back (the reconnect
     // window), or while the published state still says "up" (the link is going down this
     // instant: the proxy publishes the window right after it stops forwarding), the path is
     // Transitioning, which initiators retry; Unavailable only once the window is over.
+    // An LU that became active since its forward was refused is in transition here.
     const AluaGroups g = alua();
-    task->check_condition(g.reconnecting || g.link_up ? scsi::sense::not_ready_asymmetric_transition
+    task->check_condition(g.reconnecting || g.link_up || !lu->standby() ? scsi::sense::not_ready_asymmetric_transition
                                                       : scsi::sense::not_ready_target_port_unavailable,
                           lu->descriptor_sense());
     finish_without_lu(task);

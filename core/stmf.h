@@ -179,8 +179,9 @@ class Stmf {
   bool reservations_step(const LogicalUnitPtr& lu, const TaskPtr& task, const CommandInfo& ci,
                          std::shared_lock<std::shared_mutex>& admission);
   void apply_reservation_effects(const LogicalUnitPtr& lu, const pr::Effects& e, const ItNexusPtr& issuer);
-  // Step 8: true when the task was finished there.
-  bool alua_step(const LogicalUnitPtr& lu, const TaskPtr& task);
+  // Step 8: true when the task was finished there. `forward_refused`: the peer forwarder
+  // refused the task (answered as for a standby LU whatever the LU's state now).
+  bool alua_step(const LogicalUnitPtr& lu, const TaskPtr& task, bool forward_refused);
   void report_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& task);
   void set_target_port_groups(const LogicalUnitPtr& lu, const TaskPtr& task);
   std::shared_ptr<const LunMap> map_for(const ItNexus& n) const;  // under mu_

@@ -158,7 +158,7 @@ void ProxyService::handover_drain(const Guid& g) {
   {
     auto& ts = lu->task_set();
     std::lock_guard lk(ts.mu);
-    empty = ts.tasks.empty();
+    empty = ts.idle();  // its tasks, and other LUs' EXTENDED COPY I/O on it
   }
   perform(own_.drain_check(g, empty, now_ms()));
 }

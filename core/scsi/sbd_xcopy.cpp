@@ -51,6 +51,27 @@ bool reservation_conflict(LogicalUnit& lu, const ItNexus& n, ReservationClass cl
   return rs.engine.may_conflict() && rs.engine.conflicts(pr_nexus(n), cls, cdb);
 }
 
+// One chunk read or write of the copy on `lu`, counted in its task set (foreign_io), which a
+// switchover's drain waits for like the LU's own tasks. False, counting nothing, when the LU
+// is no longer served here (standby, Transitioning, fenced): the copy stops before touching it.
+void leave_leg(LogicalUnit& lu) {
+  auto& ts = lu.task_set();
+  std::lock_guard lk(ts.mu);
+  --ts.foreign_io;
+}
+
+bool enter_leg(LogicalUnit& lu) {
+  {
+    auto& ts = lu.task_set();
+    std::lock_guard lk(ts.mu);
+    ++ts.foreign_io;
+  }
+  // After the count: a drain that found the set idle set Transitioning before it looked.
+  if (!lu.standby() && !lu.transitioning()) return true;
+  leave_leg(lu);
+  return false;
+}
+
 }  // namespace
 
 struct BlockLu::XcopyOp {
@@ -231,6 +252,7 @@ void BlockLu::xcopy_step(const std::shared_ptr<XcopyOp>& op) {
   auto io_done = [op, resume](BlockLu& lu, bool on_write, Stage next) {
     return [op, resume, &lu, on_write, next](std::error_code ec) {
       lu.locks_.release(op->ticket);
+      leave_leg(lu);
       op->ec = ec;
       op->ec_on_write = on_write;
       if (!ec && on_write) {
@@ -240,6 +262,16 @@ void BlockLu::xcopy_step(const std::shared_ptr<XcopyOp>& op) {
       op->stage = next;
       resume();
     };
+  };
+  // The LU of a leg is no longer served here (a switchover or takeover began): COPY ABORTED,
+  // COPY TARGET DEVICE NOT REACHABLE, at the segment's CSCD index, INFORMATION its blocks left.
+  auto unreachable = [&op](bool write) {
+    const size_t i = op->seg;
+    const xcopy::Segment& s = op->list.segments[i];
+    const uint32_t shift = s.dc ? op->dst[i].lu->bs_shift_ : op->src[i].lu->bs_shift_;
+    return sense::copy_target_device_not_reachable
+        .with_field(false, uint16_t(s.offset + (write ? xcopy::kSegDestinationIndex : xcopy::kSegSourceIndex)))
+        .with_information((op->seg_bytes[i] - op->done_bytes) >> shift);
   };
   for (;;) {
     const size_t i = op->seg;
@@ -265,6 +297,7 @@ void BlockLu::xcopy_step(const std::shared_ptr<XcopyOp>& op) {
         }
         op->chunk = std::min<uint64_t>(op->buf.size(), op->seg_bytes[i] - op->done_bytes);
         op->chunk_at = op->backward ? op->seg_bytes[i] - op->done_bytes - op->chunk : op->done_bytes;
+        if (!enter_leg(*op->src[i].lu)) return xcopy_finish(op, unreachable(false));
         inline_done = lock(op->src[i], Stage::read);
         break;
       case Stage::read: {
@@ -276,12 +309,23 @@ void BlockLu::xcopy_step(const std::shared_ptr<XcopyOp>& op) {
         break;
       }
       case Stage::lock_destination:
+        // A reservation another I_T nexus took on a destination since the copy began (a
+        // cluster fencing this initiator) stops the copy before this chunk is written. The LU
+        // the command went to is not checked here (its reservation lock may be held by this
+        // thread's admission); PREEMPT AND ABORT on it aborts the copy's task.
+        if (op->dst[i].lu != this && op->t->nexus &&
+            reservation_conflict(*op->dst[i].keep, *op->t->nexus, ReservationClass::write, kWriteCdb.data())) {
+          op->t->status = scsi::Status::reservation_conflict;
+          return xcopy_finish(op, std::nullopt);
+        }
+        if (!enter_leg(*op->dst[i].lu)) return xcopy_finish(op, unreachable(true));
         inline_done = lock(op->dst[i], Stage::write);
         break;
       case Stage::write: {
         BlockLu& dst = *op->dst[i].lu;
         if (op->t->aborted.load()) {  // aborted while this chunk was read: it is not written
           dst.locks_.release(op->ticket);
+          leave_leg(dst);
           return xcopy_finish(op, std::nullopt);
         }
         inline_done = issue([&] {

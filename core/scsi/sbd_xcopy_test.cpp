@@ -331,6 +331,57 @@ TEST_CASE("xcopy: reservations of source and destination are checked as for READ
   CHECK(f.store->writes + f.bstore->writes <= 1);
 }
 
+// A reservation another I_T nexus takes on the destination while the copy runs (a cluster
+// fencing this initiator: RESERVE, PREEMPT) stops the copy before its next chunk is written, as
+// it stops this nexus's own WRITEs; a copy of several GiB would otherwise go on writing into an
+// LU it no longer has access to. Before the fix the destination was checked only at the start.
+TEST_CASE("xcopy: a reservation taken on the destination during the copy stops it before the next chunk") {
+  Two f;
+  bool done = false;
+  auto t = f.start_held(4, 6000, &done);  // three 1 MiB chunks; chunk 1's write waits in B's store
+  const uint8_t reserve6[6] = {0x16, 0, 0, 0, 0, 0};
+  auto& rs = f.b->reservations();
+  {
+    std::unique_lock lk(rs.mu);
+    REQUIRE(rs.engine.reserve(pr_nexus(*f.nexus2), reserve6).status == pr::Result::Status::good);
+  }
+  f.bstore->run_all();
+  REQUIRE(done);
+  CHECK(t->status == scsi::Status::reservation_conflict);
+  CHECK(f.bstore->writes == 1);  // chunk 1 (issued before the reservation) only
+  CHECK(std::all_of(f.bstore->bytes().begin() + 2048 * kBs, f.bstore->bytes().end(), [](uint8_t v) { return v == 0; }));
+  auto st = f.status(4);
+  CHECK(st[4] == 0x02);  // completed with errors
+  CHECK(scsi::get_be32(&st[8]) == 2048 * kBs);
+}
+
+// A planned switchover of a source or destination LU (it turns Transitioning, drains its task
+// set, flushes and goes to the peer) while a copy sent to another LU runs: the LU's task set
+// counts the copy's chunk I/O in flight on it (the drain waits for it), and the copy stops
+// before its next chunk there. Before, the drain saw an empty task set and the copy went on
+// writing into an LU the other node now owned.
+TEST_CASE("xcopy: a destination LU that turns Transitioning during the copy is drained of it, and the copy stops") {
+  Two f;
+  bool done = false;
+  auto t = f.start_held(6, 6000, &done);  // chunk 1's write waits in B's store
+  auto idle = [](LogicalUnit& lu) {
+    auto& ts = lu.task_set();
+    std::lock_guard lk(ts.mu);
+    return ts.idle();
+  };
+  CHECK_FALSE(idle(*f.b));  // the chunk write in flight on B
+  f.b->set_transitioning(true);
+  f.bstore->run_all();
+  REQUIRE(done);
+  CHECK(idle(*f.b));
+  CHECK(f.bstore->writes == 1);
+  CHECK_SENSE(t, kCopyAborted, 0x0d, 0x02);
+  CHECK(std::all_of(f.bstore->bytes().begin() + 2048 * kBs, f.bstore->bytes().end(), [](uint8_t v) { return v == 0; }));
+  auto st = f.status(6);
+  CHECK(st[4] == 0x02);
+  CHECK(scsi::get_be32(&st[8]) == 2048 * kBs);
+}
+
 TEST_CASE("xcopy: an ABORT TASK stops the copy between chunks, and COPY STATUS says what was copied") {
   Two f;
   bool done = false;
