@@ -29,7 +29,7 @@ DoorResult ProxyService::install_door(int fd) {
     }
     if (removed) {
       log()->info("proxy door: the previous door's relay is gone: removed before installing the new one");
-      asio::post(io_, [this, old] { retire_door(old, "the relay closed the door"); });
+      asio::post(ex_, [this, old] { retire_door(old, "the relay closed the door"); });
     }
   }
   std::shared_ptr<DoorCarrier> d;
@@ -39,10 +39,10 @@ DoorResult ProxyService::install_door(int fd) {
       ::close(fd);
       return DoorResult::installed;
     }
-    door_ = d = std::make_shared<DoorCarrier>(io_.get_executor(), fd);
+    door_ = d = std::make_shared<DoorCarrier>(ex_, fd);
   }
   log()->info("proxy door installed ({})", d->describe());
-  asio::post(io_, [this, d] {
+  asio::post(ex_, [this, d] {
     if (!link_ || !settings_.door) return;
     {
       std::lock_guard lk(mu_);
@@ -63,7 +63,7 @@ DoorResult ProxyService::destroy_door() {
     door_.reset();
   }
   log()->info("proxy door removed");
-  asio::post(io_, [this, d] { retire_door(d, "the door was removed"); });
+  asio::post(ex_, [this, d] { retire_door(d, "the door was removed"); });
   return DoorResult::ok;
 }
 

@@ -88,7 +88,7 @@ void ProxyService::start_carrier() {
     log()->error("ALUA listen address {}: {}", settings_.listen_host, ec.message());
     return;
   }
-  auto a = std::make_unique<tcp::acceptor>(io_);
+  auto a = std::make_unique<tcp::acceptor>(ex_);
   tcp::endpoint ep(addr, settings_.listen_port);
   a->open(ep.protocol(), ec);
   if (!ec) a->set_option(tcp::acceptor::reuse_address(true), ec);
@@ -209,7 +209,7 @@ void ProxyService::handshake(Stream s, bool accepted, const std::string& who) {
 }
 
 void ProxyService::dial() {
-  auto sock = std::make_shared<tcp::socket>(io_);
+  auto sock = std::make_shared<tcp::socket>(ex_);
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(settings_.peer_host, ec);
   if (ec) {
@@ -245,9 +245,9 @@ void ProxyService::attach(std::shared_ptr<Carrier> c, bool door) {
   }
   c->start(Carrier::Handler{
       [this, gen](std::vector<uint8_t> f) {
-        asio::dispatch(io_, [this, gen, f = std::move(f)]() mutable { on_frame(gen, Frame{std::move(f), {}}); });
+        asio::dispatch(ex_, [this, gen, f = std::move(f)]() mutable { on_frame(gen, Frame{std::move(f), {}}); });
       },
-      [this, gen](const std::string& why) { asio::post(io_, [this, gen, why] { on_carrier_down(gen, why); }); },
+      [this, gen](const std::string& why) { asio::post(ex_, [this, gen, why] { on_carrier_down(gen, why); }); },
       // A door call the relay answered non-zero: "logged as errors without further action"
       // (stmfInitProxyDoor(3STMF)). The carrier logged it; count it and keep the link. A dead
       // door (the call itself fails: EOF, I/O error) is on_down above and takes the link down.
@@ -257,7 +257,7 @@ void ProxyService::attach(std::shared_ptr<Carrier> c, bool door) {
       },
       // TCP and TLS: SCSI data in its own buffer, adopted by the task (proxy/codec.h Frame).
       [this, gen](Frame f) {
-        asio::dispatch(io_, [this, gen, f = std::move(f)]() mutable { on_frame(gen, std::move(f)); });
+        asio::dispatch(ex_, [this, gen, f = std::move(f)]() mutable { on_frame(gen, std::move(f)); });
       },
   });
   if (link_) run(link_->carrier_up(now_ms()));
@@ -417,11 +417,11 @@ void ProxyService::on_frame(uint64_t gen, Frame frame) {
 // ---------------------------------------------------------------- registrations
 
 void ProxyService::lus_changed() {
-  asio::post(io_, [this] { sync_lus(); });
+  asio::post(ex_, [this] { sync_lus(); });
 }
 
 void ProxyService::ports_changed() {
-  asio::post(io_, [this] { sync_ports(); });
+  asio::post(ex_, [this] { sync_ports(); });
 }
 
 void ProxyService::sync_lus() {

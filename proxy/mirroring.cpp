@@ -43,7 +43,7 @@ void ProxyService::send_pr_state(const Guid& g, bool handover) {
 
 void ProxyService::on(uint64_t id, PrStateMsg m) {
   host_.store_standby_reservations(std::move(m), [this, id](ProxyStatus st) {
-    asio::post(io_, [this, id, st] { reply(MsgType::pr_state, id, st); });
+    asio::post(ex_, [this, id, st] { reply(MsgType::pr_state, id, st); });
   });
 }
 

@@ -88,7 +88,7 @@ void ProxyService::perform(Ownership::Actions a) {
   for (auto& g : a.drain) handover_drain(g);
   for (auto& g : a.drain_again) {
     auto& t = drain_timers_[g];
-    if (!t) t = std::make_unique<asio::steady_timer>(io_);
+    if (!t) t = std::make_unique<asio::steady_timer>(ex_);
     t->expires_after(kDrainPoll);
     t->async_wait([this, g](boost::system::error_code ec) {
       if (!ec) handover_drain(g);
@@ -105,16 +105,16 @@ void ProxyService::perform(Ownership::Actions a) {
   for (auto& s : a.step_down) {
     auto m = take_registration(s.guid);
     host_.step_down(std::move(m), [this, g = s.guid, id = s.msg_id](ProxyStatus st) {
-      asio::post(io_, [this, g, id, st] { perform(own_.step_down_done(g, id, st)); });
+      asio::post(ex_, [this, g, id, st] { perform(own_.step_down_done(g, id, st)); });
     });
   }
   for (auto& p : a.promote)
     host_.promote(p.guid, [this, g = p.guid, id = p.msg_id](ProxyStatus st) {
-      asio::post(io_, [this, g, id, st] { perform(own_.promote_done(g, id, st)); });
+      asio::post(ex_, [this, g, id, st] { perform(own_.promote_done(g, id, st)); });
     });
   for (auto& r : a.race)
     host_.race(r.guid, [this, g = r.guid](Ownership::RaceResult res, std::string detail) {
-      asio::post(io_, [this, g, res, detail = std::move(detail)] {
+      asio::post(ex_, [this, g, res, detail = std::move(detail)] {
         sync_ownership();
         perform(own_.race_done(g, res, detail, now_ms()));
       });
@@ -122,7 +122,7 @@ void ProxyService::perform(Ownership::Actions a) {
   for (auto& g : a.register_standby) {
     const uint64_t id = registration_ids_[g];
     host_.register_standby(take_registration(g), [this, g, id](ProxyStatus st) {
-      asio::post(io_, [this, g, id, st] {
+      asio::post(ex_, [this, g, id, st] {
         if (st != ProxyStatus::success && own_.state(g) == State::standby) perform(own_.lu_gone(g));
         reply(MsgType::register_lun, id, st);
       });
@@ -167,7 +167,7 @@ void ProxyService::handover_flush(const Guid& g) {
   auto lu = stmf_.find_lu(g);
   if (!lu) return perform(own_.lu_gone(g));
   lu->flush([this, g](bool ok) {
-    asio::post(io_, [this, g, ok] {
+    asio::post(ex_, [this, g, ok] {
       if (ok && !stmf_.find_lu(g)) return perform(own_.lu_gone(g));
       perform(own_.flush_done(g, ok, next_id_++));
     });
@@ -201,13 +201,13 @@ void ProxyService::on(uint64_t id, RegisterLun m) {
 
 void ProxyService::on(uint64_t id, const DeregisterLun& m) {
   host_.deregister_standby(m.guid, [this, id](ProxyStatus st) {
-    asio::post(io_, [this, id, st] { reply(MsgType::deregister_lun, id, st); });
+    asio::post(ex_, [this, id, st] { reply(MsgType::deregister_lun, id, st); });
   });
 }
 
 void ProxyService::on(uint64_t id, LuList m) {
   host_.keep_standby_only(std::move(m.guids), [this, id](ProxyStatus st) {
-    asio::post(io_, [this, id, st] { reply(MsgType::lu_list, id, st); });
+    asio::post(ex_, [this, id, st] { reply(MsgType::lu_list, id, st); });
   });
   // The peer's registrations are all in: ownership is settled for the LUs we keep.
   perform(own_.lu_list());
@@ -216,7 +216,7 @@ void ProxyService::on(uint64_t id, LuList m) {
 // Planned switchover (docs/alua.md): active here -> drain, flush, offer (LUN_ACTIVE); standby
 // here -> ask the owner with LUN_ACTIVE (it answers when its hand-over is done).
 void ProxyService::switchover(const Guid& g, std::function<void(ProxyStatus, std::string)> done) {
-  asio::post(io_, [this, g, done = std::move(done)]() mutable {
+  asio::post(ex_, [this, g, done = std::move(done)]() mutable {
     sync_ownership();
     const uint64_t request = next_request_++;
     requests_[request] = std::move(done);
@@ -238,7 +238,7 @@ void ProxyService::on(uint64_t id, const LunActive& m) {
 ProxyService::Import ProxyService::import_lu(const Guid& g) {
   auto answer = std::make_shared<std::promise<Import>>();
   auto f = answer->get_future();
-  asio::post(io_, [this, g, answer] {
+  asio::post(ex_, [this, g, answer] {
     sync_ownership();
     const auto before = own_.state(g);
     Import r;
@@ -261,7 +261,7 @@ ProxyService::Import ProxyService::import_lu(const Guid& g) {
 }
 
 void ProxyService::lu_fenced(const Guid& g, std::string why) {
-  asio::post(io_, [this, g, why = std::move(why)] {
+  asio::post(ex_, [this, g, why = std::move(why)] {
     sync_ownership();
     perform(own_.fenced(g, why));
   });

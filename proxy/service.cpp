@@ -25,26 +25,24 @@ uint64_t random_incarnation() {
 
 }  // namespace
 
-ProxyService::ProxyService(Stmf& stmf, StandbyHost& host, std::string host_name)
-    : stmf_(stmf), host_(host), host_name_(std::move(host_name)) {}
+ProxyService::ProxyService(Stmf& stmf, StandbyHost& host, std::string host_name, asio::io_context& io)
+    : stmf_(stmf), host_(host), host_name_(std::move(host_name)), ex_(asio::make_strand(io)) {}
 
 ProxyService::~ProxyService() { stop(); }
 
 void ProxyService::start() {
-  work_.emplace(io_.get_executor());
-  thread_ = std::thread([this] { io_.run(); });
-  asio::post(io_, [this] { tick(); });
+  started_ = true;
+  asio::post(ex_, [this] { tick(); });
 }
 
 void ProxyService::stop() {
-  if (!thread_.joinable()) return;
-  asio::post(io_, [this] {
-    teardown();
-    tick_timer_.cancel();
-    work_.reset();
-  });
-  thread_.join();
-  io_.stop();
+  if (!started_) return;
+  started_ = false;
+  stopping_ = true;
+  // No I/O thread runs (or ever ran): nothing else touches the strand's state. The handlers
+  // still queued on the io_context go with it, never run.
+  teardown();
+  tick_timer_.cancel();
 }
 
 uint64_t ProxyService::now_ms() const {
@@ -54,11 +52,11 @@ uint64_t ProxyService::now_ms() const {
 // ---------------------------------------------------------------- configuration
 
 void ProxyService::configure(const LinkSettings& s) {
-  asio::post(io_, [this, s] { apply(s, false); });
+  asio::post(ex_, [this, s] { apply(s, false); });
 }
 
 void ProxyService::reinitialize() {
-  asio::post(io_, [this] {
+  asio::post(ex_, [this] {
     bool up;
     {
       std::lock_guard lk(mu_);
@@ -162,7 +160,7 @@ void ProxyService::tick() {
   perform(own_.tick(now_ms()));
   tick_timer_.expires_after(kTick);
   tick_timer_.async_wait([this](boost::system::error_code ec) {
-    if (!ec && work_) tick();
+    if (!ec && !stopping_) tick();
   });
 }
 

@@ -23,9 +23,15 @@
 // carriers, registrations), forwarder.cpp (standby side), peer_sessions.cpp (active side),
 // mirroring.cpp (reservations), door.cpp (door API), ownership_driver.cpp.
 //
-// Threading: one thread of its own runs the link, the carriers and every received message,
-// in order. forward_*, the observer calls, the ports' completions and the door calls come
-// from other threads; they only queue frames (under mu_) or post to that thread.
+// Threading: one strand on the daemon's I/O io_context (the one the iSCSI connections run on)
+// runs the link, the carriers and every received message, in order: "the proxy thread" below
+// means that strand. A proxied command thus never wakes another thread: the iSCSI
+// connection's strand queues its frame and the link's strand writes it on the same I/O
+// thread, and an answer read by the link completes its task on the connection's strand the
+// same way (docs/benchmark.md "The proxied path"). forward_*, the observer calls, the ports'
+// completions and the door calls may come from any thread; they only queue frames (under mu_)
+// or post to the strand. Nothing on the strand blocks: the host's calls post to the
+// management thread, races at the storage run on threads of their own.
 #pragma once
 #include <boost/asio.hpp>
 
@@ -37,7 +43,6 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -112,9 +117,12 @@ enum class DoorResult { ok, installed, not_installed, bad_frame };
 
 class ProxyService final : public PeerForwarder, public NexusObserver, public ReservationMirror {
  public:
-  ProxyService(Stmf& stmf, StandbyHost& host, std::string host_name);
+  // `io`: the daemon's I/O io_context; the service runs on a strand of it.
+  ProxyService(Stmf& stmf, StandbyHost& host, std::string host_name, boost::asio::io_context& io);
   ~ProxyService() override;
   void start();
+  // Closes the link, on the calling thread: only once every thread running `io` returned
+  // (the daemon's shutdown), or before any ran.
   void stop();
 
   // From the management thread. Applied asynchronously on the proxy thread.
@@ -254,9 +262,9 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   Stmf& stmf_;
   StandbyHost& host_;
   const std::string host_name_;
-  boost::asio::io_context io_;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
-  std::thread thread_;
+  boost::asio::strand<boost::asio::io_context::executor_type> ex_;  // "the proxy thread"
+  bool started_ = false;             // start() .. stop() (the caller's thread)
+  std::atomic<bool> stopping_{false};  // stop() began: the tick ends
 
   // proxy thread only
   LinkSettings settings_;
@@ -273,8 +281,8 @@ class ProxyService final : public PeerForwarder, public NexusObserver, public Re
   uint64_t refused_logged_ = 0;                      // refused_ at the last such line
   std::atomic<bool> tls_on_{false};                  // the TCP link runs TLS (status())
   uint64_t refused_log_ms_ = 0;                      // last "refused" line
-  boost::asio::steady_timer tick_timer_{io_};
-  boost::asio::steady_timer dial_timer_{io_};
+  boost::asio::steady_timer tick_timer_{ex_};
+  boost::asio::steady_timer dial_timer_{ex_};
   std::map<uint16_t, std::shared_ptr<ProxyPort>> peer_ports_;   // by rtpi, registered with Stmf
   std::vector<std::shared_ptr<ProxyPort>> retired_ports_;        // deregistered, may still be referenced
   std::unordered_map<uint64_t, ItNexusPtr> sessions_;            // peer session id -> nexus here

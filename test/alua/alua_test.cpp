@@ -16,6 +16,8 @@ extern "C" {
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <thread>
 #include <vector>
@@ -164,6 +166,30 @@ TEST_CASE("data written through either node reads back through the other", "[alu
   CHECK(::pread(fd, file.data(), file.size(), 100 * 512) == ssize_t(file.size()));
   ::close(fd);
   CHECK(file == big);
+}
+
+// The link runs on a strand of the I/O threads (proxy/service.h): a proxied command wakes no
+// other thread. Node 1 holds only a standby LU (no store, so no store thread): after proxied
+// I/O its threads are its I/O threads (the default, half the CPUs) and the management thread.
+// Before, a proxy thread of its own made one more.
+TEST_CASE("the standby node proxies on its I/O threads: no proxy thread of its own", "[alua]") {
+  Pair p;
+  Ctx b(kInitiator2);
+  login(b, p, 1);
+  auto data = pattern(64 * 1024, 5);
+  write_blocks(b, 300, data);
+  CHECK(read_blocks(b, 300, uint32_t(data.size())) == data);
+  const unsigned io_threads = std::max(1u, std::thread::hardware_concurrency() / 2);
+  const std::string tasks = "/proc/" + std::to_string(p.pid(1)) + "/task";
+  std::vector<std::string> threads;
+  for (auto& e : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream comm(e.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    threads.push_back(name);
+  }
+  INFO("node 1's threads: " << threads.size());
+  CHECK(std::count(threads.begin(), threads.end(), std::string("stmfd")) == io_threads + 1);
 }
 
 TEST_CASE("reservations through the standby node act on the active node's state", "[alua]") {

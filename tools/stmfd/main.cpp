@@ -232,10 +232,10 @@ int main(int argc, char** argv) {
   } accounting_off{framework, accounting};
   // Management runs on its own thread: store creation and database fsyncs never stall I/O.
   asio::io_context mgmt_io;
-  // The ALUA pair's proxy service (its own thread; idle until ALUA is enabled).
+  // The ALUA pair's proxy service (a strand on the I/O threads; idle until ALUA is enabled).
   char host_name[256] = {};
   ::gethostname(host_name, sizeof host_name - 1);
-  stmf::proxy::ProxyService proxy(framework, runtime, host_name);
+  stmf::proxy::ProxyService proxy(framework, runtime, host_name, io);
   runtime.attach_proxy(&proxy, [&mgmt_io](std::function<void()> fn) { asio::post(mgmt_io, std::move(fn)); });
   framework.set_peer(&proxy, &proxy);
   framework.set_reservation_mirror(&proxy);
