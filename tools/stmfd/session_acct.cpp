@@ -139,9 +139,11 @@ SessionAccounting::Event SessionAccounting::ended_event(const stmf::ItNexusPtr& 
   r.reason = n->end_reason().empty() ? (n->remote() ? "peer session ended" : "ended") : n->end_reason();
   {
     std::lock_guard lk(open_mu_);
-    open_.erase(n->id());
+    if (open_.count(n->id())) ending_.insert(n->id());
   }
-  return Event{std::move(r), true, true};
+  Event e{std::move(r), true, true};
+  e.ends = n->id();
+  return e;
 }
 
 void SessionAccounting::session_ended(const stmf::ItNexusPtr& n) { enqueue({ended_event(n)}); }
@@ -152,7 +154,7 @@ void SessionAccounting::checkpoint() {
     auto r = record_of(*n, acct::kFlagCheckpoint);
     {
       std::lock_guard lk(open_mu_);
-      if (!open_.count(n->id())) continue;  // ended meanwhile
+      if (!open_.count(n->id()) || ending_.count(n->id())) continue;  // ended meanwhile
       open_[n->id()] = r;
     }
     ev.push_back({std::move(r), true, false});
@@ -191,6 +193,16 @@ void SessionAccounting::run() {
       journal = journal || e.journal;
     }
     sync_file();
+    {
+      // Ended sessions leave the journal now that their records are on disk.
+      std::lock_guard olk(open_mu_);
+      for (const Event& e : batch)
+        if (e.ends) {
+          open_.erase(*e.ends);
+          ending_.erase(*e.ends);
+        }
+    }
+    if (before_journal_) before_journal_();
     if (journal) write_journal();
     lk.lock();
     busy_ = false;
@@ -268,7 +280,7 @@ void SessionAccounting::stop() {
   for (auto& n : stmf_.nexuses()) {
     {
       std::lock_guard lk(open_mu_);
-      if (!open_.count(n->id())) continue;
+      if (!open_.count(n->id()) || ending_.count(n->id())) continue;
     }
     n->set_end_reason("shutdown");
     ended.push_back(ended_event(n));

@@ -17,7 +17,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -67,6 +70,9 @@ class SessionAccounting final : public stmf::SessionListener {
   // calls made so far (accounting file and journal).
   void wait_idle();
   uint64_t syncs() const { return syncs_.load(); }
+  // For tests: runs on the accounting thread after each batch's records are synced, before
+  // the batch rewrites the journal (a test ends a session there, as a racing strand would).
+  void set_before_journal(std::function<void()> f) { before_journal_ = std::move(f); }
 
  private:
   struct Event {
@@ -74,9 +80,13 @@ class SessionAccounting final : public stmf::SessionListener {
     bool append = true;    // write the record to the file
     bool journal = false;  // the journal changed: rewrite it
     int saf = 1;           // the record format when the event was queued
+    // The nexus whose end this record is: it leaves the journal only once the record is
+    // synced (before, a crash in between lost the session's record: neither file had it).
+    std::optional<uint64_t> ends;
   };
   acct::Record record_of(const stmf::ItNexus& n, uint8_t flags) const;
-  // The record of a session that ended, taken out of the journal's live set.
+  // The record of a session that ended; the session leaves the journal's live set when the
+  // record is synced (ending_ until then).
   Event ended_event(const stmf::ItNexusPtr& n);
   void enqueue(std::vector<Event> ev);
   void run();
@@ -101,6 +111,8 @@ class SessionAccounting final : public stmf::SessionListener {
   int saf_ = 1;
   uint16_t node_;
   std::map<uint64_t, acct::Record> open_;  // by nexus id: the journal's content (under open_mu_)
+  std::set<uint64_t> ending_;  // ids in open_ whose end record is queued, not yet synced
+  std::function<void()> before_journal_;
   std::mutex open_mu_;
   std::thread thread_;
   std::atomic<uint32_t> checkpoint_min_{0};

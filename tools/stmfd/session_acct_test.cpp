@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -194,4 +195,43 @@ TEST_CASE("session accounting: records queued together are written with one sync
   CHECK(v.front().flags == acct::kFlagCheckpoint);
   CHECK(v.back().reason == "");  // format 1 carries no reason
   CHECK(slurp(file + ".open").empty());
+}
+
+TEST_CASE("session accounting: a session that ends while a batch is written stays in the journal until its record is synced",
+          "[acct]") {
+  // The race: a batch (here a checkpoint) is being written when a session ends on another
+  // thread. That batch's journal rewrite must still list the session, because its "ended"
+  // record is only queued: a crash before the next batch would otherwise leave the session in
+  // neither file. The files a crash right after the first batch leaves: the accounting file as
+  // it was when the session ended, and the journal as the first batch wrote it.
+  Accounted f(acct::kNoNode, 1u << 20);
+  auto n = f.fw.create_nexus(f.port, "iqn.2026-11.org.example:h", "400001370000");
+  f.a.wait_idle();
+  int batches = 0;
+  std::vector<acct::Record> file_at_crash, journal_at_crash;
+  f.a.set_before_journal([&] {
+    if (++batches == 1) {
+      f.fw.nexus_lost(n);  // queued behind this batch
+      file_at_crash = records(f.file);
+    } else if (batches == 2) {
+      journal_at_crash = records(f.file + ".open");  // what batch 1 wrote
+    }
+  });
+  f.a.checkpoint();
+  f.a.wait_idle();
+  f.a.set_before_journal(nullptr);
+  REQUIRE(batches == 2);
+  auto has = [&](const std::vector<acct::Record>& v, uint8_t flags) {
+    return std::any_of(v.begin(), v.end(), [&](const acct::Record& r) { return r.ash == n->ash() && r.flags == flags; });
+  };
+  CHECK_FALSE(has(file_at_crash, 0));  // the ended record was not written yet
+  CHECK(journal_at_crash.size() == 1);  // so the journal still lists the session
+  // And once the record is synced, the journal lets it go: the session ends once.
+  CHECK(has(records(f.file), 0));
+  CHECK(records(f.file + ".open").empty());
+  f.a.stop();
+  f.fw.set_session_listener(nullptr);
+  size_t ended = 0;
+  for (auto& r : records(f.file)) ended += r.ash == n->ash() && r.flags == 0;
+  CHECK(ended == 1);
 }
