@@ -74,11 +74,13 @@ void ProxyService::reinitialize() {
       for (auto& [guid, props] : registered_lus_) send_pr_state(guid);
       return;
     }
-    log()->info("ALUA re-initialization: dropping the link, the standby LUs and the peer's ports; registering everything again");
+    log()->info("ALUA re-initialization: dropping the link and the peer's ports; registering everything again");
     apply(settings_, true);
-    // What the peer registered before is forgotten: the new link's registrations are the
-    // whole list again (this also clears standby LUs the peer deleted while the link was down).
-    host_.drop_standby();
+    // The peer's ports are forgotten: the new link's registrations are the whole list again.
+    // The standby LUs stay (their commands get NOT READY, TRANSITIONING while the link is
+    // down, which initiators retry; dropping them made the LUN vanish, ILLEGAL REQUEST,
+    // LOGICAL UNIT NOT SUPPORTED, until the peer registered it again): the peer's LU_LIST on
+    // the new link drops those it no longer has (keep_standby_only), e.g. after a replacement.
     drop_peer_ports();
   });
 }

@@ -13,6 +13,7 @@ extern "C" {
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -375,4 +376,30 @@ TEST_CASE("an initiator logged in through the standby node has one ASH on both n
   CHECK(ok(p, 1, "list-sessions", {{"target", p.iqn(1)}})["sessions"][0]["ash"] == ash);
   CHECK(info(1)["ash"] == ash);
   CHECK(info(0)["proxied"].get<bool>());
+}
+
+TEST_CASE("re-enabling ALUA while the link is down keeps the standby LU: its path answers NOT READY, never LUN NOT SUPPORTED",
+          "[alua]") {
+  // illumos's stmfproxy enables ALUA on every start, so a relay restart is a re-initialization
+  // with the link down. The standby LU must stay (initiators retry NOT READY; a LUN that
+  // vanishes is a path failure to them) until the peer's LU list on the new link says.
+  Pair p("tcp");
+  Ctx s(kInitiator2);
+  login(s, p, 1);
+  auto blk = pattern(4096, 17);
+  write_blocks(s, 32, blk);
+  p.signal(0, SIGKILL);
+  wait_for("node 1 sees the link down", [&] { return ok(p, 1, "get-alua-state")["link"] != "up"; });
+  ok(p, 1, "set-alua-state", {{"enabled", true}, {"node", 1}});
+  CHECK(ok(p, 1, "get-alua-state")["standby_lus"] == 1);
+  CHECK(listed(p, 1, p.guid()));
+  // Past the unit attentions the state changes raise: NOT READY (the link is down).
+  auto seen = tur_until(s, [](int st) { return (st >> 16) != SCSI_SENSE_UNIT_ATTENTION; });
+  INFO(describe(seen));
+  CHECK(std::find(seen.begin(), seen.end(), kLunNotSupported) == seen.end());
+  CHECK((seen.back() >> 16) == SCSI_SENSE_NOT_READY);
+  // The owner comes back: the new link registers the LU again and the path serves.
+  p.restart(0);
+  tur_until(s, [](int st) { return st == 0; });
+  CHECK(read_blocks(s, 32, 4096) == blk);
 }
