@@ -104,6 +104,7 @@ std::error_code sys(int e) { return {e, std::system_category()}; }
   X(rbd_aio_release) \
   X(rbd_update_watch) \
   X(rbd_update_unwatch) \
+  X(rbd_get_features) \
   X(rbd_lock_acquire) \
   X(rbd_lock_release) \
   X(rbd_lock_get_owners) \
@@ -219,7 +220,7 @@ struct WatchArg {
 
 class Impl : public std::enable_shared_from_this<Impl> {
  public:
-  // `locked`: no exclusive lock wanted, or acquired at open.
+  // `locked`: no exclusive lock wanted (else the acquirer thread takes it).
   Impl(asio::io_context& io, RbdStoreOptions o, std::unique_ptr<Handles> h, uint64_t size, uint64_t image_size, bool locked)
       : o_(std::move(o)), h_(std::move(h)), strand_(asio::make_strand(io)), probe_timer_(strand_), size_(size),
         locked_(locked), image_size_(image_size), probe_buf_(kProbeBytes) {}
@@ -426,38 +427,34 @@ class Impl : public std::enable_shared_from_this<Impl> {
   }
 
   // ------------------------------------------------------------- exclusive lock (o_.exclusive)
-  // The acquirer thread: waits until the lock has no owner (rbd_lock_get_owners: a read of the
-  // header; an rbd_lock_acquire while a live client holds it would send that owner a lock
-  // request each time, which a managed owner refuses), then rbd_lock_acquire, until it is ours
-  // or the store closes. Another live client holds it (a previous owner that has not released
-  // it yet): wait, never break.
+  // The acquirer thread: rbd_lock_acquire every acquire_retry until the lock is ours or the
+  // store closes (rbd_lock_acquire answers EROFS at once while another live client holds it: a
+  // previous owner that has not released it yet; never broken here). An owner that died holding
+  // it is librbd's to break: once its watch has expired (about 30 s), the next acquire breaks
+  // its lock and blocklists the dead client.
   void acquire_loop(std::stop_token st) {
     bool told = false;
     while (!st.stop_requested()) {
-      rbd_lock_mode_t mode{};
-      char* names[kMaxLockOwners] = {};
-      size_t n = kMaxLockOwners;
-      int r = api().rbd_lock_get_owners(h_->image, &mode, names, &n);
-      if (r >= 0) api().rbd_lock_get_owners_cleanup(names, n);
-      const bool free = r == -ENOENT || (r >= 0 && n == 0);
-      if (free) {
-        r = api().rbd_lock_acquire(h_->image, RBD_LOCK_MODE_EXCLUSIVE);
-        const Acquire a = classify_acquire(r);
-        if (a == Acquire::held) {
-          asio::post(strand_, [self = shared_from_this()] { self->lock_held(); });
-          return;
-        }
-        if (a == Acquire::fenced) {
-          asio::post(strand_, [self = shared_from_this(), r] {
-            self->fence(fenced_why(r));
-            self->fail_waiting(store::fenced_error());
-          });
-          return;
-        }
+      const int r = api().rbd_lock_acquire(h_->image, RBD_LOCK_MODE_EXCLUSIVE);
+      const Acquire a = classify_acquire(r);
+      if (a == Acquire::held) {
+        asio::post(strand_, [self = shared_from_this()] { self->lock_held(); });
+        return;
+      }
+      if (a == Acquire::fenced) {
+        asio::post(strand_, [self = shared_from_this(), r] {
+          self->fence(fenced_why(r));
+          self->fail_waiting(store::fenced_error());
+        });
+        return;
+      }
+      if (a == Acquire::refused) {  // the feature went away under us (checked at open)
+        log()->error("{}: the image has no exclusive lock any more: {}", describe(), strerror(-r));
+        return;
       }
       if (!std::exchange(told, true))
-        log()->info("{}: the image's exclusive lock is held by another client: waiting for it, operations wait too "
-                    "(at most retry_ms)", describe());
+        log()->info("{}: the image's exclusive lock is held by another client ({}): waiting for it, operations "
+                    "wait too (at most retry_ms)", describe(), strerror(-r));
       // Sleeps in short steps: shutdown() and release_lock() join this thread.
       for (auto slept = std::chrono::milliseconds(0); slept < o_.acquire_retry && !st.stop_requested(); slept += kAcquireStep)
         std::this_thread::sleep_for(kAcquireStep);
@@ -723,22 +720,20 @@ std::unique_ptr<store::BackingStore> make_rbd_store(asio::io_context& io, const 
   if (o.size > image_size)
     return fail(EOVERFLOW, "size " + std::to_string(o.size) + " is beyond the image's " + std::to_string(image_size) + " bytes");
   const uint64_t size = o.size ? o.size : image_size;
-  bool locked = !o.exclusive;
+  // The exclusive lock is taken by the store's acquirer thread, never here: rbd_lock_acquire
+  // blocks while the owner is a client that died with its watch still registered (until the
+  // watch expires, about 30 s), and this is the management thread.
   if (o.exclusive) {
-    const int r = api().rbd_lock_acquire(h->image, RBD_LOCK_MODE_EXCLUSIVE);
-    switch (classify_acquire(r)) {
-      case Acquire::held: locked = true; break;
-      case Acquire::wait: break;  // the store's acquirer waits for it
-      case Acquire::refused:
-        return fail(EINVAL, "the image has no exclusive-lock feature, which fencing needs (rbd feature enable " +
-                                o.pool + "/" + o.image + " exclusive-lock)");
-      case Acquire::fenced: return fail(EHOSTUNREACH, "this client is blocklisted by the cluster");
-    }
+    uint64_t features = 0;
+    if (int r = api().rbd_get_features(h->image, &features); r < 0) return fail(EIO, "rbd_get_features: " + std::string(strerror(-r)));
+    if (!(features & RBD_FEATURE_EXCLUSIVE_LOCK))
+      return fail(EINVAL, "the image has no exclusive-lock feature, which fencing needs (rbd feature enable " + o.pool +
+                              "/" + o.image + " exclusive-lock)");
   }
-  auto impl = std::make_shared<Impl>(io, o, std::move(h), size, image_size, locked);
+  auto impl = std::make_shared<Impl>(io, o, std::move(h), size, image_size, !o.exclusive);
   impl->start();
   log()->info("{}: open as client.{} ({} of {} bytes){}", where, o.client, size, image_size,
-              !o.exclusive ? "" : locked ? ", holding its exclusive lock" : ", waiting for its exclusive lock");
+              o.exclusive ? ", taking its exclusive lock" : "");
   ec.clear();
   return std::make_unique<RbdStore>(std::move(impl));
 }

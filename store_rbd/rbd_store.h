@@ -37,9 +37,10 @@ struct RbdStoreOptions {
   std::function<void(uint64_t new_size)> on_grown;
   // Fencing through Ceph (docs/rbd.md "Fencing", core/store/fencing.h): the LU of an ALUA pair
   // with a cluster id. The store holds the image's exclusive lock, managed (rbd_lock_acquire),
-  // before it sends any I/O: at open, and while another live client holds it (a previous owner
-  // handing over) in the background every acquire_retry, operations waiting meanwhile (at most
-  // retry_max, then NOT READY). It never breaks a lock (the standby's RbdFence does, on a
+  // before it sends any I/O: a thread of the store takes it after the open, again every
+  // acquire_retry while another client holds it (a previous owner handing over), operations
+  // waiting meanwhile (at most retry_max, then NOT READY). An image without the exclusive-lock
+  // feature is refused (EINVAL). It never breaks a lock (the standby's RbdFence does, on a
   // takeover). Losing it (this client blocklisted: ESHUTDOWN; the lock gone: EROFS on a write)
   // fences the store: every operation fails with store::fenced_error(), on_fenced runs once (on
   // the store's strand). Closing the store releases the lock.

@@ -244,6 +244,7 @@ TEST_CASE("rbd fencing: the link cut, the standby breaks the owner's lock and bl
   REQUIRE(first_good_write(ac, seq));
   CHECK(get_lu(ma, guid)["fenced"] == false);
   // Node 0 holds the image's exclusive lock; nobody is blocklisted.
+  CHECK(wait_for([&] { return a.log_text().find("holds the image's exclusive lock now") != std::string::npos; }, 10s));
   CHECK(c.output("rbd", "lock ls rbd/pair").find("auto ") != std::string::npos);
   CHECK(blocklisted(c) == 0);
 
@@ -363,8 +364,7 @@ TEST_CASE("rbd fencing: a planned switchover moves the exclusive lock, keeps the
   CHECK(get_lu(mb, guid)["fenced"] == false);
   CHECK(blocklisted(c) == 0);
   const std::string blog = b.log_text();
-  CHECK((blog.find("holding its exclusive lock") != std::string::npos ||
-         blog.find("holds the image's exclusive lock now") != std::string::npos));
+  CHECK(blog.find("holds the image's exclusive lock now") != std::string::npos);
 
   auto img = exported(c, "switch", kFirstLba * kBlock, size_t(on_b + 1) * kBlock);
   for (uint64_t s = first; s <= before; ++s) {
@@ -372,4 +372,34 @@ TEST_CASE("rbd fencing: a planned switchover moves the exclusive lock, keeps the
     CHECK(stamp_of(img.data() + s * kBlock) == s);
   }
   CHECK(stamp_of(img.data() + on_b * kBlock) == on_b);
+}
+
+TEST_CASE("rbd fencing: an owner killed while holding the lock comes back and serves once librbd breaks the dead "
+          "client's lock",
+          "[ceph][rbd_fencing]") {
+  auto& c = cluster();
+  REQUIRE(c.rbd("create rbd/restart --size " + std::to_string(kImageMiB) + "M") == 0);
+  // Node 0 alone (its peer absent): the LU is held for timeout_ms, then served here.
+  Daemon a(pair_node(c, "restart", 0, 0, stmf::test::free_port()));
+  {
+    Ctx ac("iqn.2026-12.org.example:writer");
+    REQUIRE(login(ac, a));
+    uint64_t seq = 0;
+    REQUIRE(first_good_write(ac, seq));
+  }
+  a.kill9();  // its client still owns the image's exclusive lock, and its watch lives on a while
+  a.restart();
+  Ctx ac("iqn.2026-12.org.example:writer");
+  REQUIRE(login(ac, a));
+  // The new instance waits for the lock (the dead owner's watch expires), then takes it.
+  std::string last;
+  const bool served = wait_for([&] {
+    Task t(write_stamped(ac, 7));
+    last = t ? "status " + std::to_string(t->status) : "no answer";
+    return t && t->status == SCSI_STATUS_GOOD;
+  }, 90s);
+  INFO("the last answer: " << last << "\nlog:\n" << a.log_text());
+  CHECK(served);
+  CHECK(stamp_of(exported(c, "restart", (kFirstLba + 7) * kBlock, kBlock).data()) == 7);
+  CHECK(blocklisted(c) == 1);  // the dead instance, by librbd's break
 }
