@@ -976,6 +976,10 @@ json to_json(const ViewEntryConfig& v) {
 
 json to_json(const Portal& p) { return {{"host", p.host}, {"port", p.port}}; }
 
+bool lu_storage_fenced(const AluaConfig& a, const LuConfig& l) {
+  return (l.store == "iscsi" || l.store == "rbd") && a.enabled && a.cluster_id;
+}
+
 uint64_t lu_fence_key(const AluaConfig& a, const LuConfig& l) {
   return l.store == "iscsi" && a.enabled && a.cluster_id ? fence_key(a.cluster_id, a.node) : 0;
 }

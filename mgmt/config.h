@@ -241,6 +241,10 @@ constexpr uint64_t fence_key(uint32_t cluster_id, uint32_t node) { return uint64
 // The key an iscsi-store LU registers on its SAN LUN, 0 when it is not SAN-backed and fenced
 // (not an iscsi store, ALUA disabled, or no cluster_id).
 uint64_t lu_fence_key(const AluaConfig& a, const LuConfig& l);
+// Whether the LU is fenced at its storage (core/store/fencing.h chooses the provider by its
+// store): an iscsi (SCSI-3 PR on the SAN LUN) or rbd (the image's exclusive lock, blocklisting
+// on takeover) store, ALUA enabled, a cluster_id.
+bool lu_storage_fenced(const AluaConfig& a, const LuConfig& l);
 
 // Statistics and the metrics endpoint (docs/metrics.md, docs/configuration.md "metrics").
 struct MetricsConfig {

@@ -23,13 +23,14 @@ namespace {
 
 constexpr auto kDrainPoll = std::chrono::milliseconds(5);  // the task set is looked at again
 
-// A standby LU is SAN-backed (fenced at the storage) when its owner registered an iscsi store
-// and the pair has a cluster id (docs/failover.md "Fencing at the storage").
+// A standby LU is fenced at the storage (docs/failover.md "Fencing at the storage") when its
+// owner registered an iscsi store (SCSI-3 PR on the SAN LUN) or an rbd store (the image's
+// exclusive lock) and the pair has a cluster id (core/store/fencing.h: the two providers).
 bool san_backed(const std::string& properties) {
   auto j = stmf::mgmt::parse_json_limited(properties);
   if (!j.is_object()) return false;
   auto s = j.find("store");
-  return s != j.end() && s->is_string() && s->get<std::string>() == "iscsi";
+  return s != j.end() && s->is_string() && (s->get<std::string>() == "iscsi" || s->get<std::string>() == "rbd");
 }
 
 uint64_t epoch_of(const std::string& properties) {

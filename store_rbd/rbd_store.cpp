@@ -26,6 +26,12 @@
 //
 // Online grow: rbd_update_watch's callback (a librbd thread) posts a size check to the strand;
 // a larger image is reported through on_grown once.
+//
+// Fencing (o.exclusive, rbd_fence.h): rbd_lock_acquire at open; when another live client holds
+// the lock, an acquirer thread of the store tries again every acquire_retry (librbd's lock calls
+// block for a round trip: never on the io_context) and dispatching waits for it on the strand.
+// EROFS on a write (the lock is not ours) and ESHUTDOWN (blocklisted) fence the store. The
+// runtime's FenceHold (fence_hold()) releases the lock when the LU leaves this node.
 #include "store_rbd/rbd_store.h"
 
 #include <rados/librados.h>
@@ -37,6 +43,8 @@
 #include <atomic>
 #include <mutex>
 #include <deque>
+#include <stop_token>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/post.hpp>
@@ -44,6 +52,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "core/log.h"
+#include "store_rbd/rbd_fence.h"
 
 namespace stmf::rbdstore {
 
@@ -64,6 +73,8 @@ constexpr size_t kMaxPath = 4096;
 constexpr uint64_t kProbeBytes = 512;
 constexpr unsigned kMaxQueueDepth = 4096;
 constexpr unsigned kMaxQueueLimit = 1u << 20;
+constexpr size_t kMaxLockOwners = 8;
+constexpr std::chrono::milliseconds kAcquireStep{20};  // the acquirer's sleep between stop checks  // rbd_lock_get_owners' list (an exclusive lock has one)
 
 std::error_code sys(int e) { return {e, std::system_category()}; }
 
@@ -92,7 +103,13 @@ std::error_code sys(int e) { return {e, std::system_category()}; }
   X(rbd_aio_get_return_value) \
   X(rbd_aio_release) \
   X(rbd_update_watch) \
-  X(rbd_update_unwatch)
+  X(rbd_update_unwatch) \
+  X(rbd_get_features) \
+  X(rbd_lock_acquire) \
+  X(rbd_lock_release) \
+  X(rbd_lock_get_owners) \
+  X(rbd_lock_get_owners_cleanup) \
+  X(rbd_lock_break)
 struct Api {
 #define X(f) decltype(&::f) f = nullptr;
   STMF_RBD_API(X)
@@ -162,7 +179,8 @@ std::error_code check_options(const RbdStoreOptions& o, std::string& why) {
   return {};
 }
 
-Failure classify(int r) {
+Failure classify(int r, bool exclusive) {
+  if (exclusive && r == -EROFS) return Failure::fenced;  // librbd: the exclusive lock is not ours
   switch (-r) {
     case ESHUTDOWN:  // EBLOCKLISTED in Ceph
       return Failure::fenced;
@@ -202,9 +220,10 @@ struct WatchArg {
 
 class Impl : public std::enable_shared_from_this<Impl> {
  public:
-  Impl(asio::io_context& io, RbdStoreOptions o, std::unique_ptr<Handles> h, uint64_t size, uint64_t image_size)
+  // `locked`: no exclusive lock wanted (else the acquirer thread takes it).
+  Impl(asio::io_context& io, RbdStoreOptions o, std::unique_ptr<Handles> h, uint64_t size, uint64_t image_size, bool locked)
       : o_(std::move(o)), h_(std::move(h)), strand_(asio::make_strand(io)), probe_timer_(strand_), size_(size),
-        image_size_(image_size), probe_buf_(kProbeBytes) {}
+        locked_(locked), image_size_(image_size), probe_buf_(kProbeBytes) {}
 
   void start() {
     watch_ = std::make_unique<WatchArg>(WatchArg{weak_from_this(), strand_});
@@ -213,10 +232,15 @@ class Impl : public std::enable_shared_from_this<Impl> {
       watch_.reset();
     }
     asio::post(strand_, [self = shared_from_this()] { self->arm_probe(); });
+    if (!locked_) acquirer_ = std::jthread([this](std::stop_token st) { acquire_loop(st); });
   }
 
   // Management thread, before the last reference goes: no more callbacks or timers.
   void shutdown() {
+    if (acquirer_.joinable()) {
+      acquirer_.request_stop();
+      acquirer_.join();
+    }
     if (watch_) api().rbd_update_unwatch(h_->image, watch_handle_);
     watch_.reset();
     asio::post(strand_, [self = shared_from_this()] {
@@ -225,14 +249,33 @@ class Impl : public std::enable_shared_from_this<Impl> {
     });
   }
 
+  // Management thread: the LU leaves this node; the lock goes back (FenceHold). Nothing is sent
+  // afterwards: operations fail with store::fenced_error() (Transitioning: the other node serves).
+  void release_lock() {
+    if (!o_.exclusive || released_.exchange(true)) return;
+    if (acquirer_.joinable()) {
+      acquirer_.request_stop();
+      acquirer_.join();
+    }
+    if (!locked_) return;
+    const int r = api().rbd_lock_release(h_->image);
+    if (r < 0) log()->warn("{}: releasing the exclusive lock: {} (it goes when the image closes)", describe(), strerror(-r));
+    else log()->info("{}: exclusive lock released (the LU left this node)", describe());
+  }
+
   std::string describe() const {
     return "rbd:" + o_.pool + "/" + (o_.ns.empty() ? "" : o_.ns + "/") + o_.image;
   }
   uint64_t size() const { return size_.load(std::memory_order_acquire); }
-  bool ready() const { return ready_.load(std::memory_order_relaxed) && !fenced_.load(std::memory_order_relaxed); }
+  bool exclusive() const { return o_.exclusive; }
+  bool ready() const {
+    return ready_.load(std::memory_order_relaxed) && locked_.load(std::memory_order_relaxed) &&
+           !fenced_.load(std::memory_order_relaxed);
+  }
 
   void submit(std::unique_ptr<Op> op) {
-    if (fenced_.load(std::memory_order_relaxed)) return op->done(store::fenced_error());
+    if (fenced_.load(std::memory_order_relaxed) || released_.load(std::memory_order_relaxed))
+      return op->done(store::fenced_error());
     asio::post(strand_, [self = shared_from_this(), p = op.release()]() mutable { self->enqueue(std::unique_ptr<Op>(p)); });
   }
 
@@ -252,7 +295,7 @@ class Impl : public std::enable_shared_from_this<Impl> {
  private:
   // ------------------------------------------------------------- queue (strand only)
   void enqueue(std::unique_ptr<Op> op) {
-    if (fenced_) return op->done(store::fenced_error());
+    if (fenced_ || released_) return op->done(store::fenced_error());
     if (!ready_ && Clock::now() - down_since_ > o_.retry_max) return op->done(sys(ENOTCONN));
     if (in_flight_ >= o_.queue_depth && queue_.size() >= o_.queue_limit) return op->done(sys(EBUSY));
     queue_.push_back(std::move(op));
@@ -260,6 +303,8 @@ class Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void dispatch() {
+    if (released_.load(std::memory_order_relaxed)) return fail_waiting(store::fenced_error());
+    if (!locked_.load(std::memory_order_relaxed)) return;  // the exclusive lock first (acquire_loop)
     while (in_flight_ < o_.queue_depth && !queue_.empty()) {
       auto op = std::move(queue_.front());
       queue_.pop_front();
@@ -333,12 +378,12 @@ class Impl : public std::enable_shared_from_this<Impl> {
       op->done({});
       return dispatch();
     }
-    switch (classify(r)) {
+    switch (classify(r, o_.exclusive)) {
       case Failure::definite:
         op->done(sys(-r));
         break;
       case Failure::fenced:
-        fence();
+        fence(fenced_why(r));
         op->done(store::fenced_error());
         break;
       case Failure::lost:
@@ -371,9 +416,63 @@ class Impl : public std::enable_shared_from_this<Impl> {
     down_since_ = Clock::now();
     log()->warn("{}: the cluster is out of reach ({}); NOT READY until it answers again", describe(), strerror(-r));
   }
-  void fence() {
-    if (fenced_.exchange(true)) return;
-    log()->error("{}: this client is blocklisted by the cluster: fenced, no more I/O", describe());
+  static std::string fenced_why(int r) {
+    return r == -EROFS ? "a write was refused: the image's exclusive lock is not this client's any more (another node broke it)"
+                       : "this client is blocklisted by the cluster (EBLOCKLISTED): another node took the image over";
+  }
+  void fence(const std::string& why) {
+    if (released_ || fenced_.exchange(true)) return;  // released: not ours by choice, not fenced
+    log()->error("{}: fenced: {}; no more I/O", describe(), why);
+    if (o_.on_fenced) o_.on_fenced(why);
+  }
+
+  // ------------------------------------------------------------- exclusive lock (o_.exclusive)
+  // The acquirer thread: rbd_lock_acquire every acquire_retry until the lock is ours or the
+  // store closes (rbd_lock_acquire answers EROFS at once while another live client holds it: a
+  // previous owner that has not released it yet; never broken here). An owner that died holding
+  // it is librbd's to break: once its watch has expired (about 30 s), the next acquire breaks
+  // its lock and blocklists the dead client.
+  void acquire_loop(std::stop_token st) {
+    bool told = false;
+    while (!st.stop_requested()) {
+      const int r = api().rbd_lock_acquire(h_->image, RBD_LOCK_MODE_EXCLUSIVE);
+      const Acquire a = classify_acquire(r);
+      if (a == Acquire::held) {
+        asio::post(strand_, [self = shared_from_this()] { self->lock_held(); });
+        return;
+      }
+      if (a == Acquire::fenced) {
+        asio::post(strand_, [self = shared_from_this(), r] {
+          self->fence(fenced_why(r));
+          self->fail_waiting(store::fenced_error());
+        });
+        return;
+      }
+      if (a == Acquire::refused) {  // the feature went away under us (checked at open)
+        log()->error("{}: the image has no exclusive lock any more: {}", describe(), strerror(-r));
+        return;
+      }
+      if (!std::exchange(told, true))
+        log()->info("{}: the image's exclusive lock is held by another client ({}): waiting for it, operations "
+                    "wait too (at most retry_ms)", describe(), strerror(-r));
+      // Sleeps in short steps: shutdown() and release_lock() join this thread.
+      for (auto slept = std::chrono::milliseconds(0); slept < o_.acquire_retry && !st.stop_requested(); slept += kAcquireStep)
+        std::this_thread::sleep_for(kAcquireStep);
+    }
+  }
+  void lock_held() {
+    locked_ = true;
+    log()->info("{}: holds the image's exclusive lock now; serving", describe());
+    dispatch();
+  }
+  // Waiting for the lock: operations older than retry_max fail (NOT READY, BECOMING READY).
+  void expire_waiting() {
+    const auto now = Clock::now();
+    while (!queue_.empty() && now - queue_.front()->arrived > o_.retry_max) {
+      auto op = std::move(queue_.front());
+      queue_.pop_front();
+      op->done(sys(ENOTCONN));
+    }
   }
 
   // ------------------------------------------------------------- probe (strand only)
@@ -382,6 +481,7 @@ class Impl : public std::enable_shared_from_this<Impl> {
     probe_timer_.expires_after(o_.probe_interval);
     probe_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (ec || self->closing_) return;
+      if (!self->locked_) self->expire_waiting();
       if (!self->probing_ && !self->fenced_) {
         self->probing_ = true;
         auto* t = new Ticket{self, nullptr};
@@ -399,7 +499,7 @@ class Impl : public std::enable_shared_from_this<Impl> {
     if (r >= 0) return healthy();
     switch (classify(r)) {
       case Failure::lost: lost(r); break;
-      case Failure::fenced: fence(); fail_waiting(store::fenced_error()); break;
+      case Failure::fenced: fence(fenced_why(r)); fail_waiting(store::fenced_error()); break;
       case Failure::definite: log()->warn("{}: health probe failed: {}", describe(), strerror(-r)); break;
     }
   }
@@ -432,6 +532,9 @@ class Impl : public std::enable_shared_from_this<Impl> {
   asio::steady_timer probe_timer_;
   std::atomic<uint64_t> size_;
   std::atomic<bool> ready_{true}, fenced_{false};
+  std::atomic<bool> locked_;  // the exclusive lock is ours, or not wanted
+  std::atomic<bool> released_{false};  // release_lock() ran: nothing is sent any more
+  std::jthread acquirer_;
   // strand only
   uint64_t image_size_;
   std::deque<std::unique_ptr<Op>> queue_;
@@ -486,9 +589,114 @@ class RbdStore final : public store::BackingStore {
     return {};
   }
   std::shared_ptr<Impl> impl_;
+
+ public:
+  const std::shared_ptr<Impl>& impl() const { return impl_; }
+};
+
+class LockHold final : public store::FenceHold {
+ public:
+  explicit LockHold(std::weak_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  void release() override {
+    if (auto i = impl_.lock()) i->release_lock();
+  }
+
+ private:
+  std::weak_ptr<Impl> impl_;
 };
 
 }  // namespace
+
+std::shared_ptr<store::FenceHold> fence_hold(store::BackingStore& s) {
+  auto* r = dynamic_cast<RbdStore*>(&s);
+  if (!r || !r->impl()->exclusive()) return nullptr;
+  return std::make_shared<LockHold>(r->impl());
+}
+
+namespace {
+
+// Connects as client.<o.client> and opens the image into `h` (the calling thread, bounded by
+// connect_timeout). 0, or an errno for the refusal with why.
+int open_image(const RbdStoreOptions& o, Handles& h, std::string& why) {
+  auto fail = [&](int e, std::string w) {
+    why = std::move(w);
+    return e;
+  };
+  if (int r = api().rados_create(&h.cluster, o.client.c_str()); r < 0) return fail(EINVAL, "rados_create: " + std::string(strerror(-r)));
+  if (int r = api().rados_conf_read_file(h.cluster, o.conf.empty() ? nullptr : o.conf.c_str()); r < 0)
+    return fail(EINVAL, "cannot read ceph.conf " + (o.conf.empty() ? std::string("(default search)") : o.conf) + ": " + strerror(-r));
+  const std::string connect_s = std::to_string(std::max<int64_t>(1, (o.connect_timeout.count() + 999) / 1000));
+  const std::string op_s = std::to_string(o.op_timeout_s);
+  const std::pair<const char*, std::string> settings[] = {
+      {"client_mount_timeout", connect_s}, {"rados_osd_op_timeout", op_s}, {"rados_mon_op_timeout", op_s},
+      // No librbd client cache: its default write-around mode acknowledges a write before the
+      // OSDs have it, and a write that then fails (the cluster gone) was still acknowledged; the
+      // flush after it said nothing (seen with a frozen cluster). Every GOOD here is on the OSDs.
+      {"rbd_cache", "false"},
+      // Fencing (rbd_fence.h): breaking a lock blocklists its owner (librbd's default, made sure).
+      {"rbd_blocklist_on_break_lock", "true"}};
+  for (auto& [k, v] : settings)
+    if (int r = api().rados_conf_set(h.cluster, k, v.c_str()); r < 0) return fail(EINVAL, std::string("setting ") + k + ": " + strerror(-r));
+  if (!o.keyring.empty())
+    if (int r = api().rados_conf_set(h.cluster, "keyring", o.keyring.c_str()); r < 0) return fail(EINVAL, "keyring: " + std::string(strerror(-r)));
+  if (int r = api().rados_connect(h.cluster); r < 0)
+    return fail(EHOSTUNREACH, "cannot connect to the cluster as client." + o.client + ": " + strerror(-r));
+  if (int r = api().rados_ioctx_create(h.cluster, o.pool.c_str(), &h.ioctx); r < 0)
+    return fail(r == -ENOENT ? ENOENT : EHOSTUNREACH, "pool " + o.pool + ": " + strerror(-r));
+  api().rados_ioctx_set_namespace(h.ioctx, o.ns.empty() ? nullptr : o.ns.c_str());
+  if (int r = api().rbd_open(h.ioctx, o.image.c_str(), &h.image, nullptr); r < 0)
+    return fail(r == -ENOENT ? ENOENT : EHOSTUNREACH, "cannot open the image: " + std::string(strerror(-r)));
+  return 0;
+}
+
+std::string where_of(const RbdStoreOptions& o) { return "rbd:" + o.pool + "/" + (o.ns.empty() ? "" : o.ns + "/") + o.image; }
+
+// The standby's side of the rbd provider (rbd_store.h make_rbd_fence).
+class RbdFence final : public store::StorageFence {
+ public:
+  explicit RbdFence(RbdStoreOptions o) : o_(std::move(o)) {}
+  store::FenceProvider provider() const override { return store::FenceProvider::rbd_lock; }
+  bool prepare(std::string& detail) override {
+    detail = "nothing to prepare (the owner holds the image's exclusive lock)";
+    return true;
+  }
+  store::TakeResult break_owner(std::string& detail) override {
+    Handles h;  // a client of its own, closed (and its lock, if any, released) at return
+    if (int e = open_image(o_, h, detail); e != 0) {
+      detail = where_of(o_) + ": " + detail;
+      return store::TakeResult::failed;
+    }
+    rbd_lock_mode_t mode{};
+    char* names[kMaxLockOwners] = {};
+    size_t n = kMaxLockOwners;
+    const int r = api().rbd_lock_get_owners(h.image, &mode, names, &n);
+    std::vector<std::string> owners;
+    if (r >= 0) {
+      for (size_t i = 0; i < n; ++i) owners.emplace_back(names[i]);
+      api().rbd_lock_get_owners_cleanup(names, n);
+    }
+    std::vector<int> breaks;
+    for (auto& owner : owners) breaks.push_back(api().rbd_lock_break(h.image, RBD_LOCK_MODE_EXCLUSIVE, owner.c_str()));
+    const auto result = break_outcome(r, owners, breaks, detail);
+    detail = where_of(o_) + ": " + detail;
+    (result == store::TakeResult::won ? log()->warn("{}", detail) : log()->error("{}", detail));
+    return result;
+  }
+
+ private:
+  RbdStoreOptions o_;
+};
+
+}  // namespace
+
+std::unique_ptr<store::StorageFence> make_rbd_fence(const RbdStoreOptions& o, std::string& why) {
+  if (check_options(o, why)) return nullptr;
+  if (!api().error.empty()) {
+    why = api().error;
+    return nullptr;
+  }
+  return std::make_unique<RbdFence>(o);
+}
 
 std::unique_ptr<store::BackingStore> make_rbd_store(asio::io_context& io, const RbdStoreOptions& o, std::error_code& ec,
                                                     std::string& why) {
@@ -499,43 +707,33 @@ std::unique_ptr<store::BackingStore> make_rbd_store(asio::io_context& io, const 
     return nullptr;
   }
   auto h = std::make_unique<Handles>();
-  const std::string where = "rbd:" + o.pool + "/" + (o.ns.empty() ? "" : o.ns + "/") + o.image;
+  const std::string where = where_of(o);
   auto fail = [&](int e, std::string w) -> std::unique_ptr<store::BackingStore> {
     ec = sys(e);
     why = where + ": " + w;
     log()->error("{}", why);
     return nullptr;
   };
-  if (int r = api().rados_create(&h->cluster, o.client.c_str()); r < 0) return fail(EINVAL, "rados_create: " + std::string(strerror(-r)));
-  if (int r = api().rados_conf_read_file(h->cluster, o.conf.empty() ? nullptr : o.conf.c_str()); r < 0)
-    return fail(EINVAL, "cannot read ceph.conf " + (o.conf.empty() ? std::string("(default search)") : o.conf) + ": " + strerror(-r));
-  const std::string connect_s = std::to_string(std::max<int64_t>(1, (o.connect_timeout.count() + 999) / 1000));
-  const std::string op_s = std::to_string(o.op_timeout_s);
-  const std::pair<const char*, std::string> settings[] = {
-      {"client_mount_timeout", connect_s}, {"rados_osd_op_timeout", op_s}, {"rados_mon_op_timeout", op_s},
-      // No librbd client cache: its default write-around mode acknowledges a write before the
-      // OSDs have it, and a write that then fails (the cluster gone) was still acknowledged; the
-      // flush after it said nothing (seen with a frozen cluster). Every GOOD here is on the OSDs.
-      {"rbd_cache", "false"}};
-  for (auto& [k, v] : settings)
-    if (int r = api().rados_conf_set(h->cluster, k, v.c_str()); r < 0) return fail(EINVAL, std::string("setting ") + k + ": " + strerror(-r));
-  if (!o.keyring.empty())
-    if (int r = api().rados_conf_set(h->cluster, "keyring", o.keyring.c_str()); r < 0) return fail(EINVAL, "keyring: " + std::string(strerror(-r)));
-  if (int r = api().rados_connect(h->cluster); r < 0)
-    return fail(EHOSTUNREACH, "cannot connect to the cluster as client." + o.client + ": " + strerror(-r));
-  if (int r = api().rados_ioctx_create(h->cluster, o.pool.c_str(), &h->ioctx); r < 0)
-    return fail(r == -ENOENT ? ENOENT : EHOSTUNREACH, "pool " + o.pool + ": " + strerror(-r));
-  api().rados_ioctx_set_namespace(h->ioctx, o.ns.empty() ? nullptr : o.ns.c_str());
-  if (int r = api().rbd_open(h->ioctx, o.image.c_str(), &h->image, nullptr); r < 0)
-    return fail(r == -ENOENT ? ENOENT : EHOSTUNREACH, "cannot open the image: " + std::string(strerror(-r)));
+  if (int e = open_image(o, *h, why); e != 0) return fail(e, why);
   uint64_t image_size = 0;
   if (int r = api().rbd_get_size(h->image, &image_size); r < 0) return fail(EIO, "rbd_get_size: " + std::string(strerror(-r)));
   if (o.size > image_size)
     return fail(EOVERFLOW, "size " + std::to_string(o.size) + " is beyond the image's " + std::to_string(image_size) + " bytes");
   const uint64_t size = o.size ? o.size : image_size;
-  auto impl = std::make_shared<Impl>(io, o, std::move(h), size, image_size);
+  // The exclusive lock is taken by the store's acquirer thread, never here: rbd_lock_acquire
+  // blocks while the owner is a client that died with its watch still registered (until the
+  // watch expires, about 30 s), and this is the management thread.
+  if (o.exclusive) {
+    uint64_t features = 0;
+    if (int r = api().rbd_get_features(h->image, &features); r < 0) return fail(EIO, "rbd_get_features: " + std::string(strerror(-r)));
+    if (!(features & RBD_FEATURE_EXCLUSIVE_LOCK))
+      return fail(EINVAL, "the image has no exclusive-lock feature, which fencing needs (rbd feature enable " + o.pool +
+                              "/" + o.image + " exclusive-lock)");
+  }
+  auto impl = std::make_shared<Impl>(io, o, std::move(h), size, image_size, !o.exclusive);
   impl->start();
-  log()->info("{}: open as client.{} ({} of {} bytes)", where, o.client, size, image_size);
+  log()->info("{}: open as client.{} ({} of {} bytes){}", where, o.client, size, image_size,
+              o.exclusive ? ", taking its exclusive lock" : "");
   ec.clear();
   return std::make_unique<RbdStore>(std::move(impl));
 }

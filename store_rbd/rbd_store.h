@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "core/store/backing_store.h"
+#include "core/store/fencing.h"
 
 namespace stmf::rbdstore {
 
@@ -34,6 +35,18 @@ struct RbdStoreOptions {
   // callee grows the LU (stmf::sbd::grow_block_lu, which calls grow()) and raises CAPACITY DATA
   // HAS CHANGED; until then the store serves the old size.
   std::function<void(uint64_t new_size)> on_grown;
+  // Fencing through Ceph (docs/rbd.md "Fencing", core/store/fencing.h): the LU of an ALUA pair
+  // with a cluster id. The store holds the image's exclusive lock, managed (rbd_lock_acquire),
+  // before it sends any I/O: a thread of the store takes it after the open, again every
+  // acquire_retry while another client holds it (a previous owner handing over), operations
+  // waiting meanwhile (at most retry_max, then NOT READY). An image without the exclusive-lock
+  // feature is refused (EINVAL). It never breaks a lock (the standby's RbdFence does, on a
+  // takeover). Losing it (this client blocklisted: ESHUTDOWN; the lock gone: EROFS on a write)
+  // fences the store: every operation fails with store::fenced_error(), on_fenced runs once (on
+  // the store's strand). Closing the store releases the lock.
+  bool exclusive = false;
+  std::chrono::milliseconds acquire_retry{200};
+  store::FencedCallback on_fenced;
 };
 
 // Validates the options (pure): names non-empty where required, within RBD's limits, limits in
@@ -46,7 +59,8 @@ enum class Failure {
   lost,      // the cluster is out of reach (timed out, not connected, shut down): retry, then NOT READY
   fenced,    // this client was blocklisted: fenced (store::fenced_error())
 };
-Failure classify(int r);
+// With the exclusive lock held (exclusive), EROFS says the lock is not ours any more: fenced.
+Failure classify(int r, bool exclusive = false);
 
 // Connects to the cluster and opens the image on the calling thread (bounded by
 // connect_timeout); then serves on `io`. Refuses (null, ec, why): bad options (EINVAL), an
@@ -54,5 +68,16 @@ Failure classify(int r);
 // (ENOENT), a size beyond the image's (EOVERFLOW).
 std::unique_ptr<store::BackingStore> make_rbd_store(boost::asio::io_context& io, const RbdStoreOptions& o,
                                                     std::error_code& ec, std::string& why);
+
+// The rbd provider of core/store/fencing.h for a standby node: connects with its own client (the
+// options' cluster, pool, image and cephx id), and on break_owner breaks every owner of the
+// image's exclusive lock; librbd blocklists each owner's client address first
+// (rbd_blocklist_on_break_lock, set here). prepare() has nothing to do. Null with why when
+// librbd is unusable or the options are bad.
+std::unique_ptr<store::StorageFence> make_rbd_fence(const RbdStoreOptions& o, std::string& why);
+
+// The exclusive lock of a store made with o.exclusive, as a hold the runtime releases when the
+// LU leaves this node (core/store/fencing.h FenceHold); null for any other store.
+std::shared_ptr<store::FenceHold> fence_hold(store::BackingStore& s);
 
 }  // namespace stmf::rbdstore

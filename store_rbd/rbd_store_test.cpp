@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "store_rbd/rbd_fence.h"
 #include "store_rbd/rbd_store.h"
 
 using stmf::rbdstore::check_options;
@@ -72,6 +73,51 @@ TEST_CASE("rbd store: what a failure means", "[rbd_store]") {
   CHECK(classify(-EIO) == Failure::definite);
   CHECK(classify(-ENOENT) == Failure::definite);
   CHECK(classify(-EROFS) == Failure::definite);
+  // Holding the exclusive lock (fencing): EROFS says the lock is somebody else's now.
+  CHECK(classify(-EROFS, true) == Failure::fenced);
+  CHECK(classify(-ESHUTDOWN, true) == Failure::fenced);
+  CHECK(classify(-ETIMEDOUT, true) == Failure::lost);
+  CHECK(classify(-EIO, true) == Failure::definite);
+}
+
+TEST_CASE("rbd fencing: what rbd_lock_acquire's answer means to an opening owner", "[rbd_store][fencing]") {
+  using stmf::rbdstore::Acquire;
+  using stmf::rbdstore::classify_acquire;
+  CHECK(classify_acquire(0) == Acquire::held);
+  // Another live client holds it (a previous owner handing over): wait, never break.
+  CHECK(classify_acquire(-EROFS) == Acquire::wait);
+  CHECK(classify_acquire(-EBUSY) == Acquire::wait);
+  CHECK(classify_acquire(-EAGAIN) == Acquire::wait);
+  CHECK(classify_acquire(-ETIMEDOUT) == Acquire::wait);
+  CHECK(classify_acquire(-ESHUTDOWN) == Acquire::fenced);  // blocklisted
+  CHECK(classify_acquire(-EINVAL) == Acquire::refused);    // no exclusive-lock feature
+}
+
+TEST_CASE("rbd fencing: breaking the owner's lock", "[rbd_store][fencing]") {
+  using stmf::rbdstore::break_outcome;
+  using stmf::store::TakeResult;
+  std::string d;
+  CHECK(break_outcome(-ENOENT, {}, {}, d) == TakeResult::won);  // nobody holds it
+  CHECK(d.find("no owner") != std::string::npos);
+  CHECK(break_outcome(0, {}, {}, d) == TakeResult::won);
+  CHECK(break_outcome(-ETIMEDOUT, {}, {}, d) == TakeResult::failed);
+  CHECK(d.find("rbd_lock_get_owners") != std::string::npos);
+  CHECK(break_outcome(0, {"127.0.0.1:0/42"}, {0}, d) == TakeResult::won);
+  CHECK(d.find("127.0.0.1:0/42") != std::string::npos);
+  CHECK(d.find("blocklisted") != std::string::npos);
+  CHECK(break_outcome(0, {"127.0.0.1:0/42"}, {-ENOENT}, d) == TakeResult::won);  // released meanwhile
+  CHECK(break_outcome(0, {"127.0.0.1:0/42"}, {-EACCES}, d) == TakeResult::failed);  // no caps to blocklist
+  CHECK(d.find("127.0.0.1:0/42") != std::string::npos);
+  CHECK(break_outcome(0, {"a", "b"}, {0}, d) == TakeResult::failed);  // an owner not broken
+}
+
+TEST_CASE("fencing providers: chosen by the LU's store", "[fencing]") {
+  using stmf::store::fence_provider;
+  using stmf::store::FenceProvider;
+  CHECK(fence_provider("iscsi") == FenceProvider::san_pr);
+  CHECK(fence_provider("rbd") == FenceProvider::rbd_lock);
+  CHECK(fence_provider("file") == FenceProvider::none);
+  CHECK(fence_provider("ram") == FenceProvider::none);
 }
 
 // Refusals that reach librados (a missing conf, no monitor answering) are not here: librados

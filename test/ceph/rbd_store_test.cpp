@@ -27,6 +27,7 @@ extern "C" {
 
 #include "core/store/store_suite.h"
 #include "store_rbd/rbd_store.h"
+#include "test/ceph/cluster.h"
 #include "test/integration/daemon.h"
 #include "test/integration/io_runner.h"
 #include "test/integration/block_io.h"
@@ -37,6 +38,9 @@ using stmf::test::Daemon;
 using stmf::test::DaemonOptions;
 using stmf::test::Task;
 using stmf::test::past_ua;
+using stmf::test::ceph::Cluster;
+using stmf::test::ceph::cluster;
+using stmf::test::ceph::exported;
 using Clock = std::chrono::steady_clock;
 using namespace stmf::test::block_io;
 namespace suite = stmf::store::test::suite;
@@ -45,47 +49,6 @@ namespace {
 
 constexpr uint64_t kImageMiB = 64;
 constexpr auto kStateWait = std::chrono::seconds(60);  // NOT READY / ready again, at most
-
-std::string script() { return std::string(STMF_SOURCE_DIR) + "/scripts/ceph-dev.sh"; }
-
-int sh(const std::string& cmd) {
-  int st = std::system(cmd.c_str());
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-// One cluster per test process, stopped and removed at exit.
-class Cluster {
- public:
-  Cluster() {
-    dir_ = (std::filesystem::temp_directory_path() / ("stmf-ceph." + std::to_string(::getpid()))).string();
-    std::filesystem::remove_all(dir_);
-    ok_ = sh(script() + " start " + dir_ + " >" + dir_ + ".start.log 2>&1") == 0;
-  }
-  ~Cluster() {
-    sh(script() + " stop " + dir_ + " >/dev/null 2>&1");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::remove(dir_ + ".start.log");
-  }
-  bool ok() const { return ok_; }
-  std::string start_log() const {
-    std::ifstream f(dir_ + ".start.log");
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  }
-  std::string conf() const { return dir_ + "/ceph.conf"; }
-  std::string keyring() const { return dir_ + "/keyring"; }
-  int rbd(const std::string& args) const { return sh("rbd -c " + conf() + " " + args + " >/dev/null 2>&1"); }
-  int control(const std::string& what) const { return sh(script() + " " + what + " " + dir_ + " >/dev/null 2>&1"); }
-
- private:
-  std::string dir_;
-  bool ok_ = false;
-};
-
-Cluster& cluster() {
-  static Cluster c;
-  if (!c.ok()) FAIL("the ceph dev cluster did not start:\n" << c.start_log());
-  return c;
-}
 
 DaemonOptions rbd_options(const Cluster& c, const std::string& image) {
   DaemonOptions o;
@@ -104,18 +67,6 @@ bool login(Ctx& ctx, const Daemon& d) {
   return iscsi_full_connect_sync(ctx, d.portal().c_str(), 0) == 0;
 }
 
-// The image's bytes [offset, offset+n) as the cluster has them (rbd export, not through stmfd).
-std::vector<uint8_t> exported(const Cluster& c, const std::string& image, uint64_t offset, size_t n) {
-  auto file = std::filesystem::temp_directory_path() / ("stmf-ceph-export." + std::to_string(::getpid()));
-  std::filesystem::remove(file);
-  REQUIRE(c.rbd("export rbd/" + image + " " + file.string()) == 0);
-  std::ifstream f(file, std::ios::binary);
-  f.seekg(std::streamoff(offset));
-  std::vector<uint8_t> v(n);
-  f.read(reinterpret_cast<char*>(v.data()), std::streamsize(n));
-  std::filesystem::remove(file);
-  return v;
-}
 
 // TEST UNIT READY until `want(task)` holds or kStateWait passes.
 template <class F>

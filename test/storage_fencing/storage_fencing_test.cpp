@@ -23,6 +23,7 @@ extern "C" {
 
 #include "mgmt/client.h"
 #include "test/integration/daemon.h"
+#include "test/integration/fencing_util.h"
 #include "test/integration/libiscsi_util.h"
 
 using stmf::mgmt::Client;
@@ -34,14 +35,13 @@ using stmf::test::Task;
 using stmf::test::past_ua;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using namespace stmf::test::fencing;
 
 namespace {
 
-constexpr uint32_t kBlock = 512;
 constexpr uint32_t kCluster = 7;
 constexpr uint64_t kNodeKey = uint64_t(kCluster) << 32 | 1;  // node 0
 constexpr uint64_t kIntruderKey = 0x1d1d1d1d00000001ull;
-constexpr uint64_t kFirstLba = 1000;  // write n goes to block kFirstLba + n
 constexpr const char* kNodeInitiator = "iqn.2026-12.org.example:node0-store";
 
 DaemonOptions node_options(const Daemon& san, uint16_t dead_peer_port) {
@@ -56,31 +56,8 @@ DaemonOptions node_options(const Daemon& san, uint16_t dead_peer_port) {
   return o;
 }
 
-// Connect and log in only: a held or fenced LU fails the TEST UNIT READY that
-// iscsi_full_connect_sync sends (NOT READY, ASYMMETRIC ACCESS STATE TRANSITION).
-bool login(Ctx& ctx, const Daemon& d) {
-  iscsi_set_targetname(ctx, d.iqn().c_str());
-  iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
-  iscsi_set_timeout(ctx, 30);
-  return iscsi_connect_sync(ctx, d.portal().c_str()) == 0 && iscsi_login_sync(ctx) == 0;
-}
 
-std::vector<uint8_t> stamped(uint64_t seq) {
-  std::vector<uint8_t> b(kBlock, uint8_t(seq * 31 + 7));
-  for (int i = 0; i < 8; ++i) b[i] = uint8_t(seq >> (56 - 8 * i));
-  return b;
-}
-uint64_t stamp_of(const uint8_t* b) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = v << 8 | b[i];
-  return v;
-}
 
-// WRITE(16) of the block stamped `seq` at kFirstLba + seq, through `c`.
-Task write_stamped(Ctx& c, uint64_t seq) {
-  auto b = stamped(seq);
-  return Task(iscsi_write16_sync(c, 0, kFirstLba + seq, b.data(), kBlock, kBlock, 0, 0, 0, 0, 0));
-}
 
 std::vector<uint64_t> read_keys(Ctx& c) {
   Task t(past_ua([&] { return iscsi_persistent_reserve_in_sync(c, 0, SCSI_PERSISTENT_RESERVE_READ_KEYS, 1024); }));
@@ -111,34 +88,9 @@ int pr_out(Ctx& c, int sa, int type, uint64_t key, uint64_t sa_key) {
   return t->status;
 }
 
-std::string the_lu(Client& c) {
-  json r;
-  REQUIRE(c.call("list-lu", json::object(), r).ok());
-  REQUIRE(r["lus"].size() == 1);
-  return r["lus"][0].get<std::string>();
-}
 
-json get_lu(Client& c, const std::string& guid) {
-  json r;
-  auto s = c.call("get-lu", {{"guid", guid}}, r);
-  INFO(s.message);
-  REQUIRE(s.ok());
-  return r["lu"];
-}
 
-bool access_state_is(Client& c, const std::string& guid, const std::string& want) {
-  json r;
-  return c.call("get-lu", {{"guid", guid}}, r).ok() && r["lu"].value("access_state", "") == want;
-}
 
-bool wait_for(const std::function<bool()>& f, std::chrono::milliseconds limit) {
-  const auto end = Clock::now() + limit;
-  while (Clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return f();
-}
 
 }  // namespace
 

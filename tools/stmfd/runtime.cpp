@@ -75,8 +75,9 @@ stmf::transport::AuthSettings auth_settings(const Config& c) {
 }  // namespace
 
 namespace {
-// A SAN-backed, fenced LU (docs/failover.md "Fencing at the storage"): the store reports its
-// fencing (on its strand, possibly before the LU object exists); the LU then stays Transitioning.
+// An LU fenced at its storage (docs/failover.md "Fencing at the storage", core/store/fencing.h:
+// an iscsi store's SAN LUN or an rbd store's image): the store reports its fencing (on its
+// strand, possibly before the LU object exists); the LU then stays Transitioning.
 struct FenceWatch {
   std::mutex mu;
   std::weak_ptr<stmf::LogicalUnit> lu;
@@ -84,7 +85,8 @@ struct FenceWatch {
 };
 
 // `report`: log and audit here (no proxy service: its ownership machine does it otherwise).
-void lu_fenced(FenceWatch& w, const std::string& guid, uint64_t key, const std::string& why, bool report) {
+// `hold`: what this node held ("key 0x...", "the RBD image's exclusive lock").
+void lu_fenced(FenceWatch& w, const std::string& guid, const std::string& hold, const std::string& why, bool report) {
   std::shared_ptr<stmf::LogicalUnit> lu;
   {
     std::lock_guard lk(w.mu);
@@ -93,15 +95,34 @@ void lu_fenced(FenceWatch& w, const std::string& guid, uint64_t key, const std::
   }
   if (lu) lu->set_fenced();
   if (!report) return;
-  const std::string k = fmt::format("0x{:016x}", key);
-  log()->error("LU {} fenced at the storage (key {}): {}; it stops serving here (Transitioning) until it is taken "
+  log()->error("LU {} fenced at the storage ({}): {}; it stops serving here (Transitioning) until it is taken "
                "over again or the daemon restarts",
-               guid, k, why);
-  stmf::audit({"fencing", "fenced", {}, {{"lu", guid}, {"key", k}, {"detail", why}}, "stopped"});
+               guid, hold, why);
+  stmf::audit({"fencing", "fenced", {}, {{"lu", guid}, {"hold", hold}, {"detail", why}}, "stopped"});
 }
 }  // namespace
 
 namespace {
+#ifdef STMF_HAVE_RBD
+// The rbd store's options from an LU's backend (the LU's store, or the standby's lock break).
+stmf::rbdstore::RbdStoreOptions rbd_options(const stmf::mgmt::RbdBackendConfig& b) {
+  stmf::rbdstore::RbdStoreOptions o;
+  o.pool = b.pool;
+  o.image = b.image;
+  o.ns = b.ns;
+  o.client = b.client;
+  o.conf = b.conf;
+  o.keyring = b.keyring;
+  o.queue_depth = b.queue_depth;
+  o.queue_limit = b.queue_limit;
+  o.retry_attempts = b.retry_attempts;
+  o.retry_max = std::chrono::milliseconds(b.retry_ms);
+  o.op_timeout_s = b.op_timeout_s;
+  o.connect_timeout = std::chrono::milliseconds(b.connect_timeout_ms);
+  return o;
+}
+#endif
+
 // An RBD-backed LU whose image grew (the store saw it through its update watch, on the
 // io_context): the LU grows to the image's size and its nexuses get CAPACITY DATA HAS CHANGED.
 struct GrowWatch {
@@ -110,27 +131,28 @@ struct GrowWatch {
 };
 }  // namespace
 
-Status Runtime::build_lu(const LuConfig& l, uint64_t fence_key, uint64_t& size, stmf::LogicalUnitPtr& out) {
+Status Runtime::build_lu(const LuConfig& l, const stmf::mgmt::AluaConfig& alua, uint64_t& size, stmf::LogicalUnitPtr& out) {
   std::unique_ptr<stmf::store::BackingStore> store;
   std::string why;
   std::shared_ptr<FenceWatch> watch;
+  const uint64_t fence_key = stmf::mgmt::lu_fence_key(alua, l);
+  // The store reports losing its hold at the storage (either provider).
+  auto on_fenced = [&](const std::string& hold) -> stmf::store::FencedCallback {
+    watch = std::make_shared<FenceWatch>();
+    return [this, watch, guid = l.guid, hold](const std::string& why) {
+      lu_fenced(*watch, guid, hold, why, !proxy_);
+      if (proxy_) proxy_->lu_fenced(*parse_guid(guid), why);  // the ownership machine: fenced, steps down later
+    };
+  };
   std::shared_ptr<GrowWatch> grow_watch;
   if (l.store == "rbd") {
 #ifdef STMF_HAVE_RBD
-    stmf::rbdstore::RbdStoreOptions o;
-    o.pool = l.rbd.pool;
-    o.image = l.rbd.image;
-    o.ns = l.rbd.ns;
-    o.client = l.rbd.client;
-    o.conf = l.rbd.conf;
-    o.keyring = l.rbd.keyring;
+    stmf::rbdstore::RbdStoreOptions o = rbd_options(l.rbd);
     o.size = l.size;
-    o.queue_depth = l.rbd.queue_depth;
-    o.queue_limit = l.rbd.queue_limit;
-    o.retry_attempts = l.rbd.retry_attempts;
-    o.retry_max = std::chrono::milliseconds(l.rbd.retry_ms);
-    o.op_timeout_s = l.rbd.op_timeout_s;
-    o.connect_timeout = std::chrono::milliseconds(l.rbd.connect_timeout_ms);
+    if (stmf::mgmt::lu_storage_fenced(alua, l)) {  // the owner holds the image's exclusive lock
+      o.exclusive = true;
+      o.on_fenced = on_fenced("the RBD image's exclusive lock");
+    }
     grow_watch = std::make_shared<GrowWatch>();
     o.on_grown = [this, grow_watch, guid = l.guid, bs = l.block_size](uint64_t bytes) {
       std::shared_ptr<stmf::LogicalUnit> lu;
@@ -152,6 +174,7 @@ Status Runtime::build_lu(const LuConfig& l, uint64_t fence_key, uint64_t& size, 
     if (!store)
       return error(ec == std::errc::value_too_large ? STMF_ERROR_SIZE_OUT_OF_RANGE : STMF_ERROR_DATA_FILE_NAME,
                    "LU " + (l.name.empty() ? l.guid : l.name) + ": " + why);
+    if (auto h = stmf::rbdstore::fence_hold(*store)) prepared_holds_[l.guid] = std::move(h);
 #else
     return error(STMF_ERROR_INVALID_PROP, "LU " + (l.name.empty() ? l.guid : l.name) +
                                               ": this stmfd was built without librbd (no rbd store)");
@@ -176,12 +199,8 @@ Status Runtime::build_lu(const LuConfig& l, uint64_t fence_key, uint64_t& size, 
     o.block_size = l.block_size;
     o.size = l.size;
     if (fence_key) {
-      watch = std::make_shared<FenceWatch>();
       o.fence_key = fence_key;
-      o.on_fenced = [this, watch, guid = l.guid, fence_key](const std::string& why) {
-        lu_fenced(*watch, guid, fence_key, why, !proxy_);
-        if (proxy_) proxy_->lu_fenced(*parse_guid(guid), why);  // the ownership machine: fenced, steps down later
-      };
+      o.on_fenced = on_fenced("key " + stmf::iscsistore::key_hex(fence_key));
     }
     std::error_code ec;
     // Connects and probes the backend here (the management thread), bounded by its connect timeout.
@@ -306,13 +325,15 @@ Status Runtime::prepare_active(const Config& from, Config& to) {
     // A SAN-backed LU whose reservation key changes (ALUA enabled or disabled, another node
     // number or cluster_id): its store is opened again with the new key (the key names its
     // I_T nexus on the SAN); the LU keeps its reservations (commit_active carries them over).
+    // An rbd-store LU that starts or stops holding its image's exclusive lock is reopened alike.
     const bool rekey = old && lus_.count(l.guid) && !needs_rebuild(*old, l) &&
-                       stmf::mgmt::lu_fence_key(from.alua, *old) != stmf::mgmt::lu_fence_key(to.alua, l);
+                       (stmf::mgmt::lu_fence_key(from.alua, *old) != stmf::mgmt::lu_fence_key(to.alua, l) ||
+                        stmf::mgmt::lu_storage_fenced(from.alua, *old) != stmf::mgmt::lu_storage_fenced(to.alua, l));
     if (rekey) rekeyed_.insert(l.guid);
     if (!old || needs_rebuild(*old, l) || !lus_.count(l.guid) || rekey) {
       uint64_t size = 0;
       stmf::LogicalUnitPtr lu;
-      if (auto s = build_lu(l, stmf::mgmt::lu_fence_key(to.alua, l), size, lu); !s.ok()) return fail(s);
+      if (auto s = build_lu(l, to.alua, size, lu); !s.ok()) return fail(s);
       if (l.size == 0) l.size = size;
       prepared_[l.guid] = lu;
     } else if (l.size > old->size) {
@@ -331,6 +352,8 @@ Status Runtime::prepare_active(const Config& from, Config& to) {
 }
 
 void Runtime::abort() {
+  for (auto& [g, h] : prepared_holds_) h->release();
+  prepared_holds_.clear();
   prepared_.clear();
   for (auto& p : new_portals_) server_.close_portal(p.host, p.port);
   new_portals_.clear();
@@ -346,11 +369,17 @@ void Runtime::commit_active(const Config& from, const Config& to) {
         std::scoped_lock lk(was.mu, now.mu);
         now.engine = was.engine;
         now.seq = was.seq;
-        const uint64_t key = stmf::mgmt::lu_fence_key(to.alua, *find(to.lus, it->first));
-        log()->info("LU {}: reopened {} on its SAN LUN (ALUA configuration changed); its reservations carried over",
-                    it->first, key ? "with reservation key " + stmf::iscsistore::key_hex(key) : std::string("unfenced"));
+        const LuConfig& nl = *find(to.lus, it->first);
+        const uint64_t key = stmf::mgmt::lu_fence_key(to.alua, nl);
+        log()->info("LU {}: reopened {} (ALUA configuration changed); its reservations carried over", it->first,
+                    key ? "with reservation key " + stmf::iscsistore::key_hex(key) + " on its SAN LUN"
+                    : stmf::mgmt::lu_storage_fenced(to.alua, nl) ? std::string("holding its RBD image's exclusive lock")
+                                                                 : std::string("unfenced"));
       }
       stmf_.remove_lu(it->second);
+      // Its hold at the storage goes back now (core/store/fencing.h FenceHold: an rbd store's
+      // exclusive lock), whoever still references the LU object.
+      if (auto h = holds_.extract(it->first); !h.empty()) h.mapped()->release();
       if (!find(to.lus, it->first)) log()->info("LU {} deleted", it->first);
       it = lus_.erase(it);
     } else {
@@ -368,6 +397,7 @@ void Runtime::commit_active(const Config& from, const Config& to) {
       if (standby_.count(l.guid)) take_over(l.guid, p->second);
       stmf_.add_lu(p->second);
       lus_[l.guid] = p->second;
+      if (auto h = prepared_holds_.extract(l.guid); !h.empty()) holds_[l.guid] = std::move(h.mapped());
       if (l.store == "file") write_lu_metadata(l);
       continue;
     }
@@ -386,6 +416,8 @@ void Runtime::commit_active(const Config& from, const Config& to) {
     }
     if (l.store == "file" && !(*old == l)) write_lu_metadata(l);
   }
+  for (auto& [g, h] : prepared_holds_) h->release();  // none normally: every prepared LU went live
+  prepared_holds_.clear();
   prepared_.clear();
   new_portals_.clear();
 
@@ -433,7 +465,7 @@ void Runtime::commit_active(const Config& from, const Config& to) {
 nlohmann::json Runtime::fenced(const std::string& guid) const {
   auto it = lus_.find(guid);
   const LuConfig* l = find(current_.lus, guid);
-  if (it == lus_.end() || !l || !stmf::mgmt::lu_fence_key(current_.alua, *l)) return nullptr;
+  if (it == lus_.end() || !l || !stmf::mgmt::lu_storage_fenced(current_.alua, *l)) return nullptr;
   return it->second->fenced();
 }
 
@@ -601,13 +633,13 @@ stmf::proxy::ProxyStatus Runtime::add_standby(const stmf::proxy::RegisterLun& m)
 // while it owned the LU has it again once it is standby.
 void Runtime::preregister(const std::string& guid) {
   std::string why;
-  auto t = race_target(guid, why);
-  if (!t || registering_.count(guid)) return;
+  auto fence = storage_fence(guid, why);
+  if (!fence || fence->provider() != stmf::store::FenceProvider::san_pr || registering_.count(guid)) return;
   registering_.insert(guid);
   // A finished registration of the same LU is joined by the assignment.
-  registration_jobs_[guid] = std::jthread([this, t = *t, guid] {
+  registration_jobs_[guid] = std::jthread([this, fence = std::shared_ptr<stmf::store::StorageFence>(std::move(fence)), guid] {
     std::string detail;
-    const bool ok = preregister_key(t, detail);
+    const bool ok = fence->prepare(detail);
     post_([this, guid, ok, detail] {
       registering_.erase(guid);
       if (!standby_.count(guid)) return;  // no longer standby here meanwhile
@@ -773,27 +805,27 @@ void Runtime::switchover(const std::string& guid, std::function<void(stmf::mgmt:
   });
 }
 
-// alua.takeover fenced (docs/failover.md "Fencing at the storage"): the race for a SAN-backed
-// standby LU, through a libmhd control handle on its SAN LUN (blocking: on a thread of its own).
-// The SAN LUN of SAN-backed standby LU `guid` and the two keys (management thread), or why not.
-std::optional<RaceTarget> Runtime::race_target(const std::string& guid, std::string& why) const {
+// alua.takeover fenced (docs/failover.md "Fencing at the storage"): the race for a standby LU
+// fenced at its storage, through its provider (core/store/fencing.h; blocking: on a thread of
+// its own). The provider of standby LU `guid` (management thread), or why not: an iscsi store's
+// SAN LUN and the two keys (a libmhd control handle), an rbd store's image (a client of its own).
+std::unique_ptr<stmf::store::StorageFence> Runtime::storage_fence(const std::string& guid, std::string& why) const {
   auto it = standby_props_.find(guid);
   const auto& a = current_.alua;
   if (it == standby_props_.end() || !a.enabled || !a.cluster_id) {
-    why = "not a SAN-backed standby LU here";
-    return std::nullopt;
+    why = "not a standby LU fenced at its storage here";
+    return nullptr;
   }
+  auto j = stmf::mgmt::parse_json_limited(it->second);
+  const std::string store = j.is_object() ? j.value("store", std::string()) : std::string();
+  const auto* jb = j.is_object() && j.contains("backend") && j["backend"].is_object() ? &j["backend"] : nullptr;
+  if (!jb || stmf::store::fence_provider(store) == stmf::store::FenceProvider::none) {
+    why = "not a standby LU fenced at its storage here";
+    return nullptr;
+  }
+  if (store == "rbd") return rbd_fence(guid, *jb, why);
   // This node's own login to the SAN LUN (its standby record) when it has one: the address the
   // SAN has from here, its initiator name and CHAP secret. Otherwise the owner's registration.
-  auto j = stmf::mgmt::parse_json_limited(it->second);
-  const auto* jb = j.is_object() && j.value("store", std::string()) == "iscsi" && j.contains("backend") &&
-                           j["backend"].is_object()
-                       ? &j["backend"]
-                       : nullptr;
-  if (!jb) {
-    why = "not a SAN-backed standby LU here";
-    return std::nullopt;
-  }
   const std::string owner_initiator = jb->value("initiator", std::string());
   IscsiBackendConfig b;
   if (auto own = own_standby_.find(guid); own != own_standby_.end() && own->second.store == "iscsi") {
@@ -801,20 +833,20 @@ std::optional<RaceTarget> Runtime::race_target(const std::string& guid, std::str
   } else {
     if (!jb->contains("url") || !(*jb)["url"].is_string()) {
       why = "the owner registered no SAN URL";
-      return std::nullopt;
+      return nullptr;
     }
     b.url = (*jb)["url"].get<std::string>();
     b.initiator = owner_initiator;
     if (!jb->value("chap_user", std::string()).empty()) {
       why = "the SAN LUN needs CHAP and this node has no standby record of the LU with its own secret";
-      return std::nullopt;
+      return nullptr;
     }
   }
   RaceTarget t;
   if (auto url = stmf::iscsistore::url_with_chap(b.url, b.chap_user, b.chap_secret, why))
     t.url = *url;
   else
-    return std::nullopt;
+    return nullptr;
   // The control handle is a nexus of its own (libmhd derives its ISID from the initiator name,
   // the store from the name and its key). This node's own initiator name when it has one (a
   // SAN's ACL knows it); suffixed when it is the owner's too, so the two nodes never share one.
@@ -822,20 +854,46 @@ std::optional<RaceTarget> Runtime::race_target(const std::string& guid, std::str
   if (t.initiator == owner_initiator) t.initiator += ":fence" + std::to_string(a.node);
   t.ours = stmf::mgmt::fence_key(a.cluster_id, a.node);
   t.owner = stmf::mgmt::fence_key(a.cluster_id, 1 - a.node);
-  return t;
+  auto k = key_registered_.find(guid);
+  t.registered = k != key_registered_.end() && k->second;
+  return make_san_fence(std::move(t));
+}
+
+// The rbd provider for standby LU `guid`: this node's own standby record of the LU when it has
+// one (its cephx id, conf and keyring), otherwise the owner's registration (`jb`, its backend).
+std::unique_ptr<stmf::store::StorageFence> Runtime::rbd_fence(const std::string& guid, const nlohmann::json& jb,
+                                                              std::string& why) const {
+#ifdef STMF_HAVE_RBD
+  stmf::mgmt::RbdBackendConfig b;
+  if (auto own = own_standby_.find(guid); own != own_standby_.end() && own->second.store == "rbd") {
+    b = own->second.rbd;
+  } else {
+    stmf::mgmt::ConfigError err;
+    auto parsed = stmf::mgmt::parse_rbd_backend(jb, "backend", err);
+    if (!parsed) {
+      why = "the owner registered an unusable rbd backend: " + err.message();
+      return nullptr;
+    }
+    b = *parsed;
+  }
+  return stmf::rbdstore::make_rbd_fence(rbd_options(b), why);
+#else
+  (void)guid;
+  (void)jb;
+  why = "this stmfd was built without librbd (no rbd store)";
+  return nullptr;
+#endif
 }
 
 void Runtime::race(stmf::Guid g, std::function<void(stmf::proxy::Ownership::RaceResult, std::string)> done) {
   post_([this, g, done = std::move(done)]() mutable {
     using R = stmf::proxy::Ownership::RaceResult;
     std::string why;
-    auto target = race_target(guid_hex(g), why);
-    if (!target) return done(R::failed, why);
-    auto k = key_registered_.find(guid_hex(g));
-    target->registered = k != key_registered_.end() && k->second;
-    std::thread([t = *target, done = std::move(done)] {
+    auto fence = storage_fence(guid_hex(g), why);
+    if (!fence) return done(R::failed, why);
+    std::thread([fence = std::move(fence), done = std::move(done)] {
       std::string detail;
-      const R r = preempt_owner(t, detail);
+      const R r = race_result(fence->break_owner(detail));
       done(r, detail);
     }).detach();
   });
@@ -846,16 +904,18 @@ Runtime::Takeover Runtime::import_lu(const std::string& guid) const {
   if (!standby_.count(guid) || !proxy_ || !g) return {};  // not a standby LU here: not a takeover
   const auto r = proxy_->import_lu(*g);
   if (r.takeover) {
-    // A SAN-backed LU (docs/failover.md "Fencing at the storage"): the same PREEMPT AND ABORT
-    // of the owner's key as the automatic takeover's race, before the LU is configured here
-    // (its store would otherwise find the LUN reserved under the owner's key and fence itself).
+    // An LU fenced at its storage (docs/failover.md "Fencing at the storage"): the owner's hold
+    // is broken as by the automatic takeover's race, before the LU is configured here (SAN: its
+    // store would otherwise find the LUN reserved under the owner's key and fence itself; RBD:
+    // it would wait for the owner's exclusive lock).
     std::string why;
-    if (auto t = race_target(guid, why)) {
+    if (auto fence = storage_fence(guid, why)) {
       std::string detail;
-      if (preempt_owner(*t, detail) != stmf::proxy::Ownership::RaceResult::won)
-        return {true, "LU " + guid + " is SAN-backed: taking it over needs PREEMPT AND ABORT of the owner's key on the SAN, "
-                      "which did not succeed (" + detail + ")", false, 0};
-      log()->warn("LU {}: import-lu takeover preempted the owner's key on the SAN ({})", guid, detail);
+      if (fence->break_owner(detail) != stmf::store::TakeResult::won)
+        return {true, "LU " + guid + " is fenced at its storage (" + stmf::store::provider_name(fence->provider()) +
+                      "): taking it over needs breaking the owner's hold, which did not succeed (" + detail + ")", false, 0};
+      log()->warn("LU {}: import-lu takeover broke the owner's hold ({}): {}", guid,
+                  stmf::store::provider_name(fence->provider()), detail);
     }
   }
   return {r.status == stmf::proxy::ProxyStatus::already, r.message, r.takeover, r.epoch};

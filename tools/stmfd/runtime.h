@@ -92,7 +92,10 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   void step_down(stmf::proxy::RegisterLun m, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void promote(stmf::Guid g, std::function<void(stmf::proxy::ProxyStatus)> done) override;
   void race(stmf::Guid g, std::function<void(stmf::proxy::Ownership::RaceResult, std::string)> done) override;
-  std::optional<RaceTarget> race_target(const std::string& guid, std::string& why) const;
+  // The fencing provider of standby LU `guid` (core/store/fencing.h), or null and why.
+  std::unique_ptr<stmf::store::StorageFence> storage_fence(const std::string& guid, std::string& why) const;
+  std::unique_ptr<stmf::store::StorageFence> rbd_fence(const std::string& guid, const nlohmann::json& backend,
+                                                       std::string& why) const;
   // How the management server adds a taken-over LU (`lu`: management LU object, epoch set)
   // to the configuration (promote): `done(ok)` on the management thread once applied.
   void set_promote(std::function<void(const nlohmann::json& lu, std::function<void(bool)> done)> fn) { promote_ = std::move(fn); }
@@ -134,7 +137,8 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
     stmf::LogicalUnitPtr lu;
   };
   // fence_key: the LU's reservation key on its SAN LUN (mgmt::lu_fence_key), 0 = not fenced.
-  stmf::mgmt::Status build_lu(const stmf::mgmt::LuConfig& l, uint64_t fence_key, uint64_t& size, stmf::LogicalUnitPtr& out);
+  stmf::mgmt::Status build_lu(const stmf::mgmt::LuConfig& l, const stmf::mgmt::AluaConfig& alua, uint64_t& size,
+                              stmf::LogicalUnitPtr& out);
   static void write_lu_metadata(const stmf::mgmt::LuConfig& l);
   void publish_views(const stmf::mgmt::Config& c);
 
@@ -142,6 +146,9 @@ class Runtime final : public DoorHost, public stmf::proxy::StandbyHost {
   stmf::transport::Server& server_;
   std::map<std::string, stmf::LogicalUnitPtr> lus_;       // by GUID: registered LUs
   std::map<std::string, stmf::LogicalUnitPtr> prepared_;  // built by prepare(), not yet live
+  // The owner's holds at the storage (core/store/fencing.h FenceHold: an rbd store's exclusive
+  // lock) of the live LUs and of the prepared ones; released when the LU leaves this node.
+  std::map<std::string, std::shared_ptr<stmf::store::FenceHold>> holds_, prepared_holds_;
   std::vector<stmf::mgmt::Portal> new_portals_;           // bound by prepare()
   uint16_t next_rtpi_ = 1;
   bool auth_set_ = false;  // the server has this node's AuthSettings (set on the first commit)

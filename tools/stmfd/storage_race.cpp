@@ -114,4 +114,35 @@ R preempt_owner(const RaceTarget& t, std::string& detail) {
   return R::won;
 }
 
+namespace {
+class SanFence final : public stmf::store::StorageFence {
+ public:
+  explicit SanFence(RaceTarget t) : t_(std::move(t)) {}
+  stmf::store::FenceProvider provider() const override { return stmf::store::FenceProvider::san_pr; }
+  bool prepare(std::string& detail) override { return preregister_key(t_, detail); }
+  stmf::store::TakeResult break_owner(std::string& detail) override {
+    switch (preempt_owner(t_, detail)) {
+      case R::won: return stmf::store::TakeResult::won;
+      case R::lost: return stmf::store::TakeResult::lost;
+      case R::failed: break;
+    }
+    return stmf::store::TakeResult::failed;
+  }
+
+ private:
+  RaceTarget t_;
+};
+}  // namespace
+
+std::unique_ptr<stmf::store::StorageFence> make_san_fence(RaceTarget t) { return std::make_unique<SanFence>(std::move(t)); }
+
+R race_result(stmf::store::TakeResult r) {
+  switch (r) {
+    case stmf::store::TakeResult::won: return R::won;
+    case stmf::store::TakeResult::lost: return R::lost;
+    case stmf::store::TakeResult::failed: break;
+  }
+  return R::failed;
+}
+
 }  // namespace stmfd

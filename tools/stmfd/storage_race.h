@@ -7,8 +7,10 @@
 // own nexus when the won LU opens, and WE-RO lets every registrant of our key write.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "core/store/fencing.h"
 #include "proxy/ownership.h"
 
 namespace stmfd {
@@ -32,5 +34,12 @@ bool preregister_key(const RaceTarget& t, std::string& detail);
 // RESERVATION CONFLICT (our key was preempted first) or a third key holds it; failed: no
 // answer or another error (detail says which).
 stmf::proxy::Ownership::RaceResult preempt_owner(const RaceTarget& t, std::string& detail);
+
+// The SAN provider of core/store/fencing.h: prepare() is preregister_key, break_owner() is
+// preempt_owner (the other half, the store's own registration and WE-RO, is store_iscsi/fence.h).
+std::unique_ptr<stmf::store::StorageFence> make_san_fence(RaceTarget t);
+
+// The ownership machine's race result of a provider's take result (the same three outcomes).
+stmf::proxy::Ownership::RaceResult race_result(stmf::store::TakeResult r);
 
 }  // namespace stmfd
