@@ -210,11 +210,11 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
   if (lun)
     only_keys(j, key, {"lun", "store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache",
                        "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state",
-                       "epoch", "standby", "backend"});
+                       "epoch", "standby", "backend", "sanitize", "sanitize_rate"});
   else
     only_keys(j, key, {"store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache",
                        "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state",
-                       "epoch", "standby", "backend"});
+                       "epoch", "standby", "backend", "sanitize", "sanitize_rate"});
   LuConfig l;
   if (lun) {
     auto* v = opt(j, "lun");
@@ -267,6 +267,17 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
   if (auto* v = opt(j, "write_cache")) l.write_cache = get_bool(*v, key + ".write_cache");
   if (auto* v = opt(j, "removable")) l.removable = get_bool(*v, key + ".removable");
   if (auto* v = opt(j, "direct")) l.direct = get_bool(*v, key + ".direct");
+  if (auto* v = opt(j, "sanitize")) l.sanitize = get_bool(*v, key + ".sanitize");
+  if (auto* v = opt(j, "sanitize_rate")) {  // bytes per second: a number or a size ("64MiB")
+    if (v->is_string()) {
+      auto r = parse_size(v->get<std::string>());
+      if (!r) fail(key + ".sanitize_rate", "malformed rate '" + v->get<std::string>() + "' (bytes per second; examples: 64MiB, 1GiB)");
+      l.sanitize_rate = *r;
+    } else {
+      l.sanitize_rate = get_uint(*v, key + ".sanitize_rate", 0, uint64_t(1) << 50);
+    }
+    if (l.sanitize_rate > (uint64_t(1) << 50)) fail(key + ".sanitize_rate", "too large");
+  }
   if (auto* v = opt(j, "name")) {
     l.name = get_string(*v, key + ".name");
     if (l.name.size() > 255) fail(key + ".name", "at most 255 characters");
@@ -897,7 +908,8 @@ json backend_limits_json(const Backend& k) {
 json to_json(const LuConfig& l, bool with_secrets) {
   json j = {{"guid", l.guid},   {"name", l.name},     {"store", l.store}, {"size", l.size}, {"block_size", l.block_size},
             {"physical_block_size", l.physical_block_size}, {"write_protect", l.write_protect},
-            {"write_cache", l.write_cache}, {"removable", l.removable}, {"direct", l.direct}, {"serial", l.serial},
+            {"write_cache", l.write_cache}, {"removable", l.removable}, {"direct", l.direct}, {"sanitize", l.sanitize},
+            {"sanitize_rate", l.sanitize_rate}, {"serial", l.serial},
             {"vendor", l.vendor}, {"product", l.product}, {"mgmt_url", l.mgmt_url}, {"state", l.online ? "online" : "offline"},
             {"epoch", l.epoch}};
   if (l.store == "file") j["backing"] = l.backing;
