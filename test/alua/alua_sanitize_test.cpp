@@ -15,10 +15,10 @@ extern "C" {
 
 #include "mgmt/client.h"
 #include "test/alua/pair.h"
+#include "test/alua/pair_mgmt.h"
 #include "test/alua/pair_scsi.h"
 #include "test/integration/libiscsi_util.h"
 
-using stmf::mgmt::Client;
 using stmf::mgmt::json;
 using namespace stmf::test;
 
@@ -28,14 +28,7 @@ constexpr const char* kInitiator = "iqn.2026-11.org.example:alua-sanitize-host";
 constexpr uint64_t kLuSize = 16 << 20;
 constexpr int kSanitizeInProgress = SCSI_SENSE_NOT_READY << 16 | 0x041b;
 
-json ok(const Pair& p, int node, const std::string& op, const json& args) {
-  Client c(p.socket(node));
-  json r;
-  auto s = c.call(op, args, r);
-  INFO("node " << node << " " << op << ": " << s.message);
-  REQUIRE(s.ok());
-  return r;
-}
+json ok(const Pair& p, int node, const std::string& op, const json& args) { return mgmt_ok(p, node, op, args); }
 
 }  // namespace
 
