@@ -133,6 +133,9 @@ class LogicalUnit {
   // Makes every completed write durable (a switchover hands the LU to the peer node after
   // it). `done(ok)` runs once, on any thread.
   virtual void flush(std::function<void(bool ok)> done) { done(true); }
+  // A condition of the LU that REQUEST SENSE reports when no unit attention is pending (SPC-4
+  // 6.39), e.g. a sanitize in progress with its progress indication (SBC-4 4.11); nullopt: none.
+  virtual std::optional<scsi::SenseCode> current_condition() const { return std::nullopt; }
   // True when sense data for this LU is built in descriptor format (control mode page D_SENSE).
   virtual bool descriptor_sense() const { return false; }
   // Current mode parameters, every page in MODE SENSE page format (empty: no mode pages),

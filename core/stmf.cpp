@@ -600,8 +600,10 @@ void Stmf::request_sense(const TaskPtr& task, LogicalUnit* lu) {
     task->check_condition(scsi::sense::invalid_field_in_cdb.with_field(true, 1), lu->descriptor_sense());
     return;
   }
-  // SPC-4 6.39: a pending unit attention is returned (and cleared) as parameter data.
+  // SPC-4 6.39: a pending unit attention is returned (and cleared) as parameter data; else
+  // the LU's current condition (a sanitize in progress or failed), else NO SENSE.
   auto ua = lu->unit_attentions().next(task->nexus->key(), true);
+  if (!ua) ua = lu->current_condition();
   task->data_in = scsi::build_sense(ua ? *ua : scsi::SenseCode{}, desc);
   truncate_to(task->data_in, cdb[4]);
 }

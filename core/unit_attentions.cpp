@@ -124,7 +124,9 @@ bool LogicalUnit::restore_handover_state(const HandoverState& s) {
 std::optional<scsi::SenseCode> check_cdb_usage(const CommandInfo& ci, const uint8_t* cdb) {
   for (size_t i = 1; i + 1 < ci.cdb_length; ++i) {
     uint8_t allowed = ci.usage[i];
-    if (i == 1 && ci.has_service_action) allowed = 0x1f;
+    // Byte 1 of an opcode with service actions: the SERVICE ACTION field, and the flag bits
+    // above it that the row's usage allows (SANITIZE: IMMED, AUSE).
+    if (i == 1 && ci.has_service_action) allowed = uint8_t(0x1f | (ci.usage[1] & 0xe0));
     if (const uint8_t bad = uint8_t(cdb[i] & ~allowed))
       return scsi::sense::invalid_field_in_cdb.with_field(true, uint16_t(i), scsi::top_bit(bad));
   }

@@ -203,6 +203,14 @@ RbdBackendConfig parse_rbd_backend_object(const json& j, const std::string& key)
   return b;
 }
 
+// A byte count: a number up to `max`, or a size string ("1GiB"; the caller bounds its value).
+uint64_t get_size(const json& v, const std::string& key, uint64_t max) {
+  if (!v.is_string()) return get_uint(v, key, 0, max);
+  auto sz = parse_size(v.get<std::string>());
+  if (!sz) fail(key, "malformed size '" + v.get<std::string>() + "' (examples: 1GiB, 512MiB, 1048576)");
+  return *sz;
+}
+
 // Accepts both the file's keys and the shorthand's "lun" (returned through *lun).
 LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company_id, uint64_t* lun,
                          const std::string& guid_seed_prefix) {
@@ -210,11 +218,11 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
   if (lun)
     only_keys(j, key, {"lun", "store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache",
                        "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state",
-                       "epoch", "standby", "backend"});
+                       "epoch", "standby", "backend", "sanitize", "sanitize_rate"});
   else
     only_keys(j, key, {"store", "backing", "size", "block_size", "physical_block_size", "write_protect", "write_cache",
                        "removable", "direct", "name", "serial", "vendor", "product", "guid", "mgmt_url", "state",
-                       "epoch", "standby", "backend"});
+                       "epoch", "standby", "backend", "sanitize", "sanitize_rate"});
   LuConfig l;
   if (lun) {
     auto* v = opt(j, "lun");
@@ -238,15 +246,7 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
   if (l.store == "file" && l.backing.empty()) fail(key + ".backing", "missing (a file store needs a path)");
   if (l.store == "file" && l.backing[0] != '/') fail(key + ".backing", "must be an absolute path");
   if (l.store != "file") l.backing.clear();
-  if (auto* v = opt(j, "size")) {
-    if (v->is_string()) {
-      auto sz = parse_size(v->get<std::string>());
-      if (!sz) fail(key + ".size", "malformed size '" + v->get<std::string>() + "' (examples: 1GiB, 512MiB, 1048576)");
-      l.size = *sz;
-    } else {
-      l.size = get_uint(*v, key + ".size", 0, uint64_t(1) << 60);
-    }
-  }
+  if (auto* v = opt(j, "size")) l.size = get_size(*v, key + ".size", uint64_t(1) << 60);
   // An iscsi or rbd store's size 0 means the backend's capacity (found when the store connects).
   if (l.store != "file" && l.store != "iscsi" && l.store != "rbd" && l.size == 0) fail(key + ".size", "required for a " + l.store + " store");
   if (l.size > (uint64_t(1) << 60)) fail(key + ".size", "too large");
@@ -267,6 +267,10 @@ LuConfig parse_lu_object(const json& j, const std::string& key, uint32_t company
   if (auto* v = opt(j, "write_cache")) l.write_cache = get_bool(*v, key + ".write_cache");
   if (auto* v = opt(j, "removable")) l.removable = get_bool(*v, key + ".removable");
   if (auto* v = opt(j, "direct")) l.direct = get_bool(*v, key + ".direct");
+  if (auto* v = opt(j, "sanitize")) l.sanitize = get_bool(*v, key + ".sanitize");
+  // Bytes per second: a number or a size ("64MiB").
+  if (auto* v = opt(j, "sanitize_rate")) l.sanitize_rate = get_size(*v, key + ".sanitize_rate", uint64_t(1) << 50);
+  if (l.sanitize_rate > (uint64_t(1) << 50)) fail(key + ".sanitize_rate", "too large");
   if (auto* v = opt(j, "name")) {
     l.name = get_string(*v, key + ".name");
     if (l.name.size() > 255) fail(key + ".name", "at most 255 characters");
@@ -897,7 +901,8 @@ json backend_limits_json(const Backend& k) {
 json to_json(const LuConfig& l, bool with_secrets) {
   json j = {{"guid", l.guid},   {"name", l.name},     {"store", l.store}, {"size", l.size}, {"block_size", l.block_size},
             {"physical_block_size", l.physical_block_size}, {"write_protect", l.write_protect},
-            {"write_cache", l.write_cache}, {"removable", l.removable}, {"direct", l.direct}, {"serial", l.serial},
+            {"write_cache", l.write_cache}, {"removable", l.removable}, {"direct", l.direct}, {"sanitize", l.sanitize},
+            {"sanitize_rate", l.sanitize_rate}, {"serial", l.serial},
             {"vendor", l.vendor}, {"product", l.product}, {"mgmt_url", l.mgmt_url}, {"state", l.online ? "online" : "offline"},
             {"epoch", l.epoch}};
   if (l.store == "file") j["backing"] = l.backing;

@@ -105,6 +105,10 @@ struct LuConfig {
   bool write_cache = true;  // false = COMSTAR's wcd
   bool removable = false;   // removable medium (RMB): START STOP UNIT can eject and load
   bool direct = false;      // O_DIRECT
+  // SANITIZE (docs/scsi.md "SANITIZE"): whether initiators may sanitize (erase) the LU, and
+  // the pace of a sanitize in bytes per second (0 = as fast as the store goes).
+  bool sanitize = true;
+  uint64_t sanitize_rate = 0;
   std::string serial, vendor = "STMF", product = "COMSTAR", mgmt_url;
   bool online = true;
   // ALUA ownership epoch (docs/alua.md "Fencing"): raised by each takeover; of two nodes that

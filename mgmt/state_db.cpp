@@ -322,6 +322,14 @@ ALTER TABLE alua ADD COLUMN takeover TEXT NOT NULL DEFAULT 'manual' CHECK (takeo
 ALTER TABLE alua ADD COLUMN cluster_id INTEGER NOT NULL DEFAULT 0 CHECK (cluster_id BETWEEN 0 AND 4294967295);
 )SQL";
 
+// Schema 8 adds each LU's SANITIZE settings (docs/scsi.md "SANITIZE"): whether initiators may
+// sanitize it and the pace of a sanitize (bytes per second, 0 = unpaced). ALTER TABLE, so
+// creation and the 7 -> 8 migration share this text; existing LUs get the defaults.
+const char* const kSchemaV8 = R"SQL(
+ALTER TABLE lus ADD COLUMN sanitize INTEGER NOT NULL DEFAULT 1 CHECK (sanitize IN (0, 1));
+ALTER TABLE lus ADD COLUMN sanitize_rate INTEGER NOT NULL DEFAULT 0 CHECK (sanitize_rate >= 0);
+)SQL";
+
 const char* const kTables[] = {"schema_version", "settings",      "lus",          "host_groups",
                                "hg_members",     "target_groups", "tg_members",   "view_entries",
                                "targets",        "target_initiators", "portals",   "pr_state",
@@ -474,8 +482,8 @@ struct StateDb::Impl {
     for (size_t p = 0; p < c.lus.size(); ++p) {
       const LuConfig& l = c.lus[p];
       st("INSERT INTO lus (guid, pos, name, store, backing, size, block_size, physical_block_size, write_protect, "
-         "write_cache, removable, direct, serial, vendor, product, mgmt_url, online, epoch, standby, backend) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+         "write_cache, removable, direct, serial, vendor, product, mgmt_url, online, epoch, standby, backend, sanitize, "
+         "sanitize_rate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
           .bind(1, l.guid)
           .bind(2, int64_t(p))
           .bind(3, l.name)
@@ -496,6 +504,8 @@ struct StateDb::Impl {
           .bind_u64(18, l.epoch)
           .bind(19, int64_t(l.standby))
           .bind(20, l.store == "iscsi" || l.store == "rbd" ? to_json(l, true)["backend"].dump() : std::string())
+          .bind(21, int64_t(l.sanitize))
+          .bind_u64(22, l.sanitize_rate)
           .run();
     }
 
@@ -648,7 +658,8 @@ struct StateDb::Impl {
     {
       auto& s = st(
           "SELECT guid, name, store, backing, size, block_size, physical_block_size, write_protect, write_cache, "
-          "removable, direct, serial, vendor, product, mgmt_url, online, epoch, standby, backend FROM lus ORDER BY pos");
+          "removable, direct, serial, vendor, product, mgmt_url, online, epoch, standby, backend, sanitize, sanitize_rate "
+          "FROM lus ORDER BY pos");
       while (s.step()) {
         LuConfig l;
         l.guid = s.text(0);
@@ -671,6 +682,8 @@ struct StateDb::Impl {
         l.online = s.boolean(15);
         l.epoch = s.u64(16);  // validate() (in load) holds it to the file's range
         l.standby = s.boolean(17);
+        l.sanitize = s.boolean(19);
+        l.sanitize_rate = s.u64(20);
         if (l.store == "rbd") {
           const std::string where = "lus[" + std::to_string(c.lus.size()) + "].backend";
           ConfigError e;
@@ -862,10 +875,11 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
           impl->exec(kSchemaV5);
           impl->exec(kSchemaV6);
           impl->exec(kSchemaV7);
+          impl->exec(kSchemaV8);
           impl->st("INSERT INTO schema_version (id, version) VALUES (1, ?)").bind(1, int64_t(kSchemaVersion)).run();
           impl->write_settings(Config{}, false, 0);
-          static_assert(kSchemaVersion == 7, "creation writes schema 7; add migrations with the next version");
-          impl->exec("PRAGMA user_version = 7");
+          static_assert(kSchemaVersion == 8, "creation writes schema 8; add migrations with the next version");
+          impl->exec("PRAGMA user_version = 8");
           created = true;
         }
         impl->exec("COMMIT");
@@ -963,6 +977,22 @@ std::unique_ptr<StateDb> StateDb::open(const std::string& dir, std::string& why)
         }
         impl->exec("COMMIT");
         version = 7;
+      } catch (...) {
+        impl->rollback_quietly();
+        throw;
+      }
+    }
+    if (version == 7) {  // migration 7 -> 8: the LUs' SANITIZE settings (allowed, unpaced)
+      impl->exec("BEGIN IMMEDIATE");
+      try {
+        if (impl->pragma_int("PRAGMA user_version") == 7) {  // not migrated by another process meanwhile
+          impl->exec(kSchemaV8);
+          impl->exec("UPDATE schema_version SET version = 8 WHERE id = 1");
+          impl->exec("PRAGMA user_version = 8");
+          log()->info("state database {} upgraded to schema 8", path);
+        }
+        impl->exec("COMMIT");
+        version = 8;
       } catch (...) {
         impl->rollback_quietly();
         throw;

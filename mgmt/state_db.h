@@ -18,7 +18,7 @@ namespace stmf::mgmt {
 // Not thread-safe: one owner (the daemon's management thread) calls it.
 class StateDb {
  public:
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
 
   // Opens DIR/stmf.db, creating it (and the schema) when absent. Returns nullptr and sets
   // `why` (one line naming the file and the problem) when the file is not a SQLite database,

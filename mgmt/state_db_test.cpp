@@ -128,6 +128,8 @@ Config full_config() {
   f.write_cache = false;
   f.removable = true;
   f.direct = true;
+  f.sanitize = false;
+  f.sanitize_rate = uint64_t(3) << 40;
   f.serial = "SER-0001";
   f.vendor = "ACME";
   f.product = "Disk 9000";
@@ -252,10 +254,11 @@ Config gen_config(uint64_t g) {
 
 }  // namespace
 
-// What a schema-4 stmfd left: every schema-5, -6 and -7 addition dropped again (the
+// What a schema-4 stmfd left: every schema-5, -6, -7 and -8 addition dropped again (the
 // migrations re-add them all, so a test downgrade must remove them all).
 constexpr const char* kDowngradeToSchema4 =
     "ALTER TABLE alua DROP COLUMN takeover; ALTER TABLE alua DROP COLUMN cluster_id; "
+    "ALTER TABLE lus DROP COLUMN sanitize; ALTER TABLE lus DROP COLUMN sanitize_rate; "
     "ALTER TABLE settings DROP COLUMN array_sessions; ALTER TABLE host_groups DROP COLUMN spi; "
     "ALTER TABLE settings DROP COLUMN iscsi_limits; DROP TABLE initiators; ALTER TABLE targets DROP COLUMN auth; "
     "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
@@ -451,9 +454,9 @@ TEST_CASE("state db: a schema newer than this stmfd is refused", "[statedb]") {
     std::string why;
     REQUIRE(db->save(full_config(), why));
   }
-  raw_exec(d.db(), "PRAGMA user_version = 8");
+  raw_exec(d.db(), "PRAGMA user_version = 9");
   auto why = refused(d.path);
-  CHECK(why.find("newer stmfd (schema 8, this stmfd understands 7)") != std::string::npos);
+  CHECK(why.find("newer stmfd (schema 9, this stmfd understands 8)") != std::string::npos);
 }
 
 TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, schema 1 is upgraded", "[statedb]") {
@@ -488,6 +491,7 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
            "ALTER TABLE settings DROP COLUMN iscsi_default_auth; ALTER TABLE settings DROP COLUMN iscsi_discovery_auth; "
            "ALTER TABLE lus DROP COLUMN standby; ALTER TABLE settings DROP COLUMN mgmt_limits; ALTER TABLE lus DROP COLUMN backend; "
            "ALTER TABLE settings DROP COLUMN array_sessions; ALTER TABLE host_groups DROP COLUMN spi; "
+           "ALTER TABLE lus DROP COLUMN sanitize; ALTER TABLE lus DROP COLUMN sanitize_rate; "
            "UPDATE schema_version SET version = 1; PRAGMA user_version = 1");
   auto db = must_open(d.path);
   std::string why;
@@ -510,7 +514,11 @@ TEST_CASE("state db: persistent-reservation rows are saved, replaced, erased, sc
     i.warn_interval_s = def.warn_interval_s;
   }
   for (size_t i = 0; i < expect.targets.size(); ++i) expect.targets[i].port_index = uint16_t(i + 1);
-  for (auto& l : expect.lus) l.epoch = 0;  // nor epochs
+  for (auto& l : expect.lus) {
+    l.epoch = 0;  // nor epochs
+    l.sanitize = true;  // nor schema 8's SANITIZE settings
+    l.sanitize_rate = 0;
+  }
   expect.initiators.clear();  // nor schema 5's CHAP settings
   for (auto& t : expect.targets) t.auth = "default";
   expect.iscsi.default_auth = expect.iscsi.discovery_auth = "none";
@@ -1218,6 +1226,7 @@ TEST_CASE("state db: the array session settings round-trip and a schema-5 databa
   // A schema-5 stmfd had no array_sessions column: upgraded in place with the defaults.
   raw_exec(d.db(), "ALTER TABLE settings DROP COLUMN array_sessions; ALTER TABLE host_groups DROP COLUMN spi; "
                    "ALTER TABLE alua DROP COLUMN takeover; ALTER TABLE alua DROP COLUMN cluster_id; "
+    "ALTER TABLE lus DROP COLUMN sanitize; ALTER TABLE lus DROP COLUMN sanitize_rate; "
                    "UPDATE schema_version SET version = 5; PRAGMA user_version = 5");
   auto db = must_open(d.path);
   std::string why;
@@ -1251,6 +1260,7 @@ TEST_CASE("state db: the ALUA pair's takeover and cluster_id survive a restart, 
   }
   // A schema-6 stmfd had neither column: upgraded in place with the defaults (manual, unset).
   raw_exec(d.db(), "ALTER TABLE alua DROP COLUMN takeover; ALTER TABLE alua DROP COLUMN cluster_id; "
+    "ALTER TABLE lus DROP COLUMN sanitize; ALTER TABLE lus DROP COLUMN sanitize_rate; "
                    "UPDATE schema_version SET version = 6; PRAGMA user_version = 6");
   auto db = must_open(d.path);
   std::string why;
@@ -1259,5 +1269,39 @@ TEST_CASE("state db: the ALUA pair's takeover and cluster_id survive a restart, 
   REQUIRE(back);
   CHECK(back->alua.takeover == "manual");
   CHECK(back->alua.cluster_id == 0);
-  CHECK(raw_int(d.db(), "PRAGMA user_version") == 7);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == StateDb::kSchemaVersion);
+}
+
+TEST_CASE("state db: the LUs' SANITIZE settings survive a restart, schema 7 is upgraded", "[statedb]") {
+  TempDir d;
+  Config c = full_config();
+  REQUIRE(!c.lus.empty());
+  c.lus[0].sanitize = false;
+  c.lus[0].sanitize_rate = 64u << 20;
+  {
+    auto db = must_open(d.path);
+    std::string why;
+    REQUIRE(db->save(c, why));
+  }
+  {
+    auto db = must_open(d.path);
+    std::string why;
+    auto back = db->load(why);
+    INFO(why);
+    REQUIRE(back);
+    CHECK(!back->lus[0].sanitize);
+    CHECK(back->lus[0].sanitize_rate == 64u << 20);
+    CHECK(*back == c);
+  }
+  // A schema-7 stmfd had neither column: upgraded in place with the defaults (allowed, unpaced).
+  raw_exec(d.db(), "ALTER TABLE lus DROP COLUMN sanitize; ALTER TABLE lus DROP COLUMN sanitize_rate; "
+                   "UPDATE schema_version SET version = 7; PRAGMA user_version = 7");
+  auto db = must_open(d.path);
+  std::string why;
+  auto back = db->load(why);
+  INFO(why);
+  REQUIRE(back);
+  CHECK(back->lus[0].sanitize);
+  CHECK(back->lus[0].sanitize_rate == 0);
+  CHECK(raw_int(d.db(), "PRAGMA user_version") == 8);
 }

@@ -32,6 +32,7 @@ inline constexpr uint8_t kWriteBuffer = 0x3b;
 inline constexpr uint8_t kReadBuffer = 0x3c;
 inline constexpr uint8_t kWriteSame10 = 0x41;
 inline constexpr uint8_t kUnmap = 0x42;
+inline constexpr uint8_t kSanitize = 0x48;
 inline constexpr uint8_t kModeSelect10 = 0x55;
 inline constexpr uint8_t kReserve10 = 0x56;
 inline constexpr uint8_t kRelease10 = 0x57;
@@ -65,6 +66,14 @@ inline constexpr uint8_t kReadDefectData12 = 0xb7;
 namespace extended_copy {
 inline constexpr uint8_t kLid1 = 0x00;
 }  // namespace extended_copy
+
+// SANITIZE (SBC-4 5.30, table 84).
+namespace sanitize {
+inline constexpr uint8_t kOverwrite = 0x01;
+inline constexpr uint8_t kBlockErase = 0x02;
+inline constexpr uint8_t kCryptographicErase = 0x03;
+inline constexpr uint8_t kExitFailureMode = 0x1f;
+}  // namespace sanitize
 
 // RECEIVE COPY RESULTS (SPC-4 6.18): the LID1 service actions.
 namespace receive_copy_results {

@@ -165,6 +165,9 @@ bool BlockLu::inquiry_vpd(uint8_t page, const TaskPtr& t, std::vector<uint8_t>& 
     case 0xb1: {  // Block device characteristics
       d.resize(64, 0);
       put_be16(&d[4], 0x0001);  // non-rotating medium
+      // WABEREQ 01b (SBC-4 6.6.2): after a SANITIZE BLOCK ERASE, reads of blocks not written
+      // since succeed (they return zeroes). WACEREQ 00b: no CRYPTOGRAPHIC ERASE.
+      if (thin_ && cfg_.sanitize) d[7] = 0x40;
       break;
     }
     case 0xb2: {  // Logical block provisioning

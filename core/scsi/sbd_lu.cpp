@@ -70,7 +70,7 @@ CommandRow make_row(const RowSpec& s) {
 const std::vector<CommandRow>& rows() {
   using B = BlockLu;
   using namespace scsi;
-  constexpr uint8_t M = kMedium, W = kModifies | kMedium, T = kThinOnly;
+  constexpr uint8_t M = kMedium, W = kModifies | kMedium, T = kThinOnly, S = kSanitizeRow, A = kDuringSanitize;
   constexpr uint8_t kControl = 0x04;  // CONTROL byte usage: NACA only
   static const std::vector<CommandRow> t = [] {
     const RowSpec specs[] = {
@@ -79,7 +79,7 @@ const std::vector<CommandRow>& rows() {
          .reservation = R::allowed, .handler = &B::h_test_unit_ready, .flags = M, .timeouts = {0, 5}},
         {.opcode = op::kRequestSense, .name = "REQUEST SENSE", .direction = D::in, .cdb_length = 6,
          .usage = {op::kRequestSense, 0x01, 0, 0, 0xff, kControl},
-         .reservation = R::allowed, .standby = true, .with_ua = true, .timeouts = {0, 5}},
+         .reservation = R::allowed, .standby = true, .with_ua = true, .flags = A, .timeouts = {0, 5}},
         {.opcode = op::kRead6, .name = "READ(6)", .direction = D::in, .cdb_length = 6,
          .usage = {op::kRead6, 0x1f, 0xff, 0xff, 0xff, kControl},
          .reservation = R::read, .handler = &B::h_read, .flags = M, .timeouts = {1, 30}},
@@ -88,7 +88,7 @@ const std::vector<CommandRow>& rows() {
          .reservation = R::write, .handler = &B::h_write, .flags = W, .timeouts = {1, 30}},
         {.opcode = op::kInquiry, .name = "INQUIRY", .direction = D::in, .cdb_length = 6,
          .usage = {op::kInquiry, 0x01, 0xff, 0xff, 0xff, kControl},
-         .reservation = R::allowed, .standby = true, .with_ua = true, .handler = &B::h_inquiry, .timeouts = {0, 5}},
+         .reservation = R::allowed, .standby = true, .with_ua = true, .handler = &B::h_inquiry, .flags = A, .timeouts = {0, 5}},
         {.opcode = op::kModeSelect6, .name = "MODE SELECT(6)", .direction = D::out, .cdb_length = 6,
          .usage = {op::kModeSelect6, 0x11, 0, 0, 0xff, kControl},
          .reservation = R::conflict, .standby = true, .handler = &B::h_mode_select, .timeouts = {0, 5}},
@@ -140,6 +140,21 @@ const std::vector<CommandRow>& rows() {
         {.opcode = op::kUnmap, .name = "UNMAP", .direction = D::out, .cdb_length = 10,
          .usage = {op::kUnmap, 0x01, 0, 0, 0, 0, 0x3f, 0xff, 0xff, kControl},
          .reservation = R::write, .handler = &B::h_unmap, .flags = W | T, .timeouts = {1, 60}},
+        // SANITIZE (sbd_sanitize.cpp). CRYPTOGRAPHIC ERASE has no row (no encryption:
+        // INVALID FIELD IN CDB); BLOCK ERASE is listed only over a thin store (it deallocates).
+        // Byte 1: IMMED, AUSE, SERVICE ACTION (ZNR is reserved: not a zoned device).
+        {.opcode = op::kSanitize, .service_action = sanitize::kOverwrite,
+         .name = "SANITIZE", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kSanitize, 0xa0 | sanitize::kOverwrite, 0, 0, 0, 0, 0, 0xff, 0xff, kControl},
+         .reservation = R::write, .handler = &B::h_sanitize, .flags = W | S, .timeouts = {60, 36000}},
+        {.opcode = op::kSanitize, .service_action = sanitize::kBlockErase,
+         .name = "SANITIZE", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kSanitize, 0xa0 | sanitize::kBlockErase, 0, 0, 0, 0, 0, 0xff, 0xff, kControl},
+         .reservation = R::write, .handler = &B::h_sanitize, .flags = W | T | S, .timeouts = {10, 3600}},
+        {.opcode = op::kSanitize, .service_action = sanitize::kExitFailureMode,
+         .name = "SANITIZE", .direction = D::out, .cdb_length = 10,
+         .usage = {op::kSanitize, 0xa0 | sanitize::kExitFailureMode, 0, 0, 0, 0, 0, 0xff, 0xff, kControl},
+         .reservation = R::write, .handler = &B::h_sanitize, .flags = W | S, .timeouts = {0, 5}},
         {.opcode = op::kModeSelect10, .name = "MODE SELECT(10)", .direction = D::out, .cdb_length = 10,
          .usage = {op::kModeSelect10, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, kControl},
          .reservation = R::conflict, .standby = true, .handler = &B::h_mode_select, .timeouts = {0, 5}},
@@ -282,12 +297,12 @@ const std::vector<CommandRow>& rows() {
          .name = "REPORT SUPPORTED OPERATION CODES", .direction = D::in, .cdb_length = 12,
          .usage = {op::kMaintenanceIn, maintenance_in::kReportSupportedOperationCodes, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff,
                    0xff, 0xff, 0, kControl},
-         .reservation = R::read, .standby = true, .handler = &B::h_report_opcodes, .timeouts = {0, 5}},
+         .reservation = R::read, .standby = true, .handler = &B::h_report_opcodes, .flags = A, .timeouts = {0, 5}},
         {.opcode = op::kMaintenanceIn, .service_action = maintenance_in::kReportSupportedTaskManagementFunctions,
          .name = "REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS", .direction = D::in, .cdb_length = 12,
          .usage = {op::kMaintenanceIn, maintenance_in::kReportSupportedTaskManagementFunctions, 0x80, 0, 0, 0, 0xff, 0xff,
                    0xff, 0xff, 0, kControl},
-         .reservation = R::read, .standby = true, .handler = &B::h_report_tmfs, .timeouts = {0, 5}},
+         .reservation = R::read, .standby = true, .handler = &B::h_report_tmfs, .flags = A, .timeouts = {0, 5}},
         // SET TARGET PORT GROUPS: answered by the framework (explicit ALUA, core/alua.h).
         {.opcode = op::kMaintenanceOut, .service_action = maintenance_out::kSetTargetPortGroups,
          .name = "SET TARGET PORT GROUPS", .direction = D::out, .cdb_length = 12,
@@ -466,6 +481,7 @@ const CommandRow* BlockLu::find_row(const uint8_t* cdb) const {
 }
 
 bool BlockLu::has_service_actions(uint8_t opcode) const {
+  if (opcode == scsi::op::kSanitize && !cfg_.sanitize) return false;  // not supported at all
   const int16_t i = row_index()[opcode];
   return i >= 0 && rows()[size_t(i)].info.has_service_action;
 }
@@ -487,6 +503,14 @@ void BlockLu::execute(const TaskPtr& task, TaskDone done) {
   if (auto bad = check_cdb_usage(row->info, cdb)) {
     fail(task, done, *bad);
     return;
+  }
+  // SBC-4 4.11.2: while a sanitize runs only the commands marked kDuringSanitize are
+  // processed; after a failed one, medium commands other than SANITIZE are refused.
+  if (sanitize_state_.load(std::memory_order_relaxed) != SanitizeState::idle) {
+    const auto state = sanitize_state_.load();
+    if ((state == SanitizeState::running && !(row->flags & kDuringSanitize)) ||
+        (state == SanitizeState::failed && (row->flags & kMedium) && row->info.opcode != scsi::op::kSanitize))
+      if (auto s = sanitize_condition()) return fail(task, done, *s);
   }
   if ((row->flags & kMedium) && !started_.load(std::memory_order_relaxed)) {
     // Ejected (removable LU): MEDIUM NOT PRESENT; stopped: INITIALIZING COMMAND REQUIRED.

@@ -32,6 +32,11 @@ struct BlockLuConfig {
   std::string product = "COMSTAR         ";  // 16 chars
   std::string revision = "0001";    // 4 chars
   std::string serial;               // unit serial number (VPD 80h)
+  // SANITIZE (docs/scsi.md "SANITIZE"): whether initiators may sanitize the LU (false: the
+  // opcode is not supported), and the rate of its background work in bytes per second
+  // (0 = as fast as the store goes).
+  bool sanitize = true;
+  uint64_t sanitize_rate = 0;
 };
 
 // Tunables reported in the Block Limits VPD page (B0h), in logical blocks.

@@ -27,7 +27,13 @@ enum RowFlag : uint8_t {
   kMedium = 1,     // needs an accessible medium: NOT READY while stopped
   kModifies = 2,   // modifies the medium: DATA PROTECT when write-protected
   kThinOnly = 4,   // listed only when the store is thin-provisioned (UNMAP)
+  kDuringSanitize = 8,  // allowed while a sanitize runs (SBC-4 4.11.2)
+  kSanitizeRow = 16,    // a SANITIZE service action: listed only when the LU allows SANITIZE
 };
+
+// The sanitize state of a block LU (SBC-4 4.11): none running, one running, or the last one
+// failed (medium commands refused until a successful sanitize or EXIT FAILURE MODE).
+enum class SanitizeState : uint8_t { idle, running, failed };
 
 struct CommandRow {
   CommandInfo info;
@@ -45,7 +51,7 @@ struct LbaRange {
 };
 LbaRange decode_lba_range(const uint8_t* cdb);
 
-class BlockLu final : public LogicalUnit {
+class BlockLu final : public LogicalUnit, public std::enable_shared_from_this<BlockLu> {
  public:
   BlockLu(BlockLuConfig cfg, std::unique_ptr<store::BackingStore> store);
 
@@ -57,6 +63,7 @@ class BlockLu final : public LogicalUnit {
   void on_reset(ResetKind kind) override;
   void on_nexus_loss(const std::string& nexus_key) override;
   bool descriptor_sense() const override { return modes_.d_sense(); }
+  std::optional<scsi::SenseCode> current_condition() const override { return sanitize_condition(); }
   std::vector<uint8_t> current_mode_pages() const override;
   bool restore_mode_pages(const std::vector<uint8_t>& pages) override;
   void flush(std::function<void(bool ok)> done) override {
@@ -100,10 +107,13 @@ class BlockLu final : public LogicalUnit {
   void h_write_atomic(const TaskPtr&, TaskDone&);
   void h_extended_copy(const TaskPtr&, TaskDone&);
   void h_receive_copy_results(const TaskPtr&, TaskDone&);
+  void h_sanitize(const TaskPtr&, TaskDone&);
 
  private:
   const CommandRow* find_row(const uint8_t* cdb) const;
-  bool listed(const CommandRow& r) const { return !(r.flags & kThinOnly) || thin_; }
+  bool listed(const CommandRow& r) const {
+    return (!(r.flags & kThinOnly) || thin_) && (!(r.flags & kSanitizeRow) || cfg_.sanitize);
+  }
 
   void fail(const TaskPtr& t, TaskDone& done, const scsi::SenseCode& s) {
     t->check_condition(s, descriptor_sense());
@@ -146,6 +156,15 @@ class BlockLu final : public LogicalUnit {
   void xcopy_step(const std::shared_ptr<XcopyOp>& op);
   void xcopy_finish(const std::shared_ptr<XcopyOp>& op, std::optional<scsi::SenseCode> s);
 
+  // SANITIZE (sbd_sanitize.cpp): runs in the background, one chunk at a time under the range
+  // lock, paced by cfg_.sanitize_rate; survives aborts and resets (SBC-4 4.11.2).
+  struct SanitizeOp;
+  // What a command that the sanitize state refuses gets: NOT READY, SANITIZE IN PROGRESS with
+  // the progress indication, or MEDIUM ERROR, SANITIZE COMMAND FAILED; nullopt: idle.
+  std::optional<scsi::SenseCode> sanitize_condition() const;
+  void sanitize_step(const std::shared_ptr<SanitizeOp>& op);
+  void sanitize_finish(const std::shared_ptr<SanitizeOp>& op, std::error_code ec);
+
   // Writes `blocks` blocks from buf at lba under an exclusive range lock, then completes.
   void locked_write(const TaskPtr& t, TaskDone& done, uint64_t lba, uint64_t blocks, const uint8_t* buf, bool fua);
   // Reads under an exclusive range lock: the READ path when an atomic write may overlap.
@@ -180,6 +199,9 @@ class BlockLu final : public LogicalUnit {
   // READs answered with a file range (zero-copy) hold a pass until sent; WRITE ATOMIC waits
   // for none to be out (core/scsi/file_send_gate.h).
   std::shared_ptr<FileSendGate> file_sends_ = std::make_shared<FileSendGate>();
+  std::atomic<SanitizeState> sanitize_state_{SanitizeState::idle};
+  std::atomic<bool> sanitize_failed_ause_{false};  // the failed sanitize had AUSE = 1
+  std::atomic<uint16_t> sanitize_progress_{0};     // 65536ths of the running sanitize done
   xcopy::CopyResults copy_results_;   // held for RECEIVE COPY RESULTS, per I_T nexus
   std::atomic<uint32_t> copies_running_{0};
   std::mutex prevent_mu_;

@@ -62,10 +62,10 @@ std::vector<uint8_t> rsoc_all_rctd() {
 }
 
 const char* const kTable = R"(00/- TEST UNIT READY dir=0 len=6 usage=000000000004 res=0 sb=0 ua=0 f=1 to=0/5 h=0
-03/- REQUEST SENSE dir=1 len=6 usage=03010000ff04 res=0 sb=1 ua=1 f=0 to=0/5 h=-
+03/- REQUEST SENSE dir=1 len=6 usage=03010000ff04 res=0 sb=1 ua=1 f=8 to=0/5 h=-
 08/- READ(6) dir=1 len=6 usage=081fffffff04 res=1 sb=0 ua=0 f=1 to=1/30 h=2
 0a/- WRITE(6) dir=2 len=6 usage=0a1fffffff04 res=2 sb=0 ua=0 f=3 to=1/30 h=3
-12/- INQUIRY dir=1 len=6 usage=1201ffffff04 res=0 sb=1 ua=1 f=0 to=0/5 h=4
+12/- INQUIRY dir=1 len=6 usage=1201ffffff04 res=0 sb=1 ua=1 f=8 to=0/5 h=4
 15/- MODE SELECT(6) dir=2 len=6 usage=15110000ff04 res=3 sb=1 ua=0 f=0 to=0/5 h=5
 16/- RESERVE(6) dir=0 len=6 usage=160000000004 res=4 sb=0 ua=0 f=0 to=0/5 h=-
 17/- RELEASE(6) dir=0 len=6 usage=170000000004 res=4 sb=0 ua=0 f=0 to=0/5 h=-
@@ -82,6 +82,9 @@ const char* const kTable = R"(00/- TEST UNIT READY dir=0 len=6 usage=00000000000
 37/- READ DEFECT DATA(10) dir=1 len=10 usage=37001f00000000ffff04 res=1 sb=0 ua=0 f=1 to=0/5 h=18
 41/- WRITE SAME(10) dir=2 len=10 usage=41f8ffffffff3fffff04 res=2 sb=0 ua=0 f=3 to=1/60 h=19
 42/- UNMAP dir=2 len=10 usage=4201000000003fffff04 res=2 sb=0 ua=0 f=7 to=1/60 h=20
+48/01 SANITIZE dir=2 len=10 usage=48a10000000000ffff04 res=2 sb=0 ua=0 f=19 to=60/36000 h=21
+48/02 SANITIZE dir=2 len=10 usage=48a20000000000ffff04 res=2 sb=0 ua=0 f=23 to=10/3600 h=21
+48/1f SANITIZE dir=2 len=10 usage=48bf0000000000ffff04 res=2 sb=0 ua=0 f=19 to=0/5 h=21
 55/- MODE SELECT(10) dir=2 len=10 usage=55110000000000ffff04 res=3 sb=1 ua=0 f=0 to=0/5 h=5
 56/- RESERVE(10) dir=0 len=10 usage=56000000000000000004 res=4 sb=0 ua=0 f=0 to=0/5 h=-
 57/- RELEASE(10) dir=0 len=10 usage=57000000000000000004 res=4 sb=0 ua=0 f=0 to=0/5 h=-
@@ -98,25 +101,25 @@ const char* const kTable = R"(00/- TEST UNIT READY dir=0 len=6 usage=00000000000
 5f/05 PERSISTENT RESERVE OUT dir=2 len=10 usage=5f05ff0000ffffffff04 res=5 sb=0 ua=0 f=0 to=0/5 h=-
 5f/06 PERSISTENT RESERVE OUT dir=2 len=10 usage=5f06ff0000ffffffff04 res=5 sb=0 ua=0 f=0 to=0/5 h=-
 5f/07 PERSISTENT RESERVE OUT dir=2 len=10 usage=5f07ff0000ffffffff04 res=5 sb=0 ua=0 f=0 to=0/5 h=-
-83/00 EXTENDED COPY dir=2 len=16 usage=83000000000000000000ffffffff0004 res=2 sb=0 ua=0 f=0 to=10/600 h=37
-84/00 RECEIVE COPY RESULTS dir=1 len=16 usage=8400ff00000000000000ffffffff0004 res=1 sb=0 ua=0 f=0 to=0/5 h=38
-84/03 RECEIVE COPY RESULTS dir=1 len=16 usage=84030000000000000000ffffffff0004 res=1 sb=0 ua=0 f=0 to=0/5 h=38
+83/00 EXTENDED COPY dir=2 len=16 usage=83000000000000000000ffffffff0004 res=2 sb=0 ua=0 f=0 to=10/600 h=40
+84/00 RECEIVE COPY RESULTS dir=1 len=16 usage=8400ff00000000000000ffffffff0004 res=1 sb=0 ua=0 f=0 to=0/5 h=41
+84/03 RECEIVE COPY RESULTS dir=1 len=16 usage=84030000000000000000ffffffff0004 res=1 sb=0 ua=0 f=0 to=0/5 h=41
 88/- READ(16) dir=1 len=16 usage=88feffffffffffffffffffffffff3f04 res=1 sb=0 ua=0 f=1 to=1/30 h=2
-89/- COMPARE AND WRITE dir=2 len=16 usage=89faffffffffffffffff000000ff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=41
+89/- COMPARE AND WRITE dir=2 len=16 usage=89faffffffffffffffff000000ff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=44
 8a/- WRITE(16) dir=2 len=16 usage=8afaffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=3
-8b/- ORWRITE(16) dir=2 len=16 usage=8bfaffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=43
+8b/- ORWRITE(16) dir=2 len=16 usage=8bfaffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=46
 8e/- WRITE AND VERIFY(16) dir=2 len=16 usage=8ef6ffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=14
 8f/- VERIFY(16) dir=2 len=16 usage=8ff6ffffffffffffffffffffffff3f04 res=1 sb=0 ua=0 f=1 to=1/30 h=15
 90/- PRE-FETCH(16) dir=0 len=16 usage=9002ffffffffffffffffffffffff3f04 res=1 sb=0 ua=0 f=1 to=0/30 h=16
 91/- SYNCHRONIZE CACHE(16) dir=0 len=16 usage=9106ffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=1 to=1/60 h=17
 93/- WRITE SAME(16) dir=2 len=16 usage=93f9ffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/60 h=19
-9c/- WRITE ATOMIC(16) dir=2 len=16 usage=9cf8ffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=49
-9e/10 READ CAPACITY(16) dir=1 len=16 usage=9e10ffffffffffffffffffffffff0104 res=0 sb=0 ua=0 f=1 to=0/5 h=50
-9e/12 GET LBA STATUS dir=1 len=16 usage=9e12ffffffffffffffffffffffff0004 res=1 sb=0 ua=0 f=1 to=0/5 h=51
+9c/- WRITE ATOMIC(16) dir=2 len=16 usage=9cf8ffffffffffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=52
+9e/10 READ CAPACITY(16) dir=1 len=16 usage=9e10ffffffffffffffffffffffff0104 res=0 sb=0 ua=0 f=1 to=0/5 h=53
+9e/12 GET LBA STATUS dir=1 len=16 usage=9e12ffffffffffffffffffffffff0004 res=1 sb=0 ua=0 f=1 to=0/5 h=54
 a0/- REPORT LUNS dir=1 len=12 usage=a000ff000000ffffffff0004 res=0 sb=1 ua=1 f=0 to=0/5 h=-
 a3/0a REPORT TARGET PORT GROUPS dir=1 len=12 usage=a3ea00000000ffffffff0004 res=0 sb=1 ua=0 f=0 to=0/5 h=-
-a3/0c REPORT SUPPORTED OPERATION CODES dir=1 len=12 usage=a30c87ffffffffffffff0004 res=1 sb=1 ua=0 f=0 to=0/5 h=54
-a3/0d REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS dir=1 len=12 usage=a30d80000000ffffffff0004 res=1 sb=1 ua=0 f=0 to=0/5 h=55
+a3/0c REPORT SUPPORTED OPERATION CODES dir=1 len=12 usage=a30c87ffffffffffffff0004 res=1 sb=1 ua=0 f=8 to=0/5 h=57
+a3/0d REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS dir=1 len=12 usage=a30d80000000ffffffff0004 res=1 sb=1 ua=0 f=8 to=0/5 h=58
 a4/0a SET TARGET PORT GROUPS dir=2 len=12 usage=a40a00000000ffffffff0004 res=3 sb=0 ua=0 f=0 to=0/30 h=-
 a8/- READ(12) dir=1 len=12 usage=a8feffffffffffffffff3f04 res=1 sb=0 ua=0 f=1 to=1/30 h=2
 aa/- WRITE(12) dir=2 len=12 usage=aafaffffffffffffffff3f04 res=2 sb=0 ua=0 f=3 to=1/30 h=3
@@ -126,7 +129,7 @@ b7/- READ DEFECT DATA(12) dir=1 len=12 usage=b71fffffffffffffffff0004 res=1 sb=0
 )";
 // Header (4 bytes), then one 20-byte command descriptor with its timeouts descriptor per line.
 const char* const kAllCommandsRctd =
-    "000004d8"
+    "00000514"
     "0000000000020006000a00000000000000000005"
     "0300000000020006000a00000000000000000005"
     "0800000000020006000a0000000000010000001e"
@@ -148,6 +151,9 @@ const char* const kAllCommandsRctd =
     "370000000002000a000a00000000000000000005"
     "410000000002000a000a0000000000010000003c"
     "420000000002000a000a0000000000010000003c"
+    "480000010003000a000a00000000003c00008ca0"
+    "480000020003000a000a00000000000a00000e10"
+    "4800001f0003000a000a00000000000000000005"
     "550000000002000a000a00000000000000000005"
     "560000000002000a000a00000000000000000005"
     "570000000002000a000a00000000000000000005"

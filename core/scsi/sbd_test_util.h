@@ -185,7 +185,7 @@ inline Sense parse_sense(const std::vector<uint8_t>& s) {
 
 struct Lu {
   explicit Lu(uint64_t blocks = 2048, uint32_t bs = 512, bool thin = true, bool wp = false, uint32_t pbe = 0,
-              bool removable = false) {
+              bool removable = false, bool sanitize = true) {
     auto st = std::make_unique<FakeStore>(blocks * bs, thin);
     store = st.get();
     BlockLuConfig c;
@@ -195,6 +195,7 @@ struct Lu {
     c.physical_block_exponent = pbe;
     c.write_protect = wp;
     c.removable = removable;
+    c.sanitize = sanitize;
     c.serial = "SN0001";
     lu = make_block_lu(c, std::move(st));
     REQUIRE(lu);

@@ -181,6 +181,9 @@ std::optional<scsi::SenseCode> BlockLu::xcopy_prepare(XcopyOp& op, bool& conflic
         return copy_aborted_as(b->loaded_.load() ? sense::not_ready_initializing_required : sense::medium_not_present)
             .with_field(false, uint16_t(s.offset + field))
             .with_information(s.blocks);
+      // A sanitize runs on it, or failed on it (SBC-4 4.11.2).
+      if (auto sc = b->sanitize_condition())
+        return copy_aborted_as(*sc).with_field(false, uint16_t(s.offset + field)).with_information(s.blocks);
       if (write && b->write_protected())
         return copy_aborted_as(sense::write_protected).with_field(false, uint16_t(s.offset + field)).with_information(s.blocks);
       // The LU the command was sent to passed the framework's check (EXTENDED COPY conflicts

@@ -12,6 +12,12 @@ void put_field_pointer(uint8_t* p, const FieldPointer& f) {
   p[1] = uint8_t(f.byte >> 8);
   p[2] = uint8_t(f.byte);
 }
+// SPC-4 4.5.2.4.4 progress indication sense-key specific bytes (3 bytes, SKSV set).
+void put_progress(uint8_t* p, uint16_t progress) {
+  p[0] = 0x80;
+  p[1] = uint8_t(progress >> 8);
+  p[2] = uint8_t(progress);
+}
 }  // namespace
 
 std::vector<uint8_t> build_sense(const SenseCode& s, bool descriptor_format) {
@@ -28,6 +34,7 @@ std::vector<uint8_t> build_sense(const SenseCode& s, bool descriptor_format) {
     b[12] = s.asc;
     b[13] = s.ascq;
     if (s.field) put_field_pointer(&b[15], *s.field);
+    else if (s.progress) put_progress(&b[15], *s.progress);
     return b;
   }
   std::vector<uint8_t> b(8, 0);
@@ -45,6 +52,10 @@ std::vector<uint8_t> build_sense(const SenseCode& s, bool descriptor_format) {
     // Sense key specific descriptor (type 02h), SPC-4 4.5.2.4.
     uint8_t d[8] = {0x02, 0x06, 0, 0};
     put_field_pointer(&d[4], *s.field);
+    b.insert(b.end(), d, d + 8);
+  } else if (s.progress) {
+    uint8_t d[8] = {0x02, 0x06, 0, 0};
+    put_progress(&d[4], *s.progress);
     b.insert(b.end(), d, d + 8);
   }
   b[7] = uint8_t(b.size() - 8);

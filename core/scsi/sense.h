@@ -51,6 +51,9 @@ struct SenseCode {
   uint8_t ascq = 0;
   std::optional<FieldPointer> field;   // sense-key specific (ILLEGAL REQUEST)
   std::optional<uint64_t> information; // INFORMATION field (e.g. miscompare offset)
+  // Sense-key specific progress indication (SPC-4 4.5.2.4.4: NOT READY, e.g. a sanitize in
+  // progress): the fraction done, in 65536ths. Exclusive with `field`.
+  std::optional<uint16_t> progress;
 
   SenseCode with_field(bool c_d, uint16_t byte, std::optional<uint8_t> bit = {}) const {
     SenseCode s = *this;
@@ -62,6 +65,11 @@ struct SenseCode {
     s.information = info;
     return s;
   }
+  SenseCode with_progress(uint16_t p) const {
+    SenseCode s = *this;
+    s.progress = p;
+    return s;
+  }
   bool operator==(const SenseCode&) const = default;
 };
 
@@ -70,7 +78,7 @@ std::vector<uint8_t> build_sense(const SenseCode& s, bool descriptor_format);
 
 // The additional sense codes this target uses, by their SPC-4 names.
 namespace sense {
-inline constexpr SenseCode make(SenseKey k, uint8_t asc, uint8_t ascq) { return SenseCode{k, asc, ascq, {}, {}}; }
+inline constexpr SenseCode make(SenseKey k, uint8_t asc, uint8_t ascq) { return SenseCode{k, asc, ascq, {}, {}, {}}; }
 // ILLEGAL REQUEST
 inline const SenseCode operation_in_progress = make(SenseKey::illegal_request, 0x00, 0x16);
 inline const SenseCode invalid_command_operation_code = make(SenseKey::illegal_request, 0x20, 0x00);
@@ -112,12 +120,14 @@ inline const SenseCode not_ready_asymmetric_transition = make(SenseKey::not_read
 inline const SenseCode not_ready_target_port_standby = make(SenseKey::not_ready, 0x04, 0x0b);
 inline const SenseCode not_ready_target_port_unavailable = make(SenseKey::not_ready, 0x04, 0x0c);
 inline const SenseCode medium_not_present = make(SenseKey::not_ready, 0x3a, 0x00);
+inline const SenseCode not_ready_sanitize_in_progress = make(SenseKey::not_ready, 0x04, 0x1b);
 // DATA PROTECT
 inline const SenseCode write_protected = make(SenseKey::data_protect, 0x27, 0x00);
 inline const SenseCode space_allocation_failed_write_protect = make(SenseKey::data_protect, 0x27, 0x07);
 // MEDIUM / HARDWARE
 inline const SenseCode unrecovered_read_error = make(SenseKey::medium_error, 0x11, 0x00);
 inline const SenseCode write_error = make(SenseKey::medium_error, 0x0c, 0x00);
+inline const SenseCode sanitize_command_failed = make(SenseKey::medium_error, 0x31, 0x03);
 inline const SenseCode internal_target_failure = make(SenseKey::hardware_error, 0x44, 0x00);
 inline const SenseCode set_target_port_groups_failed = make(SenseKey::hardware_error, 0x67, 0x0a);
 // MISCOMPARE

@@ -13,11 +13,11 @@ extern "C" {
 
 #include "mgmt/client.h"
 #include "test/alua/pair.h"
+#include "test/alua/pair_mgmt.h"
 #include "test/alua/pair_scsi.h"
 #include "test/integration/libiscsi_util.h"
 #include "test/integration/xcopy_test_util.h"
 
-using stmf::mgmt::Client;
 using stmf::mgmt::json;
 using namespace stmf::test;
 using namespace stmf::test::xcopy;
@@ -27,14 +27,7 @@ namespace {
 constexpr const char* kInitiator = "iqn.2026-11.org.example:alua-xcopy-host";
 constexpr uint64_t kSecondLuSize = 8 << 20;
 
-json ok(const Pair& p, int node, const std::string& op, const json& args) {
-  Client c(p.socket(node));
-  json r;
-  auto s = c.call(op, args, r);
-  INFO("node " << node << " " << op << ": " << s.message);
-  REQUIRE(s.ok());
-  return r;
-}
+json ok(const Pair& p, int node, const std::string& op, const json& args) { return mgmt_ok(p, node, op, args); }
 
 Task extended_copy(Ctx& ctx, int lun, std::vector<uint8_t> p) {
   iscsi_data data{p.size(), p.data()};

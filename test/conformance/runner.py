@@ -15,7 +15,9 @@ still apply, which is how test/conformance/gate_test.sh proves a hidden test fai
 in the environment is the default of --log.
 
 iscsi-test-cu runs with -d (destructive tests: a scratch LU only), -v (a verdict per test)
-and -V (libiscsi's SCSI-verbose level, where some tests log their skips). It reports a
+and -V (libiscsi's SCSI-verbose level, where some tests log their skips); with -S
+(--allow-sanitize: the Sanitize tests erase the whole LU) when the pass says
+"allow_sanitize": true. It reports a
 skipped test as passed; here a test that logged [SKIPPED] or [SKIPPING] anywhere counts as
 a skip, even when only a check inside it was skipped.
 
@@ -230,7 +232,8 @@ def describe(passes):
         req = ", ".join(f"`{r}`" for r in s.get("require", [])) or "-"
         tol = "; ".join(f"`{p}` ({w})" for p, w in s.get("tolerated_skips", {}).items()) or "-"
         dev = ", ".join(f"`{d}`" for d in s.get("deviations", {})) or "-"
-        rows.append(f"| `{name}` | {s['families']} | {lu} | {req} | {tol} | {dev} |")
+        fam = s["families"] + (" (with -S)" if s.get("allow_sanitize") else "")
+        rows.append(f"| `{name}` | {fam} | {lu} | {req} | {tol} | {dev} |")
     return "\n".join(rows)
 
 
@@ -325,8 +328,8 @@ class Daemon:
             return ""
 
 
-def run_tests(urls, families, timeout):
-    cmd = ["iscsi-test-cu", "-d", "-v", "-V", f"--test={families}"] + urls
+def run_tests(urls, families, timeout, allow_sanitize=False):
+    cmd = ["iscsi-test-cu", "-d", "-v", "-V"] + (["-S"] if allow_sanitize else []) + [f"--test={families}"] + urls
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
                            text=True, errors="replace", stdin=subprocess.DEVNULL)
@@ -383,7 +386,7 @@ def main(argv):
                     if host is None or not listening(host, port, timeout=2):
                         print(f"FAILURE {a.pass_name}: nothing listens at {u}")
                         return 1
-            out, status, timed_out = run_tests(urls, families, a.timeout)
+            out, status, timed_out = run_tests(urls, families, a.timeout, spec.get("allow_sanitize", False))
             if daemon and not daemon.alive():
                 problems.append(f"stmfd died during the run:\n{daemon.tail()}")
         finally:

@@ -89,7 +89,7 @@ std::optional<stmf::HandoverState> handover_from_json(const json& j, std::string
           why = "unit attention with sense key " + std::to_string(key);
           return std::nullopt;
         }
-        q.push_back(stmf::scsi::SenseCode{stmf::scsi::SenseKey(key), c.at(1).get<uint8_t>(), c.at(2).get<uint8_t>()});
+        q.push_back(stmf::scsi::sense::make(stmf::scsi::SenseKey(key), c.at(1).get<uint8_t>(), c.at(2).get<uint8_t>()));
       }
     }
     const auto hex = j.at("mode_pages").get<std::string>();

@@ -42,7 +42,8 @@ std::shared_ptr<spdlog::logger> log() {
 bool needs_rebuild(const LuConfig& a, const LuConfig& b) {
   return a.store != b.store || a.backing != b.backing || a.backend != b.backend || a.rbd != b.rbd || a.block_size != b.block_size ||
          a.physical_block_size != b.physical_block_size || a.removable != b.removable || a.direct != b.direct ||
-         a.vendor != b.vendor || a.product != b.product || a.serial != b.serial;
+         a.vendor != b.vendor || a.product != b.product || a.serial != b.serial || a.sanitize != b.sanitize ||
+         a.sanitize_rate != b.sanitize_rate;
 }
 
 const LuConfig* find(const std::vector<LuConfig>& v, const std::string& guid) {
@@ -237,6 +238,8 @@ Status Runtime::build_lu(const LuConfig& l, const stmf::mgmt::AluaConfig& alua, 
   bc.write_protect = l.write_protect;
   bc.write_cache = l.write_cache;
   bc.removable = l.removable;
+  bc.sanitize = l.sanitize;
+  bc.sanitize_rate = l.sanitize_rate;
   bc.vendor = l.vendor;
   bc.product = l.product;
   bc.serial = l.serial.empty() ? l.guid.substr(16) : l.serial;
@@ -611,6 +614,8 @@ stmf::proxy::ProxyStatus Runtime::add_standby(const stmf::proxy::RegisterLun& m)
   bc.write_protect = l->write_protect;
   bc.write_cache = l->write_cache;
   bc.removable = l->removable;
+  bc.sanitize = l->sanitize;
+  bc.sanitize_rate = l->sanitize_rate;
   bc.vendor = l->vendor;
   bc.product = l->product;
   bc.serial = l->serial.empty() ? l->guid.substr(16) : l->serial;
