@@ -179,6 +179,11 @@ std::error_code check_options(const RbdStoreOptions& o, std::string& why) {
   return {};
 }
 
+std::error_code read_result(int r, uint64_t length) {
+  if (r >= 0 && uint64_t(r) < length) return sys(EIO);
+  return {};
+}
+
 Failure classify(int r, bool exclusive) {
   if (exclusive && r == -EROFS) return Failure::fenced;  // librbd: the exclusive lock is not ours
   switch (-r) {
@@ -374,6 +379,15 @@ class Impl : public std::enable_shared_from_this<Impl> {
         --op->attempts;
         send(std::move(op));
         return dispatch();
+      }
+      if (op->kind == Kind::read) {
+        if (auto ec = read_result(r, op->length)) {
+          log()->error("{}: read of {} bytes at {} returned {}: the image shrank under the LU (resized by another "
+                       "client); the read fails",
+                       describe(), op->length, op->offset, r);
+          op->done(ec);
+          return dispatch();
+        }
       }
       op->done({});
       return dispatch();

@@ -62,6 +62,12 @@ enum class Failure {
 // With the exclusive lock held (exclusive), EROFS says the lock is not ours any more: fenced.
 Failure classify(int r, bool exclusive = false);
 
+// A read librbd completed with `r` >= 0 bytes of `length`: librbd clips reads at the image's
+// end, so fewer bytes say the image shrank under the LU (another client resized it). The read
+// then fails (EIO) rather than completing with the buffer's tail unwritten (a pooled buffer
+// holds another I/O's old data).
+std::error_code read_result(int r, uint64_t length);
+
 // Connects to the cluster and opens the image on the calling thread (bounded by
 // connect_timeout); then serves on `io`. Refuses (null, ec, why): bad options (EINVAL), an
 // unreachable cluster or failed authentication (EHOSTUNREACH), a missing pool or image

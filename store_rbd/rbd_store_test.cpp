@@ -80,6 +80,14 @@ TEST_CASE("rbd store: what a failure means", "[rbd_store]") {
   CHECK(classify(-EIO, true) == Failure::definite);
 }
 
+TEST_CASE("rbd store: a read librbd clipped at a shrunk image's end fails, never GOOD with a stale tail", "[rbd_store]") {
+  using stmf::rbdstore::read_result;
+  CHECK_FALSE(read_result(4096, 4096));
+  CHECK_FALSE(read_result(0, 0));
+  CHECK(read_result(512, 4096) == std::error_code(EIO, std::system_category()));
+  CHECK(read_result(0, 4096) == std::error_code(EIO, std::system_category()));
+}
+
 TEST_CASE("rbd fencing: what rbd_lock_acquire's answer means to an opening owner", "[rbd_store][fencing]") {
   using stmf::rbdstore::Acquire;
   using stmf::rbdstore::classify_acquire;
