@@ -59,6 +59,7 @@ bool ProxyService::forward_task(const LogicalUnitPtr& lu, const TaskPtr& task) {
   std::lock_guard lk(mu_);
   if (!up_ || !carrier_) {
     refused_forwards_.fetch_add(1, std::memory_order_relaxed);  // answered here (Transitioning/Unavailable)
+    task->data_out = std::move(frame.bulk);  // the task stays as it came (the frame took its Data-Out)
     return false;
   }
   task->port_cookie = id;
