@@ -50,21 +50,9 @@ struct ScsiTask {
   DataDirection direction = DataDirection::none;  // from the transport's R/W flags
   std::vector<uint8_t> data_out;           // every Data-Out byte received (<= EDTL)
   uint64_t port_cookie = 0;                // the port's own use (the proxy: its task id)
-  // The port can send Data-In straight from a file (sendfile): the LU may then answer a READ
-  // with data_in_file instead of data_in. Set by the iSCSI port without data digests.
-  bool port_sends_file_data = false;
 
   // --- set by the framework / LU provider ---
   std::vector<uint8_t> data_in;            // bytes for the initiator; may exceed EDTL (overflow)
-  // Or (port_sends_file_data, READ from a page-cached file): the bytes for the initiator are
-  // `length` bytes of file `fd` at `offset`, read when sent; `hold` keeps the descriptor open
-  // and the LU's guard against overlapping atomic writes up until the task is destroyed.
-  struct FileData {
-    int fd = -1;
-    uint64_t offset = 0;
-    uint64_t length = 0;
-    std::shared_ptr<const void> hold;
-  } data_in_file;
   // Bytes the CDB itself asked to transfer (e.g. blocks * block size); -1 when the command
   // moves no data or the LU did not say. Ports compute residuals against EDTL from it.
   int64_t transfer_length = -1;
@@ -85,13 +73,10 @@ struct ScsiTask {
   }
 
   uint8_t opcode() const { return cdb[0]; }
-  // Bytes for the initiator, in data_in or data_in_file.
-  uint64_t data_in_length() const { return data_in_file.fd >= 0 ? data_in_file.length : data_in.size(); }
   void check_condition(const scsi::SenseCode& s, bool descriptor_format) {
     status = scsi::Status::check_condition;
     sense = scsi::build_sense(s, descriptor_format);
     data_in.clear();
-    data_in_file = {};
   }
 };
 

@@ -62,7 +62,7 @@ void count_end(ScsiTask& t, bool aborted) {
   } else {
     err = error_class(t.status);
     if (!err) {
-      if (s.kind == IoKind::read) rd = std::min<uint64_t>(t.data_in_length(), t.expected_transfer_length);
+      if (s.kind == IoKind::read) rd = std::min<uint64_t>(t.data_in.size(), t.expected_transfer_length);
       else if (s.kind == IoKind::write) wr = s.bytes_out;
     }
   }

@@ -1,8 +1,6 @@
 #include "transport/connection.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -34,11 +32,6 @@ constexpr size_t kSkipBuffer = 16384;
 // Non-blocking reads the reader does in a row before it lets the strand's other handlers
 // (completions from the store's threads, timers) and other connections run.
 constexpr unsigned kReadsBeforeYield = 64;
-// Queued response bytes at which the writer starts even while the reader is still on bytes
-// already received: batching pays for small responses (one sendmsg for many), but a batch of
-// large Data-In (QD16 x 128 KiB = 2 MiB) would hold every byte back until the last command of
-// the batch is read, leaving the initiator idle meanwhile (docs/benchmark.md, 128 KiB read).
-constexpr size_t kFlushAtBytes = 64 * 1024;
 using iscsi::pad4;
 
 // Bytes a read command makes the LU allocate, as far as the transport can tell: the CDB's
@@ -348,59 +341,36 @@ awaitable<void> Connection::reader() {
 
 // ---------------------------------------------------------------- writing
 
-namespace {
-// A PDU of `len` data bytes (padded to 4) with its data segment length set.
-template <typename OutPdu>
-OutPdu out_pdu(const iscsi::Bhs& bhs, size_t len, std::shared_ptr<const void> owner) {
-  OutPdu o;
-  o.bhs = bhs;
-  iscsi::set_data_segment_length(o.bhs, uint32_t(len));
-  o.data_len = len;
-  o.owner = std::move(owner);
-  o.trailer_len = pad4(len);
-  return o;
-}
-}  // namespace
-
 void Connection::send_pdu(const iscsi::Bhs& bhs, const uint8_t* data, size_t len, std::shared_ptr<const void> owner,
                           bool close_after) {
   if (phase_ == Phase::closed) return;
-  auto o = out_pdu<OutPdu>(bhs, len, std::move(owner));
+  OutPdu o;
+  o.bhs = bhs;
+  iscsi::set_data_segment_length(o.bhs, uint32_t(len));
   o.data = data;
+  o.data_len = len;
+  o.owner = std::move(owner);
   o.close_after = close_after;
-  if (len && data_digest_) {
-    iscsi::put_digest(iscsi::data_digest(data, len), &o.trailer[o.trailer_len]);
-    o.trailer_len += 4;
-  }
-  queue_pdu(std::move(o));
-}
-
-// A Data-In PDU whose data is `len` bytes of file `fd` at `offset` (never with data digests:
-// the port asks for file data only without them, ScsiTask::port_sends_file_data).
-void Connection::send_file_pdu(const iscsi::Bhs& bhs, int fd, uint64_t offset, size_t len,
-                               std::shared_ptr<const void> owner) {
-  if (phase_ == Phase::closed) return;
-  auto o = out_pdu<OutPdu>(bhs, len, std::move(owner));
-  o.file_fd = fd;
-  o.file_offset = offset;
-  queue_pdu(std::move(o));
-}
-
-void Connection::queue_pdu(OutPdu o) {
   if (header_digest_) {
     iscsi::put_digest(iscsi::crc32c(o.bhs.data(), o.bhs.size()), o.header_digest.data());
     o.with_header_digest = true;
   }
-  const bool close_after = o.close_after;
+  if (len) {
+    const size_t p = pad4(len);
+    o.trailer_len = p;
+    if (data_digest_) {
+      iscsi::put_digest(iscsi::data_digest(data, len), &o.trailer[p]);
+      o.trailer_len += 4;
+    }
+  }
   queued_bytes_ += o.bhs.size() + o.data_len;
   outq_.push_back(std::move(o));
   if (writing_) return;  // the write in progress takes it next
   // A PDU that closes the connection (Logout Response) goes at once, as does anything sent
   // while the reader waits: the session ends as soon as the initiator has its answer.
-  if (!reader_running_ || close_after || queued_bytes_ >= kFlushAtBytes) return write_next();
+  if (!reader_running_ || close_after) return write_next();
   // The reader is on bytes already received: it writes the batch before it next waits (every
-  // suspension of the reader, read_fully and wait_for_send_queue, flushes first), unless the
-  // batch is already large enough to go by itself.
+  // suspension of the reader, read_fully and wait_for_send_queue, flushes first).
 }
 
 void Connection::flush_output() {
@@ -408,22 +378,17 @@ void Connection::flush_output() {
 }
 
 void Connection::write_next() {
-  for (;;) {
-    if (outq_.empty() || phase_ == Phase::closed) {
-      writing_ = false;
-      return;
-    }
-    writing_ = true;
-    if (outq_.front().file_fd < 0) break;
-    if (!write_file_pdu()) return;  // waiting for room, or closed
+  if (outq_.empty() || phase_ == Phase::closed) {
+    writing_ = false;
+    return;
   }
-  // Gather up to 64 queued PDUs into one write (one syscall for many responses), up to the
-  // next PDU whose data comes from a file.
+  writing_ = true;
+  // Gather up to 64 queued PDUs into one write (one syscall for many responses).
   wbufs_.clear();
   inflight_pdus_ = 0;
   bool close_after = false;
   for (auto& o : outq_) {
-    if (inflight_pdus_ == 64 || o.file_fd >= 0) break;
+    if (inflight_pdus_ == 64) break;
     ++inflight_pdus_;
     wbufs_.emplace_back(o.bhs.data(), o.bhs.size());
     if (o.with_header_digest) wbufs_.emplace_back(o.header_digest.data(), 4);
@@ -453,71 +418,6 @@ void Connection::write_next() {
     }
     self->write_next();
   }));
-}
-
-// The header goes with MSG_MORE (it leaves with the data), the data with sendfile(2) from the
-// page cache (no copy into a buffer, none into the socket: the socket holds the file's pages),
-// then the padding. Non-blocking: on a full socket it waits for room and goes on from
-// file_pdu_sent_.
-bool Connection::write_file_pdu() {
-  OutPdu& o = outq_.front();
-  const int sock = socket_.native_handle();
-  const size_t header = o.bhs.size() + (o.with_header_digest ? 4 : 0);
-  const size_t total = header + o.data_len + o.trailer_len;
-  while (file_pdu_sent_ < total) {
-    ssize_t n;
-    if (file_pdu_sent_ < header) {
-      iovec iov[2];
-      int cnt = 0;
-      if (file_pdu_sent_ < o.bhs.size())
-        iov[cnt++] = {o.bhs.data() + file_pdu_sent_, o.bhs.size() - file_pdu_sent_};
-      if (o.with_header_digest) {
-        const size_t at = file_pdu_sent_ > o.bhs.size() ? file_pdu_sent_ - o.bhs.size() : 0;
-        iov[cnt++] = {o.header_digest.data() + at, 4 - at};
-      }
-      msghdr m{};
-      m.msg_iov = iov;
-      m.msg_iovlen = size_t(cnt);
-      n = ::sendmsg(sock, &m, MSG_NOSIGNAL | MSG_MORE);
-    } else if (file_pdu_sent_ < header + o.data_len) {
-      off_t off = off_t(o.file_offset + (file_pdu_sent_ - header));
-      n = ::sendfile(sock, o.file_fd, &off, header + o.data_len - file_pdu_sent_);
-      if (n == 0) {  // the file ends before the range: its size changed under the LU
-        log()->error("{}: backing file ended before the Data-In of itt 0x{:08x} was sent", peer_,
-                     iscsi::bhs_itt(o.bhs));
-        close("backing file shorter than the LU");
-        return false;
-      }
-    } else {
-      const size_t at = file_pdu_sent_ - header - o.data_len;
-      n = ::send(sock, o.trailer.data() + at, o.trailer_len - at, MSG_NOSIGNAL);
-    }
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        auto self = shared_from_this();
-        socket_.async_wait(asio::ip::tcp::socket::wait_write,
-                           asio::bind_executor(strand_, [self](boost::system::error_code ec) {
-                             if (ec) {
-                               self->writing_ = false;
-                               if (ec != asio::error::operation_aborted) self->close("write failed: " + ec.message());
-                               return;
-                             }
-                             self->write_next();
-                           }));
-        return false;
-      }
-      writing_ = false;
-      close(std::string("write failed: ") + std::strerror(errno));
-      return false;
-    }
-    file_pdu_sent_ += size_t(n);
-  }
-  file_pdu_sent_ = 0;
-  queued_bytes_ -= o.bhs.size() + o.data_len;
-  outq_.pop_front();
-  if (queued_bytes_ <= server_.settings().send_queue_bytes) drain_timer_.cancel();
-  return true;
 }
 
 iscsi::SnFields Connection::next_sn(bool advance_stat_sn) {
@@ -588,7 +488,6 @@ awaitable<bool> Connection::on_scsi_command(InPdu& pdu) {
   t->immediate = cmd.immediate;
   t->attribute = TaskAttribute(uint8_t(cmd.attr));
   t->expected_transfer_length = cmd.edtl;
-  t->port_sends_file_data = !data_digest_;  // the data digest needs the bytes in memory
   t->read_flag = cmd.read;
   t->write_flag = cmd.write;
   t->direction = cmd.read && cmd.write ? DataDirection::bidi
@@ -809,8 +708,8 @@ void Connection::complete_on_strand(const TaskPtr& task) {
   const uint32_t edtl = t->expected_transfer_length;
   const bool good = t->status == scsi::Status::good;
   uint64_t xfer = 0;
-  if (t->read_flag || t->data_in_length() > 0)
-    xfer = t->data_in_length();
+  if (t->read_flag || !t->data_in.empty())
+    xfer = t->data_in.size();
   else if (t->transfer_length >= 0)
     xfer = uint64_t(t->transfer_length);
   else
@@ -833,8 +732,7 @@ void Connection::complete_on_strand(const TaskPtr& task) {
   }
 
   uint32_t data_sn = 0;
-  const size_t send_len = t->read_flag && good ? std::min<uint64_t>(t->data_in_length(), edtl) : 0;
-  const auto& file = t->data_in_file;
+  const size_t send_len = t->read_flag && good ? std::min<size_t>(t->data_in.size(), edtl) : 0;
   if (send_len > 0) {
     iscsi::DataInSegmenter seg(uint32_t(send_len), params_.max_recv_data_segment_length, params_.max_burst_length);
     while (auto s = seg.next()) {
@@ -854,10 +752,7 @@ void Connection::complete_on_strand(const TaskPtr& task) {
       f.data_segment_length = s->length;
       iscsi::Bhs h{};
       iscsi::build_data_in(f, h);
-      if (file.fd >= 0)
-        send_file_pdu(h, file.fd, file.offset + s->buffer_offset, s->length, t);
-      else
-        send_pdu(h, t->data_in.data() + s->buffer_offset, s->length, t);
+      send_pdu(h, t->data_in.data() + s->buffer_offset, s->length, t);
     }
     return;
   }

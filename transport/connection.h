@@ -79,12 +79,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
     size_t data_len = 0;
     std::array<uint8_t, 8> trailer{};  // padding + data digest
     size_t trailer_len = 0;
-    std::shared_ptr<const void> owner;  // keeps `data` (or `file_fd`) alive
+    std::shared_ptr<const void> owner;  // keeps `data` alive
     bool close_after = false;
-    // Data from a file instead of `data` (a zero-copy READ, ScsiTask::data_in_file): data_len
-    // bytes at file_offset, sent with sendfile(2).
-    int file_fd = -1;
-    uint64_t file_offset = 0;
   };
   // Write task state: data collected before the task is submitted.
   struct PendingWrite {
@@ -144,12 +140,6 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
 
   void send(OutPdu pdu);
   void write_next();
-  // Writes the front PDU of outq_, whose data comes from a file, without blocking: true when it
-  // is all written (and popped); false when the writer waits for room in the socket (it goes
-  // on from there) or the connection was closed.
-  bool write_file_pdu();
-  void queue_pdu(OutPdu o);
-  void send_file_pdu(const iscsi::Bhs& bhs, int fd, uint64_t offset, size_t len, std::shared_ptr<const void> owner);
   void send_pdu(const iscsi::Bhs& bhs, const uint8_t* data = nullptr, size_t len = 0,
                 std::shared_ptr<const void> owner = nullptr, bool close_after = false);
 
@@ -205,7 +195,6 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   bool writing_ = false;
   std::vector<asio::const_buffer> wbufs_;
   size_t inflight_pdus_ = 0;
-  size_t file_pdu_sent_ = 0;  // bytes of the front PDU written by write_file_pdu so far
   size_t queued_bytes_ = 0;         // headers + data of the PDUs in outq_
   asio::steady_timer drain_timer_;  // the reader waits on it while outq_ is over the limit
   // Batching: while the reader runs on bytes already received, responses wait in outq_ and go

@@ -3,11 +3,7 @@
 // medium state commands TEST UNIT READY, START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL.
 //
 // The read and write paths move data straight between the task's buffers and the store:
-// READ sizes task->data_in once and reads into it; WRITE writes from task->data_out. A READ of
-// at least kFileSendMin bytes from a page-cached file, for a port that can send from a file
-// (iSCSI without data digests), is not read here at all: the task carries the file range
-// (data_in_file) and the port sends it with sendfile, saving both copies (page cache ->
-// buffer -> socket). WRITE ATOMIC keeps such sends from overlapping it (file_send_gate.h).
+// READ sizes task->data_in once and reads into it; WRITE writes from task->data_out.
 #include <algorithm>
 #include <cstring>
 
@@ -25,9 +21,6 @@ using Ticket = LbaRangeLock::Ticket;
 
 namespace {
 constexpr uint32_t kWriteSameChunkBytes = 1u << 20;
-// Smallest READ answered with a file range: below it the copy is cheap and the cachestat(2)
-// call and the separate sendfile per command cost more than they save.
-constexpr uint64_t kFileSendMin = 64 * 1024;
 // VERIFY with BYTCHK 00b reads the medium in pieces of this size (its length is not bounded by
 // MAXIMUM TRANSFER LENGTH, so it costs time, not memory).
 constexpr uint32_t kVerifyChunkBytes = 1u << 20;
@@ -86,15 +79,6 @@ void BlockLu::h_read(const TaskPtr& t, TaskDone& done) {
   const uint64_t bytes = uint64_t(r.blocks) << bs_shift_;
   t->transfer_length = int64_t(bytes);
   if (bytes == 0) return done(t);
-  if (t->port_sends_file_data && bytes >= kFileSendMin && atomic_active_.load() == 0) {
-    store::FileRange fr;
-    if (store_->cached_file_range(r.lba << bs_shift_, bytes, fr)) {
-      if (auto pass = file_sends_->try_pass(atomic_active_, std::move(fr.hold))) {
-        t->data_in_file = {fr.fd, fr.offset, bytes, std::move(pass)};
-        return done(t);
-      }
-    }
-  }
   // A reused buffer (common/buffer_pool.h): no fresh mapping to page-fault on; every byte is
   // read into it.
   t->data_in = BufferPool::global().get(bytes);
@@ -560,15 +544,12 @@ void BlockLu::h_write_atomic(const TaskPtr& t, TaskDone& done) {
   const bool fua = (cdb[1] & 0x08) || !modes_.wce();
   atomic_active_.fetch_add(1);
   atomic_gen_.fetch_add(1);
-  // Zero-copy READs still being sent read the file as it is when sent: wait for them.
-  file_sends_->when_idle([this, t, lba = r.lba, blocks = r.blocks, fua, done = std::move(done)]() mutable {
-    TaskDone finish = [this, done = std::move(done)](const TaskPtr& t) {
-      atomic_gen_.fetch_add(1);
-      atomic_active_.fetch_sub(1);
-      done(t);
-    };
-    locked_write(t, finish, lba, blocks, t->data_out.data(), fua);
-  });
+  TaskDone finish = [this, done = std::move(done)](const TaskPtr& t) {
+    atomic_gen_.fetch_add(1);
+    atomic_active_.fetch_sub(1);
+    done(t);
+  };
+  locked_write(t, finish, r.lba, r.blocks, t->data_out.data(), fua);
 }
 
 }  // namespace stmf::sbd

@@ -11,7 +11,6 @@
 #include <system_error>
 
 #include "core/scsi/durability_latch.h"
-#include "core/scsi/file_send_gate.h"
 #include "core/scsi/lba_range_lock.h"
 #include "core/scsi/mode_pages.h"
 #include "core/scsi/sbd_lu.h"
@@ -196,9 +195,6 @@ class BlockLu final : public LogicalUnit, public std::enable_shared_from_this<Bl
   // write (atomic_gen_ moved) reads again under the lock. Two relaxed-cost loads per READ.
   std::atomic<uint64_t> atomic_gen_{0};
   std::atomic<uint32_t> atomic_active_{0};
-  // READs answered with a file range (zero-copy) hold a pass until sent; WRITE ATOMIC waits
-  // for none to be out (core/scsi/file_send_gate.h).
-  std::shared_ptr<FileSendGate> file_sends_ = std::make_shared<FileSendGate>();
   std::atomic<SanitizeState> sanitize_state_{SanitizeState::idle};
   std::atomic<bool> sanitize_failed_ause_{false};  // the failed sanitize had AUSE = 1
   std::atomic<uint16_t> sanitize_progress_{0};     // 65536ths of the running sanitize done

@@ -74,16 +74,6 @@ class FakeStore : public store::BackingStore {
     return {};
   }
 
-  // With file_ranges set, every range is "page-cached in file kFakeFd" (zero-copy READs).
-  static constexpr int kFakeFd = 42;
-  bool cached_file_range(uint64_t off, uint64_t len, store::FileRange& out) override {
-    if (!file_ranges || off + len > data_.size()) return false;
-    out.fd = kFakeFd;
-    out.offset = off;
-    out.hold = file_hold;
-    return true;
-  }
-
   bool run_one() {
     if (pending_.empty()) return false;
     auto f = std::move(pending_.front());
@@ -108,8 +98,6 @@ class FakeStore : public store::BackingStore {
   int reads = 0, writes = 0, flushes = 0, unmaps = 0;
   bool last_fua = false;
   bool ready_now = true;  // BackingStore::ready() (the iscsi store's backend connection)
-  bool file_ranges = false;
-  std::shared_ptr<const int> file_hold = std::make_shared<const int>(0);  // use_count: ranges out + 1
 
  private:
   void submit(std::function<void()> f) {
@@ -212,7 +200,6 @@ struct Lu {
     t->cdb_length = uint8_t(cdb.size());
     t->data_out = std::move(out);
     t->expected_transfer_length = uint32_t(t->data_out.size());
-    t->port_sends_file_data = file_data;
     REQUIRE(lu->command_info(t->cdb.data(), t->cdb_length) != nullptr);
     lu->execute(t, [done](const TaskPtr&) {
       if (done) *done = true;
@@ -229,7 +216,6 @@ struct Lu {
   }
 
   FakeStore* store = nullptr;
-  bool file_data = false;  // ScsiTask::port_sends_file_data of the commands started
   FakePort port;
   std::shared_ptr<LogicalUnit> lu;
   std::shared_ptr<ItNexus> nexus, nexus2;

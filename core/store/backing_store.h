@@ -46,15 +46,6 @@ inline std::error_code all_mapped_extent(uint64_t size, uint64_t offset, uint64_
   return {};
 }
 
-// A range of a file the caller may send straight from the page cache (sendfile), instead of
-// reading it into a buffer: the store's descriptor, the offset in the file, and `hold`, which
-// keeps the descriptor open as long as the caller holds it (even past the store's end).
-struct FileRange {
-  int fd = -1;
-  uint64_t offset = 0;
-  std::shared_ptr<const void> hold;
-};
-
 class BackingStore {
  public:
   virtual ~BackingStore() = default;
@@ -87,15 +78,6 @@ class BackingStore {
   virtual void unmap(uint64_t offset, uint64_t length, Completion done) = 0;
   // Provisioning status of the range starting at offset (synchronous, metadata only).
   virtual std::error_code extent(uint64_t offset, uint64_t max_length, Extent& out) = 0;
-  // Zero-copy reads: true, with `out` set, when [offset, offset+length) is a range of a file
-  // whose every page is in the page cache right now, so that sending it from the file does
-  // not wait for the disk. False for every store that is not a buffered file (the default).
-  // The bytes are read when they are sent: the caller must keep writes that must not be seen
-  // half-done (WRITE ATOMIC) from overlapping the send.
-  virtual bool cached_file_range(uint64_t offset, uint64_t length, FileRange& out) {
-    (void)offset, (void)length, (void)out;
-    return false;
-  }
 };
 
 // File store I/O engine. automatic: io_uring, falling back to the thread pool (logged) when the

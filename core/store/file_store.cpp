@@ -61,7 +61,6 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -82,15 +81,6 @@
 namespace stmf::store {
 
 namespace {
-
-// Owns the backing file's descriptor (FileStore::fd_owner_).
-struct FdOwner {
-  explicit FdOwner(int f) : fd(f) {}
-  FdOwner(const FdOwner&) = delete;
-  FdOwner& operator=(const FdOwner&) = delete;
-  ~FdOwner() { ::close(fd); }
-  int fd;
-};
 
 std::error_code sys_error(int err) { return {err, std::system_category()}; }
 
@@ -595,7 +585,6 @@ std::unique_ptr<FileStore> FileStore::open(const StoreOptions& o, std::error_cod
   // From here the store owns fd (its destructor closes it).
   auto s = std::unique_ptr<FileStore>(new FileStore());
   s->fd_ = fd;
-  s->fd_owner_ = std::make_shared<const FdOwner>(fd);
   s->path_ = o.path;
   s->read_only_ = o.read_only;
   s->faults_ = o.faults;
@@ -653,47 +642,14 @@ FileStore::~FileStore() {
     // The last reference went away inside a Completion, on the engine's own thread (an LU
     // deleted while its last command completes), which cannot join itself: the engine is
     // stopped, and the descriptor closed, by a thread of their own once that Completion returns.
-    std::thread([engine = std::move(engine_), owner = std::move(fd_owner_)]() mutable {
+    std::thread([engine = std::move(engine_), fd = fd_]() mutable {
       engine.reset();
-      owner.reset();
+      if (fd >= 0) ::close(fd);
     }).detach();
     return;
   }
   engine_.reset();  // waits for all requests and stops the engine's threads
-  fd_owner_.reset();  // closes fd_ unless a FileRange still holds it
-}
-
-// cachestat(2) (Linux 6.5): how many pages of a range are in the page cache. Declared here,
-// since the C library and kernel headers of Debian 12 predate it; the number is the same on
-// every architecture (the unified syscall table).
-namespace {
-constexpr long kSysCachestat = 451;
-struct CachestatRange {
-  uint64_t off;
-  uint64_t len;
-};
-struct Cachestat {
-  uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
-};
-}  // namespace
-
-bool FileStore::cached_file_range(uint64_t offset, uint64_t length, FileRange& out) {
-  if (!inline_io_ || length == 0 || !in_range(offset, length) || faults_ ||
-      no_cachestat_.load(std::memory_order_relaxed))
-    return false;
-  static const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
-  const uint64_t first = offset / page, end = (offset + length + page - 1) / page;
-  CachestatRange range{first * page, (end - first) * page};
-  Cachestat cs{};
-  if (::syscall(kSysCachestat, fd_, &range, &cs, 0u) != 0) {
-    if (errno == ENOSYS || errno == EPERM) no_cachestat_.store(true, std::memory_order_relaxed);
-    return false;
-  }
-  if (cs.nr_cache < end - first) return false;  // some page would come from the disk
-  out.fd = fd_;
-  out.offset = offset;
-  out.hold = fd_owner_;
-  return true;
+  if (fd_ >= 0) ::close(fd_);
 }
 
 const char* FileStore::engine_name() const { return engine_->name(); }

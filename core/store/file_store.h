@@ -44,7 +44,6 @@ class FileStore final : public BackingStore {
   void flush(Completion done) override;
   void unmap(uint64_t offset, uint64_t length, Completion done) override;
   std::error_code extent(uint64_t offset, uint64_t max_length, Extent& out) override;
-  bool cached_file_range(uint64_t offset, uint64_t length, FileRange& out) override;
 
   // "io_uring" or "thread_pool".
   const char* engine_name() const;
@@ -55,11 +54,7 @@ class FileStore final : public BackingStore {
   bool in_range(uint64_t offset, uint64_t length) const { return offset <= size_ && length <= size_ - offset; }
 
   std::string path_;
-  int fd_ = -1;             // owned by fd_owner_; closed after the engine has stopped
-  // Closes fd_ when the store and every FileRange handed out (cached_file_range) let go.
-  std::shared_ptr<const void> fd_owner_;
-  // cachestat(2) answered ENOSYS or EPERM (older kernel, syscall filter): no zero-copy reads.
-  std::atomic<bool> no_cachestat_{false};
+  int fd_ = -1;             // owned; closed after the engine has stopped
   std::atomic<uint64_t> size_{0};  // bytes served (may be less than the file's size)
   bool thin_ = false;       // hole punching works on this file
   bool read_only_ = false;

@@ -567,36 +567,3 @@ TEST_CASE("file store: the last reference may go away inside a Completion, on th
     CHECK(back == std::vector<uint8_t>(4096, 0x5a));
   }
 }
-
-TEST_CASE("file store: cached_file_range hands out page-cached ranges of the file, held open", "[store][file][zerocopy]") {
-  TempPath p;
-  auto s = open_store(p.path, 4 * MiB, IoEngine::io_uring, 32, false, true);
-  std::vector<uint8_t> a(256 * 1024), back(a.size());
-  fill_pattern(a, 7, 1);
-  REQUIRE(!sync_write(*s, MiB + 512, a));  // buffered: its pages are in the page cache now
-  FileRange fr;
-  if (!s->cached_file_range(MiB + 512, a.size(), fr)) {
-    // cachestat(2) is Linux 6.5: on an older kernel (or under a syscall filter) there are no
-    // zero-copy reads, and nothing else changes.
-    WARN("cachestat unavailable: zero-copy reads are off");
-    return;
-  }
-  CHECK(fr.offset == MiB + 512);
-  REQUIRE(fr.fd >= 0);
-  REQUIRE(::pread(fr.fd, back.data(), back.size(), off_t(fr.offset)) == ssize_t(back.size()));
-  CHECK(back == a);
-  // Outside the store: refused.
-  FileRange no;
-  CHECK(!s->cached_file_range(4 * MiB - 4096, 8192, no));
-  // Pages dropped from the cache (written back first, then evicted): not handed out.
-  REQUIRE(!sync_flush(*s));
-  REQUIRE(::posix_fadvise(fr.fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
-  CHECK(!s->cached_file_range(MiB + 512, a.size(), no));
-  CHECK(!s->cached_file_range(2 * MiB, 256 * 1024, no));  // never read or written
-  // The range's hold keeps the descriptor open after the store is gone.
-  const int fd = fr.fd;
-  s.reset();
-  CHECK(::fcntl(fd, F_GETFD) != -1);
-  fr.hold.reset();
-  CHECK(::fcntl(fd, F_GETFD) == -1);
-}
