@@ -1210,18 +1210,10 @@ TEST_CASE("state db: the array session settings round-trip and a schema-5 databa
   REQUIRE_FALSE(c.host_groups.empty());
   c.host_groups[0].spi = "c0ffee";
   {
-    auto db = must_open(d.path);
-    std::string why;
-    REQUIRE(db->save(c, why));
-  }
-  {
-    auto db = must_open(d.path);
-    std::string why;
-    auto back = db->load(why);
-    INFO(why);
-    REQUIRE(back);
-    CHECK(back->array_sessions == c.array_sessions);
-    CHECK(*back == c);
+    std::unique_ptr<StateDb> db;
+    const Config back = save_and_reload(d.path, c, db);
+    CHECK(back.array_sessions == c.array_sessions);
+    CHECK(back == c);
   }
   // A schema-5 stmfd had no array_sessions column: upgraded in place with the defaults.
   raw_exec(d.db(), "ALTER TABLE settings DROP COLUMN array_sessions; ALTER TABLE host_groups DROP COLUMN spi; "
@@ -1279,19 +1271,11 @@ TEST_CASE("state db: the LUs' SANITIZE settings survive a restart, schema 7 is u
   c.lus[0].sanitize = false;
   c.lus[0].sanitize_rate = 64u << 20;
   {
-    auto db = must_open(d.path);
-    std::string why;
-    REQUIRE(db->save(c, why));
-  }
-  {
-    auto db = must_open(d.path);
-    std::string why;
-    auto back = db->load(why);
-    INFO(why);
-    REQUIRE(back);
-    CHECK(!back->lus[0].sanitize);
-    CHECK(back->lus[0].sanitize_rate == 64u << 20);
-    CHECK(*back == c);
+    std::unique_ptr<StateDb> db;
+    const Config back = save_and_reload(d.path, c, db);
+    CHECK(!back.lus[0].sanitize);
+    CHECK(back.lus[0].sanitize_rate == 64u << 20);
+    CHECK(back == c);
   }
   // A schema-7 stmfd had neither column: upgraded in place with the defaults (allowed, unpaced).
   raw_exec(d.db(), "ALTER TABLE lus DROP COLUMN sanitize; ALTER TABLE lus DROP COLUMN sanitize_rate; "
