@@ -509,6 +509,11 @@ TEST_CASE("storage fencing: a planned switchover opens the SAN-backed LU on node
   Daemon a(owner_with_guid(san, link_port, "fenced"));
   Client ma(a.socket_path()), mb(b.socket_path());
   REQUIRE(wait_for([&] { return access_state_is(mb, kLuGuid, "standby"); }, 15s));
+  // Node 1's LU is standby from its own record before the link is up; a switchover needs the link.
+  REQUIRE(wait_for([&] {
+    json s;
+    return ma.call("get-alua-state", json::object(), s).ok() && s.value("link", "") == "up";
+  }, 15s));
   json r;
   auto st = ma.call("switchover-lu", {{"guid", kLuGuid}}, r);
   INFO(st.message << "\nnode 1 log:\n" << b.log_text());
