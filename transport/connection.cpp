@@ -96,7 +96,6 @@ void Connection::close(const std::string& why) {
   asio::dispatch(strand_, [self, why] {
     if (self->phase_ == Phase::closed) return;
     log()->info("{}: closing connection ({})", self->peer_, why);
-    if (self->nexus_) self->nexus_->set_end_reason(why);  // the session's accounting record says why
     self->phase_ = Phase::closed;
     boost::system::error_code ec;
     self->socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
@@ -105,18 +104,23 @@ void Connection::close(const std::string& why) {
     self->login_timer_.cancel();
     self->drain_timer_.cancel();
     self->warn_log_.flush(log(), self->peer_);
-    self->finish_session();
+    self->finish_session(why);
   });
 }
 
-// Ends the I_T nexus: the framework aborts what is still executing (silently) and raises
-// I_T NEXUS LOSS for this initiator port. Runs once, on the strand.
-void Connection::finish_session() {
+// Ends the I_T nexus: the framework aborts what is still executing (silently), releases the
+// nexus's SCSI-2 reservation and raises I_T NEXUS LOSS for this initiator port. On the strand;
+// the first call does it (a logout, then the close that follows it).
+void Connection::end_nexus(const std::string& why) {
+  if (!nexus_) return;
+  nexus_->set_end_reason(why);  // the session's accounting record says why
+  server_.stmf().nexus_lost(nexus_);
+  nexus_.reset();
+}
+
+void Connection::finish_session(const std::string& why) {
   writes_.clear();
-  if (nexus_) {
-    server_.stmf().nexus_lost(nexus_);
-    nexus_.reset();
-  }
+  end_nexus(why);
   server_.remove_connection(this);
 }
 
@@ -928,6 +932,10 @@ void Connection::on_logout(InPdu& pdu) {
   if (close_now) {
     phase_ = Phase::logout;
     nop_timer_.cancel();
+    // The Logout Response tells the initiator that the cleanup is complete (RFC 7143 11.15):
+    // the session's tasks are ended and its SCSI-2 reservation released before it goes out, so
+    // a command another initiator sends once this one has its response sees the nexus gone.
+    end_nexus("logged out");
   }
   send_pdu(h, nullptr, 0, nullptr, close_now);
 }

@@ -154,7 +154,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
                                        iscsi::SessionType type) override;
 
   void start_nop_timer();
-  void finish_session();
+  void end_nexus(const std::string& why);
+  void finish_session(const std::string& why);
 
   Server& server_;
   asio::ip::tcp::socket socket_;
