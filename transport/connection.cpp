@@ -32,6 +32,10 @@ constexpr size_t kSkipBuffer = 16384;
 // Non-blocking reads the reader does in a row before it lets the strand's other handlers
 // (completions from the store's threads, timers) and other connections run.
 constexpr unsigned kReadsBeforeYield = 64;
+// Read-ahead behind each read: one recvmsg brings the PDU asked for and the headers (and small
+// segments) the initiator sent after it, so a batch of commands costs one system call, not one
+// per PDU. Held only while the connection is busy (released when the reader waits).
+constexpr size_t kReadAhead = 16384;
 using iscsi::pad4;
 
 // Bytes a read command makes the LU allocate, as far as the transport can tell: the CDB's
@@ -133,30 +137,50 @@ void Connection::finish_session(const std::string& why) {
 // waits for more bytes or yields: one sendmsg, and one wake-up of the initiator, for a batch of
 // commands instead of one each (4 KiB QD32: docs/benchmark.md "Profile of the 4 KiB write").
 awaitable<bool> Connection::read_fully(std::array<asio::mutable_buffer, 2> bufs) {
-  size_t first = 0;
+  // What an earlier read brought past the PDU it was for comes first.
+  for (auto& b : bufs) {
+    const size_t k = std::min(b.size(), rx_end_ - rx_begin_);
+    if (k == 0) continue;
+    std::memcpy(b.data(), rx_.get() + rx_begin_, k);
+    rx_begin_ += k;
+    b += k;
+  }
+  if (rx_begin_ == rx_end_) rx_begin_ = rx_end_ = 0;
   for (;;) {
-    while (first < bufs.size() && bufs[first].size() == 0) ++first;
-    if (first == bufs.size()) co_return true;
+    if (bufs[0].size() == 0 && bufs[1].size() == 0) co_return true;
     boost::system::error_code ec;
-    size_t n = first == 0 ? socket_.read_some(bufs, ec) : socket_.read_some(bufs[1], ec);
-    if (!ec) {
-      reader_running_ = true;
-      for (size_t i = first; i < bufs.size() && n > 0; ++i) {
-        const size_t k = std::min(n, bufs[i].size());
-        bufs[i] += k;
-        n -= k;
+    if (!socket_empty_) {
+      // The read-ahead is empty here (what it held went into bufs, which still want more):
+      // the socket's bytes go into bufs first, whatever follows them into the read-ahead.
+      if (!rx_) rx_ = std::make_unique<uint8_t[]>(kReadAhead);
+      const std::array<asio::mutable_buffer, 3> iov{bufs[0], bufs[1], asio::buffer(rx_.get(), kReadAhead)};
+      size_t n = socket_.read_some(iov, ec);
+      if (!ec) {
+        reader_running_ = true;
+        // A short read took everything the socket had: the next one would find it empty, so
+        // the reader waits instead of asking (one recvmsg per batch, not two).
+        socket_empty_ = n < asio::buffer_size(iov);
+        for (auto& b : bufs) {
+          const size_t k = std::min(n, b.size());
+          b += k;
+          n -= k;
+        }
+        rx_end_ = n;  // past what was asked
+        if (++reads_since_yield_ < kReadsBeforeYield) continue;
+        reads_since_yield_ = 0;
+        reader_running_ = false;
+        flush_output();
+        co_await asio::post(strand_, use_awaitable);
+        reader_running_ = true;
+        continue;
       }
-      if (++reads_since_yield_ < kReadsBeforeYield) continue;
-      reads_since_yield_ = 0;
-      reader_running_ = false;
-      flush_output();
-      co_await asio::post(strand_, use_awaitable);
-      continue;
+      if (ec != asio::error::would_block && ec != asio::error::try_again) co_return false;
     }
-    if (ec != asio::error::would_block && ec != asio::error::try_again) co_return false;
+    socket_empty_ = false;
     reads_since_yield_ = 0;
     reader_running_ = false;
     flush_output();
+    rx_.reset();  // an idle connection holds no read-ahead
     co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
     if (ec) co_return false;
   }

@@ -203,6 +203,11 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   // by reader_running_ = false and flush_output() (read_fully and wait_for_send_queue do).
   bool reader_running_ = false;
   unsigned reads_since_yield_ = 0;
+  // Read-ahead (read_fully): bytes received past the PDU the reader asked for, [rx_begin_, rx_end_).
+  std::unique_ptr<uint8_t[]> rx_;
+  size_t rx_begin_ = 0;
+  size_t rx_end_ = 0;
+  bool socket_empty_ = false;  // the last read was short: wait for the socket before reading again
 
   // Keepalive.
   uint32_t nop_ttt_ = 0;  // outstanding NOP-In ping (0 = none)

@@ -3,8 +3,11 @@
 // (transport/connection.cpp, read_fully). Every command gets exactly one answer, in full.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <thread>
 #include <vector>
 
 #include "test/integration/daemon.h"
@@ -26,6 +29,19 @@ void append_pdu(std::vector<uint8_t>& out, std::array<uint8_t, 48> bhs, const st
   bhs[7] = uint8_t(data.size());
   out.insert(out.end(), bhs.begin(), bhs.end());
   out.insert(out.end(), data.begin(), data.end());  // whole blocks: no padding
+}
+
+// Sends `bytes` in pieces of the given sizes (cycling), pausing between them so that the target
+// reads each piece apart: PDU headers and data segments split at every kind of boundary.
+bool send_in_pieces(RawInitiator& r, const std::vector<uint8_t>& bytes, const std::vector<size_t>& sizes) {
+  size_t off = 0;
+  for (size_t i = 0; off < bytes.size(); ++i) {
+    const size_t n = std::min(sizes[i % sizes.size()], bytes.size() - off);
+    if (!r.send_raw(bytes.data() + off, n)) return false;
+    off += n;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
 }
 
 }  // namespace
@@ -92,4 +108,68 @@ TEST_CASE("a burst of pipelined writes and reads: one answer each, the data read
     CHECK(++statuses[itt] == 1);
   }
   for (auto& [itt, lba] : block_of) CHECK(data[itt] == std::vector<uint8_t>(kBlock, uint8_t(lba + 1)));
+}
+
+// The reader's read-ahead (transport/connection.cpp, read_fully): one read brings the PDU asked
+// for and what follows it. Sent in pieces that cut headers, data segments and PDU boundaries
+// anywhere (1 byte, a header less one, a header and one byte, more than the read-ahead), every
+// command is still read whole and in order: one answer each, the blocks written and read back.
+TEST_CASE("pipelined writes and reads sent in pieces cut anywhere: each PDU read whole, the data read back",
+          "[integration][pipelining]") {
+  constexpr uint32_t kCommands = 40;
+  const std::vector<size_t> pieces = {1, 47, 48, 49, 3, 511, 513, 4095, 1, 16385, 20000, 560, 7};
+  Daemon d;
+  RawInitiator r(d.port());
+  REQUIRE(r.login(d.iqn(), {"ImmediateData=Yes"}) == 0);
+  uint8_t tur[6] = {0};
+  REQUIRE(r.send(r.scsi_command(tur, 6, 0, false, false, 0)));
+  auto ua = r.recv();
+  REQUIRE(ua);
+  REQUIRE(ua->opcode() == kOpResponse);
+
+  std::vector<uint8_t> burst;
+  std::map<uint32_t, uint32_t> written;  // ITT -> LBA
+  for (uint32_t i = 0; i < kCommands; ++i) {
+    const uint8_t cdb[10] = {0x2a, 0, 0, 0, 0, uint8_t(200 + i), 0, 0, 1, 0};
+    written[r.itt] = i;
+    append_pdu(burst, r.scsi_command(cdb, sizeof cdb, kBlock, false, true, kBlock),
+               std::vector<uint8_t>(kBlock, uint8_t(0x80 + i)));
+  }
+  REQUIRE(send_in_pieces(r, burst, pieces));
+  std::map<uint32_t, int> answers;
+  for (uint32_t n = 0; n < kCommands; ++n) {
+    auto p = r.recv();
+    REQUIRE(p);
+    REQUIRE(p->opcode() == kOpResponse);
+    CHECK(p->bhs[3] == kStatusGood);
+    ++answers[p->field32(16)];
+  }
+  CHECK(answers.size() == kCommands);
+  for (auto& [itt, count] : answers) CHECK((written.count(itt) == 1 && count == 1));
+
+  burst.clear();
+  std::map<uint32_t, uint32_t> read;  // ITT -> LBA
+  for (uint32_t i = 0; i < kCommands; ++i) {
+    const uint8_t cdb[10] = {0x28, 0, 0, 0, 0, uint8_t(200 + i), 0, 0, 1, 0};
+    read[r.itt] = i;
+    append_pdu(burst, r.scsi_command(cdb, sizeof cdb, kBlock, true, false, 0), {});
+  }
+  REQUIRE(send_in_pieces(r, burst, {1, 49, 96, 7, 500}));
+  std::map<uint32_t, std::vector<uint8_t>> data;
+  std::map<uint32_t, int> statuses;
+  while (statuses.size() < kCommands) {
+    auto p = r.recv();
+    REQUIRE(p);
+    const uint32_t itt = p->field32(16);
+    REQUIRE(read.count(itt) == 1);
+    if (p->opcode() == kOpDataIn) {
+      data[itt].insert(data[itt].end(), p->data.begin(), p->data.end());
+      if (!(p->bhs[1] & 0x01)) continue;
+    } else {
+      REQUIRE(p->opcode() == kOpResponse);
+    }
+    CHECK(p->bhs[3] == kStatusGood);
+    CHECK(++statuses[itt] == 1);
+  }
+  for (auto& [itt, lba] : read) CHECK(data[itt] == std::vector<uint8_t>(kBlock, uint8_t(0x80 + lba)));
 }
