@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/byte_order.h"
+#include "common/write_all.h"
 #include "core/log.h"
 #include "proxy/codec.h"
 #include "proxy/messages.h"
@@ -178,7 +179,7 @@ void DoorCarrier::Impl::write_next() {
     if (!f.empty()) bufs.push_back(asio::buffer(f));
     pending.push_back(call_info(f));
   }
-  asio::async_write(socket, bufs,
+  asio::async_write(socket, bufs, WriteAllAtOnce{},
                     asio::bind_executor(strand, [self = shared_from_this()](boost::system::error_code ec, size_t) {
                       self->inflight.clear();
                       if (self->io_stopped) return;  // close() or failure: write_next() is over

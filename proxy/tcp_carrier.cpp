@@ -1,6 +1,7 @@
 #include "proxy/tcp_carrier.h"
 
 #include "common/buffer_pool.h"
+#include "common/write_all.h"
 #include "proxy/log.h"
 
 namespace stmf::proxy {
@@ -149,7 +150,7 @@ void StreamCarrier<Stream>::write_more() {
       bufs.push_back(asio::buffer(f.head));
       if (!f.bulk.empty()) bufs.push_back(asio::buffer(f.bulk));
     }
-    asio::async_write(stream_, bufs, std::move(done));
+    asio::async_write(stream_, bufs, WriteAllAtOnce{}, std::move(done));
   }
 }
 

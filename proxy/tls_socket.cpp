@@ -2,6 +2,8 @@
 
 #include <openssl/err.h>
 
+#include "common/write_all.h"
+
 namespace stmf::proxy {
 
 namespace asio = boost::asio;
@@ -199,7 +201,7 @@ void TlsSocket::flush(std::function<void(boost::system::error_code)> h) {
   fill_ ^= 1;
   BIO_set_data(wbio_, &out_[fill_]);
   sending_ = true;
-  asio::async_write(socket_, asio::buffer(out_[send]), [this, send, h](boost::system::error_code ec, size_t) {
+  asio::async_write(socket_, asio::buffer(out_[send]), WriteAllAtOnce{}, [this, send, h](boost::system::error_code ec, size_t) {
     out_[send].clear();  // keeps its capacity, up to a bound (one burst must not pin its size)
     if (out_[send].capacity() > kMaxKeptOutput) out_[send].shrink_to_fit();
     sending_ = false;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/buffer_pool.h"
+#include "common/write_all.h"
 #include "core/scsi/opcodes.h"
 #include "transport/iscsi/crc32c.h"
 #include "transport/iscsi/data_in.h"
@@ -428,7 +429,7 @@ void Connection::write_next() {
     }
   }
   auto self = shared_from_this();
-  asio::async_write(socket_, wbufs_, asio::bind_executor(strand_, [self, close_after](boost::system::error_code ec, size_t) {
+  asio::async_write(socket_, wbufs_, WriteAllAtOnce{}, asio::bind_executor(strand_, [self, close_after](boost::system::error_code ec, size_t) {
     for (size_t i = 0; i < self->inflight_pdus_ && !self->outq_.empty(); ++i) {
       self->queued_bytes_ -= self->outq_.front().bhs.size() + self->outq_.front().data_len;
       self->outq_.pop_front();

@@ -12,6 +12,7 @@
 #include <libstmf.h>
 
 #include "core/log.h"
+#include "common/write_all.h"
 #include "mgmt/protocol.h"
 #include "tools/stmfproxy/result_sequencer.h"
 #include "tools/stmfproxy/wire.h"
@@ -590,7 +591,7 @@ void Relay::write_conn(const std::shared_ptr<Conn>& c) {
     write_conn(c);
   };
   if (!c->tls) {
-    asio::async_write(c->stream.next_layer(), bufs, std::move(written));
+    asio::async_write(c->stream.next_layer(), bufs, stmf::WriteAllAtOnce{}, std::move(written));
     return;
   }
   // An SSL stream writes one buffer of a sequence at a time (a record and a system call each).
