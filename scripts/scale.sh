@@ -137,13 +137,16 @@ if want iops; then
   for t in $(seq 0 $((TARGETS - 1))); do
     dd if=/dev/urandom of="$work/lu$t.img" bs=1M count=$((LOAD_BLOCKS / 2048)) conv=notrunc status=none
   done
-  # run SESSIONS QD: one client run; prints "IOPS DAEMON_CPU_US_PER_IO CLIENT_CPU_US_PER_IO"
+  # run SESSIONS QD: one client run; prints "IOPS DAEMON_CPU_US_PER_IO CLIENT_CPU_US_PER_IO".
+  # It runs in a command substitution (a subshell): a failed run leaves $iops_failed behind,
+  # since setting fail there would be lost.
+  iops_failed=$work/iops-failed
   run() {
     local out=$work/iops-$1-$2.out
     if ! "$client" --portal "127.0.0.1:$port" --target "$(target_list)" --initiators $(($1 / TARGETS)) \
          --prefix "iqn.2026-12.org.example:load$1-" --load-sessions "$1" --qd "$2" --count "$count" \
          --load-blocks "$LOAD_BLOCKS" --measure-pid "$pid" --deadline-s "$DEADLINE_S" >"$out" 2>&1; then
-      echo "scale.sh: iops run $1 x QD$2 failed:" >&2; cat "$out" >&2; fail=1
+      echo "scale.sh: iops run $1 x QD$2 failed:" >&2; cat "$out" >&2; : >"$iops_failed"
     fi
     echo "$(val load_iops "$out") $(val load_daemon_cpu_us_per_io "$out") $(val load_client_cpu_us_per_io "$out")"
   }
@@ -154,6 +157,7 @@ if want iops; then
     read -r i c k <<<"$(run 64 4)"; b+=("$i"); cb+=("$c"); kb+=("$k")
     echo "round $r: 8xQD32 ${a[-1]} IOPS (daemon ${ca[-1]} us/IO, client ${ka[-1]}), 64xQD4 ${b[-1]} IOPS (daemon ${cb[-1]} us/IO, client ${kb[-1]})"
   done
+  [ ! -e "$iops_failed" ] || fail=1
   am=$(printf '%s\n' "${a[@]}" | median); bm=$(printf '%s\n' "${b[@]}" | median)
   cam=$(printf '%s\n' "${ca[@]}" | median); cbm=$(printf '%s\n' "${cb[@]}" | median)
   kam=$(printf '%s\n' "${ka[@]}" | median); kbm=$(printf '%s\n' "${kb[@]}" | median)
