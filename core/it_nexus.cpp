@@ -4,7 +4,13 @@
 
 namespace stmf {
 
-std::string ItNexus::key() const { return initiator_port_name() + "|" + port_.port_name(); }
+ItNexus::ItNexus(uint64_t id, LocalPort& port, std::string initiator_name, std::string isid_hex)
+    : id_(id),
+      port_(port),
+      initiator_name_(std::move(initiator_name)),
+      isid_hex_(std::move(isid_hex)),
+      initiator_port_name_(initiator_name_ + ",i,0x" + isid_hex_),
+      key_(initiator_port_name_ + "|" + port_.port_name()) {}
 
 std::vector<uint8_t> ItNexus::transport_id() const {
   // SPC-4 7.6.4.6 table 508: iSCSI TransportID, FORMAT CODE 01b: byte 0 = 0x40 | protocol

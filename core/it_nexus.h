@@ -19,18 +19,18 @@ struct LunMap;
 
 class ItNexus {
  public:
-  ItNexus(uint64_t id, LocalPort& port, std::string initiator_name, std::string isid_hex)
-      : id_(id), port_(port), initiator_name_(std::move(initiator_name)), isid_hex_(std::move(isid_hex)) {}
+  ItNexus(uint64_t id, LocalPort& port, std::string initiator_name, std::string isid_hex);
 
   uint64_t id() const { return id_; }
   LocalPort& port() const { return port_; }
   const std::string& initiator_name() const { return initiator_name_; }
   const std::string& isid_hex() const { return isid_hex_; }  // 12 hex digits, lowercase
   // "iqn...,i,0x<isid>": the initiator port name (SPC-4 iSCSI initiator port identifier).
-  std::string initiator_port_name() const { return initiator_name_ + ",i,0x" + isid_hex_; }
+  const std::string& initiator_port_name() const { return initiator_port_name_; }
   // Key naming the nexus across reconnects (initiator port + target port), used for
   // per-nexus state that outlives the session object (unit attentions, reservations).
-  std::string key() const;
+  // Built once: the framework looks it up for every command.
+  const std::string& key() const { return key_; }
 
   // iSCSI TransportID (SPC-4 7.6.4.6), format 01b (with ISID), padded to a multiple of 4.
   std::vector<uint8_t> transport_id() const;
@@ -104,6 +104,8 @@ class ItNexus {
   LocalPort& port_;
   const std::string initiator_name_;
   const std::string isid_hex_;
+  const std::string initiator_port_name_;  // initiator_name_ ",i,0x" isid_hex_
+  const std::string key_;                  // initiator_port_name_ "|" the target port's name
   std::shared_ptr<const LunMap> lun_map_;
   bool remote_ = false;
   uint64_t remote_id_ = 0;
