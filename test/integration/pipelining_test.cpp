@@ -1,6 +1,7 @@
 // Pipelined commands: a burst of PDUs sent at once, which the reader serves from the bytes
-// already received (non-blocking reads, a yield every 64 reads) and answers in batched writes
-// (transport/connection.cpp, read_fully). Every command gets exactly one answer, in full.
+// already received (non-blocking reads into a read-ahead, a yield every 64 reads) and answers
+// in batched writes (transport/connection.cpp, read_fully). Every command gets exactly one
+// answer, in full.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -44,60 +45,71 @@ bool send_in_pieces(RawInitiator& r, const std::vector<uint8_t>& bytes, const st
   return true;
 }
 
-}  // namespace
-
-TEST_CASE("a burst of pipelined writes and reads: one answer each, the data read back", "[integration][pipelining]") {
-  constexpr uint32_t kCommands = 100;  // more than 64 reads in a row, within the command window
-  Daemon d;
-  RawInitiator r(d.port());
+// Logs in with immediate data; the new nexus' first command answers the POWER ON unit attention.
+void login_past_power_on(RawInitiator& r, const Daemon& d) {
   REQUIRE(r.login(d.iqn(), {"ImmediateData=Yes"}) == 0);
-  // The new nexus' first command answers the POWER ON unit attention.
   uint8_t tur[6] = {0};
   REQUIRE(r.send(r.scsi_command(tur, 6, 0, false, false, 0)));
   auto ua = r.recv();
   REQUIRE(ua);
   REQUIRE(ua->opcode() == kOpResponse);
+}
 
-  // kCommands WRITE(10)s of one block each with immediate data, in one send.
-  std::vector<uint8_t> burst;
-  std::map<uint32_t, uint32_t> block_of;  // ITT -> LBA
-  for (uint32_t i = 0; i < kCommands; ++i) {
-    const uint8_t cdb[10] = {0x2a, 0, 0, 0, 0, uint8_t(i), 0, 0, 1, 0};
-    block_of[r.itt] = i;
-    append_pdu(burst, r.scsi_command(cdb, sizeof cdb, kBlock, false, true, kBlock),
-               std::vector<uint8_t>(kBlock, uint8_t(i + 1)));
+// A burst of one-block commands on blocks first_lba.., and which block each ITT names.
+struct Burst {
+  std::vector<uint8_t> bytes;
+  std::map<uint32_t, uint32_t> block_of;  // ITT -> index in the burst
+};
+
+// WRITE(10)s with immediate data: block first_lba + i filled with fill + i.
+Burst write_burst(RawInitiator& r, uint32_t commands, uint8_t first_lba, uint8_t fill) {
+  Burst b;
+  for (uint32_t i = 0; i < commands; ++i) {
+    const uint8_t cdb[10] = {0x2a, 0, 0, 0, 0, uint8_t(first_lba + i), 0, 0, 1, 0};
+    b.block_of[r.itt] = i;
+    append_pdu(b.bytes, r.scsi_command(cdb, sizeof cdb, kBlock, false, true, kBlock),
+               std::vector<uint8_t>(kBlock, uint8_t(fill + i)));
   }
-  REQUIRE(r.send_raw(burst.data(), burst.size()));
+  return b;
+}
+
+// READ(10)s of blocks first_lba + i.
+Burst read_burst(RawInitiator& r, uint32_t commands, uint8_t first_lba) {
+  Burst b;
+  for (uint32_t i = 0; i < commands; ++i) {
+    const uint8_t cdb[10] = {0x28, 0, 0, 0, 0, uint8_t(first_lba + i), 0, 0, 1, 0};
+    b.block_of[r.itt] = i;
+    append_pdu(b.bytes, r.scsi_command(cdb, sizeof cdb, kBlock, true, false, 0), {});
+  }
+  return b;
+}
+
+// Every write of the burst answered GOOD, exactly once.
+void expect_one_good_answer_each(RawInitiator& r, const Burst& b) {
   std::map<uint32_t, int> answers;
-  for (uint32_t n = 0; n < kCommands; ++n) {
+  for (size_t n = 0; n < b.block_of.size(); ++n) {
     auto p = r.recv();
     REQUIRE(p);
     REQUIRE(p->opcode() == kOpResponse);
     CHECK(p->bhs[3] == kStatusGood);
     ++answers[p->field32(16)];
   }
-  CHECK(answers.size() == kCommands);
+  CHECK(answers.size() == b.block_of.size());
   for (auto& [itt, count] : answers) {
-    CHECK(block_of.count(itt) == 1);
+    CHECK(b.block_of.count(itt) == 1);
     CHECK(count == 1);
   }
+}
 
-  // The same blocks read back by kCommands READ(10)s, in one send.
-  burst.clear();
-  block_of.clear();
-  for (uint32_t i = 0; i < kCommands; ++i) {
-    const uint8_t cdb[10] = {0x28, 0, 0, 0, 0, uint8_t(i), 0, 0, 1, 0};
-    block_of[r.itt] = i;
-    append_pdu(burst, r.scsi_command(cdb, sizeof cdb, kBlock, true, false, 0), {});
-  }
-  REQUIRE(r.send_raw(burst.data(), burst.size()));
+// Every read of the burst answered GOOD exactly once, its block holding fill + its index.
+void expect_blocks_read_back(RawInitiator& r, const Burst& b, uint8_t fill) {
   std::map<uint32_t, std::vector<uint8_t>> data;
   std::map<uint32_t, int> statuses;
-  while (statuses.size() < kCommands) {
+  while (statuses.size() < b.block_of.size()) {
     auto p = r.recv();
     REQUIRE(p);
     const uint32_t itt = p->field32(16);
-    REQUIRE(block_of.count(itt) == 1);
+    REQUIRE(b.block_of.count(itt) == 1);
     if (p->opcode() == kOpDataIn) {
       data[itt].insert(data[itt].end(), p->data.begin(), p->data.end());
       if (!(p->bhs[1] & 0x01)) continue;  // no status in this Data-In (S bit clear)
@@ -107,7 +119,24 @@ TEST_CASE("a burst of pipelined writes and reads: one answer each, the data read
     CHECK(p->bhs[3] == kStatusGood);
     CHECK(++statuses[itt] == 1);
   }
-  for (auto& [itt, lba] : block_of) CHECK(data[itt] == std::vector<uint8_t>(kBlock, uint8_t(lba + 1)));
+  for (auto& [itt, i] : b.block_of) CHECK(data[itt] == std::vector<uint8_t>(kBlock, uint8_t(fill + i)));
+}
+
+}  // namespace
+
+TEST_CASE("a burst of pipelined writes and reads: one answer each, the data read back", "[integration][pipelining]") {
+  constexpr uint32_t kCommands = 100;  // more than 64 reads in a row, within the command window
+  Daemon d;
+  RawInitiator r(d.port());
+  login_past_power_on(r, d);
+  // kCommands WRITE(10)s of one block each with immediate data, in one send.
+  const Burst writes = write_burst(r, kCommands, 0, 1);
+  REQUIRE(r.send_raw(writes.bytes.data(), writes.bytes.size()));
+  expect_one_good_answer_each(r, writes);
+  // The same blocks read back by kCommands READ(10)s, in one send.
+  const Burst reads = read_burst(r, kCommands, 0);
+  REQUIRE(r.send_raw(reads.bytes.data(), reads.bytes.size()));
+  expect_blocks_read_back(r, reads, 1);
 }
 
 // The reader's read-ahead (transport/connection.cpp, read_fully): one read brings the PDU asked
@@ -117,59 +146,13 @@ TEST_CASE("a burst of pipelined writes and reads: one answer each, the data read
 TEST_CASE("pipelined writes and reads sent in pieces cut anywhere: each PDU read whole, the data read back",
           "[integration][pipelining]") {
   constexpr uint32_t kCommands = 40;
-  const std::vector<size_t> pieces = {1, 47, 48, 49, 3, 511, 513, 4095, 1, 16385, 20000, 560, 7};
   Daemon d;
   RawInitiator r(d.port());
-  REQUIRE(r.login(d.iqn(), {"ImmediateData=Yes"}) == 0);
-  uint8_t tur[6] = {0};
-  REQUIRE(r.send(r.scsi_command(tur, 6, 0, false, false, 0)));
-  auto ua = r.recv();
-  REQUIRE(ua);
-  REQUIRE(ua->opcode() == kOpResponse);
-
-  std::vector<uint8_t> burst;
-  std::map<uint32_t, uint32_t> written;  // ITT -> LBA
-  for (uint32_t i = 0; i < kCommands; ++i) {
-    const uint8_t cdb[10] = {0x2a, 0, 0, 0, 0, uint8_t(200 + i), 0, 0, 1, 0};
-    written[r.itt] = i;
-    append_pdu(burst, r.scsi_command(cdb, sizeof cdb, kBlock, false, true, kBlock),
-               std::vector<uint8_t>(kBlock, uint8_t(0x80 + i)));
-  }
-  REQUIRE(send_in_pieces(r, burst, pieces));
-  std::map<uint32_t, int> answers;
-  for (uint32_t n = 0; n < kCommands; ++n) {
-    auto p = r.recv();
-    REQUIRE(p);
-    REQUIRE(p->opcode() == kOpResponse);
-    CHECK(p->bhs[3] == kStatusGood);
-    ++answers[p->field32(16)];
-  }
-  CHECK(answers.size() == kCommands);
-  for (auto& [itt, count] : answers) CHECK((written.count(itt) == 1 && count == 1));
-
-  burst.clear();
-  std::map<uint32_t, uint32_t> read;  // ITT -> LBA
-  for (uint32_t i = 0; i < kCommands; ++i) {
-    const uint8_t cdb[10] = {0x28, 0, 0, 0, 0, uint8_t(200 + i), 0, 0, 1, 0};
-    read[r.itt] = i;
-    append_pdu(burst, r.scsi_command(cdb, sizeof cdb, kBlock, true, false, 0), {});
-  }
-  REQUIRE(send_in_pieces(r, burst, {1, 49, 96, 7, 500}));
-  std::map<uint32_t, std::vector<uint8_t>> data;
-  std::map<uint32_t, int> statuses;
-  while (statuses.size() < kCommands) {
-    auto p = r.recv();
-    REQUIRE(p);
-    const uint32_t itt = p->field32(16);
-    REQUIRE(read.count(itt) == 1);
-    if (p->opcode() == kOpDataIn) {
-      data[itt].insert(data[itt].end(), p->data.begin(), p->data.end());
-      if (!(p->bhs[1] & 0x01)) continue;
-    } else {
-      REQUIRE(p->opcode() == kOpResponse);
-    }
-    CHECK(p->bhs[3] == kStatusGood);
-    CHECK(++statuses[itt] == 1);
-  }
-  for (auto& [itt, lba] : read) CHECK(data[itt] == std::vector<uint8_t>(kBlock, uint8_t(0x80 + lba)));
+  login_past_power_on(r, d);
+  const Burst writes = write_burst(r, kCommands, 200, 0x80);
+  REQUIRE(send_in_pieces(r, writes.bytes, {1, 47, 48, 49, 3, 511, 513, 4095, 1, 16385, 20000, 560, 7}));
+  expect_one_good_answer_each(r, writes);
+  const Burst reads = read_burst(r, kCommands, 200);
+  REQUIRE(send_in_pieces(r, reads.bytes, {1, 49, 96, 7, 500}));
+  expect_blocks_read_back(r, reads, 0x80);
 }
