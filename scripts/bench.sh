@@ -10,6 +10,11 @@
 #
 # For every workload it runs the two targets alternately R rounds and reports the median IOPS
 # of each and the ratio stmfd/tgt. Machines are shared and noisy: read the ratios.
+# Where a table measures CPU (tgt, pair), each row also gives the targets' and the client's
+# (qemu-img's) CPU time per I/O and "bound": the IOPS ratio the machine's cores allow when
+# they are the limit, (the other side's target + client CPU per I/O) / (this side's). The client
+# runs on the same cores, so a measured ratio near the bound is as far as this machine goes
+# (not meaningful at QD1, which waits on wake-ups, not on CPU).
 # Then the ALUA pair: direct (node 0) against proxied (node 1), with both daemons' CPU time per
 # I/O (BENCH_PAIR_BIN=DIR runs the pair on DIR/stmfd, BENCH_PAIR_OPTS adds pair.sh options);
 # then the cost of the peer link's TLS: two pairs at once, one with TLS (the default) and one
@@ -99,14 +104,16 @@ a_pids=""; b_pids=""
 # One row: the median IOPS of URL a and URL b over $rounds rounds (a, then b, alternately) and
 # their ratio, a/b or b/a; with a_pids/b_pids, CPU microseconds per I/O of each and their ratio.
 row() {
-  local name=$1 a_url=$2 b_url=$3 ratio=$4 bs=$5 depth=$6 rw=$7 n=$8 a=() b=() ca=0 cb=0 c0
+  local name=$1 a_url=$2 b_url=$3 ratio=$4 bs=$5 depth=$6 rw=$7 n=$8 a=() b=() ca=0 cb=0 qa=0 qb=0 c0
   for _ in $(seq "$rounds"); do
     [ -n "$a_pids" ] && c0=$(cpu_seconds $a_pids)
     a+=("$(iops "$a_url" "$bs" "$depth" "$rw" "$n")")
     [ -n "$a_pids" ] && ca=$(awk -v s="$ca" -v x="$(cpu_seconds $a_pids)" -v y="$c0" 'BEGIN { print s + x - y }')
+    qa=$(awk -v s="$qa" -v x="$(cat "$work/client.cpu")" 'BEGIN { print s + x }')
     [ -n "$b_pids" ] && c0=$(cpu_seconds $b_pids)
     b+=("$(iops "$b_url" "$bs" "$depth" "$rw" "$n")")
     [ -n "$b_pids" ] && cb=$(awk -v s="$cb" -v x="$(cpu_seconds $b_pids)" -v y="$c0" 'BEGIN { print s + x - y }')
+    qb=$(awk -v s="$qb" -v x="$(cat "$work/client.cpu")" 'BEGIN { print s + x }')
   done
   local am bm num den cpu=""
   am=$(printf '%s\n' "${a[@]}" | median); bm=$(printf '%s\n' "${b[@]}" | median)
@@ -118,6 +125,15 @@ row() {
     ub=$(awk -v c="$cb" -v n="$((n * rounds))" 'BEGIN { printf "%.2f", c * 1e6 / n }')
     cpu=$(printf ' %10s %10s %6s' "$ua" "$ub" "$(awk -v a="$ua" -v b="$ub" -v r="$ratio" \
       'BEGIN { x = (r == "b/a" ? b : a); y = (r == "b/a" ? a : b); printf "%.2f", (y > 0 ? x / y : 0) }')")
+    # The client (qemu-img) shares the machine's cores: its CPU per I/O on each side, and the
+    # IOPS ratio the CPU alone allows when the cores are the limit (each side's IOPS at most
+    # cores / (target + client CPU per I/O)): (b's target + client) / (a's), in the row's
+    # direction. A measured ratio near this bound is the machine's, not the target's.
+    local qua qub
+    qua=$(awk -v c="$qa" -v n="$((n * rounds))" 'BEGIN { printf "%.2f", c * 1e6 / n }')
+    qub=$(awk -v c="$qb" -v n="$((n * rounds))" 'BEGIN { printf "%.2f", c * 1e6 / n }')
+    cpu+=$(printf ' %10s %10s %6s' "$qua" "$qub" "$(awk -v a="$ua" -v b="$ub" -v qa="$qua" -v qb="$qub" -v r="$ratio" \
+      'BEGIN { x = a + qa; y = b + qb; if (r == "b/a") { t = x; x = y; y = t } printf "%.2f", (x > 0 ? y / x : 0) }')")
   fi
   printf '%-28s %12s %12s %8s%s\n' "$name" "$am" "$bm" "$(awk -v a="$num" -v b="$den" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" "$cpu"
 }
@@ -151,6 +167,12 @@ iops() {
   local url=$1 bs=$2 depth=$3 rw=$4 n=$5 out secs
   local wflag=""; [ "$rw" = write ] && wflag="-w"
   out=$(qemu-img bench -f raw -t none -n -c "$n" -d "$depth" -s "$bs" $wflag "$url" 2>&1) || { echo "qemu-img failed on $url: $out" >&2; echo 0; return; }
+  # The client's CPU seconds (user + system) for this run: bash's `times` (children of this
+  # subshell, which ran only this qemu-img), for row()'s machine-bound ratio.
+  # (`times` in a pipe would run in a fork, which has no children yet.)
+  times >"$work/client.times"
+  awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); c += t[1] * 60 + t[2] } printf "%.4f\n", c }' \
+    "$work/client.times" >"$work/client.cpu"
   secs=$(sed -n 's/.*Run completed in \([0-9.]*\) seconds.*/\1/p' <<<"$out")
   awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'
 }
@@ -160,7 +182,8 @@ if want tgt; then
 # CPU per I/O of each target (microseconds of user + system time of its process, over every
 # round of the row), beside the IOPS.
 a_pids=$spid; b_pids=$(cat "$work/tgt/tgtd.pid")
-printf '%-28s %12s %12s %8s %10s %10s %6s\n' workload stmfd tgt ratio "stmfd us/IO" "tgt us/IO" ratio
+printf '%-28s %12s %12s %8s %10s %10s %6s %10s %10s %6s\n' workload stmfd tgt ratio "stmfd us/IO" "tgt us/IO" ratio \
+  "client(s)" "client(t)" bound
 rows "$surl" "$turl" a/b qd1
 a_pids=""; b_pids=""
 fi
@@ -182,7 +205,8 @@ if [ "${BENCH_PAIR:-1}" = 1 ] && want pair; then
   # CPU per I/O: node 0 alone per direct request; node 0 and node 1 together per proxied
   # request (the standby node forwards, the owner serves); ratio proxied / direct.
   a_pids=$(cat "$pair_dir/node0.pid"); b_pids="$a_pids $(cat "$pair_dir/node1.pid")"
-  printf '%-28s %12s %12s %8s %10s %10s %6s\n' "ALUA pair workload" direct proxied ratio "direct us/IO" "proxied us/IO" ratio
+  printf '%-28s %12s %12s %8s %10s %10s %6s %10s %10s %6s\n' "ALUA pair workload" direct proxied ratio "direct us/IO" "proxied us/IO" ratio \
+    "client(d)" "client(p)" bound
   rows "$URL_A" "$URL_B" b/a
   a_pids=""; b_pids=""
 fi
