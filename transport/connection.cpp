@@ -37,6 +37,16 @@ constexpr unsigned kReadsBeforeYield = 64;
 // segments) the initiator sent after it, so a batch of commands costs one system call, not one
 // per PDU. Held only while the connection is busy (released when the reader waits).
 constexpr size_t kReadAhead = 16384;
+// Responses the reader holds back for one write while it still has commands to read: at this
+// many they go at once, and the rest follow in the next write. An initiator that handles a
+// whole batch of completions before it sends again (libiscsi under qemu-img) then works on the
+// first responses while the target reads and serves the rest of the batch, instead of the two
+// taking turns. Measured (docs/benchmark.md "Answering before the batch ends"): 4 KiB writes
+// +20 % IOPS at QD32 and +15-40 % at QD16 with the same CPU per write; 4 KiB reads unchanged
+// (their batches are read at once and answered before the reader waits anyway). 8 against 4
+// and 16: 4 also gains at QD8 but loses 5-15 % at QD16-64 (more, smaller writes), 16 gains
+// nothing at QD16.
+constexpr size_t kResponsesPerBatch = 8;
 using iscsi::pad4;
 
 // Bytes a read command makes the LU allocate, as far as the transport can tell: the CDB's
@@ -399,7 +409,9 @@ void Connection::send_pdu(const iscsi::Bhs& bhs, const uint8_t* data, size_t len
   // while the reader waits: the session ends as soon as the initiator has its answer.
   if (!reader_running_ || close_after) return write_next();
   // The reader is on bytes already received: it writes the batch before it next waits (every
-  // suspension of the reader, read_fully and wait_for_send_queue, flushes first).
+  // suspension of the reader, read_fully and wait_for_send_queue, flushes first), or once the
+  // batch is kResponsesPerBatch long.
+  if (outq_.size() >= kResponsesPerBatch) return write_next();
 }
 
 void Connection::flush_output() {

@@ -131,7 +131,7 @@ void SessionAccounting::session_started(const stmf::ItNexusPtr& n) {
     std::lock_guard lk(open_mu_);
     open_[n->id()] = r;
   }
-  enqueue({Event{std::move(r), false, true}});
+  enqueue({Event{.record = std::move(r), .append = false, .journal = true}});
 }
 
 SessionAccounting::Event SessionAccounting::ended_event(const stmf::ItNexusPtr& n) {
@@ -141,7 +141,7 @@ SessionAccounting::Event SessionAccounting::ended_event(const stmf::ItNexusPtr& 
     std::lock_guard lk(open_mu_);
     if (open_.count(n->id())) ending_.insert(n->id());
   }
-  Event e{std::move(r), true, true};
+  Event e{.record = std::move(r), .append = true, .journal = true};
   e.ends = n->id();
   return e;
 }
@@ -157,7 +157,7 @@ void SessionAccounting::checkpoint() {
       if (!open_.count(n->id()) || ending_.count(n->id())) continue;  // ended meanwhile
       open_[n->id()] = r;
     }
-    ev.push_back({std::move(r), true, false});
+    ev.push_back({.record = std::move(r), .append = true, .journal = false});
   }
   if (ev.empty()) return;
   ev.back().journal = true;
@@ -172,7 +172,7 @@ void SessionAccounting::tick() {
 }
 
 void SessionAccounting::flush(const stmf::ItNexusPtr& n) {
-  enqueue({Event{record_of(*n, acct::kFlagCheckpoint | acct::kFlagFlushed), true, false}});
+  enqueue({Event{.record = record_of(*n, acct::kFlagCheckpoint | acct::kFlagFlushed), .append = true, .journal = false}});
 }
 
 void SessionAccounting::run() {

@@ -82,7 +82,7 @@ class SessionAccounting final : public stmf::SessionListener {
     int saf = 1;           // the record format when the event was queued
     // The nexus whose end this record is: it leaves the journal only once the record is
     // synced (before, a crash in between lost the session's record: neither file had it).
-    std::optional<uint64_t> ends;
+    std::optional<uint64_t> ends{};
   };
   acct::Record record_of(const stmf::ItNexus& n, uint8_t flags) const;
   // The record of a session that ended; the session leaves the journal's live set when the
