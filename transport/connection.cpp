@@ -42,10 +42,10 @@ constexpr size_t kReadAhead = 16384;
 // whole batch of completions before it sends again (libiscsi under qemu-img) then works on the
 // first responses while the target reads and serves the rest of the batch, instead of the two
 // taking turns. Measured (docs/benchmark.md "Answering before the batch ends"): 4 KiB writes
-// +12 % IOPS at QD32 and +31 % at QD16 (medians) with the same CPU per write; 4 KiB reads unchanged
-// (their batches are read at once and answered before the reader waits anyway). 8 against 4
-// and 16: 4 also gains at QD8 but loses 5-15 % at QD16-64 (more, smaller writes), 16 gains
-// nothing at QD16.
+// +23 % IOPS at QD16 and +3 % at QD32 (medians, no profiler attached), the same CPU per write;
+// reads unchanged (a batch of read commands is read at once and answered before the reader
+// waits anyway). 4 also gains at QD8 but loses 5-15 % at QD16-64 against 8 (more, smaller
+// writes); 16 gains nothing at QD16.
 constexpr size_t kResponsesPerBatch = 8;
 using iscsi::pad4;
 
