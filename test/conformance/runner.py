@@ -229,6 +229,8 @@ def describe(passes):
     rows = ["| pass | families | LU | must pass | tolerated skips (reason) | deviations |", "|---|---|---|---|---|---|"]
     for name, s in passes.items():
         lu = ", ".join(f"`{k}`: {json.dumps(v)}" for k, v in s.get("lu", {}).items()) or "-"
+        if s.get("daemon"):
+            lu += "; daemon " + ", ".join(f"`{k}`: {json.dumps(v)}" for k, v in s["daemon"].items())
         req = ", ".join(f"`{r}`" for r in s.get("require", [])) or "-"
         tol = "; ".join(f"`{p}` ({w})" for p, w in s.get("tolerated_skips", {}).items()) or "-"
         dev = ", ".join(f"`{d}`" for d in s.get("deviations", {})) or "-"
@@ -273,8 +275,9 @@ def free_port():
 class Daemon:
     """stmfd on a loopback port with one LU (LUN 0) built from the pass's keys."""
 
-    def __init__(self, binary, lu_keys, work):
+    def __init__(self, binary, lu_keys, work, daemon_keys=None):
         self.binary, self.work, self.proc = binary, work, None
+        self.daemon_keys = daemon_keys or {}  # the pass's "daemon": top-level configuration keys
         self.lu = {"lun": 0, "backing": os.path.join(work, "lu0.img"), "size": "128MiB"}
         self.lu.update(lu_keys)
         self.log = os.path.join(work, "stmfd.log")
@@ -287,6 +290,7 @@ class Daemon:
             self.port = free_port()
             cfg = {"portals": [f"127.0.0.1:{self.port}"], "log_level": "info",
                    "targets": [{"iqn": TARGET_IQN, "luns": [self.lu]}]}
+            cfg.update(self.daemon_keys)
             path = os.path.join(self.work, "config.json")
             write(path, json.dumps(cfg))
             with open(self.log, "w") as log:
@@ -374,7 +378,7 @@ def main(argv):
             if a.stmfd:
                 lu = dict(spec.get("lu", {}))
                 lu.update(json.loads(a.lu))
-                daemon = Daemon(a.stmfd, lu, work)
+                daemon = Daemon(a.stmfd, lu, work, spec.get("daemon"))
                 if not daemon.start():
                     print(f"FAILURE {a.pass_name}: stmfd never listened\n{daemon.tail()}")
                     return 1
