@@ -17,7 +17,8 @@ in the environment is the default of --log.
 iscsi-test-cu runs with -d (destructive tests: a scratch LU only), -v (a verdict per test)
 and -V (libiscsi's SCSI-verbose level, where some tests log their skips); with -S
 (--allow-sanitize: the Sanitize tests erase the whole LU) when the pass says
-"allow_sanitize": true. It reports a
+"allow_sanitize": true. With --stmfd, the pass's "lu" keys build LUN 0 and its "daemon" keys
+are merged into the top level of stmfd's configuration (e.g. "iscsi" settings). It reports a
 skipped test as passed; here a test that logged [SKIPPED] or [SKIPPING] anywhere counts as
 a skip, even when only a check inside it was skipped.
 
