@@ -128,7 +128,7 @@ struct LuConfig {
 struct GroupConfig {
   std::string name;
   std::vector<std::string> members;  // sorted, lowercase iSCSI names
-  std::string spi;  // host groups only: the SPI of members' new sessions (hex, <= 1024 bytes; "" = none)
+  std::string spi{};  // host groups only: the SPI of members' new sessions (hex, <= 1024 bytes; "" = none)
   bool operator==(const GroupConfig&) const = default;
 };
 
@@ -204,7 +204,7 @@ struct ManagementConfig {
   uint32_t max_line_bytes = 64u << 10;    // largest request line...
   uint32_t max_import_bytes = 16u << 20;  // ...except `import` from a privileged peer
   uint32_t max_json_depth = 64;           // nesting of arrays/objects in a request
-  AuditConfig audit;
+  AuditConfig audit{};
   bool operator==(const ManagementConfig&) const = default;
 };
 

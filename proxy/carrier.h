@@ -23,10 +23,10 @@ class Carrier {
     std::function<void(const std::string& why)> on_down;      // the carrier failed
     // One frame was not delivered but the carrier stays usable (door: the relay answered a
     // call non-zero). Optional; carriers that cannot lose single frames never call it.
-    std::function<void(const std::string& why)> on_message_lost;
+    std::function<void(const std::string& why)> on_message_lost{};
     // Optional: when set, a carrier that reads SCSI data into its own buffer (TCP, TLS)
     // delivers frames in two parts here (proxy/frame_reader.h Frame) instead of on_frame.
-    std::function<void(Frame frame)> on_parts;
+    std::function<void(Frame frame)> on_parts{};
   };
   virtual ~Carrier() = default;
   virtual void start(Handler h) = 0;
