@@ -37,8 +37,9 @@ constexpr unsigned kReadsBeforeYield = 64;
 // segments) the initiator sent after it, so a batch of commands costs one system call, not one
 // per PDU. Held only while the connection is busy (released when the reader waits).
 constexpr size_t kReadAhead = 16384;
-// Responses the reader holds back for one write while it still has commands to read: at this
-// many they go at once, and the rest follow in the next write. An initiator that handles a
+// Answer PDUs (SCSI Responses and Data-Ins: outq_ counts PDUs, so a read answered in several
+// Data-Ins counts several) the reader holds back for one write while it still has commands to
+// read: at this many they go at once, and the rest follow in the next write. An initiator that handles a
 // whole batch of completions before it sends again (libiscsi under qemu-img) then works on the
 // first responses while the target reads and serves the rest of the batch, instead of the two
 // taking turns. Measured (docs/benchmark.md "Answering before the batch ends"): 4 KiB writes
