@@ -166,7 +166,8 @@ fi
 iops() {
   local url=$1 bs=$2 depth=$3 rw=$4 n=$5 out secs
   local wflag=""; [ "$rw" = write ] && wflag="-w"
-  out=$(qemu-img bench -f raw -t none -n -c "$n" -d "$depth" -s "$bs" $wflag "$url" 2>&1) || { echo "qemu-img failed on $url: $out" >&2; echo 0; return; }
+  out=$(qemu-img bench -f raw -t none -n -c "$n" -d "$depth" -s "$bs" $wflag "$url" 2>&1) || {
+    echo "qemu-img failed on $url: $out" >&2; echo 0 >"$work/client.cpu"; echo 0; return; }
   # The client's CPU seconds (user + system) for this run: bash's `times` (children of this
   # subshell, which ran only this qemu-img), for row()'s machine-bound ratio.
   # (`times` in a pipe would run in a fork, which has no children yet.)
