@@ -140,6 +140,12 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
 
   void send(OutPdu pdu);
   void write_next();
+  // write_next's parts: the batch in wbufs_ sent with one non-blocking sendmsg (bytes taken,
+  // 0 on EAGAIN or an error); the first `bytes` of `bufs` removed; the batch's PDUs taken off
+  // outq_ once written.
+  size_t send_now();
+  static void drop_front(std::vector<asio::const_buffer>& bufs, size_t bytes);
+  void wrote_batch();
   void send_pdu(const iscsi::Bhs& bhs, const uint8_t* data = nullptr, size_t len = 0,
                 std::shared_ptr<const void> owner = nullptr, bool close_after = false);
 
