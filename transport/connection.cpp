@@ -411,9 +411,23 @@ void Connection::send_pdu(const iscsi::Bhs& bhs, const uint8_t* data, size_t len
   queued_bytes_ += o.bhs.size() + o.data_len;
   outq_.push_back(std::move(o));
   if (writing_) return;  // the write in progress takes it next
-  // A PDU that closes the connection (Logout Response) goes at once, as does anything sent
-  // while the reader waits: the session ends as soon as the initiator has its answer.
-  if (!reader_running_ || close_after) return write_next();
+  // A PDU that closes the connection (Logout Response) goes at once: the session ends as soon
+  // as the initiator has its answer.
+  if (close_after) return write_next();
+  // Sent while the reader waits (a completion posted to the strand: the proxy's answers, the
+  // store's asynchronous I/O, a NOP-In): the write is posted behind the handlers already
+  // queued on the strand, so the answers of one burst (a carrier's batch of proxied
+  // completions) go in one write instead of one each.
+  if (!reader_running_) {
+    if (!flush_posted_) {
+      flush_posted_ = true;
+      asio::post(strand_, [self = shared_from_this()] {
+        self->flush_posted_ = false;
+        self->flush_output();
+      });
+    }
+    return;
+  }
   // The reader is on bytes already received: it writes the batch before it next waits (every
   // suspension of the reader, read_fully and wait_for_send_queue, flushes first), or once the
   // batch is kResponsesPerBatch long.

@@ -208,6 +208,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private iscs
   // out in one write before it next waits. Every co_await in the reader's path must be preceded
   // by reader_running_ = false and flush_output() (read_fully and wait_for_send_queue do).
   bool reader_running_ = false;
+  bool flush_posted_ = false;  // a flush_output() is posted to the strand (send_pdu)
   unsigned reads_since_yield_ = 0;
   // Read-ahead (read_fully): bytes received past the PDU the reader asked for, [rx_begin_, rx_end_).
   std::unique_ptr<uint8_t[]> rx_;
