@@ -65,6 +65,12 @@ Daemon::Daemon(const DaemonOptions& o) {
   }
   std::string text = log_text();
   if (pid_ > 0) kill9();
+  // No destructor runs for an object whose constructor throws: the directory goes here (its
+  // log is in the exception's text).
+  if (!std::getenv("STMF_KEEP_TEST_DIRS")) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
   throw std::runtime_error("stmfd did not start; log:\n" + text);
 }
 
