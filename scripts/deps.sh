@@ -33,7 +33,7 @@ case "${1:-}" in
   "") ;;
   --test) pkgs+=(qemu-utils qemu-block-extra clang-14 libclang-rt-14-dev prometheus dpkg-dev file systemd
                  groff-base man-db  # groff, man: the man_pages test renders every page
-                 jq resource-agents pacemaker corosync) ;;
+                 jq resource-agents pacemaker pacemaker-cli-utils corosync) ;;  # cli-utils (crm_mon, crm_resource) is only a Recommends of pacemaker
   --bench) pkgs+=(qemu-utils qemu-block-extra tgt) ;;
   --package) pkgs+=(dpkg-dev file) ;;
   --ceph) pkgs+=(ceph-mon ceph-osd ceph-common tgt-rbd) ;;  # tgt-rbd: tgt's rbd backend, the peer of bench.sh --rbd
