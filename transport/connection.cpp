@@ -494,6 +494,8 @@ void Connection::write_next() {
   }
 }
 
+// sendmsg itself rather than socket_.send(): Asio hands the kernel at most 64 buffers per call
+// (its iovec bound), and a batch of 64 Data-Ins with their data is 128 or more.
 size_t Connection::send_now() {
   std::array<iovec, 256> iov;  // 64 PDUs of at most 4 pieces (header, digest, data, trailer)
   size_t n = 0;

@@ -67,10 +67,7 @@ Daemon::Daemon(const DaemonOptions& o) {
   if (pid_ > 0) kill9();
   // No destructor runs for an object whose constructor throws: the directory goes here (its
   // log is in the exception's text).
-  if (!std::getenv("STMF_KEEP_TEST_DIRS")) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  remove_dir();
   throw std::runtime_error("stmfd did not start; log:\n" + text);
 }
 
@@ -152,10 +149,13 @@ Daemon::~Daemon() {
       ::waitpid(pid_, nullptr, 0);
     }
   }
-  if (!std::getenv("STMF_KEEP_TEST_DIRS")) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  remove_dir();
+}
+
+void Daemon::remove_dir() {
+  if (std::getenv("STMF_KEEP_TEST_DIRS")) return;
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
 }
 
 int Daemon::terminate(int seconds) {

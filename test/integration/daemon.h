@@ -51,6 +51,7 @@ class Daemon {
 
  private:
   bool launch();  // fork/exec, wait for portal + socket; false when it exited
+  void remove_dir();  // the test's directory, unless STMF_KEEP_TEST_DIRS is set
   std::string dir_, log_;
   bool state_ = true;
   int last_exit_ = -1;

@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <cstdint>
+#include <fstream>
 #include <map>
 #include <thread>
 #include <vector>
@@ -102,8 +102,9 @@ void expect_one_good_answer_each(RawInitiator& r, const Burst& b) {
   }
 }
 
-// Every read of the burst answered GOOD exactly once, its block holding fill + its index.
-void expect_blocks_read_back(RawInitiator& r, const Burst& b, uint8_t fill) {
+// Every read of the burst answered GOOD exactly once; its Data-In, in order (each Buffer
+// Offset the bytes so far), by ITT.
+std::map<uint32_t, std::vector<uint8_t>> read_answers(RawInitiator& r, const Burst& b) {
   std::map<uint32_t, std::vector<uint8_t>> data;
   std::map<uint32_t, int> statuses;
   while (statuses.size() < b.block_of.size()) {
@@ -112,6 +113,7 @@ void expect_blocks_read_back(RawInitiator& r, const Burst& b, uint8_t fill) {
     const uint32_t itt = p->field32(16);
     REQUIRE(b.block_of.count(itt) == 1);
     if (p->opcode() == kOpDataIn) {
+      REQUIRE(p->field32(40) == data[itt].size());  // nothing skipped or repeated
       data[itt].insert(data[itt].end(), p->data.begin(), p->data.end());
       if (!(p->bhs[1] & 0x01)) continue;  // no status in this Data-In (S bit clear)
     } else {
@@ -120,6 +122,12 @@ void expect_blocks_read_back(RawInitiator& r, const Burst& b, uint8_t fill) {
     CHECK(p->bhs[3] == kStatusGood);
     CHECK(++statuses[itt] == 1);
   }
+  return data;
+}
+
+// Every read of the burst answered GOOD exactly once, its block holding fill + its index.
+void expect_blocks_read_back(RawInitiator& r, const Burst& b, uint8_t fill) {
+  auto data = read_answers(r, b);
   for (auto& [itt, i] : b.block_of) CHECK(data[itt] == std::vector<uint8_t>(kBlock, uint8_t(fill + i)));
 }
 
@@ -189,23 +197,7 @@ TEST_CASE("large reads answered while the initiator does not read: every byte on
   }
   REQUIRE(r.send_raw(reads.bytes.data(), reads.bytes.size()));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the target fills the socket and waits
-  std::map<uint32_t, std::vector<uint8_t>> data;
-  std::map<uint32_t, int> statuses;
-  while (statuses.size() < kCommands) {
-    auto p = r.recv();
-    REQUIRE(p);
-    const uint32_t itt = p->field32(16);
-    REQUIRE(reads.block_of.count(itt) == 1);
-    if (p->opcode() == kOpDataIn) {
-      REQUIRE(p->field32(40) == data[itt].size());  // Buffer Offset: the bytes so far, nothing skipped
-      data[itt].insert(data[itt].end(), p->data.begin(), p->data.end());
-      if (!(p->bhs[1] & 0x01)) continue;
-    } else {
-      REQUIRE(p->opcode() == kOpResponse);
-    }
-    CHECK(p->bhs[3] == kStatusGood);
-    CHECK(++statuses[itt] == 1);
-  }
+  auto data = read_answers(r, reads);
   for (auto& [itt, i] : reads.block_of) {
     const auto& got = data[itt];
     REQUIRE(got.size() == size_t(kBlocks) * kBlock);
